@@ -1,0 +1,199 @@
+"""Command line: `earlywarn --help` lists every command.
+
+The CLI calls the same library functions and flows as the nightly
+deployment; it holds no logic of its own beyond argument handling.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    help="earlywarn: early warning of threats to civilians for UN peace operations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEMO_DIR = PROJECT_ROOT / "data" / "demo"
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def _prefect_env() -> None:
+    """Keep Prefect's state inside the project, never in the user's home."""
+    os.environ.setdefault("PREFECT_HOME", str(PROJECT_ROOT / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+@app.command("check-config")
+def check_config(config: Path = typer.Argument(..., help="Mission YAML file to validate.")) -> None:
+    """Validate a mission config and list every problem (field, value, why)."""
+    from earlywarn.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+    typer.echo(f"{config}: ok (mission {cfg.mission}, {len(cfg.sources)} source(s), unit {cfg.localities.unit}, "
+               f"config hash {cfg.config_hash()})")
+
+
+@app.command()
+def demo(
+    seed: int = typer.Option(20261125, help="Seed of the fictional demo scenario."),
+    regenerate: bool = typer.Option(False, help="Regenerate the scenario even if data/demo exists."),
+) -> None:
+    """Generate the demo scenario (if absent) and run the nightly flow end to end on it."""
+    config = ensure_demo(seed=seed, regenerate=regenerate)
+    typer.echo(f"demo scenario: {config.parent}")
+    _run_flow(config, None)
+
+
+def ensure_demo(seed: int = 20261125, regenerate: bool = False, out_dir: Path = DEMO_DIR) -> Path:
+    """Write the fictional demo mission once; its config points outputs at the project's maps/ and outputs/."""
+    import yaml
+
+    from earlywarn.synth import generate_scenario
+
+    config = out_dir / "mission.yaml"
+    stamp = out_dir / ".seed"
+    if regenerate or not config.exists() or not stamp.exists() or stamp.read_text().strip() != str(seed):
+        typer.echo(f"generating demo scenario (seed {seed}) in {out_dir} ...")
+        generate_scenario(out_dir, seed=seed, config_path=config)
+        raw = yaml.safe_load(config.read_text())
+        rel = os.path.relpath(PROJECT_ROOT, out_dir)
+        raw["output"] = {"dir": f"{rel}/maps", "tables_dir": f"{rel}/outputs"}
+        raw.setdefault("model", {})["dir"] = f"{rel}/models/demo"
+        config.write_text(yaml.safe_dump(raw, sort_keys=False))
+        stamp.write_text(str(seed))
+    return config
+
+
+def _run_flow(config: Path, as_of: str | None) -> dict:
+    _prefect_env()
+    from earlywarn.config import ConfigError, load_config
+
+    try:
+        load_config(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+    from flows.nightly import run_config
+
+    paths = run_config(str(config), as_of)
+    typer.echo("published:")
+    for name, path in paths.items():
+        typer.echo(f"  {name:<12} {path}")
+    return paths
+
+
+@app.command()
+def run(
+    config: list[Path] = typer.Option(..., "--config", "--missions", help="Mission YAML file(s)."),
+    as_of: str = typer.Option(None, help="Score as of this date (YYYY-MM-DD); default: latest data."),
+    dask_address: str = typer.Option(
+        None, help="Existing Dask scheduler (tcp://host:8786) for several missions; default: a local cluster."
+    ),
+) -> None:
+    """Run the nightly flow for one mission, or several missions in parallel."""
+    if len(config) == 1:
+        _run_flow(config[0], as_of)
+        return
+    _prefect_env()
+    from flows.multi import run_missions
+
+    for mission, result in run_missions([str(c) for c in config], as_of=as_of, address=dask_address).items():
+        typer.echo(f"{mission}: {result}")
+
+
+@app.command()
+def flags(
+    config: Path = typer.Option(..., "--config", help="Mission YAML file."),
+    top: int = typer.Option(20, help="How many rows to show."),
+) -> None:
+    """Show forward-deployment and humanitarian-access flags from the latest run."""
+    import pandas as pd
+
+    from earlywarn.config import load_config
+
+    cfg = load_config(config)
+    path = cfg.tables_dir / "scores.parquet"
+    if not path.exists():
+        _fail(f"no scores at {path}: run `earlywarn run --config {config}` first")
+    t = pd.read_parquet(path)
+    shown = t[t["forward_deploy"] | t["humanitarian_access"]].sort_values("priority_rank").head(top)
+    typer.echo(f"{int(t['forward_deploy'].sum())} forward-deployment and {int(t['humanitarian_access'].sum())} "
+               f"humanitarian-access flag(s) as of {pd.Timestamp(t['as_of'].iloc[0]).date()}")
+    for r in shown.itertuples():
+        typer.echo(f"#{r.priority_rank} {r.name} ({r.locality_id}) risk {r.risk:.2f}")
+        if r.forward_deploy:
+            typer.echo(f"    forward deployment: {r.forward_reason}")
+        if r.humanitarian_access:
+            typer.echo(f"    humanitarian access: {r.access_reason}")
+
+
+@app.command("site-bases")
+def site_bases_cmd(
+    config: Path = typer.Option(..., "--config", help="Mission YAML file."),
+    k: int = typer.Option(..., "--k", min=1, help="Number of new temporary operating bases."),
+    radius_km: float = typer.Option(None, help="Patrol radius of a new base (default: the 'tob' radius)."),
+    out: Path = typer.Option(None, help="Write the chosen sites to this CSV."),
+) -> None:
+    """Choose k temporary-base sites that cover the most expected civilians at risk."""
+    import geopandas as gpd
+
+    from earlywarn.config import load_config
+    from earlywarn.decide import site_bases
+
+    cfg = load_config(config)
+    path = cfg.tables_dir / "scores.parquet"
+    if not path.exists():
+        _fail(f"no scores at {path}: run `earlywarn run --config {config}` first")
+    t = gpd.read_parquet(path)
+    radius = radius_km or cfg.patrol_radius_km.get("tob", 10.0)
+    sites, summary = site_bases(t, t["expected_at_risk"], k, radius, already_covered=t["covered"])
+    names = t.set_index("locality_id")["name"]
+    for s in sites.itertuples():
+        typer.echo(f"{s.rank}. near {names.get(s.site_id, s.site_id)} ({s.site_id}) at {s.lat:.4f}, {s.lon:.4f}: "
+                   f"+{s.added_expected_at_risk:,.0f} expected civilians at risk covered")
+    typer.echo(f"coverage of expected civilians at risk: {summary['covered_before_pct']:.1f}% -> "
+               f"{summary['covered_after_pct']:.1f}% (radius {radius:g} km)")
+    if out:
+        from earlywarn.atomic import write_with
+
+        write_with(out, lambda p: sites.to_csv(p, index=False))
+
+
+def _register_optional() -> None:
+    """Commands that live beside their library code (ingest, model)."""
+    import importlib
+
+    for mod in ("earlywarn.commands.ingest", "earlywarn.commands.model"):
+        try:
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+            continue
+        module.register(app)
+
+
+_register_optional()
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

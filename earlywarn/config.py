@@ -1,0 +1,309 @@
+"""Mission configuration: one YAML file, validated by a typed model.
+
+A mission's analysts edit this file, not code. Validation collects *every*
+problem (field, value, why) into one message, because a nightly run that
+fails on the first typo and then on the next one wastes two nights.
+Relative paths resolve against the config file's folder, and may not escape
+the configured data and output roots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+INCIDENT_FORMATS = ("ucdp-ged", "acled", "hxl-incidents")
+DISPLACEMENT_FORMATS = ("dtm",)
+SOURCE_FORMATS = INCIDENT_FORMATS + DISPLACEMENT_FORMATS
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(_Strict):
+    """One input feed as published (incidents or displacement)."""
+
+    name: str = Field(min_length=1)
+    format: Literal["ucdp-ged", "acled", "hxl-incidents", "dtm"]
+    path: Path
+    # HXL only: canonical field -> HXL hashtag, e.g. {"date_start": "#date", "lat": "#geo+lat"}
+    hxl_mapping: dict[str, str] = Field(default_factory=dict)
+    # HXL only: mission event types that count as each canonical kind
+    hxl_kinds: dict[str, str] = Field(default_factory=dict)
+
+
+class LocalityConfig(_Strict):
+    """The unit the model scores: admin polygons, PRIO-GRID cells or a km grid."""
+
+    unit: Literal["admin", "priogrid", "km_grid"] = "admin"
+    path: Path | None = None  # boundaries file (admin unit)
+    layer: str | None = None
+    id_field: str = "admin2Pcode"
+    name_field: str = "admin2Name"
+    admin1_field: str | None = "admin1Pcode"
+    cell_km: float = Field(default=10.0, gt=0)  # km_grid only
+    # grids only: [min_lon, min_lat, max_lon, max_lat]; defaults to the incidents' extent
+    bbox: tuple[float, float, float, float] | None = None
+
+    @model_validator(mode="after")
+    def _needs_path(self) -> LocalityConfig:
+        if self.unit == "admin" and self.path is None:
+            raise ValueError("unit 'admin' needs a boundaries 'path'")
+        if self.bbox is not None:
+            x0, y0, x1, y1 = self.bbox
+            if not (-180 <= x0 < x1 <= 180 and -90 <= y0 < y1 <= 90):
+                raise ValueError(f"bbox {self.bbox} is not [min_lon, min_lat, max_lon, max_lat] in degrees")
+        return self
+
+
+class TargetConfig(_Strict):
+    """What counts as 'civilians attacked' for the forecast target."""
+
+    kinds: list[str] = Field(
+        default_factory=lambda: ["violence_against_civilians", "abduction", "sexual_violence"]
+    )
+    include_civilian_targeting: bool = True
+    include_civilian_deaths: bool = True  # GED: deaths_civilians > 0 in any event type
+
+
+class ThresholdConfig(_Strict):
+    """Cut-offs turning probabilities into classes and flags."""
+
+    moderate: float = Field(default=0.15, ge=0, le=1)
+    high: float = Field(default=0.35, ge=0, le=1)
+    very_high: float = Field(default=0.6, ge=0, le=1)
+    top_k: int = Field(default=10, ge=1)  # also flag the k riskiest localities
+    idp_rise_pct: float = Field(default=20.0, ge=0)  # humanitarian-access flag: IDP rise since last round
+    idp_many: float = Field(default=5000, ge=0)  # humanitarian-access flag: IDPs present
+    access_window_days: int = Field(default=28, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ThresholdConfig:
+        if not (self.moderate <= self.high <= self.very_high):
+            raise ValueError(
+                f"thresholds must satisfy moderate <= high <= very_high, got "
+                f"{self.moderate}, {self.high}, {self.very_high}"
+            )
+        return self
+
+
+INDICATOR_METRICS = (
+    "civilian_fatalities_per_100k",  # civilian deaths in the window per 100,000 people in the mission area
+    "idp_growth_pct",  # change in IDPs present between the last two DTM rounds
+    "incidents_near_idp_sites",  # incidents within radius_km of an IDP site in the window
+    "high_threat_covered_pct",  # share of high-threat localities inside some base's patrol radius
+    "area_per_troop_km2",  # mission area per deployed soldier (area-to-troop ratio)
+    "target_events",  # civilian-targeting events in the window
+)
+
+
+class IndicatorConfig(_Strict):
+    """One agreed indicator: computed every run, rated green/amber/red.
+
+    ``amber`` and ``red`` are the thresholds at which the rating worsens; for
+    indicators where lower is worse (coverage) set ``higher_is_worse: false``.
+    """
+
+    name: str = Field(min_length=1)
+    metric: Literal[INDICATOR_METRICS]  # type: ignore[valid-type]
+    window_days: int = Field(default=30, ge=1)
+    radius_km: float = Field(default=10.0, gt=0)
+    amber: float
+    red: float
+    higher_is_worse: bool = True
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IndicatorConfig:
+        worse = self.red >= self.amber if self.higher_is_worse else self.red <= self.amber
+        if not worse:
+            raise ValueError(
+                f"indicator {self.name!r}: red ({self.red}) must be "
+                f"{'above' if self.higher_is_worse else 'below'} amber ({self.amber})"
+            )
+        return self
+
+
+def _default_indicators() -> list[IndicatorConfig]:
+    return [
+        IndicatorConfig(name="Civilian fatalities per 100k (30 days)", metric="civilian_fatalities_per_100k",
+                        amber=0.5, red=2.0),
+        IndicatorConfig(name="IDP growth since last round (%)", metric="idp_growth_pct", amber=5, red=20),
+        IndicatorConfig(name="Incidents within 10 km of IDP sites (30 days)", metric="incidents_near_idp_sites",
+                        radius_km=10, amber=3, red=10),
+        IndicatorConfig(name="High-threat localities covered by a base (%)", metric="high_threat_covered_pct",
+                        amber=60, red=30, higher_is_worse=False),
+        IndicatorConfig(name="Area per deployed soldier (km2)", metric="area_per_troop_km2", amber=20, red=50),
+    ]
+
+
+class ModelConfig(_Strict):
+    dir: Path = Path("models")
+    seed: int = 42
+    train_start: str | None = None  # ISO date; default: all history
+
+
+class OutputConfig(_Strict):
+    dir: Path = Path("maps")  # the published map(s)
+    tables_dir: Path = Path("outputs")  # scores, flags, quarantine, manifests
+    tile_url: str | None = None  # optional basemap; None keeps the map fully offline
+
+
+class RedactionConfig(_Strict):
+    """Data-responsibility switches applied to every published output."""
+
+    coarsen_points: bool = True  # publish incidents at locality centroids, not exact points
+    drop_notes: bool = True
+    drop_actor_names: bool = False
+
+
+class MissionConfig(_Strict):
+    """Everything one mission's pipeline needs, from one YAML file."""
+
+    mission: str = Field(min_length=1)
+    data_root: Path = Path(".")
+    sources: list[SourceConfig] = Field(min_length=1)
+    localities: LocalityConfig
+    population: Path | None = None  # GeoTIFF of people per cell
+    bases: Path | None = None  # CSV or GeoJSON of bases
+    patrol_radius_km: dict[str, float] = Field(
+        default_factory=lambda: {"hq": 30.0, "cob": 20.0, "tob": 10.0}
+    )
+    horizon_weeks: int = Field(default=4, ge=1, le=26)
+    step: Literal["weekly", "monthly"] = "weekly"
+    max_event_age_days: int = Field(default=0, ge=0)  # 0: no cut; else ignore events older than this
+    dedupe_km: float = Field(default=5.0, ge=0)
+    target: TargetConfig = Field(default_factory=TargetConfig)
+    thresholds: ThresholdConfig = Field(default_factory=ThresholdConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    redaction: RedactionConfig = Field(default_factory=RedactionConfig)
+    indicators: list[IndicatorConfig] = Field(default_factory=_default_indicators)
+    timezone: str = "UTC"
+
+    # set by load_config: the folder that relative paths resolve against
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, v: list[SourceConfig]) -> list[SourceConfig]:
+        names = [s.name for s in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(dup)}")
+        if not any(s.format in INCIDENT_FORMATS for s in v):
+            raise ValueError("at least one incident source (ucdp-ged, acled, hxl-incidents) is needed")
+        return v
+
+    @field_validator("patrol_radius_km")
+    @classmethod
+    def _positive_radii(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: r for k, r in v.items() if not r > 0}
+        if bad:
+            raise ValueError(f"patrol radii must be > 0 km; got {bad}")
+        return v
+
+    # -- resolved paths -------------------------------------------------
+    def data_path(self, p: Path | None) -> Path | None:
+        """Resolve a data path under ``data_root``; refuse anything escaping it."""
+        if p is None:
+            return None
+        root = (self.base_dir / self.data_root).resolve()
+        full = (root / p).resolve()
+        if not full.is_relative_to(root):
+            raise ConfigError([f"path {str(p)!r}: escapes the data root {root}"])
+        return full
+
+    def out_path(self, p: Path) -> Path:
+        """Resolve an output root against the config's folder.
+
+        Output folders are roots in their own right (a mission may publish to
+        a shared drive), so they are not confined; what the pipeline writes
+        inside them uses fixed names, never names taken from data.
+        """
+        return (self.base_dir / p).resolve()
+
+    @property
+    def maps_dir(self) -> Path:
+        return self.out_path(self.output.dir)
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.out_path(self.output.tables_dir)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.out_path(self.model.dir)
+
+    def config_hash(self) -> str:
+        """Stable hash of the effective configuration, recorded in every manifest."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def radius_for(self, base_type: str | None) -> float | None:
+        return self.patrol_radius_km.get(str(base_type).lower()) if base_type else None
+
+
+class ConfigError(ValueError):
+    """Every problem in a config, one per line: field, value, why."""
+
+    def __init__(self, problems: list[str], path: Path | None = None):
+        self.problems = problems
+        self.path = path
+        head = f"invalid mission config {path}" if path else "invalid mission config"
+        super().__init__(head + f" ({len(problems)} problem(s)):\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _format_errors(err: ValidationError) -> list[str]:
+    out = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        val = e.get("input")
+        val_s = json.dumps(val, default=str) if not isinstance(val, dict) else "{...}"
+        if len(val_s) > 80:
+            val_s = val_s[:77] + "..."
+        msg = e["msg"].removeprefix("Value error, ")
+        out.append(f"{loc} = {val_s}: {msg}")
+    return out
+
+
+def parse_config(raw: dict, base_dir: Path = Path("."), path: Path | None = None) -> MissionConfig:
+    """Validate a config mapping; raise ``ConfigError`` listing every problem."""
+    if not isinstance(raw, dict):
+        raise ConfigError([f"(top level) = {type(raw).__name__}: expected a mapping"], path)
+    try:
+        cfg = MissionConfig.model_validate({**raw, "base_dir": base_dir})
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err), path) from None
+    problems = []
+    for src in cfg.sources:
+        try:
+            cfg.data_path(src.path)
+        except ConfigError as e:
+            problems.extend(f"sources.{src.name}.path: {p}" for p in e.problems)
+            continue
+    for label, p in (("population", cfg.population), ("bases", cfg.bases), ("localities.path", cfg.localities.path)):
+        try:
+            cfg.data_path(p)
+        except ConfigError as e:
+            problems.extend(f"{label}: {q}" for q in e.problems)
+    if problems:
+        raise ConfigError(problems, path)
+    return cfg
+
+
+def load_config(path: str | Path) -> MissionConfig:
+    """Read and validate a mission YAML file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"file not found: {path}"], path) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"not valid YAML: {exc}"], path) from None
+    return parse_config(raw or {}, base_dir=path.parent.resolve(), path=path)

@@ -1,0 +1,561 @@
+"""Locality x as-of-date panel: features known at each date, and the target.
+
+Pipeline-facing entry point::
+
+    build_panel(incidents, localities, *, unit, horizon_weeks=4, step="weekly",
+                target=TargetConfig(), displacement=None, bases=None,
+                end=None, start=None, neighbours=None) -> pd.DataFrame
+
+returns one row per (locality, as-of date) with columns ``locality_id``,
+``as_of``, the feature columns (float32) and ``y`` (float: 1/0, NaN when the
+target window is not yet closed). Rows are ordered by ``as_of`` then by the
+order of ``localities``. The latest as-of date is ``end`` (default: the last
+``date_end`` in the incidents), so the pipeline can score "now".
+
+Time
+----
+Weeks are anchored on the data end: as-of dates are ``end, end - 7d, ...``
+and week ``k`` covers the days ``(t_k - 7d, t_k]``. An incident is dated by
+its ``date_end`` - the day from which it is *known* (GED events with low date
+precision only become known at ``date_end``). Hence the two rules that keep
+the panel free of leakage:
+
+* features at ``t`` use only incidents with ``date_end <= t``;
+* ``y`` at ``t`` is 1 when some target incident has ``date_end`` in
+  ``(t, t + h weeks]``, NaN when ``t + h`` is after the data end.
+
+``step="monthly"`` keeps the last weekly as-of date of each calendar month
+(the horizon stays ``h`` weeks).
+
+Features (all names say what they mean, which :func:`describe` relies on)
+------------------------------------------------------------------------
+Per *channel* (``any``, ``clash``, ``vac``, ``remote``, ``abduct_sv``,
+``aid_access``, ``unrest``, ``state``, ``nonstate``, ``onesided``,
+``target``, ``civdeath``, ``actor_risk``) a dense locality x week array is
+built once with ``np.bincount``; windows are differences of cumulative sums
+and decays a first-order recursive filter (``scipy.signal.lfilter``) along
+weeks - no per-locality loops:
+
+* ``{ch}_count_{w}w`` / ``{ch}_fatalities_{w}w`` - events / deaths in the last
+  w weeks (w in 1, 4, 12, 26, 52 and h); ``civilian_deaths_{w}w``;
+* ``{ch}_count_decay_{hl}w`` - exponentially decayed event count, half-life hl;
+* ``{ch}_weeks_{w}w`` - weeks with at least one event among the last w;
+* ``{ch}_trend_4w`` - last 4 weeks minus the average 4 weeks of the 12 before;
+* ``weeks_since_{ch}`` - weeks since the last event (capped at 104);
+* ``target_weeks_share_history`` - share of all past weeks with a target event;
+* ``nbr_*`` / ``nbr2_*`` - the same counts summed over first-ring / second-ring
+  neighbours (queen contiguity; see :func:`earlywarn.localities.neighbours`);
+* ``idp_level``, ``idp_change_pct``, ``weeks_since_idp_round`` - last known
+  DTM round (joined by ``admin2_pcode`` = locality id, or by site point);
+* ``population``; ``km_to_nearest_base``, ``inside_patrol_radius``;
+* ``woy_sin``, ``woy_cos`` - seasonality (week of year).
+
+``actor_risk`` weights each event by the share of its actors' *earlier*
+events (weeks before this one, anywhere) that were target events, so it
+measures "activity by armed actors with a record of harming civilians".
+"""
+
+from __future__ import annotations
+
+import re
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.signal import lfilter
+
+from earlywarn.config import TargetConfig
+from earlywarn.localities import assign_incidents, neighbours as spatial_neighbours, utm_crs_for
+
+ID_COLS = ("locality_id", "as_of")
+TARGET_COL = "y"
+WINDOWS = (1, 4, 12, 26, 52)
+FATALITY_WINDOWS = (4, 12, 52)
+HALF_LIVES = (2, 8, 26)
+WEEKS_SINCE_CAP = 104
+
+# channel -> plain-words noun used in explanations
+CHANNELS: dict[str, str] = {
+    "any": "incidents",
+    "clash": "armed clashes",
+    "vac": "attacks on civilians",
+    "remote": "shelling, air-strike or IED incidents",
+    "abduct_sv": "abductions or sexual-violence incidents",
+    "aid_access": "attacks on aid workers or access denials",
+    "unrest": "riots or protests",
+    "state": "state-based violence events",
+    "nonstate": "non-state armed clashes",
+    "onesided": "one-sided attacks on civilians",
+    "target": "incidents harming civilians",
+    "civdeath": "incidents with civilian deaths",
+    "actor_risk": "incidents by armed actors with a record of harming civilians",
+}
+# channels that also get fatality features, and those that get neighbour lags
+FATALITY_CHANNELS = ("any", "clash", "vac", "remote", "state", "nonstate", "target")
+NEIGHBOUR_CHANNELS = ("any", "clash", "vac", "remote", "target", "civdeath", "actor_risk")
+NEIGHBOUR_WINDOWS = (1, 4, 12, 52)
+NEIGHBOUR_HALF_LIVES = (2, 8)
+RECENCY_CHANNELS = ("any", "target", "vac", "clash", "remote", "civdeath")
+WEEKS_CHANNELS = ("any", "target", "clash", "remote")
+SCOPES = {"": "here", "nbr_": "in neighbouring areas", "nbr2_": "two areas away"}
+
+
+# ----------------------------------------------------------------------------- helpers
+def target_mask(incidents: pd.DataFrame, target: TargetConfig | None = None) -> np.ndarray:
+    """Boolean mask of target incidents ("civilians attacked") per the mission's TargetConfig."""
+    target = target or TargetConfig()
+    kind = incidents["kind"].astype("string")
+    m = np.array(kind.isin(list(target.kinds)).fillna(False).to_numpy(bool), copy=True)
+    if target.include_civilian_targeting and "civilian_targeting" in incidents:
+        m = m | incidents["civilian_targeting"].fillna(False).to_numpy(bool)
+    if target.include_civilian_deaths and "civilian_deaths" in incidents:
+        m = m | (incidents["civilian_deaths"].to_numpy("float64", na_value=np.nan) > 0)
+    return m
+
+
+def _window(cum: np.ndarray, w: int) -> np.ndarray:
+    """Sum over the last ``w`` weeks (inclusive) from an inclusive cumulative sum along axis 1."""
+    out = cum.copy()
+    out[:, w:] -= cum[:, :-w]
+    return out
+
+
+def _decay(x: np.ndarray, half_life: float) -> np.ndarray:
+    a = 0.5 ** (1.0 / half_life)
+    return lfilter([1.0], [1.0, -a], x, axis=1)
+
+
+def _weeks_since(x: np.ndarray) -> np.ndarray:
+    k = np.arange(x.shape[1])
+    last = np.where(x > 0, k[None, :], -1)
+    last = np.maximum.accumulate(last, axis=1)
+    return np.where(last >= 0, np.minimum(k[None, :] - last, WEEKS_SINCE_CAP), WEEKS_SINCE_CAP).astype(float)
+
+
+def _ffill(values: np.ndarray) -> np.ndarray:
+    """Forward-fill NaN along axis 1 (vectorised)."""
+    k = np.arange(values.shape[1])
+    idx = np.where(~np.isnan(values), k[None, :], 0)
+    idx = np.maximum.accumulate(idx, axis=1)
+    return np.take_along_axis(values, idx, axis=1)
+
+
+def _as_day(s: pd.Series) -> np.ndarray:
+    return pd.to_datetime(s).to_numpy("datetime64[D]")
+
+
+def _ring2(w1: sparse.csr_matrix) -> sparse.csr_matrix:
+    b = w1.copy().astype(float)
+    b.data[:] = 1.0
+    two = (b @ b).tolil()
+    two.setdiag(0)
+    two = two.tocsr()
+    two.data[:] = 1.0
+    out = two - two.multiply(b)
+    out.eliminate_zeros()
+    out.data[:] = 1.0
+    return out.tocsr()
+
+
+# ----------------------------------------------------------------------------- panel
+def build_panel(
+    incidents: pd.DataFrame,
+    localities: gpd.GeoDataFrame,
+    *,
+    unit: str,
+    horizon_weeks: int = 4,
+    step: str = "weekly",
+    target: TargetConfig | None = None,
+    displacement: pd.DataFrame | None = None,
+    bases: pd.DataFrame | None = None,
+    end=None,
+    start=None,
+    neighbours: sparse.spmatrix | tuple | None = None,
+) -> pd.DataFrame:
+    """Locality x as-of panel of features known at each as-of date, plus the target ``y``.
+
+    ``neighbours``: ring-1 weights (binary) in ``localities`` order, or a
+    (ring1, ring2) pair; by default computed with
+    :func:`earlywarn.localities.neighbours`. ``end``/``start`` bound the
+    as-of dates (``end`` also bounds the data: later incidents are ignored).
+    """
+    if horizon_weeks < 1:
+        raise ValueError("horizon_weeks must be >= 1")
+    if step not in ("weekly", "monthly"):
+        raise ValueError(f"step must be 'weekly' or 'monthly', got {step!r}")
+    target = target or TargetConfig()
+    h = int(horizon_weeks)
+    n_loc = len(localities)
+    loc_ids = localities["locality_id"].astype("string").reset_index(drop=True)
+
+    de = _as_day(incidents["date_end"]) if len(incidents) else np.array([], dtype="datetime64[D]")
+    if end is not None:
+        data_end = np.datetime64(pd.Timestamp(end).date(), "D")
+    elif len(de):
+        data_end = de.max()
+    else:
+        raise ValueError("no incidents and no end date: cannot place the as-of dates")
+    earliest = de.min() if len(de) else data_end
+    if start is not None:
+        earliest = min(earliest, np.datetime64(pd.Timestamp(start).date(), "D"))
+    n_wk = int((data_end - earliest).astype(int) // 7) + 1
+    as_of = data_end - 7 * np.arange(n_wk - 1, -1, -1).astype("timedelta64[D]")
+
+    # ---- incidents -> (locality index, week index)
+    inc = incidents.reset_index(drop=True)
+    known = de <= data_end
+    lid = assign_incidents(inc, localities, unit)
+    pos = pd.Index(loc_ids).get_indexer(lid.fillna("\x00"))
+    ok = known & (pos >= 0)
+    li = pos[ok]
+    wk = (n_wk - 1 - ((data_end - de[ok]).astype(int) // 7)).astype("int64")
+    sub = inc.loc[ok].reset_index(drop=True)
+    flat = li * n_wk + wk
+
+    def grid(weights=None) -> np.ndarray:
+        w = None if weights is None else np.asarray(weights, dtype="float64")
+        return np.bincount(flat, weights=w, minlength=n_loc * n_wk).reshape(n_loc, n_wk).astype("float64")
+
+    kind = sub["kind"].astype("string").fillna("")
+    vt = sub["violence_type"].astype("string").fillna("") if "violence_type" in sub else pd.Series("", index=sub.index)
+    fat = sub["fatalities"].to_numpy("float64", na_value=np.nan) if "fatalities" in sub else np.zeros(len(sub))
+    fat = np.nan_to_num(fat, nan=0.0)
+    civ = sub["civilian_deaths"].to_numpy("float64", na_value=np.nan) if "civilian_deaths" in sub else None
+    civ = np.zeros(len(sub)) if civ is None else np.nan_to_num(civ, nan=0.0)
+    is_target = target_mask(sub, target)
+
+    masks: dict[str, np.ndarray] = {
+        "any": np.ones(len(sub), bool),
+        "clash": (kind == "clash").to_numpy(bool),
+        "vac": (kind == "violence_against_civilians").to_numpy(bool),
+        "remote": (kind == "remote_violence").to_numpy(bool),
+        "abduct_sv": kind.isin(["abduction", "sexual_violence"]).to_numpy(bool),
+        "aid_access": kind.isin(["aid_worker_attack", "access_denial"]).to_numpy(bool),
+        "unrest": kind.isin(["riot", "protest"]).to_numpy(bool),
+        "state": (vt == "state_based").to_numpy(bool),
+        "nonstate": (vt == "non_state").to_numpy(bool),
+        "onesided": (vt == "one_sided").to_numpy(bool),
+        "target": is_target,
+        "civdeath": civ > 0,
+    }
+    counts = {ch: grid(m.astype(float)) for ch, m in masks.items()}
+    counts["actor_risk"] = grid(_actor_risk(sub, is_target, wk, n_wk))
+    fatal = {ch: grid(np.where(masks[ch], fat, 0.0)) for ch in FATALITY_CHANNELS}
+    civ_deaths = grid(civ)
+
+    # ---- spatial weights
+    if neighbours is None:
+        w1 = spatial_neighbours(localities, unit, rings=1)
+        w2 = spatial_neighbours(localities, unit, rings=2)
+    elif isinstance(neighbours, tuple):
+        w1, w2 = (sparse.csr_matrix(m) for m in neighbours)
+    else:
+        w1 = sparse.csr_matrix(neighbours)
+        w2 = _ring2(w1)
+
+    # ---- output rows
+    keep = np.ones(n_wk, bool)
+    if start is not None:
+        keep &= as_of >= np.datetime64(pd.Timestamp(start).date(), "D")
+    if step == "monthly":
+        months = as_of.astype("datetime64[M]")
+        keep &= np.r_[months[1:] != months[:-1], True]
+    cols_k = np.flatnonzero(keep)
+    feats: dict[str, np.ndarray] = {}
+
+    def put(name: str, arr: np.ndarray) -> None:
+        feats[name] = arr[:, cols_k].T.ravel().astype("float32")
+
+    windows = sorted(set(WINDOWS) | {h})
+
+    def add_counts(prefix: str, x: np.ndarray, wins, hls) -> None:
+        cum = np.cumsum(x, axis=1)
+        for w in wins:
+            put(f"{prefix}_{w}w", _window(cum, w))
+        for hl in hls:
+            put(f"{prefix}_decay_{hl}w", _decay(x, hl))
+
+    for ch, x in counts.items():
+        add_counts(f"{ch}_count", x, windows, HALF_LIVES)
+        if ch in NEIGHBOUR_CHANNELS:
+            add_counts(f"nbr_{ch}_count", w1 @ x, NEIGHBOUR_WINDOWS, NEIGHBOUR_HALF_LIVES)
+            add_counts(f"nbr2_{ch}_count", w2 @ x, NEIGHBOUR_WINDOWS, NEIGHBOUR_HALF_LIVES[:1])
+        if ch in RECENCY_CHANNELS:
+            put(f"weeks_since_{ch}", _weeks_since(x))
+        if ch in WEEKS_CHANNELS:
+            cum_w = np.cumsum(x > 0, axis=1).astype(float)
+            for w in (4, 12, 52):
+                put(f"{ch}_weeks_{w}w", _window(cum_w, w))
+        cum = np.cumsum(x, axis=1)
+        last4, last16 = _window(cum, 4), _window(cum, 16)
+        if ch in ("any", "target", "clash", "vac", "remote", "civdeath"):
+            put(f"{ch}_trend_4w", last4 - (last16 - last4) / 3.0)
+    for ch, x in fatal.items():
+        add_counts(f"{ch}_fatalities", x, FATALITY_WINDOWS, (8,))
+    add_counts("civilian_deaths", civ_deaths, FATALITY_WINDOWS, (8,))
+    add_counts("nbr_civilian_deaths", w1 @ civ_deaths, (4, 12), ())
+    add_counts("nbr_target_fatalities", w1 @ fatal["target"], (4, 12), ())
+
+    tw = np.cumsum(counts["target"] > 0, axis=1)
+    first_seen = int(wk.min()) if len(wk) else 0
+    n_past = np.maximum(np.arange(n_wk) - first_seen + 1, 1)[None, :]
+    put("target_weeks_share_history", tw / n_past)
+
+    # ---- displacement, static and seasonal features
+    for name, arr in _displacement_features(displacement, localities, unit, loc_ids, data_end, n_wk).items():
+        put(name, arr)
+    pop = localities["population"].to_numpy("float64", na_value=np.nan) if "population" in localities else None
+    put("population", np.repeat((np.full(n_loc, np.nan) if pop is None else pop)[:, None], n_wk, axis=1))
+    km, inside = _base_distance(localities, bases)
+    put("km_to_nearest_base", np.repeat(km[:, None], n_wk, axis=1))
+    put("inside_patrol_radius", np.repeat(inside[:, None], n_wk, axis=1))
+    woy = (pd.DatetimeIndex(as_of).isocalendar().week.to_numpy("float64") - 1) / 52.0
+    put("woy_sin", np.repeat(np.sin(2 * np.pi * woy)[None, :], n_loc, axis=0))
+    put("woy_cos", np.repeat(np.cos(2 * np.pi * woy)[None, :], n_loc, axis=0))
+
+    # ---- target
+    tcum = np.cumsum(counts["target"], axis=1)
+    ahead = np.full((n_loc, n_wk), np.nan)
+    if n_wk > h:
+        ahead[:, : n_wk - h] = tcum[:, h:] - tcum[:, : n_wk - h]
+    y = np.where(np.isnan(ahead), np.nan, (ahead > 0).astype(float))
+
+    n_rows = len(cols_k) * n_loc
+    panel = pd.DataFrame(
+        {
+            "locality_id": pd.array(np.tile(loc_ids.to_numpy(), len(cols_k)), dtype="string"),
+            "as_of": np.repeat(as_of[cols_k], n_loc).astype("datetime64[s]"),
+            **feats,
+            TARGET_COL: y[:, cols_k].T.ravel(),
+        }
+    )
+    assert len(panel) == n_rows
+    panel.attrs.update(
+        {"horizon_weeks": h, "step": step, "unit": unit, "data_end": str(data_end), "n_incidents_used": int(ok.sum())}
+    )
+    return panel
+
+
+def feature_columns(panel: pd.DataFrame) -> list[str]:
+    """The feature columns of a panel: everything but the ids and the target."""
+    return [c for c in panel.columns if c not in ID_COLS and c != TARGET_COL]
+
+
+def _actor_risk(sub: pd.DataFrame, is_target: np.ndarray, wk: np.ndarray, n_wk: int) -> np.ndarray:
+    """Per event: the highest earlier target share among its actors (smoothed), else the global share.
+
+    An actor's share at week k uses only its events in weeks < k, so an event
+    never informs its own weight and nothing after the as-of date leaks in.
+    Actor names are untrusted text: they are only factorised, never parsed.
+    """
+    n = len(sub)
+    if n == 0:
+        return np.zeros(0)
+    cols = [c for c in ("actor1", "actor2") if c in sub]
+    if not cols:
+        return np.zeros(n)
+    names = pd.concat([sub[c].astype("string") for c in cols], ignore_index=True)
+    # civilians are the victims, not an actor with a "record"
+    names = names.mask(names.str.contains("civilian", case=False, na=False))
+    codes, uniq = pd.factorize(names)
+    n_act = len(uniq)
+    if n_act == 0:
+        return np.zeros(n)
+    ev_wk = np.tile(wk, len(cols))
+    ev_t = np.tile(is_target.astype(float), len(cols))
+    valid = codes >= 0
+    flat = codes[valid] * n_wk + ev_wk[valid]
+    tot = np.bincount(flat, minlength=n_act * n_wk).reshape(n_act, n_wk).cumsum(axis=1)
+    tgt = np.bincount(flat, weights=ev_t[valid], minlength=n_act * n_wk).reshape(n_act, n_wk).cumsum(axis=1)
+    prior = float(is_target.mean())
+    alpha = 5.0
+    prev = np.maximum(ev_wk - 1, 0)
+    has_prev = ev_wk >= 1
+    c = np.maximum(codes, 0)
+    t_prev = np.where(has_prev, tgt[c, prev], 0.0)
+    n_prev = np.where(has_prev, tot[c, prev], 0.0)
+    share = (t_prev + alpha * prior) / (n_prev + alpha)
+    share = np.where(valid, share, np.nan).reshape(len(cols), n)
+    out = np.nanmax(np.where(np.isnan(share), -1.0, share), axis=0)
+    return np.where(out < 0, prior, out)
+
+
+def _displacement_features(
+    displacement: pd.DataFrame | None,
+    localities: gpd.GeoDataFrame,
+    unit: str,
+    loc_ids: pd.Series,
+    data_end: np.datetime64,
+    n_wk: int,
+) -> dict[str, np.ndarray]:
+    n_loc = len(loc_ids)
+    nan = np.full((n_loc, n_wk), np.nan)
+    empty = {"idp_level": nan, "idp_change_pct": nan, "weeks_since_idp_round": nan}
+    if displacement is None or len(displacement) == 0:
+        return empty
+    d = displacement.reset_index(drop=True)
+    ids = pd.Index(loc_ids)
+    pos = np.full(len(d), -1)
+    if "admin2_pcode" in d:
+        pos = ids.get_indexer(d["admin2_pcode"].astype("string").fillna("\x00"))
+    if "lon" in d and "lat" in d and (pos < 0).any():
+        has_pt = (pos < 0) & d["lon"].notna().to_numpy() & d["lat"].notna().to_numpy()
+        if has_pt.any():
+            lid = assign_incidents(d.loc[has_pt, ["lon", "lat"]], localities, unit)
+            pos[has_pt] = ids.get_indexer(lid.fillna("\x00"))
+    day = _as_day(d["date"])
+    ok = (pos >= 0) & (day <= data_end) & d["idp_individuals"].notna().to_numpy()
+    if not ok.any():
+        return empty
+    first_day = data_end - 7 * (n_wk - 1)
+    rec = pd.DataFrame(
+        {
+            "loc": pos[ok],
+            "day": day[ok],
+            "wk": np.clip(n_wk - 1 - (data_end - day[ok]).astype(int) // 7, 0, n_wk - 1),
+            "idp": d.loc[ok, "idp_individuals"].to_numpy("float64"),
+        }
+    )
+    rec.loc[rec["day"] < first_day, "wk"] = 0
+    rounds = rec.groupby(["loc", "day"], as_index=False).agg(idp=("idp", "sum"), wk=("wk", "first"))
+    rounds = rounds.sort_values(["loc", "day"])
+    rounds["prev"] = rounds.groupby("loc")["idp"].shift(1)
+    rounds = rounds.drop_duplicates(["loc", "wk"], keep="last")
+    level, prev, seen = nan.copy(), nan.copy(), nan.copy()
+    li, wi = rounds["loc"].to_numpy(), rounds["wk"].to_numpy()
+    level[li, wi] = rounds["idp"].to_numpy()
+    prev[li, wi] = rounds["prev"].to_numpy()
+    seen[li, wi] = wi
+    level, prev, seen = _ffill(level), _ffill(prev), _ffill(seen)
+    # prev must belong to the same round as level: both filled from the same week
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = np.where(prev > 0, (level - prev) / prev * 100.0, np.nan)
+    return {
+        "idp_level": level,
+        "idp_change_pct": change,
+        "weeks_since_idp_round": np.arange(n_wk)[None, :] - seen,
+    }
+
+
+def _base_distance(localities: gpd.GeoDataFrame, bases: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """km from each locality's representative point to the nearest base (local UTM metres)."""
+    n = len(localities)
+    if bases is None or len(bases) == 0 or n == 0:
+        return np.full(n, np.nan), np.full(n, np.nan)
+    crs = utm_crs_for(localities)
+    pts = localities.geometry.representative_point().to_crs(crs)
+    b = gpd.GeoSeries(gpd.points_from_xy(bases["lon"], bases["lat"]), crs="EPSG:4326").to_crs(crs)
+    px, py = pts.x.to_numpy()[:, None], pts.y.to_numpy()[:, None]
+    bx, by = b.x.to_numpy()[None, :], b.y.to_numpy()[None, :]
+    dist_km = np.hypot(px - bx, py - by) / 1000.0
+    radius = (
+        bases["patrol_radius_km"].to_numpy("float64", na_value=np.nan)
+        if "patrol_radius_km" in bases
+        else np.full(len(bases), np.nan)
+    )
+    inside = (dist_km <= radius[None, :]).any(axis=1).astype(float)
+    return dist_km.min(axis=1), inside
+
+
+# ----------------------------------------------------------------------------- descriptions
+_COUNT = re.compile(r"^(?P<scope>nbr2_|nbr_)?(?P<ch>[a-z_]+?)_(?P<stat>count|fatalities|deaths|weeks|trend)")
+
+
+def feature_group(name: str) -> str:
+    """Group a feature with the others that carry the same information (for occlusion).
+
+    ``vac_count_4w``, ``vac_count_decay_8w``, ``vac_weeks_12w``,
+    ``vac_trend_4w`` and ``weeks_since_vac`` form one group ``vac_count``
+    because replacing only one of them would leave the information in the
+    others and understate its effect.
+    """
+    if name.startswith("weeks_since_") and name != "weeks_since_idp_round":
+        return f"{name.removeprefix('weeks_since_')}_count"
+    if name.startswith("idp_") or name == "weeks_since_idp_round":
+        return "idp"
+    if name in ("km_to_nearest_base", "inside_patrol_radius"):
+        return "base"
+    if name in ("woy_sin", "woy_cos"):
+        return "season"
+    if name == "target_weeks_share_history":
+        return "target_history"
+    if name.startswith("civilian_deaths"):
+        return "civilian_deaths"
+    if name.startswith("nbr_civilian_deaths"):
+        return "nbr_civilian_deaths"
+    m = _COUNT.match(name)
+    if m:
+        stat = m["stat"]
+        if stat in ("weeks", "trend"):
+            stat = "count"
+        return f"{m['scope'] or ''}{m['ch']}_{stat}"
+    return name
+
+
+def _n(v: float) -> str:
+    return f"{v:,.0f}" if abs(v - round(v)) < 0.05 else f"{v:,.1f}"
+
+
+def describe(group: str, values: dict[str, float], horizon_weeks: int = 4) -> str:
+    """Plain-words text for a feature group from one row's values (name -> value).
+
+    Uses only the row's own feature values, so the sentence is a fact about
+    the data the model saw, e.g. "9 armed clashes in neighbouring areas in
+    the last 4 weeks".
+    """
+    def g(name: str) -> float:
+        v = values.get(name, np.nan)
+        return float(v) if v is not None else np.nan
+
+    if group == "idp":
+        lvl, chg = g("idp_level"), g("idp_change_pct")
+        if np.isnan(lvl):
+            return "no displacement figures for this area"
+        if np.isnan(chg):
+            return f"{_n(lvl)} IDPs present at the last round"
+        word = "up" if chg >= 0 else "down"
+        return f"IDPs {word} {abs(chg):.0f}% since last round ({_n(lvl)} present)"
+    if group == "base":
+        km = g("km_to_nearest_base")
+        if np.isnan(km):
+            return "no UN base position known"
+        if g("inside_patrol_radius") == 1:
+            return f"inside a UN base patrol radius (nearest base {km:.0f} km)"
+        return f"no UN base within {km:.0f} km"
+    if group == "season":
+        ang = np.arctan2(g("woy_sin"), g("woy_cos"))
+        week = int(round((ang % (2 * np.pi)) / (2 * np.pi) * 52)) + 1
+        return f"time of year (week {week})"
+    if group == "population":
+        p = g("population")
+        return "population unknown" if np.isnan(p) else f"population about {_n(p)}"
+    if group == "target_history":
+        return f"{g('target_weeks_share_history'):.0%} of past weeks had incidents harming civilians"
+    m = re.match(r"^(?P<scope>nbr2_|nbr_)?(?P<rest>.+)_(?P<stat>count|fatalities|deaths)$", group)
+    if not m:
+        return group.replace("_", " ")
+    scope, rest, stat = m["scope"] or "", m["rest"], m["stat"]
+    where = SCOPES[scope]
+    base = f"{scope}{rest}_{stat}"
+    wins = [w for w in (horizon_weeks, 4, 12, 26, 52) if f"{base}_{w}w" in values]
+    wins = list(dict.fromkeys(sorted(wins)))
+    if not wins:
+        return group.replace("_", " ")
+    chosen = next((w for w in wins if g(f"{base}_{w}w") > 0), None)
+    if stat == "count":
+        noun = CHANNELS.get(rest, rest.replace("_", " "))
+    elif rest == "civilian":
+        noun = "civilians killed"
+    else:
+        noun = f"people killed in {CHANNELS.get(rest, rest.replace('_', ' '))}"
+    if rest == "actor_risk" and stat == "count":
+        noun = "risk-weighted incidents by armed actors with a record of harming civilians"
+    if chosen is None:
+        return f"no {noun} {where} in the last {wins[-1]} weeks"
+    text = f"{_n(g(f'{base}_{chosen}w'))} {noun} {where} in the last {chosen} weeks"
+    if not scope and stat == "count":
+        since = g(f"weeks_since_{rest}")
+        if not np.isnan(since) and since < WEEKS_SINCE_CAP:
+            text += " (this week)" if since == 0 else f" (latest {since:.0f} week{'s' if since != 1 else ''} ago)"
+    return text

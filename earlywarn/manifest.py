@@ -1,0 +1,142 @@
+"""Run manifest, run lock and last-good source state.
+
+Every number on the map must be traceable: the manifest records which input
+files (with sha256) went in, the config hash, the model version, rows read /
+valid / quarantined per source, stage durations, warnings and redactions.
+
+The lock keeps two overlapping nightly runs from writing the same outputs;
+the last-good store lets a run continue on yesterday's copy of a feed that is
+down today, and say so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from earlywarn.atomic import write_text, write_with
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class RunManifest:
+    """What one run used and produced; written as JSON beside the outputs."""
+
+    mission: str
+    config_hash: str
+    as_of: str | None = None
+    run_id: str | None = None
+    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    finished: str | None = None
+    status: str = "running"
+    model_version: str | None = None
+    inputs: list[dict] = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
+    stages: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    redactions: list[str] = field(default_factory=list)
+    outputs: dict[str, dict] = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = round(self.stages.get(name, 0.0) + time.perf_counter() - t0, 3)
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    def add_output(self, name: str, path: Path) -> None:
+        self.outputs[name] = {"path": str(path), "sha256": sha256_file(path)}
+
+    def derive_run_id(self) -> str:
+        """Same inputs, config, model and as-of date give the same run id, so reruns are idempotent."""
+        blob = json.dumps(
+            {
+                "as_of": self.as_of,
+                "config": self.config_hash,
+                "model": self.model_version,
+                "inputs": sorted(i.get("sha256", "") for i in self.inputs),
+            },
+            sort_keys=True,
+        ).encode()
+        self.run_id = f"{self.as_of}-{hashlib.sha256(blob).hexdigest()[:10]}"
+        return self.run_id
+
+    def write(self, runs_dir: Path) -> Path:
+        """Write runs/<run_id>.json and runs/latest.json atomically."""
+        self.finished = datetime.now(UTC).isoformat(timespec="seconds")
+        text = json.dumps(asdict(self), indent=2, default=str, sort_keys=False)
+        name = self.run_id or f"failed-{self.started.replace(':', '')}"
+        path = write_text(runs_dir / f"{name}.json", text)
+        write_text(runs_dir / "latest.json", text)
+        return path
+
+
+class RunLocked(RuntimeError):
+    """Another run holds the output lock."""
+
+
+@contextlib.contextmanager
+def run_lock(lock_dir: Path, timeout_s: float = 0.0) -> Iterator[None]:
+    """Exclusive, process-safe lock on a mission's outputs (released on exit or crash).
+
+    flock locks die with the process, so a killed run never leaves a stale lock.
+    """
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(lock_dir / ".run.lock", "a+")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                fh.close()
+                raise RunLocked(f"another earlywarn run holds {lock_dir / '.run.lock'}; not writing outputs") from None
+            time.sleep(0.2)
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        yield
+    finally:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        fh.close()
+
+
+def save_last_good(state_dir: Path, source: str, table: pd.DataFrame, summary: dict) -> None:
+    """Keep the latest successfully ingested copy of a source for days when the feed fails."""
+    write_with(state_dir / f"{source}.parquet", lambda p: table.to_parquet(p, index=False))
+    meta = {**summary, "saved": datetime.now(UTC).isoformat(timespec="seconds")}
+    write_text(state_dir / f"{source}.json", json.dumps(meta, indent=2, default=str))
+
+
+def load_last_good(state_dir: Path, source: str) -> tuple[pd.DataFrame, dict] | None:
+    p = state_dir / f"{source}.parquet"
+    m = state_dir / f"{source}.json"
+    if not (p.exists() and m.exists()):
+        return None
+    return pd.read_parquet(p), json.loads(m.read_text())

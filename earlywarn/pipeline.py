@@ -1,0 +1,496 @@
+"""The nightly pipeline as plain, separately callable steps.
+
+``flows/nightly.py`` wraps each step in a Prefect task (retries, timeouts,
+artifacts); the CLI and the tests call the same functions. No step holds
+state between calls: everything a step needs comes in as arguments, so a
+step can be retried or rerun for the same as-of date with the same result.
+
+    ingest_source (per feed) -> resolve_sources -> load_geography
+      -> combine_incidents -> build_features -> ensure_model -> score_latest
+      -> decide -> publish
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from earlywarn import decide as dec
+from earlywarn import indicators as ind
+from earlywarn.atomic import write_text, write_with
+from earlywarn.config import DISPLACEMENT_FORMATS, MissionConfig, SourceConfig
+from earlywarn.manifest import RunManifest, load_last_good, save_last_good
+
+log = logging.getLogger("earlywarn")
+
+
+class AllSourcesFailed(RuntimeError):
+    """No incident feed could be read today and none has a last good copy."""
+
+
+@dataclass
+class SourceOutcome:
+    """What one feed contributed to this run: fresh data, a stale copy, or nothing."""
+
+    name: str
+    fmt: str
+    table: pd.DataFrame | None
+    summary: dict = field(default_factory=dict)
+    stale_since: str | None = None
+    error: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "displacement" if self.fmt in DISPLACEMENT_FORMATS else "incidents"
+
+
+@dataclass
+class Geography:
+    localities: gpd.GeoDataFrame  # locality_id, name, admin1_pcode, population, geometry
+    bases: pd.DataFrame | None
+    area: object  # shapely geometry of the mission area, EPSG:4326
+    inputs: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------- ingest
+def state_dir(cfg: MissionConfig) -> Path:
+    return cfg.tables_dir / "state"
+
+
+def ingest_source(cfg: MissionConfig, src: SourceConfig, area=None) -> SourceOutcome:
+    """Read one feed as published; quarantine goes to outputs/quarantine/<name>.csv.
+
+    Raises on an unreadable file so that the orchestrator can retry; the
+    caller turns a final failure into a stale fallback with ``fallback_source``.
+    """
+    from earlywarn.ingest import read_displacement, read_incidents
+
+    path = cfg.data_path(src.path)
+    if src.format in DISPLACEMENT_FORMATS:
+        res = read_displacement(path, src.format, source_name=src.name)
+    else:
+        res = read_incidents(
+            path,
+            src.format,
+            source_name=src.name,
+            hxl_mapping=src.hxl_mapping or None,
+            hxl_kinds=src.hxl_kinds or None,
+            area=area,
+        )
+    qdir = cfg.tables_dir / "quarantine"
+    write_with(qdir / f"{src.name}.csv", lambda p: res.quarantine.to_csv(p, index=False))
+    summary = res.summary() | {"source": src.name, "format": src.format}
+    save_last_good(state_dir(cfg), src.name, res.table, summary)
+    return SourceOutcome(src.name, src.format, res.table, summary)
+
+
+def fallback_source(cfg: MissionConfig, src: SourceConfig, error: BaseException) -> SourceOutcome:
+    """Yesterday's good copy of a feed that failed today, marked stale; or nothing."""
+    msg = f"{type(error).__name__}: {error}".splitlines()[0]
+    last = load_last_good(state_dir(cfg), src.name)
+    if last is None:
+        return SourceOutcome(src.name, src.format, None, {"source": src.name, "format": src.format}, error=msg)
+    table, meta = last
+    since = str(meta.get("saved", "?"))[:10]
+    return SourceOutcome(src.name, src.format, table, meta, stale_since=since, error=msg)
+
+
+def resolve_sources(outcomes: list[SourceOutcome], manifest: RunManifest) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Combine feed outcomes; record freshness; fail loudly when no incident feed has data."""
+    for o in outcomes:
+        entry = {k: o.summary.get(k) for k in ("file", "sha256", "rows_read", "rows_valid", "rows_quarantined")}
+        entry |= {"source": o.name, "format": o.fmt, "by_reason": o.summary.get("by_reason", {})}
+        if o.error:
+            entry["error"] = o.error
+        if o.stale_since:
+            entry["stale_since"] = o.stale_since
+            manifest.warn(f"source {o.name} failed today ({o.error}); using its last good data, stale since "
+                          f"{o.stale_since}")
+        elif o.table is None:
+            manifest.warn(f"source {o.name} failed and has no last good copy: {o.error}")
+        elif entry.get("rows_quarantined"):
+            manifest.warn(f"source {o.name}: {entry['rows_quarantined']} row(s) quarantined "
+                          f"(see quarantine/{o.name}.csv)")
+        manifest.inputs.append(entry)
+    inc = [o.table for o in outcomes if o.kind == "incidents" and o.table is not None]
+    if not inc:
+        raise AllSourcesFailed(
+            "every incident source failed and none has a last good copy: "
+            + "; ".join(f"{o.name}: {o.error}" for o in outcomes if o.kind == "incidents")
+        )
+    incidents = pd.concat(inc, ignore_index=True)
+    disp = [o.table for o in outcomes if o.kind == "displacement" and o.table is not None]
+    displacement = pd.concat(disp, ignore_index=True) if disp else None
+    return incidents, displacement
+
+
+def freshness(outcomes: list[SourceOutcome]) -> list[dict]:
+    """Per-source latest data date and status, for the map header."""
+    out = []
+    for o in outcomes:
+        latest = None
+        if o.table is not None and len(o.table):
+            col = "date_end" if "date_end" in o.table else "date"
+            latest = str(pd.to_datetime(o.table[col]).max().date())
+        status = "failed: no data" if o.table is None else (
+            f"stale since {o.stale_since}" if o.stale_since else "ok")
+        out.append({"source": o.name, "latest_date": latest, "status": status,
+                    "rows": 0 if o.table is None else int(len(o.table))})
+    return out
+
+
+# ------------------------------------------------------------------ geography
+def load_geography(cfg: MissionConfig, incidents: pd.DataFrame | None = None) -> Geography:
+    """Localities (with population), bases and the mission area outline."""
+    from earlywarn.ingest import read_bases, read_boundaries, zonal_population
+    from earlywarn.localities import km_grid, priogrid_cells, priogrid_gid
+    from earlywarn.manifest import sha256_file
+
+    lc = cfg.localities
+    inputs: list[dict] = []
+    warnings: list[str] = []
+    if lc.unit == "admin":
+        path = cfg.data_path(lc.path)
+        localities, warnings = read_boundaries(
+            path, layer=lc.layer, id_field=lc.id_field, name_field=lc.name_field, admin1_field=lc.admin1_field
+        )
+        inputs.append({"source": "boundaries", "file": str(path), "sha256": sha256_file(path),
+                       "rows_read": len(localities)})
+    else:
+        bbox = lc.bbox
+        if bbox is None:
+            if incidents is None or not len(incidents):
+                raise ValueError("grid localities need localities.bbox or incidents to take the extent from")
+            bbox = (incidents["lon"].min(), incidents["lat"].min(), incidents["lon"].max(), incidents["lat"].max())
+        if lc.unit == "priogrid":
+            x0, y0, x1, y1 = bbox
+            lons = np.arange(np.floor(x0 * 2) / 2 + 0.25, x1 + 0.5, 0.5)
+            lats = np.arange(np.floor(y0 * 2) / 2 + 0.25, y1 + 0.5, 0.5)
+            gx, gy = np.meshgrid(lons, lats)
+            localities = priogrid_cells(np.unique(priogrid_gid(gx.ravel(), gy.ravel())))
+        else:
+            localities = km_grid(bbox, lc.cell_km)
+    if "name" not in localities or localities["name"].isna().all():
+        localities["name"] = localities["locality_id"]
+    if cfg.population is not None:
+        pop_path = cfg.data_path(cfg.population)
+        localities["population"] = zonal_population(pop_path, localities).to_numpy()
+        inputs.append({"source": "population", "file": str(pop_path), "sha256": sha256_file(pop_path)})
+    elif "population" not in localities:
+        localities["population"] = np.nan
+    bases = None
+    if cfg.bases is not None:
+        bpath = cfg.data_path(cfg.bases)
+        res = read_bases(bpath, radius_by_type=cfg.patrol_radius_km)
+        bases = res.table
+        inputs.append(res.summary() | {"source": "bases"})
+        if res.n_quarantined:
+            warnings.append(f"bases: {res.n_quarantined} row(s) quarantined")
+    area = localities.geometry.union_all()
+    return Geography(localities.reset_index(drop=True), bases, area, inputs, warnings)
+
+
+# ------------------------------------------------------------------ incidents
+def combine_incidents(incidents: pd.DataFrame, cfg: MissionConfig, manifest: RunManifest) -> pd.DataFrame:
+    """Merge cross-source duplicates (same day, same kind, within dedupe_km) by the documented rule."""
+    from earlywarn.ingest import dedupe_incidents
+
+    if incidents["source"].nunique() < 2 or cfg.dedupe_km <= 0:
+        return incidents
+    kept, merged = dedupe_incidents(incidents, km=cfg.dedupe_km)
+    if len(merged):
+        manifest.counts["duplicates_merged"] = int(len(merged))
+        write_with(cfg.tables_dir / "duplicates_merged.csv", lambda p: merged.to_csv(p, index=False))
+    return kept
+
+
+# ------------------------------------------------------------------ decisions
+def risk_class(risk: pd.Series, cfg: MissionConfig) -> pd.Series:
+    th = cfg.thresholds
+    bins = [-np.inf, th.moderate, th.high, th.very_high, np.inf]
+    return pd.cut(risk, bins=bins, labels=["low", "moderate", "high", "very high"], right=False).astype("string")
+
+
+def decide(
+    cfg: MissionConfig,
+    geo: Geography,
+    scores: pd.DataFrame,
+    incidents: pd.DataFrame,
+    displacement: pd.DataFrame | None,
+    locality_of: pd.Series,
+    previous: pd.DataFrame | None = None,
+) -> gpd.GeoDataFrame:
+    """One row per locality: risk, drivers, coverage, flags and priority rank."""
+    as_of = pd.Timestamp(scores["as_of"].iloc[0])
+    t = geo.localities.merge(scores, on="locality_id", how="left")
+    t = t.merge(dec.coverage(geo.localities, geo.bases, cfg.patrol_radius_km), on="locality_id", how="left")
+    idp = dec.idp_change(displacement)
+    t = t.merge(idp.rename(columns={"admin2_pcode": "locality_id"}), on="locality_id", how="left")
+    acc = dec.recent_access_incidents(incidents, locality_of, as_of, cfg.thresholds.access_window_days)
+    t["access_incidents"] = t["locality_id"].map(acc).fillna(0).astype(int)
+    t["risk_class"] = risk_class(t["risk"], cfg)
+    if previous is not None and len(previous):
+        prev = previous.set_index("locality_id")["risk"]
+        t["risk_change"] = t["risk"] - t["locality_id"].map(prev)
+    else:
+        t["risk_change"] = np.nan
+    t = t.merge(dec.forward_deployment_flags(t, cfg.thresholds), on="locality_id", how="left")
+    t = t.merge(dec.humanitarian_access_flags(t, cfg.thresholds), on="locality_id", how="left")
+    order = t.sort_values(["expected_at_risk", "risk"], ascending=False).index
+    t["priority_rank"] = pd.Series(np.arange(1, len(t) + 1), index=order).reindex(t.index).astype("Int64")
+    return gpd.GeoDataFrame(t, geometry="geometry", crs=geo.localities.crs)
+
+
+def previous_scores(cfg: MissionConfig, as_of: pd.Timestamp) -> pd.DataFrame | None:
+    """The most recent published scores strictly before this as-of date (for change since last run)."""
+    hist = cfg.tables_dir / "history"
+    if not hist.exists():
+        return None
+    files = sorted(p for p in hist.glob("scores_*.parquet") if p.stem.removeprefix("scores_") < str(as_of.date()))
+    return pd.read_parquet(files[-1]) if files else None
+
+
+def save_scores_history(cfg: MissionConfig, table: pd.DataFrame, as_of: pd.Timestamp) -> Path:
+    cols = ["locality_id", "as_of", "risk", "risk_class", "model_version", "run_id"]
+    return write_with(
+        cfg.tables_dir / "history" / f"scores_{as_of.date()}.parquet",
+        lambda p: pd.DataFrame(table[cols]).to_parquet(p, index=False),
+    )
+
+
+def write_json(path: Path, obj) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, default=str))
+
+
+# ------------------------------------------------------------------ modelling
+@dataclass
+class RunProducts:
+    """Everything publish needs, computed by ``analyse``."""
+
+    as_of: pd.Timestamp
+    table: gpd.GeoDataFrame  # one row per locality: risk, drivers, coverage, flags, rank
+    incidents: pd.DataFrame
+    locality_of: pd.Series
+    displacement: pd.DataFrame | None
+    geo: Geography
+    indicators: pd.DataFrame
+    freshness: list[dict]
+    model_card: dict = field(default_factory=dict)
+
+
+@dataclass
+class Prepared:
+    """Validated incidents and the feature panel for one as-of date."""
+
+    incidents: pd.DataFrame
+    displacement: pd.DataFrame | None
+    locality_of: pd.Series
+    panel: pd.DataFrame
+
+
+def prepare(
+    cfg: MissionConfig,
+    geo: Geography,
+    outcomes: list[SourceOutcome],
+    manifest: RunManifest,
+    *,
+    as_of: str | None = None,
+) -> Prepared:
+    """Validate -> merge duplicates -> assign to localities -> locality x week feature panel."""
+    from earlywarn.features import build_panel
+    from earlywarn.localities import assign_incidents
+
+    with manifest.stage("validate"):
+        incidents, displacement = resolve_sources(outcomes, manifest)
+        manifest.inputs.extend(geo.inputs)
+        for w in geo.warnings:
+            manifest.warn(w)
+        incidents = combine_incidents(incidents, cfg, manifest)
+        end = pd.Timestamp(as_of) if as_of else incidents["date_end"].max().normalize()
+        incidents = incidents[incidents["date_end"] <= end].reset_index(drop=True)
+        locality_of = assign_incidents(incidents, geo.localities, cfg.localities.unit)
+        unassigned = int(locality_of.isna().sum())
+        if unassigned:
+            manifest.warn(f"{unassigned} incident(s) fall in no locality and are not scored")
+        manifest.counts |= {"incidents": int(len(incidents)), "localities": int(len(geo.localities)),
+                            "displacement_rows": 0 if displacement is None else int(len(displacement))}
+    with manifest.stage("features"):
+        panel = build_panel(
+            incidents, geo.localities, unit=cfg.localities.unit, horizon_weeks=cfg.horizon_weeks, step=cfg.step,
+            target=cfg.target, displacement=displacement, bases=geo.bases, end=end,
+        )
+        manifest.counts["panel_rows"] = int(len(panel))
+    return Prepared(incidents, displacement, locality_of, panel)
+
+
+def analyse(
+    cfg: MissionConfig,
+    geo: Geography,
+    outcomes: list[SourceOutcome],
+    manifest: RunManifest,
+    *,
+    as_of: str | None = None,
+) -> RunProducts:
+    """Validate -> features -> (train if no model) -> score -> flag, for one as-of date."""
+    from earlywarn.features import target_mask
+    from earlywarn.model import score_panel
+    from earlywarn.registry import ensure_model
+
+    prep = prepare(cfg, geo, outcomes, manifest, as_of=as_of)
+    incidents, displacement, locality_of = prep.incidents, prep.displacement, prep.locality_of
+    with manifest.stage("model"):
+        model, card = ensure_model(cfg, prep.panel, manifest)
+        manifest.model_version = model.version
+    with manifest.stage("score"):
+        scores = score_panel(model, prep.panel)
+        scores["model_version"] = model.version
+        as_of_ts = pd.Timestamp(scores["as_of"].iloc[0])
+        manifest.as_of = str(as_of_ts.date())
+        manifest.derive_run_id()
+        scores["run_id"] = manifest.run_id
+    with manifest.stage("decide"):
+        table = decide(cfg, geo, scores, incidents, displacement, locality_of, previous_scores(cfg, as_of_ts))
+        indic = ind.compute_indicators(
+            cfg.indicators, as_of=as_of_ts, table=table, localities=geo.localities, incidents=incidents,
+            target_mask=pd.Series(target_mask(incidents, cfg.target), index=incidents.index),
+            displacement=displacement, idp_sites=displacement_sites(displacement),
+            bases=geo.bases, high_threshold=cfg.thresholds.high,
+        )
+        manifest.counts |= {"forward_deploy_flags": int(table["forward_deploy"].sum()),
+                            "humanitarian_access_flags": int(table["humanitarian_access"].sum())}
+    return RunProducts(as_of_ts, table, incidents, locality_of, displacement, geo, indic, freshness(outcomes), card)
+
+
+def displacement_sites(displacement: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Site-level DTM records (with coordinates) at their latest round, for the map and indicators."""
+    if displacement is None or not len(displacement):
+        return None
+    sites = displacement.dropna(subset=["lon", "lat"])
+    if not len(sites):
+        return None
+    latest = sites["date"].max()
+    return sites[sites["date"] == latest][["site_name", "lon", "lat", "idp_individuals", "admin2_pcode"]]
+
+
+# -------------------------------------------------------------------- publish
+def publish(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) -> dict[str, Path]:
+    """Prepare every output in memory, then write them (exports, indicators, map archive, map, manifest).
+
+    Rendering happens before any file is touched, so a crash while preparing
+    leaves the previous outputs exactly as they were; each file is then
+    replaced atomically and the map, which planners open, is replaced last.
+    """
+    from earlywarn.publish import publish_map, render_map, write_exports
+    from earlywarn.redact import incidents_for_publication
+
+    p = products
+    paths: dict[str, Path] = {}
+    with manifest.stage("publish"):
+        table = p.table
+        indic, indic_series = ind.with_history(p.indicators, cfg.tables_dir / "indicators_history.csv")
+        pub_inc, redactions = incidents_for_publication(
+            p.incidents, p.locality_of, p.geo.localities, cfg.redaction, since=p.as_of - pd.Timedelta(days=90)
+        )
+        manifest.redactions.extend(redactions)
+        header = {
+            "mission": cfg.mission,
+            "run_date": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC"),
+            "as_of": str(p.as_of.date()),
+            "model_version": manifest.model_version,
+            "run_id": manifest.run_id,
+            "horizon_weeks": cfg.horizon_weeks,
+            "caveat": (
+                f"Risk = modelled probability of at least one attack on civilians in the {cfg.horizon_weeks} weeks "
+                f"after {p.as_of.date()}, from reported incidents only (under-reporting is uneven). "
+                "Decision support, not a substitute for analyst judgement."
+            ),
+            "freshness": p.freshness,
+            "warnings": list(manifest.warnings),
+        }
+        html = render_map(
+            table, incidents=pub_inc, bases=p.geo.bases, idp_sites=displacement_sites(p.displacement),
+            header=header, indicators=indic, tile_url=cfg.output.tile_url,
+        )
+        # Everything is prepared; from here on only atomic writes.
+        exports = write_exports(
+            table, cfg.tables_dir, stem="scores",
+            grid_raster={"cell_deg": 0.5} if cfg.localities.unit == "priogrid" else None,
+        )
+        paths |= exports
+        for name, path in exports.items():
+            manifest.add_output(f"scores_{name}", path)
+        paths["indicators"] = write_with(cfg.tables_dir / "indicators.csv", lambda q: indic.to_csv(q, index=False))
+        write_text(cfg.tables_dir / "indicators_history.csv", indic_series.to_csv(index=False))
+        save_scores_history(cfg, table, p.as_of)
+        maps = publish_map(html, cfg.maps_dir, as_of=p.as_of.date())
+        paths["map"] = maps["latest"]
+        paths["map_archive"] = maps["archive"]
+        manifest.add_output("map", maps["latest"])
+    manifest.status = "ok"
+    paths["manifest"] = manifest.write(cfg.tables_dir / "runs")
+    return paths
+
+
+# ------------------------------------------------------------------ whole run
+def _call(name: str, fn, *args, **kwargs):
+    return fn(*args, **kwargs)
+
+
+def ingest_all_sequential(cfg: MissionConfig, sources: list[SourceConfig], area, retries: int = 2
+                          ) -> list[SourceOutcome]:
+    """Ingest feeds one after another with a simple retry; used outside Prefect."""
+    outcomes = []
+    for src in sources:
+        for attempt in range(retries + 1):
+            try:
+                outcomes.append(ingest_source(cfg, src, area))
+                break
+            except Exception as exc:  # noqa: BLE001 - a failed feed becomes a stale fallback
+                if attempt == retries:
+                    log.warning("source %s failed: %s", src.name, exc)
+                    outcomes.append(fallback_source(cfg, src, exc))
+    return outcomes
+
+
+@dataclass
+class RunResult:
+    paths: dict[str, Path]
+    products: RunProducts
+    manifest: RunManifest
+
+
+def run_mission(config_path: str | Path, as_of: str | None = None, *, step=_call, ingest_all=None) -> RunResult:
+    """One mission's nightly run, start to finish, under the output lock.
+
+    ``step(name, fn, *args)`` lets an orchestrator run each stage as its own
+    task (Prefect passes a task wrapper); ``ingest_all`` lets it ingest feeds
+    in parallel with retries. Both default to plain sequential calls, so the
+    library runs the same sequence without Prefect.
+    """
+    from earlywarn.config import load_config
+    from earlywarn.manifest import run_lock
+
+    cfg = load_config(config_path)
+    ingest_all = ingest_all or ingest_all_sequential
+    manifest = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash(), config=cfg.model_dump(mode="json"))
+    with run_lock(cfg.tables_dir):
+        try:
+            with manifest.stage("geography"):
+                geo = step("geography", load_geography, cfg)
+            with manifest.stage("ingest"):
+                outcomes = ingest_all(cfg, cfg.sources, geo.area)
+            products = step("analyse", analyse, cfg, geo, outcomes, manifest, as_of=as_of)
+            paths = step("publish", publish, cfg, products, manifest)
+        except BaseException as exc:
+            manifest.status = "failed"
+            manifest.warn(f"run failed: {type(exc).__name__}: {exc}".splitlines()[0])
+            manifest.write(cfg.tables_dir / "runs")
+            raise
+    return RunResult(paths, products, manifest)

@@ -1,0 +1,168 @@
+"""Model registry: which trained model scores tonight, and how a new one earns that.
+
+Model files are named by the hash of their bytes and never overwritten, so
+every published score can be traced to the exact artefact. ``current.json``
+names the champion and keeps the history of promoted versions. A corrupted or
+missing champion falls back to the previous promoted version with a warning;
+only when none loads does the run train a model from the data it has.
+
+Promotion (champion/challenger): a challenger is promoted only when its
+rolling-origin backtest on the *same panel and folds* is not worse than the
+champion's specification on those folds (AUPR within a small tolerance and
+Brier score no higher). Comparing on the same folds matters: metrics from
+different periods are not comparable, because base rates drift.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from earlywarn.atomic import write_text
+from earlywarn.backtest import run_backtest
+from earlywarn.config import MissionConfig
+from earlywarn.manifest import RunManifest
+from earlywarn.model import ModelParams, ThreatModel, UntrustedModelError, train_model
+
+POINTER = "current.json"
+AUPR_TOLERANCE = 0.005
+
+
+class NoUsableModel(RuntimeError):
+    """No model file could be loaded and training was not allowed."""
+
+
+@dataclass
+class Candidate:
+    model: ThreatModel
+    version: str
+    card: Path
+    backtest: dict | None
+
+
+def read_pointer(models_dir: Path) -> dict:
+    p = models_dir / POINTER
+    if not p.exists():
+        return {}
+    try:
+        return json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _write_pointer(models_dir: Path, pointer: dict) -> None:
+    write_text(models_dir / POINTER, json.dumps(pointer, indent=2, default=str))
+
+
+def load_champion(cfg: MissionConfig, manifest: RunManifest | None = None) -> ThreatModel | None:
+    """The current model, or the most recent earlier promoted one that still loads."""
+    pointer = read_pointer(cfg.models_dir)
+    versions = [pointer.get("current")] + [h["version"] for h in reversed(pointer.get("history", []))]
+    seen: set[str] = set()
+    for v in versions:
+        if not v or v in seen:
+            continue
+        seen.add(v)
+        path = cfg.models_dir / f"threat-model-{v}.skops"
+        try:
+            model = ThreatModel.load(path)
+        except (OSError, UntrustedModelError, ValueError, KeyError, TypeError) as exc:
+            if manifest is not None:
+                manifest.warn(f"model {v} unusable ({type(exc).__name__}: {str(exc)[:120]}); "
+                              "falling back to the previous promoted model")
+            continue
+        if model.version != v and manifest is not None:
+            manifest.warn(f"model file for {v} has changed on disk (hash {model.version}); not using it")
+            continue
+        return model
+    return None
+
+
+def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | None = None,
+                 months: int = 6) -> dict | None:
+    """Rolling-origin backtest over the last ``months`` of labelled data (monthly folds)."""
+    labelled = panel.dropna(subset=["y"])
+    if labelled.empty:
+        return None
+    last = pd.Timestamp(labelled["as_of"].max())
+    start = (last - pd.DateOffset(months=months)).normalize()
+    if start <= pd.Timestamp(labelled["as_of"].min()) + pd.DateOffset(months=12):
+        return None  # not enough history to train on before the test period
+    try:
+        return run_backtest(panel, horizon_weeks=cfg.horizon_weeks, test_start=start, seed=cfg.model.seed,
+                            params=params)
+    except ValueError:
+        return None
+
+
+def train_challenger(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | None = None) -> Candidate:
+    """Backtest, then fit on every labelled row and save with its model card (not yet promoted)."""
+    bt = backtest_for(cfg, panel, params)
+    model, version, card = train_model(panel, seed=cfg.model.seed, horizon_weeks=cfg.horizon_weeks,
+                                       out_dir=cfg.models_dir, backtest_result=bt, params=params)
+    return Candidate(model, version, card, bt)
+
+
+def not_worse(challenger: dict | None, champion: dict | None) -> bool:
+    """Champion/challenger rule on the same folds (see module docstring)."""
+    if champion is None:
+        return True
+    if challenger is None:
+        return False
+    c, h = challenger["model"], champion["model"]
+    return c["aupr"] >= h["aupr"] - AUPR_TOLERANCE and c["brier"] <= h["brier"] + 1e-9
+
+
+def promote(cfg: MissionConfig, cand: Candidate, reason: str) -> None:
+    pointer = read_pointer(cfg.models_dir)
+    history = pointer.get("history", [])
+    history.append({"version": cand.version, "promoted": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "reason": reason,
+                    "backtest": None if cand.backtest is None else cand.backtest["model"]})
+    _write_pointer(cfg.models_dir, {"current": cand.version, "history": history})
+
+
+def ensure_model(cfg: MissionConfig, panel: pd.DataFrame, manifest: RunManifest) -> tuple[ThreatModel, dict]:
+    """The model to score with tonight: the champion, or a first model trained now."""
+    model = load_champion(cfg, manifest)
+    if model is not None:
+        missing = sorted(set(model.feature_names) - set(panel.columns))
+        if not missing:
+            return model, _card(cfg, model.version)
+        manifest.warn(f"model {model.version} needs features this panel lacks ({', '.join(missing[:5])}); "
+                      "training a new model")
+    cand = train_challenger(cfg, panel)
+    promote(cfg, cand, "first model for this mission" if model is None else "feature set changed")
+    manifest.warn(f"trained a new model {cand.version} (no usable model existed)")
+    return cand.model, _card(cfg, cand.version)
+
+
+def weekly_retrain(cfg: MissionConfig, panel: pd.DataFrame) -> dict:
+    """Train a challenger; promote it only if its backtest is not worse than the champion's spec."""
+    champion = load_champion(cfg)
+    cand = train_challenger(cfg, panel)
+    if champion is None:
+        promote(cfg, cand, "no champion")
+        return {"promoted": True, "version": cand.version, "reason": "no champion", "challenger": cand.backtest}
+    same_spec = champion.params.to_dict() == ModelParams().to_dict()
+    # Identical specifications give identical backtests on the same folds: do not run it twice.
+    champ_bt = cand.backtest if same_spec else backtest_for(cfg, panel, champion.params)
+    ok = not_worse(cand.backtest, champ_bt)
+    reason = "not worse than champion on the same folds" if ok else "worse than champion on the same folds"
+    if ok:
+        promote(cfg, cand, reason)
+    return {"promoted": ok, "version": cand.version, "champion": champion.version, "reason": reason,
+            "challenger": None if cand.backtest is None else cand.backtest["model"],
+            "champion_backtest": None if champ_bt is None else champ_bt["model"]}
+
+
+def _card(cfg: MissionConfig, version: str) -> dict:
+    p = cfg.models_dir / f"model-card-{version}.json"
+    try:
+        return json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}

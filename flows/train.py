@@ -1,0 +1,41 @@
+"""Weekly training: build the panel from current data, backtest a challenger, promote if not worse.
+
+The champion/challenger rule lives in ``earlywarn.registry``; this flow only
+orchestrates and records (a table artifact with the backtest metrics).
+"""
+
+from __future__ import annotations
+
+from prefect import flow, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NONE
+
+from earlywarn import pipeline as pl
+from earlywarn.config import load_config
+from earlywarn.manifest import RunManifest, run_lock
+from earlywarn.registry import weekly_retrain
+from flows.nightly import _ingest_all
+
+
+@task(cache_policy=NONE)
+def retrain(cfg, panel) -> dict:
+    return weekly_retrain(cfg, panel)
+
+
+@flow(name="earlywarn-weekly-training")
+def weekly_training(config_path: str) -> dict:
+    cfg = load_config(config_path)
+    manifest = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash())
+    with run_lock(cfg.tables_dir):
+        geo = pl.load_geography(cfg)
+        outcomes = _ingest_all(cfg, cfg.sources, geo.area)
+        prep = pl.prepare(cfg, geo, outcomes, manifest)
+        result = retrain(cfg, prep.panel)
+    rows = []
+    for who in ("challenger", "champion_backtest"):
+        if result.get(who):
+            rows.append({"model": who.replace("_backtest", ""), **{k: round(v, 4) for k, v in result[who].items()}})
+    if rows:
+        create_table_artifact(table=rows, key="earlywarn-backtest",
+                              description=f"Backtest on the same folds; promoted: {result['promoted']}")
+    return result

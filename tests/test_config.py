@@ -1,0 +1,74 @@
+from pathlib import Path
+
+import pytest
+
+from earlywarn.config import ConfigError, load_config, parse_config
+
+GOOD = {
+    "mission": "TEST",
+    "sources": [{"name": "acled", "format": "acled", "path": "acled.csv"}],
+    "localities": {"unit": "admin", "path": "b.gpkg"},
+}
+
+
+def test_valid_config_resolves_paths(tmp_path: Path):
+    cfg = parse_config(GOOD, base_dir=tmp_path)
+    assert cfg.data_path(cfg.sources[0].path) == (tmp_path / "acled.csv").resolve()
+    assert cfg.horizon_weeks == 4
+    assert cfg.maps_dir == (tmp_path / "maps").resolve()
+
+
+def test_every_problem_listed_in_one_message(tmp_path: Path):
+    bad = {
+        "mission": "",
+        "sources": [{"name": "x", "format": "nope", "path": "a.csv"}],
+        "localities": {"unit": "admin"},
+        "horizon_weeks": 0,
+        "thresholds": {"moderate": 0.9},
+        "unknown_key": 1,
+    }
+    with pytest.raises(ConfigError) as ei:
+        parse_config(bad, base_dir=tmp_path)
+    msg = str(ei.value)
+    for fragment in ("mission", "sources.0.format", "\"nope\"", "horizon_weeks = 0", "boundaries 'path'",
+                     "moderate <= high", "unknown_key"):
+        assert fragment in msg, fragment
+    assert len(ei.value.problems) == 6
+
+
+def test_paths_cannot_escape_data_root(tmp_path: Path):
+    raw = dict(GOOD, sources=[{"name": "a", "format": "acled", "path": "../../etc/passwd"}], population="/etc/x.tif")
+    with pytest.raises(ConfigError) as ei:
+        parse_config(raw, base_dir=tmp_path)
+    assert "escapes the data root" in str(ei.value)
+    assert len(ei.value.problems) == 2
+
+
+def test_duplicate_source_names_and_no_incident_source(tmp_path: Path):
+    raw = dict(GOOD, sources=[{"name": "d", "format": "dtm", "path": "a"}, {"name": "d", "format": "dtm", "path": "b"}])
+    with pytest.raises(ConfigError) as ei:
+        parse_config(raw, base_dir=tmp_path)
+    assert "repeated: d" in str(ei.value)
+
+
+def test_load_config_yaml_errors(tmp_path: Path):
+    p = tmp_path / "m.yaml"
+    p.write_text("mission: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(p)
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_config_hash_changes_with_content(tmp_path: Path):
+    a = parse_config(GOOD, base_dir=tmp_path)
+    b = parse_config(dict(GOOD, horizon_weeks=6), base_dir=tmp_path)
+    assert a.config_hash() == parse_config(GOOD, base_dir=tmp_path).config_hash()
+    assert a.config_hash() != b.config_hash()
+
+
+def test_indicator_thresholds_must_be_ordered(tmp_path: Path):
+    raw = dict(GOOD, indicators=[{"name": "cov", "metric": "high_threat_covered_pct", "amber": 30, "red": 60,
+                                  "higher_is_worse": False}])
+    with pytest.raises(ConfigError, match="must be below amber"):
+        parse_config(raw, base_dir=tmp_path)

@@ -1,0 +1,127 @@
+"""End to end on a small generated scenario, through the real Prefect flow (test harness)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory) -> Path:
+    from earlywarn.synth import generate_scenario
+
+    root = tmp_path_factory.mktemp("mission")
+    config = root / "mission.yaml"
+    generate_scenario(root / "data", seed=7, n_admin2=40, years=2.0, config_path=config)
+    return config
+
+
+def _fresh_copy(scenario: Path, tmp_path: Path) -> Path:
+    shutil.copytree(scenario.parent, tmp_path / "m")
+    return tmp_path / "m" / "mission.yaml"
+
+
+def _run(config: Path):
+    from flows.nightly import nightly
+
+    return nightly(config_path=str(config))
+
+
+def test_nightly_flow_end_to_end_and_idempotent(harness, scenario, tmp_path):
+    from earlywarn.config import load_config
+
+    config = _fresh_copy(scenario, tmp_path)
+    cfg = load_config(config)
+    paths = _run(config)
+    html = Path(paths["map"]).read_text(encoding="utf-8")
+    assert Path(paths["map"]).name == "latest.html" and "<html" in html.lower()
+    scores = pd.read_parquet(cfg.tables_dir / "scores.parquet")
+    assert len(scores) == 40 and scores["risk"].between(0, 1).all()
+    assert scores["driver_1"].str.len().gt(0).all()
+    manifest = json.loads((cfg.tables_dir / "runs" / "latest.json").read_text())
+    assert manifest["status"] == "ok" and manifest["model_version"]
+    files = [i for i in manifest["inputs"] if i.get("sha256")]
+    assert {i["source"] for i in files} >= {s.name for s in cfg.sources} | {"boundaries", "population"}
+    assert all(len(i["sha256"]) == 64 for i in files)
+    for i in manifest["inputs"]:
+        if "rows_read" in i and "rows_valid" in i and i.get("rows_quarantined") is not None:
+            assert i["rows_read"] == i["rows_valid"] + i["rows_quarantined"]
+    # The model was trained only on the past: its card's training window closes before the scored date.
+    card = json.loads(next(cfg.models_dir.glob("model-card-*.json")).read_text())
+    assert pd.Timestamp(card["training"]["train_as_of_last"]) < pd.Timestamp(manifest["as_of"])
+    # Rerun: same as-of date, same run id, identical scores.
+    _run(config)
+    again = pd.read_parquet(cfg.tables_dir / "scores.parquet")
+    pd.testing.assert_series_equal(scores["risk"], again["risk"])
+    assert json.loads((cfg.tables_dir / "runs" / "latest.json").read_text())["run_id"] == manifest["run_id"]
+
+
+def test_failed_source_uses_last_good_copy_and_says_so(harness, scenario, tmp_path):
+    from earlywarn.config import load_config
+
+    config = _fresh_copy(scenario, tmp_path)
+    cfg = load_config(config)
+    _run(config)
+    acled = next(s for s in cfg.sources if s.format == "acled")
+    cfg.data_path(acled.path).write_bytes(b"\x00\x01 not a csv")
+    paths = _run(config)
+    manifest = json.loads((cfg.tables_dir / "runs" / "latest.json").read_text())
+    assert any("stale since" in w and acled.name in w for w in manifest["warnings"])
+    assert "stale since" in Path(paths["map"]).read_text(encoding="utf-8")
+
+
+def test_every_incident_source_failing_fails_loudly(harness, scenario, tmp_path):
+    from earlywarn.config import load_config
+    from earlywarn.pipeline import AllSourcesFailed
+
+    config = _fresh_copy(scenario, tmp_path)
+    cfg = load_config(config)
+    for s in cfg.sources:
+        if s.format != "dtm":
+            cfg.data_path(s.path).unlink()
+    with pytest.raises(AllSourcesFailed):
+        _run(config)
+    manifest = json.loads((cfg.tables_dir / "runs" / "latest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert not (cfg.maps_dir / "latest.html").exists()
+
+
+def test_crash_during_publish_keeps_previous_map(harness, scenario, tmp_path, monkeypatch):
+    from earlywarn import publish as pub
+    from earlywarn.config import load_config
+
+    config = _fresh_copy(scenario, tmp_path)
+    cfg = load_config(config)
+    _run(config)
+    before = (cfg.maps_dir / "latest.html").read_bytes()
+    before_scores = (cfg.tables_dir / "scores.parquet").read_bytes()
+
+    def boom(*a, **k):
+        raise RuntimeError("injected crash while rendering")
+
+    monkeypatch.setattr(pub, "render_map", boom)
+    raw = yaml.safe_load(config.read_text())
+    raw["horizon_weeks"] = 3  # a different run would otherwise publish different scores
+    config.write_text(yaml.safe_dump(raw))
+    with pytest.raises(RuntimeError, match="injected crash"):
+        _run(config)
+    assert (cfg.maps_dir / "latest.html").read_bytes() == before
+    leftovers = [p for p in cfg.maps_dir.rglob(".*") if p.is_file()]
+    assert leftovers == []
+    # Rendering comes before any write, so the exports are untouched too.
+    assert (cfg.tables_dir / "scores.parquet").read_bytes() == before_scores
