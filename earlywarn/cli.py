@@ -62,20 +62,15 @@ def demo(
 
 def ensure_demo(seed: int = 20261125, regenerate: bool = False, out_dir: Path = DEMO_DIR) -> Path:
     """Write the fictional demo mission once; its config points outputs at the project's maps/ and outputs/."""
-    import yaml
-
     from earlywarn.synth import generate_scenario
 
     config = out_dir / "mission.yaml"
     stamp = out_dir / ".seed"
     if regenerate or not config.exists() or not stamp.exists() or stamp.read_text().strip() != str(seed):
         typer.echo(f"generating demo scenario (seed {seed}) in {out_dir} ...")
-        generate_scenario(out_dir, seed=seed, config_path=config)
-        raw = yaml.safe_load(config.read_text())
         rel = os.path.relpath(PROJECT_ROOT, out_dir)
-        raw["output"] = {"dir": f"{rel}/maps", "tables_dir": f"{rel}/outputs"}
-        raw.setdefault("model", {})["dir"] = f"{rel}/models/demo"
-        config.write_text(yaml.safe_dump(raw, sort_keys=False))
+        generate_scenario(out_dir, seed=seed, config_path=config, maps_dir=f"{rel}/maps",
+                          tables_dir=f"{rel}/outputs", models_dir=f"{rel}/models/demo")
         stamp.write_text(str(seed))
     return config
 

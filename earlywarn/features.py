@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from scipy.signal import lfilter
+from scipy.spatial import cKDTree
 
 from earlywarn.config import TargetConfig
 from earlywarn.localities import assign_incidents, neighbours as spatial_neighbours, utm_crs_for
@@ -98,6 +99,7 @@ NEIGHBOUR_WINDOWS = (1, 4, 12, 52)
 NEIGHBOUR_HALF_LIVES = (2, 8)
 RECENCY_CHANNELS = ("any", "target", "vac", "clash", "remote", "civdeath")
 WEEKS_CHANNELS = ("any", "target", "clash", "remote")
+REGION_KM = 150.0
 SCOPES = {"": "here", "nbr_": "in neighbouring areas", "nbr2_": "two areas away"}
 
 
@@ -143,6 +145,19 @@ def _ffill(values: np.ndarray) -> np.ndarray:
 
 def _as_day(s: pd.Series) -> np.ndarray:
     return pd.to_datetime(s).to_numpy("datetime64[D]")
+
+
+def _within_km(localities: gpd.GeoDataFrame, km: float) -> sparse.csr_matrix:
+    """Binary weights: other localities whose representative points are within ``km`` (local UTM)."""
+    n = len(localities)
+    if n < 2:
+        return sparse.csr_matrix((n, n))
+    pts = localities.geometry.representative_point().to_crs(utm_crs_for(localities))
+    tree = cKDTree(np.c_[pts.x.to_numpy(), pts.y.to_numpy()])
+    pairs = tree.query_pairs(km * 1000.0, output_type="ndarray")
+    i = np.r_[pairs[:, 0], pairs[:, 1]]
+    j = np.r_[pairs[:, 1], pairs[:, 0]]
+    return sparse.csr_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
 
 
 def _ring2(w1: sparse.csr_matrix) -> sparse.csr_matrix:
@@ -211,6 +226,10 @@ def build_panel(
     li = pos[ok]
     wk = (n_wk - 1 - ((data_end - de[ok]).astype(int) // 7)).astype("int64")
     sub = inc.loc[ok].reset_index(drop=True)
+    # mission-wide context counts every known incident, also those outside the localities
+    wk_all = (n_wk - 1 - ((data_end - de[known]).astype(int) // 7)).astype("int64")
+    wk_all = np.clip(wk_all, 0, n_wk - 1)
+    tgt_all = target_mask(inc.loc[known], target)
     flat = li * n_wk + wk
 
     def grid(weights=None) -> np.ndarray:
@@ -296,6 +315,25 @@ def build_panel(
     add_counts("civilian_deaths", civ_deaths, FATALITY_WINDOWS, (8,))
     add_counts("nbr_civilian_deaths", w1 @ civ_deaths, (4, 12), ())
     add_counts("nbr_target_fatalities", w1 @ fatal["target"], (4, 12), ())
+
+    # neighbourhood spread: share of first-ring neighbours with such events lately
+    deg = np.asarray(w1.sum(axis=1), dtype=float).ravel()[:, None]
+    for ch in ("target", "any"):
+        active = (_window(np.cumsum(counts[ch], axis=1), 4) > 0).astype(float)
+        put(f"nbr_{ch}_share_4w", np.divide(w1 @ active, deg, out=np.zeros_like(active), where=deg > 0))
+
+    # wider region (within REGION_KM of the locality) and the whole mission area
+    wr = _within_km(localities, REGION_KM)
+    for ch in ("any", "target", "civdeath", "clash"):
+        add_counts(f"region_{ch}_count", wr @ counts[ch], (4, 12), (8,))
+    all_inc = np.bincount(wk_all, weights=None, minlength=n_wk).astype(float)[None, :]
+    all_tgt = np.bincount(wk_all, weights=tgt_all.astype(float), minlength=n_wk).astype(float)[None, :]
+    for name, x in (("area_any_count", all_inc), ("area_target_count", all_tgt)):
+        cum = np.cumsum(x, axis=1)
+        for w in (4, 12, 52):
+            put(f"{name}_{w}w", np.repeat(_window(cum, w), n_loc, axis=0))
+        last4, last16 = _window(cum, 4), _window(cum, 16)
+        put(f"{name.removesuffix('_count')}_trend_4w", np.repeat(last4 - (last16 - last4) / 3.0, n_loc, axis=0))
 
     tw = np.cumsum(counts["target"] > 0, axis=1)
     first_seen = int(wk.min()) if len(wk) else 0

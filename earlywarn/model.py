@@ -159,6 +159,8 @@ class ThreatModel:
     def _raw(self, X: np.ndarray, base: dict | None = None) -> np.ndarray:
         base = base or self._base
         X = X[:, self._used]
+        if len(X) == 0:
+            return np.zeros(0)
         w = self.params.logistic_weight if base["gbm"] else 1.0
         out = np.zeros(len(X))
         if base["gbm"]:

@@ -15,13 +15,23 @@ anything.
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import re
 from collections.abc import Iterable
 from typing import Any
 
+# html.escape(quote=True) plus "/" and braces, in application order.
+ESCAPES: tuple[tuple[str, str], ...] = (
+    ("&", "&amp;"),
+    ("<", "&lt;"),
+    (">", "&gt;"),
+    ('"', "&quot;"),
+    ("'", "&#x27;"),
+    ("/", "&#x2F;"),
+    ("{", "&#123;"),
+    ("}", "&#125;"),
+)
 
 
 def esc(value: Any, max_len: int | None = None) -> str:
@@ -42,8 +52,12 @@ def esc(value: Any, max_len: int | None = None) -> str:
         text = text[: max(0, max_len - 1)].rstrip() + "\u2026"
     # "/" is escaped too (as OWASP advises): it displays the same, but a URL
     # quoted in an incident note can never look like a reference in the page
-    # source, so the offline check can be strict instead of guessing.
-    return html.escape(text, quote=True).replace("/", "&#x2F;")
+    # source, so the offline check can be strict instead of guessing. Braces
+    # are escaped so no data string can ever look like a Jinja expression to
+    # folium/branca's templates.
+    for a, b in ESCAPES:
+        text = text.replace(a, b)
+    return text
 
 
 def script_json(obj: Any) -> str:
@@ -55,7 +69,10 @@ def script_json(obj: Any) -> str:
     block. U+2028/U+2029 are escaped for older JS engines. Non-finite floats
     become ``null`` (JSON has no NaN).
     """
-    text = json.dumps(_finite(obj), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:  # fast path: the renderer's payloads are already finite
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(obj), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return (
         text.replace("<", "\\u003c")
         .replace(">", "\\u003e")

@@ -28,9 +28,19 @@ import pandas as pd
 from earlywarn.synth.geography import Geography, to_km
 
 # Event kinds of the true process (ACLED event/sub-event types are chosen from these in formats.py)
-BATTLE, VAC_ATTACK, VAC_ABDUCTION, VAC_SEXUAL, AID_ATTACK, REMOTE, PROTEST, RIOT, LOOTING, ACCESS, STRATEGIC = (
-    range(11)
-)
+(
+    BATTLE,
+    VAC_ATTACK,
+    VAC_ABDUCTION,
+    VAC_SEXUAL,
+    AID_ATTACK,
+    REMOTE,
+    PROTEST,
+    RIOT,
+    LOOTING,
+    ACCESS,
+    STRATEGIC,
+) = range(11)
 VAC_KINDS = (VAC_ATTACK, VAC_ABDUCTION, VAC_SEXUAL, AID_ATTACK)
 
 # Actors: the armed groups first (their index is the group index), then fixed non-combatant actors.
@@ -52,7 +62,7 @@ ACTORS: tuple[tuple[str, str], ...] = GROUPS + (
 NO_ACTOR = -1
 
 # Rates and kernels (per unit-week). Chosen so that the clash process is clearly sub-critical
-# (branching ratio ~0.5) and VAC is sparse enough that "where next" is a real question.
+# (branching ratio ~0.3) and VAC is sparse enough that "where next" is a real question.
 B_C, A_CC, RHO_C, W_NB = 0.9, 0.07, 0.55, 0.12
 B_V, A_VC, RHO_K, W_NB_V, A_VV, RHO_V, A_VI = 0.035, 0.14, 0.75, 0.05, 0.08, 0.5, 0.02
 B_R, R_PER_C = 0.02, 0.25  # remote violence: frontline baseline + a share of the clash rate
@@ -117,14 +127,21 @@ def _zones(rng: np.random.Generator, geo: Geography, T: int) -> np.ndarray:
     return share
 
 
-def simulate(rng: np.random.Generator, geo: Geography, week_start: np.ndarray, scale: float = 1.0) -> Truth:
-    """Run the weekly process over ``week_start`` (T,) and return the truth and the event list."""
+def simulate(
+    rng: np.random.Generator, geo: Geography, week_start: np.ndarray, scale: float = 1.0, burn_in: int = 52
+) -> Truth:
+    """Run the weekly process over ``week_start`` (T,) and return the truth and the event list.
+
+    The process starts ``burn_in`` weeks earlier so that histories and the IDP stock are near their
+    steady state when the record begins (real data never starts from a peaceful, empty country).
+    """
     T, N = len(week_start), len(geo.admin2)
-    share = _zones(rng, geo, T)
+    full_ws = week_start[0] + (np.arange(T + burn_in) - burn_in) * np.timedelta64(7, "D")
+    share = _zones(rng, geo, T + burn_in)
     top2 = np.argsort(-share, axis=-1, kind="stable")[..., :2]
     p_sorted = np.take_along_axis(share, top2, axis=-1)
     frontline = (4 * p_sorted[..., 0] * p_sorted[..., 1]) ** 2  # squared: frontlines are narrow
-    season = _season(week_start)
+    season = _season(full_ws)
     adj = geo.adjacency.astype(float)
     w_out = adj / np.maximum(adj.sum(1, keepdims=True), 1)  # where a unit's IDPs go
     popfac = np.sqrt(geo.pop / geo.pop.mean())
@@ -133,10 +150,10 @@ def simulate(rng: np.random.Generator, geo: Geography, week_start: np.ndarray, s
     hc, hk, hv = np.zeros(N), np.zeros(N), np.zeros(N)
     idp = geo.pop * rng.uniform(0.005, 0.04, N)
     kinds = 11
-    counts = np.zeros((T, N, kinds), dtype=np.int64)
-    lam_vac = np.zeros((T, N))
-    idp_hist = np.zeros((T, N))
-    for t in range(T):
+    counts = np.zeros((T + burn_in, N, kinds), dtype=np.int64)
+    lam_vac = np.zeros((T + burn_in, N))
+    idp_hist = np.zeros((T + burn_in, N))
+    for t in range(T + burn_in):
         s, F = season[t], frontline[t]
         idp_hist[t] = idp
         idpf = np.log1p(idp / 3000.0)
@@ -166,17 +183,27 @@ def simulate(rng: np.random.Generator, geo: Geography, week_start: np.ndarray, s
         displaced = (nv * 600 + nc * 250 + n[:, REMOTE] * 100) * rng.lognormal(0, 0.7, N)
         idp = idp * (1 - DELTA) + 0.4 * displaced + w_out.T @ (0.6 * displaced)
 
+    rec = slice(burn_in, None)
+    counts, top2 = counts[rec], top2[rec]
     events = _expand(rng, counts, week_start, top2)
     n_vac = counts[..., VAC_ATTACK] + counts[..., VAC_ABDUCTION] + counts[..., VAC_SEXUAL]
-    return Truth(week_start, frontline, lam_vac, n_vac, counts[..., BATTLE], idp_hist, top2, events)
+    return Truth(
+        week_start, frontline[rec], lam_vac[rec], n_vac, counts[..., BATTLE], idp_hist[rec], top2, events
+    )
 
 
 def _fatalities(rng: np.random.Generator, kind: np.ndarray) -> np.ndarray:
     """Heavy-tailed deaths per event: many zeros, lognormal body, rare massacres."""
     n = len(kind)
     p_zero = np.select(
-        [kind == BATTLE, kind == VAC_ATTACK, kind == REMOTE, np.isin(kind, (VAC_ABDUCTION, VAC_SEXUAL)),
-         kind == AID_ATTACK, kind == RIOT],
+        [
+            kind == BATTLE,
+            kind == VAC_ATTACK,
+            kind == REMOTE,
+            np.isin(kind, (VAC_ABDUCTION, VAC_SEXUAL)),
+            kind == AID_ATTACK,
+            kind == RIOT,
+        ],
         [0.3, 0.35, 0.5, 0.93, 0.7, 0.8],
         1.0,
     )
@@ -187,7 +214,9 @@ def _fatalities(rng: np.random.Generator, kind: np.ndarray) -> np.ndarray:
     return np.where(zero, 0, np.minimum(body, 400)).astype(np.int64)
 
 
-def _expand(rng: np.random.Generator, counts: np.ndarray, week_start: np.ndarray, top2: np.ndarray) -> pd.DataFrame:
+def _expand(
+    rng: np.random.Generator, counts: np.ndarray, week_start: np.ndarray, top2: np.ndarray
+) -> pd.DataFrame:
     """Turn (T, N, kind) counts into one row per event with a day, actors and fatalities."""
     t, i, k = np.nonzero(counts)
     rep = counts[t, i, k]
@@ -206,11 +235,24 @@ def _expand(rng: np.random.Generator, counts: np.ndarray, week_start: np.ndarray
     )
     remote_civ = rng.random(n) < 0.25
     actor2 = np.select(
-        [k == BATTLE, (k == REMOTE) & ~remote_civ, (k == REMOTE) & remote_civ,
-         np.isin(k, (VAC_ATTACK, VAC_ABDUCTION, VAC_SEXUAL)), np.isin(k, (AID_ATTACK, ACCESS)),
-         k == LOOTING, k == RIOT],
-        [b_fight, b_fight, CIVILIANS, CIVILIANS, AID_WORKERS, np.where(r < 0.5, AID_WORKERS, CIVILIANS),
-         np.where(r < 0.4, CIVILIANS, NO_ACTOR)],
+        [
+            k == BATTLE,
+            (k == REMOTE) & ~remote_civ,
+            (k == REMOTE) & remote_civ,
+            np.isin(k, (VAC_ATTACK, VAC_ABDUCTION, VAC_SEXUAL)),
+            np.isin(k, (AID_ATTACK, ACCESS)),
+            k == LOOTING,
+            k == RIOT,
+        ],
+        [
+            b_fight,
+            b_fight,
+            CIVILIANS,
+            CIVILIANS,
+            AID_WORKERS,
+            np.where(r < 0.5, AID_WORKERS, CIVILIANS),
+            np.where(r < 0.4, CIVILIANS, NO_ACTOR),
+        ],
         NO_ACTOR,
     )
     return pd.DataFrame(

@@ -28,7 +28,8 @@ from earlywarn.synth.names import Namer, with_accents, with_apostrophe
 LON0, LAT0 = 29.5, 7.5  # centre of the fictional mission area
 KM_PER_DEG_LAT = 110.57
 KM_PER_DEG_LON = 111.32 * math.cos(math.radians(LAT0))
-CELL_DEG = 0.01  # population raster resolution (~1.1 km)
+CELLS_PER_DEG = 100
+CELL_DEG = 1 / CELLS_PER_DEG  # population raster resolution (~1.1 km)
 GRID = 1e-6  # vertex precision of the boundaries, degrees (~0.1 m)
 NODATA = -99999.0
 COUNTRY = "Xandia"
@@ -202,12 +203,12 @@ def _population(
     Returns (raster, transform, cell-centre lon, lat, inside mask), all (H, W).
     """
     x0, y0, x1, y1 = outline.bounds
-    ix0, ix1 = math.floor(x0 / CELL_DEG) - 1, math.ceil(x1 / CELL_DEG) + 1
-    iy0, iy1 = math.floor(y0 / CELL_DEG) - 1, math.ceil(y1 / CELL_DEG) + 1
+    ix0, ix1 = math.floor(x0 * CELLS_PER_DEG) - 1, math.ceil(x1 * CELLS_PER_DEG) + 1
+    iy0, iy1 = math.floor(y0 * CELLS_PER_DEG) - 1, math.ceil(y1 * CELLS_PER_DEG) + 1
     width, height = ix1 - ix0, iy1 - iy0
-    transform = Affine(CELL_DEG, 0.0, ix0 * CELL_DEG, 0.0, -CELL_DEG, iy1 * CELL_DEG)
-    lon = (ix0 + np.arange(width) + 0.5) * CELL_DEG
-    lat = (iy1 - np.arange(height) - 0.5) * CELL_DEG
+    transform = Affine(CELL_DEG, 0.0, ix0 / CELLS_PER_DEG, 0.0, -CELL_DEG, iy1 / CELLS_PER_DEG)
+    lon = (ix0 + np.arange(width) + 0.5) / CELLS_PER_DEG
+    lat = (iy1 - np.arange(height) - 0.5) / CELLS_PER_DEG
     LON, LAT = np.meshgrid(lon, lat)
     inside = shapely.contains_xy(outline, LON, LAT)
     X, Y = to_km(LON, LAT)
@@ -223,7 +224,9 @@ def _population(
     cap = town_pop.max()
     for (tx, ty), tp in zip(town_xy, town_pop, strict=True):
         s = 1.2 + 3.0 * math.sqrt(tp / cap)
-        towns += tp / (2 * math.pi * s * s) * cell_km2 * np.exp(-((X - tx) ** 2 + (Y - ty) ** 2) / (2 * s * s))
+        towns += (
+            tp / (2 * math.pi * s * s) * cell_km2 * np.exp(-((X - tx) ** 2 + (Y - ty) ** 2) / (2 * s * s))
+        )
     total = rng.uniform(3.6e6, 4.4e6)
     towns_in = towns[inside].sum()
     rural *= max(total - towns_in, 0.3 * total) / rural[inside].sum()

@@ -27,9 +27,11 @@ class Namer:
     def _syllable(self, first: bool) -> str:
         r = self._rng
         onsets = _ONSETS if first else _ONSETS[:-1]  # no vowel clashes inside a word
-        return onsets[r.integers(len(onsets))] + _VOWELS[r.integers(len(_VOWELS))] + _CODAS[
-            r.integers(len(_CODAS))
-        ]
+        return (
+            onsets[r.integers(len(onsets))]
+            + _VOWELS[r.integers(len(_VOWELS))]
+            + _CODAS[r.integers(len(_CODAS))]
+        )
 
     def name(self, min_syll: int = 2, max_syll: int = 3) -> str:
         """A new capitalised name of ``min_syll``..``max_syll`` syllables, never handed out before."""

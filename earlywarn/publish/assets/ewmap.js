@@ -12,7 +12,7 @@
   EW.stats = { localities: 0, incidents: 0, bases: 0, idpSites: 0, fd: 0, ha: 0 };
   EW.ready = false;
 
-  /* Same mapping as earlywarn.publish.safety.esc (html.escape + "/"). */
+  /* Same mapping as earlywarn.publish.safety.esc (html.escape plus "/" and braces). */
   EW.escape = function (s) {
     return String(s)
       .replace(/&/g, "&amp;")
@@ -20,7 +20,9 @@
       .replace(/>/g, "&gt;")
       .replace(/"/g, "&quot;")
       .replace(/'/g, "&#x27;")
-      .replace(/\//g, "&#x2F;");
+      .replace(/\//g, "&#x2F;")
+      .replace(/\{/g, "&#123;")
+      .replace(/\}/g, "&#125;");
   };
 
   /* Flat delta-encoded multipolygons -> Leaflet latlng arrays (one per locality). */
@@ -89,7 +91,8 @@
     h += row("Risk", '<span class="ew-chip ew-c' + (k >= 0 ? k : "na") + '">' + label + "</span> " + P.risk[i]);
     h += row("Change since last run", P.chg[i]);
     h += row("Priority", P.rank[i] ? "#" + P.rank[i] : "");
-    if (P.drv[i].length) h += row("Top drivers", "<ol><li>" + P.drv[i].join("</li><li>") + "</li></ol>");
+    var drv = [P.d1[i], P.d2[i], P.d3[i]].filter(Boolean);
+    if (drv.length) h += row("Top drivers", "<ol><li>" + drv.join("</li><li>") + "</li></ol>");
     if (P.fd[i]) h += row("Forward deployment", '<span class="ew-badge ew-badge-fd">FD</span> ' + P.fdr[i]);
     if (P.ha[i]) h += row("Humanitarian access", '<span class="ew-badge ew-badge-ha">HA</span> ' + P.har[i]);
     h += row("Population", P.pop[i]);
@@ -103,9 +106,11 @@
     var group = L.featureGroup(), geoms = EW.decode(data.geom), P = data.props;
     var renderer = data.canvas ? L.canvas({ padding: 0.3 }) : L.svg({ padding: 0.3 });
     EW.map = map;
+    // Fit first, without animation, so the polygons are drawn once at the final zoom.
+    if (data.bounds) map.fitBounds(data.bounds, { animate: false, padding: [8, 8] });
     EW.loc = {
       layers: [], props: P, classes: data.classes, colors: data.colors, noData: data.noData,
-      fdColor: data.fdColor, haColor: data.haColor, flags: data.flags, group: group,
+      fdColor: data.fdColor, haColor: data.haColor, flags: data.flags, flagMinZoom: data.flagMinZoom, group: group,
     };
     for (var i = 0; i < geoms.length; i++) {
       EW.loc.layers.push(null);
@@ -151,7 +156,7 @@
   };
 
   /* Flag badges at each flagged locality's representative point. kind: "fd" | "ha". */
-  EW.flagLayer = function (kind) {
+  EW.flagLayer = function (map, kind) {
     var group = L.featureGroup(), P = EW.loc.props, pts = EW.loc.flags;
     for (var j = 0; j < pts.length; j++) {
       var i = pts[j][0];
@@ -167,7 +172,19 @@
     group.on("click", function (e) {
       EW.openLocality(target(e).ewIndex, null, false);
     });
+    EW.watchFlagZoom(map);
     return group;
+  };
+
+  /* Badges only once localities are big enough on screen; outlines always show flags. */
+  EW.watchFlagZoom = function (map) {
+    if (EW._flagZoomWatched) return;
+    EW._flagZoomWatched = true;
+    var update = function () {
+      L.DomUtil[map.getZoom() < EW.loc.flagMinZoom ? "addClass" : "removeClass"](map.getContainer(), "ew-flags-hidden");
+    };
+    map.on("zoomend", update);
+    update();
   };
 
   EW.incidentPopup = function (D, i) {
@@ -192,6 +209,7 @@
       markers.push(m);
     }
     group.addLayers(markers);
+    EW.incidents = { data: D, group: group };
     EW.stats.incidents = markers.length;
     group.on("click", function (e) {
       var m = target(e);
@@ -228,7 +246,7 @@
     var group = L.featureGroup();
     for (var i = 0; i < D.lat.length; i++) {
       var m = L.circleMarker([D.lat[i], D.lon[i]], {
-        radius: D.r[i], color: "#003c30", weight: 1, fillColor: "#35978f", fillOpacity: 0.75, className: "ew-idp",
+        radius: D.r[i], color: "#01665e", weight: 1.5, fillColor: "#35978f", fillOpacity: 0.35, className: "ew-idp",
       });
       m.bindTooltip(D.name[i] + (D.n[i] ? ": " + D.n[i] + " IDPs" : ""));
       group.addLayer(m);
@@ -299,6 +317,15 @@
     EW.ready = true;
     document.body.setAttribute("data-ew-localities", String(EW.stats.localities));
     document.body.setAttribute("data-ew-ready", "1");
-    if (window.performance && performance.mark) performance.mark("ew-ready");
+    if (window.performance && performance.mark) {
+      performance.mark("ew-ready");
+      // The frame after "ready" is the first one with the polygons drawn.
+      requestAnimationFrame(function () {
+        setTimeout(function () {
+          performance.mark("ew-painted");
+          EW.painted = true;
+        }, 0);
+      });
+    }
   };
 })();

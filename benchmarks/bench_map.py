@@ -1,0 +1,110 @@
+"""Map benchmark: 10,000 realistic polygons -> HTML size and first paint in Chromium.
+
+Targets (issue 7): the file stays under 12 MB and the map is painted in
+under 3 s in headless Chromium on the mission laptop class of machine.
+
+The localities are a Voronoi tessellation with wiggly shared boundaries
+(30-60 vertices per polygon, like admin-3 units) plus incidents, bases and
+IDP sites, rendered through the public ``render_map``. "First paint" is the
+time from navigation start to the first frame after all locality polygons
+were added (``ew-painted`` mark); the browser's own first-contentful-paint
+(the header) and load event are reported too.
+
+Run: ``.venv/bin/python benchmarks/bench_map.py [--n 10000] [--runs 3] [--keep out.html]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from earlywarn.publish import render_map, sample
+from earlywarn.publish.browser import inspect_map, unavailable_reason
+from earlywarn.publish.geometry import encode_polygons
+
+SIZE_TARGET_MB = 12.0
+PAINT_TARGET_S = 3.0
+
+
+def run(n: int = 10_000, runs: int = 3, keep: Path | None = None, n_incidents: int = 5_000) -> dict:
+    t0 = time.perf_counter()
+    locs = sample.voronoi_localities(n, seed=7)
+    vertices = shapely.get_num_coordinates(np.asarray(locs.geometry.array, dtype=object))
+    inputs = sample.render_inputs(locs)
+    inputs["incidents"] = sample.incidents(locs, n=n_incidents, seed=8)
+    t_build = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    html = render_map(locs, **inputs)
+    t_render = time.perf_counter() - t0
+    enc = encode_polygons(locs.geometry)
+    size_mb = len(html.encode("utf-8")) / 1e6
+
+    result: dict = {
+        "polygons": int(len(locs)),
+        "incidents": n_incidents,
+        "vertices_per_polygon_in": round(float(vertices.mean()), 1),
+        "vertices_per_polygon_out": round(enc.n_vertices / max(1, len(locs)), 1),
+        "simplification": enc.method,
+        "tolerance_deg": round(enc.tolerance, 6),
+        "build_s": round(t_build, 2),
+        "render_s": round(t_render, 2),
+        "html_mb": round(size_mb, 2),
+        "size_ok": size_mb < SIZE_TARGET_MB,
+    }
+    reason = unavailable_reason()
+    if reason:
+        result["browser"] = f"skipped: {reason}"
+        return result
+    with tempfile.TemporaryDirectory() as tmp:
+        path = keep or Path(tmp) / "bench_map.html"
+        path.write_text(html, encoding="utf-8")
+        reports = [inspect_map(path) for _ in range(runs)]
+    painted = [r.timings_ms["ew-painted"] / 1000 for r in reports]
+    result.update(
+        {
+            "browser_runs": runs,
+            "first_contentful_paint_s": round(
+                statistics.median(r.timings_ms["first-contentful-paint"] for r in reports) / 1000, 2
+            ),
+            "load_event_s": round(statistics.median(r.timings_ms["load"] for r in reports) / 1000, 2),
+            "map_painted_s_median": round(statistics.median(painted), 2),
+            "map_painted_s_max": round(max(painted), 2),
+            "drawn_polygons": reports[0].stats.get("localities"),
+            "svg_paths": reports[0].locality_paths,
+            "console_errors": sum(len(r.console_errors) + len(r.page_errors) for r in reports),
+            "external_requests": sum(len(r.external) for r in reports),
+            "paint_ok": max(painted) < PAINT_TARGET_S,
+        }
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=10_000, help="number of locality polygons")
+    ap.add_argument("--runs", type=int, default=3, help="browser loads to time (median reported)")
+    ap.add_argument("--incidents", type=int, default=5_000, help="incident points on the map")
+    ap.add_argument("--keep", type=Path, default=None, help="also keep the rendered HTML at this path")
+    args = ap.parse_args(argv)
+    result = run(args.n, args.runs, args.keep, args.incidents)
+    print(json.dumps(result, indent=2))
+    ok = result["size_ok"] and result.get("paint_ok", True)
+    print(
+        f"map benchmark: size {result['html_mb']} MB (target < {SIZE_TARGET_MB}), "
+        f"painted {result.get('map_painted_s_max', 'n/a')} s (target < {PAINT_TARGET_S}) -> "
+        f"{'OK' if ok else 'MISSED'}"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

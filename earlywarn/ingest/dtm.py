@@ -1,0 +1,121 @@
+"""IOM Displacement Tracking Matrix: admin-level (HDX) and site-level lists, CSV or XLSX, plain or HXL.
+
+Column names differ between DTM products; each canonical field accepts the
+published names and the HXL hashtags seen on HDX. Rows split by
+displacement reason (conflict / natural disaster) for the same place and
+round are kept as separate records; consumers sum per place and date.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from earlywarn.ingest.common import (
+    Checker,
+    IngestError,
+    IngestResult,
+    RawTable,
+    blank,
+    check_coords,
+    check_count,
+    check_dates,
+    hxl_column,
+    is_hashtag_row,
+    numeric,
+    read_csv_cells,
+    text,
+)
+from earlywarn.manifest import sha256_file
+from earlywarn.schema import DISPLACEMENT, DISPLACEMENT_REQUIRED, conform
+
+ALIASES = {
+    "record_id": (["id", "siteId", "site_id", "SSID", "Site ID"], ["#meta+id", "#loc+id", "#loc+code"]),
+    "date": (["reportingDate", "reporting_date", "date", "Reporting Date", "Survey Date"],
+             ["#date+reported", "#date"]),
+    "round": (["roundNumber", "round", "Round"], ["#meta+round"]),
+    "admin1_pcode": (["admin1Pcode", "admin1_pcode", "Admin 1 Pcode"], ["#adm1+code"]),
+    "admin2_pcode": (["admin2Pcode", "admin2_pcode", "Admin 2 Pcode"], ["#adm2+code"]),
+    "admin2_name": (["admin2Name", "admin2_name", "Admin 2"], ["#adm2+name"]),
+    "site_name": (["siteName", "site_name", "Site Name", "locationName"], ["#loc+name"]),
+    "lat": (["latitude", "lat", "Latitude"], ["#geo+lat"]),
+    "lon": (["longitude", "lon", "Longitude"], ["#geo+lon"]),
+    "idp_individuals": (["numPresentIdpInd", "idp_individuals", "individuals", "Individuals", "IDP Individuals"],
+                        ["#affected+idps+ind", "#affected+ind+idps"]),
+    "idp_households": (["numPresentIdpHh", "households", "Households", "idp_households"],
+                       ["#affected+idps+hh", "#affected+hh+idps", "#affected+hh"]),
+}
+
+
+def _column(raw: RawTable, field: str) -> str | None:
+    names, tags = ALIASES[field]
+    lower = {c.lower(): c for c in raw.cells.columns}
+    for n in names:
+        if n.lower() in lower:
+            return lower[n.lower()]
+    for t in tags:
+        col = hxl_column(raw, t)
+        if col is not None:
+            return col
+    return None
+
+
+def _read_xlsx(path: Path) -> RawTable:
+    try:
+        df = pd.read_excel(path, dtype=str, header=None, engine="openpyxl").fillna("")
+    except Exception as exc:  # noqa: BLE001 - any openpyxl failure means the file is unreadable
+        raise IngestError(path, f"not a readable XLSX: {type(exc).__name__}: {exc}") from None
+    rows = df.values.tolist()
+    if not rows:
+        raise IngestError(path, "no rows")
+    header, body, start = [str(h).strip() for h in rows[0]], rows[1:], 2
+    hxl = None
+    if body and is_hashtag_row([str(x) for x in body[0]]):
+        hxl, body, start = [str(x).strip() for x in body[0]], body[1:], 3
+    cells = pd.DataFrame(body, columns=header, dtype=object)
+    return RawTable(str(path), sha256_file(path), header, hxl, cells,
+                    np.arange(start, start + len(body), dtype="int64"), [])
+
+
+def read_dtm(path, *, source_name: str | None = None, today: date | None = None) -> IngestResult:
+    source = source_name or "dtm"
+    path = Path(path)
+    raw = _read_xlsx(path) if path.suffix.lower() in (".xlsx", ".xlsm") else read_csv_cells(path)
+    cols = {f: _column(raw, f) for f in ALIASES}
+    for f in ("date", "idp_individuals"):
+        if cols[f] is None:
+            raise IngestError(path, f"missing required column for {f} (one of {', '.join(ALIASES[f][0])})")
+    if cols["admin2_pcode"] is None and (cols["lat"] is None or cols["lon"] is None):
+        raise IngestError(path, "needs admin2 p-codes or site coordinates to place displacement")
+    c = raw.cells
+    chk = Checker(raw, source)
+    d = check_dates(chk, c, cols["date"], today)
+    ind = check_count(chk, c, cols["idp_individuals"], required=True)
+    hh = check_count(chk, c, cols["idp_households"]) if cols["idp_households"] else pd.Series(np.nan, index=c.index)
+    if cols["lat"] and cols["lon"]:
+        lon, lat = check_coords(chk, c, cols["lon"], cols["lat"], None, required=cols["admin2_pcode"] is None)
+    else:
+        lon = lat = pd.Series(np.nan, index=c.index)
+    if cols["admin2_pcode"] and not (cols["lat"] and cols["lon"]):
+        chk.flag(blank(c[cols["admin2_pcode"]]), cols["admin2_pcode"], c[cols["admin2_pcode"]], "missing p-code")
+    rid = text(c, cols["record_id"]) if cols["record_id"] else pd.Series(pd.NA, index=c.index, dtype="string")
+    rid = rid.fillna("line" + pd.Series(raw.lines, index=c.index).astype(str))
+    df = pd.DataFrame({
+        "record_id": source + ":" + rid + "@" + d.dt.strftime("%Y-%m-%d").fillna("?") + "#" + pd.Series(
+            raw.lines, index=c.index).astype(str),
+        "source": source,
+        "source_file": raw.path,
+        "source_row": raw.lines,
+        "date": d,
+        "round": numeric(c[cols["round"]]).round().astype("Int64") if cols["round"]
+        else pd.Series(pd.NA, index=c.index, dtype="Int64"),
+        **{f: text(c, cols[f]) for f in ("admin1_pcode", "admin2_pcode", "admin2_name", "site_name")},
+        "lon": lon,
+        "lat": lat,
+        "idp_individuals": ind,
+        "idp_households": hh,
+    })[~chk.bad]
+    return chk.result(conform(df, DISPLACEMENT, DISPLACEMENT_REQUIRED, name=f"displacement from {path}"))

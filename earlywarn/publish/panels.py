@@ -1,0 +1,227 @@
+"""Static HTML around the map: header, priority table, indicators, legend, search.
+
+Everything here is plain HTML built from escaped strings (:func:`esc`); the
+only identifiers that reach attributes are integers we generate. The header
+puts stale data first because a planner glancing at the page must see that
+before trusting a colour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from earlywarn.publish.safety import esc
+
+RISK_CLASSES: tuple[str, ...] = ("low", "moderate", "high", "very high")
+# ColorBrewer YlOrRd, 4 classes: sequential and marked colour-blind safe.
+CLASS_COLORS: tuple[str, ...] = ("#ffffb2", "#fecc5c", "#fd8d3c", "#e31a1c")
+NO_DATA_COLOR = "#d9d9d9"
+FD_COLOR = "#2166ac"
+HA_COLOR = "#762a83"
+PRIORITY_ROWS = 15
+
+
+def _fmt_date(value: Any) -> str:
+    if value is None:
+        return ""
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return esc(value)
+    if pd.isna(ts):
+        return ""
+    text = ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.strftime("%Y-%m-%d %H:%M")
+    return text + (f" {esc(ts.tzname())}" if ts.tzinfo is not None and ts != ts.normalize() else "")
+
+
+def _is_ok(status: Any) -> bool:
+    return isinstance(status, str) and status.strip().lower() == "ok"
+
+
+def header_html(header: dict[str, Any]) -> str:
+    """Run date, data freshness (stale sources prominent), model version, caveat, warnings."""
+    freshness: Sequence[dict[str, Any]] = header.get("freshness") or []
+    stale = [f for f in freshness if not _is_ok(f.get("status"))]
+    parts = ['<header id="ew-header">']
+    mission = esc(header.get("mission"))
+    parts.append(
+        "<h1>Protection of civilians &middot; risk of violence against civilians"
+        + (f" &middot; {mission}" if mission else "")
+        + "</h1>"
+    )
+    meta = [
+        ("Run date", _fmt_date(header.get("run_date"))),
+        ("Data as of", _fmt_date(header.get("as_of"))),
+        ("Horizon", f"{esc(header.get('horizon_weeks'))} weeks" if esc(header.get("horizon_weeks")) else ""),
+        ("Model", esc(header.get("model_version"))),
+        ("Run", esc(header.get("run_id"))),
+    ]
+    parts.append('<div class="ew-meta">' + " &middot; ".join(f"{k}: <b>{v}</b>" for k, v in meta if v) + "</div>")
+    if stale:
+        items = "; ".join(
+            f"{esc(f.get('source'))} ({esc(f.get('status') or 'status unknown')}"
+            + (f", latest {_fmt_date(f.get('latest_date'))}" if _fmt_date(f.get("latest_date")) else "")
+            + ")"
+            for f in stale
+        )
+        parts.append(
+            f'<div class="ew-stale-banner" role="alert">&#9888; STALE DATA &mdash; {len(stale)} source(s) '
+            f"not current, read the affected layers with caution: {items}</div>"
+        )
+    if freshness:
+        chips = []
+        for f in freshness:
+            ok = _is_ok(f.get("status"))
+            rows = f.get("rows")
+            rows_txt = f", {int(rows):,} rows" if isinstance(rows, int | float | np.integer) and rows == rows else ""
+            label = "ok" if ok else esc(f.get("status") or "status unknown")
+            chips.append(
+                f'<li class="{"ew-ok" if ok else "ew-stale"}">{"&#10003;" if ok else "&#9888;"} '
+                f"{esc(f.get('source'))}: latest {_fmt_date(f.get('latest_date')) or 'n/a'}{rows_txt} "
+                f"&middot; {label}</li>"
+            )
+        parts.append('<ul class="ew-fresh" aria-label="Data freshness">' + "".join(chips) + "</ul>")
+    caveat = esc(header.get("caveat"))
+    if caveat:
+        parts.append(f'<p class="ew-caveat">{caveat}</p>')
+    warnings = [w for w in (header.get("warnings") or []) if esc(w)]
+    if warnings:
+        parts.append('<ul class="ew-warnings">' + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul>")
+    parts.append("</header>")
+    return "\n".join(parts)
+
+
+def priority_html(table: pd.DataFrame) -> str:
+    """Top localities by ``priority_rank`` (1 = highest).
+
+    ``table`` holds the already escaped/formatted display columns produced by
+    the renderer (``idx`` is the locality's position in the map data, or -1
+    when it has no geometry to zoom to).
+    """
+    ranked = table[table["rank"].notna()].sort_values(["rank", "idx"], kind="stable").head(PRIORITY_ROWS)
+    head = (
+        "<h2>Priority localities</h2>"
+        f'<p class="ew-note">Top {PRIORITY_ROWS} by priority rank. Click a row to zoom to it.</p>'
+    )
+    if ranked.empty:
+        return head + '<p class="ew-note">No locality has a priority rank in this run.</p>'
+    rows = []
+    for r in ranked.itertuples(index=False):  # at most PRIORITY_ROWS rows
+        k = int(r.cls)
+        label = RISK_CLASSES[k] if k >= 0 else "no score"
+        flags = ('<span class="ew-badge ew-badge-fd">FD</span> ' if r.fd else "") + (
+            '<span class="ew-badge ew-badge-ha">HA</span>' if r.ha else ""
+        )
+        why = "; ".join(d for d in r.drv if d)
+        attrs = f' data-ew-idx="{int(r.idx)}" tabindex="0"' if int(r.idx) >= 0 else ""
+        rows.append(
+            f'<tr class="ew-prio"{attrs}><td>{int(r.rank)}</td>'
+            f'<td><b>{r.name}</b> <span class="ew-pcode">{r.pcode}</span>'
+            + (f'<div class="ew-why">{why}</div>' if why else "")
+            + f'</td><td><span class="ew-chip ew-c{k if k >= 0 else "na"}">{label}</span> {r.risk}</td>'
+            f"<td>{r.chg_short}</td><td>{flags}</td></tr>"
+        )
+    return (
+        head
+        + '<table class="ew-table" id="ew-priority"><thead><tr><th>#</th><th>Locality / why</th>'
+        + "<th>Risk</th><th>&Delta;</th><th>Flags</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+
+
+def indicators_html(indicators: pd.DataFrame | None) -> str:
+    """Indicator panel: value, unit, traffic-light status (with the word, not colour alone), change."""
+    if indicators is None or len(indicators) == 0:
+        return ""
+    df = indicators.reset_index(drop=True)
+    rows = []
+    for r in df.itertuples(index=False):  # a handful of indicators
+        d = r._asdict()
+        status = str(d.get("status") or "").strip().lower()
+        status_html = (
+            f'<span class="ew-status ew-status-{status}">{status.upper()}</span>'
+            if status in ("green", "amber", "red")
+            else esc(d.get("status"))
+        )
+        rows.append(
+            f"<tr><td>{esc(d.get('name'))}</td><td>{_fmt_num(d.get('value'))} {esc(d.get('unit'))}</td>"
+            f"<td>{status_html}</td><td>{_fmt_change(d.get('change'))}</td></tr>"
+        )
+    return (
+        '<h2>Indicators</h2><table class="ew-table" id="ew-indicators"><thead><tr><th>Indicator</th>'
+        "<th>Value</th><th>Status</th><th>Change</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
+def _fmt_num(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | float | np.integer | np.floating):
+        if value != value:
+            return "n/a"
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    return esc(value)
+
+
+def _fmt_change(value: Any) -> str:
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        if value != value:
+            return ""
+        arrow = "&#9650;" if value > 0 else "&#9660;" if value < 0 else "&#9679;"
+        return f"{arrow} {value:+,.2f}".replace("-", "&minus;")
+    return esc(value)
+
+
+def legend_html(class_ranges: list[str], counts: list[int], layers: dict[str, bool], flag_zoom: float = 0) -> str:
+    """Map legend; ``class_ranges`` are the observed risk ranges per class (escaped text)."""
+    rows = ['<div class="ew-legend-title">Risk of violence against civilians</div>']
+    for k, name in enumerate(RISK_CLASSES):
+        rng = f" ({class_ranges[k]})" if class_ranges[k] else ""
+        rows.append(
+            f'<div><span class="ew-sw" style="background:{CLASS_COLORS[k]}"></span>{name}{rng} '
+            f"&middot; {counts[k]:,}</div>"
+        )
+    if counts[len(RISK_CLASSES)]:
+        rows.append(
+            f'<div><span class="ew-sw" style="background:{NO_DATA_COLOR}"></span>no score '
+            f"&middot; {counts[len(RISK_CLASSES)]:,}</div>"
+        )
+    rows.append('<div><span class="ew-outline-fd"></span>forward deployment flag (FD)</div>')
+    rows.append('<div><span class="ew-outline-ha"></span>humanitarian access flag (HA)</div>')
+    if flag_zoom > 0:
+        rows.append(f'<div class="ew-note">FD/HA badges show from zoom {flag_zoom:.0f}; outlines always.</div>')
+    if layers.get("bases"):
+        rows.append(
+            '<div><span class="ew-sym"><span class="ew-dot" style="background:#111;border-radius:0">'
+            "</span></span>base, dashed ring = patrol radius</div>"
+        )
+    if layers.get("idp"):
+        rows.append(
+            '<div><span class="ew-sym"><span class="ew-dot" style="background:#35978f"></span></span>'
+            "IDP site (size = people)</div>"
+        )
+    if layers.get("incidents"):
+        rows.append(
+            '<div><span class="ew-sym"><span class="ew-dot" style="background:#1a1a1a"></span></span>'
+            "incident targeting civilians; grey = other</div>"
+        )
+    return '<div id="ew-legend-holder" hidden><div id="ew-legend">' + "".join(rows) + "</div></div>"
+
+
+def search_html(names: pd.Series) -> str:
+    """Offline search box: a datalist of (escaped) locality names, matched in JS."""
+    unique = pd.unique(names[names.astype(bool)])
+    options = "".join(f'<option value="{n}"></option>' for n in unique)
+    return (
+        "<h2>Find a locality</h2>"
+        '<form id="ew-search-form" role="search" autocomplete="off">'
+        '<input id="ew-search" type="search" list="ew-names" placeholder="Name or p-code" '
+        'aria-label="Search locality by name or p-code">'
+        '<button type="submit">Go</button></form><div id="ew-search-status" role="status"></div>'
+        f'<datalist id="ew-names">{options}</datalist>'
+    )

@@ -1,0 +1,446 @@
+"""Render the self-contained offline risk map (one HTML file, no network).
+
+The page is a folium/branca document whose layers are small custom elements:
+folium's stock elements write one JavaScript statement per marker or polygon,
+which for 10,000 localities is tens of megabytes. Instead each layer embeds
+one compact, escaped JSON object and a few lines in ``assets/ewmap.js`` draw
+it. Leaflet and Leaflet.markercluster (the library behind folium's
+MarkerCluster plugin) are inlined from ``assets/``; folium's default CDN
+links (Leaflet, jQuery, Bootstrap, Font Awesome) are removed, so the map has
+no external reference at all unless a basemap ``tile_url`` is given.
+
+Trust boundary: every string from the input tables is escaped here, in
+Python, with :func:`~earlywarn.publish.safety.esc` (vectorised as
+:func:`esc_series`) before it is embedded; the embedded JSON itself is
+written with :func:`~earlywarn.publish.safety.script_json`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Element, Figure, MacroElement
+from folium.map import Layer
+
+from earlywarn.publish import panels
+from earlywarn.publish.assets import inline_head
+from earlywarn.publish.geometry import encode_polygons
+from earlywarn.publish.safety import ESCAPES, assert_offline, esc, script_json
+
+# Above this many localities the polygons are drawn on a <canvas> instead of
+# as SVG paths (faster first paint; see benchmarks/bench_map.py).
+SVG_MAX_LOCALITIES = 12_000
+NOTE_CHARS = 300
+TEXT_CHARS = 120
+# Kinds drawn black: direct harm to civilians. Everything else grey.
+CIVILIAN_KINDS = ("violence_against_civilians", "abduction", "sexual_violence", "aid_worker_attack")
+
+
+def esc_series(s: pd.Series | None, n: int, max_len: int | None = TEXT_CHARS) -> list[str]:
+    """Vectorised :func:`esc` of a column (``None`` -> ``n`` empty strings)."""
+    if s is None:
+        return [""] * n
+    t = s.astype("string").fillna("")
+    if max_len is not None:
+        long = t.str.len() > max_len
+        t = t.where(~long, t.str.slice(0, max_len - 1).str.rstrip() + "\u2026")
+    for a, b in ESCAPES:
+        t = t.str.replace(a, b, regex=False)
+    return t.astype(object).tolist()
+
+
+def _col(df: pd.DataFrame, name: str) -> pd.Series | None:
+    return df[name] if name in df.columns else None
+
+
+def _num(df: pd.DataFrame, name: str) -> np.ndarray:
+    s = _col(df, name)
+    if s is None:
+        return np.full(len(df), np.nan)
+    return pd.to_numeric(s, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
+
+
+def _flag(df: pd.DataFrame, name: str) -> np.ndarray:
+    s = _col(df, name)
+    if s is None:
+        return np.zeros(len(df), dtype=np.int64)
+    return s.astype("boolean").fillna(False).to_numpy(dtype=bool).astype(np.int64)
+
+
+def _fmt(values: np.ndarray, fmt: str, missing: str = "") -> list[str]:
+    """Format a float array with ``str.format`` spec; NaN -> ``missing``."""
+    ok = np.isfinite(values)
+    out = np.full(len(values), missing, dtype=object)
+    out[ok] = pd.Series(values[ok]).map(fmt.format).to_numpy(dtype=object)
+    return out.tolist()
+
+
+def _change_texts(change: np.ndarray) -> tuple[list[str], list[str]]:
+    """Risk change in percentage points, long (popup) and short (table) forms."""
+    pts = change * 100
+    up, down = pts >= 0.05, pts <= -0.05
+    mag = _fmt(np.abs(pts), "{:.1f}")
+    long = np.where(
+        np.isnan(pts),
+        "n/a (no previous run)",
+        np.where(up, "&#9650; +", np.where(down, "&#9660; &minus;", "&#9679; ")).astype(object)
+        + np.array(mag, dtype=object)
+        + " pts",
+    )
+    short = np.where(
+        np.isnan(pts),
+        "new",
+        np.where(up, "&#9650;+", np.where(down, "&#9660;&minus;", "&#9679;")).astype(object)
+        + np.array(mag, dtype=object),
+    )
+    return long.tolist(), short.tolist()
+
+
+def _class_index(df: pd.DataFrame) -> np.ndarray:
+    s = _col(df, "risk_class")
+    if s is None:
+        return np.full(len(df), -1, dtype=np.int64)
+    key = s.astype("string").str.strip().str.lower()
+    lookup = {c: i for i, c in enumerate(panels.RISK_CLASSES)}
+    return key.map(lookup).astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
+
+
+def locality_display(localities: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Escaped, formatted display columns, one row per locality (input order)."""
+    df = localities.reset_index(drop=True)
+    n = len(df)
+    risk = _num(df, "risk")
+    change_long, change_short = _change_texts(_num(df, "risk_change"))
+    rank = _col(df, "priority_rank")
+    rank_vals = (
+        pd.to_numeric(rank, errors="coerce").astype("Float64").round().astype("Int64")
+        if rank is not None
+        else pd.Series(pd.NA, index=df.index, dtype="Int64")
+    )
+    cov = _col(df, "covered")
+    cov_vals = (
+        cov.astype("boolean").astype("Int64") if cov is not None else pd.Series(pd.NA, index=df.index, dtype="Int64")
+    )
+    ids = esc_series(_col(df, "locality_id"), n)
+    names = esc_series(_col(df, "name"), n)
+    out = pd.DataFrame(
+        {
+            "name": pd.Series(names, dtype=object).where(pd.Series(names) != "", pd.Series(ids)).tolist(),
+            "pcode": ids,
+            "adm1": esc_series(_col(df, "admin1_pcode"), n),
+            "risk": _fmt(risk * 100, "{:.0f}%", "n/a"),
+            "risk_value": risk,
+            "cls": _class_index(df),
+            "chg": change_long,
+            "chg_short": change_short,
+            "d1": esc_series(_col(df, "driver_1"), n),
+            "d2": esc_series(_col(df, "driver_2"), n),
+            "d3": esc_series(_col(df, "driver_3"), n),
+            "fd": _flag(df, "forward_deploy"),
+            "fdr": esc_series(_col(df, "forward_reason"), n, 240),
+            "ha": _flag(df, "humanitarian_access"),
+            "har": esc_series(_col(df, "access_reason"), n, 240),
+            "pop": _fmt(_num(df, "population"), "{:,.0f}"),
+            "idp": _fmt(_num(df, "idp_individuals"), "{:,.0f}"),
+            "km": _fmt(_num(df, "km_to_nearest_base"), "{:,.1f}"),
+            "cov": cov_vals,
+            "rank": rank_vals,
+        }
+    )
+    out["drv"] = list(zip(out["d1"], out["d2"], out["d3"], strict=True))
+    return out
+
+
+def _json_list(s: pd.Series) -> list[int | None]:
+    """Int64 with NA -> list of int/None for JSON."""
+    return [None if v is pd.NA else int(v) for v in s.tolist()]
+
+
+class _Raw(Element):
+    """A literal HTML fragment. Unlike ``branca.Element(template)``, it is not
+    compiled as a Jinja template, so ``{{`` in data can never be evaluated."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self._name = "Raw"
+        self._html = html
+
+    def render(self, **kwargs: Any) -> str:
+        return self._html
+
+
+class _EwLayer(Layer):
+    """An overlay drawn by ``EW.<fn>(map, payload)`` from ``assets/ewmap.js``.
+
+    ``render`` is overridden on purpose: branca's MacroElement wraps each
+    rendered script in ``Element(text)``, which compiles the text as a Jinja
+    template a second time, so ``{{ ... }}`` inside data would be evaluated
+    (server-side template injection). Here the script goes in verbatim.
+    """
+
+    def __init__(self, name: str, fn: str, payload: str, show: bool = True):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "EwLayer"
+        if not re.fullmatch(r"[A-Za-z]+", fn):
+            raise ValueError(fn)
+        self.fn = fn
+        self.payload = payload  # already script-safe JSON
+
+    def render(self, **kwargs: Any) -> None:
+        name, parent = self.get_name(), self._parent.get_name()
+        script = f"var {name} = EW.{self.fn}({parent}, {self.payload});\n"
+        if self.show:
+            script += f"{name}.addTo({parent});\n"
+        self.get_root().script.add_child(_Raw(script), name=name)
+
+
+class _Finish(MacroElement):
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "EwFinish"
+
+    def render(self, **kwargs: Any) -> None:
+        self.get_root().script.add_child(_Raw(f"EW.finish({self._parent.get_name()});\n"), name=self.get_name())
+
+
+def _points(df: pd.DataFrame) -> pd.DataFrame:
+    lon, lat = _num(df, "lon"), _num(df, "lat")
+    ok = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+    return df.reset_index(drop=True)[ok].reset_index(drop=True)
+
+
+def _latlon(df: pd.DataFrame) -> dict[str, list[float]]:
+    return {"lat": np.round(_num(df, "lat"), 5).tolist(), "lon": np.round(_num(df, "lon"), 5).tolist()}
+
+
+def _incident_payload(incidents: pd.DataFrame) -> dict[str, Any]:
+    df = _points(incidents)
+    n = len(df)
+    fat = _num(df, "fatalities")
+    payload: dict[str, Any] = _latlon(df)
+    kind = _col(df, "kind")
+    payload["kind"] = esc_series(kind.astype("string").str.replace("_", " ") if kind is not None else None, n)
+    payload["civ"] = (
+        kind.astype("string").isin(CIVILIAN_KINDS).fillna(False).to_numpy(dtype=bool).astype(int).tolist()
+        if kind is not None
+        else [0] * n
+    )
+    dates = _col(df, "date_start")
+    payload["date"] = (
+        pd.to_datetime(dates, errors="coerce").dt.strftime("%Y-%m-%d").fillna("").astype(object).tolist()
+        if dates is not None
+        else [""] * n
+    )
+    payload["fat"] = _fmt(fat, "{:,.0f}")
+    payload["loc"] = esc_series(_col(df, "location"), n)
+    size = fat
+    if "count" in df.columns:
+        count = _num(df, "count")
+        payload["count"] = _fmt(count, "{:,.0f}")
+        size = np.fmax(count, np.nan_to_num(fat))
+    if "notes" in df.columns:
+        payload["notes"] = esc_series(df["notes"], n, NOTE_CHARS)
+    payload["r"] = np.round(4 + np.minimum(6, np.sqrt(np.nan_to_num(size, nan=0.0).clip(0))), 1).tolist()
+    return payload
+
+
+def _base_payload(bases: pd.DataFrame) -> dict[str, Any]:
+    df = _points(bases)
+    n = len(df)
+    payload: dict[str, Any] = _latlon(df)
+    names = esc_series(_col(df, "name"), n)
+    ids = esc_series(_col(df, "base_id"), n)
+    payload["name"] = [a or b for a, b in zip(names, ids, strict=True)]
+    payload["type"] = esc_series(_col(df, "base_type"), n)
+    payload["km"] = np.round(np.nan_to_num(_num(df, "patrol_radius_km"), nan=0.0).clip(0, 500), 1).tolist()
+    return payload
+
+
+def _idp_payload(sites: pd.DataFrame) -> dict[str, Any]:
+    df = _points(sites)
+    n = len(df)
+    idp = np.nan_to_num(_num(df, "idp_individuals"), nan=0.0).clip(0)
+    top = float(idp.max()) if n and idp.max() > 0 else 1.0
+    payload: dict[str, Any] = _latlon(df)
+    payload["name"] = esc_series(_col(df, "site_name"), n)
+    payload["n"] = _fmt(np.where(idp > 0, idp, np.nan), "{:,.0f}")
+    payload["r"] = np.round(3 + 11 * np.sqrt(idp / top), 1).tolist()
+    return payload
+
+
+def _class_ranges(disp: pd.DataFrame) -> tuple[list[str], list[int]]:
+    grouped = disp.groupby("cls")["risk_value"].agg(["min", "max", "size"])
+    ranges, counts = [], []
+    for k in range(len(panels.RISK_CLASSES)):
+        if k in grouped.index and np.isfinite(grouped.loc[k, "min"]):
+            lo, hi = grouped.loc[k, "min"] * 100, grouped.loc[k, "max"] * 100
+            ranges.append(f"{lo:.0f}&ndash;{hi:.0f}%" if round(lo) != round(hi) else f"{lo:.0f}%")
+        else:
+            ranges.append("")
+        counts.append(int(grouped.loc[k, "size"]) if k in grouped.index else 0)
+    counts.append(int((disp["cls"] < 0).sum()))
+    return ranges, counts
+
+
+def flag_min_zoom(geoms: gpd.GeoSeries, min_px: float = 24.0) -> float:
+    """Web-Mercator zoom from which a median locality is ``min_px`` wide, so
+    FD/HA badges only appear once they no longer bury the choropleth."""
+    arr = np.asarray(geoms.array, dtype=object)
+    ok = ~(shapely.is_missing(arr) | shapely.is_empty(arr))
+    if not ok.any():
+        return 0.0
+    diam = float(np.median(np.sqrt(shapely.area(arr[ok]))))
+    if diam <= 0:
+        return 0.0
+    return float(np.clip(np.floor(np.log2(min_px * 360.0 / (256.0 * diam))), 0, 14))
+
+
+def _renumber(fig: Figure) -> None:
+    """Deterministic element ids (branca draws random ones) so two renders of
+    the same data give the same file and archives diff cleanly."""
+    counter = itertools.count()
+
+    def walk(el: Element) -> None:
+        el._id = f"{next(counter):x}"
+        for child in el._children.values():
+            walk(child)
+
+    walk(fig)
+    for part in (fig.header, fig.html, fig.script):
+        walk(part)
+
+
+def _tile_prefix(tile_url: str) -> str:
+    if not re.match(r"^(https?://|file://|[./A-Za-z0-9_-])", tile_url) or "{z}" not in tile_url:
+        raise ValueError("tile_url must be an XYZ URL template containing {z}, {x} and {y}")
+    return tile_url.split("{", 1)[0]
+
+
+def render_map(
+    localities: gpd.GeoDataFrame,
+    *,
+    incidents: pd.DataFrame | None,
+    bases: pd.DataFrame | None,
+    idp_sites: pd.DataFrame | None,
+    header: dict,
+    indicators: pd.DataFrame | None = None,
+    tile_url: str | None = None,
+) -> str:
+    """Complete, self-contained HTML risk map (see module docstring).
+
+    Raises :class:`~earlywarn.publish.safety.OfflineError` if the result
+    would reference anything outside the file other than ``tile_url``.
+    """
+    if localities.crs is not None and not localities.crs.equals("EPSG:4326"):
+        localities = localities.to_crs("EPSG:4326")
+    locs = localities.reset_index(drop=True)
+    disp = locality_display(locs)
+    enc = encode_polygons(locs.geometry)
+    geom_ok = np.diff(enc.geom_offsets) > 0
+    disp["idx"] = np.where(geom_ok, np.arange(len(disp)), -1)
+
+    flag_zoom = flag_min_zoom(locs.geometry)
+    flagged = (disp["fd"] | disp["ha"]).to_numpy(dtype=bool) & geom_ok
+    rep = locs.geometry[flagged].representative_point()
+    flags = np.column_stack([np.flatnonzero(flagged), np.round(rep.y.to_numpy(), 5), np.round(rep.x.to_numpy(), 5)])
+    loc_payload = {
+        "geom": enc.to_payload(),
+        "props": {
+            **{c: disp[c].tolist() for c in ("name", "pcode", "adm1", "risk", "chg", "d1", "d2", "d3", "fdr", "har")},
+            **{c: disp[c].astype(int).tolist() for c in ("cls", "fd", "ha")},
+            **{c: disp[c].tolist() for c in ("pop", "idp", "km")},
+            "cov": _json_list(disp["cov"]),
+            "rank": _json_list(disp["rank"]),
+        },
+        "flags": [[int(i), float(a), float(b)] for i, a, b in flags.tolist()],
+        "classes": list(panels.RISK_CLASSES),
+        "colors": list(panels.CLASS_COLORS),
+        "noData": panels.NO_DATA_COLOR,
+        "fdColor": panels.FD_COLOR,
+        "haColor": panels.HA_COLOR,
+        "canvas": int(geom_ok.sum()) > SVG_MAX_LOCALITIES,
+        "flagMinZoom": flag_zoom,
+        "bounds": None,  # set below, once the other layers are known
+    }
+
+    bounds = _bounds(locs, incidents, bases, idp_sites)
+    loc_payload["bounds"] = bounds
+    m = folium.Map(
+        location=[(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2],
+        zoom_start=6,
+        tiles=None,
+        control_scale=True,
+        # Without a tile layer Leaflet knows no zoom range; marker clustering needs one.
+        # (folium's own min_zoom/max_zoom only reach the tile layer, hence camelCase here).
+        minZoom=3,
+        maxZoom=18,
+        zoomSnap=0.25,
+    )
+    # No CDN: folium's default Leaflet/jQuery/Bootstrap/Font Awesome links go.
+    m.default_js = []
+    m.default_css = []
+    allow: list[str] = []
+    if tile_url:
+        allow.append(_tile_prefix(tile_url))
+        folium.TileLayer(tiles=tile_url, attr="Basemap tiles", name="Basemap", control=False).add_to(m)
+
+    n_loc = int(geom_ok.sum())
+    _EwLayer(f"Risk by locality ({n_loc:,})", "localityLayer", script_json(loc_payload)).add_to(m)
+    _EwLayer(f"Forward-deployment flags ({int(disp['fd'].sum()):,})", "flagLayer", script_json("fd")).add_to(m)
+    _EwLayer(f"Humanitarian-access flags ({int(disp['ha'].sum()):,})", "flagLayer", script_json("ha")).add_to(m)
+    has = {"incidents": incidents is not None, "bases": bases is not None, "idp": idp_sites is not None}
+    if idp_sites is not None:
+        p = _idp_payload(idp_sites)
+        _EwLayer(f"IDP sites ({len(p['lat']):,})", "idpLayer", script_json(p)).add_to(m)
+    if bases is not None:
+        p = _base_payload(bases)
+        _EwLayer(f"Bases and patrol radii ({len(p['lat']):,})", "baseLayer", script_json(p)).add_to(m)
+    if incidents is not None:
+        p = _incident_payload(incidents)
+        _EwLayer(f"Incidents, clustered ({len(p['lat']):,})", "incidentLayer", script_json(p)).add_to(m)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    _Finish().add_to(m)
+
+    fig = m.get_root()
+    fig.title = esc(f"POC risk map {header.get('mission') or ''} {header.get('as_of') or ''}".strip())
+    fig.header.add_child(_Raw(inline_head()), name="ew_assets")
+    ranges, counts = _class_ranges(disp)
+    fig.html.add_child(_Raw(panels.header_html(header)), name="ew_header")
+    side = (
+        '<aside id="ew-side">'
+        + panels.search_html(disp.loc[disp["idx"] >= 0, "name"])
+        + panels.priority_html(disp)
+        + panels.indicators_html(indicators)
+        + "</aside>"
+    )
+    fig.html.add_child(_Raw(side), name="ew_side")
+    fig.html.add_child(_Raw(panels.legend_html(ranges, counts, has, flag_zoom)), name="ew_legend")
+    _renumber(fig)
+    document = fig.render()
+    assert_offline(document, allow=allow)
+    return document
+
+
+def _bounds(locs: gpd.GeoDataFrame, *points: pd.DataFrame | None) -> list[list[float]]:
+    """[[south, west], [north, east]] of everything drawn (world if nothing)."""
+    boxes = []
+    valid = locs.geometry[~(locs.geometry.isna() | locs.geometry.is_empty)]
+    if len(valid):
+        boxes.append(valid.total_bounds)
+    for df in points:
+        if df is not None and len(df):
+            p = _points(df)
+            if len(p):
+                lon, lat = _num(p, "lon"), _num(p, "lat")
+                boxes.append(np.array([lon.min(), lat.min(), lon.max(), lat.max()]))
+    if not boxes:
+        return [[-60.0, -170.0], [75.0, 170.0]]
+    b = np.vstack(boxes)
+    return [[float(b[:, 1].min()), float(b[:, 0].min())], [float(b[:, 3].max()), float(b[:, 2].max())]]

@@ -1,0 +1,153 @@
+"""The map in a real browser: offline, complete, and hostile data stays inert.
+
+Headless Chromium from Debian (/usr/bin/chromium) driven by playwright's sync
+API; nothing downloads a browser. When Chromium is missing, set-up installs
+Debian's package if running as root under CI=true; otherwise these tests
+skip and say why.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from earlywarn.publish import render_map, sample
+from earlywarn.publish.browser import inspect_map, unavailable_reason
+
+pytestmark = pytest.mark.browser
+
+
+def _try_install_chromium() -> None:
+    if os.environ.get("CI") != "true" or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    try:
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, timeout=600, capture_output=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env, timeout=900, capture_output=True
+        )
+    except (subprocess.SubprocessError, OSError):
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser_ready() -> None:
+    if unavailable_reason() is not None:
+        _try_install_chromium()
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"browser tests skipped: {reason}")
+
+
+@pytest.fixture(scope="module")
+def hostile_page(browser_ready, tmp_path_factory):
+    """30 square localities with hostile names/notes everywhere, opened and poked at."""
+    locs = sample.grid_localities(nx=6, ny=5, hostile=True)
+    inputs = sample.render_inputs(locs, hostile=True)
+    html_path = tmp_path_factory.mktemp("map") / "map.html"
+    html_path.write_text(render_map(locs, **inputs), encoding="utf-8")
+    artifacts = Path(os.environ.get("EARLYWARN_ARTIFACTS", tmp_path_factory.mktemp("artifacts")))
+    hostile_rows = [i for i, n in enumerate(locs["name"]) if any(h in n for h in sample.HOSTILE)]
+
+    def poke(page, report):
+        texts = []
+        # A real click on the first priority row (zooms and opens its popup).
+        page.click("#ew-priority tr.ew-prio >> nth=0")
+        report.extra["popup_after_row_click"] = page.locator(".leaflet-popup-content").count()
+        # Open every hostile locality popup, every hostile incident popup, hover tooltips.
+        for i in hostile_rows:
+            page.evaluate("i => EW.openLocality(i, null, true)", i)
+            texts.append(page.locator(".leaflet-popup-content").last.inner_text())
+        for i in range(len(sample.HOSTILE)):
+            page.evaluate(
+                "i => L.popup().setLatLng([33.5, 36.5]).setContent(EW.incidentPopup(EW.incidents.data, i))"
+                ".openOn(EW.map)",
+                i,
+            )
+            texts.append(page.locator(".leaflet-popup-content").last.inner_text())
+        # Search by a hostile name typed as a user would.
+        page.fill("#ew-search", sample.HOSTILE[1] + " town 1")
+        page.press("#ew-search", "Enter")
+        texts.append(page.locator(".leaflet-popup-content").last.inner_text())
+        report.extra["search_hit"] = page.evaluate("() => EW.search(%r)" % (sample.HOSTILE[1] + " town 1"))
+        report.extra["search_miss"] = page.evaluate("() => EW.search('no such place zzz')")
+        # Toggle every overlay off and on through the layer control.
+        boxes = page.locator(".leaflet-control-layers-overlays input")
+        report.extra["overlays"] = boxes.count()
+        for k in range(boxes.count()):
+            boxes.nth(k).click()
+            boxes.nth(k).click()
+        report.extra["texts"] = texts
+        report.extra["paths_after"] = page.evaluate("() => document.querySelectorAll('path.ew-locality').length")
+        report.extra["img_elements"] = page.evaluate("() => document.querySelectorAll('img').length")
+        report.extra["scripts"] = page.evaluate("() => document.scripts.length")
+        report.extra["svg_outside_leaflet"] = page.evaluate(
+            "() => [...document.querySelectorAll('svg')].filter(s => !s.closest('.leaflet-container')).length"
+        )
+
+    report = inspect_map(html_path, screenshot=artifacts / "map_hostile.png", actions=poke)
+    print(f"\nmap screenshot: {report.screenshot}")
+    return locs, report
+
+
+def test_no_network_and_no_errors(hostile_page):
+    _, report = hostile_page
+    assert report.external == []
+    assert all(u.startswith(("file:", "data:")) for u in report.requests)
+    assert report.requests.count(report.url) == 1 and set(report.requests) == {report.url}
+    assert report.console_errors == []
+    assert report.page_errors == []
+
+
+def test_every_locality_is_drawn(hostile_page):
+    locs, report = hostile_page
+    assert report.locality_paths == len(locs)
+    assert report.stats["localities"] == len(locs)
+    assert report.extra["paths_after"] == len(locs)
+    assert report.stats["incidents"] == 200 and report.stats["bases"] == 3 and report.stats["idpSites"] == 5
+    assert report.stats["fd"] == int(locs["forward_deploy"].sum())
+    assert report.stats["ha"] == int(locs["humanitarian_access"].sum())
+    assert report.extra["overlays"] == 6
+
+
+def test_hostile_strings_do_not_run(hostile_page):
+    _, report = hostile_page
+    assert report.dialogs == []
+    assert report.extra["img_elements"] == 0
+    assert report.extra["scripts"] == 3  # the renderer's own three blocks, none injected
+    assert report.extra["svg_outside_leaflet"] == 0
+    shown = "\n".join(report.extra["texts"])
+    # The hostile text is shown literally, as text.
+    assert sample.HOSTILE[0] in shown and sample.HOSTILE[1] in shown
+    assert "{{ 7*7 }}" in shown
+
+
+def test_interactions_work(hostile_page):
+    _, report = hostile_page
+    assert report.extra["popup_after_row_click"] == 1
+    assert report.extra["search_hit"] == 1
+    assert report.extra["search_miss"] == -1
+
+
+def test_screenshot_saved(hostile_page):
+    _, report = hostile_page
+    assert report.screenshot is not None and report.screenshot.stat().st_size > 10_000
+    assert report.timings_ms["ew-painted"] < 10_000
+
+
+def test_canvas_mode_draws_every_locality(browser_ready, tmp_path, monkeypatch):
+    """Big maps switch to a <canvas> renderer; the JS count still matches the rows."""
+    import earlywarn.publish.render as render
+
+    monkeypatch.setattr(render, "SVG_MAX_LOCALITIES", 10)
+    locs = sample.grid_localities(nx=5, ny=4, seed=9)
+    path = tmp_path / "canvas.html"
+    path.write_text(render_map(locs, incidents=None, bases=None, idp_sites=None, header={}), encoding="utf-8")
+    report = inspect_map(path)
+    assert report.stats["localities"] == len(locs)
+    assert report.locality_paths == 0  # drawn on canvas, not as SVG paths
+    assert report.console_errors == [] and report.page_errors == [] and report.external == []
