@@ -406,17 +406,20 @@ def _actor_risk(sub: pd.DataFrame, is_target: np.ndarray, wk: np.ndarray, n_wk: 
     flat = codes[valid] * n_wk + ev_wk[valid]
     tot = np.bincount(flat, minlength=n_act * n_wk).reshape(n_act, n_wk).cumsum(axis=1)
     tgt = np.bincount(flat, weights=ev_t[valid], minlength=n_act * n_wk).reshape(n_act, n_wk).cumsum(axis=1)
-    prior = float(is_target.mean())
+    # the prior (share of target events among all earlier events) also uses only earlier weeks
+    g_n = np.cumsum(np.bincount(wk, minlength=n_wk))
+    g_t = np.cumsum(np.bincount(wk, weights=is_target.astype(float), minlength=n_wk))
     alpha = 5.0
     prev = np.maximum(ev_wk - 1, 0)
     has_prev = ev_wk >= 1
+    prior = np.where(has_prev, (g_t[prev] + 1.0) / (g_n[prev] + 2.0), 0.5)
     c = np.maximum(codes, 0)
     t_prev = np.where(has_prev, tgt[c, prev], 0.0)
     n_prev = np.where(has_prev, tot[c, prev], 0.0)
     share = (t_prev + alpha * prior) / (n_prev + alpha)
     share = np.where(valid, share, np.nan).reshape(len(cols), n)
-    out = np.nanmax(np.where(np.isnan(share), -1.0, share), axis=0)
-    return np.where(out < 0, prior, out)
+    out = np.max(np.where(np.isnan(share), -1.0, share), axis=0)
+    return np.where(out < 0, prior[:n], out)
 
 
 def _displacement_features(

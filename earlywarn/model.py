@@ -37,7 +37,10 @@ file against an explicit allow-list.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -50,6 +53,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from earlywarn.atomic import write_bytes, write_text
 from earlywarn.features import TARGET_COL, describe, feature_columns, feature_group
@@ -73,6 +77,10 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.int64",
     "numpy.random.mtrand.RandomState",
     "numpy.random._mt19937.MT19937",
+    "numpy.random._generator.Generator",
+    "numpy.uint64",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
+    "sklearn.preprocessing._label.LabelEncoder",
     "sklearn._loss.link.Interval",
     "sklearn._loss.link.LogitLink",
     "sklearn._loss.loss.HalfBinomialLoss",
@@ -179,6 +187,10 @@ class ThreatModel:
 
     def fit(self, panel: pd.DataFrame) -> ThreatModel:
         """Fit on the rows of ``panel`` whose target window is closed (``y`` not NaN)."""
+        with _threads():
+            return self._fit(panel)
+
+    def _fit(self, panel: pd.DataFrame) -> ThreatModel:
         rows = panel[panel[TARGET_COL].notna()]
         if rows.empty or rows[TARGET_COL].nunique() < 2:
             raise ValueError("training rows need both outcomes (some y = 0 and some y = 1)")
@@ -211,7 +223,9 @@ class ThreatModel:
             self._base = self._fit_base(X, y) if p.refit_full else early
         else:
             self._base = self._fit_base(X, y)
-        self._medians = np.nan_to_num(np.nanmedian(np.where(np.isfinite(X), X, np.nan), axis=0), nan=0.0)
+        self._medians = np.zeros(X.shape[1])
+        finite = np.where(np.isfinite(X[:, self._used]), X[:, self._used], np.nan)
+        self._medians[self._used] = np.nan_to_num(np.nanmedian(finite, axis=0), nan=0.0)
         self.info = {
             "train_rows": int(len(rows)),
             "train_positives": int(y.sum()),
@@ -233,11 +247,15 @@ class ThreatModel:
 
     def predict_proba(self, panel: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of at least one target event in (as_of, as_of + h] per row."""
-        return self._calibrate(self._raw(self._matrix(panel)))
+        with _threads():
+            return self._calibrate(self._raw(self._matrix(panel)))
 
     def contributions(self, panel: pd.DataFrame) -> tuple[np.ndarray, list[str], np.ndarray]:
         """Occlusion contributions: (prob, group names, rows x groups drop in probability)."""
-        X = self._matrix(panel)
+        with _threads():
+            return self._contributions(self._matrix(panel))
+
+    def _contributions(self, X: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray]:
         prob = self._calibrate(self._raw(X))
         groups = [feature_group(c) for c in self.feature_names]
         names = list(dict.fromkeys(groups))
@@ -306,8 +324,11 @@ class ThreatModel:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ThreatModel:
+        # Check *every* type named in the file against our own list (skops' default trust
+        # would accept any scikit-learn estimator), then hand skops exactly the untrusted
+        # ones it asks about, which are all on the list.
         untrusted = sio.get_untrusted_types(data=data)
-        bad = sorted(set(untrusted) - set(TRUSTED_TYPES))
+        bad = sorted((types_in(data) | set(untrusted)) - set(TRUSTED_TYPES))
         if bad:
             raise UntrustedModelError(f"model file holds types outside the allow-list: {', '.join(bad)}")
         state = sio.loads(data, trusted=list(untrusted))
@@ -324,8 +345,43 @@ class ThreatModel:
         return m
 
 
+def types_in(data: bytes) -> set[str]:
+    """Every ``module.Class`` named in a skops file's schema (read as JSON, nothing constructed)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            schema = json.loads(zf.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UntrustedModelError(f"not a readable skops file: {exc}") from None
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "__class__" in node and "__module__" in node:
+                found.add(f"{node['__module__']}.{node['__class__']}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
 class UntrustedModelError(ValueError):
     """A model file contains types that are not on the allow-list (or is not a model file)."""
+
+
+def _threads():
+    """Limit OpenMP threads while fitting/predicting (default 1, env ``EARLYWARN_MODEL_THREADS``).
+
+    The panels are small, and HistGradientBoosting's OpenMP threads slow down
+    by one to two orders of magnitude when other processes compete for the
+    cores (spin-waiting), which is the normal case in a flow running tasks in
+    parallel. One thread is fast and predictable.
+    """
+    try:
+        n = max(int(os.environ.get("EARLYWARN_MODEL_THREADS", "1")), 1)
+    except ValueError:
+        n = 1
+    return threadpool_limits(limits=n, user_api="openmp")
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -83,7 +83,7 @@ def load_champion(cfg: MissionConfig, manifest: RunManifest | None = None) -> Th
 
 
 def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | None = None,
-                 months: int = 6) -> dict | None:
+                 months: int = 6, fold_months: int = 2) -> dict | None:
     """Rolling-origin backtest over the last ``months`` of labelled data (monthly folds)."""
     labelled = panel.dropna(subset=["y"])
     if labelled.empty:
@@ -94,6 +94,7 @@ def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | 
         return None  # not enough history to train on before the test period
     try:
         return run_backtest(panel, horizon_weeks=cfg.horizon_weeks, test_start=start, seed=cfg.model.seed,
+                            fold_months=fold_months,
                             params=params)
     except ValueError:
         return None

@@ -144,7 +144,10 @@ def read_csv_cells(path: str | Path, *, known_headers: dict[int, list[str]] | No
         delim = ";"
     elif sample.count("\t") > sample.count(","):
         delim = "\t"
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    # One line-break convention (CRLF, LF and old-Mac CR all count as one physical line break), so a bare
+    # "\r" inside a quoted note stays inside its record and line numbers match what an editor shows.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    reader = csv.reader(io.StringIO(text, newline="\n"), delimiter=delim)
     rows: list[list[str]] = []
     starts: list[int] = []
     prev_end = 0

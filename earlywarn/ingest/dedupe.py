@@ -2,7 +2,8 @@
 
 Rule (documented and recorded per merge): two incidents from *different*
 sources are the same event when they start on the same day, have the same
-kind and lie within ``km`` of each other. Of each such group the record with
+kind and lie within ``km`` of each other; a report is matched to at most one
+report of each other source (the nearest). Of each such group the record with
 the best (lowest) geo_precision is kept, then the higher fatalities, then the
 earlier source in alphabetical order; the others are dropped and logged with
 the kept id. Reports from the same source are never merged here: a source's
@@ -44,9 +45,13 @@ def dedupe_incidents(df: pd.DataFrame, km: float = 5.0) -> tuple[pd.DataFrame, p
         for a in range(len(idx)):
             if dropped[idx[a]]:
                 continue
-            for b, dist in zip(*[near[0][a], near[1][a]], strict=True):
-                if b <= a or dropped[idx[b]] or src[b] == src[a]:
+            # One report per other source: the nearest one not yet merged.
+            taken: set[str] = set()
+            for j in np.argsort(near[1][a], kind="stable"):
+                b, dist = near[0][a][j], near[1][a][j]
+                if b <= a or dropped[idx[b]] or src[b] == src[a] or src[b] in taken:
                     continue
+                taken.add(src[b])
                 dropped[idx[b]] = True
                 log.append((d.at[idx[a], "event_id"], d.at[idx[b], "event_id"], src[a], src[b],
                             round(float(dist * EARTH_KM), 3)))

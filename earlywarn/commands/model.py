@@ -1,0 +1,97 @@
+"""CLI for the threat model: ``earlywarn backtest``.
+
+    earlywarn backtest --events PATH --format ucdp-ged --unit priogrid --horizon 4 \\
+        --test-start 2019-01-01 --out FILE.json [--step weekly|monthly] [--seed 42]
+
+Reads the incidents with :func:`earlywarn.ingest.read_incidents`, builds the
+localities (grid units: the cells with at least one incident before the test
+start, so the set of places scored does not depend on the test period; admin
+units: the polygons of ``--boundaries``), builds the panel and runs the
+rolling-origin backtest. Prints a table and writes the JSON atomically.
+Training and scoring for a mission are done by the pipeline
+(``earlywarn.model.train_model`` / ``score_panel``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import typer
+
+
+def _localities(incidents: pd.DataFrame, unit: str, test_start: pd.Timestamp, cell_km: float,
+                boundaries: Path | None, id_field: str):
+    from earlywarn.localities import as_localities, km_grid, priogrid_cells, priogrid_gid
+
+    before = incidents[incidents["date_end"] < test_start]
+    if unit == "admin":
+        if boundaries is None:
+            raise typer.BadParameter("--unit admin needs --boundaries", param_hint="--boundaries")
+        import geopandas as gpd
+
+        return as_localities(gpd.read_file(boundaries), id_field)
+    if before.empty:
+        raise typer.BadParameter(f"no incidents before the test start {test_start.date()}")
+    if unit == "priogrid":
+        return priogrid_cells(priogrid_gid(before["lon"], before["lat"]))
+    from earlywarn.localities import assign_incidents
+
+    bbox = (incidents["lon"].min() - 1e-6, incidents["lat"].min() - 1e-6,
+            incidents["lon"].max() + 1e-6, incidents["lat"].max() + 1e-6)
+    grid = km_grid(bbox, cell_km)
+    used = assign_incidents(before, grid, "km_grid").dropna().unique()
+    out = grid[grid["locality_id"].isin(set(used.tolist()))].reset_index(drop=True)
+    out.attrs = grid.attrs
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def backtest(
+        events: Path = typer.Option(..., "--events", help="Incident file as published (CSV, .gz or .zip)."),
+        fmt: str = typer.Option("ucdp-ged", "--format", help="Incident format: ucdp-ged | acled | hxl-incidents."),
+        unit: str = typer.Option("priogrid", "--unit", help="Locality unit: priogrid | km_grid | admin."),
+        horizon: int = typer.Option(4, "--horizon", min=1, max=26, help="Forecast horizon in weeks."),
+        test_start: str = typer.Option(..., "--test-start", help="First fold start (ISO date); monthly folds."),
+        out: Path = typer.Option(..., "--out", help="Where to write the backtest JSON."),
+        step: str = typer.Option("weekly", "--step", help="As-of step: weekly | monthly."),
+        seed: int = typer.Option(42, "--seed", help="Random seed (model and folds are deterministic)."),
+        fold_months: int = typer.Option(1, "--fold-months", min=1, help="Months per fold (retrain interval)."),
+        cell_km: float = typer.Option(10.0, "--cell-km", min=0.1, help="Cell size for --unit km_grid."),
+        boundaries: Path = typer.Option(None, "--boundaries", help="Admin polygons file for --unit admin."),
+        id_field: str = typer.Option("admin2Pcode", "--id-field", help="Locality id column in --boundaries."),
+    ) -> None:
+        """Rolling-origin backtest of the threat model against the baselines; prints a table, writes JSON."""
+        from earlywarn.atomic import write_text
+        from earlywarn.backtest import format_table, run_backtest
+        from earlywarn.features import build_panel
+        from earlywarn.ingest import read_incidents
+
+        if step not in ("weekly", "monthly"):
+            raise typer.BadParameter("must be weekly or monthly", param_hint="--step")
+        if unit not in ("priogrid", "km_grid", "admin"):
+            raise typer.BadParameter("must be priogrid, km_grid or admin", param_hint="--unit")
+        ts = pd.Timestamp(test_start)
+        res = read_incidents(events, fmt)
+        inc = res.table
+        if res.n_quarantined:
+            typer.echo(f"{res.n_quarantined} row(s) quarantined while reading {events}", err=True)
+        loc = _localities(inc, unit, ts, cell_km, boundaries, id_field)
+        panel = build_panel(inc, loc, unit=unit, horizon_weeks=horizon, step=step)
+        result = run_backtest(
+            panel, horizon_weeks=horizon, test_start=ts, seed=seed, fold_months=fold_months,
+            config={"events": str(events), "format": fmt, "unit": unit, "n_localities": int(len(loc)),
+                    "n_incidents": int(len(inc))},
+        )
+        typer.echo(format_table(result))
+        write_text(out, json.dumps(result, indent=2, default=_json_default))
+        typer.echo(f"wrote {out}")
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    return str(o)

@@ -1,0 +1,138 @@
+"""Backtest: folds never see the future, metrics agree with scikit-learn, JSON output, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+from earlywarn.backtest import (
+    BASELINES,
+    METRIC_KEYS,
+    calibration_table,
+    fold_starts,
+    metrics,
+    run_backtest,
+    split,
+    topk_recall,
+)
+from earlywarn.features import build_panel
+from earlywarn.model import ModelParams, ThreatModel
+from test_features import CELLS, random_incidents
+
+FAST = ModelParams(max_iter=30, n_gbm=1)
+
+
+@pytest.fixture(scope="module")
+def panel() -> pd.DataFrame:
+    return build_panel(random_incidents(n=900, seed=11, days=600), CELLS, unit="priogrid", horizon_weeks=4)
+
+
+def test_metrics_agree_with_sklearn():
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) < 0.3).astype(float)
+    p = np.clip(0.3 + 0.4 * (y - 0.3) + rng.normal(0, 0.2, 300), 0, 1)
+    m = metrics(y, p, 0.25)
+    assert m["auroc"] == pytest.approx(roc_auc_score(y, p))
+    assert m["aupr"] == pytest.approx(average_precision_score(y, p))
+    assert m["brier"] == pytest.approx(brier_score_loss(y, p))
+    assert m["brier_skill"] == pytest.approx(1 - brier_score_loss(y, p) / np.mean((y - 0.25) ** 2))
+    assert set(m) == set(METRIC_KEYS)
+
+
+def test_topk_recall_toy_and_ties():
+    y = np.array([1, 0, 0, 0, 0, 0, 0, 0, 0, 1] * 2, float)  # 20 rows, 4 positives, top 10% = 2 rows
+    p = np.linspace(1, 0, 20)
+    assert topk_recall(y, p) == pytest.approx(1 / 4)  # rows 0 and 1: one positive
+    # all scores tied: expected recall under random tie-breaking is the top share
+    assert topk_recall(y, np.zeros(20)) == pytest.approx(0.10)
+    cal = calibration_table(y, p, bins=4)
+    assert sum(c["n"] for c in cal) == 20 and cal[0]["mean_predicted"] < cal[-1]["mean_predicted"]
+
+
+def test_split_never_trains_on_windows_closing_after_the_fold(panel):
+    h = 4
+    for f0 in fold_starts(panel, "2021-01-01"):
+        f1 = f0 + pd.DateOffset(months=1)
+        tr, te = split(panel, f0, f1, h)
+        assert tr.any() and te.any()
+        assert (panel.loc[tr, "as_of"] + pd.Timedelta(weeks=h) <= f0).all()
+        assert panel.loc[te, "as_of"].between(f0, f1, inclusive="left").all()
+        assert panel.loc[tr | te, "y"].notna().all()
+
+
+def test_run_backtest_trains_only_on_the_past_and_reports_everything(panel):
+    seen = []
+
+    class Spy(ThreatModel):
+        def fit(self, train):
+            seen.append(pd.Timestamp(train["as_of"].max()))
+            return super().fit(train)
+
+    res = run_backtest(panel, horizon_weeks=4, test_start="2021-01-01", seed=3,
+                       model_factory=lambda: Spy(seed=3, params=FAST))
+    folds = res["folds"]
+    assert len(folds) == len(seen) >= 4
+    for fold, last_train in zip(folds, seen, strict=True):
+        assert last_train + pd.Timedelta(weeks=4) <= pd.Timestamp(fold["start"])
+    assert res["n_test_rows"] == sum(f["n_test"] for f in folds)
+    assert set(res["baselines"]) == set(BASELINES)
+    for m in [res["model"], *res["baselines"].values()]:
+        assert set(m) == set(METRIC_KEYS)
+    assert len(res["calibration"]) == 10
+    json.dumps(res, allow_nan=False)  # strict JSON: no NaN leaks into the file
+
+
+def test_backtest_cli_on_a_small_ged_file(tmp_path, panel):
+    pytest.importorskip("earlywarn.ingest")
+    from earlywarn import ingest
+
+    if not hasattr(ingest, "read_incidents"):
+        pytest.skip("earlywarn.ingest.read_incidents not available yet")
+    import typer
+    from typer.testing import CliRunner
+
+    from earlywarn.commands.model import register
+
+    inc = random_incidents(n=500, seed=4, days=500)
+    header = ("id,year,active_year,type_of_violence,conflict_new_id,conflict_name,dyad_new_id,dyad_name,"
+              "side_a_new_id,side_a,side_b_new_id,gwnob,side_b,number_of_sources,source_article,source_office,"
+              "source_date,source_headline,source_original,where_prec,where_coordinates,adm_1,adm_2,latitude,"
+              "longitude,geom_wkt,priogrid_gid,country,country_id,region,event_clarity,date_prec,date_start,"
+              "date_end,deaths_a,deaths_b,deaths_civilians,deaths_unknown,low,best,high").split(",")
+    tov = np.where(inc["kind"] == "violence_against_civilians", 3, 1)
+    rows = pd.DataFrame({c: "" for c in header}, index=inc.index)
+    rows["id"] = np.arange(len(inc)) + 1
+    rows["year"] = inc["date_end"].dt.year
+    rows["type_of_violence"] = tov
+    rows["side_a"] = inc["actor1"].fillna("A")
+    rows["side_b"] = np.where(tov == 3, "Civilians", "B")
+    rows["where_prec"] = 1
+    rows["latitude"], rows["longitude"] = inc["lat"], inc["lon"]
+    rows["date_prec"] = 1
+    rows["date_start"] = inc["date_start"].dt.strftime("%Y-%m-%d")
+    rows["date_end"] = inc["date_end"].dt.strftime("%Y-%m-%d")
+    for c in ("deaths_a", "deaths_b", "deaths_unknown"):
+        rows[c] = 0
+    rows["deaths_civilians"] = inc["civilian_deaths"].astype(int)
+    rows["low"] = rows["best"] = rows["high"] = inc["fatalities"].astype(int)
+    src = tmp_path / "ged.csv"
+    rows.to_csv(src, index=False)
+    app = typer.Typer()
+    register(app)
+
+    @app.command()
+    def _noop() -> None:  # a second command keeps typer in multi-command mode
+        pass
+
+    out = tmp_path / "bt.json"
+    res = CliRunner().invoke(app, ["backtest", "--events", str(src), "--format", "ucdp-ged", "--unit", "priogrid",
+                                   "--horizon", "4", "--test-start", "2021-03-01", "--out", str(out), "--fold-months", "2",
+                                   "--seed", "1"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    assert {"model", "baselines", "n_test_rows", "n_test_positives", "folds", "calibration", "config"} <= set(data)
+    assert "decay_history" in res.output

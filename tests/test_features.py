@@ -1,0 +1,190 @@
+"""Feature panel: target construction, no leakage, windows, lags, displacement, bases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from earlywarn.config import TargetConfig
+from earlywarn.features import build_panel, describe, feature_columns, feature_group, target_mask
+from earlywarn.localities import neighbours, priogrid_cells, priogrid_gid
+from earlywarn.schema import INCIDENTS, INCIDENTS_REQUIRED, conform
+
+# a 3x3 block of PRIO-GRID cells around (36.25 E, 34.25 N)
+GIDS = np.array([r * 720 + c + 1 for r in range(247, 250) for c in range(431, 434)])
+CELLS = priogrid_cells(GIDS)
+CENTRE = str(248 * 720 + 432 + 1)
+
+
+def cell_point(gid: str) -> tuple[float, float]:
+    c = CELLS.loc[CELLS["locality_id"] == gid].geometry.iloc[0].centroid
+    return c.x, c.y
+
+
+def incidents(rows: list[dict]) -> pd.DataFrame:
+    base = {"source": "test", "kind": "clash", "fatalities": 1.0, "civilian_deaths": 0.0, "date_precision": 1,
+            "geo_precision": 1, "fatalities_low": np.nan, "fatalities_high": np.nan}
+    out = []
+    for i, r in enumerate(rows):
+        r = {**base, **r}
+        lon, lat = cell_point(r.pop("cell", CENTRE))
+        r.setdefault("date_start", r["date_end"])
+        out.append({"event_id": f"t:{i}", "source_row": i + 2, "lon": lon, "lat": lat, **r})
+    return conform(pd.DataFrame(out), INCIDENTS, INCIDENTS_REQUIRED, "incidents")
+
+
+def random_incidents(n=400, seed=0, start="2020-01-01", days=500) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    kinds = np.array(["clash", "violence_against_civilians", "remote_violence", "access_denial"])
+    end = pd.Timestamp(start) + pd.to_timedelta(rng.integers(0, days, n), unit="D")
+    span = np.where(rng.random(n) < 0.15, rng.integers(1, 40, n), 0)
+    return incidents(
+        [
+            {
+                "cell": str(GIDS[rng.integers(0, 9)]),
+                "date_end": e,
+                "date_start": e - pd.Timedelta(days=int(s)),
+                "kind": kinds[rng.integers(0, 4)],
+                "fatalities": float(rng.integers(0, 5)),
+                "civilian_deaths": float(rng.integers(0, 2)),
+                "actor1": f"group{rng.integers(0, 3)}",
+            }
+            for e, s in zip(end, span, strict=True)
+        ]
+    )
+
+
+def test_target_is_any_target_event_in_the_next_h_weeks():
+    inc = incidents(
+        [
+            {"date_end": "2021-01-01", "kind": "clash"},  # context only: not a target event
+            {"date_end": "2021-02-10", "kind": "violence_against_civilians"},
+            {"date_end": "2021-06-01", "kind": "clash", "civilian_deaths": 3.0},  # target via civilian deaths
+        ]
+    )
+    end = pd.Timestamp("2021-07-04")
+    p = build_panel(inc, CELLS, unit="priogrid", horizon_weeks=4, end=end)
+    c = p[p["locality_id"] == CENTRE].set_index("as_of")
+    tgt_days = [pd.Timestamp("2021-02-10"), pd.Timestamp("2021-06-01")]
+    for t, y in c["y"].items():
+        t = pd.Timestamp(t)
+        if t + pd.Timedelta(weeks=4) > end:
+            assert np.isnan(y), t
+        else:
+            assert y == float(any(t < d <= t + pd.Timedelta(weeks=4) for d in tgt_days)), t
+    assert c.index.max() == end  # the latest as-of date is the data end, so "now" can be scored
+    assert p.loc[p["locality_id"] != CENTRE, "y"].fillna(0).eq(0).all()
+    # the target follows the config: civilian deaths can be switched off
+    p2 = build_panel(inc, CELLS, unit="priogrid", end=end, target=TargetConfig(include_civilian_deaths=False))
+    assert p2["y"].sum() < p["y"].sum()
+
+
+def test_target_mask_follows_config():
+    inc = incidents(
+        [
+            {"date_end": "2021-01-01", "kind": "abduction"},
+            {"date_end": "2021-01-01", "kind": "clash", "civilian_targeting": True},
+            {"date_end": "2021-01-01", "kind": "clash", "civilian_deaths": 2.0},
+            {"date_end": "2021-01-01", "kind": "clash"},
+        ]
+    )
+    assert target_mask(inc).tolist() == [True, True, True, False]
+    cfg = TargetConfig(kinds=["abduction"], include_civilian_targeting=False, include_civilian_deaths=False)
+    assert target_mask(inc, cfg).tolist() == [True, False, False, False]
+
+
+def test_event_not_known_before_date_end_does_not_change_features():
+    inc = random_incidents()
+    end = pd.Timestamp("2021-05-01")
+    t = pd.Timestamp("2020-10-03")  # an as-of date (end - 30 weeks)
+    late = incidents([{"date_start": "2020-09-20", "date_end": "2020-10-20", "kind": "violence_against_civilians",
+                       "fatalities": 30.0, "civilian_deaths": 30.0}])
+    a = build_panel(inc, CELLS, unit="priogrid", end=end)
+    b = build_panel(pd.concat([inc, late], ignore_index=True), CELLS, unit="priogrid", end=end)
+    fc = feature_columns(a)
+    at_t = (a["as_of"] <= t).to_numpy()
+    assert a["as_of"].isin([t]).any()
+    pd.testing.assert_frame_equal(a.loc[at_t, fc], b.loc[at_t, fc])
+    assert not a.loc[~at_t, fc].equals(b.loc[~at_t, fc])  # ...but it does count once known
+
+
+def test_deleting_the_future_leaves_features_unchanged():
+    inc = random_incidents(seed=5)
+    end = pd.Timestamp("2021-05-01")
+    full = build_panel(inc, CELLS, unit="priogrid", end=end)
+    fc = feature_columns(full)
+    for t in pd.to_datetime(["2020-06-07", "2020-12-27"]):
+        cut = build_panel(inc[inc["date_end"] <= t], CELLS, unit="priogrid", end=end, start=full["as_of"].min())
+        mask_full = (full["as_of"] <= t).to_numpy()
+        mask_cut = (cut["as_of"] <= t).to_numpy()
+        assert mask_full.sum() == mask_cut.sum() > 0
+        np.testing.assert_array_equal(full.loc[mask_full, fc].to_numpy(), cut.loc[mask_cut, fc].to_numpy())
+
+
+def test_windows_decays_and_neighbour_lags_match_direct_counts():
+    inc = random_incidents(seed=2)
+    p = build_panel(inc, CELLS, unit="priogrid", horizon_weeks=4)
+    gid = priogrid_gid(inc["lon"], inc["lat"]).astype(str)
+    de = inc["date_end"]
+    w = neighbours(CELLS, "priogrid")
+    ids = CELLS["locality_id"].tolist()
+    for t in pd.to_datetime(p["as_of"].unique()[[10, 40, 70]]):
+        rows = p[p["as_of"] == t].set_index("locality_id")
+        for j, lid in enumerate(ids):
+            known = (gid == lid) & (de <= t).to_numpy()
+            for wk in (1, 4, 12, 52):
+                direct = (known & (de > t - pd.Timedelta(weeks=wk)).to_numpy()).sum()
+                assert rows.loc[lid, f"any_count_{wk}w"] == direct
+            vac = known & (inc["kind"] == "violence_against_civilians").to_numpy()
+            age = ((t - de[vac]).dt.days // 7).to_numpy()
+            assert rows.loc[lid, "vac_count_decay_8w"] == pytest.approx((0.5 ** (age / 8)).sum(), rel=1e-5)
+            nb = [ids[k] for k in w[j].indices]
+            assert rows.loc[lid, "nbr_any_count_4w"] == rows.loc[nb, "any_count_4w"].sum()
+
+
+def test_monthly_step_keeps_one_as_of_per_month():
+    p = build_panel(random_incidents(), CELLS, unit="priogrid", step="monthly")
+    months = pd.DatetimeIndex(p["as_of"].unique())
+    assert months.to_period("M").is_unique and len(months) >= 15
+    assert (p.groupby("as_of").size() == len(CELLS)).all()
+
+
+def test_displacement_and_base_features():
+    inc = random_incidents(n=50)
+    disp = pd.DataFrame(
+        {
+            "record_id": ["r1", "r2", "r3"],
+            "date": pd.to_datetime(["2020-03-01", "2020-06-01", "2020-06-01"]),
+            "admin2_pcode": [pd.NA, pd.NA, pd.NA],
+            "lon": [cell_point(CENTRE)[0]] * 3,
+            "lat": [cell_point(CENTRE)[1]] * 3,
+            "idp_individuals": [1000.0, 900.0, 450.0],
+        }
+    )
+    lon, lat = cell_point(CENTRE)
+    bases = pd.DataFrame({"base_id": ["b"], "lon": [lon], "lat": [lat + 1.0], "patrol_radius_km": [20.0]})
+    p = build_panel(inc, CELLS, unit="priogrid", displacement=disp, bases=bases)
+    c = p[p["locality_id"] == CENTRE].set_index("as_of")
+    before = c.loc[c.index < "2020-03-01"]
+    assert before["idp_level"].isna().all()
+    mid = c.loc[(c.index >= "2020-03-01") & (c.index < "2020-06-01")]
+    assert (mid["idp_level"] == 1000).all() and mid["idp_change_pct"].isna().all()
+    after = c.loc[c.index >= "2020-06-01"]
+    assert (after["idp_level"] == 1350).all()
+    assert np.allclose(after["idp_change_pct"], 35.0)
+    # one degree of latitude is ~111 km: distances are projected, never degrees
+    assert c["km_to_nearest_base"].iloc[0] == pytest.approx(111, abs=2)
+    assert c["inside_patrol_radius"].iloc[0] == 0
+
+
+def test_feature_groups_and_descriptions_read_well():
+    assert feature_group("nbr_clash_count_4w") == "nbr_clash_count"
+    assert feature_group("weeks_since_vac") == "vac_count"
+    assert feature_group("vac_count_decay_8w") == "vac_count"
+    assert feature_group("idp_change_pct") == "idp"
+    text = describe("nbr_clash_count", {"nbr_clash_count_1w": 2, "nbr_clash_count_4w": 9, "nbr_clash_count_12w": 12})
+    assert text == "9 armed clashes in neighbouring areas in the last 4 weeks"
+    assert describe("idp", {"idp_level": 1350, "idp_change_pct": 35.0}) == "IDPs up 35% since last round (1,350 present)"
+    assert describe("base", {"km_to_nearest_base": 62.3, "inside_patrol_radius": 0}) == "no UN base within 62 km"
+    assert describe("vac_count", {"vac_count_4w": 0, "vac_count_52w": 0}).startswith("no attacks on civilians")
