@@ -83,8 +83,12 @@ def load_champion(cfg: MissionConfig, manifest: RunManifest | None = None) -> Th
 
 
 def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | None = None,
-                 months: int = 6, fold_months: int = 2) -> dict | None:
-    """Rolling-origin backtest over the last ``months`` of labelled data (monthly folds)."""
+                 months: int = 6, fold_months: int = 3) -> dict | None:
+    """Rolling-origin backtest over the last ``months`` of labelled data, retraining every ``fold_months``.
+
+    Kept short (two folds by default) because it runs inside the nightly run when a mission has no model;
+    the full monthly-fold backtest is `earlywarn backtest`.
+    """
     labelled = panel.dropna(subset=["y"])
     if labelled.empty:
         return None

@@ -146,7 +146,8 @@ def read_csv_cells(path: str | Path, *, known_headers: dict[int, list[str]] | No
         delim = "\t"
     # One line-break convention (CRLF, LF and old-Mac CR all count as one physical line break), so a bare
     # "\r" inside a quoted note stays inside its record and line numbers match what an editor shows.
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     reader = csv.reader(io.StringIO(text, newline="\n"), delimiter=delim)
     rows: list[list[str]] = []
     starts: list[int] = []
@@ -155,7 +156,7 @@ def read_csv_cells(path: str | Path, *, known_headers: dict[int, list[str]] | No
         for row in reader:
             start = prev_end + 1
             prev_end = reader.line_num
-            if not row or all(not c.strip() for c in row):
+            if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             rows.append(row)
             starts.append(start)
@@ -177,12 +178,22 @@ def read_csv_cells(path: str | Path, *, known_headers: dict[int, list[str]] | No
         if body and is_hashtag_row(body[0]):
             hxl, body, lines = [c.strip() for c in body[0]], body[1:], lines[1:]
     n = len(header)
-    ok = [len(r) == n or (len(r) > n and not any(c.strip() for c in r[n:])) for r in body]
-    ragged = [(ln, len(r)) for r, ln, good in zip(body, lines, ok, strict=True) if not good]
-    good_rows = [r[:n] for r, good in zip(body, ok, strict=True) if good]
-    good_lines = np.array([ln for ln, good in zip(lines, ok, strict=True) if good], dtype="int64")
+    lens = np.fromiter(map(len, body), dtype=np.int64, count=len(body))
+    ok = lens == n
+    for i in np.flatnonzero(lens > n):  # trailing empty fields are harmless
+        if not any(c.strip() for c in body[i][n:]):
+            body[i] = body[i][:n]
+            ok[i] = True
+    line_arr = np.asarray(lines, dtype=np.int64)
+    ragged = [(int(line_arr[i]), int(lens[i])) for i in np.flatnonzero(~ok)]
+    good_rows = body if ok.all() else [r for r, good in zip(body, ok, strict=True) if good]
+    good_lines = line_arr[ok]
     cols = _unique(header)
-    cells = pd.DataFrame(good_rows, columns=cols, dtype=object) if good_rows else pd.DataFrame(columns=cols)
+    if good_rows:
+        # Transpose once in C (zip) rather than letting pandas infer types row by row.
+        cells = pd.DataFrame({c: np.array(v, dtype=object) for c, v in zip(cols, zip(*good_rows), strict=True)})
+    else:
+        cells = pd.DataFrame({c: np.array([], dtype=object) for c in cols})
     if hxl is not None:
         hxl = (hxl + [""] * n)[:n]
     return RawTable(str(path), sha, cols, hxl, cells, good_lines, ragged)
@@ -249,7 +260,9 @@ class Checker:
 
 
 def blank(s: pd.Series) -> np.ndarray:
-    return s.isna().to_numpy() | (s.astype(str).str.strip() == "").to_numpy()
+    """True where a cell is missing or only white space."""
+    return np.fromiter((not (isinstance(x, str) and x.strip()) for x in s.to_numpy(object)), dtype=bool,
+                       count=len(s))
 
 
 _MONTHS = r"(January|February|March|April|May|June|July|August|September|October|November|December)"
@@ -291,8 +304,13 @@ def check_dates(chk: Checker, cells: pd.DataFrame, col: str, today: date | None,
 
 
 def numeric(s: pd.Series) -> pd.Series:
-    t = s.astype("string").str.strip().str.replace(",", "", regex=False)
-    return pd.to_numeric(t.mask(t == ""), errors="coerce").astype("float64")
+    """Numbers as published; thousands separators and padding tolerated; NaN where not a number."""
+    v = pd.to_numeric(s, errors="coerce").astype("float64")
+    retry = v.isna() & ~pd.Series(blank(s), index=s.index)
+    if retry.any():
+        t = s[retry].astype("string").str.strip().str.replace(",", "", regex=False)
+        v[retry] = pd.to_numeric(t, errors="coerce").astype("float64")
+    return v
 
 
 def check_count(chk: Checker, cells: pd.DataFrame, col: str, *, required: bool = False) -> pd.Series:
