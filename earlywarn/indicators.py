@@ -33,11 +33,13 @@ def _window(incidents: pd.DataFrame, as_of: pd.Timestamp, days: int) -> pd.DataF
 
 
 def _near_sites(inc: pd.DataFrame, sites: pd.DataFrame | None, radius_km: float) -> float:
-    if sites is None or len(sites) == 0 or len(inc) == 0:
-        return 0.0
+    if sites is None or len(sites) == 0:
+        return float("nan")  # no site-level displacement data: unknown, not zero
     sites = sites.dropna(subset=["lon", "lat"])
     if len(sites) == 0:
         return float("nan")
+    if len(inc) == 0:
+        return 0.0
     s = gpd.GeoSeries(gpd.points_from_xy(sites["lon"], sites["lat"]), crs="EPSG:4326")
     crs = s.estimate_utm_crs()
     sxy = s.to_crs(crs)
