@@ -31,7 +31,7 @@ log = logging.getLogger("earlywarn")
 
 
 class AllSourcesFailed(RuntimeError):
-    """No incident feed could be read today and none has a last good copy."""
+    """No incident feed could be read today: the run fails rather than republish stale data."""
 
 
 @dataclass
@@ -119,11 +119,13 @@ def resolve_sources(outcomes: list[SourceOutcome], manifest: RunManifest) -> tup
             manifest.warn(f"source {o.name}: {entry['rows_quarantined']} row(s) quarantined "
                           f"(see quarantine/{o.name}.csv)")
         manifest.inputs.append(entry)
-    inc = [o.table for o in outcomes if o.kind == "incidents" and o.table is not None]
-    if not inc:
+    inc_outcomes = [o for o in outcomes if o.kind == "incidents"]
+    inc = [o.table for o in inc_outcomes if o.table is not None]
+    if not inc or all(o.error for o in inc_outcomes):
+        # Stale copies may carry one failed feed through the night, not all of them: with every
+        # incident feed down, yesterday's picture would be republished as today's.
         raise AllSourcesFailed(
-            "every incident source failed and none has a last good copy: "
-            + "; ".join(f"{o.name}: {o.error}" for o in outcomes if o.kind == "incidents")
+            "every incident source failed: " + "; ".join(f"{o.name}: {o.error}" for o in inc_outcomes)
         )
     incidents = pd.concat(inc, ignore_index=True)
     disp = [o.table for o in outcomes if o.kind == "displacement" and o.table is not None]

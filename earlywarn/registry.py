@@ -136,12 +136,13 @@ def ensure_model(cfg: MissionConfig, panel: pd.DataFrame, manifest: RunManifest)
     model = load_champion(cfg, manifest)
     if model is not None:
         missing = sorted(set(model.feature_names) - set(panel.columns))
-        if not missing:
+        if not missing and model.horizon_weeks == cfg.horizon_weeks:
             return model, _card(cfg, model.version)
-        manifest.warn(f"model {model.version} needs features this panel lacks ({', '.join(missing[:5])}); "
-                      "training a new model")
+        why = (f"needs features this panel lacks ({', '.join(missing[:5])})" if missing else
+               f"forecasts {model.horizon_weeks} weeks ahead, the config asks for {cfg.horizon_weeks}")
+        manifest.warn(f"model {model.version} {why}; training a new model")
     cand = train_challenger(cfg, panel)
-    promote(cfg, cand, "first model for this mission" if model is None else "feature set changed")
+    promote(cfg, cand, "first model for this mission" if model is None else "model no longer fits the config")
     manifest.warn(f"trained a new model {cand.version} (no usable model existed)")
     return cand.model, _card(cfg, cand.version)
 
