@@ -67,7 +67,8 @@ from scipy.signal import lfilter
 from scipy.spatial import cKDTree
 
 from earlywarn.config import TargetConfig
-from earlywarn.localities import assign_incidents, neighbours as spatial_neighbours, utm_crs_for
+from earlywarn.localities import assign_incidents, utm_crs_for
+from earlywarn.localities import neighbours as spatial_neighbours
 
 ID_COLS = ("locality_id", "as_of")
 TARGET_COL = "y"

@@ -44,7 +44,8 @@ def _near_sites(inc: pd.DataFrame, sites: pd.DataFrame | None, radius_km: float)
     crs = s.estimate_utm_crs()
     sxy = s.to_crs(crs)
     e = gpd.GeoSeries(gpd.points_from_xy(inc["lon"], inc["lat"]), crs="EPSG:4326").to_crs(crs)
-    d = np.hypot(e.x.to_numpy()[:, None] - sxy.x.to_numpy()[None, :], e.y.to_numpy()[:, None] - sxy.y.to_numpy()[None, :])
+    ex, ey, sx, sy = e.x.to_numpy(), e.y.to_numpy(), sxy.x.to_numpy(), sxy.y.to_numpy()
+    d = np.hypot(ex[:, None] - sx[None, :], ey[:, None] - sy[None, :])
     return float((d.min(axis=1) <= radius_km * 1000).sum())
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from test_features import CELLS, random_incidents
 
 from earlywarn.backtest import (
     BASELINES,
@@ -21,7 +22,6 @@ from earlywarn.backtest import (
 )
 from earlywarn.features import build_panel
 from earlywarn.model import ModelParams, ThreatModel
-from test_features import CELLS, random_incidents
 
 FAST = ModelParams(max_iter=30, n_gbm=1)
 

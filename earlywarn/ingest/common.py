@@ -191,7 +191,7 @@ def read_csv_cells(path: str | Path, *, known_headers: dict[int, list[str]] | No
     cols = _unique(header)
     if good_rows:
         # Transpose once in C (zip) rather than letting pandas infer types row by row.
-        cells = pd.DataFrame({c: np.array(v, dtype=object) for c, v in zip(cols, zip(*good_rows), strict=True)})
+        cells = pd.DataFrame({c: np.array(v, dtype=object) for c, v in zip(cols, zip(*good_rows), strict=True)})  # noqa: B905
     else:
         cells = pd.DataFrame({c: np.array([], dtype=object) for c in cols})
     if hxl is not None:
