@@ -169,21 +169,53 @@ def site_bases_cmd(
         write_with(out, lambda p: sites.to_csv(p, index=False))
 
 
-def _register_optional() -> None:
+@app.command()
+def train(config: Path = typer.Option(..., "--config", help="Mission YAML file.")) -> None:
+    """Train a challenger on current data; promote it only if its backtest is not worse than the champion's."""
+    from earlywarn import pipeline as pl
+    from earlywarn.config import load_config
+    from earlywarn.manifest import RunManifest, run_lock
+    from earlywarn.registry import weekly_retrain
+
+    cfg = load_config(config)
+    manifest = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash())
+    with run_lock(cfg.tables_dir):
+        geo = pl.load_geography(cfg)
+        prep = pl.prepare(cfg, geo, pl.ingest_all_sequential(cfg, cfg.sources, geo.area), manifest)
+        result = weekly_retrain(cfg, prep.panel)
+    typer.echo(f"challenger {result['version']}: {'promoted' if result['promoted'] else 'not promoted'} "
+               f"({result['reason']})")
+    for who in ("challenger", "champion_backtest"):
+        if result.get(who):
+            typer.echo(f"  {who:<18} " + "  ".join(f"{k} {v:.3f}" for k, v in result[who].items()))
+
+
+@app.command()
+def score(
+    config: Path = typer.Option(..., "--config", help="Mission YAML file."),
+    as_of: str = typer.Option(None, help="Score as of this date (YYYY-MM-DD); default: latest data."),
+    top: int = typer.Option(10, help="How many localities to print."),
+) -> None:
+    """Score every locality with the current model (no Prefect) and publish; prints the top localities."""
+    from earlywarn.pipeline import run_mission
+
+    result = run_mission(config, as_of)
+    t = result.products.table.sort_values("priority_rank").head(top)
+    typer.echo(f"as of {result.manifest.as_of}, model {result.manifest.model_version}:")
+    for r in t.itertuples():
+        typer.echo(f"  #{r.priority_rank:<3} {r.name} ({r.locality_id})  risk {r.risk:.2f}  {r.driver_1}")
+    typer.echo(f"map: {result.paths['map']}")
+
+
+def _register_subcommands() -> None:
     """Commands that live beside their library code (ingest, model)."""
-    import importlib
+    from earlywarn.commands import ingest, model
 
-    for mod in ("earlywarn.commands.ingest", "earlywarn.commands.model"):
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
-            continue
-        module.register(app)
+    ingest.register(app)
+    model.register(app)
 
 
-_register_optional()
+_register_subcommands()
 
 
 def main() -> None:  # pragma: no cover - console entry point

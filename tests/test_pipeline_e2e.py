@@ -73,6 +73,7 @@ def test_nightly_flow_end_to_end_and_idempotent(harness, scenario, tmp_path):
     again = pd.read_parquet(cfg.tables_dir / "scores.parquet")
     pd.testing.assert_series_equal(scores["risk"], again["risk"])
     assert json.loads((cfg.tables_dir / "runs" / "latest.json").read_text())["run_id"] == manifest["run_id"]
+    assert manifest["redactions"] and "aggregated" in manifest["redactions"][0]
 
 
 def test_failed_source_uses_last_good_copy_and_says_so(harness, scenario, tmp_path):
@@ -128,3 +129,23 @@ def test_crash_during_publish_keeps_previous_map(harness, scenario, tmp_path, mo
     assert leftovers == []
     # Rendering comes before any write, so the exports are untouched too.
     assert (cfg.tables_dir / "scores.parquet").read_bytes() == before_scores
+
+
+def test_flags_and_site_bases_commands(scenario, tmp_path):
+    from typer.testing import CliRunner
+
+    from earlywarn.cli import app
+
+    config = _fresh_copy(scenario, tmp_path)
+    runner = CliRunner()
+    r = runner.invoke(app, ["flags", "--config", str(config)])
+    assert r.exit_code == 0, r.output
+    assert "forward-deployment" in r.output
+    out = tmp_path / "sites.csv"
+    r = runner.invoke(app, ["site-bases", "--config", str(config), "--k", "2", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "coverage of expected civilians at risk" in r.output
+    import pandas as pd
+
+    sites = pd.read_csv(out)
+    assert 1 <= len(sites) <= 2 and (sites["added_expected_at_risk"] > 0).all()
