@@ -111,6 +111,19 @@ def run(
         typer.echo(f"{mission}: {result}")
 
 
+def _latest_scores(config: Path):
+    """The mission config and the scored locality table of its latest run (GeoDataFrame)."""
+    import geopandas as gpd
+
+    from earlywarn.config import load_config
+
+    cfg = load_config(config)
+    path = cfg.tables_dir / "scores.parquet"
+    if not path.exists():
+        _fail(f"no scores at {path}: run `earlywarn run --config {config}` first")
+    return cfg, gpd.read_parquet(path)
+
+
 @app.command()
 def flags(
     config: Path = typer.Option(..., "--config", help="Mission YAML file."),
@@ -119,13 +132,7 @@ def flags(
     """Show forward-deployment and humanitarian-access flags from the latest run."""
     import pandas as pd
 
-    from earlywarn.config import load_config
-
-    cfg = load_config(config)
-    path = cfg.tables_dir / "scores.parquet"
-    if not path.exists():
-        _fail(f"no scores at {path}: run `earlywarn run --config {config}` first")
-    t = pd.read_parquet(path)
+    _, t = _latest_scores(config)
     shown = t[t["forward_deploy"] | t["humanitarian_access"]].sort_values("priority_rank").head(top)
     typer.echo(f"{int(t['forward_deploy'].sum())} forward-deployment and {int(t['humanitarian_access'].sum())} "
                f"humanitarian-access flag(s) as of {pd.Timestamp(t['as_of'].iloc[0]).date()}")
@@ -145,16 +152,9 @@ def site_bases_cmd(
     out: Path = typer.Option(None, help="Write the chosen sites to this CSV."),
 ) -> None:
     """Choose k temporary-base sites that cover the most expected civilians at risk."""
-    import geopandas as gpd
-
-    from earlywarn.config import load_config
     from earlywarn.decide import site_bases
 
-    cfg = load_config(config)
-    path = cfg.tables_dir / "scores.parquet"
-    if not path.exists():
-        _fail(f"no scores at {path}: run `earlywarn run --config {config}` first")
-    t = gpd.read_parquet(path)
+    cfg, t = _latest_scores(config)
     radius = radius_km or cfg.patrol_radius_km.get("tob", 10.0)
     sites, summary = site_bases(t, t["expected_at_risk"], k, radius, already_covered=t["covered"])
     names = t.set_index("locality_id")["name"]
