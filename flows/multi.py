@@ -23,6 +23,13 @@ def mission_task(config_path: str, as_of: str | None) -> dict[str, str]:
     return {"as_of": result.manifest.as_of, "run_id": result.manifest.run_id, "map": str(result.paths["map"])}
 
 
+def _label(config: str, all_configs: list[str]) -> str:
+    """A mission's name in the report: the file stem, or folder/stem when stems collide."""
+    p = Path(config)
+    stems = [Path(c).stem for c in all_configs]
+    return p.stem if stems.count(p.stem) == 1 else f"{p.parent.name}/{p.stem}"
+
+
 def run_missions(config_paths: list[str], as_of: str | None = None, address: str | None = None,
                  n_workers: int = 2) -> dict[str, dict | str]:
     """Run every mission; a failed mission is reported, not allowed to stop the others."""
@@ -31,7 +38,7 @@ def run_missions(config_paths: list[str], as_of: str | None = None, address: str
 
     @flow(name="earlywarn-missions", task_runner=runner)
     def missions() -> dict[str, dict | str]:
-        futures = {Path(c).stem: mission_task.submit(c, as_of) for c in config_paths}
+        futures = {_label(c, config_paths): mission_task.submit(c, as_of) for c in config_paths}
         out: dict[str, dict | str] = {}
         for name, fut in futures.items():
             try:

@@ -149,3 +149,18 @@ def test_flags_and_site_bases_commands(scenario, tmp_path):
 
     sites = pd.read_csv(out)
     assert 1 <= len(sites) <= 2 and (sites["added_expected_at_risk"] > 0).all()
+
+
+def test_several_missions_over_dask(harness, scenario, tmp_path):
+    """Headquarters scale-out: two missions through prefect-dask on a local cluster."""
+    from flows.multi import run_missions
+
+    configs = []
+    for name in ("alpha", "bravo"):
+        shutil.copytree(scenario.parent, tmp_path / name)
+        configs.append(str(tmp_path / name / "mission.yaml"))
+    out = run_missions(configs, n_workers=2)
+    assert set(out) == {"alpha/mission", "bravo/mission"}
+    assert all(isinstance(v, dict) and v["run_id"] for v in out.values()), out
+    for c in configs:
+        assert (Path(c).parent / "maps" / "latest.html").exists()
