@@ -26,7 +26,7 @@ from earlywarn.atomic import write_text
 from earlywarn.backtest import run_backtest
 from earlywarn.config import MissionConfig
 from earlywarn.manifest import RunManifest
-from earlywarn.model import ModelParams, ThreatModel, UntrustedModelError, train_model
+from earlywarn.model import ModelParams, ThreatModel, train_model
 
 POINTER = "current.json"
 AUPR_TOLERANCE = 0.005
@@ -70,7 +70,7 @@ def load_champion(cfg: MissionConfig, manifest: RunManifest | None = None) -> Th
         path = cfg.models_dir / f"threat-model-{v}.skops"
         try:
             model = ThreatModel.load(path)
-        except (OSError, UntrustedModelError, ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any unloadable file (bad zip, wrong types, truncated) falls back
             if manifest is not None:
                 manifest.warn(f"model {v} unusable ({type(exc).__name__}: {str(exc)[:120]}); "
                               "falling back to the previous promoted model")

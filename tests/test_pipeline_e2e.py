@@ -164,3 +164,20 @@ def test_several_missions_over_dask(harness, scenario, tmp_path):
     assert all(isinstance(v, dict) and v["run_id"] for v in out.values()), out
     for c in configs:
         assert (Path(c).parent / "maps" / "latest.html").exists()
+
+
+def test_corrupt_model_is_reported_and_replaced(scenario, tmp_path):
+    from earlywarn.config import load_config
+    from earlywarn.pipeline import run_mission
+    from earlywarn.registry import read_pointer
+
+    config = _fresh_copy(scenario, tmp_path)
+    cfg = load_config(config)
+    first = read_pointer(cfg.models_dir)["current"]
+    (cfg.models_dir / f"threat-model-{first}.skops").write_bytes(b"PK\x03\x04 not a model")
+    result = run_mission(config)
+    warnings = " ".join(result.manifest.warnings)
+    assert f"model {first} unusable" in warnings and "trained a new model" in warnings
+    pointer = read_pointer(cfg.models_dir)
+    assert pointer["current"] != first and [h["version"] for h in pointer["history"]][-1] == pointer["current"]
+    assert result.products.table["risk"].between(0, 1).all()
