@@ -129,9 +129,9 @@ def test_backtest_cli_on_a_small_ged_file(tmp_path, panel):
         pass
 
     out = tmp_path / "bt.json"
-    res = CliRunner().invoke(app, ["backtest", "--events", str(src), "--format", "ucdp-ged", "--unit", "priogrid",
-                                   "--horizon", "4", "--test-start", "2021-03-01", "--out", str(out), "--fold-months", "2",
-                                   "--seed", "1"])
+    argv = ["backtest", "--events", str(src), "--format", "ucdp-ged", "--unit", "priogrid", "--horizon", "4",
+            "--test-start", "2021-03-01", "--out", str(out), "--fold-months", "2", "--seed", "1"]
+    res = CliRunner().invoke(app, argv)
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     assert {"model", "baselines", "n_test_rows", "n_test_positives", "folds", "calibration", "config"} <= set(data)

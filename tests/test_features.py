@@ -185,6 +185,7 @@ def test_feature_groups_and_descriptions_read_well():
     assert feature_group("idp_change_pct") == "idp"
     text = describe("nbr_clash_count", {"nbr_clash_count_1w": 2, "nbr_clash_count_4w": 9, "nbr_clash_count_12w": 12})
     assert text == "9 armed clashes in neighbouring areas in the last 4 weeks"
-    assert describe("idp", {"idp_level": 1350, "idp_change_pct": 35.0}) == "IDPs up 35% since last round (1,350 present)"
+    idp = describe("idp", {"idp_level": 1350, "idp_change_pct": 35.0})
+    assert idp == "IDPs up 35% since last round (1,350 present)"
     assert describe("base", {"km_to_nearest_base": 62.3, "inside_patrol_radius": 0}) == "no UN base within 62 km"
     assert describe("vac_count", {"vac_count_4w": 0, "vac_count_52w": 0}).startswith("no attacks on civilians")
