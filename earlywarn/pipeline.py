@@ -12,7 +12,6 @@ step can be retried or rerun for the same as-of date with the same result.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,10 +264,6 @@ def save_scores_history(cfg: MissionConfig, table: pd.DataFrame, as_of: pd.Times
         cfg.tables_dir / "history" / f"scores_{as_of.date()}.parquet",
         lambda p: pd.DataFrame(table[cols]).to_parquet(p, index=False),
     )
-
-
-def write_json(path: Path, obj) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, default=str))
 
 
 # ------------------------------------------------------------------ modelling
