@@ -6,6 +6,7 @@ deployment; it holds no logic of its own beyond argument handling.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -66,12 +67,15 @@ def ensure_demo(seed: int = 20261125, regenerate: bool = False, out_dir: Path = 
 
     config = out_dir / "mission.yaml"
     stamp = out_dir / ".seed"
-    if regenerate or not config.exists() or not stamp.exists() or stamp.read_text().strip() != str(seed):
+    # The stamp names the seed and the generator's code, so a changed generator regenerates the scenario.
+    code = hashlib.sha256(b"".join(f.read_bytes() for f in sorted((Path(__file__).parent / "synth").glob("*.py"))))
+    want = f"{seed} {code.hexdigest()[:12]}"
+    if regenerate or not config.exists() or not stamp.exists() or stamp.read_text().strip() != want:
         typer.echo(f"generating demo scenario (seed {seed}) in {out_dir} ...")
         rel = os.path.relpath(PROJECT_ROOT, out_dir)
         generate_scenario(out_dir, seed=seed, config_path=config, maps_dir=f"{rel}/maps",
                           tables_dir=f"{rel}/outputs", models_dir=f"{rel}/models/demo")
-        stamp.write_text(str(seed))
+        stamp.write_text(want)
     return config
 
 

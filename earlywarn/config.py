@@ -149,17 +149,45 @@ class ModelConfig(_Strict):
 
 
 class OutputConfig(_Strict):
+    # Output folders (maps, tables, models) resolve against this root, itself
+    # relative to the config's folder, and must stay inside it: a typo or a
+    # hostile config cannot make the nightly run write over files elsewhere.
+    # Set it to an absolute path (a shared drive) to publish there.
+    root: Path = Path(".")
     dir: Path = Path("maps")  # the published map(s)
     tables_dir: Path = Path("outputs")  # scores, flags, quarantine, manifests
     tile_url: str | None = None  # optional basemap; None keeps the map fully offline
 
 
 class RedactionConfig(_Strict):
-    """Data-responsibility switches applied to every published output."""
+    """Data-responsibility switches applied to every published output.
 
-    coarsen_points: bool = True  # publish incidents at locality centroids, not exact points
-    drop_notes: bool = True
-    drop_actor_names: bool = False
+    Defaults follow humanitarian data-protection practice: the published map
+    shows incidents aggregated per locality, never exact points, notes or
+    personal names. Analysts' own tables (quarantine, canonical incidents)
+    keep the detail; the manifest records what was redacted.
+    """
+
+    # aggregate: counts per locality and kind at the locality's representative point
+    # coarsen:   one point per incident, snapped to the centre of a coarsen_deg grid cell
+    # exact:     coordinates as reported (for maps that stay inside the analysis cell)
+    incident_points: Literal["aggregate", "coarsen", "exact"] = "aggregate"
+    coarsen_deg: float = Field(default=0.1, gt=0, le=5)
+    drop_notes: bool = True  # free-text notes often name victims, witnesses or sources
+    drop_personal_names: bool = True  # actor fields can name individuals
+    hide_civilian_victim_events: bool = False  # no point at all for attacks on civilians
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_names(cls, v):
+        """Accept the first release's switch names so older mission files keep working."""
+        if isinstance(v, dict):
+            v = dict(v)
+            if "coarsen_points" in v and "incident_points" not in v:
+                v["incident_points"] = "aggregate" if v.pop("coarsen_points") else "exact"
+            if "drop_actor_names" in v and "drop_personal_names" not in v:
+                v["drop_personal_names"] = v.pop("drop_actor_names")
+        return v
 
 
 class MissionConfig(_Strict):
@@ -220,13 +248,12 @@ class MissionConfig(_Strict):
         return full
 
     def out_path(self, p: Path) -> Path:
-        """Resolve an output root against the config's folder.
-
-        Output folders are roots in their own right (a mission may publish to
-        a shared drive), so they are not confined; what the pipeline writes
-        inside them uses fixed names, never names taken from data.
-        """
-        return (self.base_dir / p).resolve()
+        """Resolve an output folder under ``output.root``; refuse anything escaping it."""
+        root = (self.base_dir / self.output.root).resolve()
+        full = (root / p).resolve()
+        if not full.is_relative_to(root):
+            raise ConfigError([f"path {str(p)!r}: escapes the output root {root}"])
+        return full
 
     @property
     def maps_dir(self) -> Path:
@@ -290,6 +317,12 @@ def parse_config(raw: dict, base_dir: Path = Path("."), path: Path | None = None
     for label, p in (("population", cfg.population), ("bases", cfg.bases), ("localities.path", cfg.localities.path)):
         try:
             cfg.data_path(p)
+        except ConfigError as e:
+            problems.extend(f"{label}: {q}" for q in e.problems)
+    for label, p in (("output.dir", cfg.output.dir), ("output.tables_dir", cfg.output.tables_dir),
+                     ("model.dir", cfg.model.dir)):
+        try:
+            cfg.out_path(p)
         except ConfigError as e:
             problems.extend(f"{label}: {q}" for q in e.problems)
     if problems:

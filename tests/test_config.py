@@ -72,3 +72,26 @@ def test_indicator_thresholds_must_be_ordered(tmp_path: Path):
                                   "higher_is_worse": False}])
     with pytest.raises(ConfigError, match="must be below amber"):
         parse_config(raw, base_dir=tmp_path)
+
+
+def test_output_folders_cannot_escape_output_root(tmp_path: Path):
+    raw = dict(GOOD, output={"dir": "../../srv/www", "tables_dir": "/etc/earlywarn"}, model={"dir": "models"})
+    with pytest.raises(ConfigError) as ei:
+        parse_config(raw, base_dir=tmp_path)
+    msg = str(ei.value)
+    assert "output.dir" in msg and "output.tables_dir" in msg and "escapes the output root" in msg
+    assert len(ei.value.problems) == 2
+    # An explicit root (a shared drive) admits folders below it.
+    shared = tmp_path / "shared"
+    ok = parse_config(dict(GOOD, output={"root": str(shared)}), base_dir=tmp_path)
+    assert ok.maps_dir == (shared / "maps").resolve() and ok.models_dir == (shared / "models").resolve()
+    assert parse_config(dict(GOOD, output={"root": "..", "dir": "site/maps"}), base_dir=tmp_path / "cfg").maps_dir \
+        == (tmp_path / "site" / "maps").resolve()
+
+
+def test_redaction_defaults_protect_and_legacy_names_still_read(tmp_path: Path):
+    cfg = parse_config(GOOD, base_dir=tmp_path)
+    r = cfg.redaction
+    assert (r.incident_points, r.drop_notes, r.drop_personal_names) == ("aggregate", True, True)
+    old = parse_config(dict(GOOD, redaction={"coarsen_points": False, "drop_actor_names": False}), base_dir=tmp_path)
+    assert old.redaction.incident_points == "exact" and old.redaction.drop_personal_names is False

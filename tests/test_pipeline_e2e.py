@@ -181,3 +181,51 @@ def test_corrupt_model_is_reported_and_replaced(scenario, tmp_path):
     pointer = read_pointer(cfg.models_dir)
     assert pointer["current"] != first and [h["version"] for h in pointer["history"]][-1] == pointer["current"]
     assert result.products.table["risk"].between(0, 1).all()
+
+
+def test_permission_error_on_output_is_clear_and_leaves_no_partial_files(scenario, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from earlywarn import atomic
+    from earlywarn.config import load_config
+    from earlywarn.pipeline import run_mission
+
+    config = _fresh_copy(scenario, tmp_path)
+    cfg = load_config(config)
+    before = (cfg.maps_dir / "latest.html").read_bytes()
+    real_replace = os.replace
+
+    def denied(src, dst):
+        if Path(dst).name == "latest.html":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", denied)
+    with pytest.raises(atomic.OutputError, match=r"cannot write .*latest\.html: Permission denied"):
+        run_mission(config)
+    assert (cfg.maps_dir / "latest.html").read_bytes() == before
+    for folder in (cfg.maps_dir, cfg.tables_dir):
+        temps = [p for p in folder.rglob(".*") if p.is_file() and p.name != ".run.lock"]  # the lock file stays
+        assert temps == [], folder
+    manifest = json.loads((cfg.tables_dir / "runs" / "latest.json").read_text())
+    assert manifest["status"] == "failed" and any("Permission denied" in w for w in manifest["warnings"])
+
+
+def test_redaction_switches_reach_the_published_map(scenario, tmp_path):
+    """Coarsened points, no notes, hidden civilian-victim events: checked in the map payload and manifest."""
+    import yaml
+
+    from earlywarn.pipeline import run_mission
+
+    config = _fresh_copy(scenario, tmp_path)
+    raw = yaml.safe_load(config.read_text())
+    raw["redaction"] = {"incident_points": "coarsen", "coarsen_deg": 0.25, "hide_civilian_victim_events": True}
+    config.write_text(yaml.safe_dump(raw))
+    result = run_mission(config)
+    html = Path(result.paths["map"]).read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html  # the scenario plants one hostile note
+    red = " ".join(result.manifest.redactions)
+    assert "civilian victims hidden" in red and "coarsened" in red and "notes" in red
+    manifest = json.loads(Path(result.paths["manifest"]).read_text())
+    assert manifest["redactions"] == result.manifest.redactions

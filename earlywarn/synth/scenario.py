@@ -217,8 +217,24 @@ def _config(out_dir: Path, config_path: Path, maps_dir: str, tables_dir: str, mo
         "bases": "bases.csv",
         "patrol_radius_km": dict(RADIUS),
         "horizon_weeks": 4,
-        "output": {"dir": maps_dir, "tables_dir": tables_dir},
-        "model": {"dir": models_dir},
+        **_outputs(config_path, maps_dir, tables_dir, models_dir),
+    }
+
+
+def _outputs(config_path: Path, maps_dir: str, tables_dir: str, models_dir: str) -> dict:
+    """Output settings with ``output.root`` the nearest folder holding every output folder.
+
+    The arguments are relative to the config's folder; in the config they are
+    relative to the root, which they may not escape (MissionConfig.out_path).
+    The demo publishes to the project's ``maps/`` from a config in ``data/demo/``.
+    """
+    here = config_path.parent.resolve()
+    full = [(here / d).resolve() for d in (maps_dir, tables_dir, models_dir)]
+    root = Path(os.path.commonpath([str(here), *map(str, full)]))
+    m, t, d = (Path(os.path.relpath(f, root)).as_posix() for f in full)
+    return {
+        "output": {"root": Path(os.path.relpath(root, here)).as_posix(), "dir": m, "tables_dir": t},
+        "model": {"dir": d},
     }
 
 

@@ -1,0 +1,54 @@
+"""Model registry: the last good model is used when the current file is missing or corrupt."""
+
+from __future__ import annotations
+
+import pytest
+from test_model import FAST, synthetic_panel
+
+from earlywarn.config import parse_config
+from earlywarn.manifest import RunManifest
+from earlywarn.model import train_model
+from earlywarn.registry import Candidate, load_champion, promote, read_pointer
+
+
+@pytest.fixture(scope="module")
+def two_versions(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reg")
+    cfg = parse_config(
+        {
+            "mission": "T",
+            "sources": [{"name": "a", "format": "acled", "path": "a.csv"}],
+            "localities": {"unit": "admin", "path": "b.gpkg"},
+        },
+        base_dir=root,
+    )
+    versions = []
+    for seed in (1, 2):
+        model, version, card = train_model(
+            synthetic_panel(n_loc=20, n_wk=60, seed=seed), seed=seed, out_dir=cfg.models_dir, params=FAST
+        )
+        promote(cfg, Candidate(model, version, card, None), f"test {seed}")
+        versions.append(version)
+    assert versions[0] != versions[1] and read_pointer(cfg.models_dir)["current"] == versions[1]
+    return cfg, versions
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt", "tampered"])
+def test_damaged_current_model_falls_back_to_last_good(two_versions, damage):
+    cfg, (old, new) = two_versions
+    path = cfg.models_dir / f"threat-model-{new}.skops"
+    original = path.read_bytes()
+    try:
+        if damage == "missing":
+            path.unlink()
+        elif damage == "corrupt":
+            path.write_bytes(original[: len(original) // 2])
+        else:  # loads fine but is not the file the registry promoted
+            path.write_bytes(original + b"\0")
+        manifest = RunManifest(mission="T", config_hash="x", config={})
+        model = load_champion(cfg, manifest)
+        assert model is not None and model.version == old
+        assert any(new in w for w in manifest.warnings), manifest.warnings
+    finally:
+        path.write_bytes(original)
+    assert load_champion(cfg).version == new
