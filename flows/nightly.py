@@ -10,6 +10,8 @@ run lock and atomically, so a crash during publish leaves yesterday's map.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
@@ -43,7 +45,8 @@ def _as_task(name: str, fn, *args, **kwargs):
 def top_localities_markdown(result: pl.RunResult, n: int = 10) -> str:
     t = result.products.table.sort_values("priority_rank").head(n)
     m = result.manifest
-    md = [f"# {m.mission}: risk as of {m.as_of}", f"Map: `{result.paths['map']}`  ",
+    map_path = Path(result.paths["map"]).resolve()
+    md = [f"# {m.mission}: risk as of {m.as_of}", f"Map: [{map_path.name}]({map_path.as_uri()}) (`{map_path}`)  ",
           f"Model: `{m.model_version}` · run `{m.run_id}`", "",
           "| rank | locality | risk | forward deploy | access |", "|---|---|---|---|---|"]
     for r in t.itertuples():

@@ -11,24 +11,38 @@ from __future__ import annotations
 import os
 
 from prefect import serve
+from prefect.schedules import Cron
 
 from earlywarn.config import load_config
 from flows.nightly import nightly
 from flows.train import weekly_training
 
+NIGHTLY_CRON = "0 2 * * *"  # 02:00 every day, mission local time
+WEEKLY_TRAINING_CRON = "0 3 * * 0"  # 03:00 on Sundays, after that night's run
 
-def main() -> None:
-    config = os.environ.get("EARLYWARN_CONFIG", "data/demo/mission.yaml")
+
+def deployments(config: str) -> list:
+    """The two deployments for one mission, scheduled in the mission's time zone."""
     cfg = load_config(config)
     tz = cfg.timezone
-    serve(
+    return [
         nightly.to_deployment(
-            name=f"{cfg.mission}-nightly", cron="0 2 * * *", timezone=tz, parameters={"config_path": config}
+            name=f"{cfg.mission}-nightly",
+            schedule=Cron(NIGHTLY_CRON, timezone=tz),
+            parameters={"config_path": config},
+            concurrency_limit=1,
         ),
         weekly_training.to_deployment(
-            name=f"{cfg.mission}-weekly-training", cron="0 3 * * 0", timezone=tz, parameters={"config_path": config}
+            name=f"{cfg.mission}-weekly-training",
+            schedule=Cron(WEEKLY_TRAINING_CRON, timezone=tz),
+            parameters={"config_path": config},
+            concurrency_limit=1,
         ),
-    )
+    ]
+
+
+def main() -> None:
+    serve(*deployments(os.environ.get("EARLYWARN_CONFIG", "data/demo/mission.yaml")))
 
 
 if __name__ == "__main__":

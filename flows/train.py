@@ -1,7 +1,9 @@
 """Weekly training: build the panel from current data, backtest a challenger, promote if not worse.
 
 The champion/challenger rule lives in ``earlywarn.registry``; this flow only
-orchestrates and records (a table artifact with the backtest metrics).
+orchestrates and records: a table artifact with the backtest metrics of both
+models on the same folds, and a training manifest (inputs with hashes, panel
+size, versions, decision) in ``<tables_dir>/runs/training/``.
 """
 
 from __future__ import annotations
@@ -22,19 +24,37 @@ def retrain(cfg, panel) -> dict:
     return weekly_retrain(cfg, panel)
 
 
-@flow(name="earlywarn-weekly-training")
-def weekly_training(config_path: str) -> dict:
-    cfg = load_config(config_path)
-    manifest = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash())
-    with run_lock(cfg.tables_dir):
-        geo = pl.load_geography(cfg)
-        outcomes = _ingest_all(cfg, cfg.sources, geo.area)
-        prep = pl.prepare(cfg, geo, outcomes, manifest)
-        result = retrain(cfg, prep.panel)
+def backtest_rows(result: dict) -> list[dict]:
+    """One table row per model with its metrics on the shared folds."""
     rows = []
     for who in ("challenger", "champion_backtest"):
         if result.get(who):
             rows.append({"model": who.replace("_backtest", ""), **{k: round(v, 4) for k, v in result[who].items()}})
+    return rows
+
+
+@flow(name="earlywarn-weekly-training")
+def weekly_training(config_path: str) -> dict:
+    cfg = load_config(config_path)
+    manifest = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash(), config=cfg.model_dump(mode="json"))
+    with run_lock(cfg.tables_dir):
+        try:
+            geo = pl.load_geography(cfg)
+            outcomes = _ingest_all(cfg, cfg.sources, geo.area)
+            prep = pl.prepare(cfg, geo, outcomes, manifest)
+            with manifest.stage("train"):
+                result = retrain(cfg, prep.panel)
+        except BaseException as exc:
+            manifest.status = "failed"
+            manifest.warn(f"training failed: {type(exc).__name__}: {exc}".splitlines()[0])
+            manifest.write(cfg.tables_dir / "runs" / "training")
+            raise
+    manifest.model_version = result["version"]
+    manifest.run_id = f"train-{manifest.started.replace(':', '')}-{result['version'][:10]}"
+    manifest.counts["training"] = {k: v for k, v in result.items() if k in ("promoted", "reason", "champion")}
+    manifest.status = "ok"
+    manifest.write(cfg.tables_dir / "runs" / "training")
+    rows = backtest_rows(result)
     if rows:
         create_table_artifact(table=rows, key="earlywarn-backtest",
                               description=f"Backtest on the same folds; promoted: {result['promoted']}")

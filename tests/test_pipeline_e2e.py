@@ -229,3 +229,61 @@ def test_redaction_switches_reach_the_published_map(scenario, tmp_path):
     assert "civilian victims hidden" in red and "coarsened" in red and "notes" in red
     manifest = json.loads(Path(result.paths["manifest"]).read_text())
     assert manifest["redactions"] == result.manifest.redactions
+
+
+def test_weekly_training_flow_promotes_archives_and_records(harness, scenario, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from earlywarn.config import load_config
+    from earlywarn.registry import read_pointer
+    from flows.train import weekly_training
+
+    config = _fresh_copy(scenario, tmp_path)
+    cfg = load_config(config)
+    first = read_pointer(cfg.models_dir)["current"]
+    first_bytes = (cfg.models_dir / f"threat-model-{first}.skops").read_bytes()
+    result = weekly_training(config_path=str(config))
+    # Same specification on the same folds is "not worse", so the challenger is promoted ...
+    assert result["promoted"] and result["champion"] == first
+    pointer = read_pointer(cfg.models_dir)
+    assert pointer["current"] == result["version"] and pointer["history"][-1]["version"] == result["version"]
+    # ... and the old champion is archived untouched, never overwritten.
+    assert (cfg.models_dir / f"threat-model-{first}.skops").read_bytes() == first_bytes
+    manifest = json.loads((cfg.tables_dir / "runs" / "training" / "latest.json").read_text())
+    assert manifest["status"] == "ok" and manifest["model_version"] == result["version"]
+    assert manifest["inputs"] and all(i["sha256"] for i in manifest["inputs"])
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["earlywarn-backtest"])))
+    assert arts and {row["model"] for row in json.loads(arts[0].data)} == {"challenger", "champion"}
+
+
+def test_nightly_publishes_markdown_artifact_with_map_link(harness, scenario, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    config = _fresh_copy(scenario, tmp_path)
+    paths = _run(config)
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["earlywarn-top-localities"]))
+        )
+    md = arts[0].data
+    assert Path(paths["map"]).resolve().as_uri() in md and "| rank | locality | risk |" in md
+
+
+def test_deployments_are_scheduled_in_mission_time(scenario, tmp_path):
+    import yaml
+
+    from flows.serve import NIGHTLY_CRON, WEEKLY_TRAINING_CRON, deployments
+
+    config = _fresh_copy(scenario, tmp_path)
+    raw = yaml.safe_load(config.read_text())
+    raw["timezone"] = "Africa/Juba"
+    config.write_text(yaml.safe_dump(raw))
+    nightly_dep, training_dep = deployments(str(config))
+    for dep, cron in ((nightly_dep, NIGHTLY_CRON), (training_dep, WEEKLY_TRAINING_CRON)):
+        (sched,) = dep.schedules
+        assert sched.schedule.cron == cron and sched.schedule.timezone == "Africa/Juba"
+        assert dep.parameters == {"config_path": str(config)}
+    assert nightly_dep.name.endswith("-nightly") and training_dep.name.endswith("-weekly-training")

@@ -52,3 +52,15 @@ def test_damaged_current_model_falls_back_to_last_good(two_versions, damage):
     finally:
         path.write_bytes(original)
     assert load_champion(cfg).version == new
+
+
+def test_champion_challenger_rule():
+    from earlywarn.registry import AUPR_TOLERANCE, not_worse
+
+    champ = {"model": {"aupr": 0.60, "brier": 0.080}}
+    assert not_worse({"model": {"aupr": 0.60, "brier": 0.080}}, champ)  # equal is not worse
+    assert not_worse({"model": {"aupr": 0.60 - AUPR_TOLERANCE / 2, "brier": 0.079}}, champ)
+    assert not not_worse({"model": {"aupr": 0.55, "brier": 0.070}}, champ)  # ranks worse
+    assert not not_worse({"model": {"aupr": 0.70, "brier": 0.081}}, champ)  # less well calibrated
+    assert not not_worse(None, champ)  # a challenger that could not be backtested never replaces a champion
+    assert not_worse(None, None) and not_worse({"model": {"aupr": 0.1, "brier": 0.3}}, None)
