@@ -287,3 +287,21 @@ def test_deployments_are_scheduled_in_mission_time(scenario, tmp_path):
         assert sched.schedule.cron == cron and sched.schedule.timezone == "Africa/Juba"
         assert dep.parameters == {"config_path": str(config)}
     assert nightly_dep.name.endswith("-nightly") and training_dep.name.endswith("-weekly-training")
+
+
+def test_missions_on_an_existing_dask_cluster_report_each_failure(harness, scenario, tmp_path):
+    """`--dask-address`: tasks go to a running scheduler; a broken mission is reported, the other publishes."""
+    from distributed import LocalCluster
+
+    from flows.multi import run_missions
+
+    shutil.copytree(scenario.parent, tmp_path / "good")
+    broken = tmp_path / "broken" / "mission.yaml"
+    broken.parent.mkdir()
+    broken.write_text("mission: BROKEN\nsources: []\n")
+    configs = [str(tmp_path / "good" / "mission.yaml"), str(broken)]
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        out = run_missions(configs, address=cluster.scheduler_address)
+    assert isinstance(out["good/mission"], dict) and out["good/mission"]["run_id"]
+    assert out["broken/mission"].startswith("failed: ConfigError")
+    assert (tmp_path / "good" / "maps" / "latest.html").exists()
