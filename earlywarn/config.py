@@ -205,6 +205,8 @@ class MissionConfig(_Strict):
     horizon_weeks: int = Field(default=4, ge=1, le=26)
     step: Literal["weekly", "monthly"] = "weekly"
     max_event_age_days: int = Field(default=0, ge=0)  # 0: no cut; else ignore events older than this
+    ingest_timeout_s: float = Field(default=900, gt=0)  # a feed read that hangs longer falls back to last good
+    ingest_retries: int = Field(default=2, ge=0, le=10)  # retries of a failed or timed-out feed read
     dedupe_km: float = Field(default=5.0, ge=0)
     target: TargetConfig = Field(default_factory=TargetConfig)
     thresholds: ThresholdConfig = Field(default_factory=ThresholdConfig)

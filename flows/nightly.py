@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
@@ -21,12 +22,19 @@ from earlywarn.config import MissionConfig, SourceConfig
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], timeout_seconds=900, cache_policy=NONE)
-def ingest_feed(cfg: MissionConfig, src: SourceConfig, area) -> pl.SourceOutcome:
-    return pl.ingest_source(cfg, src, area)
+async def ingest_feed(cfg: MissionConfig, src: SourceConfig, area) -> pl.SourceOutcome:
+    """Read one feed in a worker thread the timeout can walk away from.
+
+    A read that hangs (a stalled network share) cannot be interrupted inside a
+    thread, so the task awaits it and, on timeout, abandons the thread; the
+    flow then carries on with the feed's last good copy.
+    """
+    return await anyio.to_thread.run_sync(pl.ingest_source, cfg, src, area, abandon_on_cancel=True)
 
 
 def _ingest_all(cfg: MissionConfig, sources: list[SourceConfig], area) -> list[pl.SourceOutcome]:
-    futures = [(src, ingest_feed.with_options(name=f"ingest-{src.name}").submit(cfg, src, area))
+    opts = {"timeout_seconds": cfg.ingest_timeout_s, "retries": cfg.ingest_retries}
+    futures = [(src, ingest_feed.with_options(name=f"ingest-{src.name}", **opts).submit(cfg, src, area))
                for src in sources]
     outcomes = []
     for src, fut in futures:

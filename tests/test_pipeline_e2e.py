@@ -90,6 +90,34 @@ def test_failed_source_uses_last_good_copy_and_says_so(harness, scenario, tmp_pa
     assert "stale since" in Path(paths["map"]).read_text(encoding="utf-8")
 
 
+def test_hung_feed_times_out_and_falls_back(harness, scenario, tmp_path, monkeypatch):
+    """A read that never returns (a stalled share) is abandoned after the timeout; the run goes on without it."""
+    import time
+
+    import yaml
+
+    from earlywarn import pipeline as pl
+
+    config = _fresh_copy(scenario, tmp_path)
+    _run(config)  # leaves a last good copy of every feed
+    raw = yaml.safe_load(config.read_text())
+    raw |= {"ingest_timeout_s": 2, "ingest_retries": 0}
+    config.write_text(yaml.safe_dump(raw))
+    real = pl.ingest_source
+
+    def hang_on_dtm(cfg, src, area):
+        if src.format == "dtm":
+            time.sleep(30)
+        return real(cfg, src, area)
+
+    monkeypatch.setattr(pl, "ingest_source", hang_on_dtm)
+    t0 = time.perf_counter()
+    paths = _run(config)
+    assert time.perf_counter() - t0 < 25  # did not wait for the hung read
+    manifest = json.loads(Path(paths["manifest"]).read_text())
+    assert any("stale since" in w and "dtm" in w for w in manifest["warnings"]), manifest["warnings"]
+
+
 def test_every_incident_source_failing_fails_loudly(harness, scenario, tmp_path):
     from earlywarn.config import load_config
     from earlywarn.pipeline import AllSourcesFailed
