@@ -55,6 +55,17 @@ def _mix(goods: list[dict], bads: list[dict], seed: int) -> list[dict]:
     return rows
 
 
+def mixes(good, bad_values: dict[str, list[str]]) -> dict:
+    """``@given`` arguments: valid rows, rows with exactly one bad field, a shuffle seed, an encoding."""
+    one_bad = st.tuples(good, st.sampled_from([(f, v) for f, vals in sorted(bad_values.items()) for v in vals]))
+    return {
+        "goods": st.lists(good, max_size=20),
+        "bads": st.lists(one_bad, max_size=8),
+        "seed": st.integers(0, 10_000),
+        "encoding": encodings,
+    }
+
+
 def _check(res, rows: list[dict], id_col: str, fields: tuple[str, ...]) -> None:
     assert res.n_read == len(rows)
     assert res.n_valid + res.n_quarantined == res.n_read
@@ -106,20 +117,10 @@ def _ged_row(d: dict, i: int) -> dict:
 
 
 @SETTINGS
-@given(
-    goods=st.lists(ged_good, max_size=20),
-    bads=st.lists(st.tuples(ged_good, st.sampled_from(sorted(GED_BAD)), st.integers(0, 2)), max_size=8),
-    seed=st.integers(0, 10_000),
-    encoding=encodings,
-)
+@given(**mixes(ged_good, GED_BAD))
 def test_ged_every_valid_row_arrives(tmp_path, goods, bads, seed, encoding):
     good_rows = [_ged_row(g, i) for i, g in enumerate(goods)]
-    bad_rows = []
-    for j, (g, field, k) in enumerate(bads):
-        row = _ged_row(g, 5000 + j)
-        vals = GED_BAD[field]
-        row[field] = vals[k % len(vals)]
-        bad_rows.append(row)
+    bad_rows = [_ged_row(g, 5000 + j) | {f: v} for j, (g, (f, v)) in enumerate(bads)]
     rows = _mix(good_rows, bad_rows, seed)
     p = tmp_path / "ged.csv"
     p.write_bytes(_csv(GED_COLUMNS, rows, encoding))
@@ -178,15 +179,10 @@ HXL_BAD = {"Date": ["yesterday", "2019-13-45"], "Lat": ["-91", "abc"], "Killed":
 
 
 @SETTINGS
-@given(
-    goods=st.lists(hxl_good, max_size=20),
-    bads=st.lists(st.tuples(hxl_good, st.sampled_from(sorted(HXL_BAD)), st.integers(0, 1)), max_size=8),
-    seed=st.integers(0, 10_000),
-    encoding=encodings,
-)
+@given(**mixes(hxl_good, HXL_BAD))
 def test_hxl_every_valid_row_arrives(tmp_path, goods, bads, seed, encoding):
     good_rows = [g | {"Ref": f"L{i}"} for i, g in enumerate(goods)]
-    bad_rows = [g | {"Ref": f"B{j}", f: HXL_BAD[f][k]} for j, (g, f, k) in enumerate(bads)]
+    bad_rows = [g | {"Ref": f"B{j}", f: v} for j, (g, (f, v)) in enumerate(bads)]
     rows = _mix(good_rows, bad_rows, seed)
     p = tmp_path / "log.csv"
     p.write_bytes(_csv(HXL_HEADER, rows, encoding, HXL_TAGS))
@@ -225,15 +221,10 @@ DTM_BAD = {"numPresentIdpInd": ["-5", "n/a"], "reportingDate": ["soon", (TODAY +
 
 
 @SETTINGS
-@given(
-    goods=st.lists(dtm_good, max_size=20),
-    bads=st.lists(st.tuples(dtm_good, st.sampled_from(sorted(DTM_BAD)), st.integers(0, 1)), max_size=8),
-    seed=st.integers(0, 10_000),
-    encoding=encodings,
-)
+@given(**mixes(dtm_good, DTM_BAD))
 def test_dtm_every_valid_row_arrives(tmp_path, goods, bads, seed, encoding):
     good_rows = [g | {"id": str(i)} for i, g in enumerate(goods)]
-    bad_rows = [g | {"id": str(1000 + j), f: DTM_BAD[f][k]} for j, (g, f, k) in enumerate(bads)]
+    bad_rows = [g | {"id": str(1000 + j), f: v} for j, (g, (f, v)) in enumerate(bads)]
     rows = _mix(good_rows, bad_rows, seed)
     p = tmp_path / "dtm.csv"
     p.write_bytes(_csv(DTM_HEADER, rows, encoding))
