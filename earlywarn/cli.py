@@ -131,46 +131,121 @@ def _latest_scores(config: Path):
 @app.command()
 def flags(
     config: Path = typer.Option(..., "--config", help="Mission YAML file."),
-    top: int = typer.Option(20, help="How many rows to show."),
+    top: int = typer.Option(20, help="How many flagged localities to print, in priority order."),
+    out: Path = typer.Option(
+        None, help="Also write every flagged locality (ids, risk, coverage, reasons) to this CSV (atomic write)."
+    ),
 ) -> None:
-    """Show forward-deployment and humanitarian-access flags from the latest run."""
+    """Show the forward-deployment and humanitarian-access flags of the latest run, with their reasons.
+
+    Forward deployment: high threat where no base reaches (by patrol radius or,
+    with a friction raster, travel minutes). Humanitarian access: high threat
+    where displaced people are many or rising, or aid access is being blocked.
+    Reads outputs/scores.parquet; run `earlywarn run` first.
+    """
     import pandas as pd
 
     _, t = _latest_scores(config)
-    shown = t[t["forward_deploy"] | t["humanitarian_access"]].sort_values("priority_rank").head(top)
+    flagged = t[t["forward_deploy"] | t["humanitarian_access"]].sort_values("priority_rank")
     typer.echo(f"{int(t['forward_deploy'].sum())} forward-deployment and {int(t['humanitarian_access'].sum())} "
                f"humanitarian-access flag(s) as of {pd.Timestamp(t['as_of'].iloc[0]).date()}")
-    for r in shown.itertuples():
+    for r in flagged.head(top).itertuples():
         typer.echo(f"#{r.priority_rank} {r.name} ({r.locality_id}) risk {r.risk:.2f}")
         if r.forward_deploy:
             typer.echo(f"    forward deployment: {r.forward_reason}")
         if r.humanitarian_access:
             typer.echo(f"    humanitarian access: {r.access_reason}")
+    if out:
+        from earlywarn.atomic import write_with
+
+        cols = [c for c in ("priority_rank", "locality_id", "name", "as_of", "risk", "risk_class", "population",
+                            "expected_at_risk", "covered", "nearest_base", "km_to_nearest_base", "quickest_base",
+                            "travel_minutes", "forward_deploy", "forward_reason", "humanitarian_access",
+                            "access_reason") if c in flagged]
+        write_with(out, lambda p: pd.DataFrame(flagged[cols]).to_csv(p, index=False))
+        typer.echo(f"flags written to {out}")
 
 
 @app.command("site-bases")
 def site_bases_cmd(
     config: Path = typer.Option(..., "--config", help="Mission YAML file."),
-    k: int = typer.Option(..., "--k", min=1, help="Number of new temporary operating bases."),
-    radius_km: float = typer.Option(None, help="Patrol radius of a new base (default: the 'tob' radius)."),
-    out: Path = typer.Option(None, help="Write the chosen sites to this CSV."),
+    k: int = typer.Option(..., "--k", min=1, help="Number of new temporary operating bases to place."),
+    method: str = typer.Option(
+        "greedy", help="greedy | exact. greedy adds the best site one at a time (fast; never below 63% of the "
+        "optimum); exact solves maximum coverage optimally with the HiGHS MILP solver and also runs greedy, "
+        "reporting both objectives and runtimes."
+    ),
+    radius_km: float = typer.Option(
+        None, help="Straight-line patrol radius of a new base in km (default: the 'tob' radius, or the 'tob' "
+        "travel budget when the config has a friction raster)."
+    ),
+    candidates: Path = typer.Option(
+        None, help="Candidate sites (CSV with site_id, lon, lat, or any point file GeoPandas reads); "
+        "default: every locality's representative point."
+    ),
+    time_limit: float = typer.Option(60.0, help="Time limit of the exact solver in seconds."),
+    out: Path = typer.Option(
+        None, help="Write the chosen sites to this CSV, and the before/after summary to the same name with "
+        ".json (atomic writes)."
+    ),
 ) -> None:
-    """Choose k temporary-base sites that cover the most expected civilians at risk."""
-    from earlywarn.decide import site_bases
+    """Choose k temporary-base sites covering the most expected civilians at risk not yet covered.
 
+    Uses the latest run's scores (expected civilians at risk = risk x
+    population) and coverage. A new base reaches localities within
+    --radius-km, or, when the config has a friction raster with a travel
+    budget for 'tob', within that many minutes of travel.
+    """
+    import json
+
+    from earlywarn.decide import SITING_METHODS, site_bases, travel_surface
+
+    if method not in SITING_METHODS:
+        _fail(f"--method must be one of {', '.join(SITING_METHODS)}, not {method!r}")
     cfg, t = _latest_scores(config)
     radius = radius_km or cfg.patrol_radius_km.get("tob", 10.0)
-    sites, summary = site_bases(t, t["expected_at_risk"], k, radius, already_covered=t["covered"])
+    cand = _read_candidates(candidates) if candidates else None
+    surface, minutes = None, None
+    if cfg.travel is not None and "tob" in cfg.travel.max_minutes and radius_km is None:
+        minutes = cfg.travel.max_minutes["tob"]
+        surface = travel_surface(cfg.travel, cfg.data_path(cfg.travel.friction), t, None)
+    sites, summary = site_bases(t, t["expected_at_risk"], k, radius, already_covered=t["covered"], candidates=cand,
+                                method=method, surface=surface, travel_minutes=minutes, time_limit_s=time_limit)
     names = t.set_index("locality_id")["name"]
     for s in sites.itertuples():
         typer.echo(f"{s.rank}. near {names.get(s.site_id, s.site_id)} ({s.site_id}) at {s.lat:.4f}, {s.lon:.4f}: "
                    f"+{s.added_expected_at_risk:,.0f} expected civilians at risk covered")
+    reach = f"{minutes:g} min travel" if minutes is not None else f"radius {radius:g} km"
     typer.echo(f"coverage of expected civilians at risk: {summary['covered_before_pct']:.1f}% -> "
-               f"{summary['covered_after_pct']:.1f}% (radius {radius:g} km)")
+               f"{summary['covered_after_pct']:.1f}% ({reach}, {summary['k_placed']} of {k} site(s), {method})")
+    typer.echo(f"greedy: {summary['greedy_covered_after']:,.0f} covered in {summary['greedy_runtime_s']:.3f} s")
+    if method == "exact":
+        typer.echo(f"exact:  {summary['covered_after']:,.0f} covered in {summary['exact_runtime_s']:.3f} s "
+                   f"({summary['exact_status']})")
     if out:
-        from earlywarn.atomic import write_with
+        from earlywarn.atomic import write_text, write_with
 
         write_with(out, lambda p: sites.to_csv(p, index=False))
+        write_text(out.with_suffix(".json"), json.dumps(summary, indent=2, default=str))
+        typer.echo(f"sites written to {out} (summary {out.with_suffix('.json')})")
+
+
+def _read_candidates(path: Path):
+    """Candidate base sites: a CSV with site_id, lon, lat (or longitude, latitude), or a point file."""
+    import geopandas as gpd
+    import pandas as pd
+
+    if not path.exists():
+        _fail(f"candidate sites file not found: {path}")
+    if path.suffix.lower() in (".csv", ".txt"):
+        df = pd.read_csv(path)
+        lon = next((c for c in ("lon", "longitude", "x") if c in df), None)
+        lat = next((c for c in ("lat", "latitude", "y") if c in df), None)
+        if lon is None or lat is None:
+            _fail(f"{path}: candidate CSV needs lon and lat (or longitude and latitude) columns")
+        return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df[lon], df[lat]), crs="EPSG:4326")
+    gdf = gpd.read_file(path)
+    return gdf.set_crs("EPSG:4326") if gdf.crs is None else gdf
 
 
 @app.command()

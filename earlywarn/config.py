@@ -100,6 +100,8 @@ INDICATOR_METRICS = (
     "high_threat_covered_pct",  # share of high-threat localities inside some base's patrol radius
     "area_per_troop_km2",  # mission area per deployed soldier (area-to-troop ratio)
     "target_events",  # civilian-targeting events in the window
+    "sector_area_per_troop_km2",  # per sector: sector area per soldier (needs ``sectors``)
+    "sector_troops_per_1000",  # per sector: soldiers per 1,000 people (needs ``sectors``; lower is worse)
 )
 
 
@@ -140,6 +142,63 @@ def _default_indicators() -> list[IndicatorConfig]:
                         amber=60, red=30, higher_is_worse=False),
         IndicatorConfig(name="Area per deployed soldier (km2)", metric="area_per_troop_km2", amber=20, red=50),
     ]
+
+
+def _default_sector_indicators() -> list[IndicatorConfig]:
+    """Added to the defaults when the mission defines ``sectors`` and no ``indicators`` list of its own."""
+    return [
+        IndicatorConfig(name="Area per soldier (km2)", metric="sector_area_per_troop_km2", amber=20, red=50),
+        IndicatorConfig(name="Soldiers per 1,000 people", metric="sector_troops_per_1000", amber=2, red=1,
+                        higher_is_worse=False),
+    ]
+
+
+class TravelConfig(_Strict):
+    """Optional travel time over a friction raster, used instead of straight-line patrol radii.
+
+    A base whose type has an entry in ``max_minutes`` covers the localities it
+    can reach within that many minutes over the raster; other bases keep their
+    straight-line ``patrol_radius_km``.
+    """
+
+    friction: Path  # GeoTIFF under data_root; nodata cells are impassable
+    units: Literal["minutes_per_km", "minutes_per_cell"] = "minutes_per_km"
+    max_minutes: dict[str, float] = Field(default_factory=dict)  # base type -> reach in minutes
+    pad_km: float = Field(default=20.0, ge=0)  # read this margin around the mission for detours
+    max_cells: int = Field(default=4_000_000, ge=100)  # coarsen larger windows (average resampling)
+
+    @field_validator("max_minutes")
+    @classmethod
+    def _positive(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: m for k, m in v.items() if not m > 0}
+        if bad:
+            raise ValueError(f"travel minutes must be > 0; got {bad}")
+        return {str(k).lower(): float(m) for k, m in v.items()}
+
+
+class SectorConfig(_Strict):
+    """Mission sectors: which locality belongs to which sector, and the troops in each.
+
+    Either ``field`` (a locality column such as ``admin1_pcode``) or ``path``
+    (sector polygons; a locality belongs to the sector holding its
+    representative point) names the sector. ``troops`` gives each sector's
+    strength; a sector missing from it counts the troops of the bases inside it.
+    """
+
+    field: str | None = None
+    path: Path | None = None
+    layer: str | None = None
+    name_field: str = "sector"
+    troops: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SectorConfig:
+        if (self.field is None) == (self.path is None):
+            raise ValueError("sectors need exactly one of 'field' (a locality column) or 'path' (sector polygons)")
+        bad = {k: t for k, t in self.troops.items() if not t >= 0}
+        if bad:
+            raise ValueError(f"sector troop strengths must be >= 0; got {bad}")
+        return self
 
 
 class ModelConfig(_Strict):
@@ -202,6 +261,8 @@ class MissionConfig(_Strict):
     patrol_radius_km: dict[str, float] = Field(
         default_factory=lambda: {"hq": 30.0, "cob": 20.0, "tob": 10.0}
     )
+    travel: TravelConfig | None = None  # optional friction raster: coverage by travel minutes
+    sectors: SectorConfig | None = None  # optional sectors and troop strengths (area-to-troop indicators)
     horizon_weeks: int = Field(default=4, ge=1, le=26)
     step: Literal["weekly", "monthly"] = "weekly"
     max_event_age_days: int = Field(default=0, ge=0)  # 0: no cut; else ignore events older than this
@@ -218,6 +279,12 @@ class MissionConfig(_Strict):
 
     # set by load_config: the folder that relative paths resolve against
     base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _sector_defaults(self) -> MissionConfig:
+        if self.sectors is not None and "indicators" not in self.model_fields_set:
+            self.indicators = [*self.indicators, *_default_sector_indicators()]
+        return self
 
     @field_validator("sources")
     @classmethod
@@ -316,7 +383,9 @@ def parse_config(raw: dict, base_dir: Path = Path("."), path: Path | None = None
         except ConfigError as e:
             problems.extend(f"sources.{src.name}.path: {p}" for p in e.problems)
             continue
-    for label, p in (("population", cfg.population), ("bases", cfg.bases), ("localities.path", cfg.localities.path)):
+    for label, p in (("population", cfg.population), ("bases", cfg.bases), ("localities.path", cfg.localities.path),
+                     ("travel.friction", cfg.travel.friction if cfg.travel else None),
+                     ("sectors.path", cfg.sectors.path if cfg.sectors else None)):
         try:
             cfg.data_path(p)
         except ConfigError as e:

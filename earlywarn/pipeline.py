@@ -194,6 +194,11 @@ def load_geography(cfg: MissionConfig, incidents: pd.DataFrame | None = None) ->
         inputs.append(res.summary() | {"source": "bases"})
         if res.n_quarantined:
             warnings.append(f"bases: {res.n_quarantined} row(s) quarantined")
+    for label, extra in (("friction", cfg.travel.friction if cfg.travel else None),
+                         ("sectors", cfg.sectors.path if cfg.sectors else None)):
+        if extra is not None:  # optional decision-support inputs, traced like the others
+            xpath = cfg.data_path(extra)
+            inputs.append({"source": label, "file": str(xpath), "sha256": sha256_file(xpath)})
     area = localities.geometry.union_all()
     return Geography(localities.reset_index(drop=True), bases, area, inputs, warnings)
 
@@ -231,7 +236,7 @@ def decide(
     """One row per locality: risk, drivers, coverage, flags and priority rank."""
     as_of = pd.Timestamp(scores["as_of"].iloc[0])
     t = geo.localities.merge(scores, on="locality_id", how="left")
-    t = t.merge(dec.coverage(geo.localities, geo.bases, cfg.patrol_radius_km), on="locality_id", how="left")
+    t = t.merge(dec.coverage_for(cfg, geo.localities, geo.bases), on="locality_id", how="left")
     idp = dec.idp_change(displacement)
     t = t.merge(idp.rename(columns={"admin2_pcode": "locality_id"}), on="locality_id", how="left")
     acc = dec.recent_access_incidents(incidents, locality_of, as_of, cfg.thresholds.access_window_days)
@@ -359,6 +364,7 @@ def analyse(
             target_mask=pd.Series(target_mask(incidents, cfg.target), index=incidents.index),
             displacement=displacement, idp_sites=displacement_sites(displacement),
             bases=geo.bases, high_threshold=cfg.thresholds.high,
+            sectors=ind.load_sectors(cfg, geo.localities, geo.bases),
         )
         manifest.counts |= {"forward_deploy_flags": int(table["forward_deploy"].sum()),
                             "humanitarian_access_flags": int(table["humanitarian_access"].sum())}
