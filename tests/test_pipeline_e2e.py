@@ -296,8 +296,8 @@ def test_nightly_publishes_markdown_artifact_with_map_link(harness, scenario, tm
         arts = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["earlywarn-top-localities"]))
         )
-    md = arts[0].data
-    assert Path(paths["map"]).resolve().as_uri() in md and "| rank | locality | risk |" in md
+    mine = [a.data for a in arts if Path(paths["map"]).resolve().as_uri() in a.data]  # other tests' runs log too
+    assert mine and "| rank | locality | risk |" in mine[0]
 
 
 def test_deployments_are_scheduled_in_mission_time(scenario, tmp_path):

@@ -21,8 +21,16 @@ INCIDENT_READERS = {"ucdp-ged": read_ged, "acled": read_acled, "hxl-incidents": 
 FORMATS = (*INCIDENT_READERS, "dtm")
 
 
-def read_incidents(path, fmt: str, *, source_name: str | None = None, hxl_mapping: dict[str, str] | None = None,
-                   hxl_kinds: dict[str, str] | None = None, area=None, today: date | None = None) -> IngestResult:
+def read_incidents(
+    path,
+    fmt: str,
+    *,
+    source_name: str | None = None,
+    hxl_mapping: dict[str, str] | None = None,
+    hxl_kinds: dict[str, str] | None = None,
+    area=None,
+    today: date | None = None,
+) -> IngestResult:
     """Read an incident file in one of the published formats (ucdp-ged, acled, hxl-incidents)."""
     if fmt not in INCIDENT_READERS:
         raise ValueError(f"unknown incident format {fmt!r}; expected one of {', '.join(INCIDENT_READERS)}")
@@ -32,8 +40,9 @@ def read_incidents(path, fmt: str, *, source_name: str | None = None, hxl_mappin
     return INCIDENT_READERS[fmt](path, **kw)
 
 
-def read_displacement(path, fmt: str = "dtm", *, source_name: str | None = None, today: date | None = None
-                      ) -> IngestResult:
+def read_displacement(
+    path, fmt: str = "dtm", *, source_name: str | None = None, today: date | None = None
+) -> IngestResult:
     if fmt != "dtm":
         raise ValueError(f"unknown displacement format {fmt!r}; expected 'dtm'")
     return read_dtm(path, source_name=source_name, today=today)
@@ -45,5 +54,15 @@ def validate_file(path, fmt: str) -> dict:
     return res.summary() | {"format": fmt, "quarantine": res.quarantine}
 
 
-__all__ = ["FORMATS", "IngestError", "IngestResult", "dedupe_incidents", "read_bases", "read_boundaries",
-           "read_displacement", "read_incidents", "validate_file", "zonal_population"]
+__all__ = [
+    "FORMATS",
+    "IngestError",
+    "IngestResult",
+    "dedupe_incidents",
+    "read_bases",
+    "read_boundaries",
+    "read_displacement",
+    "read_incidents",
+    "validate_file",
+    "zonal_population",
+]

@@ -39,12 +39,15 @@ EVENT_KIND = {
     "strategic developments": "strategic",
 }
 AID_ACTOR = r"aid worker|humanitarian|\bngo\b|united nations|\bunhcr\b|\bwfp\b|\bunicef\b|\bicrc\b|\bmsf\b"
-ACCESS_NOTES = (r"access (?:denied|denial|restrict|impediment)|denied access|convoy|humanitarian (?:access|supplies)"
-                r"|aid (?:convoy|supplies|warehouse)|checkpoint.*(?:aid|humanitarian)")
+ACCESS_NOTES = (
+    r"access (?:denied|denial|restrict|impediment)|denied access|convoy|humanitarian (?:access|supplies)"
+    r"|aid (?:convoy|supplies|warehouse)|checkpoint.*(?:aid|humanitarian)"
+)
 
 
-def acled_kind(event_type: pd.Series, sub_event: pd.Series, actor2: pd.Series, assoc2: pd.Series,
-               notes: pd.Series) -> pd.Series:
+def acled_kind(
+    event_type: pd.Series, sub_event: pd.Series, actor2: pd.Series, assoc2: pd.Series, notes: pd.Series
+) -> pd.Series:
     et = event_type.astype("string").str.strip().str.lower()
     sub = sub_event.astype("string").str.strip().str.lower().fillna("")
     kind = et.map(EVENT_KIND).fillna("other").astype("string")
@@ -53,11 +56,13 @@ def acled_kind(event_type: pd.Series, sub_event: pd.Series, actor2: pd.Series, a
     kind = kind.mask(vac & sub.str.contains("sexual violence", regex=False), "sexual_violence")
     note = notes.astype("string").str.lower().fillna("")
     access = (sub.str.contains("looting", regex=False) & note.str.contains(ACCESS_NOTES, regex=True)) | (
-        note.str.contains(r"access (?:denied|denial)|denied access", regex=True))
+        note.str.contains(r"access (?:denied|denial)|denied access", regex=True)
+    )
     kind = kind.mask(kind.isin(["strategic", "other"]) & access, "access_denial")
     target = (actor2.astype("string").fillna("") + " " + assoc2.astype("string").fillna("")).str.lower()
     aid = target.str.contains(AID_ACTOR, regex=True) & kind.isin(
-        ["violence_against_civilians", "abduction", "sexual_violence", "remote_violence", "clash", "access_denial"])
+        ["violence_against_civilians", "abduction", "sexual_violence", "remote_violence", "clash", "access_denial"]
+    )
     return kind.mask(aid, "aid_worker_attack")
 
 
@@ -73,8 +78,13 @@ def read_acled(path, *, source_name: str | None = None, area=None, today: date |
     lon, lat = check_coords(chk, c, "longitude", "latitude", area)
     fat = check_count(chk, c, "fatalities")
     empty = pd.Series("", index=c.index)
-    kind = acled_kind(c["event_type"], c.get("sub_event_type", empty), c.get("actor2", empty),
-                      c.get("assoc_actor_2", empty), c.get("notes", empty))
+    kind = acled_kind(
+        c["event_type"],
+        c.get("sub_event_type", empty),
+        c.get("actor2", empty),
+        c.get("assoc_actor_2", empty),
+        c.get("notes", empty),
+    )
     civ_t = text(c, "civilian_targeting").str.lower().str.contains("civilian", regex=False).fillna(False)
     civ_t = civ_t | kind.isin(["violence_against_civilians", "abduction", "sexual_violence"]).fillna(False)
     fields = {
@@ -82,12 +92,17 @@ def read_acled(path, *, source_name: str | None = None, area=None, today: date |
         "date_start": ds,
         "date_end": fill_date_end(ds, ds),
         # ACLED time_precision 1 day / 2 week / 3 month -> GED date_prec scale 1 / 3 / 4
-        "date_precision": int_or(numeric(c["time_precision"]).map({1: 1, 2: 3, 3: 4}) if "time_precision" in c
-                                 else pd.Series(np.nan, index=c.index), 1),
+        "date_precision": int_or(
+            numeric(c["time_precision"]).map({1: 1, 2: 3, 3: 4})
+            if "time_precision" in c
+            else pd.Series(np.nan, index=c.index),
+            1,
+        ),
         "lon": lon,
         "lat": lat,
-        "geo_precision": int_or(numeric(c["geo_precision"]) if "geo_precision" in c
-                                else pd.Series(np.nan, index=c.index), 1),
+        "geo_precision": int_or(
+            numeric(c["geo_precision"]) if "geo_precision" in c else pd.Series(np.nan, index=c.index), 1
+        ),
         "kind": kind,
         "violence_type": pd.Series(pd.NA, index=c.index, dtype="string"),
         "civilian_targeting": civ_t.astype(bool),

@@ -27,8 +27,11 @@ def dedupe_incidents(df: pd.DataFrame, km: float = 5.0) -> tuple[pd.DataFrame, p
         return df, pd.DataFrame(columns=cols)
     d = df.reset_index(drop=True)
     # Rank: better records first, so a group's first member is the one kept.
-    order = d.assign(_fat=-d["fatalities"].fillna(0)).sort_values(
-        ["geo_precision", "_fat", "source", "event_id"], kind="stable").index.to_numpy()
+    order = (
+        d.assign(_fat=-d["fatalities"].fillna(0))
+        .sort_values(["geo_precision", "_fat", "source", "event_id"], kind="stable")
+        .index.to_numpy()
+    )
     rank = np.empty(len(d), dtype=np.int64)
     rank[order] = np.arange(len(d))
     day = d["date_start"].dt.floor("D")
@@ -53,8 +56,15 @@ def dedupe_incidents(df: pd.DataFrame, km: float = 5.0) -> tuple[pd.DataFrame, p
                     continue
                 taken.add(src[b])
                 dropped[idx[b]] = True
-                log.append((d.at[idx[a], "event_id"], d.at[idx[b], "event_id"], src[a], src[b],
-                            round(float(dist * EARTH_KM), 3)))
+                log.append(
+                    (
+                        d.at[idx[a], "event_id"],
+                        d.at[idx[b], "event_id"],
+                        src[a],
+                        src[b],
+                        round(float(dist * EARTH_KM), 3),
+                    )
+                )
     merged = pd.DataFrame(log, columns=cols[:-1])
     merged["rule"] = RULE.format(km=km)
     return d[~dropped].reset_index(drop=True), merged

@@ -23,19 +23,20 @@ from earlywarn.ingest.common import (
     check_coords,
     check_count,
     check_dates,
+    header_layout,
     hxl_column,
-    is_hashtag_row,
     numeric,
+    pad_hxl,
     read_csv_cells,
     text,
+    unique_names,
 )
 from earlywarn.manifest import sha256_file
 from earlywarn.schema import DISPLACEMENT, DISPLACEMENT_REQUIRED, conform
 
 ALIASES = {
     "record_id": (["id", "siteId", "site_id", "SSID", "Site ID"], ["#meta+id", "#loc+id", "#loc+code"]),
-    "date": (["reportingDate", "reporting_date", "date", "Reporting Date", "Survey Date"],
-             ["#date+reported", "#date"]),
+    "date": (["reportingDate", "reporting_date", "date", "Reporting Date", "Survey Date"], ["#date+reported", "#date"]),
     "round": (["roundNumber", "round", "Round"], ["#meta+round"]),
     "admin1_pcode": (["admin1Pcode", "admin1_pcode", "Admin 1 Pcode"], ["#adm1+code"]),
     "admin2_pcode": (["admin2Pcode", "admin2_pcode", "Admin 2 Pcode"], ["#adm2+code"]),
@@ -43,10 +44,14 @@ ALIASES = {
     "site_name": (["siteName", "site_name", "Site Name", "locationName"], ["#loc+name"]),
     "lat": (["latitude", "lat", "Latitude"], ["#geo+lat"]),
     "lon": (["longitude", "lon", "Longitude"], ["#geo+lon"]),
-    "idp_individuals": (["numPresentIdpInd", "idp_individuals", "individuals", "Individuals", "IDP Individuals"],
-                        ["#affected+idps+ind", "#affected+ind+idps"]),
-    "idp_households": (["numPresentIdpHh", "households", "Households", "idp_households"],
-                       ["#affected+idps+hh", "#affected+hh+idps", "#affected+hh"]),
+    "idp_individuals": (
+        ["numPresentIdpInd", "idp_individuals", "individuals", "Individuals", "IDP Individuals"],
+        ["#affected+idps+ind", "#affected+ind+idps"],
+    ),
+    "idp_households": (
+        ["numPresentIdpHh", "households", "Households", "idp_households"],
+        ["#affected+idps+hh", "#affected+hh+idps", "#affected+hh"],
+    ),
 }
 
 
@@ -71,13 +76,26 @@ def _read_xlsx(path: Path) -> RawTable:
     rows = df.values.tolist()
     if not rows:
         raise IngestError(path, "no rows")
-    header, body, start = [str(h).strip() for h in rows[0]], rows[1:], 2
-    hxl = None
-    if body and is_hashtag_row([str(x) for x in body[0]]):
-        hxl, body, start = [str(x).strip() for x in body[0]], body[1:], 3
-    cells = pd.DataFrame(body, columns=header, dtype=object)
-    return RawTable(str(path), sha256_file(path), header, hxl, cells,
-                    np.arange(start, start + len(body), dtype="int64"), [])
+    rows = [[str(x) for x in r] for r in rows]
+    # Same layout rules as CSV: header row, optional hashtag row under it, or hashtags alone as the header.
+    header, hxl, skip = header_layout(path, rows[0], rows[1] if len(rows) > 1 else None, None, None)
+    cols = unique_names(header)
+    body = rows[skip:]
+    cells = (
+        pd.DataFrame(body, columns=range(len(cols)), dtype=object)
+        if body
+        else pd.DataFrame({i: pd.Series(dtype=object) for i in range(len(cols))})
+    )
+    cells.columns = cols
+    return RawTable(
+        str(path),
+        sha256_file(path),
+        cols,
+        pad_hxl(hxl, len(cols)),
+        cells,
+        np.arange(skip + 1, skip + 1 + len(body), dtype="int64"),
+        [],
+    )
 
 
 def read_dtm(path, *, source_name: str | None = None, today: date | None = None) -> IngestResult:
@@ -103,19 +121,27 @@ def read_dtm(path, *, source_name: str | None = None, today: date | None = None)
         chk.flag(blank(c[cols["admin2_pcode"]]), cols["admin2_pcode"], c[cols["admin2_pcode"]], "missing p-code")
     rid = text(c, cols["record_id"]) if cols["record_id"] else pd.Series(pd.NA, index=c.index, dtype="string")
     rid = rid.fillna("line" + pd.Series(raw.lines, index=c.index).astype(str))
-    df = pd.DataFrame({
-        "record_id": source + ":" + rid + "@" + d.dt.strftime("%Y-%m-%d").fillna("?") + "#" + pd.Series(
-            raw.lines, index=c.index).astype(str),
-        "source": source,
-        "source_file": raw.path,
-        "source_row": raw.lines,
-        "date": d,
-        "round": numeric(c[cols["round"]]).round().astype("Int64") if cols["round"]
-        else pd.Series(pd.NA, index=c.index, dtype="Int64"),
-        **{f: text(c, cols[f]) for f in ("admin1_pcode", "admin2_pcode", "admin2_name", "site_name")},
-        "lon": lon,
-        "lat": lat,
-        "idp_individuals": ind,
-        "idp_households": hh,
-    })[~chk.bad]
+    df = pd.DataFrame(
+        {
+            "record_id": source
+            + ":"
+            + rid
+            + "@"
+            + d.dt.strftime("%Y-%m-%d").fillna("?")
+            + "#"
+            + pd.Series(raw.lines, index=c.index).astype(str),
+            "source": source,
+            "source_file": raw.path,
+            "source_row": raw.lines,
+            "date": d,
+            "round": numeric(c[cols["round"]]).round().astype("Int64")
+            if cols["round"]
+            else pd.Series(pd.NA, index=c.index, dtype="Int64"),
+            **{f: text(c, cols[f]) for f in ("admin1_pcode", "admin2_pcode", "admin2_name", "site_name")},
+            "lon": lon,
+            "lat": lat,
+            "idp_individuals": ind,
+            "idp_households": hh,
+        }
+    )[~chk.bad]
     return chk.result(conform(df, DISPLACEMENT, DISPLACEMENT_REQUIRED, name=f"displacement from {path}"))

@@ -27,17 +27,21 @@ from earlywarn.ingest.common import (
 )
 from earlywarn.ingest.incidents import finish, int_or
 
-GED_19_1 = ("id,year,active_year,type_of_violence,conflict_new_id,conflict_name,dyad_new_id,dyad_name,side_a_new_id,"
-            "side_a,side_b_new_id,gwnob,side_b,number_of_sources,source_article,source_office,source_date,"
-            "source_headline,source_original,where_prec,where_coordinates,adm_1,adm_2,latitude,longitude,geom_wkt,"
-            "priogrid_gid,country,country_id,region,event_clarity,date_prec,date_start,date_end,deaths_a,deaths_b,"
-            "deaths_civilians,deaths_unknown,low,best,high").split(",")
-GED_25_1 = ("id,relid,year,active_year,code_status,type_of_violence,conflict_dset_id,conflict_new_id,conflict_name,"
-            "dyad_dset_id,dyad_new_id,dyad_name,side_a_dset_id,side_a_new_id,side_a,side_b_dset_id,side_b_new_id,"
-            "side_b,number_of_sources,source_article,source_office,source_date,source_headline,source_original,"
-            "where_prec,where_coordinates,where_description,adm_1,adm_2,latitude,longitude,geom_wkt,priogrid_gid,"
-            "country,country_id,region,event_clarity,date_prec,date_start,date_end,deaths_a,deaths_b,"
-            "deaths_civilians,deaths_unknown,best,high,low,gwnoa,gwnob").split(",")
+GED_19_1 = (
+    "id,year,active_year,type_of_violence,conflict_new_id,conflict_name,dyad_new_id,dyad_name,side_a_new_id,"
+    "side_a,side_b_new_id,gwnob,side_b,number_of_sources,source_article,source_office,source_date,"
+    "source_headline,source_original,where_prec,where_coordinates,adm_1,adm_2,latitude,longitude,geom_wkt,"
+    "priogrid_gid,country,country_id,region,event_clarity,date_prec,date_start,date_end,deaths_a,deaths_b,"
+    "deaths_civilians,deaths_unknown,low,best,high"
+).split(",")
+GED_25_1 = (
+    "id,relid,year,active_year,code_status,type_of_violence,conflict_dset_id,conflict_new_id,conflict_name,"
+    "dyad_dset_id,dyad_new_id,dyad_name,side_a_dset_id,side_a_new_id,side_a,side_b_dset_id,side_b_new_id,"
+    "side_b,number_of_sources,source_article,source_office,source_date,source_headline,source_original,"
+    "where_prec,where_coordinates,where_description,adm_1,adm_2,latitude,longitude,geom_wkt,priogrid_gid,"
+    "country,country_id,region,event_clarity,date_prec,date_start,date_end,deaths_a,deaths_b,"
+    "deaths_civilians,deaths_unknown,best,high,low,gwnoa,gwnob"
+).split(",")
 KNOWN_HEADERS = {len(GED_19_1): GED_19_1, len(GED_25_1): GED_25_1}
 REQUIRED = ["id", "type_of_violence", "latitude", "longitude", "date_start", "date_end", "best"]
 VIOLENCE = {1: "state_based", 2: "non_state", 3: "one_sided"}
@@ -83,6 +87,7 @@ def read_ged(path, *, source_name: str | None = None, area=None, today: date | N
         "location": text(c, "where_coordinates"),
         "notes": text(c, "source_headline"),
         "priogrid_gid": pd.to_numeric(numeric(c["priogrid_gid"]), errors="coerce").round().astype("Int64")
-        if "priogrid_gid" in c else pd.Series(pd.NA, index=c.index, dtype="Int64"),
+        if "priogrid_gid" in c
+        else pd.Series(pd.NA, index=c.index, dtype="Int64"),
     }
     return finish(chk, fields, source, "id")

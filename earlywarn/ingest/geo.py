@@ -29,8 +29,14 @@ from earlywarn.manifest import sha256_file
 from earlywarn.schema import BASES, BASES_REQUIRED, conform
 
 
-def read_boundaries(path, *, layer=None, id_field: str = "admin2Pcode", name_field: str = "admin2Name",
-                    admin1_field: str | None = "admin1Pcode") -> tuple[gpd.GeoDataFrame, list[str]]:
+def read_boundaries(
+    path,
+    *,
+    layer=None,
+    id_field: str = "admin2Pcode",
+    name_field: str = "admin2Name",
+    admin1_field: str | None = "admin1Pcode",
+) -> tuple[gpd.GeoDataFrame, list[str]]:
     """Admin polygons as localities (EPSG:4326); invalid geometries repaired and each repair reported."""
     path = Path(path)
     try:
@@ -63,13 +69,18 @@ def read_boundaries(path, *, layer=None, id_field: str = "admin2Pcode", name_fie
     empty = geom.is_empty.to_numpy() | geom.isna().to_numpy()
     if empty.any():
         raise IngestError(path, f"empty geometry for {', '.join(ids[empty].astype(str).tolist()[:5])}")
-    out = gpd.GeoDataFrame({
-        "locality_id": ids.to_numpy(),
-        "name": gdf[name_field].astype("string").to_numpy(),
-        "admin1_pcode": gdf[admin1_field].astype("string").to_numpy() if admin1_field and admin1_field in gdf
-        else pd.array([pd.NA] * len(gdf), dtype="string"),
-        "population": np.nan,
-    }, geometry=geom.to_numpy(), crs="EPSG:4326")
+    out = gpd.GeoDataFrame(
+        {
+            "locality_id": ids.to_numpy(),
+            "name": gdf[name_field].astype("string").to_numpy(),
+            "admin1_pcode": gdf[admin1_field].astype("string").to_numpy()
+            if admin1_field and admin1_field in gdf
+            else pd.array([pd.NA] * len(gdf), dtype="string"),
+            "population": np.nan,
+        },
+        geometry=geom.to_numpy(),
+        crs="EPSG:4326",
+    )
     return out, warnings
 
 
@@ -121,8 +132,15 @@ def _bases_raw(path: Path) -> RawTable:
             props["longitude"], props["latitude"] = coords[0], coords[1]
             rows.append({k: "" if v is None else str(v) for k, v in props.items()})
         cells = pd.DataFrame(rows, dtype=object).fillna("")
-        return RawTable(str(path), sha256_file(path), list(cells.columns), None, cells,
-                        np.arange(1, len(rows) + 1, dtype="int64"), [])
+        return RawTable(
+            str(path),
+            sha256_file(path),
+            list(cells.columns),
+            None,
+            cells,
+            np.arange(1, len(rows) + 1, dtype="int64"),
+            [],
+        )
     return read_csv_cells(path)
 
 
@@ -141,12 +159,24 @@ def read_bases(path, *, radius_by_type: dict[str, float] | None = None) -> Inges
     radius = check_count(chk, c, "patrol_radius_km") if "patrol_radius_km" in c else pd.Series(np.nan, index=c.index)
     fallback = btype.map({k.lower(): v for k, v in (radius_by_type or {}).items()}).astype("float64")
     radius = radius.fillna(fallback)
-    chk.flag(radius.isna().to_numpy() & ~chk.bad, "patrol_radius_km", btype.fillna(""),
-             "no patrol radius and no default for this base type")
+    chk.flag(
+        radius.isna().to_numpy() & ~chk.bad,
+        "patrol_radius_km",
+        btype.fillna(""),
+        "no patrol radius and no default for this base type",
+    )
     troops = check_count(chk, c, "troops") if "troops" in c else pd.Series(np.nan, index=c.index)
     dup = c["base_id"].duplicated().to_numpy()
     chk.flag(dup, "base_id", c["base_id"], "duplicate id (first occurrence kept)")
-    df = pd.DataFrame({"base_id": text(c, "base_id"), "name": text(c, "name").fillna(text(c, "base_id")),
-                       "base_type": btype, "lon": lon, "lat": lat, "patrol_radius_km": radius,
-                       "troops": troops})[~chk.bad]
+    df = pd.DataFrame(
+        {
+            "base_id": text(c, "base_id"),
+            "name": text(c, "name").fillna(text(c, "base_id")),
+            "base_type": btype,
+            "lon": lon,
+            "lat": lat,
+            "patrol_radius_km": radius,
+            "troops": troops,
+        }
+    )[~chk.bad]
     return chk.result(conform(df, BASES, BASES_REQUIRED, name=f"bases from {path}"))

@@ -50,9 +50,15 @@ REQUIRED = ("event_id", "date_start", "lat", "lon", "kind")
 CIVILIAN_KINDS = {"violence_against_civilians", "abduction", "sexual_violence"}
 
 
-def read_hxl_incidents(path, *, source_name: str | None = None, hxl_mapping: dict[str, str] | None = None,
-                       hxl_kinds: dict[str, str] | None = None, area=None, today: date | None = None
-                       ) -> IngestResult:
+def read_hxl_incidents(
+    path,
+    *,
+    source_name: str | None = None,
+    hxl_mapping: dict[str, str] | None = None,
+    hxl_kinds: dict[str, str] | None = None,
+    area=None,
+    today: date | None = None,
+) -> IngestResult:
     source = source_name or "hxl-incidents"
     raw = read_csv_cells(path)
     if raw.hxl is None:
