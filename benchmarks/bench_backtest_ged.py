@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from earlywarn.backtest import format_table, run_backtest  # noqa: E402
 from earlywarn.config import TargetConfig  # noqa: E402
-from earlywarn.features import build_panel  # noqa: E402
+from earlywarn.features import build_panel, feature_columns  # noqa: E402
 from earlywarn.ingest import read_incidents  # noqa: E402
 from earlywarn.localities import priogrid_cells, priogrid_gid  # noqa: E402
 
@@ -61,26 +61,38 @@ def main() -> int:
     t1 = time.perf_counter()
     panel = build_panel(inc, cells, unit="priogrid", horizon_weeks=4, step="weekly", target=TARGET)
     t2 = time.perf_counter()
-    res = run_backtest(panel, horizon_weeks=4, test_start=test_start, test_end=test_end, seed=args.seed,
-                       config={"data": GED.name, "n_cells": int(len(cells)), "n_incidents": int(len(inc))})
+    res = run_backtest(
+        panel,
+        horizon_weeks=4,
+        test_start=test_start,
+        test_end=test_end,
+        seed=args.seed,
+        config={"data": GED.name, "n_cells": int(len(cells)), "n_incidents": int(len(inc))},
+    )
     t3 = time.perf_counter()
-    print(f"GED events {len(inc)}, cells {len(cells)}, panel {panel.shape[0]} rows x "
-          f"{panel.shape[1] - 3} features, test from {test_start}")
+    print(
+        f"GED events {len(inc)}, cells {len(cells)}, panel {panel.shape[0]} rows x "
+        f"{len(feature_columns(panel))} features, test from {test_start}"
+    )
     print(format_table(res))
     best_name, best = max(res["baselines"].items(), key=lambda kv: kv[1]["aupr"])
     m = res["model"]
     ratio = m["aupr"] / best["aupr"]
     checks = [
-        (f"AUPR {m['aupr']:.3f} >= 1.10 x best baseline ({best_name} {best['aupr']:.3f}): ratio {ratio:.3f}",
-         ratio >= 1.10),
+        (
+            f"AUPR {m['aupr']:.3f} >= 1.10 x best baseline ({best_name} {best['aupr']:.3f}): ratio {ratio:.3f}",
+            ratio >= 1.10,
+        ),
         (f"AUROC {m['auroc']:.3f} >= 0.90", m["auroc"] >= 0.90),
         (f"Brier skill {m['brier_skill']:.3f} >= 0.45", m["brier_skill"] >= 0.45),
     ]
     for text, ok in checks:
         print(("PASS " if ok else "MISS ") + text)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"time: read {t1 - t0:.1f}s, panel {t2 - t1:.1f}s, backtest {t3 - t2:.1f}s, total {t3 - t0:.1f}s; "
-          f"peak RSS {rss_mb:.0f} MB")
+    print(
+        f"time: read {t1 - t0:.1f}s, panel {t2 - t1:.1f}s, backtest {t3 - t2:.1f}s, total {t3 - t0:.1f}s; "
+        f"peak RSS {rss_mb:.0f} MB"
+    )
     if args.out:
         from earlywarn.atomic import write_text
 

@@ -34,7 +34,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from earlywarn.features import HALF_LIVES, TARGET_COL
+from earlywarn.features import HALF_LIVES, SPATIAL_LAG_FEATURES, TARGET_COL, feature_columns
 from earlywarn.model import ModelParams, ThreatModel
 
 METRIC_KEYS = ("auroc", "aupr", "brier", "brier_skill", "topk_recall")
@@ -128,9 +128,7 @@ def _logistic(train: pd.DataFrame, cols: list[str]) -> Predictor:
     X = np.log1p(np.clip(train[cols].to_numpy("float64"), 0, None))
     mu, sd = X.mean(axis=0), X.std(axis=0) + 1e-9
     m = LogisticRegression(C=1.0, max_iter=1000).fit((X - mu) / sd, train[TARGET_COL].to_numpy().astype(int))
-    return lambda test: m.predict_proba(
-        (np.log1p(np.clip(test[cols].to_numpy("float64"), 0, None)) - mu) / sd
-    )[:, 1]
+    return lambda test: m.predict_proba((np.log1p(np.clip(test[cols].to_numpy("float64"), 0, None)) - mu) / sd)[:, 1]
 
 
 def decay_history(train: pd.DataFrame, h: int) -> Predictor:
@@ -148,17 +146,6 @@ def decay_history(train: pd.DataFrame, h: int) -> Predictor:
         if loss < best_loss:
             best, best_loss = f, loss
     return best
-
-
-SPATIAL_LAG_FEATURES = (
-    "target_count_4w",
-    "target_count_12w",
-    "target_count_52w",
-    "any_count_4w",
-    "nbr_target_count_4w",
-    "nbr_target_count_12w",
-    "nbr_any_count_4w",
-)
 
 
 def spatial_lag(train: pd.DataFrame, h: int) -> Predictor:
@@ -221,8 +208,10 @@ def run_backtest(
     base_ps: dict[str, list[np.ndarray]] = {name: [] for name in BASELINES}
     t0 = time.perf_counter()
     for i, f0 in enumerate(starts):
-        f1 = starts[i + 1] if i + 1 < len(starts) else pd.Timestamp(test_end or panel["as_of"].max()) + pd.Timedelta(
-            days=1
+        f1 = (
+            starts[i + 1]
+            if i + 1 < len(starts)
+            else pd.Timestamp(test_end or panel["as_of"].max()) + pd.Timedelta(days=1)
         )
         tr, te = split(panel, f0, f1, h)
         if te.sum() == 0:
@@ -233,7 +222,9 @@ def run_backtest(
             continue
         y = test[TARGET_COL].to_numpy().astype(float)
         rate = float(y_tr.mean())
+        t_fit = time.perf_counter()
         model = factory().fit(train)
+        fit_seconds = time.perf_counter() - t_fit
         p = model.predict_proba(test)
         fold = {
             "start": str(f0.date()),
@@ -243,6 +234,7 @@ def run_backtest(
             "n_test": int(te.sum()),
             "n_test_positives": int(y.sum()),
             "train_base_rate": rate,
+            "fit_seconds": round(fit_seconds, 2),
             "model": metrics(y, p, rate),
             "baselines": {},
         }
@@ -269,12 +261,13 @@ def run_backtest(
             "seed": seed,
             "n_folds": len(folds),
             "params": (params or ModelParams()).to_dict() if model_factory is None else "custom",
-            "n_features": int(len([c for c in panel.columns if c not in ("locality_id", "as_of", TARGET_COL)])),
+            "n_features": len(feature_columns(panel)),
             "step": panel.attrs.get("step"),
             "unit": panel.attrs.get("unit"),
             **(config or {}),
         },
         "seconds": round(time.perf_counter() - t0, 2),
+        "fit_seconds_mean": round(float(np.mean([f["fit_seconds"] for f in folds])), 2),
     }
 
 
@@ -289,5 +282,6 @@ def format_table(result: dict) -> str:
     rows.append(
         f"test rows {result['n_test_rows']}, positives {result['n_test_positives']}, "
         f"folds {len(result['folds'])}"
+        + (f", model fit {result['fit_seconds_mean']:.1f} s per fold" if "fit_seconds_mean" in result else "")
     )
     return "\n".join(rows)

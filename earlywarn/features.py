@@ -22,7 +22,9 @@ the panel free of leakage:
 
 * features at ``t`` use only incidents with ``date_end <= t``;
 * ``y`` at ``t`` is 1 when some target incident has ``date_end`` in
-  ``(t, t + h weeks]``, NaN when ``t + h`` is after the data end.
+  ``(t, t + h weeks]``, NaN when ``t + h`` is after the data end;
+  ``y_count`` is the number of such incidents (a training target, not a
+  feature: :func:`feature_columns` leaves both out).
 
 ``step="monthly"`` keeps the last weekly as-of date of each calendar month
 (the horizon stays ``h`` weeks).
@@ -72,14 +74,17 @@ from earlywarn.localities import neighbours as spatial_neighbours
 
 ID_COLS = ("locality_id", "as_of")
 TARGET_COL = "y"
+# number of target incidents in (t, t + h] (NaN while the window is open): a training target only
+# (the model can learn intensity from it), never a feature
+TARGET_COUNT_COL = "y_count"
 WINDOWS = (1, 4, 12, 26, 52)
 FATALITY_WINDOWS = (4, 12, 52)
 HALF_LIVES = (2, 8, 26)
 WEEKS_SINCE_CAP = 104
 
-# channel -> plain-words noun used in explanations
+# channel -> plain-words noun used in explanations (plural; CHANNEL_SINGULAR for a count of 1)
 CHANNELS: dict[str, str] = {
-    "any": "incidents",
+    "any": "incidents of any kind",
     "clash": "armed clashes",
     "vac": "attacks on civilians",
     "remote": "shelling, air-strike or IED incidents",
@@ -93,6 +98,21 @@ CHANNELS: dict[str, str] = {
     "civdeath": "incidents with civilian deaths",
     "actor_risk": "incidents by armed actors with a record of harming civilians",
 }
+CHANNEL_SINGULAR: dict[str, str] = {
+    "any": "incident of any kind",
+    "clash": "armed clash",
+    "vac": "attack on civilians",
+    "remote": "shelling, air-strike or IED incident",
+    "abduct_sv": "abduction or sexual-violence incident",
+    "aid_access": "attack on aid workers or access denial",
+    "unrest": "riot or protest",
+    "state": "state-based violence event",
+    "nonstate": "non-state armed clash",
+    "onesided": "one-sided attack on civilians",
+    "target": "incident harming civilians",
+    "civdeath": "incident with civilian deaths",
+    "actor_risk": "incident by armed actors with a record of harming civilians",
+}
 # channels that also get fatality features, and those that get neighbour lags
 FATALITY_CHANNELS = ("any", "clash", "vac", "remote", "state", "nonstate", "target")
 NEIGHBOUR_CHANNELS = ("any", "clash", "vac", "remote", "target", "civdeath", "actor_risk")
@@ -101,7 +121,23 @@ NEIGHBOUR_HALF_LIVES = (2, 8)
 RECENCY_CHANNELS = ("any", "target", "vac", "clash", "remote", "civdeath")
 WEEKS_CHANNELS = ("any", "target", "clash", "remote")
 REGION_KM = 150.0
-SCOPES = {"": "here", "nbr_": "in neighbouring areas", "nbr2_": "two areas away"}
+# own and first-ring neighbour lags of the spatial-lag logistic (a baseline, and a member of the model)
+SPATIAL_LAG_FEATURES = (
+    "target_count_4w",
+    "target_count_12w",
+    "target_count_52w",
+    "any_count_4w",
+    "nbr_target_count_4w",
+    "nbr_target_count_12w",
+    "nbr_any_count_4w",
+)
+SCOPES = {
+    "": "here",
+    "nbr_": "in neighbouring areas",
+    "nbr2_": "two areas away",
+    "region_": f"in the surrounding area (within {REGION_KM:.0f} km)",
+    "area_": "across the whole mission area",
+}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -188,6 +224,7 @@ def build_panel(
     end=None,
     start=None,
     neighbours: sparse.spmatrix | tuple | None = None,
+    rows=None,
 ) -> pd.DataFrame:
     """Locality x as-of panel of features known at each as-of date, plus the target ``y``.
 
@@ -195,6 +232,15 @@ def build_panel(
     (ring1, ring2) pair; by default computed with
     :func:`earlywarn.localities.neighbours`. ``end``/``start`` bound the
     as-of dates (``end`` also bounds the data: later incidents are ignored).
+
+    ``rows``: optional row selector for training panels too large to hold
+    whole, e.g. :func:`sample_rows`. It is called with ``y`` of every output
+    row (in output order) and returns ``(indices, weights)``: the rows to
+    materialise (increasing) and ``{"1": w_pos, "0": w_neg}``, the weight
+    each kept row stands for, stored in ``panel.attrs["row_weights"]`` (the
+    model's calibration uses them to give the full panel's probabilities).
+    Features are computed on the whole locality x week grid first, so a kept
+    row has exactly the values it has in the full panel.
     """
     if horizon_weeks < 1:
         raise ValueError("horizon_weeks must be >= 1")
@@ -282,10 +328,40 @@ def build_panel(
         months = as_of.astype("datetime64[M]")
         keep &= np.r_[months[1:] != months[:-1], True]
     cols_k = np.flatnonzero(keep)
-    feats: dict[str, np.ndarray] = {}
+
+    # ---- target (before the features, so that a row selector can see it)
+    tcum = np.cumsum(counts["target"], axis=1)
+    ahead = np.full((n_loc, n_wk), np.nan)
+    if n_wk > h:
+        ahead[:, : n_wk - h] = tcum[:, h:] - tcum[:, : n_wk - h]
+    y = np.where(np.isnan(ahead), np.nan, (ahead > 0).astype(float))
+    y_count = ahead.astype("float32")
+    del tcum, ahead
+    sel_loc = sel_wk = None
+    row_weights = None
+    if rows is not None:
+        sel, row_weights = rows(y[:, cols_k].T.ravel())
+        sel = np.asarray(sel, dtype="int64")
+        sel_wk, sel_loc = cols_k[sel // n_loc], sel % n_loc
+
+    # Features go straight into one float32 block (feature x row), which becomes the frame
+    # without a copy. Its capacity is reserved, not used: np.empty commits memory only for the
+    # rows written, so the panel is held once (a dict of columns handed to pandas was held twice
+    # while pandas consolidated it, and freed columns stayed resident in the heap).
+    n_out = len(sel_loc) if sel_loc is not None else len(cols_k) * n_loc
+    store = {"block": np.empty((512, n_out), dtype="float32")}
+    feat_pos: dict[str, int] = {}
 
     def put(name: str, arr: np.ndarray) -> None:
-        feats[name] = arr[:, cols_k].T.ravel().astype("float32")
+        j = feat_pos.setdefault(name, len(feat_pos))
+        if j >= len(store["block"]):
+            bigger = np.empty((2 * len(store["block"]), n_out), dtype="float32")
+            bigger[:j] = store["block"][:j]
+            store["block"] = bigger
+        if sel_loc is not None:
+            store["block"][j] = arr[sel_loc, sel_wk]
+        else:  # week-major rows: the kept weeks of every locality
+            store["block"][j].reshape(len(cols_k), n_loc)[...] = arr.T[cols_k]
 
     windows = sorted(set(WINDOWS) | {h})
 
@@ -353,32 +429,66 @@ def build_panel(
     put("woy_sin", np.repeat(np.sin(2 * np.pi * woy)[None, :], n_loc, axis=0))
     put("woy_cos", np.repeat(np.cos(2 * np.pi * woy)[None, :], n_loc, axis=0))
 
-    # ---- target
-    tcum = np.cumsum(counts["target"], axis=1)
-    ahead = np.full((n_loc, n_wk), np.nan)
-    if n_wk > h:
-        ahead[:, : n_wk - h] = tcum[:, h:] - tcum[:, : n_wk - h]
-    y = np.where(np.isnan(ahead), np.nan, (ahead > 0).astype(float))
-
-    n_rows = len(cols_k) * n_loc
-    panel = pd.DataFrame(
-        {
-            "locality_id": pd.array(np.tile(loc_ids.to_numpy(), len(cols_k)), dtype="string"),
-            "as_of": np.repeat(as_of[cols_k], n_loc).astype("datetime64[s]"),
-            **feats,
-            TARGET_COL: y[:, cols_k].T.ravel(),
-        }
-    )
+    if sel_loc is not None:
+        n_rows = len(sel_loc)
+        ids_col = loc_ids.to_numpy()[sel_loc]
+        as_of_col = as_of[sel_wk]
+        y_col = y[sel_loc, sel_wk]
+        y_count_col = y_count[sel_loc, sel_wk]
+    else:
+        n_rows = len(cols_k) * n_loc
+        ids_col = np.tile(loc_ids.to_numpy(), len(cols_k))
+        as_of_col = np.repeat(as_of[cols_k], n_loc)
+        y_col = y[:, cols_k].T.ravel()
+        y_count_col = y_count[:, cols_k].T.ravel()
+    names = list(feat_pos)
+    panel = pd.DataFrame(store["block"][: len(names)].T, columns=names, copy=False)
+    panel.insert(0, "as_of", as_of_col.astype("datetime64[s]"))
+    panel.insert(0, "locality_id", pd.array(ids_col, dtype="string"))
+    panel[TARGET_COL] = y_col
+    panel[TARGET_COUNT_COL] = y_count_col
     assert len(panel) == n_rows
     panel.attrs.update(
         {"horizon_weeks": h, "step": step, "unit": unit, "data_end": str(data_end), "n_incidents_used": int(ok.sum())}
     )
+    if row_weights is not None:
+        panel.attrs["row_weights"] = {str(k): float(v) for k, v in row_weights.items()}
     return panel
+
+
+def sample_rows(max_rows: int, seed: int = 0, positive_share: float = 0.5):
+    """Row selector for :func:`build_panel`: at most ``max_rows`` labelled rows, with weights.
+
+    Rows whose target window is open (``y`` NaN) are dropped. When the
+    labelled rows fit the budget they are all kept (weights 1). Otherwise
+    positives are kept up to ``positive_share`` of the budget and negatives
+    fill the rest, each class sampled uniformly without replacement (seeded);
+    a kept row's weight is the inverse of its class's sampling rate, so the
+    weighted sample has the full panel's class totals and a model fitted
+    with these weights estimates the full panel's probabilities (the usual
+    correction for case-control / negative subsampling).
+    """
+
+    def select(y: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        pos = np.flatnonzero(y == 1)
+        neg = np.flatnonzero(y == 0)
+        if len(pos) + len(neg) <= max_rows:
+            return np.sort(np.r_[pos, neg]), {"1": 1.0, "0": 1.0}
+        rng = np.random.default_rng(seed)
+        k_pos = min(len(pos), int(max_rows * positive_share))
+        k_neg = min(len(neg), max_rows - k_pos)
+        k_pos = min(len(pos), max_rows - k_neg)
+        kp = rng.choice(pos, k_pos, replace=False) if k_pos < len(pos) else pos
+        kn = rng.choice(neg, k_neg, replace=False) if k_neg < len(neg) else neg
+        w = {"1": len(pos) / max(k_pos, 1), "0": len(neg) / max(k_neg, 1)}
+        return np.sort(np.r_[kp, kn]), w
+
+    return select
 
 
 def feature_columns(panel: pd.DataFrame) -> list[str]:
     """The feature columns of a panel: everything but the ids and the target."""
-    return [c for c in panel.columns if c not in ID_COLS and c != TARGET_COL]
+    return [c for c in panel.columns if c not in ID_COLS and c not in (TARGET_COL, TARGET_COUNT_COL)]
 
 
 def _actor_risk(sub: pd.DataFrame, is_target: np.ndarray, wk: np.ndarray, n_wk: int) -> np.ndarray:
@@ -539,13 +649,30 @@ def _n(v: float) -> str:
     return f"{v:,.0f}" if abs(v - round(v)) < 0.05 else f"{v:,.1f}"
 
 
+def _counted(v: float, singular: str, plural: str) -> str:
+    """``"1 armed clash"``, ``"2 armed clashes"``, ``"0.5 armed clashes"`` (singular only for exactly 1)."""
+    n = _n(v)
+    return f"{n} {singular if n == '1' else plural}"
+
+
+def _plural_s(n: float, word: str) -> str:
+    return f"{_n(n)} {word}{'' if _n(n) == '1' else 's'}"
+
+
+_DESC = re.compile(r"^(?P<scope>nbr2_|nbr_|region_|area_)?(?P<rest>.+)_(?P<stat>count|fatalities|deaths)$")
+_SHARE = re.compile(r"^nbr_(?P<ch>.+)_share_(?P<w>\d+)w$")
+
+
 def describe(group: str, values: dict[str, float], horizon_weeks: int = 4) -> str:
     """Plain-words text for a feature group from one row's values (name -> value).
 
     Uses only the row's own feature values, so the sentence is a fact about
     the data the model saw, e.g. "9 armed clashes in neighbouring areas in
-    the last 4 weeks".
+    the last 4 weeks" or "1 civilian killed here in the last 12 weeks".
+    Nouns agree with the number (1 clash, 2 clashes) and no internal channel
+    code reaches the text.
     """
+
     def g(name: str) -> float:
         v = values.get(name, np.nan)
         return float(v) if v is not None else np.nan
@@ -554,16 +681,17 @@ def describe(group: str, values: dict[str, float], horizon_weeks: int = 4) -> st
         lvl, chg = g("idp_level"), g("idp_change_pct")
         if np.isnan(lvl):
             return "no displacement figures for this area"
+        people = _counted(lvl, "displaced person", "displaced people")
         if np.isnan(chg):
-            return f"{_n(lvl)} IDPs present at the last round"
+            return f"{people} present at the last DTM round"
         word = "up" if chg >= 0 else "down"
-        return f"IDPs {word} {abs(chg):.0f}% since last round ({_n(lvl)} present)"
+        return f"IDPs {word} {abs(chg):.0f}% since the last DTM round ({people} present)"
     if group == "base":
         km = g("km_to_nearest_base")
         if np.isnan(km):
             return "no UN base position known"
         if g("inside_patrol_radius") == 1:
-            return f"inside a UN base patrol radius (nearest base {km:.0f} km)"
+            return f"inside a UN base patrol radius (nearest base {km:.0f} km away)"
         return f"no UN base within {km:.0f} km"
     if group == "season":
         ang = np.arctan2(g("woy_sin"), g("woy_cos"))
@@ -573,8 +701,19 @@ def describe(group: str, values: dict[str, float], horizon_weeks: int = 4) -> st
         p = g("population")
         return "population unknown" if np.isnan(p) else f"population about {_n(p)}"
     if group == "target_history":
-        return f"{g('target_weeks_share_history'):.0%} of past weeks had incidents harming civilians"
-    m = re.match(r"^(?P<scope>nbr2_|nbr_)?(?P<rest>.+)_(?P<stat>count|fatalities|deaths)$", group)
+        share = g("target_weeks_share_history")
+        return f"{share:.0%} of past weeks here had incidents harming civilians"
+    if group == "target_window_history":
+        share = g("target_window_rate_shrunk")
+        return f"incidents harming civilians here in about {share:.0%} of past {horizon_weeks}-week periods"
+    m = _SHARE.match(group)
+    if m:
+        share, ch, w = g(group), m["ch"], int(m["w"])
+        noun = CHANNELS.get(ch, "incidents")
+        if np.isnan(share) or share <= 0:
+            return f"none of the neighbouring areas had {noun} in the last {w} weeks"
+        return f"{share:.0%} of neighbouring areas had {noun} in the last {w} weeks"
+    m = _DESC.match(group)
     if not m:
         return group.replace("_", " ")
     scope, rest, stat = m["scope"] or "", m["rest"], m["stat"]
@@ -585,19 +724,19 @@ def describe(group: str, values: dict[str, float], horizon_weeks: int = 4) -> st
     if not wins:
         return group.replace("_", " ")
     chosen = next((w for w in wins if g(f"{base}_{w}w") > 0), None)
-    if stat == "count":
-        noun = CHANNELS.get(rest, rest.replace("_", " "))
-    elif rest == "civilian":
-        noun = "civilians killed"
-    else:
-        noun = f"people killed in {CHANNELS.get(rest, rest.replace('_', ' '))}"
+    plural = CHANNELS.get(rest, "incidents")
+    singular = CHANNEL_SINGULAR.get(rest, "incident")
     if rest == "actor_risk" and stat == "count":
-        noun = "risk-weighted incidents by armed actors with a record of harming civilians"
+        singular, plural = "risk-weighted " + singular, "risk-weighted " + plural
+    if stat == "deaths" or rest == "civilian":
+        singular, plural = "civilian killed", "civilians killed"
+    elif stat == "fatalities":
+        singular, plural = f"person killed in {plural}", f"people killed in {plural}"
     if chosen is None:
-        return f"no {noun} {where} in the last {wins[-1]} weeks"
-    text = f"{_n(g(f'{base}_{chosen}w'))} {noun} {where} in the last {chosen} weeks"
+        return f"no {plural} {where} in the last {wins[-1]} weeks"
+    text = f"{_counted(g(f'{base}_{chosen}w'), singular, plural)} {where} in the last {chosen} weeks"
     if not scope and stat == "count":
         since = g(f"weeks_since_{rest}")
         if not np.isnan(since) and since < WEEKS_SINCE_CAP:
-            text += " (this week)" if since == 0 else f" (latest {since:.0f} week{'s' if since != 1 else ''} ago)"
+            text += " (the latest this week)" if since == 0 else f" (the latest {_plural_s(since, 'week')} ago)"
     return text

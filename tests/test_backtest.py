@@ -72,8 +72,9 @@ def test_run_backtest_trains_only_on_the_past_and_reports_everything(panel):
             seen.append(pd.Timestamp(train["as_of"].max()))
             return super().fit(train)
 
-    res = run_backtest(panel, horizon_weeks=4, test_start="2021-01-01", seed=3,
-                       model_factory=lambda: Spy(seed=3, params=FAST))
+    res = run_backtest(
+        panel, horizon_weeks=4, test_start="2021-01-01", seed=3, model_factory=lambda: Spy(seed=3, params=FAST)
+    )
     folds = res["folds"]
     assert len(folds) == len(seen) >= 4
     for fold, last_train in zip(folds, seen, strict=True):
@@ -98,11 +99,13 @@ def test_backtest_cli_on_a_small_ged_file(tmp_path, panel):
     from earlywarn.commands.model import register
 
     inc = random_incidents(n=500, seed=4, days=500)
-    header = ("id,year,active_year,type_of_violence,conflict_new_id,conflict_name,dyad_new_id,dyad_name,"
-              "side_a_new_id,side_a,side_b_new_id,gwnob,side_b,number_of_sources,source_article,source_office,"
-              "source_date,source_headline,source_original,where_prec,where_coordinates,adm_1,adm_2,latitude,"
-              "longitude,geom_wkt,priogrid_gid,country,country_id,region,event_clarity,date_prec,date_start,"
-              "date_end,deaths_a,deaths_b,deaths_civilians,deaths_unknown,low,best,high").split(",")
+    header = (
+        "id,year,active_year,type_of_violence,conflict_new_id,conflict_name,dyad_new_id,dyad_name,"
+        "side_a_new_id,side_a,side_b_new_id,gwnob,side_b,number_of_sources,source_article,source_office,"
+        "source_date,source_headline,source_original,where_prec,where_coordinates,adm_1,adm_2,latitude,"
+        "longitude,geom_wkt,priogrid_gid,country,country_id,region,event_clarity,date_prec,date_start,"
+        "date_end,deaths_a,deaths_b,deaths_civilians,deaths_unknown,low,best,high"
+    ).split(",")
     tov = np.where(inc["kind"] == "violence_against_civilians", 3, 1)
     rows = pd.DataFrame({c: "" for c in header}, index=inc.index)
     rows["id"] = np.arange(len(inc)) + 1
@@ -129,8 +132,25 @@ def test_backtest_cli_on_a_small_ged_file(tmp_path, panel):
         pass
 
     out = tmp_path / "bt.json"
-    argv = ["backtest", "--events", str(src), "--format", "ucdp-ged", "--unit", "priogrid", "--horizon", "4",
-            "--test-start", "2021-03-01", "--out", str(out), "--fold-months", "2", "--seed", "1"]
+    argv = [
+        "backtest",
+        "--events",
+        str(src),
+        "--format",
+        "ucdp-ged",
+        "--unit",
+        "priogrid",
+        "--horizon",
+        "4",
+        "--test-start",
+        "2021-03-01",
+        "--out",
+        str(out),
+        "--fold-months",
+        "2",
+        "--seed",
+        "1",
+    ]
     res = CliRunner().invoke(app, argv)
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,8 +25,16 @@ def cell_point(gid: str) -> tuple[float, float]:
 
 
 def incidents(rows: list[dict]) -> pd.DataFrame:
-    base = {"source": "test", "kind": "clash", "fatalities": 1.0, "civilian_deaths": 0.0, "date_precision": 1,
-            "geo_precision": 1, "fatalities_low": np.nan, "fatalities_high": np.nan}
+    base = {
+        "source": "test",
+        "kind": "clash",
+        "fatalities": 1.0,
+        "civilian_deaths": 0.0,
+        "date_precision": 1,
+        "geo_precision": 1,
+        "fatalities_low": np.nan,
+        "fatalities_high": np.nan,
+    }
     out = []
     for i, r in enumerate(rows):
         r = {**base, **r}
@@ -73,6 +83,10 @@ def test_target_is_any_target_event_in_the_next_h_weeks():
             assert np.isnan(y), t
         else:
             assert y == float(any(t < d <= t + pd.Timedelta(weeks=4) for d in tgt_days)), t
+            # the count target: how many target incidents fall in the window
+            assert c.loc[t, "y_count"] == sum(t < d <= t + pd.Timedelta(weeks=4) for d in tgt_days), t
+    assert c["y_count"].isna().equals(c["y"].isna())
+    assert "y_count" not in feature_columns(p) and "y" not in feature_columns(p)  # targets, never features
     assert c.index.max() == end  # the latest as-of date is the data end, so "now" can be scored
     assert p.loc[p["locality_id"] != CENTRE, "y"].fillna(0).eq(0).all()
     # the target follows the config: civilian deaths can be switched off
@@ -98,8 +112,17 @@ def test_event_not_known_before_date_end_does_not_change_features():
     inc = random_incidents()
     end = pd.Timestamp("2021-05-01")
     t = pd.Timestamp("2020-10-03")  # an as-of date (end - 30 weeks)
-    late = incidents([{"date_start": "2020-09-20", "date_end": "2020-10-20", "kind": "violence_against_civilians",
-                       "fatalities": 30.0, "civilian_deaths": 30.0}])
+    late = incidents(
+        [
+            {
+                "date_start": "2020-09-20",
+                "date_end": "2020-10-20",
+                "kind": "violence_against_civilians",
+                "fatalities": 30.0,
+                "civilian_deaths": 30.0,
+            }
+        ]
+    )
     a = build_panel(inc, CELLS, unit="priogrid", end=end)
     b = build_panel(pd.concat([inc, late], ignore_index=True), CELLS, unit="priogrid", end=end)
     fc = feature_columns(a)
@@ -186,6 +209,58 @@ def test_feature_groups_and_descriptions_read_well():
     text = describe("nbr_clash_count", {"nbr_clash_count_1w": 2, "nbr_clash_count_4w": 9, "nbr_clash_count_12w": 12})
     assert text == "9 armed clashes in neighbouring areas in the last 4 weeks"
     idp = describe("idp", {"idp_level": 1350, "idp_change_pct": 35.0})
-    assert idp == "IDPs up 35% since last round (1,350 present)"
+    assert idp == "IDPs up 35% since the last DTM round (1,350 displaced people present)"
     assert describe("base", {"km_to_nearest_base": 62.3, "inside_patrol_radius": 0}) == "no UN base within 62 km"
     assert describe("vac_count", {"vac_count_4w": 0, "vac_count_52w": 0}).startswith("no attacks on civilians")
+
+
+# the counted noun phrase ends before the first of these words ("1 person killed in ...", "1 armed clash here")
+_STOP = re.compile(r"\s(?:in|on|by|with|harming|of|within|here|two|across|at|present|ago|killed|away)\b|\)|$")
+_RAW_CODES = re.compile(
+    r"_|\b(nbr2?|vac|civdeath|onesided|nonstate|abduct|sv|region|share|decay|count|\d+w)\b"
+    r"|\bany\b(?! kind)"
+)
+
+
+def _heads(text: str, number: str) -> list[str]:
+    """The noun phrases counted by ``number`` in ``text`` (units such as km and % are not counts)."""
+    out = []
+    for m in re.finditer(rf"(?<![\d.,]){re.escape(number)} ", text):
+        rest = text[m.end() :]
+        head = rest[: _STOP.search(rest).start()].strip()
+        if head and not head.startswith(("km", "%")):
+            out.append(head)
+    return out
+
+
+def _is_plural(head: str) -> bool:
+    last = head.split()[-1]
+    return last == "people" or last.endswith("s")
+
+
+def test_every_description_is_grammatical_for_counts_1_and_2():
+    inc = random_incidents(n=300, seed=5)
+    panel = build_panel(inc, CELLS, unit="priogrid", horizon_weeks=4, neighbours=neighbours(CELLS, "priogrid"))
+    cols = feature_columns(panel)
+    groups = sorted({feature_group(c) for c in cols})
+    assert len(groups) > 30
+    for group in groups:
+        members = [c for c in cols if feature_group(c) == group]
+        for v in (0.0, 1.0, 2.0):
+            text = describe(group, {c: v for c in members}, horizon_weeks=4)
+            assert text and text == text.strip() and "  " not in text, (group, text)
+            assert not _RAW_CODES.search(text), (group, v, text)
+            if v == 1.0:  # "1 armed clash", never "1 armed clashes"
+                assert not any(_is_plural(h) for h in _heads(text, "1")), (group, text)
+            if v == 2.0:  # "2 armed clashes", never "2 armed clash"
+                assert all(_is_plural(h) for h in _heads(text, "2")), (group, text)
+    # spot checks in plain words
+    assert describe("clash_count", {"clash_count_4w": 1.0}) == "1 armed clash here in the last 4 weeks"
+    assert describe("region_any_count", {"region_any_count_4w": 26.0}) == (
+        "26 incidents of any kind in the surrounding area (within 150 km) in the last 4 weeks"
+    )
+    assert describe("civilian_deaths", {"civilian_deaths_4w": 1.0}) == "1 civilian killed here in the last 4 weeks"
+    assert describe("any_fatalities", {"any_fatalities_4w": 1.0}).startswith("1 person killed")
+    assert describe("target_count", {"target_count_4w": 2.0, "weeks_since_target": 1.0}) == (
+        "2 incidents harming civilians here in the last 4 weeks (the latest 1 week ago)"
+    )

@@ -11,14 +11,16 @@ import skops.io as sio
 from sklearn.metrics import roc_auc_score
 from sklearn.svm import SVC
 
-from earlywarn.features import CHANNELS, describe, feature_group
+from earlywarn.features import CHANNELS, SPATIAL_LAG_FEATURES, describe, feature_group
 from earlywarn.model import (
     FORMAT,
     ModelParams,
     ThreatModel,
     UntrustedModelError,
+    monotonic_constraints,
     score_panel,
     train_model,
+    write_model_card,
 )
 
 FAST = ModelParams(max_iter=60, n_gbm=1)
@@ -124,12 +126,17 @@ def test_train_model_writes_card_and_score_panel(tmp_path):
     panel = synthetic_panel(n_loc=20, n_wk=60, seed=3)
     bt = {
         "model": {"auroc": 0.8, "aupr": 0.5, "brier": 0.1, "brier_skill": 0.3, "topk_recall": 0.4},
-        "baselines": {"persistence": {"auroc": 0.7, "aupr": 0.4, "brier": 0.12, "brier_skill": 0.1,
-                                      "topk_recall": 0.3}},
-        "n_test_rows": 100, "n_test_positives": 20, "folds": [{}], "config": {"horizon_weeks": 4},
+        "baselines": {
+            "persistence": {"auroc": 0.7, "aupr": 0.4, "brier": 0.12, "brier_skill": 0.1, "topk_recall": 0.3}
+        },
+        "n_test_rows": 100,
+        "n_test_positives": 20,
+        "folds": [{}],
+        "config": {"horizon_weeks": 4},
     }
-    model, version, card = train_model(panel, seed=1, horizon_weeks=4, out_dir=tmp_path, backtest_result=bt,
-                                       params=FAST)
+    model, version, card = train_model(
+        panel, seed=1, horizon_weeks=4, out_dir=tmp_path, backtest_result=bt, params=FAST
+    )
     assert (tmp_path / f"threat-model-{version}.skops").exists()
     assert card.exists() and card.suffix == ".md"
     text = card.read_text()
@@ -140,3 +147,66 @@ def test_train_model_writes_card_and_score_panel(tmp_path):
     assert list(scores.columns) == ["locality_id", "as_of", "risk", "driver_1", "driver_2", "driver_3"]
     assert len(scores) == 20 and (scores["as_of"] == panel["as_of"].max()).all()
     assert scores["risk"].between(0, 1).all()
+
+
+def test_fit_is_lean_early_stopped_and_monotonic():
+    panel = synthetic_panel(n_loc=30, n_wk=100, seed=5)
+    panel["abduct_sv_count_4w"] = 0.0  # a channel the source never reports: constant, not fitted
+    params = ModelParams(max_iter=300, n_gbm=1)
+    model = ThreatModel(seed=3, params=params).fit(panel)
+    used = dict(zip(model.feature_names, model._used, strict=True))
+    assert not used["abduct_sv_count_4w"] and used["vac_count_4w"]
+    assert model.info["features_used"] == len(model.feature_names) - 1
+    # the trees stop well before the cap: the later calibration slice picked their number
+    (trees,) = model.info["gbm_trees"]
+    assert 1 <= trees < params.max_iter
+    assert model._base["gbm"][0].n_iter_ == trees
+    cst = dict(zip(model.feature_names, monotonic_constraints(model.feature_names), strict=True))
+    assert cst["vac_count_4w"] == 1 and cst["idp_level"] == 0 and monotonic_constraints(["weeks_since_vac"])[0] == -1
+    # more attacks on civilians here never lowers the risk
+    rows = panel[panel["y"].notna()].iloc[:200].copy()
+    more = rows.copy()
+    more["vac_count_4w"] += 3
+    more["vac_count_12w"] += 3
+    gbm = model._base["gbm"][0]
+    cols = [c for c, u in used.items() if u]
+    assert (
+        gbm.predict_proba(more[cols].to_numpy())[:, 1] >= gbm.predict_proba(rows[cols].to_numpy())[:, 1] - 1e-12
+    ).all()
+
+
+def test_model_card_says_what_was_tried(tmp_path, fitted):
+    model, _, _, _ = fitted
+    model.save(tmp_path)
+    card = write_model_card(model, tmp_path)
+    text = card.read_text()
+    assert "## What was tried" in text and "validation" in text and "2019" not in text.split("## What was tried")[1]
+    meta = json.loads(card.with_suffix(".json").read_text())
+    assert len(meta["what_was_tried"]) >= 5
+
+
+def test_poisson_trees_on_target_counts_round_trip(tmp_path):
+    panel = synthetic_panel(n_loc=30, n_wk=100, seed=11)
+    rng = np.random.default_rng(11)
+    y = panel["y"].to_numpy()
+    panel["y_count"] = np.where(np.isnan(y), np.nan, np.where(y == 1, 1 + rng.poisson(1.5 * panel["vac_count_4w"]), 0))
+    for c in SPATIAL_LAG_FEATURES:  # the spatial-lag member's inputs
+        panel[c] = panel["vac_count_4w"] + rng.poisson(0.5, len(panel)) if c.startswith("target") else 0.0
+    panel["nbr_any_count_4w"] = panel["nbr_clash_count_4w"]
+    cut = pd.Timestamp(panel["as_of"].unique()[70])
+    train = panel[panel["as_of"] + pd.Timedelta(weeks=4) <= cut]
+    test = panel[(panel["as_of"] >= cut) & panel["y"].notna()]
+    model = ThreatModel(seed=5, params=ModelParams(n_gbm=1)).fit(train)
+    assert model.info["gbm_target"].startswith("count") and "y_count" not in model.feature_names
+    assert model._base["spatial_lag"] is not None and len(model._sl_cols) == len(SPATIAL_LAG_FEATURES)
+    assert model._calibrator.coef_.shape == (1, 3)  # stacked: trees, logistic, spatial-lag logistic
+    p = model.predict_proba(test)
+    assert ((p >= 0) & (p <= 1)).all() and roc_auc_score(test["y"], p) > 0.75
+    loaded = ThreatModel.load(model.save(tmp_path))  # the Poisson regressor is on the allow-list
+    np.testing.assert_array_equal(loaded.predict_proba(test), p)
+    # counts that do not match y are not used: the classifier is fitted instead
+    bad = train.assign(y_count=0.0)
+    assert ThreatModel(seed=5, params=ModelParams(n_gbm=1)).fit(bad).info["gbm_target"] == "binary"
+    assert (
+        ThreatModel(seed=5, params=ModelParams(n_gbm=1, gbm_target="binary")).fit(train).info["gbm_target"] == "binary"
+    )

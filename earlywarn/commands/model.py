@@ -22,8 +22,9 @@ import pandas as pd
 import typer
 
 
-def _localities(incidents: pd.DataFrame, unit: str, test_start: pd.Timestamp, cell_km: float,
-                boundaries: Path | None, id_field: str):
+def _localities(
+    incidents: pd.DataFrame, unit: str, test_start: pd.Timestamp, cell_km: float, boundaries: Path | None, id_field: str
+):
     from earlywarn.localities import as_localities, km_grid, priogrid_cells, priogrid_gid
 
     before = incidents[incidents["date_end"] < test_start]
@@ -39,8 +40,12 @@ def _localities(incidents: pd.DataFrame, unit: str, test_start: pd.Timestamp, ce
         return priogrid_cells(priogrid_gid(before["lon"], before["lat"]))
     from earlywarn.localities import assign_incidents
 
-    bbox = (incidents["lon"].min() - 1e-6, incidents["lat"].min() - 1e-6,
-            incidents["lon"].max() + 1e-6, incidents["lat"].max() + 1e-6)
+    bbox = (
+        incidents["lon"].min() - 1e-6,
+        incidents["lat"].min() - 1e-6,
+        incidents["lon"].max() + 1e-6,
+        incidents["lat"].max() + 1e-6,
+    )
     grid = km_grid(bbox, cell_km)
     used = assign_incidents(before, grid, "km_grid").dropna().unique()
     out = grid[grid["locality_id"].isin(set(used.tolist()))].reset_index(drop=True)
@@ -82,9 +87,18 @@ def register(app: typer.Typer) -> None:
         loc = _localities(inc, unit, ts, cell_km, boundaries, id_field)
         panel = build_panel(inc, loc, unit=unit, horizon_weeks=horizon, step=step)
         result = run_backtest(
-            panel, horizon_weeks=horizon, test_start=ts, seed=seed, fold_months=fold_months,
-            config={"events": str(events), "format": fmt, "unit": unit, "n_localities": int(len(loc)),
-                    "n_incidents": int(len(inc))},
+            panel,
+            horizon_weeks=horizon,
+            test_start=ts,
+            seed=seed,
+            fold_months=fold_months,
+            config={
+                "events": str(events),
+                "format": fmt,
+                "unit": unit,
+                "n_localities": int(len(loc)),
+                "n_incidents": int(len(inc)),
+            },
         )
         typer.echo(format_table(result))
         write_text(out, json.dumps(result, indent=2, default=_json_default))
