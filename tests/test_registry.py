@@ -64,3 +64,18 @@ def test_champion_challenger_rule():
     assert not not_worse({"model": {"aupr": 0.70, "brier": 0.081}}, champ)  # less well calibrated
     assert not not_worse(None, champ)  # a challenger that could not be backtested never replaces a champion
     assert not_worse(None, None) and not_worse({"model": {"aupr": 0.1, "brier": 0.3}}, None)
+
+
+def test_training_rows_sample_large_panels_with_class_weights():
+    from earlywarn.registry import training_rows
+
+    panel = synthetic_panel(n_loc=50, n_wk=100, seed=3)  # 5,000 rows, the last weeks unlabelled
+    assert training_rows(panel, max_rows=10_000) is panel
+    sample = training_rows(panel, max_rows=1_000, seed=1)
+    labelled = panel[panel["y"].notna()]
+    assert len(sample) == 1_000 and sample["y"].notna().all()
+    w = sample.attrs["row_weights"]
+    # weighted class totals are the full panel's
+    assert (sample["y"] == 1).sum() * w["1"] == pytest.approx((labelled["y"] == 1).sum())
+    assert (sample["y"] == 0).sum() * w["0"] == pytest.approx((labelled["y"] == 0).sum())
+    assert sample["as_of"].is_monotonic_increasing  # time order kept for the calibration slice
