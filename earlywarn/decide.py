@@ -182,7 +182,7 @@ def forward_deployment_flags(table: pd.DataFrame, thresholds: ThresholdConfig) -
         + "% in the coming weeks; "
         + where
         + "; about "
-        + ecr.round(0).astype(int).astype(str)
+        + ecr.round(0).astype(int).map("{:,}".format)
         + " civilians expected at risk"
     )
     return pd.DataFrame(
