@@ -457,7 +457,7 @@ class ThreatModel:
         }
 
     def to_bytes(self) -> bytes:
-        return sio.dumps(self._state())
+        return canonical_skops(sio.dumps(self._state()))
 
     def save(self, directory: str | Path) -> Path:
         """Write ``threat-model-<version>.skops``; version = first 12 hex of the file's sha256."""
@@ -493,6 +493,53 @@ class ThreatModel:
         m.info = dict(state["info"])
         m.version = hashlib.sha256(data).hexdigest()[:12]
         return m
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """The same skops archive with reproducible bytes, so equal models get equal versions.
+
+    skops names each stored array and object after its memory address
+    (``__id__`` and ``<id>.npy``) and stamps the zip entries with the current
+    time, so two identical trainings would give different files and versions.
+    Here the ids are renumbered in order of first appearance (consistently in
+    the schema and the entry names, so shared references stay shared) and
+    every entry gets a fixed timestamp. Loading is unchanged.
+    """
+    zin = zipfile.ZipFile(io.BytesIO(data))
+    entries = {i.filename: zin.read(i.filename) for i in zin.infolist()}
+    ids: dict[int, int] = {}
+
+    def renumber(v: int) -> int:
+        return ids.setdefault(v, len(ids) + 1)
+
+    def walk(node):
+        if isinstance(node, dict):
+            out = {}
+            for k, v in node.items():
+                if k == "__id__" and isinstance(v, int):
+                    out[k] = renumber(v)
+                elif k == "file" and isinstance(v, str) and v in entries:
+                    stem, dot, ext = v.partition(".")
+                    out[k] = f"{renumber(int(stem))}{dot}{ext}" if stem.isdigit() else v
+                else:
+                    out[k] = walk(v)
+            return out
+        if isinstance(node, list):
+            return [walk(x) for x in node]
+        return node
+
+    schema = walk(json.loads(entries.pop("schema.json")))
+    renamed = {"schema.json": json.dumps(schema, sort_keys=False).encode()}
+    for name, blob in entries.items():
+        stem, dot, ext = name.partition(".")
+        renamed[f"{renumber(int(stem))}{dot}{ext}" if stem.isdigit() else name] = blob
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zout:
+        for name in sorted(renamed):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zout.writestr(info, renamed[name])
+    return buf.getvalue()
 
 
 def types_in(data: bytes) -> set[str]:

@@ -78,6 +78,10 @@ def test_fit_is_reproducible_from_seed(fitted):
     model, train, test, _ = fitted
     again = ThreatModel(seed=7, params=FAST).fit(train)
     np.testing.assert_array_equal(model.predict_proba(test), again.predict_proba(test))
+    # ... and gives the same file, hence the same version: a rerun is traceable to the same artefact
+    assert model.to_bytes() == again.to_bytes()
+    loaded = ThreatModel.from_bytes(again.to_bytes())
+    np.testing.assert_array_equal(loaded.predict_proba(test), model.predict_proba(test))
 
 
 def test_skops_round_trip(tmp_path, fitted):
