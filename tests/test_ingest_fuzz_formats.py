@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from earlywarn.ingest import IngestError, read_displacement, read_incidents
+from earlywarn.ingest.ged import GED_25_1
 
 TODAY = date(2026, 1, 1)
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -27,14 +28,7 @@ lon = st.floats(-179.9, 179.9, allow_nan=False).map(lambda x: f"{x:.5f}")
 day = st.dates(date(1989, 1, 1), TODAY - timedelta(days=40))
 encodings = st.sampled_from(["utf-8", "utf-8-sig", "cp1252"])
 
-GED_COLUMNS = (
-    "id,relid,year,active_year,code_status,type_of_violence,conflict_dset_id,conflict_new_id,conflict_name,"
-    "dyad_dset_id,dyad_new_id,dyad_name,side_a_dset_id,side_a_new_id,side_a,side_b_dset_id,side_b_new_id,"
-    "side_b,number_of_sources,source_article,source_office,source_date,source_headline,source_original,"
-    "where_prec,where_coordinates,where_description,adm_1,adm_2,latitude,longitude,geom_wkt,priogrid_gid,"
-    "country,country_id,region,event_clarity,date_prec,date_start,date_end,deaths_a,deaths_b,"
-    "deaths_civilians,deaths_unknown,best,high,low,gwnoa,gwnob"
-).split(",")
+GED_COLUMNS = GED_25_1  # the published 25.1 column set, as the reader knows it
 
 
 def _csv(header: list[str], rows: list[dict], encoding: str, hashtags: list[str] | None = None) -> bytes:
