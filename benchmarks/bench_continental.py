@@ -37,31 +37,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from memory import peak_rss_mb, reset_peak_rss  # noqa: E402 - benchmarks/ is on sys.path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 TARGET_S = 300.0
 TARGET_MB = 6144.0
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process (VmHWM), MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def reset_peak_rss() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); False where unsupported."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
 
 
 def run(n_cells: int | None = None, weeks: int = 520, max_rows: int = 150_000, seed: int = 20261125,

@@ -17,7 +17,6 @@ import gzip
 import io
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -25,15 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from memory import peak_rss_mb  # noqa: E402 - benchmarks/ is on sys.path
+
 from earlywarn.ingest import read_incidents
 
 SHARED = Path(os.environ.get("EARLYWARN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 GED = SHARED / "ucdp_ged_syria_2016_2019.csv.gz"
 TARGET_S = 10.0
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _replicate(header: list[str], body: list[list[str]], rows: int, out: Path, id_col: int, prefix: str) -> int:

@@ -72,9 +72,9 @@ def run(n: int = 10_000, runs: int = 3, keep: Path | None = None, n_incidents: i
     result.update(
         {
             "browser_runs": runs,
-            "first_contentful_paint_s": round(
-                statistics.median(r.timings_ms["first-contentful-paint"] for r in reports) / 1000, 2
-            ),
+            # Chromium does not always report a first-contentful-paint entry (headless, a page done
+            # before the observer runs); the map's own "painted" mark is the figure that counts.
+            "first_contentful_paint_s": _median_s([r.timings_ms.get("first-contentful-paint") for r in reports]),
             "load_event_s": round(statistics.median(r.timings_ms["load"] for r in reports) / 1000, 2),
             "map_painted_s_median": round(statistics.median(painted), 2),
             "map_painted_s_max": round(max(painted), 2),
@@ -104,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{'OK' if ok else 'MISSED'}"
     )
     return 0 if ok else 1
+
+
+def _median_s(values_ms: list[float | None]) -> float | None:
+    """Median of the reported values in seconds, or None when no run reported one."""
+    got = [v for v in values_ms if v is not None]
+    return round(statistics.median(got) / 1000, 2) if got else None
 
 
 if __name__ == "__main__":
