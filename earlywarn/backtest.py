@@ -34,7 +34,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from earlywarn.features import HALF_LIVES, SPATIAL_LAG_FEATURES, TARGET_COL, feature_columns
+from earlywarn.features import HALF_LIVES, SPATIAL_LAG_FEATURES, TARGET_COL, feature_columns, labelled_sample
 from earlywarn.model import ModelParams, ThreatModel
 
 METRIC_KEYS = ("auroc", "aupr", "brier", "brier_skill", "topk_recall")
@@ -197,8 +197,14 @@ def run_backtest(
     test_end=None,
     model_factory: Callable[[], ThreatModel] | None = None,
     config: dict | None = None,
+    max_train_rows: int | None = None,
 ) -> dict:
-    """Retrain-per-fold backtest of the model and every baseline on the same rows; JSON-ready dict."""
+    """Retrain-per-fold backtest of the model and every baseline on the same rows; JSON-ready dict.
+
+    With ``max_train_rows`` the model of each fold is fitted, as it would be in
+    production, on a weighted sample of that fold's training rows when there
+    are more (features.labelled_sample); baselines and test rows are never sampled.
+    """
     h = int(horizon_weeks)
     starts = fold_starts(panel, test_start, fold_months, test_end)
     if not starts:
@@ -223,13 +229,15 @@ def run_backtest(
         y = test[TARGET_COL].to_numpy().astype(float)
         rate = float(y_tr.mean())
         t_fit = time.perf_counter()
-        model = factory().fit(train)
+        fit_rows = labelled_sample(train, max_train_rows, seed) if max_train_rows else train
+        model = factory().fit(fit_rows)
         fit_seconds = time.perf_counter() - t_fit
         p = model.predict_proba(test)
         fold = {
             "start": str(f0.date()),
             "end": str(f1.date()),
             "n_train": int(tr.sum()),
+            "n_train_fitted": int(len(fit_rows)),
             "train_as_of_last": str(pd.Timestamp(train["as_of"].max()).date()),
             "n_test": int(te.sum()),
             "n_test_positives": int(y.sum()),

@@ -486,6 +486,23 @@ def sample_rows(max_rows: int, seed: int = 0, positive_share: float = 0.5):
     return select
 
 
+def labelled_sample(panel: pd.DataFrame, max_rows: int, seed: int = 0) -> pd.DataFrame:
+    """Every labelled row, or beyond ``max_rows`` a class-stratified sample carrying its weights.
+
+    The already-built-panel counterpart of :func:`sample_rows`: for a very
+    large mission, extra negatives add fit time, not skill. The sample keeps
+    time order and records each class's weight in ``attrs["row_weights"]``,
+    with which the model's calibrator restores the full panel's probabilities.
+    """
+    labelled = panel[panel[TARGET_COL].notna()]
+    if len(labelled) <= max_rows:
+        return panel
+    idx, weights = sample_rows(max_rows, seed)(labelled[TARGET_COL].to_numpy())
+    sample = labelled.iloc[idx]
+    sample.attrs = {**panel.attrs, "row_weights": weights}
+    return sample
+
+
 def feature_columns(panel: pd.DataFrame) -> list[str]:
     """The feature columns of a panel: everything but the ids and the target."""
     return [c for c in panel.columns if c not in ID_COLS and c not in (TARGET_COL, TARGET_COUNT_COL)]

@@ -25,7 +25,7 @@ import pandas as pd
 from earlywarn.atomic import write_text
 from earlywarn.backtest import run_backtest
 from earlywarn.config import MissionConfig
-from earlywarn.features import sample_rows
+from earlywarn.features import labelled_sample
 from earlywarn.manifest import RunManifest
 from earlywarn.model import ModelParams, ThreatModel, train_model
 
@@ -100,27 +100,9 @@ def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | 
         return None  # not enough history to train on before the test period
     try:
         return run_backtest(panel, horizon_weeks=cfg.horizon_weeks, test_start=start, seed=cfg.model.seed,
-                            fold_months=fold_months,
-                            params=params)
+                            fold_months=fold_months, params=params, max_train_rows=MAX_TRAIN_ROWS)
     except ValueError:
         return None
-
-
-def training_rows(panel: pd.DataFrame, max_rows: int = MAX_TRAIN_ROWS, seed: int = 0) -> pd.DataFrame:
-    """Every labelled row, or for a very large mission a class-stratified sample carrying its weights.
-
-    Beyond ``max_rows`` labelled rows extra negatives add fit time, not skill;
-    the sample keeps positives (up to half) and records each class's weight in
-    ``attrs["row_weights"]``, with which the model's calibrator restores the
-    full panel's probabilities (see earlywarn.features.sample_rows).
-    """
-    labelled = panel[panel["y"].notna()]
-    if len(labelled) <= max_rows:
-        return panel
-    idx, weights = sample_rows(max_rows, seed)(labelled["y"].to_numpy())
-    sample = labelled.iloc[idx]
-    sample.attrs = {**panel.attrs, "row_weights": weights}
-    return sample
 
 
 def train_challenger(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | None = None) -> Candidate:
@@ -129,7 +111,7 @@ def train_challenger(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParam
     The candidate is not yet promoted.
     """
     bt = backtest_for(cfg, panel, params)
-    model, version, card = train_model(training_rows(panel, seed=cfg.model.seed), seed=cfg.model.seed,
+    model, version, card = train_model(labelled_sample(panel, MAX_TRAIN_ROWS, seed=cfg.model.seed), seed=cfg.model.seed,
                                        horizon_weeks=cfg.horizon_weeks, out_dir=cfg.models_dir,
                                        backtest_result=bt, params=params)
     return Candidate(model, version, card, bt)

@@ -156,3 +156,15 @@ def test_backtest_cli_on_a_small_ged_file(tmp_path, panel):
     data = json.loads(out.read_text())
     assert {"model", "baselines", "n_test_rows", "n_test_positives", "folds", "calibration", "config"} <= set(data)
     assert "decay_history" in res.output
+
+
+def test_backtest_fits_a_sample_but_scores_every_test_row(panel):
+    """max_train_rows: each fold's model is fitted on a weighted sample, as production does; tests stay whole."""
+    start = fold_starts(panel, "2021-01-01")[0]
+    full = run_backtest(panel, horizon_weeks=4, test_start=start, params=FAST)
+    cap = min(f["n_train"] for f in full["folds"]) // 2
+    sampled = run_backtest(panel, horizon_weeks=4, test_start=start, params=FAST, max_train_rows=cap)
+    assert sampled["n_test_rows"] == full["n_test_rows"] and sampled["baselines"] == full["baselines"]
+    assert all(f["n_train_fitted"] == cap < f["n_train"] for f in sampled["folds"])
+    assert all(f["n_train_fitted"] == f["n_train"] for f in full["folds"])
+    assert 0 <= sampled["model"]["brier"] <= 1

@@ -66,12 +66,12 @@ def test_champion_challenger_rule():
     assert not_worse(None, None) and not_worse({"model": {"aupr": 0.1, "brier": 0.3}}, None)
 
 
-def test_training_rows_sample_large_panels_with_class_weights():
-    from earlywarn.registry import training_rows
+def test_labelled_sample_of_large_panels_keeps_class_weights():
+    from earlywarn.features import labelled_sample
 
     panel = synthetic_panel(n_loc=50, n_wk=100, seed=3)  # 5,000 rows, the last weeks unlabelled
-    assert training_rows(panel, max_rows=10_000) is panel
-    sample = training_rows(panel, max_rows=1_000, seed=1)
+    assert labelled_sample(panel, max_rows=10_000) is panel
+    sample = labelled_sample(panel, max_rows=1_000, seed=1)
     labelled = panel[panel["y"].notna()]
     assert len(sample) == 1_000 and sample["y"].notna().all()
     w = sample.attrs["row_weights"]
@@ -79,3 +79,4 @@ def test_training_rows_sample_large_panels_with_class_weights():
     assert (sample["y"] == 1).sum() * w["1"] == pytest.approx((labelled["y"] == 1).sum())
     assert (sample["y"] == 0).sum() * w["0"] == pytest.approx((labelled["y"] == 0).sum())
     assert sample["as_of"].is_monotonic_increasing  # time order kept for the calibration slice
+
