@@ -153,6 +153,14 @@ def _default_sector_indicators() -> list[IndicatorConfig]:
     ]
 
 
+def _all_positive(v: dict[str, float], what: str) -> dict[str, float]:
+    """Per-base-type settings must all be > 0; name every offender at once."""
+    bad = {k: x for k, x in v.items() if not x > 0}
+    if bad:
+        raise ValueError(f"{what} must be > 0; got {bad}")
+    return v
+
+
 class TravelConfig(_Strict):
     """Optional travel time over a friction raster, used instead of straight-line patrol radii.
 
@@ -170,10 +178,7 @@ class TravelConfig(_Strict):
     @field_validator("max_minutes")
     @classmethod
     def _positive(cls, v: dict[str, float]) -> dict[str, float]:
-        bad = {k: m for k, m in v.items() if not m > 0}
-        if bad:
-            raise ValueError(f"travel minutes must be > 0; got {bad}")
-        return {str(k).lower(): float(m) for k, m in v.items()}
+        return {str(k).lower(): float(m) for k, m in _all_positive(v, "travel minutes").items()}
 
 
 class SectorConfig(_Strict):
@@ -300,10 +305,7 @@ class MissionConfig(_Strict):
     @field_validator("patrol_radius_km")
     @classmethod
     def _positive_radii(cls, v: dict[str, float]) -> dict[str, float]:
-        bad = {k: r for k, r in v.items() if not r > 0}
-        if bad:
-            raise ValueError(f"patrol radii must be > 0 km; got {bad}")
-        return v
+        return _all_positive(v, "patrol radii (km)")
 
     # -- resolved paths -------------------------------------------------
     def data_path(self, p: Path | None) -> Path | None:
