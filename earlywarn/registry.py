@@ -31,7 +31,7 @@ from earlywarn.model import ModelParams, ThreatModel, train_model
 
 POINTER = "current.json"
 AUPR_TOLERANCE = 0.005
-MAX_TRAIN_ROWS = 300_000  # labelled rows fitted as they are; beyond this, a weighted sample
+MAX_TRAIN_ROWS = 150_000  # labelled rows fitted as they are; beyond this, a weighted sample (as continental)
 
 
 class NoUsableModel(RuntimeError):
