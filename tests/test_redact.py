@@ -83,3 +83,23 @@ def test_hide_civilian_victim_events_in_every_mode(world):
 
 def test_snap_is_stable_for_negative_coordinates():
     assert snap_to_grid(pd.Series([-0.01, -0.49, 0.0]), 0.5).tolist() == [-0.25, -0.25, 0.25]
+
+
+def test_extra_mission_log_columns_never_enter_the_pipeline(tmp_path):
+    """A victim's name or an informant's phone in a mission log is not read: only canonical columns leave a reader."""
+    from pathlib import Path
+
+    from earlywarn.ingest import read_incidents
+    from earlywarn.schema import INCIDENTS
+
+    fixture = Path(__file__).parent / "fixtures" / "ingest" / "mission_log_hxl.csv"
+    lines = fixture.read_text(encoding="utf-8").splitlines()
+    lines[0] += ",Victim,Informant phone"
+    lines[1] += ",#affected+name,#contact+phone"
+    lines[2:] = [ln + ",Jane Roe,+211 955 000 111" for ln in lines[2:] if ln.strip()]
+    p = tmp_path / "log.csv"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = read_incidents(p, "hxl-incidents")
+    assert res.n_valid > 0 and list(res.table.columns) == list(INCIDENTS)
+    flat = [str(v) for v in res.table.to_numpy().ravel()]
+    assert not any("Jane Roe" in v or "955 000" in v for v in flat)
