@@ -38,7 +38,7 @@ TARGET_S = 20.0
 def train_champion(config_path: Path, max_rows: int) -> dict:
     """Train the mission's first model on a weighted row sample of its own panel and promote it."""
     from earlywarn.config import load_config
-    from earlywarn.features import sample_rows
+    from earlywarn.features import labelled_sample
     from earlywarn.manifest import RunManifest
     from earlywarn.model import train_model
     from earlywarn.pipeline import ingest_all_sequential, load_geography, prepare
@@ -49,13 +49,12 @@ def train_champion(config_path: Path, max_rows: int) -> dict:
     outcomes = ingest_all_sequential(cfg, cfg.sources, geo.area)
     prep = prepare(cfg, geo, outcomes, RunManifest(mission=cfg.mission, config_hash=cfg.config_hash()))
     panel = prep.panel
-    sel, weights = sample_rows(max_rows, seed=cfg.model.seed)(panel["y"].to_numpy())
-    train = panel.iloc[sel]
-    train.attrs = dict(panel.attrs) | {"row_weights": weights}
+    train = labelled_sample(panel, max_rows, seed=cfg.model.seed)
     model, version, card = train_model(train, seed=cfg.model.seed, horizon_weeks=cfg.horizon_weeks,
                                        out_dir=cfg.models_dir)
     promote(cfg, Candidate(model, version, card, None), "benchmark: first model, weighted row sample")
-    return {"panel_rows": int(len(panel)), "train_rows_sampled": int(len(train)), "row_weights": weights}
+    return {"panel_rows": int(len(panel)), "train_rows_sampled": int(len(train)),
+            "row_weights": train.attrs.get("row_weights")}
 
 
 def run(n_localities: int = 3_000, years: float = 3.5, scale: float | None = None, seed: int = 5,

@@ -17,6 +17,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from earlywarn.schema import CIVILIAN_TARGET_KINDS
+
 INCIDENT_FORMATS = ("ucdp-ged", "acled", "hxl-incidents")
 DISPLACEMENT_FORMATS = ("dtm",)
 SOURCE_FORMATS = INCIDENT_FORMATS + DISPLACEMENT_FORMATS
@@ -65,9 +67,7 @@ class LocalityConfig(_Strict):
 class TargetConfig(_Strict):
     """What counts as 'civilians attacked' for the forecast target."""
 
-    kinds: list[str] = Field(
-        default_factory=lambda: ["violence_against_civilians", "abduction", "sexual_violence"]
-    )
+    kinds: list[str] = Field(default_factory=lambda: list(CIVILIAN_TARGET_KINDS))
     include_civilian_targeting: bool = True
     include_civilian_deaths: bool = True  # GED: deaths_civilians > 0 in any event type
 

@@ -84,6 +84,17 @@ class RunManifest:
         self.run_id = f"{self.as_of}-{hashlib.sha256(blob).hexdigest()[:10]}"
         return self.run_id
 
+    @contextlib.contextmanager
+    def failure_recorded(self, runs_dir: Path, what: str = "run") -> Iterator[None]:
+        """On any exception, write this manifest as failed (first line of the error) and re-raise."""
+        try:
+            yield
+        except BaseException as exc:
+            self.status = "failed"
+            self.warn(f"{what} failed: {type(exc).__name__}: {exc}".splitlines()[0])
+            self.write(runs_dir)
+            raise
+
     def write(self, runs_dir: Path) -> Path:
         """Write runs/<run_id>.json and runs/latest.json atomically."""
         self.finished = datetime.now(UTC).isoformat(timespec="seconds")

@@ -483,17 +483,11 @@ def run_mission(config_path: str | Path, as_of: str | None = None, *, step=_call
     cfg = load_config(config_path)
     ingest_all = ingest_all or ingest_all_sequential
     manifest = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash(), config=cfg.model_dump(mode="json"))
-    with run_lock(cfg.tables_dir):
-        try:
-            with manifest.stage("geography"):
-                geo = step("geography", load_geography, cfg)
-            with manifest.stage("ingest"):
-                outcomes = ingest_all(cfg, cfg.sources, geo.area)
-            products = step("analyse", analyse, cfg, geo, outcomes, manifest, as_of=as_of)
-            paths = step("publish", publish, cfg, products, manifest)
-        except BaseException as exc:
-            manifest.status = "failed"
-            manifest.warn(f"run failed: {type(exc).__name__}: {exc}".splitlines()[0])
-            manifest.write(cfg.tables_dir / "runs")
-            raise
+    with run_lock(cfg.tables_dir), manifest.failure_recorded(cfg.tables_dir / "runs"):
+        with manifest.stage("geography"):
+            geo = step("geography", load_geography, cfg)
+        with manifest.stage("ingest"):
+            outcomes = ingest_all(cfg, cfg.sources, geo.area)
+        products = step("analyse", analyse, cfg, geo, outcomes, manifest, as_of=as_of)
+        paths = step("publish", publish, cfg, products, manifest)
     return RunResult(paths, products, manifest)

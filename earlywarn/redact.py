@@ -20,15 +20,15 @@ import numpy as np
 import pandas as pd
 
 from earlywarn.config import RedactionConfig
+from earlywarn.schema import CIVILIAN_TARGET_KINDS
 
 PERSONAL_COLUMNS = ("actor1", "actor2")
 FREE_TEXT_COLUMNS = ("notes",)
-CIVILIAN_VICTIM_KINDS = ("violence_against_civilians", "sexual_violence", "abduction")
 
 
 def civilian_victim_mask(incidents: pd.DataFrame) -> pd.Series:
     """Events whose victims were civilians, by kind, targeting flag or civilian deaths."""
-    mask = incidents["kind"].astype("string").isin(CIVILIAN_VICTIM_KINDS).fillna(False)
+    mask = incidents["kind"].astype("string").isin(CIVILIAN_TARGET_KINDS).fillna(False)
     if "civilian_targeting" in incidents:
         mask |= incidents["civilian_targeting"].astype("boolean").fillna(False)
     if "civilian_deaths" in incidents:

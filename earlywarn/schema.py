@@ -32,6 +32,9 @@ KINDS: tuple[str, ...] = (
     "strategic",  # strategic developments: non-violent, context only
     "other",
 )
+# Kinds whose victims are civilians by definition: the default forecast target, the
+# civilian-targeting flag readers derive, and what redaction can hide from a published map.
+CIVILIAN_TARGET_KINDS: tuple[str, ...] = ("violence_against_civilians", "abduction", "sexual_violence")
 
 INCIDENTS: dict[str, str] = {
     "event_id": "string",  # unique within the run: "<source>:<original id>"

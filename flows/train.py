@@ -37,18 +37,12 @@ def backtest_rows(result: dict) -> list[dict]:
 def weekly_training(config_path: str) -> dict:
     cfg = load_config(config_path)
     manifest = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash(), config=cfg.model_dump(mode="json"))
-    with run_lock(cfg.tables_dir):
-        try:
-            geo = pl.load_geography(cfg)
-            outcomes = _ingest_all(cfg, cfg.sources, geo.area)
-            prep = pl.prepare(cfg, geo, outcomes, manifest)
-            with manifest.stage("train"):
-                result = retrain(cfg, prep.panel)
-        except BaseException as exc:
-            manifest.status = "failed"
-            manifest.warn(f"training failed: {type(exc).__name__}: {exc}".splitlines()[0])
-            manifest.write(cfg.tables_dir / "runs" / "training")
-            raise
+    with run_lock(cfg.tables_dir), manifest.failure_recorded(cfg.tables_dir / "runs" / "training", "training"):
+        geo = pl.load_geography(cfg)
+        outcomes = _ingest_all(cfg, cfg.sources, geo.area)
+        prep = pl.prepare(cfg, geo, outcomes, manifest)
+        with manifest.stage("train"):
+            result = retrain(cfg, prep.panel)
     manifest.model_version = result["version"]
     manifest.run_id = f"train-{manifest.started.replace(':', '')}-{result['version'][:10]}"
     manifest.counts["training"] = {k: v for k, v in result.items() if k in ("promoted", "reason", "champion")}

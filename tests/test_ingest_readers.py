@@ -207,25 +207,21 @@ def test_boundaries_repair_is_reported(tmp_path):
         read_boundaries(tmp_path / "dup.gpkg")
 
 
+def _write_raster(path, arr: np.ndarray, transform, nodata=None):
+    """A one-band float32 GeoTIFF in EPSG:4326."""
+    h, w = arr.shape
+    with rasterio.open(path, "w", driver="GTiff", height=h, width=w, count=1, dtype="float32", crs="EPSG:4326",
+                       transform=transform, nodata=nodata) as dst:
+        dst.write(arr, 1)
+    return path
+
+
 def test_zonal_population_matches_brute_force(tmp_path):
     rng = np.random.default_rng(0)
     arr = rng.integers(0, 100, size=(50, 60)).astype("float32")
     arr[0, 0] = -1
     transform = from_origin(29.0, 8.0, 0.01, 0.01)
-    p = tmp_path / "pop.tif"
-    with rasterio.open(
-        p,
-        "w",
-        driver="GTiff",
-        height=50,
-        width=60,
-        count=1,
-        dtype="float32",
-        crs="EPSG:4326",
-        transform=transform,
-        nodata=-1,
-    ) as dst:
-        dst.write(arr, 1)
+    p = _write_raster(tmp_path / "pop.tif", arr, transform, nodata=-1)
     polys = gpd.GeoDataFrame(
         {"locality_id": ["a", "b"]}, geometry=[box(29.0, 7.7, 29.3, 8.0), box(29.2, 7.5, 29.6, 7.8)], crs="EPSG:4326"
     )
@@ -493,19 +489,7 @@ def test_bases_geojson_with_type_and_radius(tmp_path):
 def test_zonal_population_reads_windows_not_the_whole_raster(tmp_path, monkeypatch):
     from rasterio.io import DatasetReader
 
-    p = tmp_path / "pop.tif"
-    with rasterio.open(
-        p,
-        "w",
-        driver="GTiff",
-        height=400,
-        width=400,
-        count=1,
-        dtype="float32",
-        crs="EPSG:4326",
-        transform=from_origin(29.0, 8.0, 0.005, 0.005),
-    ) as dst:
-        dst.write(np.ones((400, 400), dtype="float32"), 1)
+    p = _write_raster(tmp_path / "pop.tif", np.ones((400, 400), dtype="float32"), from_origin(29.0, 8.0, 0.005, 0.005))
     windows = []
     real_read = DatasetReader.read
 

@@ -28,6 +28,7 @@ from earlywarn.ingest.common import (
     text,
 )
 from earlywarn.ingest.incidents import fill_date_end, finish, int_or
+from earlywarn.schema import CIVILIAN_TARGET_KINDS
 
 REQUIRED = ["event_id_cnty", "event_date", "event_type", "latitude", "longitude", "fatalities"]
 EVENT_KIND = {
@@ -86,7 +87,7 @@ def read_acled(path, *, source_name: str | None = None, area=None, today: date |
         c.get("notes", empty),
     )
     civ_t = text(c, "civilian_targeting").str.lower().str.contains("civilian", regex=False).fillna(False)
-    civ_t = civ_t | kind.isin(["violence_against_civilians", "abduction", "sexual_violence"]).fillna(False)
+    civ_t = civ_t | kind.isin(CIVILIAN_TARGET_KINDS).fillna(False)
     fields = {
         "_raw_id": c["event_id_cnty"].astype("string").str.strip(),
         "date_start": ds,

@@ -27,7 +27,7 @@ from earlywarn.ingest.common import (
     text,
 )
 from earlywarn.ingest.incidents import fill_date_end, finish
-from earlywarn.schema import KINDS
+from earlywarn.schema import CIVILIAN_TARGET_KINDS, KINDS
 
 DEFAULT_MAPPING = {
     "event_id": "#event+id",
@@ -47,7 +47,6 @@ DEFAULT_MAPPING = {
     "actor2": "#org+target",
 }
 REQUIRED = ("event_id", "date_start", "lat", "lon", "kind")
-CIVILIAN_KINDS = {"violence_against_civilians", "abduction", "sexual_violence"}
 
 
 def read_hxl_incidents(
@@ -85,7 +84,7 @@ def read_hxl_incidents(
     chk.flag(blank(c[cols["kind"]]), cols["kind"], c[cols["kind"]], "missing event type")
     bad_kind = ~kind.isin(KINDS).to_numpy()
     chk.flag(bad_kind, cols["kind"], c[cols["kind"]], "hxl_kinds maps this type to an unknown kind")
-    civ_t = kind.isin(list(CIVILIAN_KINDS)).fillna(False)
+    civ_t = kind.isin(CIVILIAN_TARGET_KINDS).fillna(False)
     if cols["civilian_deaths"] is None:
         civ = fat.where(civ_t, np.nan)
     fields = {

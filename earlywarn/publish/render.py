@@ -33,6 +33,7 @@ from earlywarn.publish import panels
 from earlywarn.publish.assets import inline_head
 from earlywarn.publish.geometry import encode_polygons
 from earlywarn.publish.safety import ESCAPES, assert_offline, esc, script_json
+from earlywarn.schema import CIVILIAN_TARGET_KINDS
 
 # Above this many localities the polygons are drawn on a <canvas> instead of
 # as SVG paths (faster first paint; see benchmarks/bench_map.py).
@@ -40,7 +41,7 @@ SVG_MAX_LOCALITIES = 12_000
 NOTE_CHARS = 300
 TEXT_CHARS = 120
 # Kinds drawn black: direct harm to civilians. Everything else grey.
-CIVILIAN_KINDS = ("violence_against_civilians", "abduction", "sexual_violence", "aid_worker_attack")
+CIVILIAN_KINDS = (*CIVILIAN_TARGET_KINDS, "aid_worker_attack")  # drawn as attacks on civilians
 
 
 def esc_series(s: pd.Series | None, n: int, max_len: int | None = TEXT_CHARS) -> list[str]:
