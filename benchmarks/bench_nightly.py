@@ -41,12 +41,11 @@ def train_champion(config_path: Path, max_rows: int) -> dict:
     from earlywarn.features import labelled_sample
     from earlywarn.manifest import RunManifest
     from earlywarn.model import train_model
-    from earlywarn.pipeline import ingest_all_sequential, load_geography, prepare
+    from earlywarn.pipeline import gather, prepare
     from earlywarn.registry import Candidate, promote
 
     cfg = load_config(config_path)
-    geo = load_geography(cfg)
-    outcomes = ingest_all_sequential(cfg, cfg.sources, geo.area)
+    outcomes, geo = gather(cfg, RunManifest(mission=cfg.mission, config_hash=""))
     prep = prepare(cfg, geo, outcomes, RunManifest(mission=cfg.mission, config_hash=cfg.config_hash()))
     panel = prep.panel
     train = labelled_sample(panel, max_rows, seed=cfg.model.seed)

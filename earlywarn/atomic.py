@@ -14,8 +14,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from earlywarn.errors import UserError
 
-class OutputError(OSError):
+
+class OutputError(UserError, OSError):
     """An output could not be written; nothing partial was left behind."""
 
 

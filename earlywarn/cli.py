@@ -7,13 +7,40 @@ deployment; it holds no logic of its own beyond argument handling.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sys
 from pathlib import Path
 
+import click
 import typer
+from typer.core import TyperGroup
+
+from earlywarn import progress
+from earlywarn.errors import is_user_error, one_line, user_error_in
+
+
+class _Commands(TyperGroup):
+    """Every command reports progress, and a user's mistake is one line and exit code 2, not a traceback.
+
+    Bugs keep their traceback (and the run manifest records it): hiding those
+    would only make them harder to report.
+    """
+
+    def invoke(self, ctx: click.Context):
+        progress.enable()
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            err = user_error_in(exc)
+            if err is None:
+                raise
+            click.echo(f"error: {one_line(err)}", err=True)
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="earlywarn: early warning of threats to civilians for UN peace operations.",
     no_args_is_help=True,
     add_completion=False,
@@ -35,6 +62,23 @@ def _prefect_env() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+class _QuietUserErrors(logging.Filter):
+    """Drop Prefect's traceback of a user's mistake: the command prints it as one line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (exc is not None and is_user_error(exc))
+
+
+def _quiet_prefect_user_errors() -> None:
+    quiet = _QuietUserErrors()
+    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
+        lg = logging.getLogger(name)
+        lg.addFilter(quiet)
+        for h in lg.handlers:
+            h.addFilter(quiet)
 
 
 @app.command("check-config")
@@ -84,16 +128,33 @@ def _run_flow(config: Path, as_of: str | None) -> dict:
     from earlywarn.config import ConfigError, load_config
 
     try:
-        load_config(config)
+        cfg = load_config(config)
     except ConfigError as exc:
         _fail(str(exc))
     from flows.nightly import run_config
 
+    _quiet_prefect_user_errors()
     paths = run_config(str(config), as_of)
     typer.echo("published:")
     for name, path in paths.items():
         typer.echo(f"  {name:<12} {path}")
+    _print_summary(cfg, paths)
     return paths
+
+
+def _print_summary(cfg, paths: dict) -> None:
+    """Where the map is, the five highest-priority localities by name with risk and flags, and the flag counts."""
+    import json
+
+    import geopandas as gpd
+
+    from earlywarn.summary import summary_lines
+
+    table = gpd.read_parquet(cfg.tables_dir / "scores.parquet")
+    manifest = json.loads(Path(paths["manifest"]).read_text()) if "manifest" in paths else {}
+    typer.echo("")
+    for line in summary_lines(table, paths.get("map"), manifest):
+        typer.echo(line)
 
 
 @app.command()
@@ -259,8 +320,8 @@ def train(config: Path = typer.Option(..., "--config", help="Mission YAML file."
     cfg = load_config(config)
     manifest = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash())
     with run_lock(cfg.tables_dir):
-        geo = pl.load_geography(cfg)
-        prep = pl.prepare(cfg, geo, pl.ingest_all_sequential(cfg, cfg.sources, geo.area), manifest)
+        outcomes, geo = pl.gather(cfg, manifest)
+        prep = pl.prepare(cfg, geo, outcomes, manifest)
         result = weekly_retrain(cfg, prep.panel)
     typer.echo(f"challenger {result['version']}: {'promoted' if result['promoted'] else 'not promoted'} "
                f"({result['reason']})")
@@ -276,14 +337,14 @@ def score(
     top: int = typer.Option(10, help="How many localities to print."),
 ) -> None:
     """Score every locality with the current model (no Prefect) and publish; prints the top localities."""
+    from dataclasses import asdict
+
     from earlywarn.pipeline import run_mission
+    from earlywarn.summary import summary_lines
 
     result = run_mission(config, as_of)
-    t = result.products.table.sort_values("priority_rank").head(top)
-    typer.echo(f"as of {result.manifest.as_of}, model {result.manifest.model_version}:")
-    for r in t.itertuples():
-        typer.echo(f"  #{r.priority_rank:<3} {r.name} ({r.locality_id})  risk {r.risk:.2f}  {r.driver_1}")
-    typer.echo(f"map: {result.paths['map']}")
+    for line in summary_lines(result.products.table, result.paths["map"], asdict(result.manifest), top=top):
+        typer.echo(line)
 
 
 def _register_subcommands() -> None:

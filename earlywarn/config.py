@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from earlywarn.errors import UserError
 from earlywarn.schema import CIVILIAN_TARGET_KINDS
 
 INCIDENT_FORMATS = ("ucdp-ged", "acled", "hxl-incidents")
@@ -73,11 +76,23 @@ class TargetConfig(_Strict):
 
 
 class ThresholdConfig(_Strict):
-    """Cut-offs turning probabilities into classes and flags."""
+    """Cut-offs turning probabilities into classes and flags.
 
+    ``scheme`` decides what "high" means. ``absolute``: the fixed probabilities
+    below. ``relative``: multiples of the mission's own base rate (the share of
+    locality-weeks with an attack on civilians in the horizon, over the last
+    two labelled years), because in a quiet country a cell at 21% when the
+    usual rate is 3% is alarming although it never reaches 35%. ``auto`` (the
+    default) takes, per class, the lower of the two: a high-intensity mission
+    keeps the absolute cut-offs, a quiet one gets the relative ones.
+    """
+
+    scheme: Literal["auto", "absolute", "relative"] = "auto"
     moderate: float = Field(default=0.15, ge=0, le=1)
     high: float = Field(default=0.35, ge=0, le=1)
     very_high: float = Field(default=0.6, ge=0, le=1)
+    # relative scheme: class starts at this multiple of the mission's base rate
+    relative: tuple[float, float, float] = (2.0, 5.0, 10.0)
     top_k: int = Field(default=10, ge=1)  # also flag the k riskiest localities
     idp_rise_pct: float = Field(default=20.0, ge=0)  # humanitarian-access flag: IDP rise since last round
     idp_many: float = Field(default=5000, ge=0)  # humanitarian-access flag: IDPs present
@@ -90,6 +105,9 @@ class ThresholdConfig(_Strict):
                 f"thresholds must satisfy moderate <= high <= very_high, got "
                 f"{self.moderate}, {self.high}, {self.very_high}"
             )
+        m = self.relative
+        if not (0 < m[0] <= m[1] <= m[2]):
+            raise ValueError(f"thresholds.relative must be increasing multiples > 0 of the base rate, got {list(m)}")
         return self
 
 
@@ -254,11 +272,32 @@ class RedactionConfig(_Strict):
         return v
 
 
+ISO3 = re.compile(r"^[A-Za-z]{3}$")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(text: str) -> str:
+    """``${VAR}`` and ``${VAR:-default}`` in root paths, so one config serves every machine."""
+    def sub(m: re.Match) -> str:
+        val = os.environ.get(m.group(1))
+        if val:
+            return val
+        if m.group(2) is not None:
+            return m.group(2)
+        raise ValueError(f"environment variable {m.group(1)} is not set (write ${{{m.group(1)}:-default}})")
+
+    return _ENV.sub(sub, text)
+
+
 class MissionConfig(_Strict):
     """Everything one mission's pipeline needs, from one YAML file."""
 
     mission: str = Field(min_length=1)
-    data_root: Path = Path(".")
+    # Where input files are; several roots are tried in order (the mission's own folder, the shared data).
+    data_root: list[Path] = Field(default_factory=lambda: [Path(".")])
+    # The mission area: ISO 3166 alpha-3 codes ([MLI], [SSD, SDN]) or a polygon file under data_root.
+    area: list[str] | Path | None = None
+    area_buffer_km: float = Field(default=50.0, ge=0, le=500)  # margin read for neighbourhood features only
     sources: list[SourceConfig] = Field(min_length=1)
     localities: LocalityConfig
     population: Path | None = None  # GeoTIFF of people per cell
@@ -285,6 +324,26 @@ class MissionConfig(_Strict):
     # set by load_config: the folder that relative paths resolve against
     base_dir: Path = Field(default=Path("."), exclude=True)
 
+    @field_validator("data_root", mode="before")
+    @classmethod
+    def _roots(cls, v):
+        roots = v if isinstance(v, list | tuple) else [v]
+        if not roots:
+            raise ValueError("data_root needs at least one folder")
+        return [expand_env(str(r)) for r in roots]
+
+    @field_validator("area", mode="before")
+    @classmethod
+    def _area(cls, v):
+        if isinstance(v, str) and all(ISO3.match(c.strip()) for c in v.split(",")):
+            v = [c.strip() for c in v.split(",")]  # "MLI" or "SSD, SDN"
+        if isinstance(v, list | tuple):
+            bad = [c for c in v if not (isinstance(c, str) and ISO3.match(c))]
+            if bad or not v:
+                raise ValueError(f"area codes must be ISO 3166 alpha-3 codes such as MLI or SSD; got {bad or v}")
+            return [c.upper() for c in v]
+        return v
+
     @model_validator(mode="after")
     def _sector_defaults(self) -> MissionConfig:
         if self.sectors is not None and "indicators" not in self.model_fields_set:
@@ -308,15 +367,21 @@ class MissionConfig(_Strict):
         return _all_positive(v, "patrol radii (km)")
 
     # -- resolved paths -------------------------------------------------
+    @property
+    def data_roots(self) -> list[Path]:
+        return [(self.base_dir / r).resolve() for r in self.data_root]
+
     def data_path(self, p: Path | None) -> Path | None:
-        """Resolve a data path under ``data_root``; refuse anything escaping it."""
+        """Resolve a data path under the first ``data_root`` that has it; refuse anything escaping them all."""
         if p is None:
             return None
-        root = (self.base_dir / self.data_root).resolve()
-        full = (root / p).resolve()
-        if not full.is_relative_to(root):
-            raise ConfigError([f"path {str(p)!r}: escapes the data root {root}"])
-        return full
+        roots = self.data_roots
+        inside = [(root, (root / p).resolve()) for root in roots]
+        inside = [(root, full) for root, full in inside if full.is_relative_to(root)]
+        if not inside:
+            where = ", ".join(str(r) for r in roots)
+            raise ConfigError([f"path {str(p)!r}: escapes the data root {where}"])
+        return next((full for _, full in inside if full.exists()), inside[0][1])
 
     def out_path(self, p: Path) -> Path:
         """Resolve an output folder under ``output.root``; refuse anything escaping it."""
@@ -347,7 +412,7 @@ class MissionConfig(_Strict):
         return self.patrol_radius_km.get(str(base_type).lower()) if base_type else None
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """Every problem in a config, one per line: field, value, why."""
 
     def __init__(self, problems: list[str], path: Path | None = None):
@@ -385,7 +450,9 @@ def parse_config(raw: dict, base_dir: Path = Path("."), path: Path | None = None
         except ConfigError as e:
             problems.extend(f"sources.{src.name}.path: {p}" for p in e.problems)
             continue
+    area_file = cfg.area if isinstance(cfg.area, Path) else None
     for label, p in (("population", cfg.population), ("bases", cfg.bases), ("localities.path", cfg.localities.path),
+                     ("area", area_file),
                      ("travel.friction", cfg.travel.friction if cfg.travel else None),
                      ("sectors.path", cfg.sectors.path if cfg.sectors else None)):
         try:
@@ -398,6 +465,13 @@ def parse_config(raw: dict, base_dir: Path = Path("."), path: Path | None = None
             cfg.out_path(p)
         except ConfigError as e:
             problems.extend(f"{label}: {q}" for q in e.problems)
+    if isinstance(cfg.area, list):
+        from earlywarn.geodata import UnknownCountryCode, country_shape
+
+        try:
+            country_shape(cfg.area)
+        except UnknownCountryCode as e:
+            problems.append(f"area: {e}")
     if problems:
         raise ConfigError(problems, path)
     return cfg

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +25,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from earlywarn import progress
 from earlywarn.atomic import write_text, write_with
+from earlywarn.errors import UserError, is_user_error
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -55,11 +58,15 @@ class RunManifest:
     outputs: dict[str, dict] = field(default_factory=dict)
     config: dict = field(default_factory=dict)
 
+    error: dict | None = None  # a failed run's error; the traceback only when it was a bug, not a user's mistake
+
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        """Time a stage for the manifest and announce it to whoever watches (see earlywarn.progress)."""
         t0 = time.perf_counter()
         try:
-            yield
+            with progress.stage(f"{self.mission}: {name}"):
+                yield
         finally:
             self.stages[name] = round(self.stages.get(name, 0.0) + time.perf_counter() - t0, 3)
 
@@ -92,6 +99,9 @@ class RunManifest:
         except BaseException as exc:
             self.status = "failed"
             self.warn(f"{what} failed: {type(exc).__name__}: {exc}".splitlines()[0])
+            self.error = {"type": type(exc).__name__, "message": str(exc), "user_error": is_user_error(exc)}
+            if not self.error["user_error"]:
+                self.error["traceback"] = traceback.format_exc()
             self.write(runs_dir)
             raise
 
@@ -105,7 +115,7 @@ class RunManifest:
         return path
 
 
-class RunLocked(RuntimeError):
+class RunLocked(UserError, RuntimeError):
     """Another run holds the output lock."""
 
 

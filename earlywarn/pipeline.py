@@ -5,8 +5,8 @@ artifacts); the CLI and the tests call the same functions. No step holds
 state between calls: everything a step needs comes in as arguments, so a
 step can be retried or rerun for the same as-of date with the same result.
 
-    ingest_source (per feed) -> resolve_sources -> load_geography
-      -> combine_incidents -> build_features -> ensure_model -> score_latest
+    resolve_area -> ingest_source (per feed) -> load_geography (extent may come from the incidents)
+      -> resolve_sources -> combine_incidents -> build_features -> ensure_model -> score_latest
       -> decide -> publish
 """
 
@@ -22,14 +22,17 @@ import pandas as pd
 
 from earlywarn import decide as dec
 from earlywarn import indicators as ind
+from earlywarn import progress
+from earlywarn.area import MissionArea, NoExtentError, grid_cells, incidents_extent, resolve_area
 from earlywarn.atomic import write_text, write_with
-from earlywarn.config import DISPLACEMENT_FORMATS, MissionConfig, SourceConfig
+from earlywarn.config import DISPLACEMENT_FORMATS, MissionConfig, SourceConfig, ThresholdConfig
+from earlywarn.errors import UserError
 from earlywarn.manifest import RunManifest, load_last_good, save_last_good
 
 log = logging.getLogger("earlywarn")
 
 
-class AllSourcesFailed(RuntimeError):
+class AllSourcesFailed(UserError, RuntimeError):
     """No incident feed could be read today: the run fails rather than republish stale data."""
 
 
@@ -56,6 +59,19 @@ class Geography:
     area: object  # shapely geometry of the mission area, EPSG:4326
     inputs: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # grid cells in the margin around the area: their incidents feed neighbourhood features, they are never scored
+    margin: gpd.GeoDataFrame | None = None
+    area_how: str = ""
+
+    def feature_localities(self) -> gpd.GeoDataFrame:
+        """Scored localities followed by the margin cells, for building features."""
+        if self.margin is None or not len(self.margin):
+            return self.localities
+        cols = [c for c in self.localities.columns if c in self.margin.columns]
+        both = pd.concat([self.localities[cols], self.margin[cols]], ignore_index=True)
+        out = gpd.GeoDataFrame(both, geometry="geometry", crs=self.localities.crs)
+        out.attrs = self.localities.attrs
+        return out
 
 
 # --------------------------------------------------------------------- ingest
@@ -148,15 +164,21 @@ def freshness(outcomes: list[SourceOutcome]) -> list[dict]:
 
 
 # ------------------------------------------------------------------ geography
-def load_geography(cfg: MissionConfig, incidents: pd.DataFrame | None = None) -> Geography:
-    """Localities (with population), bases and the mission area outline."""
+def load_geography(cfg: MissionConfig, incident_tables: list[pd.DataFrame] | None = None,
+                   area: MissionArea | None = None) -> Geography:
+    """Localities (named, with population), bases, the mission area and its margin cells.
+
+    Grid missions need an extent: the mission ``area``, else ``localities.bbox``,
+    else the rectangle around today's incidents (so this runs after ingest).
+    """
     from earlywarn.ingest import read_bases, read_boundaries, zonal_population
-    from earlywarn.localities import km_grid, priogrid_cells, priogrid_gid
     from earlywarn.manifest import sha256_file
 
+    area = area or resolve_area(cfg)
     lc = cfg.localities
-    inputs: list[dict] = []
+    inputs: list[dict] = list(area.inputs)
     warnings: list[str] = []
+    margin = None
     if lc.unit == "admin":
         path = cfg.data_path(lc.path)
         localities, warnings = read_boundaries(
@@ -164,22 +186,22 @@ def load_geography(cfg: MissionConfig, incidents: pd.DataFrame | None = None) ->
         )
         inputs.append({"source": "boundaries", "file": str(path), "sha256": sha256_file(path),
                        "rows_read": len(localities)})
+        shape = area.shape if area.shape is not None else localities.geometry.union_all()
     else:
-        bbox = lc.bbox
-        if bbox is None:
-            if incidents is None or not len(incidents):
-                raise ValueError("grid localities need localities.bbox or incidents to take the extent from")
-            bbox = (incidents["lon"].min(), incidents["lat"].min(), incidents["lon"].max(), incidents["lat"].max())
-        if lc.unit == "priogrid":
-            x0, y0, x1, y1 = bbox
-            lons = np.arange(np.floor(x0 * 2) / 2 + 0.25, x1 + 0.5, 0.5)
-            lats = np.arange(np.floor(y0 * 2) / 2 + 0.25, y1 + 0.5, 0.5)
-            gx, gy = np.meshgrid(lons, lats)
-            localities = priogrid_cells(np.unique(priogrid_gid(gx.ravel(), gy.ravel())))
-        else:
-            localities = km_grid(bbox, lc.cell_km)
-    if "name" not in localities or localities["name"].isna().all():
-        localities["name"] = localities["locality_id"]
+        shape = area.shape
+        if shape is None:
+            shape = incidents_extent(incident_tables or [])
+            warnings.append(_no_area_hint(incident_tables or []))
+        localities = grid_cells(lc.unit, shape, lc.cell_km)
+        if not len(localities):
+            raise NoExtentError(f"no {lc.unit} cell intersects the mission area ({area.how})")
+        if area.read is not None:
+            wider = grid_cells(lc.unit, area.read, lc.cell_km)
+            margin = wider[~wider["locality_id"].isin(set(localities["locality_id"]))].reset_index(drop=True)
+        progress.note("%s: %d %s cells in the mission area (%s), %d more in the %g km margin for context",
+                      cfg.mission, len(localities), lc.unit, area.how, 0 if margin is None else len(margin),
+                      cfg.area_buffer_km)
+    localities = _with_names(localities, lc.unit)
     if cfg.population is not None:
         pop_path = cfg.data_path(cfg.population)
         localities["population"] = zonal_population(pop_path, localities).to_numpy()
@@ -199,8 +221,41 @@ def load_geography(cfg: MissionConfig, incidents: pd.DataFrame | None = None) ->
         if extra is not None:  # optional decision-support inputs, traced like the others
             xpath = cfg.data_path(extra)
             inputs.append({"source": label, "file": str(xpath), "sha256": sha256_file(xpath)})
-    area = localities.geometry.union_all()
-    return Geography(localities.reset_index(drop=True), bases, area, inputs, warnings)
+    return Geography(localities.reset_index(drop=True), bases, shape, inputs, warnings, margin, area.how)
+
+
+def _with_names(localities: gpd.GeoDataFrame, unit: str) -> gpd.GeoDataFrame:
+    """Grid cells are named after their largest town (or the nearest one); admin names are kept as given."""
+    none = pd.Series(pd.NA, index=localities.index, dtype="string")
+    given = localities["name"].astype("string") if unit == "admin" and "name" in localities else none
+    if given.notna().all():
+        return localities
+    from earlywarn.naming import name_localities
+
+    named = name_localities(localities)
+    out = localities.copy()
+    out["name"] = given.fillna(pd.Series(named["name"].to_numpy(), index=out.index, dtype="string"))
+    for col in ("admin1_name", "aliases"):
+        if col in named:
+            out[col] = named[col].to_numpy()
+    return out
+
+
+def _no_area_hint(tables: list[pd.DataFrame]) -> str:
+    """Tell the analyst how to bound the mission, naming the countries the incidents fall in."""
+    from earlywarn.geodata import countries
+
+    pts = pd.concat([t[["lon", "lat"]] for t in tables if t is not None and len(t)], ignore_index=True).dropna()
+    hint = "set `area:` (ISO 3166 alpha-3 codes or a polygon file) to score only the mission's country"
+    if len(pts):
+        g = gpd.GeoDataFrame(geometry=gpd.points_from_xy(pts["lon"], pts["lat"]), crs="EPSG:4326")
+        hit = gpd.sjoin(g, countries()[["iso3", "geometry"]], how="inner", predicate="intersects")
+        share = hit["iso3"].value_counts() / len(g)
+        top = [c for c, v in share.items() if v >= 0.05][:3]
+        if top:
+            hint = (f"set `area: [{', '.join(top)}]` to score only the mission's country "
+                    f"({', '.join(f'{c} {share[c]:.0%}' for c in top)} of the incidents)")
+    return f"no mission area: the grid covers the rectangle around the incidents; {hint}"
 
 
 # ------------------------------------------------------------------ incidents
@@ -218,8 +273,53 @@ def combine_incidents(incidents: pd.DataFrame, cfg: MissionConfig, manifest: Run
 
 
 # ------------------------------------------------------------------ decisions
-def risk_class(risk: pd.Series, cfg: MissionConfig) -> pd.Series:
-    th = cfg.thresholds
+@dataclass
+class RiskScheme:
+    """The cut-offs in force for this run and a sentence saying where they come from (for the legend)."""
+
+    thresholds: ThresholdConfig
+    base_rate: float | None
+    text: str
+
+
+def base_rate(panel: pd.DataFrame, horizon_weeks: int, weeks: int = 104) -> float | None:
+    """Share of labelled locality-dates with an attack on civilians in the horizon, over the last ``weeks``."""
+    from earlywarn.features import TARGET_COL
+
+    if TARGET_COL not in panel:
+        return None
+    lab = panel[panel[TARGET_COL].notna()]
+    if not len(lab):
+        return None
+    recent = lab[lab["as_of"] >= lab["as_of"].max() - pd.Timedelta(weeks=weeks)]
+    return float(recent[TARGET_COL].mean())
+
+
+def class_thresholds(th: ThresholdConfig, rate: float | None) -> RiskScheme:
+    """Effective class cut-offs under ``th.scheme`` (absolute, relative to the base rate, or the lower of both)."""
+    absolute = (th.moderate, th.high, th.very_high)
+    pct = "{:.0%}".format
+    if th.scheme == "absolute" or rate is None or not rate > 0:
+        why = "" if th.scheme == "absolute" else " (no base rate yet)"
+        text = (f"Fixed thresholds{why}: moderate from {pct(absolute[0])}, high from {pct(absolute[1])}, "
+                f"very high from {pct(absolute[2])}.")
+        return RiskScheme(th, rate, text)
+    relative = tuple(min(1.0, m * rate) for m in th.relative)
+    cut = relative if th.scheme == "relative" else tuple(min(a, r) for a, r in zip(absolute, relative, strict=True))
+    m = th.relative
+    mult = f"{m[0]:g}x, {m[1]:g}x and {m[2]:g}x"
+    if th.scheme == "relative":
+        text = (f"Relative to this mission's base rate of {rate:.1%} per locality: moderate from {m[0]:g}x "
+                f"({pct(cut[0])}), high from {m[1]:g}x ({pct(cut[1])}), very high from {m[2]:g}x ({pct(cut[2])}).")
+    else:
+        text = (f"Moderate from {pct(cut[0])}, high from {pct(cut[1])}, very high from {pct(cut[2])}: the lower of "
+                f"fixed thresholds ({', '.join(pct(a) for a in absolute)}) and {mult} this mission's base rate "
+                f"of {rate:.1%} per locality.")
+    eff = th.model_copy(update={"moderate": cut[0], "high": cut[1], "very_high": cut[2]})
+    return RiskScheme(eff, rate, text)
+
+
+def risk_class(risk: pd.Series, th: ThresholdConfig) -> pd.Series:
     bins = [-np.inf, th.moderate, th.high, th.very_high, np.inf]
     return pd.cut(risk, bins=bins, labels=["low", "moderate", "high", "very high"], right=False).astype("string")
 
@@ -232,8 +332,10 @@ def decide(
     displacement: pd.DataFrame | None,
     locality_of: pd.Series,
     previous: pd.DataFrame | None = None,
+    thresholds: ThresholdConfig | None = None,
 ) -> gpd.GeoDataFrame:
-    """One row per locality: risk, drivers, coverage, flags and priority rank."""
+    """One row per locality: risk, drivers, coverage, flags and priority rank (``thresholds``: the scheme in force)."""
+    th = thresholds or cfg.thresholds
     as_of = pd.Timestamp(scores["as_of"].iloc[0])
     t = geo.localities.merge(scores, on="locality_id", how="left")
     t = t.merge(dec.coverage_for(cfg, geo.localities, geo.bases), on="locality_id", how="left")
@@ -241,14 +343,14 @@ def decide(
     t = t.merge(idp.rename(columns={"admin2_pcode": "locality_id"}), on="locality_id", how="left")
     acc = dec.recent_access_incidents(incidents, locality_of, as_of, cfg.thresholds.access_window_days)
     t["access_incidents"] = t["locality_id"].map(acc).fillna(0).astype(int)
-    t["risk_class"] = risk_class(t["risk"], cfg)
+    t["risk_class"] = risk_class(t["risk"], th)
     if previous is not None and len(previous):
         prev = previous.set_index("locality_id")["risk"]
         t["risk_change"] = t["risk"] - t["locality_id"].map(prev)
     else:
         t["risk_change"] = np.nan
-    t = t.merge(dec.forward_deployment_flags(t, cfg.thresholds), on="locality_id", how="left")
-    t = t.merge(dec.humanitarian_access_flags(t, cfg.thresholds), on="locality_id", how="left")
+    t = t.merge(dec.forward_deployment_flags(t, th), on="locality_id", how="left")
+    t = t.merge(dec.humanitarian_access_flags(t, th), on="locality_id", how="left")
     order = t.sort_values(["expected_at_risk", "risk"], ascending=False).index
     t["priority_rank"] = pd.Series(np.arange(1, len(t) + 1), index=order).reindex(t.index).astype("Int64")
     return gpd.GeoDataFrame(t, geometry="geometry", crs=geo.localities.crs)
@@ -285,6 +387,7 @@ class RunProducts:
     indicators: pd.DataFrame
     freshness: list[dict]
     model_card: dict = field(default_factory=dict)
+    scheme: RiskScheme | None = None
 
 
 @dataclass
@@ -318,18 +421,39 @@ def prepare(
         end = pd.Timestamp(as_of) if as_of else incidents["date_end"].max().normalize()
         incidents = incidents[incidents["date_end"] <= end].reset_index(drop=True)
         locality_of = assign_incidents(incidents, geo.localities, cfg.localities.unit)
-        unassigned = int(locality_of.isna().sum())
-        if unassigned:
-            manifest.warn(f"{unassigned} incident(s) fall in no locality and are not scored")
+        count_outside_area(outcomes, incidents, locality_of, geo, cfg, manifest)
         manifest.counts |= {"incidents": int(len(incidents)), "localities": int(len(geo.localities)),
+                            "margin_cells": 0 if geo.margin is None else int(len(geo.margin)),
                             "displacement_rows": 0 if displacement is None else int(len(displacement))}
     with manifest.stage("features"):
         panel = build_panel(
-            incidents, geo.localities, unit=cfg.localities.unit, horizon_weeks=cfg.horizon_weeks, step=cfg.step,
-            target=cfg.target, displacement=displacement, bases=geo.bases, end=end,
+            incidents, geo.feature_localities(), unit=cfg.localities.unit, horizon_weeks=cfg.horizon_weeks,
+            step=cfg.step, target=cfg.target, displacement=displacement, bases=geo.bases, end=end,
         )
+        if geo.margin is not None and len(geo.margin):  # margin cells gave their neighbours context; never scored
+            attrs = panel.attrs
+            panel = panel[panel["locality_id"].isin(set(geo.localities["locality_id"]))].reset_index(drop=True)
+            panel.attrs = attrs
         manifest.counts["panel_rows"] = int(len(panel))
     return Prepared(incidents, displacement, locality_of, panel)
+
+
+OUTSIDE_REASON = "point outside mission area"
+
+
+def count_outside_area(outcomes: list[SourceOutcome], incidents: pd.DataFrame, locality_of: pd.Series,
+                       geo: Geography, cfg: MissionConfig, manifest: RunManifest) -> None:
+    """Say how many incidents lie outside the scored area: in the margin (context only) or beyond (not used)."""
+    beyond = sum(int(o.summary.get("by_reason", {}).get(OUTSIDE_REASON, 0)) for o in outcomes if o.kind == "incidents")
+    unassigned = int(locality_of.isna().sum())
+    manifest.counts |= {"incidents_beyond_margin": beyond, "incidents_outside_localities": unassigned}
+    if beyond:
+        manifest.warn(f"{beyond:,} incident(s) lie beyond the mission area and its {cfg.area_buffer_km:g} km margin: "
+                      f"not used (listed in quarantine with reason '{OUTSIDE_REASON}')")
+    if unassigned:
+        where = (f"in the {cfg.area_buffer_km:g} km margin around the mission area: they feed neighbourhood "
+                 "features only" if geo.margin is not None and len(geo.margin) else "in no locality")
+        manifest.warn(f"{unassigned:,} incident(s) {where} and are not scored")
 
 
 def analyse(
@@ -358,17 +482,21 @@ def analyse(
         manifest.derive_run_id()
         scores["run_id"] = manifest.run_id
     with manifest.stage("decide"):
-        table = decide(cfg, geo, scores, incidents, displacement, locality_of, previous_scores(cfg, as_of_ts))
+        scheme = class_thresholds(cfg.thresholds, base_rate(prep.panel, cfg.horizon_weeks))
+        manifest.counts["base_rate"] = scheme.base_rate
+        table = decide(cfg, geo, scores, incidents, displacement, locality_of, previous_scores(cfg, as_of_ts),
+                       scheme.thresholds)
         indic = ind.compute_indicators(
             cfg.indicators, as_of=as_of_ts, table=table, localities=geo.localities, incidents=incidents,
             target_mask=pd.Series(target_mask(incidents, cfg.target), index=incidents.index),
             displacement=displacement, idp_sites=displacement_sites(displacement),
-            bases=geo.bases, high_threshold=cfg.thresholds.high,
+            bases=geo.bases, high_threshold=scheme.thresholds.high,
             sectors=ind.load_sectors(cfg, geo.localities, geo.bases),
         )
         manifest.counts |= {"forward_deploy_flags": int(table["forward_deploy"].sum()),
                             "humanitarian_access_flags": int(table["humanitarian_access"].sum())}
-    return RunProducts(as_of_ts, table, incidents, locality_of, displacement, geo, indic, freshness(outcomes), card)
+    return RunProducts(as_of_ts, table, incidents, locality_of, displacement, geo, indic, freshness(outcomes), card,
+                       scheme)
 
 
 def displacement_sites(displacement: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -416,6 +544,7 @@ def publish(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) ->
             ),
             "freshness": p.freshness,
             "warnings": list(manifest.warnings),
+            "risk_scheme": p.scheme.text if p.scheme else "",
         }
         html = render_map(
             table, incidents=pub_inc, bases=p.geo.bases, idp_sites=displacement_sites(p.displacement),
@@ -462,6 +591,19 @@ def ingest_all_sequential(cfg: MissionConfig, sources: list[SourceConfig], area,
     return outcomes
 
 
+def gather(cfg: MissionConfig, manifest: RunManifest, *, ingest_all=None, step=_call
+           ) -> tuple[list[SourceOutcome], Geography]:
+    """Mission area -> every feed -> geography: the order that lets a grid take its extent from the incidents."""
+    ingest_all = ingest_all or ingest_all_sequential
+    with manifest.stage("area"):
+        area = resolve_area(cfg)
+    with manifest.stage("ingest"):
+        outcomes = ingest_all(cfg, cfg.sources, area.read)
+    with manifest.stage("geography"):
+        geo = step("geography", load_geography, cfg, [o.table for o in outcomes if o.kind == "incidents"], area)
+    return outcomes, geo
+
+
 @dataclass
 class RunResult:
     paths: dict[str, Path]
@@ -481,13 +623,9 @@ def run_mission(config_path: str | Path, as_of: str | None = None, *, step=_call
     from earlywarn.manifest import run_lock
 
     cfg = load_config(config_path)
-    ingest_all = ingest_all or ingest_all_sequential
     manifest = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash(), config=cfg.model_dump(mode="json"))
     with run_lock(cfg.tables_dir), manifest.failure_recorded(cfg.tables_dir / "runs"):
-        with manifest.stage("geography"):
-            geo = step("geography", load_geography, cfg)
-        with manifest.stage("ingest"):
-            outcomes = ingest_all(cfg, cfg.sources, geo.area)
+        outcomes, geo = gather(cfg, manifest, ingest_all=ingest_all, step=step)
         products = step("analyse", analyse, cfg, geo, outcomes, manifest, as_of=as_of)
         paths = step("publish", publish, cfg, products, manifest)
     return RunResult(paths, products, manifest)

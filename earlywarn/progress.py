@@ -2,7 +2,7 @@
 
 A first run on a real country file can take a minute or more; silence for
 that long reads as a hang. Every long step reports through this module, so
-the same words reach an analyst's terminal (a live rich bar when stderr is a
+the same words reach an analyst's terminal (rich-formatted when stderr is a
 terminal), a cron log (plain lines) and a Prefect flow run's log (the
 ``earlywarn`` logger is captured there as an extra logger).
 
@@ -23,33 +23,37 @@ from typing import TypeVar
 log = logging.getLogger("earlywarn.progress")
 T = TypeVar("T")
 
-_state = {"rich": False}
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is now (test runners and CLI runners swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
 
 
-def enable(*, stream=None, rich: bool | None = None, level: int = logging.INFO) -> None:
-    """Show progress on ``stream`` (default stderr): a rich bar on a terminal, plain timestamped lines otherwise."""
-    stream = stream or sys.stderr
-    tty = bool(getattr(stream, "isatty", lambda: False)())
-    _state["rich"] = tty if rich is None else rich
+def enable(*, rich: bool | None = None, level: int = logging.INFO) -> None:
+    """Show progress on stderr: rich-formatted on a terminal, plain timestamped lines in logs. Idempotent."""
     root = logging.getLogger("earlywarn")
-    if not any(getattr(h, "_earlywarn_progress", False) for h in root.handlers):
-        if _state["rich"]:
-            from rich.logging import RichHandler
+    if root.level == logging.NOTSET or root.level > level:
+        root.setLevel(level)
+    if any(getattr(h, "_earlywarn_progress", False) for h in root.handlers):
+        return
+    use_rich = sys.stderr.isatty() if rich is None else rich
+    if use_rich:
+        from rich.console import Console
+        from rich.logging import RichHandler
 
-            handler: logging.Handler = RichHandler(show_path=False, show_level=False, markup=False,
-                                                   console=_console(stream), log_time_format="%H:%M:%S")
-        else:
-            handler = logging.StreamHandler(stream)
-            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-        handler._earlywarn_progress = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
-    root.setLevel(min(level, root.level or level) if root.level else level)
-
-
-def _console(stream):
-    from rich.console import Console
-
-    return Console(file=stream, stderr=stream is sys.stderr)
+        handler: logging.Handler = RichHandler(console=Console(stderr=True), show_path=False, show_level=False,
+                                               markup=False, log_time_format="%H:%M:%S")
+    else:
+        handler = _Stderr()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    handler._earlywarn_progress = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
 
 
 def fmt_seconds(s: float) -> str:

@@ -28,12 +28,14 @@ from rasterio.warp import transform as warp_transform
 from rasterio.windows import Window, from_bounds
 from scipy.sparse.csgraph import dijkstra
 
+from earlywarn.errors import UserError
+
 KM_PER_DEG_LAT = 110.574
 KM_PER_DEG_LON_EQ = 111.320
 MIN_FRICTION = 1e-6  # csgraph drops zero-weight edges; a free cell still costs almost nothing
 
 
-class TravelError(ValueError):
+class TravelError(UserError, ValueError):
     """The friction raster cannot be used (unreadable, or does not overlap the mission)."""
 
 

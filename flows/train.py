@@ -38,8 +38,7 @@ def weekly_training(config_path: str) -> dict:
     cfg = load_config(config_path)
     manifest = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash(), config=cfg.model_dump(mode="json"))
     with run_lock(cfg.tables_dir), manifest.failure_recorded(cfg.tables_dir / "runs" / "training", "training"):
-        geo = pl.load_geography(cfg)
-        outcomes = _ingest_all(cfg, cfg.sources, geo.area)
+        outcomes, geo = pl.gather(cfg, manifest, ingest_all=_ingest_all)
         prep = pl.prepare(cfg, geo, outcomes, manifest)
         with manifest.stage("train"):
             result = retrain(cfg, prep.panel)

@@ -15,11 +15,8 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 REPO = Path(__file__).resolve().parent.parent
-# The shared real data lives beside the project (../shared/data); a clone elsewhere points at it with
-# EARLYWARN_SHARED_DATA. /work/shared/data is where the team's machines and CI keep it.
-_CANDIDATES = [Path(os.environ["EARLYWARN_SHARED_DATA"])] if "EARLYWARN_SHARED_DATA" in os.environ else [
-    REPO.parent / "shared" / "data", Path("/work/shared/data")]
-SHARED_DATA = next((p for p in _CANDIDATES if p.exists()), _CANDIDATES[0])
+# The shared real data lives beside the clone (../shared/data); elsewhere, point EARLYWARN_SHARED_DATA at it.
+SHARED_DATA = Path(os.environ.get("EARLYWARN_SHARED_DATA") or REPO.parent / "shared" / "data")
 GED_SYRIA = SHARED_DATA / "ucdp_ged_syria_2016_2019.csv.gz"
 
 

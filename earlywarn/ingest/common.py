@@ -51,6 +51,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from earlywarn.errors import UserError
 from earlywarn.schema import QUARANTINE
 
 csv.field_size_limit(1 << 26)
@@ -64,7 +65,7 @@ CSV_ENGINE = "auto"
 _FAST_BLOCK = 1 << 24  # pyarrow block size: a record longer than this sends the file to the exact parser
 
 
-class IngestError(Exception):
+class IngestError(UserError):
     """The file as a whole cannot be read; the message names the file and why, on one line."""
 
     def __init__(self, path: str | Path, why: str):

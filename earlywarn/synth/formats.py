@@ -3,7 +3,7 @@
 Each builder returns a table of *strings*, already formatted the way the
 source formats them (dates, 4-decimal coordinates, integer counts), so that
 writing it is a plain, byte-stable CSV dump. Column sets and order follow
-/work/shared/data/FORMATS.md: the ACLED export, the IOM DTM admin-level CSV as
+the shared data's FORMATS.md (../shared/data beside the clone): the ACLED export, the IOM DTM admin-level CSV as
 distributed on HDX (with its HXL hashtag row), a DTM site list and a mission's
 HXL-tagged incident log.
 """

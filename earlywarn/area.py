@@ -1,0 +1,142 @@
+"""The mission area: where localities are scored, and the margin read for context.
+
+An analyst's first mission is a country download: ``area: [MLI]`` (ISO 3166
+alpha-3 codes, from the embedded borders) or a polygon file of their own.
+Grid localities are the cells intersecting that area, never the bounding
+rectangle (which reaches into the neighbours and fills the map with cells
+nobody is responsible for). Incidents in a margin around the area
+(``area_buffer_km``) still feed neighbourhood features, because violence
+across a border matters to the places next to it, but those margin cells are
+never scored or published.
+
+Without ``area`` or ``localities.bbox`` a grid mission takes its extent from
+the incidents themselves, so geography is resolved after ingest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from earlywarn.config import ConfigError, MissionConfig
+from earlywarn.errors import UserError
+from earlywarn.localities import WGS84, km_grid, priogrid_cells, priogrid_gid
+
+
+class NoExtentError(UserError):
+    """A grid mission with no area, no bbox and no incident to take the extent from."""
+
+
+@dataclass
+class MissionArea:
+    """The area scored (``shape``), the margin read for context (``read``), and how they were set."""
+
+    shape: BaseGeometry | None  # None: take the extent from the incidents
+    read: BaseGeometry | None  # shape plus area_buffer_km: incidents beyond it are not used
+    how: str  # "ISO SYR", "file area.geojson", "bbox", "incidents' extent"
+    codes: list[str] = field(default_factory=list)
+    inputs: list[dict] = field(default_factory=list)
+
+
+def _buffer_km(geom: BaseGeometry, km: float) -> BaseGeometry:
+    """Buffer by kilometres in an azimuthal equidistant projection centred on the area (never degrees as km)."""
+    if km <= 0:
+        return geom
+    c = geom.centroid
+    aeqd = f"+proj=aeqd +lat_0={c.y:.6f} +lon_0={c.x:.6f} +datum=WGS84 +units=m"
+    s = gpd.GeoSeries([geom], crs=WGS84).to_crs(aeqd)
+    # simplify first: a coastline with 100k vertices buffers slowly and gains nothing at this scale
+    s = s.simplify(km * 50).buffer(km * 1000.0, resolution=8)
+    return s.to_crs(WGS84).iloc[0]
+
+
+def resolve_area(cfg: MissionConfig) -> MissionArea:
+    """The mission area from ``area`` (codes or a polygon file), else ``localities.bbox``, else None."""
+    spec = cfg.area
+    if spec is not None:
+        if isinstance(spec, list):
+            from earlywarn.geodata import country_shape
+
+            shape = country_shape(spec)
+            how = "ISO " + ", ".join(c.upper() for c in spec)
+            inputs = [{"source": "area", "codes": [c.upper() for c in spec], "file": "earlywarn.geodata (embedded)"}]
+            codes = [c.upper() for c in spec]
+        else:
+            shape, inputs = _area_file(cfg)
+            how, codes = f"file {spec}", []
+        return MissionArea(shape, _buffer_km(shape, cfg.area_buffer_km), how, codes, inputs)
+    if cfg.localities.bbox is not None:
+        box = shapely.box(*cfg.localities.bbox)
+        return MissionArea(box, _buffer_km(box, cfg.area_buffer_km), "bbox")
+    return MissionArea(None, None, "incidents' extent")
+
+
+def _area_file(cfg: MissionConfig) -> tuple[BaseGeometry, list[dict]]:
+    from earlywarn.ingest.common import IngestError
+    from earlywarn.manifest import sha256_file
+
+    path = cfg.data_path(cfg.area)
+    if not path.exists():
+        raise ConfigError([f"area: file not found: {path}"])
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:  # noqa: BLE001 - any OGR failure is the user's file, named in one line
+        raise IngestError(path, f"cannot read the area polygons ({type(exc).__name__}: {exc})".splitlines()[0]) \
+            from None
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    gdf = gdf[gdf.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if gdf.empty:
+        raise IngestError(path, "no polygon in the area file")
+    if gdf.crs is None:
+        gdf = gdf.set_crs(WGS84)
+    shape = shapely.make_valid(gdf.to_crs(WGS84).geometry.union_all())
+    return shape, [{"source": "area", "file": str(path), "sha256": sha256_file(path), "rows_read": int(len(gdf))}]
+
+
+def incidents_extent(tables: list[pd.DataFrame]) -> BaseGeometry:
+    """The rectangle around every incident read today (for grid missions without area or bbox)."""
+    lon = np.concatenate([t["lon"].to_numpy("float64", na_value=np.nan) for t in tables if t is not None and len(t)]
+                         or [np.array([])])
+    lat = np.concatenate([t["lat"].to_numpy("float64", na_value=np.nan) for t in tables if t is not None and len(t)]
+                         or [np.array([])])
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if not ok.any():
+        raise NoExtentError(
+            "grid localities need an extent: set `area:` (ISO codes such as [MLI], or a polygon file) or "
+            "`localities.bbox`, or give an incident file with at least one located event"
+        )
+    return shapely.box(lon[ok].min(), lat[ok].min(), lon[ok].max(), lat[ok].max())
+
+
+def grid_cells(unit: str, shape: BaseGeometry, cell_km: float = 10.0) -> gpd.GeoDataFrame:
+    """Grid cells (PRIO-GRID or km grid) intersecting ``shape``, whole cells, in 4326."""
+    x0, y0, x1, y1 = shape.bounds
+    if unit == "priogrid":
+        lons = np.arange(np.floor(x0 * 2) / 2 + 0.25, x1 + 0.5, 0.5)
+        lats = np.arange(np.floor(y0 * 2) / 2 + 0.25, y1 + 0.5, 0.5)
+        gx, gy = np.meshgrid(lons, lats)
+        cells = priogrid_cells(np.unique(priogrid_gid(gx.ravel(), gy.ravel())))
+    else:
+        pad = 1e-6
+        cells = km_grid((x0 - pad, y0 - pad, x1 + pad, y1 + pad), cell_km)
+    shapely.prepare(shape)
+    keep = shapely.intersects(shape, cells.geometry.values)
+    out = cells[keep].reset_index(drop=True)
+    out.attrs = cells.attrs
+    return out
+
+
+def outside(lon: np.ndarray, lat: np.ndarray, shape: BaseGeometry | None) -> np.ndarray:
+    """True for points outside ``shape`` (nothing is outside when there is no shape)."""
+    if shape is None:
+        return np.zeros(len(lon), dtype=bool)
+    shapely.prepare(shape)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    out = np.ones(len(lon), dtype=bool)
+    out[ok] = ~shapely.intersects_xy(shape, lon[ok], lat[ok])
+    return out

@@ -1,0 +1,31 @@
+"""The few lines printed at the end of a run: what a duty officer reads before closing the terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+
+def summary_lines(table: pd.DataFrame, map_path: str | Path | None, manifest: dict | None = None,
+                  top: int = 5) -> list[str]:
+    """Map location, the ``top`` highest-priority localities by name with risk and flags, and the flag counts."""
+    m = manifest or {}
+    t = table.sort_values("priority_rank").head(top)
+    fd, ha = int(table["forward_deploy"].sum()), int(table["humanitarian_access"].sum())
+    as_of = m.get("as_of") or str(pd.Timestamp(table["as_of"].iloc[0]).date())
+    lines = [f"{m.get('mission', '')} as of {as_of}: {len(table):,} localities scored".strip()]
+    if map_path:
+        lines.append(f"map: {Path(map_path).resolve()}")
+    lines.append(f"top {len(t)} by priority:")
+    for r in t.itertuples():
+        flags = [f for f, on in (("forward deployment", r.forward_deploy), ("humanitarian access",
+                                                                             r.humanitarian_access)) if on]
+        name = r.name if str(r.name) == str(r.locality_id) else f"{r.name} [{r.locality_id}]"
+        lines.append(f"  {int(r.priority_rank):>2}. {name}: risk {r.risk:.0%} ({r.risk_class})"
+                     + (f"; flags: {', '.join(flags)}" if flags else ""))
+    lines.append(f"flags: {fd} forward deployment, {ha} humanitarian access")
+    warnings = m.get("warnings") or []
+    if warnings:
+        lines.append(f"{len(warnings)} warning(s) in the run manifest; first: {warnings[0]}")
+    return lines
