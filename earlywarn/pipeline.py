@@ -599,6 +599,9 @@ def gather(cfg: MissionConfig, manifest: RunManifest, *, ingest_all=None, step=_
         area = resolve_area(cfg)
     with manifest.stage("ingest"):
         outcomes = ingest_all(cfg, cfg.sources, area.read)
+        incident_feeds = [o for o in outcomes if o.kind == "incidents"]
+        if all(o.error for o in incident_feeds):
+            resolve_sources(outcomes, manifest)  # records every feed's error, then fails the run loudly
     with manifest.stage("geography"):
         geo = step("geography", load_geography, cfg, [o.table for o in outcomes if o.kind == "incidents"], area)
     return outcomes, geo
