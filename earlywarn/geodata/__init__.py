@@ -146,12 +146,12 @@ def country_shape(codes: str | Sequence[str]) -> BaseGeometry:
 
 
 def _unknown_message(bad: Iterable[str], known: list[str], table: gpd.GeoDataFrame) -> str:
-    by_name = {n.upper(): c for n, c in zip(table["name"], table["iso3"], strict=True)}
+    """One line per bad code: countries whose name starts with it first ("LEB" -> LBN), then look-alike codes."""
+    names = [(str(n).upper(), c) for n, c in zip(table["name"], table["iso3"], strict=True)]
     parts = []
     for code in bad:
-        close = difflib.get_close_matches(code, known, n=3, cutoff=0.5)
-        close += [by_name[n] for n in difflib.get_close_matches(code, list(by_name), n=2, cutoff=0.6)]
-        close = list(dict.fromkeys(close))
+        by_name = [c for n, c in names if len(code) >= 3 and n.startswith(code)]
+        close = list(dict.fromkeys(by_name + difflib.get_close_matches(code, known, n=3, cutoff=0.5)))[:3]
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""
         parts.append(f"unknown ISO 3166 alpha-3 code {code!r}{hint}")
     return "; ".join(parts)
