@@ -96,7 +96,9 @@ def _prepare_places(places: gpd.GeoDataFrame | None) -> pd.DataFrame:
         {
             "name": pa.array(clean_text(places["name"].to_numpy())),
             "admin1": pa.array(clean_text(places["admin1"].to_numpy() if "admin1" in places else [None] * len(places))),
-            "population": pd.to_numeric(places.get("population", 0), errors="coerce").fillna(0).to_numpy(float),
+            "population": pd.to_numeric(places["population"], errors="coerce").fillna(0).to_numpy(float)
+            if "population" in places
+            else np.zeros(len(places)),
             "_x": shapely.get_x(geometry),
             "_y": shapely.get_y(geometry),
         }
