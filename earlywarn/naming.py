@@ -167,8 +167,9 @@ def name_localities(localities: gpd.GeoDataFrame, places: gpd.GeoDataFrame | Non
 def _largest_inside(geoms: np.ndarray, pts: pd.DataFrame, out: pd.DataFrame) -> np.ndarray:
     """Name localities after their largest place; returns the place row per locality (-1 = none inside).
 
-    A place on a shared edge belongs to one locality only (the first in row
-    order), so it cannot name two cells.
+    A place on a shared edge belongs to one locality only (the smallest
+    ``locality_id``, so the result does not depend on row order) and cannot
+    name two cells.
     """
     x0, y0, x1, y1 = shapely.total_bounds(geoms)
     m = _INSIDE_MARGIN_DEG
@@ -179,8 +180,10 @@ def _largest_inside(geoms: np.ndarray, pts: pd.DataFrame, out: pd.DataFrame) -> 
         return chosen
     tree = shapely.STRtree(geoms)
     place_idx, loc_idx = tree.query(shapely.points(x[near], y[near]), predicate="intersects")
-    pairs = pd.DataFrame({"place": near[place_idx], "loc": loc_idx}).sort_values(["place", "loc"])
-    pairs = pairs.drop_duplicates("place").sort_values(["loc", "place"])  # places are sorted largest first
+    ids = out["locality_id"].to_numpy()
+    pairs = pd.DataFrame({"place": near[place_idx], "loc": loc_idx, "id": ids[loc_idx]})
+    pairs = pairs.sort_values(["place", "id"]).drop_duplicates("place")
+    pairs = pairs.sort_values(["loc", "place"])[["place", "loc"]]  # places are sorted largest first
     if pairs.empty:
         return chosen
     first = pairs.drop_duplicates("loc")

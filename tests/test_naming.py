@@ -97,8 +97,11 @@ def test_names_are_unique_and_independent_of_row_order():
 
 def test_place_on_shared_edge_names_one_cell_only():
     edge = _places([("Edge", "X", 100, 1.0, 0.5)])
-    out = name_localities(_cells({"w": (0, 0, 1, 1), "e": (1, 0, 2, 1)}), edge)
-    assert out["place_inside"].sum() == 1 and out["name"].is_unique
+    cells = _cells({"w": (0, 0, 1, 1), "e": (1, 0, 2, 1)})
+    for order in (cells, cells.iloc[::-1]):
+        out = name_localities(order, edge).set_index("locality_id")
+        assert out["place_inside"].sum() == 1 and out["name"].is_unique
+        assert out.loc["e", "name"] == "Edge (X)"  # the smaller id wins whatever the row order
 
 
 def test_untrusted_names_are_stripped_of_controls_but_not_escaped():
