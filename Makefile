@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected: failing"; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
-	$(BIN)/ruff check earlywarn flows tests benchmarks
+	$(BIN)/ruff check earlywarn flows tests benchmarks scripts
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -1,0 +1,138 @@
+"""Shipped reference geography: real countries, towns with admin-1, size budget, packaging."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+import shapely
+
+from earlywarn import geodata
+from earlywarn.geodata import UnknownCountryCode
+
+REPO = Path(__file__).resolve().parent.parent
+EQUAL_AREA = "EPSG:6933"
+
+
+def _area_km2(geom) -> float:
+    return float(gpd.GeoSeries([geom], crs=4326).to_crs(EQUAL_AREA).area.iloc[0] / 1e6)
+
+
+def test_countries_table_is_keyed_by_iso3():
+    c = geodata.countries()
+    assert list(c.columns) == ["iso3", "name", "geometry"]
+    assert c.crs.to_epsg() == 4326
+    assert c["iso3"].is_unique and c["iso3"].str.fullmatch(r"[A-Z]{3}").all()
+    assert c.geometry.is_valid.all() and not c.geometry.is_empty.any()
+    # Natural Earth's "-99" rows fall back to a real code
+    assert {"FRA", "NOR", "XKX"} <= set(c["iso3"]) and "-99" not in set(c["iso3"])
+
+
+@pytest.mark.parametrize(
+    ("code", "name", "km2"),
+    [("SYR", "Syria", 185_180), ("MLI", "Mali", 1_240_192), ("SSD", "South Sudan", 619_745)],
+)
+def test_mission_countries_have_sensible_shapes(code, name, km2):
+    shape = geodata.country_shape([code])
+    assert shape.is_valid and shape.geom_type in {"Polygon", "MultiPolygon"}
+    assert abs(_area_km2(shape) - km2) / km2 < 0.10
+    assert geodata.countries().set_index("iso3").loc[code, "name"] == name
+
+
+def test_country_shape_is_case_insensitive_union():
+    both = geodata.country_shape(["syr", "Lbn"])
+    assert both.contains(shapely.Point(36.29, 33.51))  # Damascus
+    assert both.contains(shapely.Point(35.90, 33.85))  # Zahle (coastal Beirut may fall in the sea at 1:50m)
+    assert _area_km2(both) == pytest.approx(
+        _area_km2(geodata.country_shape("SYR")) + _area_km2(geodata.country_shape("LBN")), rel=0.01
+    )
+
+
+def test_unknown_code_names_it_and_suggests():
+    with pytest.raises(UnknownCountryCode) as err:
+        geodata.country_shape(["SYR", "SYRR"])
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith("unknown ISO 3166 alpha-3 code 'SYRR'") and "SYR" in msg.split("did you mean")[1]
+    assert isinstance(err.value, ValueError)
+    with pytest.raises(UnknownCountryCode, match=r"'LEB' \(did you mean LBN"):
+        geodata.country_shape("leb")  # a name-like code suggests the country it abbreviates
+    with pytest.raises(UnknownCountryCode, match="'XXQ'.*'ZZZ'"):
+        geodata.country_shape(["XXQ", "ZZZ"])
+
+
+def test_places_have_population_and_admin1_everywhere():
+    p = geodata.places()
+    assert list(p.columns) == ["name", "admin1", "iso3", "population", "geometry"]
+    assert len(p) > 200_000 and p.crs.to_epsg() == 4326
+    for col in ("name", "admin1", "iso3", "population"):
+        assert p[col].notna().all(), col
+    assert (p["name"].str.len() > 0).all() and (p["admin1"].str.len() > 0).all()
+    assert (p["population"] >= 0).all()
+    # names are untrusted text but the shipped ones carry no control characters
+    assert not p["name"].str.contains(r"[\x00-\x1f\x7f-\x9f]", regex=True).any()
+
+
+def test_syrian_cities_present_with_english_admin1():
+    syr = geodata.places()
+    syr = syr[syr["iso3"] == "SYR"].set_index("name")
+    assert syr.loc["Aleppo", "admin1"] == "Aleppo"
+    assert syr.loc["Homs", "admin1"] == "Homs"
+    assert syr.loc["Damascus", "admin1"] == "Dimashq"
+    assert syr.loc["Tadmur", "admin1"] == "Homs"
+    assert syr.loc["Aleppo", "population"] > 1_000_000
+    assert len(syr) > 250
+
+
+def test_bbox_filters_and_returns_copies():
+    bbox = (35.5, 32.0, 42.5, 37.5)
+    p = geodata.places(bbox)
+    assert p.geometry.x.between(35.5, 42.5).all() and p.geometry.y.between(32.0, 37.5).all()
+    assert {"SYR", "LBN", "JOR"} <= set(p["iso3"])
+    p.loc[p.index[0], "name"] = "changed"
+    assert "changed" not in set(geodata.places(bbox)["name"])
+    with pytest.raises(ValueError, match="bbox"):
+        geodata.places((40, 0, 30, 10))
+
+
+def test_rivers_borders_lakes_labels():
+    bbox = (35.5, 32.0, 42.5, 37.5)
+    rivers = geodata.rivers(bbox)
+    assert {"Euphrates", "Tigris"} <= set(rivers["name"].dropna())
+    borders = geodata.borders(bbox)
+    assert set(borders.geom_type) <= {"LineString", "MultiLineString"}
+    assert {"Iraq / Syria", "Syria / Turkey", "Jordan / Syria", "Lebanon / Syria"} <= set(borders["name"])
+    assert len(geodata.lakes()) > 100
+    labels = geodata.admin1_labels(bbox)
+    assert "Idlib" in set(labels.loc[labels["iso3"] == "SYR", "name"])
+
+
+def test_sources_describe_every_file():
+    stems = {p.stem for p in geodata.data_files()}
+    assert stems == set(geodata.SOURCES)
+    for meta in geodata.SOURCES.values():
+        assert {"source", "version", "licence", "attribution"} <= set(meta)
+    text = (geodata.DATA_DIR / "SOURCES.md").read_text(encoding="utf-8")
+    assert "CC BY 4.0" in text and "public domain" in text
+    assert all(f"{stem}.parquet" in text for stem in stems)
+
+
+def test_package_size_budget():
+    total = sum(p.stat().st_size for p in geodata.DATA_DIR.iterdir() if p.is_file() and p.suffix != ".py")
+    assert total <= geodata.SIZE_BUDGET_BYTES, f"geodata is {total / 1e6:.1f} MB, budget {geodata.SIZE_BUDGET_BYTES}"
+    budget_mb = re.search(r"Size budget: (\d+) MB", (geodata.DATA_DIR / "SOURCES.md").read_text(encoding="utf-8"))
+    assert budget_mb and int(budget_mb.group(1)) * 1_000_000 == geodata.SIZE_BUDGET_BYTES
+
+
+def test_wheel_package_data_covers_every_data_file():
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["earlywarn"]
+    for path in geodata.DATA_DIR.iterdir():
+        if path.suffix in {".py", ".pyc"} or path.is_dir():
+            continue
+        rel = path.relative_to(REPO / "earlywarn").as_posix()
+        assert any(fnmatch.fnmatch(rel, pat) for pat in patterns), f"{rel} would be missing from the wheel"

@@ -1,0 +1,171 @@
+"""Locality names: largest town inside, else "N km DIR of Town (Admin1)", unique, fast, on real Syria cells."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from earlywarn import geodata
+from earlywarn.localities import priogrid_cells, priogrid_gid
+from earlywarn.naming import compass_point, name_localities
+
+
+def _places(rows) -> gpd.GeoDataFrame:
+    names, admin1, pop, lon, lat = zip(*rows, strict=True)
+    return gpd.GeoDataFrame(
+        {"name": list(names), "admin1": list(admin1), "population": list(pop)},
+        geometry=gpd.points_from_xy(lon, lat),
+        crs=4326,
+    )
+
+
+def _cells(boxes: dict[str, tuple[float, float, float, float]]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"locality_id": list(boxes)}, geometry=[shapely.box(*b) for b in boxes.values()], crs=4326)
+
+
+def _haversine_km(lon1, lat1, lon2, lat2) -> float:
+    """Independent spherical check (mean radius); the ellipsoid differs by well under 1%."""
+    p1, p2, dl = math.radians(lat1), math.radians(lat2), math.radians(lon2 - lon1)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0088 * math.asin(math.sqrt(a))
+
+
+PLACES = _places(
+    [
+        ("Tadmur", "Homs", 51015, 38.284, 34.562),
+        ("Small", "Homs", 900, 38.40, 34.70),
+        ("Maarat al-Numan", "Idlib", 58008, 36.676, 35.643),
+    ]
+)
+
+
+def test_cell_with_places_is_named_after_largest_with_aliases():
+    cells = _cells({"a": (38.0, 34.5, 38.5, 35.0)})
+    out = name_localities(cells, PLACES)
+    row = out.iloc[0]
+    assert row["name"] == "Tadmur (Homs)" and row["admin1_name"] == "Homs"
+    assert row["aliases"] == "Small" and bool(row["place_inside"]) and row["place_km"] == 0
+    assert list(out.columns[:4]) == ["locality_id", "name", "admin1_name", "aliases"]
+
+
+def test_empty_cell_gets_distance_and_direction_from_nearest_place():
+    # a cell north-east of Tadmur with nothing inside; its centre is (38.6, 34.9)
+    cells = _cells({"ne": (38.5, 34.8, 38.7, 35.0)})
+    out = name_localities(cells, PLACES.iloc[[0, 2]])
+    row = out.iloc[0]
+    expected = _haversine_km(38.284, 34.562, 38.6, 34.9)
+    assert row["place"] == "Tadmur" and row["place_bearing"] == "NE" and not row["place_inside"]
+    assert abs(row["place_km"] - expected) < 1.0
+    assert row["name"] == f"{round(row['place_km'])} km NE of Tadmur (Homs)"
+    assert abs(int(row["name"].split()[0]) - expected) <= 1
+
+
+@pytest.mark.parametrize(
+    ("dx", "dy", "direction"),
+    [(0, 1, "N"), (1, 1, "NE"), (1, 0, "E"), (1, -1, "SE"), (0, -1, "S"), (-1, -1, "SW"), (-1, 0, "W"), (-1, 1, "NW")],
+)
+def test_direction_is_from_place_to_cell(dx, dy, direction):
+    place = _places([("Hub", "Centre", 1000, 20.0, 10.0)])
+    cx, cy = 20.0 + dx, 10.0 + dy
+    out = name_localities(_cells({"c": (cx - 0.25, cy - 0.25, cx + 0.25, cy + 0.25)}), place)
+    assert out.loc[0, "place_bearing"] == direction
+    assert out.loc[0, "name"].startswith(f"{round(out.loc[0, 'place_km'])} km {direction} of Hub")
+    assert abs(out.loc[0, "place_km"] - _haversine_km(20.0, 10.0, cx, cy)) < 1.0
+
+
+def test_compass_point_sectors():
+    assert list(compass_point([0, 22.4, 22.6, 90, 180, -90, -45, 359, 337.4, 337.6])) == [
+        "N", "N", "NE", "E", "S", "W", "NW", "N", "NW", "N"
+    ]  # fmt: skip
+
+
+def test_names_are_unique_and_independent_of_row_order():
+    twins = _places([("Twin", "Same", 100, 0.1, 0.1), ("Twin", "Same", 100, 1.1, 0.1)])
+    cells = _cells({"b": (1, 0, 2, 1), "a": (0, 0, 1, 1)})
+    out = name_localities(cells, twins)
+    assert list(out["locality_id"]) == ["b", "a"]  # same order as the input
+    assert list(out["name"]) == ["Twin (Same) [b]", "Twin (Same) [a]"]
+    again = name_localities(cells.iloc[::-1], twins).set_index("locality_id")["name"]
+    assert again.to_dict() == out.set_index("locality_id")["name"].to_dict()
+
+
+def test_place_on_shared_edge_names_one_cell_only():
+    edge = _places([("Edge", "X", 100, 1.0, 0.5)])
+    cells = _cells({"w": (0, 0, 1, 1), "e": (1, 0, 2, 1)})
+    for order in (cells, cells.iloc[::-1]):
+        out = name_localities(order, edge).set_index("locality_id")
+        assert out["place_inside"].sum() == 1 and out["name"].is_unique
+        assert out.loc["e", "name"] == "Edge (X)"  # the smaller id wins whatever the row order
+
+
+def test_untrusted_names_are_stripped_of_controls_but_not_escaped():
+    evil = _places([("Ev\x00il\u202e <b>Town</b>\n", "Adm\x1b1", 10, 0.5, 0.5)])
+    name = name_localities(_cells({"a": (0, 0, 1, 1)}), evil).loc[0, "name"]
+    assert name == "Evil <b>Town</b> (Adm1)"
+
+
+def test_admin_polygons_and_missing_admin1():
+    # an L-shaped district whose centroid lies outside it; the place is far to the west
+    ell = shapely.Polygon([(0, 0), (2, 0), (2, 0.4), (0.4, 0.4), (0.4, 2), (0, 2)])
+    districts = gpd.GeoDataFrame({"locality_id": ["d1"]}, geometry=[ell], crs=4326)
+    far = gpd.GeoDataFrame({"name": ["Westville"]}, geometry=[shapely.Point(-3.0, 0.9)], crs=4326)
+    row = name_localities(districts, far).iloc[0]
+    assert not ell.contains(ell.centroid)
+    assert row["place_bearing"] == "E" and row["name"].endswith("km E of Westville")
+    assert pd.isna(row["admin1_name"])
+
+
+def test_no_places_keeps_ids_and_bad_ids_fail():
+    cells = _cells({"a": (0, 0, 1, 1)})
+    empty = _places([("x", "y", 1, 0, 0)]).iloc[:0]
+    assert name_localities(cells, empty).loc[0, "name"] == "a"
+    with pytest.raises(ValueError, match="unique"):
+        name_localities(pd.concat([cells, cells]), PLACES)
+
+
+def _syria_cells() -> gpd.GeoDataFrame:
+    syria = geodata.country_shape("SYR")
+    x0, y0, x1, y1 = syria.bounds
+    xs, ys = np.meshgrid(np.arange(x0, x1 + 0.5, 0.5), np.arange(y0, y1 + 0.5, 0.5))
+    cells = priogrid_cells(priogrid_gid(xs.ravel(), ys.ravel()))
+    return cells[cells.intersects(syria)].reset_index(drop=True)
+
+
+def test_real_priogrid_cells_covering_syria():
+    cells = _syria_cells()
+    out = name_localities(cells)
+    assert len(cells) > 80
+    assert out["name"].notna().all() and out["name"].is_unique
+    assert not out["name"].str.startswith("PRIO-GRID").any()
+    inside = out["place_inside"].mean()
+    assert inside >= 0.55, f"only {inside:.0%} of Syria's cells named after a place inside them"
+    by_id = out.set_index("locality_id")
+    assert by_id.loc["179714", "name"] == "Homs (Homs)"  # GED's check cell for Homs city
+    assert "Ar Rastan" in by_id.loc["179714", "aliases"].split("; ")
+    empty = out[~out["place_inside"]]
+    assert empty["name"].str.fullmatch(r"\d+ km (N|NE|E|SE|S|SW|W|NW) of .+ \(.+\)").all()
+
+
+def test_ged_cells_are_mostly_named_after_a_town_inside(ged_syria_path):
+    gids = pd.read_csv(ged_syria_path, usecols=["priogrid_gid"])["priogrid_gid"].unique()
+    out = name_localities(priogrid_cells(gids))
+    assert out["name"].is_unique
+    # where violence happens, people live: more cells hold a town than across the whole country
+    assert out["place_inside"].mean() >= 0.65
+
+
+def test_ten_thousand_cells_in_seconds():
+    xs, ys = np.meshgrid(np.arange(-12, 38, 0.5) + 0.25, np.arange(0, 50, 0.5) + 0.25)
+    cells = priogrid_cells(priogrid_gid(xs.ravel(), ys.ravel()))
+    geodata.places()  # the one-off file load is not part of naming
+    start = time.perf_counter()
+    out = name_localities(cells)
+    elapsed = time.perf_counter() - start
+    assert len(out) == 10_000 and out["name"].is_unique
+    assert elapsed < 6.0, f"naming 10,000 cells took {elapsed:.1f} s"
