@@ -19,6 +19,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from earlywarn import decide as dec
 from earlywarn import indicators as ind
@@ -201,7 +202,7 @@ def load_geography(cfg: MissionConfig, incident_tables: list[pd.DataFrame] | Non
         progress.note("%s: %d %s cells in the mission area (%s), %d more in the %g km margin for context",
                       cfg.mission, len(localities), lc.unit, area.how, 0 if margin is None else len(margin),
                       cfg.area_buffer_km)
-    localities = _with_names(localities, lc.unit)
+    localities = _with_names(localities, lc.unit, area.shape)
     if cfg.population is not None:
         pop_path = cfg.data_path(cfg.population)
         localities["population"] = zonal_population(pop_path, localities).to_numpy()
@@ -224,15 +225,27 @@ def load_geography(cfg: MissionConfig, incident_tables: list[pd.DataFrame] | Non
     return Geography(localities.reset_index(drop=True), bases, shape, inputs, warnings, margin, area.how)
 
 
-def _with_names(localities: gpd.GeoDataFrame, unit: str) -> gpd.GeoDataFrame:
-    """Grid cells are named after their largest town (or the nearest one); admin names are kept as given."""
+def _with_names(localities: gpd.GeoDataFrame, unit: str, area=None) -> gpd.GeoDataFrame:
+    """Grid cells are named after their largest town (or the nearest one); admin names are kept as given.
+
+    With a mission area, towns inside it come first: a border cell of a Syria
+    mission is "Ra's al 'Ayn (Al-Hasakah)", not the larger Turkish town across
+    the line that the analyst is not responsible for.
+    """
     none = pd.Series(pd.NA, index=localities.index, dtype="string")
     given = localities["name"].astype("string") if unit == "admin" and "name" in localities else none
     if given.notna().all():
         return localities
+    from earlywarn.geodata import places as gazetteer
     from earlywarn.naming import name_localities
 
-    named = name_localities(localities)
+    x0, y0, x1, y1 = localities.total_bounds
+    towns = gazetteer((x0 - 2, y0 - 2, x1 + 2, y1 + 2))
+    if area is not None:
+        shapely.prepare(area)
+        mine = towns[shapely.intersects(area, towns.geometry.values)]
+        towns = mine if len(mine) else towns
+    named = name_localities(localities, towns)
     out = localities.copy()
     out["name"] = given.fillna(pd.Series(named["name"].to_numpy(), index=out.index, dtype="string"))
     for col in ("admin1_name", "aliases"):
@@ -366,7 +379,7 @@ def previous_scores(cfg: MissionConfig, as_of: pd.Timestamp) -> pd.DataFrame | N
 
 
 def save_scores_history(cfg: MissionConfig, table: pd.DataFrame, as_of: pd.Timestamp) -> Path:
-    cols = ["locality_id", "as_of", "risk", "risk_class", "model_version", "run_id"]
+    cols = [c for c in ("locality_id", "name", "as_of", "risk", "risk_class", "model_version", "run_id") if c in table]
     return write_with(
         cfg.tables_dir / "history" / f"scores_{as_of.date()}.parquet",
         lambda p: pd.DataFrame(table[cols]).to_parquet(p, index=False),

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 
-from prefect import serve
+# Progress lines of the library (stage, fold k of n, ETA) go into each flow run's log on the server.
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "earlywarn")
+
+from prefect import serve  # noqa: E402 - after the logging setting Prefect reads on import
 from prefect.schedules import Cron
 
-from earlywarn.config import load_config
-from flows.nightly import nightly
-from flows.train import weekly_training
+from earlywarn import progress  # noqa: E402
+from earlywarn.config import load_config  # noqa: E402
+from flows.nightly import nightly  # noqa: E402
+from flows.train import weekly_training  # noqa: E402
 
 NIGHTLY_CRON = "0 2 * * *"  # 02:00 every day, mission local time
 WEEKLY_TRAINING_CRON = "0 3 * * 0"  # 03:00 on Sundays, after that night's run
@@ -42,6 +46,7 @@ def deployments(config: str) -> list:
 
 
 def main() -> None:
+    progress.enable(rich=False)
     serve(*deployments(os.environ.get("EARLYWARN_CONFIG", "data/demo/mission.yaml")))
 
 

@@ -31,6 +31,8 @@ HXL_TAGS: dict[str, str] = {
     "locality_id": "#adm2+code",
     "name": "#adm2+name",
     "admin1_pcode": "#adm1+code",
+    "admin1_name": "#adm1+name",
+    "aliases": "#loc+name+alias",
     "population": "#population+total",
     "as_of": "#date+as_of",
     "risk": "#severity+risk",
