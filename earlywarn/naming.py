@@ -157,7 +157,8 @@ def name_localities(localities: gpd.GeoDataFrame, places: gpd.GeoDataFrame | Non
         return out
 
     inside_place = _largest_inside(geoms, pts, out)
-    empty = inside_place < 0
+    # a locality without geometry keeps its id as name rather than being placed at NaN
+    empty = (inside_place < 0) & ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if empty.any():
         _nearest_outside(geoms[empty], pts, out, np.flatnonzero(empty))
     out["name"] = _unique(out["name"], ids)
@@ -206,7 +207,7 @@ def _largest_inside(geoms: np.ndarray, pts: pd.DataFrame, out: pd.DataFrame) -> 
 
 
 def _nearest_outside(geoms: np.ndarray, pts: pd.DataFrame, out: pd.DataFrame, rows: np.ndarray) -> None:
-    """Name empty localities "N km DIR of Town (Admin1)" from the nearest place (ties: largest place)."""
+    """Name empty localities "N km DIR of Town (Admin1)" from the nearest place ("near Town" under 1 km)."""
     rep = representative_points(geoms)
     rx, ry = shapely.get_x(rep), shapely.get_y(rep)
     tree = cKDTree(_unit_vectors(pts["_x"].to_numpy(), pts["_y"].to_numpy()))

@@ -125,6 +125,8 @@ def test_no_places_keeps_ids_and_bad_ids_fail():
     cells = _cells({"a": (0, 0, 1, 1)})
     empty = _places([("x", "y", 1, 0, 0)]).iloc[:0]
     assert name_localities(cells, empty).loc[0, "name"] == "a"
+    missing = gpd.GeoDataFrame({"locality_id": ["g", "none"]}, geometry=[shapely.box(0, 0, 1, 1), None], crs=4326)
+    assert list(name_localities(missing, PLACES)["name"])[1] == "none"
     with pytest.raises(ValueError, match="unique"):
         name_localities(pd.concat([cells, cells]), PLACES)
 
