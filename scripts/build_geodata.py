@@ -51,7 +51,7 @@ NE_FILES = {
 # Natural Earth 1:50m is digitised to roughly a kilometre; a 0.001 degree grid (about 100 m)
 # loses nothing visible and keeps the files small.
 GRID_DEG = 0.001
-# Places only need to be located to within a few hundred metres to name a 50 km cell.
+# Places to about 10 m: ample to name a 50 km cell, and small once delta-encoded.
 PLACE_DECIMALS = 4
 # Natural Earth codes that GeoNames (and so the gazetteer) spells differently.
 NE_TO_GEONAMES_ISO3 = {"KOS": "XKX"}
