@@ -146,11 +146,18 @@ def name_borders(borders: gpd.GeoDataFrame, countries: gpd.GeoDataFrame) -> gpd.
 
 
 def build_admin1_labels(ne_dir: Path) -> gpd.GeoDataFrame:
+    """Admin-1 label points keyed by the same iso3 as the countries.
+
+    The labels carry Natural Earth's own ADM0_A3 ("SDS" for South Sudan,
+    "PSX" for Palestine); the countries layer says how each maps to ISO.
+    """
     ne = read_ne(ne_dir, "admin1_labels")
+    countries = read_ne(ne_dir, "countries")
+    to_iso3 = dict(zip(countries["ADM0_A3"], iso3_codes(countries), strict=True))
     frame = gpd.GeoDataFrame(
         {
             "name": ne["name"].map(clean),
-            "iso3": ne["sr_adm0_a3"].replace(NE_TO_GEONAMES_ISO3),
+            "iso3": ne["sr_adm0_a3"].map(lambda code: to_iso3.get(code, NE_TO_GEONAMES_ISO3.get(code, code))),
             "adm1_code": ne["adm1_code"],
         },
         geometry=shapely.set_precision(ne.geometry.values, GRID_DEG),

@@ -109,6 +109,9 @@ def test_rivers_borders_lakes_labels():
     assert len(geodata.lakes()) > 100
     labels = geodata.admin1_labels(bbox)
     assert "Idlib" in set(labels.loc[labels["iso3"] == "SYR", "name"])
+    # Natural Earth's own codes (SDS, PSX) are mapped to the countries' ISO codes
+    all_labels = geodata.admin1_labels()
+    assert {"SSD", "PSE", "SYR", "MLI"} <= set(all_labels["iso3"]) and "SDS" not in set(all_labels["iso3"])
 
 
 def test_sources_describe_every_file():
