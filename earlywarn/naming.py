@@ -12,6 +12,9 @@ The rule, chosen so a name is both recognisable and verifiable on a map:
 * names are unique within a call: localities that would share a name get
   their ``locality_id`` appended, so the result does not depend on row order.
 
+:func:`with_place_names` applies this to a localities frame, replacing only
+generic names ("PRIO-GRID 135758", km-grid ids, missing admin names).
+
 Distances and bearings are computed on the WGS84 ellipsoid (pyproj.Geod) and the
 nearest place is found with a KD-tree on 3-D unit vectors, where straight-line
 order equals great-circle order. So nothing here treats degrees as kilometres
@@ -157,10 +160,30 @@ def name_localities(localities: gpd.GeoDataFrame, places: gpd.GeoDataFrame | Non
         return out
 
     inside_place = _largest_inside(geoms, pts, out)
-    empty = inside_place < 0
+    # a locality without geometry keeps its id as name rather than being placed at NaN
+    empty = (inside_place < 0) & ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if empty.any():
         _nearest_outside(geoms[empty], pts, out, np.flatnonzero(empty))
     out["name"] = _unique(out["name"], ids)
+    return out
+
+
+def with_place_names(localities: gpd.GeoDataFrame, places: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    """Copy of ``localities`` where generic names are replaced by place names, plus ``aliases``.
+
+    A name is generic when it is missing, equals the ``locality_id`` (km grid)
+    or is PRIO-GRID's placeholder ``"PRIO-GRID <gid>"``; names a mission gave its
+    admin polygons are kept. This is the one call a pipeline needs; names stay
+    unique across kept and new names.
+    """
+    out = localities.copy()
+    ids = out["locality_id"].astype("string")
+    current = out["name"].astype("string") if "name" in out else pd.Series(pd.NA, index=out.index, dtype="string")
+    generic = (current.isna() | (current == ids) | (current == "PRIO-GRID " + ids)).fillna(True).to_numpy()
+    named = name_localities(out, places)
+    out["name"] = np.where(generic, named["name"].to_numpy(dtype=object), current.to_numpy(dtype=object))
+    out["name"] = pd.array(_unique(pd.Series(out["name"].to_numpy()), ids.reset_index(drop=True)), dtype="string")
+    out["aliases"] = named["aliases"].to_numpy()
     return out
 
 
@@ -206,7 +229,7 @@ def _largest_inside(geoms: np.ndarray, pts: pd.DataFrame, out: pd.DataFrame) -> 
 
 
 def _nearest_outside(geoms: np.ndarray, pts: pd.DataFrame, out: pd.DataFrame, rows: np.ndarray) -> None:
-    """Name empty localities "N km DIR of Town (Admin1)" from the nearest place (ties: largest place)."""
+    """Name empty localities "N km DIR of Town (Admin1)" from the nearest place ("near Town" under 1 km)."""
     rep = representative_points(geoms)
     rx, ry = shapely.get_x(rep), shapely.get_y(rep)
     tree = cKDTree(_unit_vectors(pts["_x"].to_numpy(), pts["_y"].to_numpy()))

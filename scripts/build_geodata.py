@@ -51,7 +51,7 @@ NE_FILES = {
 # Natural Earth 1:50m is digitised to roughly a kilometre; a 0.001 degree grid (about 100 m)
 # loses nothing visible and keeps the files small.
 GRID_DEG = 0.001
-# Places only need to be located to within a few hundred metres to name a 50 km cell.
+# Places to about 10 m: ample to name a 50 km cell, and small once delta-encoded.
 PLACE_DECIMALS = 4
 # Natural Earth codes that GeoNames (and so the gazetteer) spells differently.
 NE_TO_GEONAMES_ISO3 = {"KOS": "XKX"}
@@ -146,11 +146,18 @@ def name_borders(borders: gpd.GeoDataFrame, countries: gpd.GeoDataFrame) -> gpd.
 
 
 def build_admin1_labels(ne_dir: Path) -> gpd.GeoDataFrame:
+    """Admin-1 label points keyed by the same iso3 as the countries.
+
+    The labels carry Natural Earth's own ADM0_A3 ("SDS" for South Sudan,
+    "PSX" for Palestine); the countries layer says how each maps to ISO.
+    """
     ne = read_ne(ne_dir, "admin1_labels")
+    countries = read_ne(ne_dir, "countries")
+    to_iso3 = dict(zip(countries["ADM0_A3"], iso3_codes(countries), strict=True))
     frame = gpd.GeoDataFrame(
         {
             "name": ne["name"].map(clean),
-            "iso3": ne["sr_adm0_a3"].replace(NE_TO_GEONAMES_ISO3),
+            "iso3": ne["sr_adm0_a3"].map(lambda code: to_iso3.get(code, NE_TO_GEONAMES_ISO3.get(code, code))),
             "adm1_code": ne["adm1_code"],
         },
         geometry=shapely.set_precision(ne.geometry.values, GRID_DEG),

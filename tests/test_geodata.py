@@ -109,6 +109,9 @@ def test_rivers_borders_lakes_labels():
     assert len(geodata.lakes()) > 100
     labels = geodata.admin1_labels(bbox)
     assert "Idlib" in set(labels.loc[labels["iso3"] == "SYR", "name"])
+    # Natural Earth's own codes (SDS, PSX) are mapped to the countries' ISO codes
+    all_labels = geodata.admin1_labels()
+    assert {"SSD", "PSE", "SYR", "MLI"} <= set(all_labels["iso3"]) and "SDS" not in set(all_labels["iso3"])
 
 
 def test_sources_describe_every_file():
@@ -136,3 +139,30 @@ def test_wheel_package_data_covers_every_data_file():
             continue
         rel = path.relative_to(REPO / "earlywarn").as_posix()
         assert any(fnmatch.fnmatch(rel, pat) for pat in patterns), f"{rel} would be missing from the wheel"
+
+
+def _build_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_geodata", REPO / "scripts" / "build_geodata.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_build_script_code_fallbacks_and_name_cleaning():
+    import pandas as pd
+
+    build = _build_script()
+    ne = pd.DataFrame(
+        {
+            "ISO_A3": ["-99", "-99", "SYR", "-99"],
+            "ISO_A3_EH": ["-99", "NOR", "SYR", "-99"],
+            "ADM0_A3": ["FRA", "NOR", "SYR", "KOS"],
+        }
+    )
+    assert list(build.iso3_codes(ne)) == ["FRA", "NOR", "SYR", "XKX"]
+    assert build.clean("  Ma\u202earrat\x00 ") == "Maarrat"
+    assert build.fold("Ḩimş") == build.fold("Hims") == "hims"
+    with pytest.raises(SystemExit):
+        build.main(["--help"])

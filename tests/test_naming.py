@@ -13,7 +13,7 @@ import shapely
 
 from earlywarn import geodata
 from earlywarn.localities import priogrid_cells, priogrid_gid
-from earlywarn.naming import compass_point, name_localities
+from earlywarn.naming import compass_point, name_localities, with_place_names
 
 
 def _places(rows) -> gpd.GeoDataFrame:
@@ -125,6 +125,8 @@ def test_no_places_keeps_ids_and_bad_ids_fail():
     cells = _cells({"a": (0, 0, 1, 1)})
     empty = _places([("x", "y", 1, 0, 0)]).iloc[:0]
     assert name_localities(cells, empty).loc[0, "name"] == "a"
+    missing = gpd.GeoDataFrame({"locality_id": ["g", "none"]}, geometry=[shapely.box(0, 0, 1, 1), None], crs=4326)
+    assert list(name_localities(missing, PLACES)["name"])[1] == "none"
     with pytest.raises(ValueError, match="unique"):
         name_localities(pd.concat([cells, cells]), PLACES)
 
@@ -169,3 +171,16 @@ def test_ten_thousand_cells_in_seconds():
     elapsed = time.perf_counter() - start
     assert len(out) == 10_000 and out["name"].is_unique
     assert elapsed < 6.0, f"naming 10,000 cells took {elapsed:.1f} s"
+
+
+def test_with_place_names_replaces_only_generic_names():
+    cells = priogrid_cells(priogrid_gid([38.284, 36.676, 40.0], [34.562, 35.643, 34.0]))
+    cells.loc[2, "name"] = "Mission sector East"  # a name the mission chose is kept
+    named = with_place_names(cells)
+    assert list(named.columns[: len(cells.columns)]) == list(cells.columns) and "aliases" in named
+    by_id = named.set_index("locality_id")["name"]
+    assert by_id[str(priogrid_gid(38.284, 34.562))] == "Tadmur (Homs)"
+    assert "Mission sector East" in set(named["name"]) and named["name"].is_unique
+    assert not named["name"].str.startswith("PRIO-GRID").any()
+    assert cells.loc[0, "name"].startswith("PRIO-GRID")  # the input is not modified
+    assert named["name"].dtype == "string"

