@@ -64,7 +64,10 @@ def resolve_area(cfg: MissionConfig) -> MissionArea:
 
             shape = country_shape(spec)
             how = "ISO " + ", ".join(c.upper() for c in spec)
-            inputs = [{"source": "area", "codes": [c.upper() for c in spec], "file": "earlywarn.geodata (embedded)"}]
+            from earlywarn.geodata import SOURCES
+
+            inputs = [{"source": "area", "codes": [c.upper() for c in spec], "file": "earlywarn.geodata (embedded)",
+                       "reference": {k: v.get("version", "") for k, v in SOURCES.items()}}]
             codes = [c.upper() for c in spec]
         else:
             shape, inputs = _area_file(cfg)
@@ -125,7 +128,11 @@ def grid_cells(unit: str, shape: BaseGeometry, cell_km: float = 10.0) -> gpd.Geo
         pad = 1e-6
         cells = km_grid((x0 - pad, y0 - pad, x1 + pad, y1 + pad), cell_km)
     shapely.prepare(shape)
-    keep = shapely.intersects(shape, cells.geometry.values)
+    geoms = cells.geometry.values
+    # share some area with it: a cell that only touches the border along an edge is the neighbour's
+    keep = shapely.intersects(shape, geoms)
+    if shape.area > 0:  # (a single incident's "rectangle" is a point: it keeps the cells it touches)
+        keep &= ~shapely.touches(shape, geoms)
     out = cells[keep].reset_index(drop=True)
     out.attrs = cells.attrs
     return out

@@ -219,7 +219,8 @@ def flags(
     if out:
         from earlywarn.atomic import write_with
 
-        cols = [c for c in ("priority_rank", "locality_id", "name", "admin1_name", "as_of", "risk", "risk_class", "population",
+        cols = [c for c in ("priority_rank", "locality_id", "name", "admin1_name", "as_of", "risk", "risk_class",
+                            "population",
                             "expected_at_risk", "covered", "nearest_base", "km_to_nearest_base", "quickest_base",
                             "travel_minutes", "forward_deploy", "forward_reason", "humanitarian_access",
                             "access_reason") if c in flagged]

@@ -33,6 +33,8 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from earlywarn.errors import UserError
+
 DATA_DIR = Path(__file__).resolve().parent
 WGS84 = "EPSG:4326"
 # All shipped files together. Justified in SOURCES.md: keeps the wheel small and leaves room to
@@ -87,7 +89,7 @@ SOURCES: dict[str, dict[str, str]] = {
 }
 
 
-class UnknownCountryCode(ValueError):
+class UnknownCountryCode(UserError, ValueError):
     """A country code that is not in the shipped borders; the message suggests close matches."""
 
 
