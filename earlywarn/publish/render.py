@@ -31,41 +31,20 @@ from folium.map import Layer
 
 from earlywarn.publish import panels
 from earlywarn.publish.assets import inline_head
+from earlywarn.publish.columns import col as _col
+from earlywarn.publish.columns import esc_series
+from earlywarn.publish.columns import fmt as _fmt
+from earlywarn.publish.columns import num as _num
 from earlywarn.publish.geometry import encode_polygons
-from earlywarn.publish.safety import ESCAPES, assert_offline, esc, script_json
+from earlywarn.publish.safety import assert_offline, esc, script_json
 from earlywarn.schema import CIVILIAN_TARGET_KINDS
 
 # Above this many localities the polygons are drawn on a <canvas> instead of
 # as SVG paths (faster first paint; see benchmarks/bench_map.py).
 SVG_MAX_LOCALITIES = 12_000
 NOTE_CHARS = 300
-TEXT_CHARS = 120
 # Kinds drawn black: direct harm to civilians. Everything else grey.
 CIVILIAN_KINDS = (*CIVILIAN_TARGET_KINDS, "aid_worker_attack")  # drawn as attacks on civilians
-
-
-def esc_series(s: pd.Series | None, n: int, max_len: int | None = TEXT_CHARS) -> list[str]:
-    """Vectorised :func:`esc` of a column (``None`` -> ``n`` empty strings)."""
-    if s is None:
-        return [""] * n
-    t = s.astype("string").fillna("")
-    if max_len is not None:
-        long = t.str.len() > max_len
-        t = t.where(~long, t.str.slice(0, max_len - 1).str.rstrip() + "\u2026")
-    for a, b in ESCAPES:
-        t = t.str.replace(a, b, regex=False)
-    return t.astype(object).tolist()
-
-
-def _col(df: pd.DataFrame, name: str) -> pd.Series | None:
-    return df[name] if name in df.columns else None
-
-
-def _num(df: pd.DataFrame, name: str) -> np.ndarray:
-    s = _col(df, name)
-    if s is None:
-        return np.full(len(df), np.nan)
-    return pd.to_numeric(s, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
 
 
 def _flag(df: pd.DataFrame, name: str) -> np.ndarray:
@@ -73,14 +52,6 @@ def _flag(df: pd.DataFrame, name: str) -> np.ndarray:
     if s is None:
         return np.zeros(len(df), dtype=np.int64)
     return s.astype("boolean").fillna(False).to_numpy(dtype=bool).astype(np.int64)
-
-
-def _fmt(values: np.ndarray, fmt: str, missing: str = "") -> list[str]:
-    """Format a float array with ``str.format`` spec; NaN -> ``missing``."""
-    ok = np.isfinite(values)
-    out = np.full(len(values), missing, dtype=object)
-    out[ok] = pd.Series(values[ok]).map(fmt.format).to_numpy(dtype=object)
-    return out.tolist()
 
 
 def _change_texts(change: np.ndarray) -> tuple[list[str], list[str]]:
