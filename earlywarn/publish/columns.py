@@ -44,5 +44,3 @@ def fmt(values: np.ndarray, fmt: str, missing: str = "") -> list[str]:
     out = np.full(len(values), missing, dtype=object)
     out[ok] = pd.Series(values[ok]).map(fmt.format).to_numpy(dtype=object)
     return out.tolist()
-
-

@@ -305,9 +305,11 @@ def _points_payloads(
     if ctx.towns is not None and len(ctx.towns):
         n = len(ctx.towns)
         m = max(1, int(n * keep))
-        pop = np.nan_to_num(pd.to_numeric(ctx.towns.get("population"), errors="coerce"), nan=-1.0) if (
-            "population" in ctx.towns
-        ) else np.zeros(n)
+        pop = (
+            np.nan_to_num(pd.to_numeric(ctx.towns.get("population"), errors="coerce"), nan=-1.0)
+            if ("population" in ctx.towns)
+            else np.zeros(n)
+        )
         top = np.sort(np.lexsort((np.arange(n), -np.asarray(pop, dtype=float)))[:m])
         out["towns"] = _towns_payload(ctx.towns.iloc[top], decimals)
         dropped["towns"] = n - m
@@ -398,3 +400,12 @@ def fit_to_budget(
         dropped_points={k: v for k, v in dropped.items() if v},
         warnings=warns,
     )
+
+
+def prepare_context(
+    context: MapContext, bounds: tuple[float, float, float, float], budget_bytes: int = DEFAULT_BUDGET_BYTES
+) -> ContextFit:
+    """What :func:`~earlywarn.publish.render_map` embeds: ``context`` clipped to
+    ``bounds`` (minx, miny, maxx, maxy of the map) plus a margin, then fitted to
+    ``budget_bytes``."""
+    return fit_to_budget(clip_context(context, bounds), budget_bytes)

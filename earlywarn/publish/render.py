@@ -35,6 +35,7 @@ from earlywarn.publish.columns import col as _col
 from earlywarn.publish.columns import esc_series
 from earlywarn.publish.columns import fmt as _fmt
 from earlywarn.publish.columns import num as _num
+from earlywarn.publish.context import DEFAULT_BUDGET_BYTES, LAYER_COLORS, ContextFit, MapContext, prepare_context
 from earlywarn.publish.geometry import encode_polygons
 from earlywarn.publish.safety import assert_offline, esc, script_json
 from earlywarn.schema import CIVILIAN_TARGET_KINDS
@@ -43,6 +44,7 @@ from earlywarn.schema import CIVILIAN_TARGET_KINDS
 # as SVG paths (faster first paint; see benchmarks/bench_map.py).
 SVG_MAX_LOCALITIES = 12_000
 NOTE_CHARS = 300
+ALIAS_CHARS = 600  # "; "-joined names of the towns inside a locality
 # Kinds drawn black: direct harm to civilians. Everything else grey.
 CIVILIAN_KINDS = (*CIVILIAN_TARGET_KINDS, "aid_worker_attack")  # drawn as attacks on civilians
 
@@ -107,6 +109,8 @@ def locality_display(localities: gpd.GeoDataFrame) -> pd.DataFrame:
             "name": pd.Series(names, dtype=object).where(pd.Series(names) != "", pd.Series(ids)).tolist(),
             "pcode": ids,
             "adm1": esc_series(_col(df, "admin1_pcode"), n),
+            "adm1n": esc_series(_col(df, "admin1_name"), n),
+            "aka": esc_series(_col(df, "aliases"), n, ALIAS_CHARS),
             "risk": _fmt(risk * 100, "{:.0f}%", "n/a"),
             "risk_value": risk,
             "cls": _class_index(df),
@@ -304,8 +308,15 @@ def render_map(
     header: dict,
     indicators: pd.DataFrame | None = None,
     tile_url: str | None = None,
+    context: MapContext | None = None,
+    context_budget_bytes: int = DEFAULT_BUDGET_BYTES,
 ) -> str:
     """Complete, self-contained HTML risk map (see module docstring).
+
+    ``context`` (borders, mission area, rivers, towns, mission layers) is
+    clipped to the map extent and simplified to fit ``context_budget_bytes``
+    (:func:`earlywarn.publish.context.prepare_context`); each part becomes its
+    own layer in the layer control and a line in the legend.
 
     Raises :class:`~earlywarn.publish.safety.OfflineError` if the result
     would reference anything outside the file other than ``tile_url``.
@@ -326,6 +337,8 @@ def render_map(
         "geom": enc.to_payload(),
         "props": {
             **{c: disp[c].tolist() for c in ("name", "pcode", "adm1", "risk", "chg", "d1", "d2", "d3", "fdr", "har")},
+            # Optional columns cost nothing when the table lacks them.
+            **{c: disp[c].tolist() for c, src in (("adm1n", "admin1_name"), ("aka", "aliases")) if src in locs},
             **{c: disp[c].astype(int).tolist() for c in ("cls", "fd", "ha")},
             **{c: disp[c].tolist() for c in ("pop", "idp", "km")},
             "cov": _json_list(disp["cov"]),
@@ -377,6 +390,12 @@ def render_map(
     if incidents is not None:
         p = _incident_payload(incidents)
         _EwLayer(f"Incidents, clustered ({len(p['lat']):,})", "incidentLayer", script_json(p)).add_to(m)
+    fit = None
+    if context is not None:
+        box = (bounds[0][1], bounds[0][0], bounds[1][1], bounds[1][0])
+        fit = prepare_context(context, box, context_budget_bytes)
+        for name, fn, payload in _context_layers(context, fit):
+            _EwLayer(name, fn, script_json(payload)).add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     _Finish().add_to(m)
 
@@ -393,11 +412,62 @@ def render_map(
         + "</aside>"
     )
     fig.html.add_child(_Raw(side), name="ew_side")
-    fig.html.add_child(_Raw(panels.legend_html(ranges, counts, has, flag_zoom)), name="ew_legend")
+    legend = panels.legend_html(
+        ranges, counts, has, flag_zoom, esc(header.get("risk_scheme"), 300), _context_legend(context, fit)
+    )
+    fig.html.add_child(_Raw(legend), name="ew_legend")
     _renumber(fig)
     document = fig.render()
     assert_offline(document, allow=allow)
     return document
+
+
+# Context layers in drawing order: key in ContextFit.payloads, control label, legend kind.
+_CONTEXT_PARTS = (
+    ("borders", "Country borders", "border"),
+    ("area", "Mission area", "area"),
+    ("rivers", "Rivers", "river"),
+)
+
+
+def _context_layers(context: MapContext, fit: ContextFit) -> list[tuple[str, str, dict[str, Any]]]:
+    """(layer-control name, EW function, payload) for each context part that has data."""
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    for key, label, kind in _CONTEXT_PARTS:
+        if key in fit.payloads:
+            n = len(fit.payloads[key]["geom"]["g"]) - 1
+            out.append(
+                (f"{label} ({n:,})" if key == "rivers" else label, "contextLines", {**fit.payloads[key], "style": kind})
+            )
+    for k, ly in enumerate(context.layers):
+        payload = fit.payloads.get(f"layer{k}")
+        if payload is None:
+            continue
+        n = len(payload["lat"]) if "lat" in payload else len(payload["geom"]["g"]) - 1
+        fn = "contextPoints" if ly.kind == "point" else "contextLines"
+        color = LAYER_COLORS[k % len(LAYER_COLORS)]
+        out.append((f"{esc(ly.name, 60)} ({n:,})", fn, {**payload, "style": ly.kind, "color": color}))
+    if "towns" in fit.payloads:
+        out.append((f"Towns ({len(fit.payloads['towns']['lat']):,})", "townLayer", fit.payloads["towns"]))
+    return out
+
+
+def _context_legend(context: MapContext | None, fit: ContextFit | None) -> list[tuple[str, str, str]]:
+    """Legend rows (kind, escaped label, colour) for the context layers drawn."""
+    if context is None or fit is None:
+        return []
+    rows = [
+        (kind, label.lower() if key != "area" else "mission area outline", "")
+        for key, label, kind in _CONTEXT_PARTS
+        if key in fit.payloads
+    ]
+    rows = [(k, {"border": "country border", "river": "river (name on hover)"}.get(k, lbl), c) for k, lbl, c in rows]
+    for k, ly in enumerate(context.layers):
+        if f"layer{k}" in fit.payloads:
+            rows.append((ly.kind or "line", esc(ly.name, 60), LAYER_COLORS[k % len(LAYER_COLORS)]))
+    if "towns" in fit.payloads:
+        rows.append(("town", "town", ""))
+    return rows
 
 
 def _bounds(locs: gpd.GeoDataFrame, *points: pd.DataFrame | None) -> list[list[float]]:
