@@ -246,7 +246,7 @@ def test_hostile_context_strings_are_escaped():
 
 def test_aliases_and_admin1_names_reach_the_page(context_map):
     _, document = context_map
-    assert '"aka":["Village 0a; Village 0b"' in document
+    assert '"aka":[["Village 0a","Village 0b"],' in document
     assert '"adm1n":["Region 0"' in document
     table = document[document.index('id="ew-priority"') :]
     assert "&middot; Region " in table[: table.index("</table>")]

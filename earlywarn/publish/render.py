@@ -44,7 +44,8 @@ from earlywarn.schema import CIVILIAN_TARGET_KINDS
 # as SVG paths (faster first paint; see benchmarks/bench_map.py).
 SVG_MAX_LOCALITIES = 12_000
 NOTE_CHARS = 300
-ALIAS_CHARS = 600  # "; "-joined names of the towns inside a locality
+ALIAS_CHARS = 60  # per name of a town inside a locality (column "aliases", "; "-joined)
+MAX_ALIASES = 40  # towns listed per locality
 # Kinds drawn black: direct harm to civilians. Everything else grey.
 CIVILIAN_KINDS = (*CIVILIAN_TARGET_KINDS, "aid_worker_attack")  # drawn as attacks on civilians
 
@@ -110,7 +111,7 @@ def locality_display(localities: gpd.GeoDataFrame) -> pd.DataFrame:
             "pcode": ids,
             "adm1": esc_series(_col(df, "admin1_pcode"), n),
             "adm1n": esc_series(_col(df, "admin1_name"), n),
-            "aka": esc_series(_col(df, "aliases"), n, ALIAS_CHARS),
+            "aka": _alias_lists(_col(df, "aliases"), n),
             "risk": _fmt(risk * 100, "{:.0f}%", "n/a"),
             "risk_value": risk,
             "cls": _class_index(df),
@@ -132,6 +133,22 @@ def locality_display(localities: gpd.GeoDataFrame) -> pd.DataFrame:
     )
     out["drv"] = list(zip(out["d1"], out["d2"], out["d3"], strict=True))
     return out
+
+
+def _alias_lists(s: pd.Series | None, n: int) -> list[list[str]]:
+    """Column ``aliases`` ("; "-joined town names) -> per locality a list of escaped names.
+
+    Split before escaping: an escaped name is full of ";" (``&gt;``), so the
+    page could not split it again.
+    """
+    if s is None:
+        return [[] for _ in range(n)]
+    parts = s.reset_index(drop=True).astype("string").str.split(";").explode().str.strip()
+    parts = parts[parts.notna() & (parts != "")]
+    parts = parts[parts.groupby(level=0).cumcount() < MAX_ALIASES]
+    escaped = pd.Series(esc_series(parts, len(parts), ALIAS_CHARS), index=parts.index, dtype=object)
+    grouped = escaped.groupby(level=0).agg(list)
+    return [grouped.get(i, []) for i in range(n)]
 
 
 def _json_list(s: pd.Series) -> list[int | None]:

@@ -114,7 +114,7 @@
     if (P.fd[i]) h += row("Forward deployment", '<span class="ew-badge ew-badge-fd">FD</span> ' + P.fdr[i]);
     if (P.ha[i]) h += row("Humanitarian access", '<span class="ew-badge ew-badge-ha">HA</span> ' + P.har[i]);
     h += row("Population", P.pop[i]);
-    h += row("Towns inside", P.aka ? P.aka[i] : "");
+    h += row("Towns inside", P.aka ? P.aka[i].join("; ") : "");
     h += row("IDPs", P.idp[i]);
     var cov = P.cov[i] === 1 ? " (within patrol radius)" : P.cov[i] === 0 ? " (outside patrol radii)" : "";
     h += row("Nearest base", P.km[i] ? P.km[i] + " km" + cov : "");
@@ -285,8 +285,7 @@
     if (EW._index) return EW._index;
     var P = EW.loc.props, aka = [];
     for (var i = 0; i < P.name.length; i++) {
-      var a = P.aka && P.aka[i] ? P.aka[i].split("; ") : [];
-      aka.push(a.map(EW.fold));
+      aka.push(P.aka ? P.aka[i].map(EW.fold) : []);
     }
     EW._index = { names: P.name.map(EW.fold), ids: P.pcode.map(EW.fold), aka: aka };
     return EW._index;
@@ -333,7 +332,7 @@
     EW._aliasOptions = true;
     var seen = {}, html = [];
     for (var i = 0; i < P.aka.length; i++) {
-      var a = P.aka[i] ? P.aka[i].split("; ") : [];
+      var a = P.aka[i];
       for (var j = 0; j < a.length; j++) {
         if (a[j] && !seen[a[j]]) {
           seen[a[j]] = 1;
