@@ -16,11 +16,13 @@ layer's interaction, and keeps it from swamping the one-file map:
 Every label string is escaped here (:func:`~earlywarn.publish.render.esc_series`)
 and the payloads are later written with ``script_json``, as for the risk data.
 
-Default budget, 1.5 MB: the 10,000-locality benchmark page is ~8-9 MB against
-a 12 MB ceiling, so 1.5 MB keeps a full context inside that ceiling with room
-to spare. At ~5-7 bytes per delta-encoded vertex it still holds 200,000+
-vertices, i.e. borders and main rivers at ~100 m detail for a country-sized
-mission, which is finer than the pixels of the zooms a planner reads them at.
+Default budget, 1.5 MB: the 10,000-locality benchmark page is ~5.6 MB
+without context against a 12 MB ceiling (benchmarks/bench_map.py), so even a
+context that fills its whole budget leaves the worst page near 7 MB, with room
+for more incidents. At ~5-7 bytes per delta-encoded vertex 1.5 MB still holds
+200,000+ vertices, i.e. borders and main rivers at ~100 m detail for a
+country-sized mission, finer than the pixels at the zooms a planner reads them.
+Parsing that much JSON costs the browser well under 100 ms.
 """
 
 from __future__ import annotations
