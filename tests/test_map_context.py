@@ -64,7 +64,13 @@ def test_context_layers_are_in_the_layer_control_and_legend(context_map):
         assert expected in names, (expected, names)
     assert names[0].startswith("Risk by locality")  # risk first; context after
     legend = document[document.index('id="ew-legend"') :]
-    for row in ("country border", "mission area outline", "river (name on hover)", "Main roads", "town (more names"):
+    for row in (
+        "country border",
+        "mission area outline",
+        "river (name on hover)",
+        "Main roads",
+        "town (more towns and names",
+    ):
         assert row in legend, row
     assert "mission&#x27;s base rate of 3.1%" in legend  # the risk scheme note, escaped
     assert external_urls(document) == []

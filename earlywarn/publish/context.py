@@ -40,7 +40,7 @@ from shapely.geometry.base import BaseGeometry
 
 from earlywarn.publish.columns import esc_series, fmt, num
 from earlywarn.publish.geometry import encode_lines, encode_polygons
-from earlywarn.publish.labels import label_min_zoom
+from earlywarn.publish.labels import MAX_ZOOM, label_min_zoom
 from earlywarn.publish.safety import script_json
 
 Kind = Literal["line", "polygon", "point"]
@@ -294,32 +294,29 @@ def _towns_payload(towns: gpd.GeoDataFrame, decimals: int) -> dict[str, Any]:
     payload["pop"] = fmt(pop, "{:,.0f}")
     payload["adm1"] = esc_series(towns["admin1"] if "admin1" in towns else None, len(towns))
     payload["z"] = label_min_zoom(lon, lat, pop, [n[:60] for n in raw_names]).tolist()
+    payload["maxZoom"] = MAX_ZOOM
     return payload
 
 
 def _points_payloads(
-    ctx: MapContext, decimals: int, keep: float = 1.0
+    ctx: MapContext, decimals: int, keep_towns: float = 1.0, keep_layers: float = 1.0
 ) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
-    """Point layers; ``keep`` < 1 keeps that share (the most populous towns; an
-    even thinning of other point layers, so their spread survives)."""
+    """Point layers, keeping a share of each: the most populous towns; for
+    mission point layers an even thinning, so their spread survives."""
     out: dict[str, dict[str, Any]] = {}
     dropped: dict[str, int] = {}
     if ctx.towns is not None and len(ctx.towns):
         n = len(ctx.towns)
-        m = max(1, int(n * keep))
-        pop = (
-            np.nan_to_num(pd.to_numeric(ctx.towns.get("population"), errors="coerce"), nan=-1.0)
-            if ("population" in ctx.towns)
-            else np.zeros(n)
-        )
-        top = np.sort(np.lexsort((np.arange(n), -np.asarray(pop, dtype=float)))[:m])
+        m = max(1, int(n * keep_towns))
+        pop = num(ctx.towns, "population")
+        top = np.sort(np.lexsort((np.arange(n), -np.nan_to_num(pop, nan=-1.0)))[:m])
         out["towns"] = _towns_payload(ctx.towns.iloc[top], decimals)
         dropped["towns"] = n - m
     for k, ly in enumerate(ctx.layers):
         if ly.kind != "point" or ly.gdf is None or not len(ly.gdf):
             continue
         n = len(ly.gdf)
-        idx = np.unique(np.linspace(0, n - 1, max(1, int(n * keep))).round().astype(int))
+        idx = np.unique(np.linspace(0, n - 1, max(1, int(n * keep_layers))).round().astype(int))
         gdf = ly.gdf.iloc[idx]
         out[f"layer{k}"] = {**_point_arrays(gdf, decimals), "label": _esc(gdf, ly.label_field)}
         dropped[f"layer{k}"] = n - len(idx)
@@ -348,8 +345,8 @@ def fit_to_budget(
     """Encode the context so its embedded bytes (``script_json``, UTF-8) fit ``budget_bytes``.
 
     Points first: they cannot be simplified, so if they exceed
-    ``POINT_SHARE`` of the budget the least populous towns (and an even share
-    of other point layers) are left out. Lines and polygons then share the
+    ``POINT_SHARE`` of the budget the least populous towns are left out
+    (then, only if that is not enough, an even share of other point layers). Lines and polygons then share the
     rest: starting from a tolerance of 1/20,000 of the extent (invisible at
     any overview zoom), the tolerance doubles until the measured size fits,
     then ``search_steps`` bisections bring it back to the smallest tolerance
@@ -361,10 +358,17 @@ def fit_to_budget(
     decimals = _decimals_for(tol)
     points, dropped = _points_payloads(context, decimals)
     p_bytes = sum(_nbytes(p) for p in points.values())
-    keep = 1.0
-    while p_bytes > budget_bytes * POINT_SHARE and keep > 1e-4:
-        keep *= 0.8 * budget_bytes * POINT_SHARE / p_bytes
-        points, dropped = _points_payloads(context, decimals, keep)
+    keep_towns, keep_layers = 1.0, 1.0
+    # Towns give way first (small ones are context, not destinations); the
+    # mission's own point layers are thinned only if towns alone cannot make room.
+    while p_bytes > budget_bytes * POINT_SHARE and keep_layers > 1e-4:
+        shrink = 0.9 * budget_bytes * POINT_SHARE / p_bytes
+        town_bytes = _nbytes(points["towns"]) if "towns" in points else 0
+        if town_bytes > 1_000 and keep_towns > 1e-4:
+            keep_towns *= max(0.05, 1 - (p_bytes - budget_bytes * POINT_SHARE * 0.9) / town_bytes)
+        else:
+            keep_layers *= shrink
+        points, dropped = _points_payloads(context, decimals, keep_towns, keep_layers)
         p_bytes = sum(_nbytes(p) for p in points.values())
     for key, n in dropped.items():
         if n:

@@ -236,7 +236,7 @@ def _context_row(kind: str, label: str, color: str) -> str:
     """One legend line; the swatch imitates the map style (ewmap.js ``EW.CONTEXT_STYLE``)."""
     if kind == "town":
         sym = '<span class="ew-sym"><span class="ew-dot ew-town-dot"></span></span>'
-        return f"<div>{sym}{label} (more names as you zoom in)</div>"
+        return f"<div>{sym}{label} (more towns and names as you zoom in)</div>"
     if kind in ("point",):
         sym = f'<span class="ew-sym"><span class="ew-dot" style="background:{color}"></span></span>'
     elif kind == "polygon":

@@ -403,46 +403,56 @@
     return group;
   };
 
-  /* Towns: a dot each, and a label from the zoom computed in Python (labels.py)
-   * so that labels never overprint; labels are built only when first needed. */
+  /* Towns: a dot and a label each, both shown from a zoom computed in Python
+   * (labels.py) so labels never overprint: a town's label from its min zoom,
+   * its dot from DOT_LEAD zooms earlier (towns never labelled: from the last
+   * DOT_LEAD zooms), so the overview is not a fog of dots over the risk colours.
+   * Thousands of dots go on one non-interactive canvas (SVG would slow the
+   * first paint; their names are in the labels). Markers are built lazily. */
+  EW.TOWN_SVG_MAX = 2000;
+  EW.TOWN_DOT_LEAD = 1;
   EW.townLayer = function (map, D) {
     EW.contextPanes(map);
-    var group = L.featureGroup(), labels = L.layerGroup(), byZoom = {}, shown = {};
-    for (var i = 0; i < D.lat.length; i++) {
-      var dot = L.circleMarker([D.lat[i], D.lon[i]], {
+    var group = L.featureGroup(), dots = L.featureGroup(), labels = L.layerGroup(), byZoom = {}, built = {};
+    var many = D.lat.length > EW.TOWN_SVG_MAX, top = D.maxZoom;
+    var renderer = many ? L.canvas({ pane: "ewContextPoints", padding: 0.3 }) : undefined;
+    for (var i = 0; i < D.lat.length; i++) (byZoom[D.z[i]] = byZoom[D.z[i]] || []).push(i);
+    function dot(i) {
+      var m = L.circleMarker([D.lat[i], D.lon[i]], {
         pane: "ewContextPoints", radius: 2.6, color: "#1a1a1a", weight: 1, fillColor: "#ffffff", fillOpacity: 1,
-        className: "ew-town",
+        className: "ew-town", renderer: renderer, interactive: !many,
       });
-      dot.bindTooltip(D.name[i] + (D.pop[i] ? " &middot; pop. " + D.pop[i] : "") + (D.adm1[i] ? " &middot; " + D.adm1[i] : ""));
-      group.addLayer(dot);
-      (byZoom[D.z[i]] = byZoom[D.z[i]] || []).push(i);
+      if (!many) m.bindTooltip(D.name[i] + (D.pop[i] ? " &middot; pop. " + D.pop[i] : "") + (D.adm1[i] ? " &middot; " + D.adm1[i] : ""));
+      return m;
     }
-    group.addLayer(labels);
-    function level(z) {
-      if (!shown[z]) {
-        shown[z] = byZoom[z].map(function (i) {
-          return L.marker([D.lat[i], D.lon[i]], {
-            pane: "ewTownLabels", interactive: false, keyboard: false,
-            icon: L.divIcon({ className: "ew-town-label", html: D.name[i], iconSize: null, iconAnchor: [-5, 8] }),
-          });
-        });
+    function label(i) {
+      return L.marker([D.lat[i], D.lon[i]], {
+        pane: "ewTownLabels", interactive: false, keyboard: false,
+        icon: L.divIcon({ className: "ew-town-label", html: D.name[i], iconSize: null, iconAnchor: [-5, 8] }),
+      });
+    }
+    function sync(target, key, items, want, make) {
+      if (!want && !built[key]) return;
+      var ms = built[key] || (built[key] = items.map(make));
+      for (var j = 0; j < ms.length; j++) {
+        if (want && !target.hasLayer(ms[j])) target.addLayer(ms[j]);
+        else if (!want && target.hasLayer(ms[j])) target.removeLayer(ms[j]);
       }
-      return shown[z];
     }
-    EW.townLabelZoom = function () { return Math.floor(map.getZoom() + 1e-9); };
     var update = function () {
-      var z = EW.townLabelZoom();
+      var z = Math.floor(map.getZoom() + 1e-9);
       for (var k in byZoom) {
-        var want = Number(k) <= z, ms = want ? level(k) : shown[k] || [];
-        for (var j = 0; j < ms.length; j++) {
-          if (want && !labels.hasLayer(ms[j])) labels.addLayer(ms[j]);
-          else if (!want && labels.hasLayer(ms[j])) labels.removeLayer(ms[j]);
-        }
+        var lz = Number(k);
+        sync(dots, "d" + k, byZoom[k], Math.min(lz, top + 1) - EW.TOWN_DOT_LEAD <= z, dot);
+        sync(labels, "l" + k, byZoom[k], lz <= z, label);
       }
+      EW.stats.townDots = dots.getLayers().length;
     };
+    group.addLayer(dots);
+    group.addLayer(labels);
     map.on("zoomend", update);
     update();
-    EW.towns = { data: D, group: group, labels: labels };
+    EW.towns = { data: D, group: group, dots: dots, labels: labels };
     countContext("towns", D.lat.length);
     return group;
   };
