@@ -273,3 +273,20 @@ def test_context_layers_config(tmp_path: Path):
     assert "context_layers.x" in str(ei.value)
     with pytest.raises(ConfigError):
         parse_config(dict(good, context_layers=[{"name": "x", "path": "a.gpkg", "colour": "red"}]), base_dir=tmp_path)
+
+
+def test_empty_or_partial_context_renders():
+    locs = sample.grid_localities(nx=2, ny=2)
+    empty = render_map(locs, incidents=None, bases=None, idp_sites=None, header={}, context=MapContext())
+    assert "EW.contextLines(" not in empty and "EW.townLayer(" not in empty
+    towns_only = MapContext(towns=sample.context(locs).towns.drop(columns=["population", "admin1"]))
+    document = render_map(locs, incidents=None, bases=None, idp_sites=None, header={}, context=towns_only)
+    assert "Towns (300)" in _overlay_names(document) and external_urls(document) == []
+
+
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
+def test_projected_file_without_crs_is_skipped(tmp_path: Path):
+    utm = gpd.GeoDataFrame(geometry=[shapely.LineString([(500_000, 3_700_000), (510_000, 3_710_000)])])
+    utm.to_file(tmp_path / "nocrs.geojson", driver="GeoJSON")
+    layers, warnings = load_context_layers([{"name": "Tracks", "path": tmp_path / "nocrs.geojson"}])
+    assert layers == [] and any("not longitude/latitude" in w for w in warnings)

@@ -122,10 +122,19 @@ def _of_kind(arr: np.ndarray, kind: Kind) -> np.ndarray:
     return np.where(dims == dim, out, None)
 
 
+def _absent(arr: np.ndarray) -> np.ndarray:
+    return shapely.is_missing(arr) | shapely.is_empty(arr)
+
+
 def clean_layer(
     gdf: gpd.GeoDataFrame, name: str, kind: Kind | None = None
 ) -> tuple[gpd.GeoDataFrame, Kind | None, list[str]]:
-    """Reproject to EPSG:4326, repair invalid geometries, keep one kind; say what changed."""
+    """Reproject to EPSG:4326, repair invalid geometries, keep one kind; say what changed.
+
+    Invalid shapes (self-intersecting rings from hand digitising are common)
+    are repaired with ``make_valid``; what cannot be repaired into the
+    layer's kind is dropped. Each change is a warning string for the run log.
+    """
     warns: list[str] = []
     if gdf.crs is None:
         warns.append(f"context layer {name!r}: no CRS; assumed EPSG:4326")
@@ -133,24 +142,23 @@ def clean_layer(
     elif not gdf.crs.equals("EPSG:4326"):
         gdf = gdf.to_crs("EPSG:4326")
     arr = np.asarray(gdf.geometry.array, dtype=object)
-    missing = shapely.is_missing(arr) | shapely.is_empty(np.where(shapely.is_missing(arr), shapely.Point(), arr))
-    invalid = ~missing & ~shapely.is_valid(np.where(missing, shapely.Point(), arr))
+    missing = _absent(arr)
+    invalid = ~missing & ~shapely.is_valid(arr)
     if invalid.any():
         arr = arr.copy()
         arr[invalid] = shapely.make_valid(arr[invalid])
     kind = kind or infer_kind(gpd.GeoSeries(arr[~missing], crs="EPSG:4326"))
     if kind is not None:
         arr = _of_kind(np.where(missing, None, arr), kind)
-    keep = ~(shapely.is_missing(arr) | shapely.is_empty(np.where(shapely.is_missing(arr), shapely.Point(), arr)))
-    bad_after = int(invalid.sum()) - int((invalid & keep).sum())
-    dropped = int((~keep).sum())
+    keep = ~_absent(arr)
     if invalid.any():
+        lost = int((invalid & ~keep).sum())
         warns.append(
             f"context layer {name!r}: {int(invalid.sum())} invalid geometries repaired"
-            + (f", {bad_after} could not be" if bad_after else "")
+            + (f", {lost} could not be" if lost else "")
         )
-    if dropped:
-        warns.append(f"context layer {name!r}: {dropped} empty, missing or non-{kind} geometries dropped")
+    if (~keep).any():
+        warns.append(f"context layer {name!r}: {int((~keep).sum())} empty, missing or non-{kind} geometries dropped")
     out = gdf.set_geometry(gpd.GeoSeries(arr, index=gdf.index, crs="EPSG:4326"))
     return out[keep].reset_index(drop=True), kind, warns
 
@@ -184,8 +192,12 @@ def load_context_layers(
         gdf = gdf[[label, gdf.geometry.name]] if label else gdf[[gdf.geometry.name]]
         gdf, kind, w = clean_layer(gdf, name)
         warns += w
-        if kind is None:
+        if kind is None or gdf.empty:
             warns.append(f"context layer {name!r}: no usable geometry")
+            continue
+        minx, miny, maxx, maxy = gdf.total_bounds
+        if minx < -180.5 or maxx > 180.5 or miny < -90.5 or maxy > 90.5:  # metres read as degrees
+            warns.append(f"context layer {name!r}: coordinates are not longitude/latitude (missing CRS?); skipped")
             continue
         layers.append(ContextLayer(name=name, gdf=gdf, label_field=label, kind=kind))
     return layers, warns
