@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import shapely
 
 from earlywarn.publish import render_map, sample
 from earlywarn.publish.browser import inspect_map, unavailable_reason
@@ -103,6 +104,31 @@ def poke_context(page, report, texts) -> None:
     if target:
         page.mouse.click(target[0], target[1])
         report.extra["clicked"] = (target[2], page.locator(".leaflet-popup-content .ew-popup-title").last.inner_text())
+    page.evaluate("() => EW.map.closePopup()")
+    # A real click on a river's stroke opens the locality under it (the line does not eat the click).
+    spot = page.evaluate(
+        """() => { const box = EW.map.getContainer().getBoundingClientRect(); let found = null;
+          EW.map.eachLayer(l => {
+            if (found || !(l.options.className || '').includes('ew-ctx-river')) return;
+            const lines = l.getLatLngs(), line = Array.isArray(lines[0]) ? lines[0] : lines;
+            for (const ll of line) {
+              const p = EW.map.latLngToContainerPoint(ll);
+              const el = document.elementFromPoint(box.left + p.x, box.top + p.y);
+              if (el && (el.getAttribute('class') || '').includes('ew-ctx-river')) {
+                found = [box.left + p.x, box.top + p.y, ll.lat, ll.lng]; break; }
+            }
+          });
+          return found; }"""
+    )
+    assert spot is not None, "no river stroke on screen"
+    page.mouse.click(spot[0], spot[1])
+    title = page.locator(".leaflet-popup-content .ew-popup-title").last.inner_text()
+    report.extra["river_click"] = (
+        spot[2],
+        spot[3],
+        title,
+        page.evaluate("ll => EW.localityAt(L.latLng(ll))", spot[2:]),
+    )
     page.evaluate("() => EW.map.closePopup()")
 
 
@@ -270,6 +296,9 @@ def test_risk_polygons_stay_clickable_under_context(hostile_page):
     assert under.count("locality") >= 0.6 * len(under), under
     index, title = report.extra["clicked"]
     assert title == locs["name"].iloc[index]
+    lat, lon, title, found = report.extra["river_click"]
+    below = locs.index[locs.contains(shapely.Point(lon, lat))].tolist()
+    assert below and found == below[0] and title == locs["name"].iloc[below[0]]
 
 
 def test_hostile_context_names_are_text(hostile_page):

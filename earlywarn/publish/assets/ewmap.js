@@ -365,6 +365,40 @@
     }
   };
 
+  function inRing(ll, ring) {
+    var inside = false;
+    for (var a = 0, b = ring.length - 1; a < ring.length; b = a++) {
+      var ya = ring[a].lat, yb = ring[b].lat, xa = ring[a].lng, xb = ring[b].lng;
+      if (ya > ll.lat !== yb > ll.lat && ll.lng < ((xb - xa) * (ll.lat - ya)) / (yb - ya) + xa) inside = !inside;
+    }
+    return inside;
+  }
+
+  /* Index of the locality containing latlng (outer ring in, holes out), or -1. */
+  EW.localityAt = function (ll) {
+    var layers = EW.loc ? EW.loc.layers : [];
+    for (var i = 0; i < layers.length; i++) {
+      var l = layers[i];
+      if (!l || !l.getBounds().contains(ll)) continue;
+      var lls = l.getLatLngs(), parts = L.LineUtil.isFlat(lls[0]) ? [lls] : lls;
+      for (var p = 0; p < parts.length; p++) {
+        if (!inRing(ll, parts[p][0])) continue;
+        var hole = false;
+        for (var h = 1; h < parts[p].length && !hole; h++) hole = inRing(ll, parts[p][h]);
+        if (!hole) return i;
+      }
+    }
+    return -1;
+  };
+
+  /* A click on a labelled line or a dot still opens the locality beneath it. */
+  function clickThrough(group) {
+    group.on("click", function (e) {
+      var i = EW.localityAt(e.latlng);
+      if (i >= 0) EW.openLocality(i, e.latlng, false);
+    });
+  }
+
   function countContext(key, n) {
     EW.stats.context[key] = (EW.stats.context[key] || 0) + n;
   }
@@ -385,6 +419,7 @@
       n++;
     }
     countContext(D.style, n);
+    clickThrough(group);
     return group;
   };
 
@@ -400,6 +435,7 @@
       group.addLayer(m);
     }
     countContext("point", D.lat.length);
+    clickThrough(group);
     return group;
   };
 
@@ -454,6 +490,7 @@
     update();
     EW.towns = { data: D, group: group, dots: dots, labels: labels };
     countContext("towns", D.lat.length);
+    clickThrough(group);
     return group;
   };
 
