@@ -237,7 +237,7 @@ def _context_row(kind: str, label: str, color: str) -> str:
     if kind == "town":
         sym = '<span class="ew-sym"><span class="ew-dot ew-town-dot"></span></span>'
         return f"<div>{sym}{label} (more towns and names as you zoom in)</div>"
-    if kind in ("point",):
+    if kind == "point":
         sym = f'<span class="ew-sym"><span class="ew-dot" style="background:{color}"></span></span>'
     elif kind == "polygon":
         sym = f'<span class="ew-sw" style="background:none;border:2px dashed {color}"></span>'

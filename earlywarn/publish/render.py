@@ -439,33 +439,32 @@ def render_map(
     return document
 
 
-# Context layers in drawing order: key in ContextFit.payloads, control label, legend kind.
+# Context parts in drawing order: key in ContextFit.payloads, control label, style (ewmap.js), legend text.
 _CONTEXT_PARTS = (
-    ("borders", "Country borders", "border"),
-    ("area", "Mission area", "area"),
-    ("rivers", "Rivers", "river"),
+    ("borders", "Country borders", "border", "country border"),
+    ("area", "Mission area", "area", "mission area outline"),
+    ("rivers", "Rivers", "river", "river (name on hover)"),
 )
+
+
+def _count(payload: dict[str, Any]) -> int:
+    return len(payload["lat"]) if "lat" in payload else len(payload["geom"]["g"]) - 1
 
 
 def _context_layers(context: MapContext, fit: ContextFit) -> list[tuple[str, str, dict[str, Any]]]:
     """(layer-control name, EW function, payload) for each context part that has data."""
     out: list[tuple[str, str, dict[str, Any]]] = []
-    for key, label, kind in _CONTEXT_PARTS:
+    for key, label, style, _ in _CONTEXT_PARTS:
         if key in fit.payloads:
-            n = len(fit.payloads[key]["geom"]["g"]) - 1
-            out.append(
-                (f"{label} ({n:,})" if key == "rivers" else label, "contextLines", {**fit.payloads[key], "style": kind})
-            )
+            name = f"{label} ({_count(fit.payloads[key]):,})" if key == "rivers" else label
+            out.append((name, "contextLines", {**fit.payloads[key], "style": style}))
     for k, ly in enumerate(context.layers):
-        payload = fit.payloads.get(f"layer{k}")
-        if payload is None:
-            continue
-        n = len(payload["lat"]) if "lat" in payload else len(payload["geom"]["g"]) - 1
-        fn = "contextPoints" if ly.kind == "point" else "contextLines"
-        color = LAYER_COLORS[k % len(LAYER_COLORS)]
-        out.append((f"{esc(ly.name, 60)} ({n:,})", fn, {**payload, "style": ly.kind, "color": color}))
+        if (payload := fit.payloads.get(f"layer{k}")) is not None:
+            fn = "contextPoints" if ly.kind == "point" else "contextLines"
+            color = LAYER_COLORS[k % len(LAYER_COLORS)]
+            out.append((f"{esc(ly.name, 60)} ({_count(payload):,})", fn, {**payload, "style": ly.kind, "color": color}))
     if "towns" in fit.payloads:
-        out.append((f"Towns ({len(fit.payloads['towns']['lat']):,})", "townLayer", fit.payloads["towns"]))
+        out.append((f"Towns ({_count(fit.payloads['towns']):,})", "townLayer", fit.payloads["towns"]))
     return out
 
 
@@ -473,12 +472,7 @@ def _context_legend(context: MapContext | None, fit: ContextFit | None) -> list[
     """Legend rows (kind, escaped label, colour) for the context layers drawn."""
     if context is None or fit is None:
         return []
-    rows = [
-        (kind, label.lower() if key != "area" else "mission area outline", "")
-        for key, label, kind in _CONTEXT_PARTS
-        if key in fit.payloads
-    ]
-    rows = [(k, {"border": "country border", "river": "river (name on hover)"}.get(k, lbl), c) for k, lbl, c in rows]
+    rows = [(style, text, "") for key, _, style, text in _CONTEXT_PARTS if key in fit.payloads]
     for k, ly in enumerate(context.layers):
         if f"layer{k}" in fit.payloads:
             rows.append((ly.kind or "line", esc(ly.name, 60), LAYER_COLORS[k % len(LAYER_COLORS)]))
