@@ -290,3 +290,13 @@ def test_projected_file_without_crs_is_skipped(tmp_path: Path):
     utm.to_file(tmp_path / "nocrs.geojson", driver="GeoJSON")
     layers, warnings = load_context_layers([{"name": "Tracks", "path": tmp_path / "nocrs.geojson"}])
     assert layers == [] and any("not longitude/latitude" in w for w in warnings)
+
+
+def test_layer_kind_is_inferred_when_not_given():
+    locs = sample.grid_localities(nx=2, ny=2)
+    parks = gpd.GeoDataFrame({"n": ["P"]}, geometry=[shapely.box(36.2, 33.2, 36.6, 33.6)], crs="EPSG:4326")
+    ctx = MapContext(layers=[ContextLayer("Parks", parks, "n")])
+    fit = prepare_context(ctx, tuple(locs.total_bounds))
+    assert fit.payloads["layer0"]["style"] == "polygon" and "p" in fit.payloads["layer0"]["geom"]
+    document = render_map(locs, incidents=None, bases=None, idp_sites=None, header={}, context=ctx)
+    assert "Parks (1)" in _overlay_names(document)

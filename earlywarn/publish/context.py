@@ -227,6 +227,12 @@ def _clip_gdf(gdf: gpd.GeoDataFrame | None, box: tuple[float, ...]) -> gpd.GeoDa
     return sub[~sub.geometry.is_empty].reset_index(drop=True)
 
 
+def _clip_layer(layer: ContextLayer, box: tuple[float, ...]) -> ContextLayer:
+    gdf = _clip_gdf(layer.gdf, box)
+    kind = layer.kind or (infer_kind(gdf.geometry) if gdf is not None else None)
+    return replace(layer, gdf=gdf, kind=kind)
+
+
 def clip_context(
     context: MapContext, bounds: tuple[float, float, float, float], margin: float = CLIP_MARGIN
 ) -> MapContext:
@@ -238,7 +244,7 @@ def clip_context(
         borders=_clip_gdf(context.borders, box),
         rivers=_clip_gdf(context.rivers, box),
         towns=_clip_gdf(context.towns, box),
-        layers=[replace(ly, gdf=_clip_gdf(ly.gdf, box)) for ly in context.layers],
+        layers=[_clip_layer(ly, box) for ly in context.layers],
     )
 
 
@@ -271,20 +277,21 @@ def _shape_payloads(ctx: MapContext, tol: float, decimals: int) -> dict[str, dic
     if ctx.borders is not None and len(ctx.borders):
         out["borders"] = {"geom": encode_lines(_lines_of(ctx.borders), tol, decimals).to_payload()}
     if ctx.area is not None:
-        out["area"] = {"geom": encode_lines(np.array([shapely.boundary(ctx.area)]), tol, decimals).to_payload()}
+        outline = shapely.boundary(ctx.area) if shapely.get_dimensions(ctx.area) == 2 else ctx.area
+        out["area"] = {"geom": encode_lines(np.array([outline]), tol, decimals).to_payload()}
     if ctx.rivers is not None and len(ctx.rivers):
         out["rivers"] = {
             "geom": encode_lines(_lines_of(ctx.rivers), tol, decimals).to_payload(),
             "label": _esc(ctx.rivers, "name"),
         }
     for k, ly in enumerate(ctx.layers):
-        if ly.kind == "point" or ly.gdf is None or not len(ly.gdf):
+        if ly.kind not in ("line", "polygon") or ly.gdf is None or not len(ly.gdf):
             continue
         if ly.kind == "polygon":
             enc = encode_polygons(ly.gdf.geometry, tolerance=tol, decimals=decimals)
         else:
             enc = encode_lines(np.asarray(ly.gdf.geometry.array, dtype=object), tol, decimals)
-        out[f"layer{k}"] = {"geom": enc.to_payload(), "label": _esc(ly.gdf, ly.label_field)}
+        out[f"layer{k}"] = {"geom": enc.to_payload(), "label": _esc(ly.gdf, ly.label_field), "style": ly.kind}
     return out
 
 
@@ -330,7 +337,7 @@ def _points_payloads(
         n = len(ly.gdf)
         idx = np.unique(np.linspace(0, n - 1, max(1, int(n * keep_layers))).round().astype(int))
         gdf = ly.gdf.iloc[idx]
-        out[f"layer{k}"] = {**_point_arrays(gdf, decimals), "label": _esc(gdf, ly.label_field)}
+        out[f"layer{k}"] = {**_point_arrays(gdf, decimals), "label": _esc(gdf, ly.label_field), "style": "point"}
         dropped[f"layer{k}"] = n - len(idx)
     return out, dropped
 

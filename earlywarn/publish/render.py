@@ -460,9 +460,9 @@ def _context_layers(context: MapContext, fit: ContextFit) -> list[tuple[str, str
             out.append((name, "contextLines", {**fit.payloads[key], "style": style}))
     for k, ly in enumerate(context.layers):
         if (payload := fit.payloads.get(f"layer{k}")) is not None:
-            fn = "contextPoints" if ly.kind == "point" else "contextLines"
+            fn = "contextPoints" if payload["style"] == "point" else "contextLines"
             color = LAYER_COLORS[k % len(LAYER_COLORS)]
-            out.append((f"{esc(ly.name, 60)} ({_count(payload):,})", fn, {**payload, "style": ly.kind, "color": color}))
+            out.append((f"{esc(ly.name, 60)} ({_count(payload):,})", fn, {**payload, "color": color}))
     if "towns" in fit.payloads:
         out.append((f"Towns ({_count(fit.payloads['towns']):,})", "townLayer", fit.payloads["towns"]))
     return out
@@ -474,8 +474,8 @@ def _context_legend(context: MapContext | None, fit: ContextFit | None) -> list[
         return []
     rows = [(style, text, "") for key, _, style, text in _CONTEXT_PARTS if key in fit.payloads]
     for k, ly in enumerate(context.layers):
-        if f"layer{k}" in fit.payloads:
-            rows.append((ly.kind or "line", esc(ly.name, 60), LAYER_COLORS[k % len(LAYER_COLORS)]))
+        if (payload := fit.payloads.get(f"layer{k}")) is not None:
+            rows.append((payload["style"], esc(ly.name, 60), LAYER_COLORS[k % len(LAYER_COLORS)]))
     if "towns" in fit.payloads:
         rows.append(("town", "town", ""))
     return rows
