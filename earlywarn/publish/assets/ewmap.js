@@ -394,6 +394,7 @@
   /* A click on a labelled line or a dot still opens the locality beneath it. */
   function clickThrough(group) {
     group.on("click", function (e) {
+      if (!EW.loc || !EW.map.hasLayer(EW.loc.group)) return; // risk layer switched off: nothing beneath
       var i = EW.localityAt(e.latlng);
       if (i >= 0) EW.openLocality(i, e.latlng, false);
     });
