@@ -300,3 +300,20 @@ def test_layer_kind_is_inferred_when_not_given():
     assert fit.payloads["layer0"]["style"] == "polygon" and "p" in fit.payloads["layer0"]["geom"]
     document = render_map(locs, incidents=None, bases=None, idp_sites=None, header={}, context=ctx)
     assert "Parks (1)" in _overlay_names(document)
+
+
+def test_towns_over_budget_keep_the_largest_and_say_so():
+    locs = sample.grid_localities(nx=4, ny=4)
+    ctx = sample.context(locs, n_towns=5_000)
+    fit = prepare_context(ctx, tuple(locs.total_bounds), 100_000)
+    assert fit.total_bytes <= 100_000
+    dropped = fit.dropped_points["towns"]
+    assert 0 < dropped < 5_000 and any("points left out" in w for w in fit.warnings)
+    shown = len(fit.payloads["towns"]["lat"])
+    smallest_shown = float(fit.payloads["towns"]["pop"][-1].replace(",", ""))
+    assert smallest_shown >= np.sort(ctx.towns["population"].to_numpy())[::-1][shown - 1] - 0.5
+    assert {"layer2"} <= set(fit.payloads) and "layer2" not in fit.dropped_points  # airstrips kept whole
+    document = render_map(
+        locs, incidents=None, bases=None, idp_sites=None, header={}, context=ctx, context_budget_bytes=100_000
+    )
+    assert f"{dropped:,} smaller towns not shown" in document

@@ -191,7 +191,7 @@ def legend_html(
 
     ``scheme`` is the (escaped) sentence saying how the classes were cut;
     ``context`` lists the drawn context layers as (kind, escaped label, colour),
-    kind one of ``border``, ``area``, ``river``, ``town``, ``line``, ``polygon``, ``point``.
+    kind one of ``border``, ``area``, ``river``, ``town``, ``line``, ``polygon``, ``point``, ``note``.
     """
     rows = ['<div class="ew-legend-title">Risk of violence against civilians</div>']
     if scheme:
@@ -234,6 +234,8 @@ def legend_html(
 
 def _context_row(kind: str, label: str, color: str) -> str:
     """One legend line; the swatch imitates the map style (ewmap.js ``EW.CONTEXT_STYLE``)."""
+    if kind == "note":
+        return f'<div class="ew-note">{label}</div>'
     if kind == "town":
         sym = '<span class="ew-sym"><span class="ew-dot ew-town-dot"></span></span>'
         return f"<div>{sym}{label} (more towns and names as you zoom in)</div>"

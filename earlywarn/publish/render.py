@@ -478,6 +478,8 @@ def _context_legend(context: MapContext | None, fit: ContextFit | None) -> list[
             rows.append((payload["style"], esc(ly.name, 60), LAYER_COLORS[k % len(LAYER_COLORS)]))
     if "towns" in fit.payloads:
         rows.append(("town", "town", ""))
+    if fit.dropped_points.get("towns"):
+        rows.append(("note", f"{fit.dropped_points['towns']:,} smaller towns not shown (file size budget)", ""))
     return rows
 
 
