@@ -5,12 +5,15 @@ under 3 s in headless Chromium on the mission laptop class of machine.
 
 The localities are a Voronoi tessellation with wiggly shared boundaries
 (30-60 vertices per polygon, like admin-3 units) plus incidents, bases and
-IDP sites, rendered through the public ``render_map``. "First paint" is the
+IDP sites and a map context (mission area, a border, rivers, 3,000 towns,
+mission layers; ``sample.context``), rendered through the public
+``render_map``. The page is rendered once more without the context so the
+context's share of the bytes is measured, not estimated. "First paint" is the
 time from navigation start to the first frame after all locality polygons
 were added (``ew-painted`` mark); the browser's own first-contentful-paint
 (the header) and load event are reported too.
 
-Run: ``.venv/bin/python benchmarks/bench_map.py [--n 10000] [--runs 3] [--keep out.html]``
+Run: ``.venv/bin/python benchmarks/bench_map.py [--n 10000] [--runs 3] [--keep out.html] [--no-context]``
 """
 
 from __future__ import annotations
@@ -28,25 +31,43 @@ import shapely
 
 from earlywarn.publish import render_map, sample
 from earlywarn.publish.browser import inspect_map, unavailable_reason
+from earlywarn.publish.context import prepare_context
 from earlywarn.publish.geometry import encode_polygons
 
 SIZE_TARGET_MB = 12.0
 PAINT_TARGET_S = 3.0
 
 
-def run(n: int = 10_000, runs: int = 3, keep: Path | None = None, n_incidents: int = 5_000) -> dict:
+def run(
+    n: int = 10_000, runs: int = 3, keep: Path | None = None, n_incidents: int = 5_000, context: bool = True
+) -> dict:
     t0 = time.perf_counter()
     locs = sample.voronoi_localities(n, seed=7)
     vertices = shapely.get_num_coordinates(np.asarray(locs.geometry.array, dtype=object))
-    inputs = sample.render_inputs(locs)
+    inputs = sample.render_inputs(locs, with_context=False)
+    inputs.pop("context")
     inputs["incidents"] = sample.incidents(locs, n=n_incidents, seed=8)
+    ctx = sample.context(locs, n_towns=3_000, n_rivers=12, river_vertices=5_000) if context else None
     t_build = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    html = render_map(locs, **inputs)
+    html = render_map(locs, **inputs, context=ctx)
     t_render = time.perf_counter() - t0
     enc = encode_polygons(locs.geometry)
     size_mb = len(html.encode("utf-8")) / 1e6
+    context_result: dict = {}
+    if ctx is not None:
+        bare_mb = len(render_map(locs, **inputs).encode("utf-8")) / 1e6
+        fit = prepare_context(ctx, tuple(locs.total_bounds))
+        context_result = {
+            "html_mb_without_context": round(bare_mb, 2),
+            "context_mb": round(size_mb - bare_mb, 3),
+            "context_share": round((size_mb - bare_mb) / size_mb, 3),
+            "context_payload_bytes": fit.total_bytes,
+            "context_budget_bytes": fit.budget,
+            "context_layer_bytes": fit.layer_bytes,
+            "context_tolerance_deg": round(fit.tolerance, 6),
+        }
 
     result: dict = {
         "polygons": int(len(locs)),
@@ -58,6 +79,7 @@ def run(n: int = 10_000, runs: int = 3, keep: Path | None = None, n_incidents: i
         "build_s": round(t_build, 2),
         "render_s": round(t_render, 2),
         "html_mb": round(size_mb, 2),
+        **context_result,
         "size_ok": size_mb < SIZE_TARGET_MB,
     }
     reason = unavailable_reason()
@@ -94,10 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3, help="browser loads to time (median reported)")
     ap.add_argument("--incidents", type=int, default=5_000, help="incident points on the map")
     ap.add_argument("--keep", type=Path, default=None, help="also keep the rendered HTML at this path")
+    ap.add_argument("--no-context", action="store_true", help="render without the map context")
     args = ap.parse_args(argv)
-    result = run(args.n, args.runs, args.keep, args.incidents)
+    result = run(args.n, args.runs, args.keep, args.incidents, context=not args.no_context)
     print(json.dumps(result, indent=2))
     ok = result["size_ok"] and result.get("paint_ok", True)
+    if "context_mb" in result:
+        print(
+            f"context: {result['context_mb']} MB of {result['html_mb']} MB ({result['context_share']:.1%}), "
+            f"payload {result['context_payload_bytes']:,} of {result['context_budget_bytes']:,} bytes budget, "
+            f"tolerance {result['context_tolerance_deg']} deg"
+        )
     print(
         f"map benchmark: size {result['html_mb']} MB (target < {SIZE_TARGET_MB}), "
         f"painted {result.get('map_painted_s_max', 'n/a')} s (target < {PAINT_TARGET_S}) -> "

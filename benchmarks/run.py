@@ -81,8 +81,9 @@ def _child(name: str, quick: bool) -> dict:
         r = bench_map.run(n=1_000, runs=1) if quick else bench_map.run()
         paint = r.get("map_painted_s_max", r.get("browser", "n/a"))
         r["target_met"] = bool(r["size_ok"] and r.get("paint_ok", True))
+        context = f", context {r['context_mb']} MB ({r['context_share']:.1%})" if "context_mb" in r else ""
         return r | {"figure": f"{r['html_mb']} MB, render {r['render_s']} s, painted {paint} s "
-                              f"({r['polygons']:,} polygons)"}
+                              f"({r['polygons']:,} polygons{context})"}
     if name == "siting":
         import bench_siting
 

@@ -289,6 +289,19 @@ def expand_env(text: str) -> str:
     return _ENV.sub(sub, text)
 
 
+class ContextLayerConfig(_Strict):
+    """A vector layer drawn on the map for orientation (roads, parks, airstrips...).
+
+    Any OGR format (GeoJSON, GeoPackage, shapefile); ``layer`` picks one layer
+    of a multi-layer file; ``label_field`` is shown on hover.
+    """
+
+    name: str = Field(min_length=1)
+    path: Path
+    layer: str | None = None
+    label_field: str | None = None
+
+
 class MissionConfig(_Strict):
     """Everything one mission's pipeline needs, from one YAML file."""
 
@@ -319,6 +332,7 @@ class MissionConfig(_Strict):
     output: OutputConfig = Field(default_factory=OutputConfig)
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
     indicators: list[IndicatorConfig] = Field(default_factory=_default_indicators)
+    context_layers: list[ContextLayerConfig] = Field(default_factory=list)  # map context (earlywarn.publish.context)
     timezone: str = "UTC"
 
     # set by load_config: the folder that relative paths resolve against
@@ -454,7 +468,8 @@ def parse_config(raw: dict, base_dir: Path = Path("."), path: Path | None = None
     for label, p in (("population", cfg.population), ("bases", cfg.bases), ("localities.path", cfg.localities.path),
                      ("area", area_file),
                      ("travel.friction", cfg.travel.friction if cfg.travel else None),
-                     ("sectors.path", cfg.sectors.path if cfg.sectors else None)):
+                     ("sectors.path", cfg.sectors.path if cfg.sectors else None),
+                     *((f"context_layers.{c.name}", c.path) for c in cfg.context_layers)):
         try:
             cfg.data_path(p)
         except ConfigError as e:

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import shapely
 
 from earlywarn.publish import render_map, sample
 from earlywarn.publish.browser import inspect_map, unavailable_reason
@@ -41,6 +42,94 @@ def browser_ready() -> None:
     reason = unavailable_reason()
     if reason is not None:
         pytest.skip(f"browser tests skipped: {reason}")
+
+
+def poke_context(page, report, texts) -> None:
+    """Context layers: names in the control, labels by zoom, towns togglable,
+    hostile tooltips shown, and the risk polygons still take the clicks."""
+    page.evaluate("() => EW.map.closePopup()")
+    report.extra["overlay_names"] = page.evaluate(
+        "() => [...document.querySelectorAll('.leaflet-control-layers-overlays label')].map(l => l.textContent.trim())"
+    )
+    # Every context tooltip (towns, rivers, roads...) opened once: hostile names render as text.
+    texts += page.evaluate(
+        """() => { const out = [];
+          EW.map.eachLayer(l => {
+            if (!l.getTooltip || !l.getTooltip() || !(l.options.className || '').match(/ew-(ctx|town)/)) return;
+            l.openTooltip(l.getLatLng ? l.getLatLng() : l.getBounds().getCenter());
+            out.push(l.getTooltip().getElement().innerText); l.closeTooltip(); });
+          return out; }"""
+    )
+    # Labels: more as one zooms in; none once the Towns layer is switched off.
+    z0 = page.evaluate("() => EW.map.getZoom()")
+    labels = [page.evaluate("() => document.querySelectorAll('.ew-town-label').length")]
+    page.evaluate("z => EW.map.setZoom(z + 2, {animate: false})", z0)
+    labels.append(page.evaluate("() => document.querySelectorAll('.ew-town-label').length"))
+    texts.append(
+        page.evaluate("() => [...document.querySelectorAll('.ew-town-label')].map(e => e.innerText).join(' | ')")
+    )
+    towns_box = page.locator(".leaflet-control-layers-overlays label", has_text="Towns (").locator("input")
+    towns_box.click()
+    labels.append(page.evaluate("() => document.querySelectorAll('.ew-town-label').length"))
+    towns_box.click()
+    labels.append(page.evaluate("() => document.querySelectorAll('.ew-town-label').length"))
+    report.extra["town_labels"] = labels
+    page.evaluate("z => EW.map.setZoom(z, {animate: false})", z0)
+    # What is under each locality's centre on screen: a locality, not a context pane.
+    report.extra["under_centres"] = page.evaluate(
+        """() => { const box = EW.map.getContainer().getBoundingClientRect(), out = [];
+          EW.loc.layers.forEach(l => {
+            if (!l) return;
+            const p = EW.map.latLngToContainerPoint(l.getBounds().getCenter());
+            if (p.x < 0 || p.y < 0 || p.x > box.width || p.y > box.height) return;
+            const el = document.elementFromPoint(box.left + p.x, box.top + p.y);
+            if (!el || el.closest('.leaflet-control')) return;
+            out.push(el.classList.contains('ew-locality') ? 'locality'
+              : (el.getAttribute('class') || el.tagName).split(' ').filter(c => c.startsWith('ew-'))[0] || el.tagName);
+          });
+          return out; }"""
+    )
+    # A real mouse click on a locality centre opens that locality's popup.
+    target = page.evaluate(
+        """() => { const box = EW.map.getContainer().getBoundingClientRect();
+          for (const l of EW.loc.layers) {
+            if (!l) continue;
+            const p = EW.map.latLngToContainerPoint(l.getBounds().getCenter());
+            if (p.x < 0 || p.y < 0 || p.x > box.width || p.y > box.height) continue;
+            const el = document.elementFromPoint(box.left + p.x, box.top + p.y);
+            if (el && el.classList.contains('ew-locality'))
+              return [box.left + p.x, box.top + p.y, l.ewIndex];
+          } return null; }"""
+    )
+    if target:
+        page.mouse.click(target[0], target[1])
+        report.extra["clicked"] = (target[2], page.locator(".leaflet-popup-content .ew-popup-title").last.inner_text())
+    page.evaluate("() => EW.map.closePopup()")
+    # A real click on a river's stroke opens the locality under it (the line does not eat the click).
+    spot = page.evaluate(
+        """() => { const box = EW.map.getContainer().getBoundingClientRect(); let found = null;
+          EW.map.eachLayer(l => {
+            if (found || !(l.options.className || '').includes('ew-ctx-river')) return;
+            const lines = l.getLatLngs(), line = Array.isArray(lines[0]) ? lines[0] : lines;
+            for (const ll of line) {
+              const p = EW.map.latLngToContainerPoint(ll);
+              const el = document.elementFromPoint(box.left + p.x, box.top + p.y);
+              if (el && (el.getAttribute('class') || '').includes('ew-ctx-river')) {
+                found = [box.left + p.x, box.top + p.y, ll.lat, ll.lng]; break; }
+            }
+          });
+          return found; }"""
+    )
+    assert spot is not None, "no river stroke on screen"
+    page.mouse.click(spot[0], spot[1])
+    title = page.locator(".leaflet-popup-content .ew-popup-title").last.inner_text()
+    report.extra["river_click"] = (
+        spot[2],
+        spot[3],
+        title,
+        page.evaluate("ll => EW.localityAt(L.latLng(ll))", spot[2:]),
+    )
+    page.evaluate("() => EW.map.closePopup()")
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +164,17 @@ def hostile_page(browser_ready, tmp_path_factory):
         texts.append(page.locator(".leaflet-popup-content").last.inner_text())
         report.extra["search_hit"] = page.evaluate("() => EW.search(%r)" % (sample.HOSTILE[1] + " town 1"))
         report.extra["search_miss"] = page.evaluate("() => EW.search('no such place zzz')")
+        # Search by a town inside a locality (alias), typed as a user would; accents and case ignored.
+        alias_hits = {}
+        for query in ("Village 7B", "segou-koura", sample.HOSTILE[0] + " hamlet 0"):
+            page.fill("#ew-search", query)
+            page.press("#ew-search", "Enter")
+            alias_hits[query] = (
+                page.locator(".leaflet-popup-content .ew-popup-title").last.inner_text(),
+                page.inner_text("#ew-search-status"),
+            )
+        report.extra["alias_hits"] = alias_hits
+        poke_context(page, report, texts)
         # Toggle every overlay off and on through the layer control.
         boxes = page.locator(".leaflet-control-layers-overlays input")
         report.extra["overlays"] = boxes.count()
@@ -90,6 +190,7 @@ def hostile_page(browser_ready, tmp_path_factory):
         )
 
     report = inspect_map(html_path, screenshot=artifacts / "map_hostile.png", actions=poke)
+    assert report.console_errors == [] and report.page_errors == []
     print(f"\nmap screenshot: {report.screenshot}")
     return locs, report
 
@@ -111,7 +212,17 @@ def test_every_locality_is_drawn(hostile_page):
     assert report.stats["incidents"] == 200 and report.stats["bases"] == 3 and report.stats["idpSites"] == 5
     assert report.stats["fd"] == int(locs["forward_deploy"].sum())
     assert report.stats["ha"] == int(locs["humanitarian_access"].sum())
-    assert report.extra["overlays"] == 6
+    # 6 risk/operations layers + borders, mission area, rivers, 3 mission layers, towns
+    assert report.extra["overlays"] == 13
+    assert report.stats["context"] == {
+        "border": 1,
+        "area": 1,
+        "river": 4,
+        "line": 2,
+        "polygon": 1,
+        "point": 2,
+        "towns": 300,
+    }
 
 
 def test_hostile_strings_do_not_run(hostile_page):
@@ -151,3 +262,48 @@ def test_canvas_mode_draws_every_locality(browser_ready, tmp_path, monkeypatch):
     assert report.stats["localities"] == len(locs)
     assert report.locality_paths == 0  # drawn on canvas, not as SVG paths
     assert report.console_errors == [] and report.page_errors == [] and report.external == []
+
+
+def test_context_layers_togglable_and_labelled(hostile_page):
+    _, report = hostile_page
+    names = report.extra["overlay_names"]
+    for expected in ("Country borders", "Mission area", "Rivers (4)", "Main roads (2)", "Airstrips (2)", "Towns (300)"):
+        assert expected in names, names
+    assert sample.HOSTILE[2] + " (1)" in names  # a hostile layer name is shown as text
+    start, zoomed, off, on = report.extra["town_labels"]
+    assert 0 < start < zoomed <= 300  # more labels as one zooms in
+    assert off == 0 and on == zoomed  # the Towns layer toggles its labels too
+
+
+def test_search_by_alias_finds_the_locality(hostile_page):
+    locs, report = hostile_page
+    hits = report.extra["alias_hits"]
+    title, status = hits["Village 7B"]
+    assert title == locs["name"].iloc[7] and "is in" in status
+    assert hits["segou-koura"][0] == locs["name"].iloc[3]  # "Ségou-Koura", accent- and case-insensitive
+    hostile_alias = [i for i, a in enumerate(locs["aliases"]) if a.startswith(sample.HOSTILE[0])][0]
+    assert hits[sample.HOSTILE[0] + " hamlet 0"][0] == locs["name"].iloc[hostile_alias]
+
+
+def test_risk_polygons_stay_clickable_under_context(hostile_page):
+    locs, report = hostile_page
+    under = report.extra["under_centres"]
+    assert under, "no locality centre visible"
+    # Context panes never swallow the mouse: what is not a locality is a dot or marker of its own.
+    assert "svg" not in under and "DIV" not in under, under
+    by_context = [u for u in under if u.startswith(("ew-ctx", "ew-town"))]  # a town dot or a labelled line
+    assert len(by_context) <= 0.1 * len(under), under
+    assert under.count("locality") >= 0.6 * len(under), under
+    index, title = report.extra["clicked"]
+    assert title == locs["name"].iloc[index]
+    lat, lon, title, found = report.extra["river_click"]
+    below = locs.index[locs.contains(shapely.Point(lon, lat))].tolist()
+    assert below and found == below[0] and title == locs["name"].iloc[below[0]]
+
+
+def test_hostile_context_names_are_text(hostile_page):
+    _, report = hostile_page
+    shown = "\n".join(report.extra["texts"])
+    assert sample.HOSTILE[0] in shown  # river 0 / town names, shown literally
+    assert sample.HOSTILE[1] in shown  # road label
+    assert report.dialogs == [] and report.extra["img_elements"] == 0

@@ -19,6 +19,8 @@ keep the map small without changing what a planner sees:
    ~7 bytes instead of ~20.
 
 Everything is vectorised over the whole table; there is no per-polygon loop.
+The same layout, minus the part level, carries the context lines (borders,
+rivers, roads; :func:`encode_lines`).
 """
 
 from __future__ import annotations
@@ -44,11 +46,11 @@ class EncodedGeometry:
 
     coords: np.ndarray  # int64 (n_vertices, 2): lon, lat deltas within each ring
     ring_offsets: np.ndarray  # vertices of ring r: coords[ring_offsets[r]:ring_offsets[r+1]]
-    part_offsets: np.ndarray  # rings of polygon part p
+    part_offsets: np.ndarray | None  # rings of polygon part p (None for lines)
     geom_offsets: np.ndarray  # parts of locality g (0 parts = nothing to draw)
     scale: int  # coordinate = integer / scale
     tolerance: float  # simplification tolerance used, degrees
-    method: str  # "coverage" | "per-polygon" | "none"
+    method: str  # "coverage" | "per-polygon" | "none" | "lines"
 
     @property
     def n_vertices(self) -> int:
@@ -56,13 +58,11 @@ class EncodedGeometry:
 
     def to_payload(self) -> dict[str, object]:
         """Plain lists for :func:`earlywarn.publish.safety.script_json`."""
-        return {
-            "s": self.scale,
-            "c": self.coords.ravel().tolist(),
-            "r": self.ring_offsets.tolist(),
-            "p": self.part_offsets.tolist(),
-            "g": self.geom_offsets.tolist(),
-        }
+        out: dict[str, object] = {"s": self.scale, "c": self.coords.ravel().tolist(), "r": self.ring_offsets.tolist()}
+        if self.part_offsets is not None:
+            out["p"] = self.part_offsets.tolist()
+        out["g"] = self.geom_offsets.tolist()
+        return out
 
 
 def choose_tolerance(geoms: gpd.GeoSeries) -> float:
@@ -118,16 +118,20 @@ def simplify_polygons(geoms: gpd.GeoSeries, tolerance: float) -> tuple[np.ndarra
     return out, method
 
 
-def encode_polygons(geoms: gpd.GeoSeries) -> EncodedGeometry:
+def encode_polygons(
+    geoms: gpd.GeoSeries, tolerance: float | None = None, decimals: int | None = None
+) -> EncodedGeometry:
     """Simplify, quantise and delta-encode polygons (EPSG:4326) for the map.
 
     Rows without geometry get zero parts (drawn as nothing) so indices stay
-    aligned with the locality table.
+    aligned with the locality table. ``tolerance``/``decimals`` default to the
+    locality rules (:func:`choose_tolerance`, :func:`choose_decimals`); the
+    context layers pass their own, fitted to a byte budget.
     """
     if geoms.crs is not None and not geoms.crs.equals("EPSG:4326"):
         geoms = geoms.to_crs("EPSG:4326")
-    tolerance = choose_tolerance(geoms)
-    decimals = choose_decimals(geoms)
+    tolerance = choose_tolerance(geoms) if tolerance is None else tolerance
+    decimals = choose_decimals(geoms) if decimals is None else decimals
     simplified, method = simplify_polygons(geoms, tolerance)
     # Anything that is not areal (a stray point/line) would break the ragged layout.
     types = shapely.get_type_id(simplified)
@@ -139,20 +143,7 @@ def encode_polygons(geoms: gpd.GeoSeries) -> EncodedGeometry:
     # A single type for to_ragged_array: everything as MultiPolygon.
     simplified = _as_multi(simplified)
     _, coords, (ring_off, part_off, geom_off) = shapely.to_ragged_array(simplified)
-    ring_off = ring_off.astype(np.int64)
-    # Drop each ring's closing vertex (Leaflet closes rings itself).
-    keep = np.ones(len(coords), dtype=bool)
-    lengths = np.diff(ring_off)
-    closing = ring_off[1:][lengths > 0] - 1
-    keep[closing] = False
-    coords = coords[keep]
-    ring_off = ring_off - np.concatenate([[0], np.cumsum(lengths > 0)])
-    q = np.rint(coords * 10**decimals).astype(np.int64)
-    deltas = q.copy()
-    if len(q):
-        deltas[1:] -= q[:-1]
-        starts = ring_off[:-1][np.diff(ring_off) > 0]
-        deltas[starts] = q[starts]
+    deltas, ring_off = _delta_encode(coords, ring_off, decimals, drop_closing=True)
     return EncodedGeometry(
         coords=deltas,
         ring_offsets=ring_off,
@@ -162,6 +153,59 @@ def encode_polygons(geoms: gpd.GeoSeries) -> EncodedGeometry:
         tolerance=tolerance,
         method=method,
     )
+
+
+def encode_lines(geoms: np.ndarray, tolerance: float, decimals: int) -> EncodedGeometry:
+    """Simplify, quantise and delta-encode (multi)lines, same layout as polygons
+    minus the part level: ``ring_offsets`` delimit lines, ``geom_offsets`` the
+    lines of each feature, ``part_offsets`` is ``None`` (the JS decoder reads
+    a payload without ``"p"`` as lines). Non-line rows encode as nothing."""
+    arr = np.asarray(geoms, dtype=object)
+    arr = np.where(shapely.is_missing(arr), shapely.LineString(), arr)
+    if tolerance > 0:
+        arr = shapely.simplify(arr, tolerance, preserve_topology=False)
+    types = shapely.get_type_id(arr)
+    arr = np.where(types == GeometryType.LINESTRING, _as_multi_lines(arr), arr)
+    arr = np.where(shapely.get_type_id(arr) == GeometryType.MULTILINESTRING, arr, shapely.MultiLineString())
+    if len(arr) == 0:
+        z = np.zeros(1, dtype=np.int64)
+        return EncodedGeometry(np.zeros((0, 2), np.int64), z, None, z, 10**decimals, tolerance, "lines")
+    _, coords, (line_off, geom_off) = shapely.to_ragged_array(arr)
+    deltas, line_off = _delta_encode(coords, line_off, decimals, drop_closing=False)
+    return EncodedGeometry(deltas, line_off, None, geom_off.astype(np.int64), 10**decimals, tolerance, "lines")
+
+
+def _delta_encode(
+    coords: np.ndarray, ring_off: np.ndarray, decimals: int, drop_closing: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Quantise and store integer deltas, restarting at each ring/line start.
+
+    ``drop_closing`` drops each ring's closing vertex (Leaflet closes rings itself).
+    """
+    ring_off = ring_off.astype(np.int64)
+    if drop_closing:
+        keep = np.ones(len(coords), dtype=bool)
+        lengths = np.diff(ring_off)
+        closing = ring_off[1:][lengths > 0] - 1
+        keep[closing] = False
+        coords = coords[keep]
+        ring_off = ring_off - np.concatenate([[0], np.cumsum(lengths > 0)])
+    q = np.rint(coords * 10**decimals).astype(np.int64)
+    deltas = q.copy()
+    if len(q):
+        deltas[1:] -= q[:-1]
+        starts = ring_off[:-1][np.diff(ring_off) > 0]
+        deltas[starts] = q[starts]
+    return deltas, ring_off
+
+
+def _as_multi_lines(geoms: np.ndarray) -> np.ndarray:
+    """Wrap every LineString in a one-part MultiLineString (vectorised)."""
+    out = geoms.copy()
+    is_line = shapely.get_type_id(geoms) == GeometryType.LINESTRING
+    if is_line.any():
+        out[is_line] = shapely.multilinestrings(geoms[is_line][:, None])
+    return out
 
 
 def _as_multi(geoms: np.ndarray) -> np.ndarray:
@@ -189,4 +233,16 @@ def decode_polygons(enc: EncodedGeometry) -> list[list[list[np.ndarray]]]:
             if rings:
                 parts.append(rings)
         out.append(parts)
+    return out
+
+
+def decode_lines(enc: EncodedGeometry) -> list[list[np.ndarray]]:
+    """Inverse of :func:`encode_lines` (for tests): per feature, its lines as (lon, lat) arrays."""
+    out: list[list[np.ndarray]] = []
+    for g in range(len(enc.geom_offsets) - 1):
+        lines = [
+            np.cumsum(enc.coords[enc.ring_offsets[r] : enc.ring_offsets[r + 1]], axis=0) / enc.scale
+            for r in range(enc.geom_offsets[g], enc.geom_offsets[g + 1])
+        ]
+        out.append([ln for ln in lines if len(ln)])
     return out

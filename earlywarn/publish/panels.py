@@ -120,7 +120,9 @@ def priority_html(table: pd.DataFrame) -> str:
         attrs = f' data-ew-idx="{int(r.idx)}" tabindex="0"' if int(r.idx) >= 0 else ""
         rows.append(
             f'<tr class="ew-prio"{attrs}><td>{int(r.rank)}</td>'
-            f'<td><b>{r.name}</b> <span class="ew-pcode">{r.pcode}</span>'
+            f'<td><b>{r.name}</b> <span class="ew-pcode">{r.pcode}'
+            + (f" &middot; {r.adm1n}" if r.adm1n else "")
+            + "</span>"
             + (f'<div class="ew-why">{why}</div>' if why else "")
             + f'</td><td><span class="ew-chip ew-c{k if k >= 0 else "na"}">{label}</span> {r.risk}</td>'
             f"<td>{r.chg_short}</td><td>{flags}</td></tr>"
@@ -177,9 +179,23 @@ def _fmt_change(value: Any) -> str:
     return esc(value)
 
 
-def legend_html(class_ranges: list[str], counts: list[int], layers: dict[str, bool], flag_zoom: float = 0) -> str:
-    """Map legend; ``class_ranges`` are the observed risk ranges per class (escaped text)."""
+def legend_html(
+    class_ranges: list[str],
+    counts: list[int],
+    layers: dict[str, bool],
+    flag_zoom: float = 0,
+    scheme: str = "",
+    context: Sequence[tuple[str, str, str]] = (),
+) -> str:
+    """Map legend; ``class_ranges`` are the observed risk ranges per class (escaped text).
+
+    ``scheme`` is the (escaped) sentence saying how the classes were cut;
+    ``context`` lists the drawn context layers as (kind, escaped label, colour),
+    kind one of ``border``, ``area``, ``river``, ``town``, ``line``, ``polygon``, ``point``, ``note``.
+    """
     rows = ['<div class="ew-legend-title">Risk of violence against civilians</div>']
+    if scheme:
+        rows.append(f'<div class="ew-note ew-scheme">{scheme}</div>')
     for k, name in enumerate(RISK_CLASSES):
         rng = f" ({class_ranges[k]})" if class_ranges[k] else ""
         rows.append(
@@ -210,18 +226,44 @@ def legend_html(class_ranges: list[str], counts: list[int], layers: dict[str, bo
             '<div><span class="ew-sym"><span class="ew-dot" style="background:#1a1a1a"></span></span>'
             "incident targeting civilians; grey = other</div>"
         )
+    if context:
+        rows.append('<div class="ew-legend-title ew-legend-sub">Context</div>')
+        rows += [_context_row(kind, label, color) for kind, label, color in context]
     return '<div id="ew-legend-holder" hidden><div id="ew-legend">' + "".join(rows) + "</div></div>"
 
 
+def _context_row(kind: str, label: str, color: str) -> str:
+    """One legend line; the swatch imitates the map style (ewmap.js ``EW.CONTEXT_STYLE``)."""
+    if kind == "note":
+        return f'<div class="ew-note">{label}</div>'
+    if kind == "town":
+        sym = '<span class="ew-sym"><span class="ew-dot ew-town-dot"></span></span>'
+        return f"<div>{sym}{label} (more towns and names as you zoom in)</div>"
+    if kind == "point":
+        sym = f'<span class="ew-sym"><span class="ew-dot" style="background:{color}"></span></span>'
+    elif kind == "polygon":
+        sym = f'<span class="ew-sw" style="background:none;border:2px dashed {color}"></span>'
+    else:
+        cls = {"border": "ew-line-border", "area": "ew-line-area", "river": "ew-line-river"}.get(kind, "")
+        style = "" if cls else f' style="border-top-color:{color}"'
+        sym = f'<span class="ew-line {cls}"{style}></span>'
+    return f"<div>{sym}{label}</div>"
+
+
 def search_html(names: pd.Series) -> str:
-    """Offline search box: a datalist of (escaped) locality names, matched in JS."""
+    """Offline search box: a datalist of (escaped) locality names, matched in JS.
+
+    The town names inside localities (aliases) are searchable too; ewmap.js
+    adds them to the datalist on first focus from the map data, so they cost
+    no bytes twice.
+    """
     unique = pd.unique(names[names.astype(bool)])
     options = "".join(f'<option value="{n}"></option>' for n in unique)
     return (
         "<h2>Find a locality</h2>"
         '<form id="ew-search-form" role="search" autocomplete="off">'
-        '<input id="ew-search" type="search" list="ew-names" placeholder="Name or p-code" '
-        'aria-label="Search locality by name or p-code">'
+        '<input id="ew-search" type="search" list="ew-names" placeholder="Name, town or p-code" '
+        'aria-label="Search locality by name, town inside it, or p-code">'
         '<button type="submit">Go</button></form><div id="ew-search-status" role="status"></div>'
         f'<datalist id="ew-names">{options}</datalist>'
     )

@@ -31,41 +31,23 @@ from folium.map import Layer
 
 from earlywarn.publish import panels
 from earlywarn.publish.assets import inline_head
+from earlywarn.publish.columns import col as _col
+from earlywarn.publish.columns import esc_series
+from earlywarn.publish.columns import fmt as _fmt
+from earlywarn.publish.columns import num as _num
+from earlywarn.publish.context import DEFAULT_BUDGET_BYTES, LAYER_COLORS, ContextFit, MapContext, prepare_context
 from earlywarn.publish.geometry import encode_polygons
-from earlywarn.publish.safety import ESCAPES, assert_offline, esc, script_json
+from earlywarn.publish.safety import assert_offline, esc, script_json
 from earlywarn.schema import CIVILIAN_TARGET_KINDS
 
 # Above this many localities the polygons are drawn on a <canvas> instead of
 # as SVG paths (faster first paint; see benchmarks/bench_map.py).
 SVG_MAX_LOCALITIES = 12_000
 NOTE_CHARS = 300
-TEXT_CHARS = 120
+ALIAS_CHARS = 60  # per name of a town inside a locality (column "aliases", "; "-joined)
+MAX_ALIASES = 40  # towns listed per locality
 # Kinds drawn black: direct harm to civilians. Everything else grey.
 CIVILIAN_KINDS = (*CIVILIAN_TARGET_KINDS, "aid_worker_attack")  # drawn as attacks on civilians
-
-
-def esc_series(s: pd.Series | None, n: int, max_len: int | None = TEXT_CHARS) -> list[str]:
-    """Vectorised :func:`esc` of a column (``None`` -> ``n`` empty strings)."""
-    if s is None:
-        return [""] * n
-    t = s.astype("string").fillna("")
-    if max_len is not None:
-        long = t.str.len() > max_len
-        t = t.where(~long, t.str.slice(0, max_len - 1).str.rstrip() + "\u2026")
-    for a, b in ESCAPES:
-        t = t.str.replace(a, b, regex=False)
-    return t.astype(object).tolist()
-
-
-def _col(df: pd.DataFrame, name: str) -> pd.Series | None:
-    return df[name] if name in df.columns else None
-
-
-def _num(df: pd.DataFrame, name: str) -> np.ndarray:
-    s = _col(df, name)
-    if s is None:
-        return np.full(len(df), np.nan)
-    return pd.to_numeric(s, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
 
 
 def _flag(df: pd.DataFrame, name: str) -> np.ndarray:
@@ -73,14 +55,6 @@ def _flag(df: pd.DataFrame, name: str) -> np.ndarray:
     if s is None:
         return np.zeros(len(df), dtype=np.int64)
     return s.astype("boolean").fillna(False).to_numpy(dtype=bool).astype(np.int64)
-
-
-def _fmt(values: np.ndarray, fmt: str, missing: str = "") -> list[str]:
-    """Format a float array with ``str.format`` spec; NaN -> ``missing``."""
-    ok = np.isfinite(values)
-    out = np.full(len(values), missing, dtype=object)
-    out[ok] = pd.Series(values[ok]).map(fmt.format).to_numpy(dtype=object)
-    return out.tolist()
 
 
 def _change_texts(change: np.ndarray) -> tuple[list[str], list[str]]:
@@ -136,6 +110,8 @@ def locality_display(localities: gpd.GeoDataFrame) -> pd.DataFrame:
             "name": pd.Series(names, dtype=object).where(pd.Series(names) != "", pd.Series(ids)).tolist(),
             "pcode": ids,
             "adm1": esc_series(_col(df, "admin1_pcode"), n),
+            "adm1n": esc_series(_col(df, "admin1_name"), n),
+            "aka": _alias_lists(_col(df, "aliases"), n),
             "risk": _fmt(risk * 100, "{:.0f}%", "n/a"),
             "risk_value": risk,
             "cls": _class_index(df),
@@ -157,6 +133,22 @@ def locality_display(localities: gpd.GeoDataFrame) -> pd.DataFrame:
     )
     out["drv"] = list(zip(out["d1"], out["d2"], out["d3"], strict=True))
     return out
+
+
+def _alias_lists(s: pd.Series | None, n: int) -> list[list[str]]:
+    """Column ``aliases`` ("; "-joined town names) -> per locality a list of escaped names.
+
+    Split before escaping: an escaped name is full of ";" (``&gt;``), so the
+    page could not split it again.
+    """
+    if s is None:
+        return [[] for _ in range(n)]
+    parts = s.reset_index(drop=True).astype("string").str.split(";").explode().str.strip()
+    parts = parts[parts.notna() & (parts != "")]
+    parts = parts[parts.groupby(level=0).cumcount() < MAX_ALIASES]
+    escaped = pd.Series(esc_series(parts, len(parts), ALIAS_CHARS), index=parts.index, dtype=object)
+    grouped = escaped.groupby(level=0).agg(list)
+    return [grouped.get(i, []) for i in range(n)]
 
 
 def _json_list(s: pd.Series) -> list[int | None]:
@@ -333,8 +325,15 @@ def render_map(
     header: dict,
     indicators: pd.DataFrame | None = None,
     tile_url: str | None = None,
+    context: MapContext | None = None,
+    context_budget_bytes: int = DEFAULT_BUDGET_BYTES,
 ) -> str:
     """Complete, self-contained HTML risk map (see module docstring).
+
+    ``context`` (borders, mission area, rivers, towns, mission layers) is
+    clipped to the map extent and simplified to fit ``context_budget_bytes``
+    (:func:`earlywarn.publish.context.prepare_context`); each part becomes its
+    own layer in the layer control and a line in the legend.
 
     Raises :class:`~earlywarn.publish.safety.OfflineError` if the result
     would reference anything outside the file other than ``tile_url``.
@@ -355,6 +354,8 @@ def render_map(
         "geom": enc.to_payload(),
         "props": {
             **{c: disp[c].tolist() for c in ("name", "pcode", "adm1", "risk", "chg", "d1", "d2", "d3", "fdr", "har")},
+            # Optional columns cost nothing when the table lacks them.
+            **{c: disp[c].tolist() for c, src in (("adm1n", "admin1_name"), ("aka", "aliases")) if src in locs},
             **{c: disp[c].astype(int).tolist() for c in ("cls", "fd", "ha")},
             **{c: disp[c].tolist() for c in ("pop", "idp", "km")},
             "cov": _json_list(disp["cov"]),
@@ -406,6 +407,12 @@ def render_map(
     if incidents is not None:
         p = _incident_payload(incidents)
         _EwLayer(f"Incidents, clustered ({len(p['lat']):,})", "incidentLayer", script_json(p)).add_to(m)
+    fit = None
+    if context is not None:
+        box = (bounds[0][1], bounds[0][0], bounds[1][1], bounds[1][0])
+        fit = prepare_context(context, box, context_budget_bytes)
+        for name, fn, payload in _context_layers(context, fit):
+            _EwLayer(name, fn, script_json(payload)).add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     _Finish().add_to(m)
 
@@ -422,11 +429,58 @@ def render_map(
         + "</aside>"
     )
     fig.html.add_child(_Raw(side), name="ew_side")
-    fig.html.add_child(_Raw(panels.legend_html(ranges, counts, has, flag_zoom)), name="ew_legend")
+    legend = panels.legend_html(
+        ranges, counts, has, flag_zoom, esc(header.get("risk_scheme"), 300), _context_legend(context, fit)
+    )
+    fig.html.add_child(_Raw(legend), name="ew_legend")
     _renumber(fig)
     document = fig.render()
     assert_offline(document, allow=allow)
     return document
+
+
+# Context parts in drawing order: key in ContextFit.payloads, control label, style (ewmap.js), legend text.
+_CONTEXT_PARTS = (
+    ("borders", "Country borders", "border", "country border"),
+    ("area", "Mission area", "area", "mission area outline"),
+    ("rivers", "Rivers", "river", "river (name on hover)"),
+)
+
+
+def _count(payload: dict[str, Any]) -> int:
+    return len(payload["lat"]) if "lat" in payload else len(payload["geom"]["g"]) - 1
+
+
+def _context_layers(context: MapContext, fit: ContextFit) -> list[tuple[str, str, dict[str, Any]]]:
+    """(layer-control name, EW function, payload) for each context part that has data."""
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    for key, label, style, _ in _CONTEXT_PARTS:
+        if key in fit.payloads:
+            name = f"{label} ({_count(fit.payloads[key]):,})" if key == "rivers" else label
+            out.append((name, "contextLines", {**fit.payloads[key], "style": style}))
+    for k, ly in enumerate(context.layers):
+        if (payload := fit.payloads.get(f"layer{k}")) is not None:
+            fn = "contextPoints" if payload["style"] == "point" else "contextLines"
+            color = LAYER_COLORS[k % len(LAYER_COLORS)]
+            out.append((f"{esc(ly.name, 60)} ({_count(payload):,})", fn, {**payload, "color": color}))
+    if "towns" in fit.payloads:
+        out.append((f"Towns ({_count(fit.payloads['towns']):,})", "townLayer", fit.payloads["towns"]))
+    return out
+
+
+def _context_legend(context: MapContext | None, fit: ContextFit | None) -> list[tuple[str, str, str]]:
+    """Legend rows (kind, escaped label, colour) for the context layers drawn."""
+    if context is None or fit is None:
+        return []
+    rows = [(style, text, "") for key, _, style, text in _CONTEXT_PARTS if key in fit.payloads]
+    for k, ly in enumerate(context.layers):
+        if (payload := fit.payloads.get(f"layer{k}")) is not None:
+            rows.append((payload["style"], esc(ly.name, 60), LAYER_COLORS[k % len(LAYER_COLORS)]))
+    if "towns" in fit.payloads:
+        rows.append(("town", "town", ""))
+    if fit.dropped_points.get("towns"):
+        rows.append(("note", f"{fit.dropped_points['towns']:,} smaller towns not shown (file size budget)", ""))
+    return rows
 
 
 def _bounds(locs: gpd.GeoDataFrame, *points: pd.DataFrame | None) -> list[list[float]]:

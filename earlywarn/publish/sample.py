@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from earlywarn.publish.context import ContextLayer, MapContext
+
 HOSTILE = (
     "</script><script>alert(1)</script>",
     "<img src=x onerror=alert(1)>",
@@ -36,15 +38,22 @@ def _attributes(n: int, rng: np.random.Generator, hostile: bool) -> pd.DataFrame
     ha = rng.random(n) < min(0.15, max(0.02, 5 / max(n, 1)))
     names = pd.Series([f"Locality {i:05d}" for i in range(n)], dtype="string")
     notes = pd.Series(["" for _ in range(n)], dtype="string")
+    # Other towns inside each locality (search finds the cell by any of them).
+    aliases = pd.Series([f"Village {i}a; Village {i}b" for i in range(n)], dtype="string")
+    if n > 3:
+        aliases.iloc[3] = "S\u00e9gou-Koura; Village 3b"  # accent-insensitive search finds it as "segou-koura"
     if hostile:
         for j, h in enumerate(HOSTILE):
             names.iloc[j % n] = f"{h} town {j}"
             notes.iloc[j % n] = h
+            aliases.iloc[(j + 5) % n] = f"{h} hamlet {j}; Village {(j + 5) % n}b"
     df = pd.DataFrame(
         {
             "locality_id": pd.Series([f"XY{i:06d}" for i in range(n)], dtype="string"),
             "name": names,
             "admin1_pcode": pd.Series([f"XY{i % 7:02d}" for i in range(n)], dtype="string"),
+            "admin1_name": pd.Series([f"Region {i % 7}" for i in range(n)], dtype="string"),
+            "aliases": aliases,
             "population": np.round(rng.lognormal(9, 1, n)),
             "risk": risk,
             "risk_class": pd.Series(np.array(CLASSES)[cls], dtype="string"),
@@ -197,6 +206,8 @@ def header(hostile: bool = False) -> dict:
             {"source": "dtm", "latest_date": date(2024, 2, 1), "status": "stale since 2024-03-01", "rows": 56},
         ],
         "warnings": ["3 incident rows quarantined"] + ([HOSTILE[4]] if hostile else []),
+        "risk_scheme": "Classes relative to the mission's base rate of 3.1%: moderate from 2x (6.2%), "
+        "high from 5x, very high from 10x" + (HOSTILE[0] if hostile else ""),
     }
 
 
@@ -212,7 +223,104 @@ def indicators(hostile: bool = False) -> pd.DataFrame:
     )
 
 
-def render_inputs(localities: gpd.GeoDataFrame, hostile: bool = False) -> dict:
+def _wiggly_line(x0: float, y0: float, x1: float, y1: float, n: int, amp: float, phase: float) -> shapely.LineString:
+    t = np.linspace(0, 1, n)
+    x, y = x0 + (x1 - x0) * t, y0 + (y1 - y0) * t
+    nx, ny = -(y1 - y0), x1 - x0
+    norm = np.hypot(nx, ny) or 1.0
+    off = amp * (np.sin(2 * np.pi * 3 * t + phase) + 0.4 * np.sin(2 * np.pi * 11 * t + 2 * phase))
+    return shapely.LineString(np.column_stack([x + off * nx / norm, y + off * ny / norm]))
+
+
+def context(
+    localities: gpd.GeoDataFrame,
+    n_towns: int = 300,
+    n_rivers: int = 4,
+    river_vertices: int = 400,
+    seed: int = 4,
+    hostile: bool = False,
+) -> MapContext:
+    """A plausible context for the localities' extent: the mission area, a
+    border, rivers, towns and one mission layer of each kind (roads, protected
+    areas, airstrips), with hostile names when asked."""
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = localities.total_bounds if len(localities) else (36.0, 33.0, 39.0, 35.5)
+    w, h = maxx - minx, maxy - miny
+    area = shapely.box(minx, miny, maxx, maxy).buffer(-0.02 * min(w, h))
+    border = _wiggly_line(minx + 0.6 * w, miny - 0.1 * h, minx + 0.55 * w, maxy + 0.1 * h, 200, 0.03 * w, 0.3)
+    rivers = [
+        _wiggly_line(
+            minx - 0.1 * w,
+            miny + h * (k + 0.5) / n_rivers,
+            maxx + 0.1 * w,
+            miny + h * (k + 0.3) / n_rivers,
+            river_vertices,
+            0.04 * h,
+            float(k),
+        )
+        for k in range(n_rivers)
+    ]
+    river_names = [f"River {k}" for k in range(n_rivers)]
+    town_names = [f"Town {i:04d}" for i in range(n_towns)]
+    layer_labels = ["Main road", "Park", "Airstrip"]
+    if hostile:
+        river_names[0] = HOSTILE[0]
+        for j, hs in enumerate(HOSTILE):
+            town_names[j % n_towns] = f"{hs} {j}"
+        layer_labels = [HOSTILE[1], HOSTILE[3], HOSTILE[4]]
+    towns = gpd.GeoDataFrame(
+        {
+            "name": town_names,
+            "population": np.round(rng.lognormal(8.5, 1.3, n_towns)),
+            "admin1": [f"Region {i % 7}" for i in range(n_towns)],
+        },
+        geometry=shapely.points(rng.uniform(minx, maxx, n_towns), rng.uniform(miny, maxy, n_towns)),
+        crs="EPSG:4326",
+    )
+    cx, cy = minx + 0.3 * w, miny + 0.4 * h
+    layers = [
+        ContextLayer(
+            "Main roads",
+            gpd.GeoDataFrame(
+                {"ref": [layer_labels[0], "N2"]},
+                crs="EPSG:4326",
+                geometry=[
+                    shapely.LineString([(minx, miny), (cx, cy), (maxx, maxy)]),
+                    shapely.LineString([(minx, maxy), (maxx, miny + 0.2 * h)]),
+                ],
+            ),
+            "ref",
+            "line",
+        ),
+        ContextLayer(
+            HOSTILE[2] if hostile else "Protected areas",
+            gpd.GeoDataFrame(
+                {"name": [layer_labels[1]]}, crs="EPSG:4326", geometry=[shapely.Point(cx, cy).buffer(0.08 * min(w, h))]
+            ),
+            "name",
+            "polygon",
+        ),
+        ContextLayer(
+            "Airstrips",
+            gpd.GeoDataFrame(
+                {"name": [layer_labels[2], "Strip B"]},
+                crs="EPSG:4326",
+                geometry=shapely.points([minx + 0.2 * w, minx + 0.7 * w], [miny + 0.7 * h, miny + 0.2 * h]),
+            ),
+            "name",
+            "point",
+        ),
+    ]
+    return MapContext(
+        area=area,
+        borders=gpd.GeoDataFrame(geometry=[border], crs="EPSG:4326"),
+        rivers=gpd.GeoDataFrame({"name": river_names}, geometry=rivers, crs="EPSG:4326"),
+        towns=towns,
+        layers=layers,
+    )
+
+
+def render_inputs(localities: gpd.GeoDataFrame, hostile: bool = False, with_context: bool = True) -> dict:
     """Keyword arguments for :func:`earlywarn.publish.render_map` (all layers)."""
     return {
         "incidents": incidents(localities, hostile=hostile),
@@ -220,4 +328,5 @@ def render_inputs(localities: gpd.GeoDataFrame, hostile: bool = False) -> dict:
         "idp_sites": idp_sites(localities, hostile=hostile),
         "header": header(hostile),
         "indicators": indicators(hostile),
+        "context": context(localities, hostile=hostile) if with_context else None,
     }

@@ -9,7 +9,7 @@
 (function () {
   "use strict";
   var EW = (window.EW = window.EW || {});
-  EW.stats = { localities: 0, incidents: 0, bases: 0, idpSites: 0, fd: 0, ha: 0 };
+  EW.stats = { localities: 0, incidents: 0, bases: 0, idpSites: 0, fd: 0, ha: 0, context: {} };
   EW.ready = false;
 
   /* Same mapping as earlywarn.publish.safety.esc (html.escape plus "/" and braces). */
@@ -25,20 +25,37 @@
       .replace(/\}/g, "&#125;");
   };
 
-  /* Flat delta-encoded multipolygons -> Leaflet latlng arrays (one per locality). */
+  function decodeRing(c, s, from, to) {
+    var ring = [], x = 0, y = 0;
+    for (var k = from; k < to; k++) {
+      x += c[2 * k];
+      y += c[2 * k + 1];
+      ring.push([y / s, x / s]);
+    }
+    return ring;
+  }
+
+  /* Flat delta-encoded multipolygons -> Leaflet latlng arrays (one per locality).
+   * A payload without "p" holds lines: one array of polylines per feature. */
   EW.decode = function (enc) {
     var c = enc.c, ro = enc.r, po = enc.p, go = enc.g, s = enc.s, out = [];
+    if (!po) {
+      for (var f = 0; f + 1 < go.length; f++) {
+        var lines = [];
+        for (var l = go[f]; l < go[f + 1]; l++) {
+          var line = decodeRing(c, s, ro[l], ro[l + 1]);
+          if (line.length >= 2) lines.push(line);
+        }
+        out.push(lines);
+      }
+      return out;
+    }
     for (var g = 0; g + 1 < go.length; g++) {
       var parts = [];
       for (var p = go[g]; p < go[g + 1]; p++) {
         var rings = [];
         for (var r = po[p]; r < po[p + 1]; r++) {
-          var ring = [], x = 0, y = 0;
-          for (var k = ro[r]; k < ro[r + 1]; k++) {
-            x += c[2 * k];
-            y += c[2 * k + 1];
-            ring.push([y / s, x / s]);
-          }
+          var ring = decodeRing(c, s, ro[r], ro[r + 1]);
           if (ring.length >= 3) rings.push(ring);
         }
         if (rings.length) parts.push(rings);
@@ -87,7 +104,8 @@
     var P = EW.loc.props, k = P.cls[i];
     var label = k >= 0 ? EW.loc.classes[k] : "no score";
     var h = '<div class="ew-popup"><div class="ew-popup-title">' + P.name[i] + "</div>";
-    h += '<div class="ew-popup-sub">P-code ' + P.pcode[i] + (P.adm1[i] ? " &middot; " + P.adm1[i] : "") + "</div><table>";
+    var adm1 = P.adm1n && P.adm1n[i] ? P.adm1n[i] + (P.adm1[i] ? " (" + P.adm1[i] + ")" : "") : P.adm1[i];
+    h += '<div class="ew-popup-sub">P-code ' + P.pcode[i] + (adm1 ? " &middot; " + adm1 : "") + "</div><table>";
     h += row("Risk", '<span class="ew-chip ew-c' + (k >= 0 ? k : "na") + '">' + label + "</span> " + P.risk[i]);
     h += row("Change since last run", P.chg[i]);
     h += row("Priority", P.rank[i] ? "#" + P.rank[i] : "");
@@ -96,6 +114,7 @@
     if (P.fd[i]) h += row("Forward deployment", '<span class="ew-badge ew-badge-fd">FD</span> ' + P.fdr[i]);
     if (P.ha[i]) h += row("Humanitarian access", '<span class="ew-badge ew-badge-ha">HA</span> ' + P.har[i]);
     h += row("Population", P.pop[i]);
+    h += row("Towns inside", P.aka ? P.aka[i].join("; ") : "");
     h += row("IDPs", P.idp[i]);
     var cov = P.cov[i] === 1 ? " (within patrol radius)" : P.cov[i] === 0 ? " (outside patrol radii)" : "";
     h += row("Nearest base", P.km[i] ? P.km[i] + " km" + cov : "");
@@ -255,29 +274,225 @@
     return group;
   };
 
-  /* Search by locality name / p-code: exact, then prefix, then substring. */
+  /* Case- and accent-insensitive key: "Ségou" and "SEGOU" both give "segou".
+   * Data strings are HTML-escaped; queries are escaped the same way first. */
+  EW.fold = function (s) {
+    var t = String(s).toLowerCase();
+    return t.normalize ? t.normalize("NFD").replace(/[\u0300-\u036f]/g, "") : t;
+  };
+
+  function searchIndex() {
+    if (EW._index) return EW._index;
+    var P = EW.loc.props, aka = [];
+    for (var i = 0; i < P.name.length; i++) {
+      aka.push(P.aka ? P.aka[i].map(EW.fold) : []);
+    }
+    EW._index = { names: P.name.map(EW.fold), ids: P.pcode.map(EW.fold), aka: aka };
+    return EW._index;
+  }
+
+  function anyAlias(list, test) {
+    for (var j = 0; j < list.length; j++) if (test(list[j])) return list[j];
+    return null;
+  }
+
+  /* Search by locality name / p-code, then by a town inside it (alias):
+   * exact, then prefix, then substring; names before aliases at each step. */
   EW.search = function (q) {
     var status = document.getElementById("ew-search-status");
-    var key = EW.escape(String(q).trim()).toLowerCase();
+    var raw = String(q).trim(), key = EW.fold(EW.escape(raw));
     if (!key || !EW.loc) return -1;
-    var P = EW.loc.props;
-    if (!EW._keys) {
-      EW._keys = P.name.map(function (n) { return n.toLowerCase(); });
-      EW._ids = P.pcode.map(function (n) { return n.toLowerCase(); });
-    }
-    var hit = -1, tests = [
-      function (n, id) { return n === key || id === key; },
+    var X = searchIndex(), hit = -1, via = null;
+    var tests = [
+      function (n) { return n === key; },
       function (n) { return n.indexOf(key) === 0; },
-      function (n, id) { return n.indexOf(key) >= 0 || id.indexOf(key) >= 0; },
+      function (n) { return n.indexOf(key) >= 0; },
     ];
     for (var t = 0; t < tests.length && hit < 0; t++) {
-      for (var i = 0; i < EW._keys.length; i++) {
-        if (EW.loc.layers[i] && tests[t](EW._keys[i], EW._ids[i])) { hit = i; break; }
+      for (var i = 0; i < X.names.length; i++) {
+        if (EW.loc.layers[i] && (tests[t](X.names[i]) || tests[t](X.ids[i]))) { hit = i; break; }
+      }
+      for (var k = 0; k < X.aka.length && hit < 0; k++) {
+        if (EW.loc.layers[k] && anyAlias(X.aka[k], tests[t]) !== null) { hit = k; via = raw; }
       }
     }
-    if (status) status.textContent = hit < 0 ? "No locality matches \u201c" + String(q).trim() + "\u201d" : "";
+    if (status) {
+      status.textContent = hit < 0 ? "No locality matches \u201c" + raw + "\u201d" : "";
+      // Names are pre-escaped HTML; the query is escaped here.
+      if (via !== null) status.innerHTML = '<span class="ew-found">\u201c' + EW.escape(via) + "\u201d is in " + EW.loc.props.name[hit] + "</span>";
+    }
     if (hit >= 0) EW.openLocality(hit, null, true);
     return hit;
+  };
+
+  /* Alias names join the search suggestions on first use (no duplicate bytes in the file). */
+  function addAliasOptions() {
+    var list = document.getElementById("ew-names"), P = EW.loc && EW.loc.props;
+    if (!list || !P || !P.aka || EW._aliasOptions) return;
+    EW._aliasOptions = true;
+    var seen = {}, html = [];
+    for (var i = 0; i < P.aka.length; i++) {
+      var a = P.aka[i];
+      for (var j = 0; j < a.length; j++) {
+        if (a[j] && !seen[a[j]]) {
+          seen[a[j]] = 1;
+          html.push('<option value="' + a[j] + '">' + P.name[i] + "</option>");
+        }
+      }
+    }
+    list.insertAdjacentHTML("beforeend", html.join(""));
+  }
+
+  /* ---- Context: borders, mission area, rivers, towns, mission layers ----
+   * Drawn in panes above the risk fills (so lines stay visible) whose
+   * pointer-events are off: only a labelled line's own stroke or a dot takes
+   * the mouse, so clicks anywhere else reach the risk polygons below. */
+  EW.CONTEXT_STYLE = {
+    border: { color: "#444444", weight: 1.2, opacity: 0.9, dashArray: "7 3 2 3" },
+    area: { color: "#111111", weight: 3.2, opacity: 0.95 },
+    river: { color: "#2b7bb9", weight: 1.8, opacity: 0.9 },
+    line: { weight: 2, opacity: 0.95 },
+    polygon: { weight: 2, opacity: 0.95, dashArray: "5 3" },
+  };
+
+  EW.contextPanes = function (map) {
+    if (map.getPane("ewContext")) return;
+    var panes = [["ewContext", 450], ["ewContextPoints", 460], ["ewTownLabels", 470]];
+    for (var i = 0; i < panes.length; i++) {
+      var pane = map.createPane(panes[i][0]);
+      pane.style.zIndex = String(panes[i][1]);
+      pane.style.pointerEvents = "none";
+    }
+  };
+
+  function inRing(ll, ring) {
+    var inside = false;
+    for (var a = 0, b = ring.length - 1; a < ring.length; b = a++) {
+      var ya = ring[a].lat, yb = ring[b].lat, xa = ring[a].lng, xb = ring[b].lng;
+      if (ya > ll.lat !== yb > ll.lat && ll.lng < ((xb - xa) * (ll.lat - ya)) / (yb - ya) + xa) inside = !inside;
+    }
+    return inside;
+  }
+
+  /* Index of the locality containing latlng (outer ring in, holes out), or -1. */
+  EW.localityAt = function (ll) {
+    var layers = EW.loc ? EW.loc.layers : [];
+    for (var i = 0; i < layers.length; i++) {
+      var l = layers[i];
+      if (!l || !l.getBounds().contains(ll)) continue;
+      var lls = l.getLatLngs(), parts = L.LineUtil.isFlat(lls[0]) ? [lls] : lls;
+      for (var p = 0; p < parts.length; p++) {
+        if (!inRing(ll, parts[p][0])) continue;
+        var hole = false;
+        for (var h = 1; h < parts[p].length && !hole; h++) hole = inRing(ll, parts[p][h]);
+        if (!hole) return i;
+      }
+    }
+    return -1;
+  };
+
+  /* A click on a labelled line or a dot still opens the locality beneath it. */
+  function clickThrough(group) {
+    group.on("click", function (e) {
+      if (!EW.loc || !EW.map.hasLayer(EW.loc.group)) return; // risk layer switched off: nothing beneath
+      var i = EW.localityAt(e.latlng);
+      if (i >= 0) EW.openLocality(i, e.latlng, false);
+    });
+  }
+
+  function countContext(key, n) {
+    EW.stats.context[key] = (EW.stats.context[key] || 0) + n;
+  }
+
+  /* Lines (and polygon outlines, never filled: a fill would take the clicks). */
+  EW.contextLines = function (map, D) {
+    EW.contextPanes(map);
+    var group = L.featureGroup(), geoms = EW.decode(D.geom), labels = D.label, n = 0;
+    var style = L.extend({}, EW.CONTEXT_STYLE[D.style] || EW.CONTEXT_STYLE.line);
+    if (D.color) style.color = D.color;
+    for (var i = 0; i < geoms.length; i++) {
+      if (!geoms[i].length) continue;
+      var label = labels && labels[i];
+      var opts = L.extend({ pane: "ewContext", fill: false, interactive: !!label, className: "ew-ctx ew-ctx-" + D.style }, style);
+      var lyr = D.style === "polygon" ? L.polygon(geoms[i], opts) : L.polyline(geoms[i], opts);
+      if (label) lyr.bindTooltip(label, { sticky: true });
+      group.addLayer(lyr);
+      n++;
+    }
+    countContext(D.style, n);
+    clickThrough(group);
+    return group;
+  };
+
+  EW.contextPoints = function (map, D) {
+    EW.contextPanes(map);
+    var group = L.featureGroup();
+    for (var i = 0; i < D.lat.length; i++) {
+      var m = L.circleMarker([D.lat[i], D.lon[i]], {
+        pane: "ewContextPoints", radius: 4.5, color: "#ffffff", weight: 1.5, fillColor: D.color, fillOpacity: 1,
+        className: "ew-ctx ew-ctx-point", interactive: !!(D.label && D.label[i]),
+      });
+      if (D.label && D.label[i]) m.bindTooltip(D.label[i]);
+      group.addLayer(m);
+    }
+    countContext("point", D.lat.length);
+    clickThrough(group);
+    return group;
+  };
+
+  /* Towns: a dot and a label each, both shown from a zoom computed in Python
+   * (labels.py) so labels never overprint: a town's label from its min zoom,
+   * its dot from DOT_LEAD zooms earlier (towns never labelled: from the last
+   * DOT_LEAD zooms), so the overview is not a fog of dots over the risk colours.
+   * Thousands of dots go on one non-interactive canvas (SVG would slow the
+   * first paint; their names are in the labels). Markers are built lazily. */
+  EW.TOWN_SVG_MAX = 2000;
+  EW.TOWN_DOT_LEAD = 1;
+  EW.townLayer = function (map, D) {
+    EW.contextPanes(map);
+    var group = L.featureGroup(), dots = L.featureGroup(), labels = L.layerGroup(), byZoom = {}, built = {};
+    var many = D.lat.length > EW.TOWN_SVG_MAX, top = D.maxZoom;
+    var renderer = many ? L.canvas({ pane: "ewContextPoints", padding: 0.3 }) : undefined;
+    for (var i = 0; i < D.lat.length; i++) (byZoom[D.z[i]] = byZoom[D.z[i]] || []).push(i);
+    function dot(i) {
+      var m = L.circleMarker([D.lat[i], D.lon[i]], {
+        pane: "ewContextPoints", radius: 2.6, color: "#1a1a1a", weight: 1, fillColor: "#ffffff", fillOpacity: 1,
+        className: "ew-town", renderer: renderer, interactive: !many,
+      });
+      if (!many) m.bindTooltip(D.name[i] + (D.pop[i] ? " &middot; pop. " + D.pop[i] : "") + (D.adm1[i] ? " &middot; " + D.adm1[i] : ""));
+      return m;
+    }
+    function label(i) {
+      return L.marker([D.lat[i], D.lon[i]], {
+        pane: "ewTownLabels", interactive: false, keyboard: false,
+        icon: L.divIcon({ className: "ew-town-label", html: D.name[i], iconSize: null, iconAnchor: [-5, 8] }),
+      });
+    }
+    function sync(target, key, items, want, make) {
+      if (!want && !built[key]) return;
+      var ms = built[key] || (built[key] = items.map(make));
+      for (var j = 0; j < ms.length; j++) {
+        if (want && !target.hasLayer(ms[j])) target.addLayer(ms[j]);
+        else if (!want && target.hasLayer(ms[j])) target.removeLayer(ms[j]);
+      }
+    }
+    var update = function () {
+      var z = Math.floor(map.getZoom() + 1e-9);
+      for (var k in byZoom) {
+        var lz = Number(k);
+        sync(dots, "d" + k, byZoom[k], Math.min(lz, top + 1) - EW.TOWN_DOT_LEAD <= z, dot);
+        sync(labels, "l" + k, byZoom[k], lz <= z, label);
+      }
+      EW.stats.townDots = dots.getLayers().length;
+    };
+    group.addLayer(dots);
+    group.addLayer(labels);
+    map.on("zoomend", update);
+    update();
+    EW.towns = { data: D, group: group, dots: dots, labels: labels };
+    countContext("towns", D.lat.length);
+    clickThrough(group);
+    return group;
   };
 
   EW.finish = function (map) {
@@ -290,7 +505,7 @@
           return legend;
         },
       });
-      new Legend({ position: "bottomright" }).addTo(map);
+      new Legend({ position: "bottomleft" }).addTo(map);
     }
     var form = document.getElementById("ew-search-form");
     if (form) {
@@ -301,6 +516,7 @@
       document.getElementById("ew-search").addEventListener("change", function (ev) {
         EW.search(ev.target.value);
       });
+      document.getElementById("ew-search").addEventListener("focus", addAliasOptions);
     }
     var rows = document.querySelectorAll("[data-ew-idx]");
     for (var r = 0; r < rows.length; r++) {

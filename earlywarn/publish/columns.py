@@ -1,0 +1,46 @@
+"""Column helpers shared by the map layers: escaped text, numbers, formatting.
+
+Kept apart from ``render.py`` so the context layers (``context.py``) use the
+very same escaping as the locality table without a circular import.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from earlywarn.publish.safety import ESCAPES
+
+TEXT_CHARS = 120
+
+
+def esc_series(s: pd.Series | None, n: int, max_len: int | None = TEXT_CHARS) -> list[str]:
+    """Vectorised :func:`esc` of a column (``None`` -> ``n`` empty strings)."""
+    if s is None:
+        return [""] * n
+    t = s.astype("string").fillna("")
+    if max_len is not None:
+        long = t.str.len() > max_len
+        t = t.where(~long, t.str.slice(0, max_len - 1).str.rstrip() + "\u2026")
+    for a, b in ESCAPES:
+        t = t.str.replace(a, b, regex=False)
+    return t.astype(object).tolist()
+
+
+def col(df: pd.DataFrame, name: str) -> pd.Series | None:
+    return df[name] if name in df.columns else None
+
+
+def num(df: pd.DataFrame, name: str) -> np.ndarray:
+    s = col(df, name)
+    if s is None:
+        return np.full(len(df), np.nan)
+    return pd.to_numeric(s, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
+
+
+def fmt(values: np.ndarray, fmt: str, missing: str = "") -> list[str]:
+    """Format a float array with ``str.format`` spec; NaN -> ``missing``."""
+    ok = np.isfinite(values)
+    out = np.full(len(values), missing, dtype=object)
+    out[ok] = pd.Series(values[ok]).map(fmt.format).to_numpy(dtype=object)
+    return out.tolist()
