@@ -239,6 +239,8 @@ class OutputConfig(_Strict):
     dir: Path = Path("maps")  # the published map(s)
     tables_dir: Path = Path("outputs")  # scores, flags, quarantine, manifests
     tile_url: str | None = None  # optional basemap; None keeps the map fully offline
+    # country borders, rivers and towns from the shipped reference data (earlywarn.geodata); off for fictional data
+    reference_geography: bool = True
 
 
 class RedactionConfig(_Strict):

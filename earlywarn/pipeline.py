@@ -559,9 +559,12 @@ def publish(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) ->
             "warnings": list(manifest.warnings),
             "risk_scheme": p.scheme.text if p.scheme else "",
         }
+        context, warns = map_context(cfg, p.geo)
+        for w in warns:
+            manifest.warn(w)
         html = render_map(
             table, incidents=pub_inc, bases=p.geo.bases, idp_sites=displacement_sites(p.displacement),
-            header=header, indicators=indic, tile_url=cfg.output.tile_url,
+            header=header, indicators=indic, tile_url=cfg.output.tile_url, context=context,
         )
         # Everything is prepared; from here on only atomic writes.
         exports = write_exports(
@@ -581,6 +584,28 @@ def publish(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) ->
     manifest.status = "ok"
     paths["manifest"] = manifest.write(cfg.tables_dir / "runs")
     return paths
+
+
+def map_context(cfg: MissionConfig, geo: Geography):
+    """What the planner needs to find places: borders, the mission area, rivers, towns and the mission's layers.
+
+    The shipped reference data is clipped to the map's extent (render_map fits
+    it to the file-size budget); a mission layer that cannot be read is a
+    warning, never a failed run.
+    """
+    from earlywarn import geodata
+    from earlywarn.publish import MapContext, load_context_layers
+
+    layers, warns = load_context_layers(cfg.context_layers, cfg.data_path)
+    if not cfg.output.reference_geography:
+        return MapContext(area=geo.area, layers=layers), warns
+    x0, y0, x1, y1 = geo.localities.total_bounds
+    pad = 0.15 * max(x1 - x0, y1 - y0) + 0.25
+    bbox = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
+    towns = geodata.places(bbox)
+    credit = "Borders, rivers: Made with Natural Earth. Towns: GeoNames (CC BY 4.0)."
+    return MapContext(area=geo.area, borders=geodata.borders(bbox), rivers=geodata.rivers(bbox), towns=towns,
+                      layers=layers, attribution=credit), warns
 
 
 # ------------------------------------------------------------------ whole run

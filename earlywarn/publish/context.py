@@ -75,6 +75,7 @@ class MapContext:
     rivers: gpd.GeoDataFrame | None = None
     towns: gpd.GeoDataFrame | None = None
     layers: list[ContextLayer] = field(default_factory=list)
+    attribution: str = ""  # credit owed to the reference data shown (plain text; escaped when drawn)
 
 
 @dataclass(frozen=True)

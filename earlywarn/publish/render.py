@@ -480,6 +480,8 @@ def _context_legend(context: MapContext | None, fit: ContextFit | None) -> list[
         rows.append(("town", "town", ""))
     if fit.dropped_points.get("towns"):
         rows.append(("note", f"{fit.dropped_points['towns']:,} smaller towns not shown (file size budget)", ""))
+    if context.attribution:
+        rows.append(("note", esc(context.attribution, 200), ""))
     return rows
 
 

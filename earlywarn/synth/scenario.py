@@ -264,7 +264,9 @@ def _outputs(config_path: Path, maps_dir: str, tables_dir: str, models_dir: str)
     root = Path(os.path.commonpath([str(here), *map(str, full)]))
     m, t, d = (Path(os.path.relpath(f, root)).as_posix() for f in full)
     return {
-        "output": {"root": Path(os.path.relpath(root, here)).as_posix(), "dir": m, "tables_dir": t},
+        # Xandia is fictional: real borders and towns under it would mislead, so the map shows none.
+        "output": {"root": Path(os.path.relpath(root, here)).as_posix(), "dir": m, "tables_dir": t,
+                   "reference_geography": False},
         "model": {"dir": d},
     }
 
