@@ -51,7 +51,7 @@ def _buffer_km(geom: BaseGeometry, km: float) -> BaseGeometry:
     aeqd = f"+proj=aeqd +lat_0={c.y:.6f} +lon_0={c.x:.6f} +datum=WGS84 +units=m"
     s = gpd.GeoSeries([geom], crs=WGS84).to_crs(aeqd)
     # simplify first: a coastline with 100k vertices buffers slowly and gains nothing at this scale
-    s = s.simplify(km * 50).buffer(km * 1000.0, resolution=8)
+    s = s.simplify(km * 50).buffer(km * 1000.0, quad_segs=8)
     return s.to_crs(WGS84).iloc[0]
 
 
