@@ -54,6 +54,8 @@ def enable(*, rich: bool | None = None, level: int = logging.INFO) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     handler._earlywarn_progress = True  # type: ignore[attr-defined]
     root.addHandler(handler)
+    # Shown once: not again by a root handler an orchestrator installed (Prefect's console handler).
+    root.propagate = False
 
 
 def fmt_seconds(s: float) -> str:
