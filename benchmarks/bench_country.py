@@ -49,14 +49,14 @@ BASES = (  # base_id, type, lon, lat (towns of the extent; radii from the config
 TEST_START, VALIDATE = "2020-01-01", ("2017-01-01", "2019-12-31")
 
 
-def make_inputs(folder: Path, seed: int = 1989) -> dict:
+def make_inputs(folder: Path, seed: int = 1989, start: str = "1989-01-01") -> dict:
     """GED file, bases and mission config in ``folder``; returns their paths and the file's size."""
     import yaml
 
     from earlywarn.synth.country import write_country_ged
 
     ged = folder / "ged_country.csv.gz"
-    cf = write_country_ged(ged, seed=seed)
+    cf = write_country_ged(ged, seed=seed, start=start)
     bases = folder / "bases.csv"
     bases.write_text("base_id,base_type,longitude,latitude\n" + "".join(f"{b},{t},{x},{y}\n" for b, t, x, y in BASES))
     cfg = {
@@ -166,15 +166,23 @@ def fresh(*args: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run(history: str = "default", backtest: bool = True) -> dict:
-    """(a) and (b) on a freshly generated file, each in its own process; returns the figures."""
+def run(history: str = "default", backtest: bool = True, start: str = "1989-01-01") -> dict:
+    """(a) and (b) on a freshly generated file, each in its own process; returns the figures.
+
+    ``start``: first day of the generated file (a later one makes a quick smoke run)."""
     with tempfile.TemporaryDirectory() as tmp:
-        inputs = make_inputs(Path(tmp))
+        inputs = make_inputs(Path(tmp), start=start)
         out: dict = {"file": {k: v for k, v in inputs.items() if k not in ("ged", "config")}}
         out["first_run"] = fresh("first-run", inputs["config"])
         if backtest:
             out["backtest"] = fresh("backtest", inputs["ged"], history, TEST_START, "", "1")
     fr, bt = out["first_run"], out.get("backtest", {})
+    out["figure"] = (f"first run {fr.get('first_run_s')} s, peak {fr.get('first_run_peak_rss_mb')} MB"
+                     + (f"; backtest {bt.get('folds')} folds {bt.get('backtest_s')} s, peak "
+                        f"{bt.get('backtest_peak_rss_mb')} MB, model AUPR {bt.get('model', {}).get('aupr')}"
+                        if backtest else "")
+                     + f" ({out['file']['events']:,} events {out['file']['years']})")
+    out["peak_rss_mb"] = max(fr.get("first_run_peak_rss_mb", 0), bt.get("backtest_peak_rss_mb", 0))
     out["target_met"] = bool(
         fr.get("first_run_s", 1e9) < FIRST_RUN_TARGET_S and fr.get("first_run_peak_rss_mb", 1e9) < FIRST_RUN_TARGET_MB
         and (not backtest or bt.get("backtest_s", 1e9) < BACKTEST_TARGET_S)

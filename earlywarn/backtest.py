@@ -248,6 +248,7 @@ def run_backtest(
             "end": str(f1.date()),
             "n_train": int(tr.sum()),
             "n_train_fitted": int(len(fit_rows)),
+            "train_as_of_first": str(pd.Timestamp(train["as_of"].min()).date()),
             "train_as_of_last": str(pd.Timestamp(train["as_of"].max()).date()),
             "n_test": int(te.sum()),
             "n_test_positives": int(y.sum()),
