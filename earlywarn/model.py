@@ -400,6 +400,13 @@ class ThreatModel:
             and len(np.unique(y[cal_rows])) == 2
         )
         if can_cal:
+            # the early fit sees only the earlier rows: a column empty or constant there (a feed that
+            # starts later) would break its histogram binning, so it is left out of both fits
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                Xf = X[fit_rows]
+                self._used &= np.isfinite(Xf).any(axis=0) & (np.nanmax(Xf, axis=0) > np.nanmin(Xf, axis=0))
+                del Xf
             tree_y = y if counts is None else counts
             early = self._fit_base(
                 X[fit_rows],
