@@ -215,7 +215,7 @@ class ModelConfig(_Strict):
     # Features still look back over every earlier event; only the rows fitted are windowed. Older
     # rows describe a different conflict and cost time and memory (a 1989- GED country file), and
     # the default was chosen on validation folds (model card, "What was tried").
-    history_years: float | None = Field(default=6.0, gt=0)
+    history_years: float | None = Field(default=4.0, gt=0)
 
 
 class OutputConfig(_Strict):
