@@ -11,8 +11,9 @@ RSS (VmHWM):
     config with ``localities: {unit: priogrid, bbox: [...]}`` and a few bases,
     no model yet (so it backtests two folds, trains and saves the first model,
     scores and publishes). Target: < 90 s and < 2 GB.
-(b) ``earlywarn backtest`` with 36 monthly folds (2020-01 .. 2022-12),
-    retrained before each fold. Target: < 3 min.
+(b) ``earlywarn backtest`` with monthly folds from 2020-01 (35 with labelled
+    rows: the file ends 2022-12-31, so December 2022 has no closed 4-week
+    window), retrained before each fold. Target (36 folds): < 3 min.
 
     python benchmarks/bench_country.py                    # (a) and (b) with the default history window
     python benchmarks/bench_country.py --history-years all  # (b) trained on all history (slow: the old way)

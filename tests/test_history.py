@@ -168,3 +168,40 @@ def test_quiet_thinning_keeps_held_out_calibration():
     # the sampling alone would inflate quiet rows' odds ~10x: the calibrator's quiet term undoes it
     raw_quiet = thin._members(test[thin.feature_names].to_numpy("float64")[quiet_test]).mean()
     assert raw_quiet > 3 * y[quiet_test].mean()
+
+
+def test_first_model_training_says_what_it_is_doing(tmp_path, caplog, monkeypatch):
+    """ensure_model with no model: progress names the first-model training, its short backtest and the fit."""
+    from earlywarn import registry
+    from earlywarn.config import parse_config
+    from earlywarn.manifest import RunManifest
+
+    cfg = parse_config({"mission": "T", "sources": [{"name": "a", "format": "acled", "path": "a.csv"}],
+                        "localities": {"unit": "admin", "path": "b.gpkg"}}, base_dir=tmp_path)
+    panel = build_panel(random_incidents(n=700, seed=4, days=900), CELLS, unit="priogrid", horizon_weeks=4)
+    monkeypatch.setattr(registry, "ModelParams", lambda: FAST)  # keep the test fast; same code path
+    real = registry.train_model
+    monkeypatch.setattr(registry, "train_model", lambda *a, **k: real(*a, **{**k, "params": FAST}))
+    real_bt = registry.run_backtest
+    monkeypatch.setattr(registry, "run_backtest", lambda *a, **k: real_bt(*a, **{**k, "params": FAST}))
+    with caplog.at_level(logging.INFO, logger="earlywarn.progress"):
+        model, _ = registry.ensure_model(cfg, panel, RunManifest(mission="T", config_hash="x"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "earlywarn.progress"]
+    assert "training the first model ..." in lines
+    assert any(line.startswith("short backtest of the new model") and line.endswith("...") for line in lines)
+    assert any(line.startswith("fitting the model on ") and "(last 4 years)" in line for line in lines)
+    assert any(line.startswith("training the first model done in ") for line in lines)
+    assert any(line.startswith("backtest fold 1 of ") for line in lines)
+
+
+def test_backtest_command_history_years_option():
+    import typer
+
+    from earlywarn.commands.model import _history_years
+    from earlywarn.config import ModelConfig
+
+    assert _history_years(None) == ModelConfig().history_years
+    assert _history_years("all") is None and _history_years("2.5") == 2.5
+    for bad in ("0", "-1", "soon"):
+        with pytest.raises(typer.BadParameter):
+            _history_years(bad)
