@@ -205,3 +205,24 @@ def test_backtest_command_history_years_option():
     for bad in ("0", "-1", "soon"):
         with pytest.raises(typer.BadParameter):
             _history_years(bad)
+
+
+def test_synthetic_country_file_is_ged_shaped_and_deterministic(tmp_path):
+    from earlywarn.ingest import read_incidents
+    from earlywarn.ingest.ged import GED_25_1
+    from earlywarn.synth.country import EXTENT, write_country_ged
+
+    a = write_country_ged(tmp_path / "a.csv.gz", seed=5)
+    write_country_ged(tmp_path / "b.csv.gz", seed=5)
+    assert (tmp_path / "a.csv.gz").read_bytes() == (tmp_path / "b.csv.gz").read_bytes()
+    ged = a.ged
+    assert list(ged.columns) == list(GED_25_1) and 1_000 < len(ged) < 4_000
+    year = ged["year"]
+    assert year.min() <= 1991 and year.max() == 2022
+    assert (year.between(1996, 2005)).sum() * 3 < (year >= 2015).sum()  # a quiet decade, a later flare-up
+    assert set(ged["type_of_violence"]) == {1, 2, 3} and (ged["type_of_violence"] == 3).mean() > 0.2
+    x0, y0, x1, y1 = EXTENT
+    assert ged["longitude"].between(x0 - 0.5, x1 + 0.5).all() and ged["latitude"].between(y0 - 0.5, y1 + 0.5).all()
+    assert ged["priogrid_gid"].nunique() < 0.6 * len(a.cells)  # sparse: most cells never see an event
+    res = read_incidents(tmp_path / "a.csv.gz", "ucdp-ged")
+    assert res.n_quarantined == 0 and len(res.table) == len(ged)
