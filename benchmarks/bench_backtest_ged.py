@@ -9,6 +9,7 @@ AUROC >= 0.90, Brier skill (vs the training base rate) >= 0.45.
 
     python benchmarks/bench_backtest_ged.py [--out result.json]
     python benchmarks/bench_backtest_ged.py --validate   # 2018 validation period (model selection)
+    python benchmarks/bench_backtest_ged.py --history-years 1   # each fold trains on its last year only
 
 ``--validate`` backtests 2018-01 .. 2018-11 only (cells with events before
 2018), the period on which hyper-parameters were chosen; the 2019 test
@@ -49,6 +50,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, help="write the backtest JSON here")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--validate", action="store_true", help="2018 validation period instead of the 2019 test")
+    ap.add_argument("--history-years", type=float, default=None,
+                    help="train each fold on its last N years of rows only (default: all; the file has 4 years)")
     args = ap.parse_args()
     if not GED.exists():
         print(f"shared GED file not found at {GED} (set EARLYWARN_SHARED_DATA)")
@@ -67,6 +70,7 @@ def main() -> int:
         test_start=test_start,
         test_end=test_end,
         seed=args.seed,
+        history_years=args.history_years,
         config={"data": GED.name, "n_cells": int(len(cells)), "n_incidents": int(len(inc))},
     )
     t3 = time.perf_counter()

@@ -32,6 +32,9 @@ BENCHES: dict[str, tuple[str, str]] = {
     "continental": ("Africa PRIO-GRID features + training (10,677 cells x 520 weeks)", "< 300 s and < 6 GB"),
     "nightly": ("nightly score + flags + publish, 3,000 localities, model exists", "< 20 s"),
     "map": ("map of 10,000 polygons: HTML size, render and paint time", "< 12 MB (paint < 3 s)"),
+    "country": ("long-history country file (synthetic GED 1989-2022, ~500 PRIO-GRID cells): first run of a new "
+                "mission, then `earlywarn backtest` with 36 monthly folds",
+                "first run < 90 s and < 2 GB; backtest < 180 s"),
     "siting": ("forward-base siting, 3,000 localities, 200 candidates, k = 5: greedy vs exact (HiGHS)", "-"),
 }
 
@@ -84,6 +87,11 @@ def _child(name: str, quick: bool) -> dict:
         context = f", context {r['context_mb']} MB ({r['context_share']:.1%})" if "context_mb" in r else ""
         return r | {"figure": f"{r['html_mb']} MB, render {r['render_s']} s, painted {paint} s "
                               f"({r['polygons']:,} polygons{context})"}
+    if name == "country":
+        import bench_country
+
+        # quick: a file from 2015 and the first run only
+        return bench_country.run(backtest=not quick, start="2015-01-01" if quick else "1989-01-01")
     if name == "siting":
         import bench_siting
 
@@ -193,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         "Each benchmark ran in its own process. \"Peak RSS of the measured step\": ingest - the fresh "
         "process that only reads the file (bench_ingest); continental - features + training, the counter reset "
         "after generating the incidents; nightly - the nightly runs, reset after training the champion; map - "
-        "the whole child. \"Whole child process\" includes generating the inputs.",
+        "the whole child; country - the larger of the first run's and the backtest's own fresh processes. "
+        "\"Whole child process\" includes generating the inputs.",
         "",
         *table,
         "",

@@ -8,7 +8,7 @@ Public API::
     calibration_table(y, p, bins=10) -> list[dict]
     BASELINES: {name: fit(train_panel, horizon_weeks) -> predict(test_panel) -> probs}
     run_backtest(panel, *, horizon_weeks=4, test_start, seed=42, fold_months=1, params=None,
-                 test_end=None, model_factory=None) -> dict   (JSON-ready)
+                 test_end=None, model_factory=None, history_years=None) -> dict   (JSON-ready)
 
 No leakage, by construction: for each fold start ``f`` (monthly from
 ``test_start``) the model and every baseline are refitted on rows with
@@ -34,7 +34,9 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
+from earlywarn import progress
 from earlywarn.features import HALF_LIVES, SPATIAL_LAG_FEATURES, TARGET_COL, feature_columns, labelled_sample
+from earlywarn.history import in_window
 from earlywarn.model import ModelParams, ThreatModel
 
 METRIC_KEYS = ("auroc", "aupr", "brier", "brier_skill", "topk_recall")
@@ -198,12 +200,17 @@ def run_backtest(
     model_factory: Callable[[], ThreatModel] | None = None,
     config: dict | None = None,
     max_train_rows: int | None = None,
+    history_years: float | None = None,
 ) -> dict:
     """Retrain-per-fold backtest of the model and every baseline on the same rows; JSON-ready dict.
 
     With ``max_train_rows`` the model of each fold is fitted, as it would be in
     production, on a weighted sample of that fold's training rows when there
     are more (features.labelled_sample); baselines and test rows are never sampled.
+    With ``history_years`` each fold trains (model and baselines alike) only on
+    its rows within that many years before the last of them
+    (:mod:`earlywarn.history`), as production does. Each finished fold is
+    reported through :func:`earlywarn.progress.track` (fold k of n, elapsed, ETA).
     """
     h = int(horizon_weeks)
     starts = fold_starts(panel, test_start, fold_months, test_end)
@@ -213,7 +220,7 @@ def run_backtest(
     ys, ps, refs, folds = [], [], [], []
     base_ps: dict[str, list[np.ndarray]] = {name: [] for name in BASELINES}
     t0 = time.perf_counter()
-    for i, f0 in enumerate(starts):
+    for i, f0 in progress.track(list(enumerate(starts)), what="backtest fold"):
         f1 = (
             starts[i + 1]
             if i + 1 < len(starts)
@@ -222,6 +229,9 @@ def run_backtest(
         tr, te = split(panel, f0, f1, h)
         if te.sum() == 0:
             continue
+        if history_years is not None and tr.any():
+            last = panel["as_of"].to_numpy("datetime64[s]")[tr].max()
+            tr &= in_window(panel["as_of"].to_numpy(), last, history_years)
         train, test = panel[tr], panel[te]
         y_tr = train[TARGET_COL].to_numpy()
         if len(np.unique(y_tr)) < 2:
@@ -238,6 +248,7 @@ def run_backtest(
             "end": str(f1.date()),
             "n_train": int(tr.sum()),
             "n_train_fitted": int(len(fit_rows)),
+            "train_as_of_first": str(pd.Timestamp(train["as_of"].min()).date()),
             "train_as_of_last": str(pd.Timestamp(train["as_of"].max()).date()),
             "n_test": int(te.sum()),
             "n_test_positives": int(y.sum()),
@@ -267,6 +278,7 @@ def run_backtest(
             "test_start": str(pd.Timestamp(test_start).date()),
             "fold_months": fold_months,
             "seed": seed,
+            "history_years": history_years,
             "n_folds": len(folds),
             "params": (params or ModelParams()).to_dict() if model_factory is None else "custom",
             "n_features": len(feature_columns(panel)),

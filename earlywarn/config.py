@@ -228,6 +228,12 @@ class ModelConfig(_Strict):
     dir: Path = Path("models")
     seed: int = 42
     train_start: str | None = None  # ISO date; default: all history
+    # Years of labelled as-of dates the model trains on, counted back from the end of the training
+    # data (each backtest fold: from the end of *its* training rows); None trains on all history.
+    # Features still look back over every earlier event; only the rows fitted are windowed. Older
+    # rows describe a different conflict and cost time and memory (a 1989- GED country file), and
+    # the default was chosen on validation folds (model card, "What was tried").
+    history_years: float | None = Field(default=4.0, gt=0)
 
 
 class OutputConfig(_Strict):

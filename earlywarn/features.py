@@ -232,6 +232,13 @@ def build_panel(
     (ring1, ring2) pair; by default computed with
     :func:`earlywarn.localities.neighbours`. ``end``/``start`` bound the
     as-of dates (``end`` also bounds the data: later incidents are ignored).
+    ``start`` does *not* bound the history: incidents before it still feed
+    every look-back feature (52-week counts, weeks since the last event,
+    decays, history shares), because the locality x week grid always spans
+    all the data - a few MB per channel even for 30 years - while rows (the
+    costly part: ~250 float32 values each) are only built from ``start`` on.
+    Use it with :func:`earlywarn.history.panel_start` so that a long history
+    costs no more memory than the rows training will use.
 
     ``rows``: optional row selector for training panels too large to hold
     whole, e.g. :func:`sample_rows`. It is called with ``y`` of every output

@@ -22,16 +22,19 @@ from pathlib import Path
 
 import pandas as pd
 
+from earlywarn import progress
 from earlywarn.atomic import write_text
 from earlywarn.backtest import run_backtest
 from earlywarn.config import MissionConfig
-from earlywarn.features import labelled_sample
+from earlywarn.features import TARGET_COL, labelled_sample
+from earlywarn.history import in_window, panel_start
 from earlywarn.manifest import RunManifest
 from earlywarn.model import ModelParams, ThreatModel, train_model
 
 POINTER = "current.json"
 AUPR_TOLERANCE = 0.005
 MAX_TRAIN_ROWS = 150_000  # labelled rows fitted as they are; beyond this, a weighted sample (as continental)
+BACKTEST_MONTHS = 6  # the short backtest a new model earns its place with (backtest_for)
 
 
 class NoUsableModel(RuntimeError):
@@ -84,8 +87,30 @@ def load_champion(cfg: MissionConfig, manifest: RunManifest | None = None) -> Th
     return None
 
 
+def rows_start(cfg: MissionConfig, end) -> pd.Timestamp | None:
+    """First as-of date the nightly run needs panel rows for (None: all), given the data end.
+
+    The short backtest's first fold starts ``BACKTEST_MONTHS`` before the last
+    labelled date, and its training rows reach ``model.history_years`` back
+    from there; scoring and the final fit need only later rows. Earlier
+    incidents still feed the features (``build_panel(start=...)``).
+    """
+    last_labelled = pd.Timestamp(end) - pd.Timedelta(weeks=cfg.horizon_weeks)
+    first_fold = (last_labelled - pd.DateOffset(months=BACKTEST_MONTHS)).normalize()
+    return panel_start(first_fold, cfg.model.history_years, cfg.horizon_weeks)
+
+
+def training_rows(cfg: MissionConfig, panel: pd.DataFrame) -> pd.DataFrame:
+    """The labelled rows a model for today is fitted on: the last ``model.history_years`` of them."""
+    labelled = panel[panel[TARGET_COL].notna()]
+    if labelled.empty or cfg.model.history_years is None:
+        return labelled
+    keep = in_window(labelled["as_of"].to_numpy(), labelled["as_of"].max(), cfg.model.history_years)
+    return labelled[keep] if not keep.all() else labelled
+
+
 def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | None = None,
-                 months: int = 6, fold_months: int = 3) -> dict | None:
+                 months: int = BACKTEST_MONTHS, fold_months: int = 3) -> dict | None:
     """Rolling-origin backtest over the last ``months`` of labelled data, retraining every ``fold_months``.
 
     Kept short (two folds by default) because it runs inside the nightly run when a mission has no model;
@@ -95,12 +120,15 @@ def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | 
     if labelled.empty:
         return None
     last = pd.Timestamp(labelled["as_of"].max())
-    start = (last - pd.DateOffset(months=months)).normalize()
+    # a week later than exactly ``months`` back, so the last fold start does not land on the last
+    # labelled date (a whole refit for one week of test rows)
+    start = (last - pd.DateOffset(months=months) + pd.Timedelta(days=7)).normalize()
     if start <= pd.Timestamp(labelled["as_of"].min()) + pd.DateOffset(months=12):
         return None  # not enough history to train on before the test period
     try:
         return run_backtest(panel, horizon_weeks=cfg.horizon_weeks, test_start=start, seed=cfg.model.seed,
-                            fold_months=fold_months, params=params, max_train_rows=MAX_TRAIN_ROWS)
+                            fold_months=fold_months, params=params, max_train_rows=MAX_TRAIN_ROWS,
+                            history_years=cfg.model.history_years)
     except ValueError:
         return None
 
@@ -110,10 +138,14 @@ def train_challenger(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParam
 
     The candidate is not yet promoted.
     """
-    bt = backtest_for(cfg, panel, params)
-    model, version, card = train_model(labelled_sample(panel, MAX_TRAIN_ROWS, seed=cfg.model.seed), seed=cfg.model.seed,
-                                       horizon_weeks=cfg.horizon_weeks, out_dir=cfg.models_dir,
-                                       backtest_result=bt, params=params)
+    with progress.stage("short backtest of the new model (last 6 months, 2 folds)"):
+        bt = backtest_for(cfg, panel, params)
+    rows = training_rows(cfg, panel)
+    window = "all history" if cfg.model.history_years is None else f"last {cfg.model.history_years:g} years"
+    with progress.stage(f"fitting the model on {len(rows):,} labelled rows ({window})"):
+        model, version, card = train_model(labelled_sample(rows, MAX_TRAIN_ROWS, seed=cfg.model.seed),
+                                           seed=cfg.model.seed, horizon_weeks=cfg.horizon_weeks,
+                                           out_dir=cfg.models_dir, backtest_result=bt, params=params)
     return Candidate(model, version, card, bt)
 
 
@@ -146,7 +178,8 @@ def ensure_model(cfg: MissionConfig, panel: pd.DataFrame, manifest: RunManifest)
         why = (f"needs features this panel lacks ({', '.join(missing[:5])})" if missing else
                f"forecasts {model.horizon_weeks} weeks ahead, the config asks for {cfg.horizon_weeks}")
         manifest.warn(f"model {model.version} {why}; training a new model")
-    cand = train_challenger(cfg, panel)
+    with progress.stage("training the first model" if model is None else "training a new model"):
+        cand = train_challenger(cfg, panel)
     promote(cfg, cand, "first model for this mission" if model is None else "model no longer fits the config")
     manifest.warn(f"trained a new model {cand.version} (no usable model existed)")
     return cand.model, _card(cfg, cand.version)
@@ -155,7 +188,8 @@ def ensure_model(cfg: MissionConfig, panel: pd.DataFrame, manifest: RunManifest)
 def weekly_retrain(cfg: MissionConfig, panel: pd.DataFrame) -> dict:
     """Train a challenger; promote it only if its backtest is not worse than the champion's spec."""
     champion = load_champion(cfg)
-    cand = train_challenger(cfg, panel)
+    with progress.stage("weekly retrain: training a challenger"):
+        cand = train_challenger(cfg, panel)
     if champion is None:
         promote(cfg, cand, "no champion")
         return {"promoted": True, "version": cand.version, "reason": "no champion", "challenger": cand.backtest}

@@ -1,13 +1,19 @@
 """CLI for the threat model: ``earlywarn backtest``.
 
     earlywarn backtest --events PATH --format ucdp-ged --unit priogrid --horizon 4 \\
-        --test-start 2019-01-01 --out FILE.json [--step weekly|monthly] [--seed 42]
+        --test-start 2019-01-01 --out FILE.json [--step weekly|monthly] [--seed 42] \\
+        [--history-years 6 | --history-years all]
 
 Reads the incidents with :func:`earlywarn.ingest.read_incidents`, builds the
 localities (grid units: the cells with at least one incident before the test
 start, so the set of places scored does not depend on the test period; admin
 units: the polygons of ``--boundaries``), builds the panel and runs the
 rolling-origin backtest. Prints a table and writes the JSON atomically.
+Progress (stages, "backtest fold k of n, elapsed, ETA") goes to stderr.
+With a training window (``--history-years``, default the mission default
+``model.history_years``) each fold trains on its last years of rows only, and
+rows earlier than the first fold's window are not even built (features still
+look back over every earlier event).
 Training and scoring for a mission are done by the pipeline
 (``earlywarn.model.train_model`` / ``score_panel``).
 """
@@ -68,30 +74,43 @@ def register(app: typer.Typer) -> None:
         cell_km: float = typer.Option(10.0, "--cell-km", min=0.1, help="Cell size for --unit km_grid."),
         boundaries: Path = typer.Option(None, "--boundaries", help="Admin polygons file for --unit admin."),
         id_field: str = typer.Option("admin2Pcode", "--id-field", help="Locality id column in --boundaries."),
+        history_years: str = typer.Option(
+            None, "--history-years",
+            help="Years of rows each fold trains on (before its end), or 'all'. Default: model.history_years's "
+            "default. Look-back features always see the full history.",
+        ),
     ) -> None:
         """Rolling-origin backtest of the threat model against the baselines; prints a table, writes JSON."""
+        from earlywarn import progress
         from earlywarn.atomic import write_text
         from earlywarn.backtest import format_table, run_backtest
         from earlywarn.features import build_panel
+        from earlywarn.history import panel_start
         from earlywarn.ingest import read_incidents
 
+        progress.enable()
+        years = _history_years(history_years)
         if step not in ("weekly", "monthly"):
             raise typer.BadParameter("must be weekly or monthly", param_hint="--step")
         if unit not in ("priogrid", "km_grid", "admin"):
             raise typer.BadParameter("must be priogrid, km_grid or admin", param_hint="--unit")
         ts = pd.Timestamp(test_start)
-        res = read_incidents(events, fmt)
+        with progress.stage(f"reading {events.name}"):
+            res = read_incidents(events, fmt)
         inc = res.table
         if res.n_quarantined:
             typer.echo(f"{res.n_quarantined} row(s) quarantined while reading {events}", err=True)
         loc = _localities(inc, unit, ts, cell_km, boundaries, id_field)
-        panel = build_panel(inc, loc, unit=unit, horizon_weeks=horizon, step=step)
+        with progress.stage(f"features for {len(loc):,} localities"):
+            panel = build_panel(inc, loc, unit=unit, horizon_weeks=horizon, step=step,
+                                start=panel_start(ts, years, horizon))
         result = run_backtest(
             panel,
             horizon_weeks=horizon,
             test_start=ts,
             seed=seed,
             fold_months=fold_months,
+            history_years=years,
             config={
                 "events": str(events),
                 "format": fmt,
@@ -103,6 +122,23 @@ def register(app: typer.Typer) -> None:
         typer.echo(format_table(result))
         write_text(out, json.dumps(result, indent=2, default=_json_default))
         typer.echo(f"wrote {out}")
+
+
+def _history_years(text: str | None) -> float | None:
+    """``--history-years``: a positive number of years, 'all' (None), or the mission default when not given."""
+    from earlywarn.config import ModelConfig
+
+    if text is None:
+        return ModelConfig().history_years
+    if text.strip().lower() in ("all", "none"):
+        return None
+    try:
+        years = float(text)
+    except ValueError:
+        raise typer.BadParameter("a number of years or 'all'", param_hint="--history-years") from None
+    if not years > 0:
+        raise typer.BadParameter("must be > 0 (or 'all')", param_hint="--history-years")
+    return years
 
 
 def _json_default(o):
