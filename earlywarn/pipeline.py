@@ -328,7 +328,7 @@ def prepare(
         panel = build_panel(
             incidents, geo.localities, unit=cfg.localities.unit, horizon_weeks=cfg.horizon_weeks, step=cfg.step,
             target=cfg.target, displacement=displacement, bases=geo.bases, end=end,
-            start=rows_start(cfg, end),  # rows only where training/scoring use them; features see all history
+            rows_from=rows_start(cfg, end),  # rows only where training/scoring use them; features see all history
         )
         manifest.counts["panel_rows"] = int(len(panel))
     return Prepared(incidents, displacement, locality_of, panel)
