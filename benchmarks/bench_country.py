@@ -140,7 +140,7 @@ def child_validate(ged: str, history: str) -> dict:
     cells = priogrid_cells(priogrid_gid(before["lon"], before["lat"]))
     t0 = time.perf_counter()
     panel = build_panel(inc[inc["date_end"] <= end], cells, unit="priogrid", horizon_weeks=4, end=end,
-                        start=panel_start(start, years, 4))
+                        rows_from=panel_start(start, years, 4))
     res = run_backtest(panel, horizon_weeks=4, test_start=start, test_end=end, fold_months=3, history_years=years)
     return _summary(res) | {"validate_s": round(time.perf_counter() - t0, 1)}
 

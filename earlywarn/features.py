@@ -225,6 +225,7 @@ def build_panel(
     start=None,
     neighbours: sparse.spmatrix | tuple | None = None,
     rows=None,
+    rows_from=None,
 ) -> pd.DataFrame:
     """Locality x as-of panel of features known at each as-of date, plus the target ``y``.
 
@@ -232,13 +233,16 @@ def build_panel(
     (ring1, ring2) pair; by default computed with
     :func:`earlywarn.localities.neighbours`. ``end``/``start`` bound the
     as-of dates (``end`` also bounds the data: later incidents are ignored).
-    ``start`` does *not* bound the history: incidents before it still feed
-    every look-back feature (52-week counts, weeks since the last event,
-    decays, history shares), because the locality x week grid always spans
-    all the data - a few MB per channel even for 30 years - while rows (the
-    costly part: ~250 float32 values each) are only built from ``start`` on.
-    Use it with :func:`earlywarn.history.panel_start` so that a long history
-    costs no more memory than the rows training will use.
+
+    ``rows_from``: build rows only for as-of dates on or after it (unlike
+    ``start``, it never extends the as-of range before the data). It does
+    *not* bound the history: incidents before it still feed every look-back
+    feature (52-week counts, weeks since the last event, decays, history
+    shares), because the locality x week grid always spans all the data - a
+    few MB per channel even for 30 years - while rows (the costly part: ~250
+    float32 values each) are only built from ``rows_from`` on. Use it with
+    :func:`earlywarn.history.panel_start` so that a long history costs no
+    more memory than the rows training will use.
 
     ``rows``: optional row selector for training panels too large to hold
     whole, e.g. :func:`sample_rows`. It is called with ``y`` of every output
@@ -331,6 +335,8 @@ def build_panel(
     keep = np.ones(n_wk, bool)
     if start is not None:
         keep &= as_of >= np.datetime64(pd.Timestamp(start).date(), "D")
+    if rows_from is not None:
+        keep &= as_of >= np.datetime64(pd.Timestamp(rows_from).date(), "D")
     if step == "monthly":
         months = as_of.astype("datetime64[M]")
         keep &= np.r_[months[1:] != months[:-1], True]

@@ -443,7 +443,7 @@ def prepare(
         panel = build_panel(
             incidents, geo.feature_localities(), unit=cfg.localities.unit, horizon_weeks=cfg.horizon_weeks,
             step=cfg.step, target=cfg.target, displacement=displacement, bases=geo.bases, end=end,
-            start=rows_start(cfg, end),  # rows only where training/scoring use them; features see all history
+            rows_from=rows_start(cfg, end),  # rows only where training/scoring use them; features see all history
         )
         if geo.margin is not None and len(geo.margin):  # margin cells gave their neighbours context; never scored
             attrs = panel.attrs

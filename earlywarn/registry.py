@@ -93,7 +93,7 @@ def rows_start(cfg: MissionConfig, end) -> pd.Timestamp | None:
     The short backtest's first fold starts ``BACKTEST_MONTHS`` before the last
     labelled date, and its training rows reach ``model.history_years`` back
     from there; scoring and the final fit need only later rows. Earlier
-    incidents still feed the features (``build_panel(start=...)``).
+    incidents still feed the features (``build_panel(rows_from=...)``).
     """
     last_labelled = pd.Timestamp(end) - pd.Timedelta(weeks=cfg.horizon_weeks)
     first_fold = (last_labelled - pd.DateOffset(months=BACKTEST_MONTHS)).normalize()

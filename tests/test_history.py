@@ -41,9 +41,12 @@ def test_rows_before_the_window_are_not_built_but_features_see_all_history():
     inc = _old_and_new_events()
     full = build_panel(inc, CELLS, unit="priogrid", horizon_weeks=4)
     start = pd.Timestamp("2019-06-01")
-    win = build_panel(inc, CELLS, unit="priogrid", horizon_weeks=4, start=start)
+    win = build_panel(inc, CELLS, unit="priogrid", horizon_weeks=4, rows_from=start)
     assert win["as_of"].min() >= start and full["as_of"].min() < pd.Timestamp("2016-01-01")
     assert len(win) < len(full) / 3
+    # a rows_from before the data builds no empty weeks before it (it only ever removes rows)
+    early = build_panel(inc, CELLS, unit="priogrid", horizon_weeks=4, rows_from="2000-01-01")
+    pd.testing.assert_frame_equal(early, full)
     # every windowed row is exactly the full panel's row: look-back features still see 2015
     key = ["locality_id", "as_of"]
     merged = win.merge(full, on=key, suffixes=("", "_full"))
@@ -61,7 +64,7 @@ def test_52_week_count_at_the_window_start_counts_older_events():
     rows = [{"date_end": pd.Timestamp("2020-01-06") + pd.Timedelta(weeks=k)} for k in range(0, 40, 4)]
     inc = incidents(rows + [{"date_end": pd.Timestamp("2021-06-07"), "cell": str(GIDS[0])}])
     start = pd.Timestamp("2020-11-01")  # after the centre cell's events stopped
-    win = build_panel(inc, CELLS, unit="priogrid", horizon_weeks=4, start=start)
+    win = build_panel(inc, CELLS, unit="priogrid", horizon_weeks=4, rows_from=start)
     first = win[(win["locality_id"] == CENTRE) & (win["as_of"] == win["as_of"].min())].iloc[0]
     assert first["any_count_52w"] == 10  # all ten, though every one is before the first row built
     assert first["weeks_since_any"] < 10

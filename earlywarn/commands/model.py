@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
         loc = _localities(inc, unit, ts, cell_km, boundaries, id_field)
         with progress.stage(f"features for {len(loc):,} localities"):
             panel = build_panel(inc, loc, unit=unit, horizon_weeks=horizon, step=step,
-                                start=panel_start(ts, years, horizon))
+                                rows_from=panel_start(ts, years, horizon))
         result = run_backtest(
             panel,
             horizon_weeks=horizon,
