@@ -379,7 +379,9 @@ def previous_scores(cfg: MissionConfig, as_of: pd.Timestamp) -> pd.DataFrame | N
 
 
 def save_scores_history(cfg: MissionConfig, table: pd.DataFrame, as_of: pd.Timestamp) -> Path:
-    cols = [c for c in ("locality_id", "name", "as_of", "risk", "risk_class", "model_version", "run_id") if c in table]
+    """This run's scores, kept per as-of date for the change since last run, the map's time control and the brief."""
+    cols = [c for c in ("locality_id", "name", "as_of", "risk", "risk_class", "forward_deploy", "humanitarian_access",
+                        "expected_at_risk", "model_version", "run_id") if c in table]
     return write_with(
         cfg.tables_dir / "history" / f"scores_{as_of.date()}.parquet",
         lambda p: pd.DataFrame(table[cols]).to_parquet(p, index=False),
