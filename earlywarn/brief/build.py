@@ -25,6 +25,7 @@ from earlywarn.brief import data as bd
 from earlywarn.brief.html import Page, change_pts, chip, document, fmt_num, matrix_rows, rag
 from earlywarn.config import MissionConfig
 from earlywarn.errors import UserError
+from earlywarn.publish.history import load_history
 from earlywarn.publish.safety import assert_offline, esc
 
 log = logging.getLogger("earlywarn")
@@ -75,7 +76,7 @@ def load_inputs(cfg: MissionConfig, as_of: str | None = None, *, incidents: pd.D
             log.warning("brief: bases not drawn (%s)", exc)
     return bd.BriefInputs(
         mission=cfg.mission, as_of=latest, table=table,
-        history=bd.load_history(cfg.tables_dir / "history", latest, cfg.output.history_runs),
+        history=load_history(cfg.tables_dir / "history", latest, cfg.output.history_runs),
         indicators=indicators, manifest=manifest, card=card, champion=champion, incidents=incidents, bases=bases,
     )
 

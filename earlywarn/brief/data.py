@@ -50,22 +50,6 @@ class BriefInputs:
     notes: list[str] = field(default_factory=list)
 
 
-def load_history(history_dir: Path, as_of: pd.Timestamp, runs: int) -> pd.DataFrame:
-    """The last ``runs`` saved score tables up to and including ``as_of``, stacked (one row per locality and run)."""
-    if not history_dir.exists():
-        return pd.DataFrame(columns=["locality_id", "as_of", "risk"])
-    day = str(as_of.date())
-    files = sorted(p for p in history_dir.glob("scores_*.parquet") if p.stem.removeprefix("scores_") <= day)
-    frames = []
-    for p in files[-runs:]:
-        df = pd.read_parquet(p)
-        df["as_of"] = pd.Timestamp(p.stem.removeprefix("scores_"))
-        frames.append(df)
-    if not frames:
-        return pd.DataFrame(columns=["locality_id", "as_of", "risk"])
-    return pd.concat(frames, ignore_index=True)
-
-
 def read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
