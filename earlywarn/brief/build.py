@@ -127,25 +127,26 @@ def map_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
         f'<div class="kpi">forward-deployment flags<b>{fd}</b>high threat, no base reaches</div>'
         f'<div class="kpi">humanitarian-access flags<b>{ha}</b>high threat where IDPs or access</div></div>'
     )
-    ch = bd.change_summary(t, inp.history)
+    ch = bd.change_summary(t, inp.history, n=3)
     if ch["previous"]:
         def items(rows, fmt):
             return "".join(f"<li>{fmt(r)}</li>" for r in rows) or "<li>none</li>"
 
         changes = (f"<h3>Since the previous run ({esc(ch['previous'])})</h3>"
                    f'<b>New flags</b><ul class="tight">'
-                   + items(ch["new_flags"],
-                           lambda r: f'<span class="badge {r[1].lower()}">{r[1]}</span>{esc(r[0], 40)}')
+                   + items(ch["new_flags"][:6],
+                           lambda r: f'<span class="badge {r[1].lower()}">{r[1]}</span>{esc(r[0], 30)}')
+                   + (f"<li>and {len(ch['new_flags']) - 6} more (see the map)</li>" if len(ch["new_flags"]) > 6 else "")
                    + '</ul><b>Largest rises</b><ul class="tight">'
-                   + items(ch["rises"], lambda r: f"{esc(r[0], 40)} {change_pts(r[1])}")
+                   + items(ch["rises"], lambda r: f"{esc(r[0], 30)} {change_pts(r[1])}")
                    + '</ul><b>Largest falls</b><ul class="tight">'
-                   + items(ch["falls"], lambda r: f"{esc(r[0], 40)} {change_pts(r[1])}") + "</ul>")
+                   + items(ch["falls"], lambda r: f"{esc(r[0], 30)} {change_pts(r[1])}") + "</ul>")
     else:
         changes = '<p class="note">No previous run in the history: changes start next week.</p>'
     top = t[t["priority_rank"].notna()].sort_values("priority_rank").head(5)
-    toplist = "".join(f"<li>{esc(r.name, 40)} {chip(str(r.risk_class), r.risk)}</li>" for r in top.itertuples())
-    side = (f'<div class="col" style="flex:0 0 82mm">{kpis}<h3>Highest priority</h3><ol class="tight">{toplist}</ol>'
-            f"{changes}"
+    toplist = "".join(f"<li>{esc(r.name, 30)} {chip(str(r.risk_class), r.risk)}</li>" for r in top.itertuples())
+    side = (f'<div class="col side" style="flex:0 0 82mm">{kpis}'
+            f'<h3>Highest priority</h3><ol class="tight">{toplist}</ol>{changes}'
             f'<p class="note">{esc(_caveat(cfg, inp), 400)}</p></div>')
     return Page("Situation map: risk of attacks on civilians",
                 f'<div class="col grow mapfig">{svg}</div>{side}')

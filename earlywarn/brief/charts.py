@@ -48,7 +48,8 @@ _METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
 def to_svg(fig: plt.Figure, *, label: str) -> str:
     """The figure as an inline ``<svg>`` element (no XML prolog, no metadata block), then closed."""
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight", pad_inches=0.02)
+    with plt.rc_context(STYLE):  # svg.fonttype and svg.hashsalt are read while saving
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight", pad_inches=0.02)
     plt.close(fig)
     text = buf.getvalue()
     text = text[text.index("<svg"):]
@@ -79,7 +80,7 @@ def patrol_circles(bases: pd.DataFrame) -> gpd.GeoSeries:
     lon0, lat0 = float(b["lon"].mean()), float(b["lat"].mean())
     aeqd = f"+proj=aeqd +lat_0={lat0} +lon_0={lon0} +datum=WGS84 +units=m"
     pts = gpd.GeoSeries(gpd.points_from_xy(b["lon"], b["lat"]), crs="EPSG:4326").to_crs(aeqd)
-    return pts.buffer(b["patrol_radius_km"].astype(float).to_numpy() * 1000, resolution=32).to_crs("EPSG:4326")
+    return pts.buffer(b["patrol_radius_km"].astype(float).to_numpy() * 1000, quad_segs=16).to_crs("EPSG:4326")
 
 
 def risk_map(

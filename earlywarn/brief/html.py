@@ -65,6 +65,7 @@ table.matrix td.num, table td.num { text-align: right; white-space: nowrap; }
 .kpi b { display: block; font-size: 13pt; }
 ul.tight { margin: 0; padding-left: 4mm; }
 .r { text-align: right; }
+.side li, .side p { font-size: 7.8pt; }
 .up { color: #b30000; } .down { color: #1a7f37; }
 .small { font-size: 7pt; color: #333; }
 @media print { body { background: #fff; } .page { margin: 0; box-shadow: none; } }
