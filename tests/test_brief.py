@@ -26,7 +26,7 @@ DATES = ("2026-09-12", "2026-09-19", "2026-09-26")
 TITLES = ("Situation map", "POC threat matrix", "Agreed indicators", "Risk over time", "Data status and model")
 MARKING = "RESTRICTED // EXERCISE ONLY"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 def _poison(data: Path) -> None:

@@ -200,13 +200,15 @@ def trend_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
         body = '<p class="note">No run history yet (outputs/history).</p>'
         return Page("Risk over time", f'<div class="col grow">{body}</div>')
     runs = len(mission)
+    counts = bd.class_counts(inp.history)
+    bars = charts.class_bars(counts) if len(counts) else ""
     note = (f'<p class="note">{runs} run(s) from {esc(str(mission.index.min().date()))} to '
             f"{esc(str(mission.index.max().date()))} (outputs/history). Expected civilians at risk = sum over "
             "localities of risk &times; population. A change of model version between runs can move every "
             "locality at once: see page 5.</p>")
     return Page("Risk over time",
                 f'<div class="col chart" style="flex:0 0 57%">{charts.risk_lines(wide)}</div>'
-                f'<div class="col grow chart">{charts.mission_line(mission)}{note}</div>')
+                f'<div class="col grow chart">{charts.mission_line(mission)}{bars}{note}</div>')
 
 
 def status_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:

@@ -216,7 +216,7 @@ def risk_lines(wide: pd.DataFrame, size: tuple[float, float] = (6.4, 4.2)) -> st
     return to_svg(fig, label="Risk over time for the top localities")
 
 
-def mission_line(series: pd.Series, size: tuple[float, float] = (4.2, 3.4)) -> str:
+def mission_line(series: pd.Series, size: tuple[float, float] = (4.2, 2.6)) -> str:
     """Expected civilians at risk across the mission (sum of risk x population) by run."""
     fig = _figure(*size)
     with plt.rc_context(STYLE):
@@ -230,6 +230,27 @@ def mission_line(series: pd.Series, size: tuple[float, float] = (4.2, 3.4)) -> s
         _date_axis(ax, series.index)
         ax.set_title("Whole mission")
     return to_svg(fig, label="Expected civilians at risk across the mission over time")
+
+
+def class_bars(counts: pd.DataFrame, size: tuple[float, float] = (4.2, 2.2)) -> str:
+    """Localities per risk class in each run, stacked in the map's class colours (high classes on top)."""
+    fig = _figure(*size)
+    with plt.rc_context(STYLE):
+        ax = fig.add_subplot(1, 1, 1)
+        x = np.arange(len(counts))
+        bottom = np.zeros(len(counts))
+        for k, c in enumerate(RISK_CLASSES):
+            vals = counts[c].to_numpy(dtype=float) if c in counts else np.zeros(len(counts))
+            ax.bar(x, vals, 0.7, bottom=bottom, color=CLASS_COLORS[k], edgecolor="#707070", lw=0.4, label=c)
+            bottom += vals
+        ax.set_xticks(x)
+        step = max(1, math.ceil(len(x) / 8))
+        ax.set_xticklabels([pd.Timestamp(d).strftime("%d %b") if i % step == 0 else ""
+                            for i, d in enumerate(counts.index)])
+        ax.set_ylabel("localities")
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        ax.set_title("Localities by risk class")
+    return to_svg(fig, label="Localities per risk class in each run")
 
 
 def _date_axis(ax: plt.Axes, index: pd.Index) -> None:

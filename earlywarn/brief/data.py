@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -47,7 +47,6 @@ class BriefInputs:
     champion: str | None
     incidents: pd.DataFrame | None = None  # canonical incidents with a locality_id column
     bases: pd.DataFrame | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def read_json(path: Path) -> dict | None:
@@ -133,8 +132,8 @@ def threat_matrix(inp: BriefInputs, redaction: RedactionConfig, top: int, actor_
         "rank": t["priority_rank"].astype(int).to_numpy(),
         "locality_id": t["locality_id"].to_numpy(),
         "name": t["name"].astype("string").fillna(t["locality_id"]).to_numpy(),
-        "admin1": (get("admin1_name") if "admin1_name" in t else get("admin1_pcode", pd.Series("", index=t.index)))
-        .astype("string").fillna("").to_numpy(),
+        "admin1": get("admin1_name", get("admin1_pcode", pd.Series("", index=t.index))).astype("string").fillna("")
+        .to_numpy(),
         "risk": t["risk"].to_numpy(dtype=float),
         "risk_class": t["risk_class"].astype("string").fillna("no score").to_numpy(),
         "risk_change": pd.to_numeric(get("risk_change", pd.Series(np.nan, index=t.index)), errors="coerce").to_numpy(),
@@ -191,18 +190,16 @@ def risk_over_time(history: pd.DataFrame, table: pd.DataFrame, top: int) -> tupl
     if history is None or not len(history):
         return pd.DataFrame(), pd.Series(dtype=float)
     h = history.copy()
-    if "expected_at_risk" not in h or h["expected_at_risk"].isna().any():
-        pop = table.set_index("locality_id")["population"] if "population" in table else pd.Series(dtype=float)
-        est = h["risk"] * h["locality_id"].map(pop)
-        h["expected_at_risk"] = h.get("expected_at_risk", est).fillna(est) if "expected_at_risk" in h else est
+    pop = table.set_index("locality_id")["population"] if "population" in table else pd.Series(dtype=float)
+    est = h["risk"] * h["locality_id"].map(pop)
+    h["expected_at_risk"] = h["expected_at_risk"].fillna(est) if "expected_at_risk" in h else est
     mission = h.groupby("as_of")["expected_at_risk"].sum(min_count=1).sort_index()
-    ranked = table[table["priority_rank"].notna()].sort_values("priority_rank").head(top)
-    names = ranked.set_index("locality_id")["name"].astype("string").fillna(ranked.set_index("locality_id")
-                                                                           .index.to_series().astype("string"))
-    wide = h[h["locality_id"].isin(names.index)].pivot_table(index="as_of", columns="locality_id", values="risk")
-    wide = wide.reindex(columns=[c for c in names.index if c in wide.columns]).sort_index()
-    wide.columns = [f"{int(r)}. {names[c]}" for c, r in zip(wide.columns, ranked.set_index("locality_id")
-                                                                 .loc[wide.columns, "priority_rank"], strict=True)]
+    ranked = table[table["priority_rank"].notna()].sort_values("priority_rank").head(top).set_index("locality_id")
+    wide = h[h["locality_id"].isin(ranked.index)].pivot_table(index="as_of", columns="locality_id", values="risk")
+    keep = [c for c in ranked.index if c in wide.columns]
+    wide = wide.reindex(columns=keep).sort_index()
+    names = ranked["name"].astype("string").fillna(pd.Series(ranked.index, index=ranked.index, dtype="string"))
+    wide.columns = [f"{int(ranked.loc[c, 'priority_rank'])}. {names[c]}" for c in keep]
     return wide, mission
 
 
@@ -271,3 +268,14 @@ def change_summary(table: pd.DataFrame, history: pd.DataFrame, n: int = 5) -> di
             now = t[col].astype("boolean").fillna(False).to_numpy(dtype=bool)
             out["new_flags"] += [(names.iloc[k], label) for k in np.flatnonzero(now & ~was)]
     return out
+
+
+def class_counts(history: pd.DataFrame) -> pd.DataFrame:
+    """Localities per risk class in each run (rows: as-of dates, columns: classes low..very high)."""
+    from earlywarn.publish.panels import RISK_CLASSES
+
+    if history is None or not len(history) or "risk_class" not in history:
+        return pd.DataFrame()
+    cls = history["risk_class"].astype("string").str.strip().str.lower()
+    counts = pd.crosstab(history["as_of"], cls)
+    return counts.reindex(columns=list(RISK_CLASSES), fill_value=0).sort_index()
