@@ -215,3 +215,28 @@ def test_history_is_one_byte_per_locality_and_run():
     risk1, state1 = (np.frombuffer(base64.b64decode(p[k][1]), np.uint8) for k in ("risk", "state"))
     assert len(risk0) == n and (risk0 == 50).all() and ((state0 & 7) == 3).all() and ((state0 >> 4) & 1).all()
     assert risk1[0] == 0 and risk1[-1] == 100 and state1[0] == (1 | 8)
+
+
+def test_pdf_fallback_prints_with_chromium_alone(mission, tmp_path):
+    """Without playwright the brief is printed by `chromium --headless --print-to-pdf`: same five A4 pages."""
+    from earlywarn.brief.pdf import _print_cli
+    from earlywarn.publish.browser import chromium_path
+
+    out = _print_cli(chromium_path(), _cfg(mission).maps_dir / f"brief_{DATES[-1]}.html", tmp_path / "b.pdf", 60_000)
+    info = subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True, check=True).stdout
+    assert "Pages:           5" in info and "(A4)" in info
+
+
+def test_a_failing_brief_never_fails_the_nightly_run(mission, tmp_path, monkeypatch):
+    import earlywarn.brief
+    from earlywarn.pipeline import run_mission
+
+    shutil.copytree(mission.parent, tmp_path / "m")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("chart exploded")
+
+    monkeypatch.setattr(earlywarn.brief, "make_brief", broken)
+    result = run_mission(tmp_path / "m" / "mission.yaml", as_of=DATES[-1])
+    assert result.manifest.status == "ok" and result.paths["map"].exists()
+    assert any("weekly brief not written: RuntimeError: chart exploded" in w for w in result.manifest.warnings)
