@@ -240,3 +240,21 @@ def test_a_failing_brief_never_fails_the_nightly_run(mission, tmp_path, monkeypa
     result = run_mission(tmp_path / "m" / "mission.yaml", as_of=DATES[-1])
     assert result.manifest.status == "ok" and result.paths["map"].exists()
     assert any("weekly brief not written: RuntimeError: chart exploded" in w for w in result.manifest.warnings)
+
+
+def test_threat_matrix_leaves_out_rows_that_would_not_fit_the_page():
+    from earlywarn.brief.html import MATRIX_ROWS_MM, matrix_row_mm, rows_that_fit
+
+    def rows(n: int, reason: str) -> pd.DataFrame:
+        return pd.DataFrame({
+            "name": ["Locality"] * n, "admin1": "Region", "locality_id": "XM0101", "drivers": [["a driver"]] * n,
+            "actors": [[("Some Militia", 3)]] * n, "idp_change_pct": 5.0, "nearest_base": "COB North",
+            "forward_reason": reason, "forward_deploy": True, "access_reason": "", "humanitarian_access": False,
+        })
+
+    short = rows(10, "high threat")
+    assert rows_that_fit(short) == 10
+    long = rows(10, "nearest base is far away, beyond its patrol radius; " * 3)
+    k = rows_that_fit(long)
+    assert 0 < k < 10
+    assert sum(matrix_row_mm(r) for r in long.head(k).itertuples(index=False)) <= MATRIX_ROWS_MM

@@ -22,7 +22,7 @@ import pandas as pd
 from earlywarn.atomic import write_text, write_with
 from earlywarn.brief import charts
 from earlywarn.brief import data as bd
-from earlywarn.brief.html import Page, change_pts, chip, document, fmt_num, matrix_rows, rag
+from earlywarn.brief.html import Page, change_pts, chip, document, fmt_num, matrix_rows, rag, rows_that_fit
 from earlywarn.config import MissionConfig
 from earlywarn.errors import UserError
 from earlywarn.publish.history import load_history
@@ -160,12 +160,18 @@ def _caveat(cfg: MissionConfig, inp: bd.BriefInputs) -> str:
 
 def matrix_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     m = bd.threat_matrix(inp, cfg.redaction, cfg.output.brief_top, cfg.output.brief_actor_weeks)
+    fit = rows_that_fit(m)
+    left_out = ""
+    if fit < len(m):
+        left_out = (f" Ranks {fit + 1}&ndash;{len(m)} did not fit on this page: see the map's priority list or "
+                    "outputs/scores.csv.")
+        m = m.head(fit)
     withheld = ("Actors: names that could identify individuals are withheld (redaction.drop_personal_names)."
                 if cfg.redaction.drop_personal_names else "Actors as reported (personal names not redacted).")
     note = (f'<p class="note">Top {len(m)} localities by priority (expected civilians at risk, then risk). '
             f"&Delta; pts: change in risk since the previous run, percentage points. Armed actors: events naming "
             f"them in the locality or its neighbours in the last {cfg.output.brief_actor_weeks} weeks. "
-            f"{esc(withheld)}</p>")
+            f"{esc(withheld)}{left_out}</p>")
     table = matrix_rows(m, cfg.output.brief_actor_weeks)
     return Page("POC threat matrix", f'<div class="col grow">{table}{note}</div>')
 
@@ -238,6 +244,10 @@ def status_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
                   f"{esc(inp.manifest.get('run_id', ''))}. Trained on {fmt_num(training.get('train_rows'))} "
                   f"locality-weeks to {esc(training.get('train_as_of_last', '?'))}; backtest on "
                   f"{fmt_num(bt.get('n_test_rows'))} rows in {fmt_num(bt.get('n_folds'))} fold(s).</p>")
+    limits = card.get("limitations") or []
+    if limits:
+        model_html += ('<h3>Limitations (model card)</h3><ul class="tight small">'
+                       + "".join(f"<li>{esc(x, 260)}</li>" for x in limits[:4]) + "</ul>")
     skill = bd.skill_table(card)
     figs = ""
     if len(skill):
@@ -249,7 +259,9 @@ def status_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     else:
         figs += '<p class="note">The model card has no backtest: its skill is unmeasured.</p>'
     cal = bt.get("calibration")
-    rel = (charts.reliability(cal) if cal else
+    rel = (f'<div style="width:62%">{charts.reliability(cal)}</div><p class="note">Each point is a tenth of the '
+           "backtest's locality-weeks: below the diagonal the model over-states risk, above it under-states.</p>"
+           if cal else
            '<p class="note">No calibration table in the model card (trained before it was recorded).</p>')
     return Page("Data status and model",
                 f'<div class="col" style="flex:0 0 53%">{feeds_html}{warn_html}{model_html}</div>'

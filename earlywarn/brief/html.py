@@ -9,6 +9,7 @@ are SVG from :mod:`earlywarn.brief.charts`.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,7 @@ footer.pf { margin-top: auto; display: flex; justify-content: space-between; fon
 svg { max-width: 100%; height: auto; display: block; }
 .mapfig svg { max-height: 168mm; width: auto; max-width: 100%; }
 h2 { font-size: 10pt; margin: 0 0 1.5mm 0; }
+* + h2 { margin-top: 3mm; }
 h3 { font-size: 9pt; margin: 2.5mm 0 1mm 0; }
 p, li { line-height: 1.3; }
 p.note { color: #444; font-size: 7.5pt; margin: 1mm 0; }
@@ -46,7 +48,7 @@ table { border-collapse: collapse; width: 100%; }
 th, td { border-bottom: 1px solid #ccc; padding: 1mm 1.2mm; vertical-align: top; text-align: left; }
 th { background: #eee; font-size: 7.5pt; }
 table.matrix { table-layout: fixed; }
-table.matrix td { font-size: 6.9pt; padding: .7mm 1mm; line-height: 1.22; }
+table.matrix td { font-size: 6.8pt; padding: .5mm 1mm; line-height: 1.16; }
 table.matrix ul.tight { padding-left: 3mm; }
 .chart svg { width: 100%; height: auto; }
 td.nowrap, th.nowrap { white-space: nowrap; }
@@ -136,10 +138,48 @@ def document(pages: list[Page], *, mission: str, as_of: str, classification: str
     )
 
 
+MATRIX_WIDTHS_MM = (5, 29, 24, 13, 64, 46, 22, 30, 44)  # of the 277 mm between the margins
+# Height the rows may take on an A4 landscape page under the title, the table header and the note (about 157 mm
+# measured in Chromium), less a margin for the estimate's error: rows that would not fit are left out, and
+# the note says so, rather than cut off at the page edge.
+MATRIX_ROWS_MM = 152.0
+_LINE_MM, _PAD_MM = 2.78, 1.4  # 6.8 pt text at line-height 1.16; cell padding and border
+
+
+def _lines(text: str, width_mm: float) -> int:
+    """Printed lines a text wraps to at word breaks in a column (DejaVu Sans 6.8 pt: about 0.8 characters per mm)."""
+    per_line = max(8, int((width_mm - 2.5) * 0.8))
+    return max(1, len(textwrap.wrap(text, per_line)))
+
+
+def matrix_row_mm(r) -> float:
+    """Estimated printed height of one threat-matrix row, from the same truncated texts the table prints."""
+    w = MATRIX_WIDTHS_MM
+    cells = [
+        _lines(str(r.name)[:40], w[1]) + _lines(f"{str(r.admin1)[:30]} · {r.locality_id}", w[1]),
+        sum(_lines(str(d)[:95], w[4] - 3) for d in r.drivers[:2]),
+        _lines("; ".join(f"{str(a)[:40]} ({n})" for a, n in r.actors), w[5]),
+        1 + (_lines("+00% vs last DTM round", w[6]) if np.isfinite(r.idp_change_pct) else 0),
+        _lines(str(r.nearest_base)[:40], w[7]) + _lines("000.0 km · within patrol radius", w[7]),
+        sum(_lines(str(t)[:130] + "FD ", w[8]) for t, on in ((r.forward_reason, r.forward_deploy),
+                                                             (r.access_reason, r.humanitarian_access)) if on),
+    ]
+    return max(cells) * _LINE_MM + _PAD_MM
+
+
+def rows_that_fit(matrix: pd.DataFrame, budget_mm: float = MATRIX_ROWS_MM) -> int:
+    """How many of the matrix's rows (in priority order) fit on its one page."""
+    used = 0.0
+    for k, r in enumerate(matrix.itertuples(index=False)):
+        used += matrix_row_mm(r)
+        if used > budget_mm:
+            return k
+    return len(matrix)
+
+
 def matrix_rows(matrix: pd.DataFrame, actor_weeks: int, driver_chars: int = 95) -> str:
     """The POC threat matrix table (where, who, how likely, what the mission has there)."""
-    widths = (5, 29, 24, 13, 64, 46, 22, 30, 44)  # mm, of the 277 mm between the margins
-    cols = "".join(f'<col style="width:{w}mm">' for w in widths)
+    cols = "".join(f'<col style="width:{w}mm">' for w in MATRIX_WIDTHS_MM)
     head = (f"<colgroup>{cols}</colgroup><thead><tr><th>#</th><th>Locality</th><th>Risk</th><th>&Delta; pts</th>"
             f"<th>Top drivers</th><th>Armed actors nearby ({actor_weeks} wks, events)</th><th>IDPs</th>"
             "<th>Nearest base / coverage</th><th>Flags and reasons</th></tr></thead>")
