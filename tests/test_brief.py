@@ -258,3 +258,22 @@ def test_threat_matrix_leaves_out_rows_that_would_not_fit_the_page():
     k = rows_that_fit(long)
     assert 0 < k < 10
     assert sum(matrix_row_mm(r) for r in long.head(k).itertuples(index=False)) <= MATRIX_ROWS_MM
+
+
+def test_print_map_draws_reference_borders_and_towns(mission):
+    """With output.reference_geography on, the static map adds country borders and named towns (shipped data)."""
+    import geopandas as gpd
+
+    from earlywarn import geodata
+    from earlywarn.brief import charts
+
+    table = gpd.read_parquet(_cfg(mission).tables_dir / "scores.parquet")
+    x0, y0, x1, y1 = table.total_bounds
+    bbox = (x0 - 1, y0 - 1, x1 + 1, y1 + 1)
+    towns = geodata.places(bbox)
+    svg = charts.risk_map(table, bases=None, borders=geodata.borders(bbox), towns=towns, data_date="2026-09-26")
+    assert svg.startswith("<svg") and "country border" in svg and "town" in svg
+    inside = towns.cx[x0:x1, y0:y1]
+    if len(inside):
+        biggest = inside.sort_values("population", ascending=False)["name"].iloc[0]
+        assert biggest.split()[0] in svg

@@ -3,17 +3,20 @@
 playwright-python drives Debian's ``/usr/bin/chromium`` (never a downloaded
 browser); every request that is not ``file:``/``data:`` is aborted, so a
 brief that tried to reach the network would print without it rather than
-leak. If playwright is missing, Chromium's own ``--print-to-pdf`` is used.
+leak. If playwright is missing or fails, Chromium's own ``--print-to-pdf`` is used.
 """
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import tempfile
 from pathlib import Path
 
 from earlywarn.errors import UserError
 from earlywarn.publish.browser import LAUNCH_ARGS, chromium_path
+
+log = logging.getLogger("earlywarn")
 
 
 class PdfUnavailable(UserError, RuntimeError):
@@ -30,7 +33,11 @@ def print_pdf(html_path: Path, pdf_path: Path, timeout_ms: int = 60_000) -> Path
         import playwright.sync_api  # noqa: F401
     except ImportError:
         return _print_cli(exe, html_path, pdf_path, timeout_ms)
-    return _print_playwright(exe, html_path, pdf_path, timeout_ms)
+    try:
+        return _print_playwright(exe, html_path, pdf_path, timeout_ms)
+    except Exception as exc:  # noqa: BLE001 - a playwright/Chromium mismatch: Chromium alone can still print
+        log.warning("printing through playwright failed (%s); trying chromium --print-to-pdf", exc)
+        return _print_cli(exe, html_path, pdf_path, timeout_ms)
 
 
 def _print_playwright(exe: str, html_path: Path, pdf_path: Path, timeout_ms: int) -> Path:
