@@ -129,7 +129,15 @@ def test_brief_html_is_offline_escaped_and_quiet_in_chromium(mission):
     html = html_path.read_text(encoding="utf-8")
     assert HOSTILE not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "<script" not in html.lower()
-    report = inspect_map(html_path, ready=None)
+    def fits(page, rep):  # nothing on any page runs past its bottom edge (the page would cut it off)
+        rep.extra["cut"] = page.evaluate(
+            """() => Array.from(document.querySelectorAll('.page .body')).map((b, k) => {
+                 const bottom = b.getBoundingClientRect().bottom + 1;
+                 return Array.from(b.querySelectorAll('*')).filter(e => e.getBoundingClientRect().bottom > bottom)
+                   .map(e => `page ${k + 1}: ${e.tagName} ${(e.textContent || '').slice(0, 60)}`); }).flat()""")
+
+    report = inspect_map(html_path, ready=None, actions=fits)
+    assert report.extra["cut"] == []
     assert report.external == [] and all(u.startswith(("file:", "data:")) for u in report.requests)
     assert report.console_errors == [] and report.page_errors == [] and report.dialogs == []
 

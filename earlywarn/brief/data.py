@@ -164,7 +164,7 @@ def indicator_series(indicators: pd.DataFrame, as_of: pd.Timestamp, last: int = 
         return pd.DataFrame(columns=["name", "value", "unit", "status", "change", "series", "dates", "amber", "red"])
     df = indicators.copy()
     df["as_of"] = pd.to_datetime(df["as_of"])
-    df = df[df["as_of"] <= as_of].sort_values("as_of")
+    df = df[df["as_of"] <= as_of].sort_values("as_of", kind="stable")  # stable: the configured order
     rows = []
     for name, g in df.groupby("name", sort=False):
         g = g.tail(last)

@@ -142,13 +142,13 @@ MATRIX_WIDTHS_MM = (5, 29, 24, 13, 64, 46, 22, 30, 44)  # of the 277 mm between 
 # Height the rows may take on an A4 landscape page under the title, the table header and the note (about 157 mm
 # measured in Chromium), less a margin for the estimate's error: rows that would not fit are left out, and
 # the note says so, rather than cut off at the page edge.
-MATRIX_ROWS_MM = 152.0
-_LINE_MM, _PAD_MM = 2.78, 1.4  # 6.8 pt text at line-height 1.16; cell padding and border
+MATRIX_ROWS_MM = 154.0
+_LINE_MM, _PAD_MM = 2.78, 2.6  # 6.8 pt text at line-height 1.16; padding, border, chip (measured in Chromium)
 
 
 def _lines(text: str, width_mm: float) -> int:
-    """Printed lines a text wraps to at word breaks in a column (DejaVu Sans 6.8 pt: about 0.8 characters per mm)."""
-    per_line = max(8, int((width_mm - 2.5) * 0.8))
+    """Printed lines a text wraps to at word breaks in a column (DejaVu Sans 6.8 pt: about 0.84 characters per mm)."""
+    per_line = max(8, int((width_mm - 2.5) * 0.84))
     return max(1, len(textwrap.wrap(text, per_line)))
 
 
