@@ -285,3 +285,18 @@ def test_print_map_draws_reference_borders_and_towns(mission):
     if len(inside):
         biggest = inside.sort_values("population", ascending=False)["name"].iloc[0]
         assert biggest.split()[0] in svg
+
+
+def test_brief_switched_off_is_not_written(mission, tmp_path):
+    from earlywarn.pipeline import run_mission
+
+    shutil.copytree(mission.parent, tmp_path / "m")
+    config = tmp_path / "m" / "mission.yaml"
+    cfg = yaml.safe_load(config.read_text())
+    cfg["output"]["brief"] = False
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    for old in (tmp_path / "m" / "maps").glob("brief_*"):
+        old.unlink()
+    result = run_mission(config, as_of=DATES[-1])
+    assert "brief_pdf" not in result.paths and "brief" not in result.manifest.stages
+    assert not list((tmp_path / "m" / "maps").glob("brief_*"))
