@@ -162,6 +162,9 @@ def test_map_time_control_repaints_a_past_run(mission):
         page.click("#ew-run-next")
         rep.extra["cls_now"] = page.evaluate("() => EW.loc.props.cls.slice()")
         rep.extra["changes"] = page.evaluate("() => document.querySelectorAll('#ew-changes tr.ew-prio').length")
+        page.click("#ew-changes tr.ew-prio")  # a row of the changes panel opens its locality
+        page.wait_for_selector(".leaflet-popup-content")
+        rep.extra["popup"] = page.inner_text(".leaflet-popup-content")
 
     report = inspect_map(cfg.maps_dir / "latest.html", actions=act)
     assert report.console_errors == [] and report.page_errors == [] and report.dialogs == [] and report.external == []
@@ -171,6 +174,7 @@ def test_map_time_control_repaints_a_past_run(mission):
     k = int(np.flatnonzero(then != now)[0])
     assert f"ew-risk-{then[k]}" in report.extra["path_then"][k]
     assert report.extra["changes"] > 0
+    assert HOSTILE in report.extra["popup"] and "Change since last run" in report.extra["popup"]
 
 
 def test_cli_brief_rebuilds_from_files_and_refuses_a_date_without_a_run(mission):
