@@ -158,6 +158,8 @@ def test_map_time_control_repaints_a_past_run(mission):
         rep.extra["path_then"] = page.evaluate(
             "() => EW.loc.layers.map(l => l && l._path ? l._path.getAttribute('class') : '')")
         rep.extra["run"] = page.evaluate("() => document.body.getAttribute('data-ew-run')")
+        rep.extra["legend_then"] = page.evaluate(
+            "() => Array.from(document.querySelectorAll('.ew-cls-n')).map(e => +e.textContent.replace(/,/g, ''))")
         page.click("#ew-run-next")
         page.click("#ew-run-next")
         rep.extra["cls_now"] = page.evaluate("() => EW.loc.props.cls.slice()")
@@ -170,6 +172,7 @@ def test_map_time_control_repaints_a_past_run(mission):
     assert report.console_errors == [] and report.page_errors == [] and report.dialogs == [] and report.external == []
     assert report.extra["dates"] == list(DATES) and report.extra["run"] == DATES[0]
     assert report.extra["cls_then"] == then.tolist()
+    assert report.extra["legend_then"] == [int((then == k).sum()) for k in range(4)]  # legend counts follow the run
     assert report.extra["cls_now"] == now.tolist()
     k = int(np.flatnonzero(then != now)[0])
     assert f"ew-risk-{then[k]}" in report.extra["path_then"][k]

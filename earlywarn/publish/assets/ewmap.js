@@ -518,6 +518,33 @@
     return "&#9679; 0 pts";
   }
 
+  /* Legend counts and risk ranges per class for the run shown (the latest run's text is kept and put back). */
+  function legendFor(last, P, r) {
+    var ns = document.querySelectorAll(".ew-cls-n"), rs = document.querySelectorAll(".ew-cls-r"), j;
+    if (!EW._legend0) {
+      EW._legend0 = { n: [], r: [] };
+      for (j = 0; j < ns.length; j++) EW._legend0.n.push(ns[j].innerHTML);
+      for (j = 0; j < rs.length; j++) EW._legend0.r.push(rs[j].innerHTML);
+    }
+    if (last) {
+      for (j = 0; j < ns.length; j++) ns[j].innerHTML = EW._legend0.n[j];
+      for (j = 0; j < rs.length; j++) rs[j].innerHTML = EW._legend0.r[j];
+      return;
+    }
+    var n = [0, 0, 0, 0], lo = [101, 101, 101, 101], hi = [-1, -1, -1, -1];
+    for (var i = 0; i < P.cls.length; i++) {
+      var c = P.cls[i];
+      if (c < 0 || c > 3 || !EW.loc.layers[i]) continue;
+      n[c]++;
+      if (r[i] !== 255) { lo[c] = Math.min(lo[c], r[i]); hi[c] = Math.max(hi[c], r[i]); }
+    }
+    for (j = 0; j < ns.length; j++) ns[j].textContent = n[+ns[j].getAttribute("data-k")].toLocaleString("en");
+    for (j = 0; j < rs.length; j++) {
+      var k = +rs[j].getAttribute("data-k");
+      rs[j].innerHTML = hi[k] < 0 ? "none" : lo[k] === hi[k] ? lo[k] + "%" : lo[k] + "&ndash;" + hi[k] + "%";
+    }
+  }
+
   EW.showRun = function (k) {
     var H = EW.loc && EW.loc.hist, P = EW.loc && EW.loc.props;
     if (!H || k < 0 || k >= H.dates.length) return false;
@@ -538,6 +565,7 @@
       P.chg[i] = rp && r[i] !== 255 && rp[i] !== 255 ? pts(r[i] - rp[i]) : "n/a (no earlier run)";
     }
     EW.run = k;
+    legendFor(last, P, r);
     var layers = EW.loc.layers;
     for (var j = 0; j < layers.length; j++) {
       var l = layers[j];
