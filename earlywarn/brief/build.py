@@ -97,11 +97,16 @@ def _incidents_from_state(cfg: MissionConfig, table: gpd.GeoDataFrame) -> tuple[
     if not frames:
         return None, None
     inc = pd.concat(frames, ignore_index=True)
+    if len(frames) > 1 and cfg.dedupe_km > 0:  # as the nightly run does: one event reported twice counts once
+        from earlywarn.ingest import dedupe_incidents
+
+        inc = dedupe_incidents(inc, km=cfg.dedupe_km)[0].reset_index(drop=True)
     return inc, assign_incidents(inc, table[["locality_id", "geometry"]], cfg.localities.unit)
 
 
 # ------------------------------------------------------------------ pages
 def map_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
+    """Page 1: the print map beside the key figures, the top five and the week's changes."""
     t = inp.table
     borders = towns = None
     if cfg.output.reference_geography:
@@ -159,6 +164,7 @@ def _caveat(cfg: MissionConfig, inp: bd.BriefInputs) -> str:
 
 
 def matrix_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
+    """Page 2: the POC threat matrix, as many rows as fit on the page."""
     m = bd.threat_matrix(inp, cfg.redaction, cfg.output.brief_top, cfg.output.brief_actor_weeks)
     fit = rows_that_fit(m)
     left_out = ""
@@ -177,6 +183,7 @@ def matrix_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
 
 
 def indicators_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
+    """Page 3: the agreed indicators, rated, with their trend."""
     s = bd.indicator_series(inp.indicators, inp.as_of, last=12)
     if not len(s):
         body = '<p class="note">No agreed indicators are configured (indicators: in the mission YAML).</p>'
@@ -201,6 +208,7 @@ def indicators_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
 
 
 def trend_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
+    """Page 4: risk over the last runs, for the top localities and the whole mission."""
     wide, mission = bd.risk_over_time(inp.history, inp.table, min(cfg.output.brief_top, 8))
     if not len(mission):
         body = '<p class="note">No run history yet (outputs/history).</p>'
@@ -218,6 +226,7 @@ def trend_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
 
 
 def status_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
+    """Page 5: can the numbers be trusted this week: feeds, quarantine, warnings, model skill and calibration."""
     feeds = bd.feed_status(inp.manifest, cfg.tables_dir / "state", inp.as_of)
     rows = "".join(
         f"<tr><td>{esc(r.source, 40)}</td><td>{esc(r.format, 20)}</td><td class=\"nowrap\">{esc(r.latest)}</td>"
