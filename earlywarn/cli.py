@@ -348,6 +348,30 @@ def score(
         typer.echo(line)
 
 
+@app.command()
+def brief(
+    config: Path = typer.Option(..., "--config", help="Mission YAML file."),
+    as_of: str = typer.Option(None, help="As-of date of the run to brief (YYYY-MM-DD); default: the latest run."),
+    pdf: bool = typer.Option(True, help="Also print the PDF with headless Chromium (--no-pdf: HTML only)."),
+) -> None:
+    """Write the weekly brief of the latest run: maps/brief_<as-of>.pdf (A4 landscape) and .html.
+
+    Pages: situation map, POC threat matrix, agreed indicators, risk over time,
+    data status and model. Reads the run's outputs (scores, history, indicator
+    history, manifest, model card); run `earlywarn run` first.
+    """
+    from earlywarn.brief import make_brief
+    from earlywarn.config import load_config
+
+    res = make_brief(load_config(config), as_of, pdf=pdf)
+    typer.echo(f"brief ({res.pages} pages, {res.seconds:.1f} s):")
+    typer.echo(f"  html  {res.html}")
+    if res.pdf is not None:
+        typer.echo(f"  pdf   {res.pdf}")
+    elif res.warning:
+        typer.echo(f"  pdf   not written: {res.warning}", err=True)
+
+
 def _register_subcommands() -> None:
     """Commands that live beside their library code (ingest, model)."""
     from earlywarn.commands import ingest, model

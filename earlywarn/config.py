@@ -247,6 +247,12 @@ class OutputConfig(_Strict):
     tile_url: str | None = None  # optional basemap; None keeps the map fully offline
     # country borders, rivers and towns from the shipped reference data (earlywarn.geodata); off for fictional data
     reference_geography: bool = True
+    # weekly brief (maps/brief_<as-of>.pdf and .html), written after publish by the nightly run
+    brief: bool = True
+    classification: str = Field(default="UNCLASSIFIED // FOR MISSION USE", min_length=1, max_length=120)
+    brief_top: int = Field(default=10, ge=1, le=20)  # rows of the POC threat matrix, localities on the charts
+    brief_actor_weeks: int = Field(default=8, ge=1, le=104)  # "armed actors active nearby" look-back
+    history_runs: int = Field(default=12, ge=1, le=104)  # past runs in the map's time control and the brief
 
 
 class RedactionConfig(_Strict):

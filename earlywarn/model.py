@@ -857,6 +857,7 @@ def _card_backtest(bt: dict | None) -> dict | None:
         "n_test_rows": bt["n_test_rows"],
         "n_test_positives": bt["n_test_positives"],
         "n_folds": len(bt.get("folds", [])),
+        "calibration": bt.get("calibration"),  # reliability diagram of the weekly brief
         "config": bt.get("config", {}),
     }
 

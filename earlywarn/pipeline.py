@@ -7,7 +7,7 @@ step can be retried or rerun for the same as-of date with the same result.
 
     resolve_area -> ingest_source (per feed) -> load_geography (extent may come from the incidents)
       -> resolve_sources -> combine_incidents -> build_features -> ensure_model -> score_latest
-      -> decide -> publish
+      -> decide -> publish -> brief (output.brief)
 """
 
 from __future__ import annotations
@@ -379,7 +379,9 @@ def previous_scores(cfg: MissionConfig, as_of: pd.Timestamp) -> pd.DataFrame | N
 
 
 def save_scores_history(cfg: MissionConfig, table: pd.DataFrame, as_of: pd.Timestamp) -> Path:
-    cols = [c for c in ("locality_id", "name", "as_of", "risk", "risk_class", "model_version", "run_id") if c in table]
+    """This run's scores, kept per as-of date for the change since last run, the map's time control and the brief."""
+    cols = [c for c in ("locality_id", "name", "as_of", "risk", "risk_class", "forward_deploy", "humanitarian_access",
+                        "expected_at_risk", "model_version", "run_id") if c in table]
     return write_with(
         cfg.tables_dir / "history" / f"scores_{as_of.date()}.parquet",
         lambda p: pd.DataFrame(table[cols]).to_parquet(p, index=False),
@@ -564,9 +566,12 @@ def publish(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) ->
         context, warns = map_context(cfg, p.geo)
         for w in warns:
             manifest.warn(w)
+        from earlywarn.publish.history import load_history
+
+        history = load_history(cfg.tables_dir / "history", p.as_of, cfg.output.history_runs - 1, before=True)
         html = render_map(
             table, incidents=pub_inc, bases=p.geo.bases, idp_sites=displacement_sites(p.displacement),
-            header=header, indicators=indic, tile_url=cfg.output.tile_url, context=context,
+            header=header, indicators=indic, tile_url=cfg.output.tile_url, context=context, history=history,
         )
         # Everything is prepared; from here on only atomic writes.
         exports = write_exports(
@@ -584,6 +589,35 @@ def publish(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) ->
         paths["map_archive"] = maps["archive"]
         manifest.add_output("map", maps["latest"])
     manifest.status = "ok"
+    paths["manifest"] = manifest.write(cfg.tables_dir / "runs")
+    return paths
+
+
+def brief(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) -> dict[str, Path]:
+    """The weekly brief (maps/brief_<as-of>.pdf and .html), after the map is published.
+
+    A brief that cannot be made (no Chromium to print with, a bug in a chart)
+    is a warning in the run manifest, never a failed run: the map planners
+    open is already in place and must not be held back by the printout.
+    """
+    from earlywarn.brief import make_brief
+
+    paths: dict[str, Path] = {}
+    with manifest.stage("brief"):
+        try:
+            res = make_brief(cfg, incidents=products.incidents, locality_of=products.locality_of,
+                             bases=products.geo.bases)
+        except Exception as exc:  # noqa: BLE001 - the published map stands; the manifest says what failed
+            log.warning("weekly brief failed", exc_info=True)
+            manifest.warn(f"weekly brief not written: {type(exc).__name__}: {exc}".splitlines()[0])
+        else:
+            paths["brief_html"] = res.html
+            manifest.add_output("brief_html", res.html)
+            if res.pdf is not None:
+                paths["brief_pdf"] = res.pdf
+                manifest.add_output("brief_pdf", res.pdf)
+            if res.warning:
+                manifest.warn(f"weekly brief: {res.warning}")
     paths["manifest"] = manifest.write(cfg.tables_dir / "runs")
     return paths
 
@@ -671,4 +705,6 @@ def run_mission(config_path: str | Path, as_of: str | None = None, *, step=_call
         outcomes, geo = gather(cfg, manifest, ingest_all=ingest_all, step=step)
         products = step("analyse", analyse, cfg, geo, outcomes, manifest, as_of=as_of)
         paths = step("publish", publish, cfg, products, manifest)
+        if cfg.output.brief:
+            paths |= step("brief", brief, cfg, products, manifest)
     return RunResult(paths, products, manifest)

@@ -56,6 +56,8 @@ def top_localities_markdown(result: pl.RunResult, n: int = 10) -> str:
     map_path = Path(result.paths["map"]).resolve()
     md = [f"# {m.mission}: risk as of {m.as_of}", f"Map: [{map_path.name}]({map_path.as_uri()}) (`{map_path}`)  ",
           f"Model: `{m.model_version}` · run `{m.run_id}`", "",
+          *([f"Weekly brief: `{Path(result.paths['brief_pdf']).resolve()}`", ""]
+            if "brief_pdf" in result.paths else []),
           "| rank | locality | risk | forward deploy | access |", "|---|---|---|---|---|"]
     for r in t.itertuples():
         md.append(f"| {r.priority_rank} | {r.name} ({r.locality_id}) | {r.risk:.2f} | "
@@ -67,7 +69,7 @@ def top_localities_markdown(result: pl.RunResult, n: int = 10) -> str:
 
 @flow(name="earlywarn-nightly")
 def nightly(config_path: str, as_of: str | None = None) -> dict[str, str]:
-    """Ingest -> validate -> features -> (train if no model) -> score -> flag -> publish."""
+    """Ingest -> validate -> features -> (train if no model) -> score -> flag -> publish -> weekly brief."""
     result = pl.run_mission(config_path, as_of, step=_as_task, ingest_all=_ingest_all)
     create_markdown_artifact(markdown=top_localities_markdown(result), key="earlywarn-top-localities",
                              description="Top localities and where the map is")

@@ -76,12 +76,14 @@ def inspect_map(
     actions: Callable[[Any, PageReport], None] | None = None,
     viewport: tuple[int, int] = (1400, 900),
     timeout_ms: int = 30_000,
+    ready: str | None = "window.EW && window.EW.painted === true",
 ) -> PageReport:
     """Load ``html_path`` from a ``file://`` URL with a fresh profile and report.
 
     ``actions(page, report)`` runs after the map is ready (e.g. clicking rows,
     opening popups) and may fill ``report.extra``; dialogs it triggers are
-    recorded too.
+    recorded too. ``ready`` is the JavaScript condition that says the page is
+    done (``None`` for a static page such as the weekly brief: loaded is done).
     """
     from playwright.sync_api import sync_playwright
 
@@ -121,12 +123,14 @@ def inspect_map(
             page.on("dialog", on_dialog)
             t0 = time.perf_counter()
             page.goto(url, wait_until="load", timeout=timeout_ms)
-            try:
-                page.wait_for_function("window.EW && window.EW.painted === true", timeout=timeout_ms)
-            except Exception as exc:  # a script error stops the map: say which
-                raise MapNotReady(
-                    f"map never became ready: page errors {report.page_errors}, console errors {report.console_errors}"
-                ) from exc
+            if ready is not None:
+                try:
+                    page.wait_for_function(ready, timeout=timeout_ms)
+                except Exception as exc:  # a script error stops the map: say which
+                    raise MapNotReady(
+                        f"map never became ready: page errors {report.page_errors}, "
+                        f"console errors {report.console_errors}"
+                    ) from exc
             report.timings_ms["wall_until_ready"] = (time.perf_counter() - t0) * 1000
             perf = page.evaluate(
                 """() => {
@@ -142,7 +146,7 @@ def inspect_map(
                 }"""
             )
             report.timings_ms.update({k: float(v) for k, v in perf.items()})
-            report.stats = page.evaluate("() => Object.assign({}, window.EW.stats)")
+            report.stats = page.evaluate("() => Object.assign({}, (window.EW || {}).stats || {})")
             report.locality_paths = page.evaluate("() => document.querySelectorAll('path.ew-locality').length")
             if actions is not None:
                 actions(page, report)

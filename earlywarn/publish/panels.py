@@ -197,10 +197,11 @@ def legend_html(
     if scheme:
         rows.append(f'<div class="ew-note ew-scheme">{scheme}</div>')
     for k, name in enumerate(RISK_CLASSES):
-        rng = f" ({class_ranges[k]})" if class_ranges[k] else ""
+        # Range and count are spans the map's time control rewrites for an earlier run.
+        rng = f' (<span class="ew-cls-r" data-k="{k}">{class_ranges[k]}</span>)' if class_ranges[k] else ""
         rows.append(
             f'<div><span class="ew-sw" style="background:{CLASS_COLORS[k]}"></span>{name}{rng} '
-            f"&middot; {counts[k]:,}</div>"
+            f'&middot; <span class="ew-cls-n" data-k="{k}">{counts[k]:,}</span></div>'
         )
     if counts[len(RISK_CLASSES)]:
         rows.append(

@@ -37,6 +37,7 @@ from earlywarn.publish.columns import fmt as _fmt
 from earlywarn.publish.columns import num as _num
 from earlywarn.publish.context import DEFAULT_BUDGET_BYTES, LAYER_COLORS, ContextFit, MapContext, prepare_context
 from earlywarn.publish.geometry import encode_polygons
+from earlywarn.publish.history import change_lists, changes_html, history_payload, time_control_html
 from earlywarn.publish.safety import assert_offline, esc, script_json
 from earlywarn.schema import CIVILIAN_TARGET_KINDS
 
@@ -327,6 +328,7 @@ def render_map(
     tile_url: str | None = None,
     context: MapContext | None = None,
     context_budget_bytes: int = DEFAULT_BUDGET_BYTES,
+    history: pd.DataFrame | None = None,
 ) -> str:
     """Complete, self-contained HTML risk map (see module docstring).
 
@@ -334,6 +336,11 @@ def render_map(
     clipped to the map extent and simplified to fit ``context_budget_bytes``
     (:func:`earlywarn.publish.context.prepare_context`); each part becomes its
     own layer in the layer control and a line in the legend.
+
+    ``history`` holds earlier runs' scores (long table: locality_id, as_of,
+    risk, risk_class, flags; :func:`earlywarn.publish.history.load_history`):
+    the map then gets a time control that repaints risk and flags as each run
+    published them, and a "changes since the previous run" panel.
 
     Raises :class:`~earlywarn.publish.safety.OfflineError` if the result
     would reference anything outside the file other than ``tile_url``.
@@ -371,6 +378,10 @@ def render_map(
         "flagMinZoom": flag_zoom,
         "bounds": None,  # set below, once the other layers are known
     }
+    as_of = str(header.get("as_of") or "this run")
+    hist = history_payload(locs, history, as_of) if history is not None else None
+    if hist is not None:
+        loc_payload["hist"] = hist
 
     bounds = _bounds(locs, incidents, bases, idp_sites)
     loc_payload["bounds"] = bounds
@@ -421,10 +432,13 @@ def render_map(
     fig.header.add_child(_Raw(inline_head()), name="ew_assets")
     ranges, counts = _class_ranges(disp)
     fig.html.add_child(_Raw(panels.header_html(header)), name="ew_header")
+    if hist is not None:
+        fig.html.add_child(_Raw(time_control_html(hist["dates"])), name="ew_time")
     side = (
         '<aside id="ew-side">'
         + panels.search_html(disp.loc[disp["idx"] >= 0, "name"])
         + panels.priority_html(disp)
+        + (changes_html(change_lists(locs, history, disp["idx"].to_numpy())) if hist is not None else "")
         + panels.indicators_html(indicators)
         + "</aside>"
     )

@@ -330,3 +330,20 @@ def render_inputs(localities: gpd.GeoDataFrame, hostile: bool = False, with_cont
         "indicators": indicators(hostile),
         "context": context(localities, hostile=hostile) if with_context else None,
     }
+
+
+def history(localities: gpd.GeoDataFrame, runs: int = 11, seed: int = 9) -> pd.DataFrame:
+    """Earlier runs' scores (long table, as ``outputs/history`` holds them): risk drifting week to week."""
+    rng = np.random.default_rng(seed)
+    ids = localities["locality_id"].astype(str).to_numpy()
+    risk = pd.to_numeric(localities["risk"], errors="coerce").fillna(0.05).to_numpy(dtype=float)
+    frames = []
+    last = pd.Timestamp("2026-01-05")
+    for k in range(runs, 0, -1):
+        r = np.clip(risk * np.exp(rng.normal(0, 0.25, len(ids))) + rng.normal(0, 0.01, len(ids)), 0, 1)
+        cls = np.array(CLASSES)[np.digitize(r, [0.15, 0.35, 0.6])]
+        frames.append(pd.DataFrame({
+            "locality_id": ids, "as_of": last - pd.Timedelta(weeks=k), "risk": r, "risk_class": cls,
+            "forward_deploy": rng.random(len(ids)) < 0.02, "humanitarian_access": rng.random(len(ids)) < 0.02,
+        }))
+    return pd.concat(frames, ignore_index=True)

@@ -108,6 +108,8 @@
     h += '<div class="ew-popup-sub">P-code ' + P.pcode[i] + (adm1 ? " &middot; " + adm1 : "") + "</div><table>";
     h += row("Risk", '<span class="ew-chip ew-c' + (k >= 0 ? k : "na") + '">' + label + "</span> " + P.risk[i]);
     h += row("Change since last run", P.chg[i]);
+    var H = EW.loc.hist;
+    if (H && EW.run !== H.dates.length - 1) h += row("Run shown", "as of " + H.dates[EW.run] + " (earlier run)");
     h += row("Priority", P.rank[i] ? "#" + P.rank[i] : "");
     var drv = [P.d1[i], P.d2[i], P.d3[i]].filter(Boolean);
     if (drv.length) h += row("Top drivers", "<ol><li>" + drv.join("</li><li>") + "</li></ol>");
@@ -130,7 +132,9 @@
     EW.loc = {
       layers: [], props: P, classes: data.classes, colors: data.colors, noData: data.noData,
       fdColor: data.fdColor, haColor: data.haColor, flags: data.flags, flagMinZoom: data.flagMinZoom, group: group,
+      hist: data.hist || null, renderer: renderer,
     };
+    if (EW.loc.hist) EW.run = EW.loc.hist.dates.length - 1;
     for (var i = 0; i < geoms.length; i++) {
       EW.loc.layers.push(null);
       if (!geoms[i].length) continue;
@@ -185,6 +189,8 @@
         keyboard: false,
       });
       m.ewIndex = i;
+      m.ewKind = kind;
+      (EW.flagMarkers = EW.flagMarkers || []).push(m);
       group.addLayer(m);
       EW.stats[kind]++;
     }
@@ -495,6 +501,112 @@
     return group;
   };
 
+  /* ---- Recent history: repaint risk and flags as an earlier run published them ----
+   * EW.loc.hist (earlywarn/publish/history.py): per run, base64 bytes, one per
+   * locality in map order: risk % (255 = no score) and a state byte (class + 1
+   * in bits 0-2, FD flag bit 3, HA flag bit 4). The latest run's own arrays are
+   * kept aside and put back when it is selected again. */
+  function bytes(b64) {
+    var s = atob(b64), out = new Uint8Array(s.length);
+    for (var i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+    return out;
+  }
+
+  function pts(d) {
+    if (d > 0) return "&#9650; +" + d + " pts";
+    if (d < 0) return "&#9660; &minus;" + -d + " pts";
+    return "&#9679; 0 pts";
+  }
+
+  /* Legend counts and risk ranges per class for the run shown (the latest run's text is kept and put back). */
+  function legendFor(last, P, r) {
+    var ns = document.querySelectorAll(".ew-cls-n"), rs = document.querySelectorAll(".ew-cls-r"), j;
+    if (!EW._legend0) {
+      EW._legend0 = { n: [], r: [] };
+      for (j = 0; j < ns.length; j++) EW._legend0.n.push(ns[j].innerHTML);
+      for (j = 0; j < rs.length; j++) EW._legend0.r.push(rs[j].innerHTML);
+    }
+    if (last) {
+      for (j = 0; j < ns.length; j++) ns[j].innerHTML = EW._legend0.n[j];
+      for (j = 0; j < rs.length; j++) rs[j].innerHTML = EW._legend0.r[j];
+      return;
+    }
+    var n = [0, 0, 0, 0], lo = [101, 101, 101, 101], hi = [-1, -1, -1, -1];
+    for (var i = 0; i < P.cls.length; i++) {
+      var c = P.cls[i];
+      if (c < 0 || c > 3 || !EW.loc.layers[i]) continue;
+      n[c]++;
+      if (r[i] !== 255) { lo[c] = Math.min(lo[c], r[i]); hi[c] = Math.max(hi[c], r[i]); }
+    }
+    for (j = 0; j < ns.length; j++) ns[j].textContent = n[+ns[j].getAttribute("data-k")].toLocaleString("en");
+    for (j = 0; j < rs.length; j++) {
+      var k = +rs[j].getAttribute("data-k");
+      rs[j].innerHTML = hi[k] < 0 ? "none" : lo[k] === hi[k] ? lo[k] + "%" : lo[k] + "&ndash;" + hi[k] + "%";
+    }
+  }
+
+  EW.showRun = function (k) {
+    var H = EW.loc && EW.loc.hist, P = EW.loc && EW.loc.props;
+    if (!H || k < 0 || k >= H.dates.length) return false;
+    if (!EW.loc.latest) {
+      EW.loc.latest = { cls: P.cls.slice(), risk: P.risk.slice(), fd: P.fd.slice(), ha: P.ha.slice(), chg: P.chg.slice() };
+    }
+    var last = k === H.dates.length - 1, L0 = EW.loc.latest;
+    var r = bytes(H.risk[k]), s = bytes(H.state[k]), rp = k > 0 ? bytes(H.risk[k - 1]) : null;
+    for (var i = 0; i < P.cls.length; i++) {
+      if (last) {
+        P.cls[i] = L0.cls[i]; P.risk[i] = L0.risk[i]; P.fd[i] = L0.fd[i]; P.ha[i] = L0.ha[i]; P.chg[i] = L0.chg[i];
+        continue;
+      }
+      P.cls[i] = (s[i] & 7) - 1;
+      P.fd[i] = (s[i] >> 3) & 1;
+      P.ha[i] = (s[i] >> 4) & 1;
+      P.risk[i] = r[i] === 255 ? "n/a" : r[i] + "%";
+      P.chg[i] = rp && r[i] !== 255 && rp[i] !== 255 ? pts(r[i] - rp[i]) : "n/a (no earlier run)";
+    }
+    EW.run = k;
+    legendFor(last, P, r);
+    var layers = EW.loc.layers;
+    for (var j = 0; j < layers.length; j++) {
+      var l = layers[j];
+      if (!l) continue;
+      l.setStyle(EW.localityStyle(j, EW.loc.renderer));
+      if (l.getTooltip()) l.unbindTooltip(); // rebuilt on hover with this run's values
+      if (l._path) l._path.setAttribute("class", EW.localityStyle(j).className + " leaflet-interactive");
+    }
+    var ms = EW.flagMarkers || [];
+    for (var f = 0; f < ms.length; f++) ms[f].setOpacity(P[ms[f].ewKind][ms[f].ewIndex] ? 1 : 0);
+    if (EW.map) EW.map.closePopup();
+    var sel = document.getElementById("ew-run");
+    if (sel && sel.value !== String(k)) sel.value = String(k);
+    var note = document.getElementById("ew-run-note");
+    if (note) note.textContent = last ? "latest" : "earlier run: risk and flags as published then";
+    document.body.setAttribute("data-ew-run", H.dates[k]);
+    L.DomUtil[last ? "removeClass" : "addClass"](document.body, "ew-past-run");
+    return true;
+  };
+
+  EW.timeControl = function (map) {
+    var box = document.getElementById("ew-time"), H = EW.loc && EW.loc.hist;
+    if (!box || !H) return;
+    var Time = L.Control.extend({
+      onAdd: function () {
+        L.DomEvent.disableClickPropagation(box);
+        L.DomEvent.disableScrollPropagation(box);
+        return box;
+      },
+    });
+    new Time({ position: "topleft" }).addTo(map);
+    var sel = document.getElementById("ew-run");
+    sel.addEventListener("change", function () { EW.showRun(parseInt(sel.value, 10)); });
+    document.getElementById("ew-run-prev").addEventListener("click", function () { EW.showRun(Math.max(0, EW.run - 1)); });
+    document.getElementById("ew-run-next").addEventListener("click", function () {
+      EW.showRun(Math.min(H.dates.length - 1, EW.run + 1));
+    });
+    document.getElementById("ew-run-note").textContent = "latest";
+    document.body.setAttribute("data-ew-run", H.dates[H.dates.length - 1]);
+  };
+
   EW.finish = function (map) {
     var legend = document.getElementById("ew-legend");
     if (legend) {
@@ -507,6 +619,7 @@
       });
       new Legend({ position: "bottomleft" }).addTo(map);
     }
+    EW.timeControl(map);
     var form = document.getElementById("ew-search-form");
     if (form) {
       form.addEventListener("submit", function (ev) {

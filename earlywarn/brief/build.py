@@ -1,0 +1,308 @@
+"""Assemble the weekly brief's pages and write ``maps/brief_<as-of>.html`` and ``.pdf``.
+
+Pages, each readable alone:
+  1. Situation map: static print-extent map, key figures and the week's changes.
+  2. POC threat matrix: where, who, how likely, what the mission has there.
+  3. Agreed indicators: red/amber/green rating and a sparkline of the last 12 values.
+  4. Risk over time: top localities and the whole mission, from the run history.
+  5. Data status and model: feed freshness and quarantine, model version, backtest skill, reliability.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from earlywarn.atomic import write_text, write_with
+from earlywarn.brief import charts
+from earlywarn.brief import data as bd
+from earlywarn.brief.html import Page, change_pts, chip, document, fmt_num, matrix_rows, rag, rows_that_fit
+from earlywarn.config import MissionConfig
+from earlywarn.errors import UserError
+from earlywarn.publish.history import load_history
+from earlywarn.publish.safety import assert_offline, esc
+
+log = logging.getLogger("earlywarn")
+
+
+class NoRunToBrief(UserError, FileNotFoundError):
+    """The brief summarises a run: there is none (or none for the requested date) yet."""
+
+
+@dataclass
+class BriefResult:
+    html: Path
+    pdf: Path | None
+    pages: int
+    seconds: float
+    warning: str | None = None
+
+
+def load_inputs(cfg: MissionConfig, as_of: str | None = None, *, incidents: pd.DataFrame | None = None,
+                locality_of: pd.Series | None = None, bases: pd.DataFrame | None = None) -> bd.BriefInputs:
+    """Read the latest run's outputs; incidents come from memory (nightly) or the feeds' last good copies (CLI)."""
+    path = cfg.tables_dir / "scores.parquet"
+    if not path.exists():
+        raise NoRunToBrief(f"no scores at {path}: run `earlywarn run --config <mission.yaml>` first")
+    table = gpd.read_parquet(path)
+    latest = pd.Timestamp(table["as_of"].dropna().iloc[0]).normalize()
+    if as_of is not None and pd.Timestamp(as_of).normalize() != latest:
+        raise NoRunToBrief(f"the latest run is as of {latest.date()}, not {pd.Timestamp(as_of).date()}: run "
+                           f"`earlywarn run --config <mission.yaml> --as-of {pd.Timestamp(as_of).date()}` first")
+    manifest = bd.read_json(cfg.tables_dir / "runs" / "latest.json") or {}
+    from earlywarn.registry import read_pointer
+
+    champion = read_pointer(cfg.models_dir).get("current")
+    version = manifest.get("model_version") or champion
+    card = bd.read_json(cfg.models_dir / f"model-card-{version}.json") if version else None
+    ind_path = cfg.tables_dir / "indicators_history.csv"
+    indicators = pd.read_csv(ind_path) if ind_path.exists() else pd.DataFrame()
+    if incidents is None:
+        incidents, locality_of = _incidents_from_state(cfg, table)
+    if incidents is not None and locality_of is not None:
+        incidents = incidents.assign(locality_id=locality_of.reindex(incidents.index))
+    if bases is None and cfg.bases is not None:
+        from earlywarn.ingest import read_bases
+
+        try:
+            bases = read_bases(cfg.data_path(cfg.bases), radius_by_type=cfg.patrol_radius_km).table
+        except (OSError, ValueError) as exc:
+            log.warning("brief: bases not drawn (%s)", exc)
+    return bd.BriefInputs(
+        mission=cfg.mission, as_of=latest, table=table,
+        history=load_history(cfg.tables_dir / "history", latest, cfg.output.history_runs),
+        indicators=indicators, manifest=manifest, card=card, champion=champion, incidents=incidents, bases=bases,
+    )
+
+
+def _incidents_from_state(cfg: MissionConfig, table: gpd.GeoDataFrame) -> tuple[pd.DataFrame | None, pd.Series | None]:
+    """The incident feeds as last ingested (outputs/state), assigned to this run's localities."""
+    from earlywarn.config import DISPLACEMENT_FORMATS
+    from earlywarn.localities import assign_incidents
+    from earlywarn.manifest import load_last_good
+
+    frames = []
+    for src in cfg.sources:
+        if src.format in DISPLACEMENT_FORMATS:
+            continue
+        got = load_last_good(cfg.tables_dir / "state", src.name)
+        if got is not None:
+            frames.append(got[0])
+    if not frames:
+        return None, None
+    inc = pd.concat(frames, ignore_index=True)
+    if len(frames) > 1 and cfg.dedupe_km > 0:  # as the nightly run does: one event reported twice counts once
+        from earlywarn.ingest import dedupe_incidents
+
+        inc = dedupe_incidents(inc, km=cfg.dedupe_km)[0].reset_index(drop=True)
+    return inc, assign_incidents(inc, table[["locality_id", "geometry"]], cfg.localities.unit)
+
+
+# ------------------------------------------------------------------ pages
+def map_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
+    """Page 1: the print map beside the key figures, the top five and the week's changes."""
+    t = inp.table
+    borders = towns = None
+    if cfg.output.reference_geography:
+        from earlywarn import geodata
+
+        x0, y0, x1, y1 = t.total_bounds
+        pad = 0.05 * max(x1 - x0, y1 - y0)
+        bbox = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
+        borders, towns = geodata.borders(bbox), geodata.places(bbox)
+    feeds = bd.feed_status(inp.manifest, cfg.tables_dir / "state", inp.as_of)
+    latest = feeds["latest"].tolist() if len(feeds) else []
+    data_date = max([d for d in latest if d], default=str(inp.as_of.date()))
+    svg = charts.risk_map(t, bases=inp.bases, borders=borders, towns=towns, label_top=cfg.output.brief_top,
+                          data_date=data_date)
+    counts = t["risk_class"].astype("string").value_counts()
+    ear = pd.to_numeric(t.get("expected_at_risk"), errors="coerce").sum()
+    fd, ha = int(t["forward_deploy"].sum()), int(t["humanitarian_access"].sum())
+    kpis = (
+        '<div class="kpis">'
+        f'<div class="kpi">very high / high<b>{int(counts.get("very high", 0))} / {int(counts.get("high", 0))}</b>'
+        f"localities of {len(t):,}</div>"
+        f'<div class="kpi">expected civilians at risk<b>{fmt_num(ear)}</b>risk &times; population</div>'
+        f'<div class="kpi">forward-deployment flags<b>{fd}</b>high threat, no base reaches</div>'
+        f'<div class="kpi">humanitarian-access flags<b>{ha}</b>high threat where IDPs or access</div></div>'
+    )
+    ch = bd.change_summary(t, inp.history, n=3)
+    if ch["previous"]:
+        def items(rows, fmt):
+            return "".join(f"<li>{fmt(r)}</li>" for r in rows) or "<li>none</li>"
+
+        changes = (f"<h3>Since the previous run ({esc(ch['previous'])})</h3>"
+                   f'<b>New flags</b><ul class="tight">'
+                   + items(ch["new_flags"][:6],
+                           lambda r: f'<span class="badge {r[1].lower()}">{r[1]}</span>{esc(r[0], 30)}')
+                   + (f"<li>and {len(ch['new_flags']) - 6} more (see the map)</li>" if len(ch["new_flags"]) > 6 else "")
+                   + '</ul><b>Largest rises</b><ul class="tight">'
+                   + items(ch["rises"], lambda r: f"{esc(r[0], 30)} {change_pts(r[1])}")
+                   + '</ul><b>Largest falls</b><ul class="tight">'
+                   + items(ch["falls"], lambda r: f"{esc(r[0], 30)} {change_pts(r[1])}") + "</ul>")
+    else:
+        changes = '<p class="note">No previous run in the history: changes start next week.</p>'
+    top = t[t["priority_rank"].notna()].sort_values("priority_rank").head(5)
+    toplist = "".join(f"<li>{esc(r.name, 30)} {chip(str(r.risk_class), r.risk)}</li>" for r in top.itertuples())
+    side = (f'<div class="col side" style="flex:0 0 82mm">{kpis}'
+            f'<h3>Highest priority</h3><ol class="tight">{toplist}</ol>{changes}'
+            f'<p class="note">{esc(_caveat(cfg, inp), 400)}</p></div>')
+    return Page("Situation map: risk of attacks on civilians",
+                f'<div class="col grow mapfig">{svg}</div>{side}')
+
+
+def _caveat(cfg: MissionConfig, inp: bd.BriefInputs) -> str:
+    return (f"Risk = modelled probability of at least one attack on civilians in the {cfg.horizon_weeks} weeks after "
+            f"{inp.as_of.date()}, from reported incidents only (under-reporting is uneven). Numbers on the map are "
+            "priority ranks (threat matrix, next page).")
+
+
+def matrix_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
+    """Page 2: the POC threat matrix, as many rows as fit on the page."""
+    m = bd.threat_matrix(inp, cfg.redaction, cfg.output.brief_top, cfg.output.brief_actor_weeks)
+    fit = rows_that_fit(m)
+    left_out = ""
+    if fit < len(m):
+        left_out = (f" Ranks {fit + 1}&ndash;{len(m)} did not fit on this page: see the map's priority list or "
+                    "outputs/scores.csv.")
+        m = m.head(fit)
+    withheld = ("Actors: names that could identify individuals are withheld (redaction.drop_personal_names)."
+                if cfg.redaction.drop_personal_names else "Actors as reported (personal names not redacted).")
+    note = (f'<p class="note">Top {len(m)} localities by priority (expected civilians at risk, then risk). '
+            f"&Delta; pts: change in risk since the previous run, percentage points. Armed actors: events naming "
+            f"them in the locality or its neighbours in the last {cfg.output.brief_actor_weeks} weeks. "
+            f"{esc(withheld)}{left_out}</p>")
+    table = matrix_rows(m, cfg.output.brief_actor_weeks)
+    return Page("POC threat matrix", f'<div class="col grow">{table}{note}</div>')
+
+
+def indicators_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
+    """Page 3: the agreed indicators, rated, with their trend."""
+    s = bd.indicator_series(inp.indicators, inp.as_of, last=12)
+    if not len(s):
+        body = '<p class="note">No agreed indicators are configured (indicators: in the mission YAML).</p>'
+        return Page("Agreed indicators", f'<div class="col grow">{body}</div>')
+    rows = []
+    for r in s.itertuples(index=False):
+        spark = charts.sparkline(r.series, r.status)
+        thresholds = ""
+        if pd.notna(r.amber) and pd.notna(r.red):
+            thresholds = f"amber {fmt_num(r.amber, 1)} &middot; red {fmt_num(r.red, 1)}"
+        chg = "" if not np.isfinite(r.change) else f"{r.change:+,.2f}".replace("-", "&minus;")
+        rows.append(f"<tr><td>{esc(r.name, 80)}</td><td class=\"num\">{fmt_num(r.value, 2)}</td>"
+                    f"<td>{esc(r.unit, 30)}</td><td>{rag(r.status)}</td><td class=\"num\">{chg}</td>"
+                    f'<td class="small">{thresholds}</td><td style="width:45mm">{spark}</td>'
+                    f'<td class="small">{esc(r.dates[0])} &ndash; {esc(r.dates[-1])}</td></tr>')
+    table = ("<table><thead><tr><th>Indicator</th><th>Value</th><th>Unit</th><th>Rating</th><th>Change</th>"
+             "<th>Agreed thresholds</th><th>Last 12 runs</th><th>Period</th></tr></thead><tbody>"
+             + "".join(rows) + "</tbody></table>")
+    note = ('<p class="note">Ratings against the thresholds agreed in the mission configuration; the dot at the end '
+            "of each trend is this week's value in its rating colour. Per-sector rows are rated separately.</p>")
+    return Page("Agreed indicators", f'<div class="col grow">{table}{note}</div>')
+
+
+def trend_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
+    """Page 4: risk over the last runs, for the top localities and the whole mission."""
+    wide, mission = bd.risk_over_time(inp.history, inp.table, min(cfg.output.brief_top, 8))
+    if not len(mission):
+        body = '<p class="note">No run history yet (outputs/history).</p>'
+        return Page("Risk over time", f'<div class="col grow">{body}</div>')
+    runs = len(mission)
+    counts = bd.class_counts(inp.history)
+    bars = charts.class_bars(counts) if len(counts) else ""
+    note = (f'<p class="note">{runs} run(s) from {esc(str(mission.index.min().date()))} to '
+            f"{esc(str(mission.index.max().date()))} (outputs/history). Expected civilians at risk = sum over "
+            "localities of risk &times; population. A change of model version between runs can move every "
+            "locality at once: see page 5.</p>")
+    return Page("Risk over time",
+                f'<div class="col chart" style="flex:0 0 57%">{charts.risk_lines(wide)}</div>'
+                f'<div class="col grow chart">{charts.mission_line(mission)}{bars}{note}</div>')
+
+
+def status_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
+    """Page 5: can the numbers be trusted this week: feeds, quarantine, warnings, model skill and calibration."""
+    feeds = bd.feed_status(inp.manifest, cfg.tables_dir / "state", inp.as_of)
+    rows = "".join(
+        f"<tr><td>{esc(r.source, 40)}</td><td>{esc(r.format, 20)}</td><td class=\"nowrap\">{esc(r.latest)}</td>"
+        f'<td class="num">{fmt_num(r.rows_read)}</td><td class="num">{fmt_num(r.rows_valid)}</td>'
+        f'<td class="num">{fmt_num(r.quarantined)}</td><td>{esc(r.status, 60)}</td>'
+        f'<td class="small">{esc(r.reasons, 120)}</td></tr>'
+        for r in feeds.itertuples(index=False)
+    ) or '<tr><td colspan="8">No run manifest (outputs/runs/latest.json).</td></tr>'
+    feeds_html = ("<h2>Data feeds</h2><table><thead><tr><th>Feed</th><th>Format</th>"
+                  '<th class="nowrap">Latest data used</th><th>Rows</th>'
+                  "<th>Valid</th><th>Quarantined</th><th>Status</th><th>Quarantine reasons</th></tr></thead><tbody>"
+                  + rows + "</tbody></table>")
+    warns = inp.manifest.get("warnings") or []
+    warn_html = ("<h3>Run warnings</h3><ul class=\"tight small\">"
+                 + "".join(f"<li>{esc(w, 220)}</li>" for w in warns[:8])
+                 + (f"<li>&hellip; {len(warns) - 8} more in the run manifest</li>" if len(warns) > 8 else "")
+                 + "</ul>") if warns else ""
+    card = inp.card or {}
+    version = inp.manifest.get("model_version") or card.get("model_version") or "unknown"
+    champ = "the registered champion" if version == inp.champion else f"champion is {inp.champion or 'not registered'}"
+    bt = card.get("backtest") or {}
+    training = card.get("training") or {}
+    model_html = (f"<h2>Model</h2><p>Version <b>{esc(version)}</b> ({esc(champ)}); run "
+                  f"{esc(inp.manifest.get('run_id', ''))}. Trained on {fmt_num(training.get('train_rows'))} "
+                  f"locality-weeks to {esc(training.get('train_as_of_last', '?'))}; backtest on "
+                  f"{fmt_num(bt.get('n_test_rows'))} rows in {fmt_num(bt.get('n_folds'))} fold(s).</p>")
+    limits = card.get("limitations") or []
+    if limits:
+        model_html += ('<h3>Limitations (model card)</h3><ul class="tight small">'
+                       + "".join(f"<li>{esc(x, 260)}</li>" for x in limits[:4]) + "</ul>")
+    skill = bd.skill_table(card)
+    figs = ""
+    if len(skill):
+        figs += charts.skill_bars(skill)
+        m = skill.iloc[0]
+        best = skill.iloc[1:]["auroc"].max() if len(skill) > 1 else np.nan
+        figs += (f'<p class="note">AUROC {fmt_num(m.get("auroc"), 3)} (best baseline {fmt_num(best, 3)}); Brier skill '
+                 f'{fmt_num(m.get("brier_skill"), 3)} against the base rate. Higher is better for all three.</p>')
+    else:
+        figs += '<p class="note">The model card has no backtest: its skill is unmeasured.</p>'
+    cal = bt.get("calibration")
+    rel = (f'<div style="width:62%">{charts.reliability(cal)}</div><p class="note">Each point is a tenth of the '
+           "backtest's locality-weeks: below the diagonal the model over-states risk, above it under-states.</p>"
+           if cal else
+           '<p class="note">No calibration table in the model card (trained before it was recorded).</p>')
+    return Page("Data status and model",
+                f'<div class="col" style="flex:0 0 53%">{feeds_html}{warn_html}{model_html}</div>'
+                f'<div class="col grow chart">{figs}{rel}</div>')
+
+
+PAGES = (map_page, matrix_page, indicators_page, trend_page, status_page)
+
+
+def render_brief(cfg: MissionConfig, inp: bd.BriefInputs) -> str:
+    """The brief's complete HTML (checked to reference nothing outside the file)."""
+    pages = [build(cfg, inp) for build in PAGES]
+    html = document(pages, mission=cfg.mission, as_of=str(inp.as_of.date()), classification=cfg.output.classification,
+                    generated=pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC"))
+    assert_offline(html)
+    return html
+
+
+def make_brief(cfg: MissionConfig, as_of: str | None = None, *, pdf: bool = True, **memory) -> BriefResult:
+    """Write maps/brief_<as-of>.html and, with Chromium, maps/brief_<as-of>.pdf (atomically)."""
+    from earlywarn.brief.pdf import PdfUnavailable, print_pdf
+
+    t0 = time.perf_counter()
+    inp = load_inputs(cfg, as_of, **memory)
+    html = render_brief(cfg, inp)
+    stem = f"brief_{inp.as_of.date()}"
+    html_path = write_text(cfg.maps_dir / f"{stem}.html", html)
+    pdf_path, warning = None, None
+    if pdf:
+        try:
+            pdf_path = write_with(cfg.maps_dir / f"{stem}.pdf", lambda p: print_pdf(html_path, p))
+        except PdfUnavailable as exc:
+            warning = str(exc)
+            log.warning("brief: %s", exc)
+    return BriefResult(html_path, pdf_path, len(PAGES), time.perf_counter() - t0, warning)

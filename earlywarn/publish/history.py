@@ -1,0 +1,159 @@
+"""The map's recent history: risk and flags of the last runs, compact enough for 10,000 localities.
+
+Each run is two byte strings, one byte per locality in the map's order,
+base64-encoded: risk as a whole percent (0-100, 255 = no score) and a state
+byte (risk class + 1 in bits 0-2, 0 = no score; forward-deployment flag in
+bit 3; humanitarian-access flag in bit 4). Twelve runs of 10,000 localities
+cost about 320 kB, against megabytes as JSON numbers. The class is stored as
+published that week, not recomputed, because the cut-offs can move with the
+mission's base rate.
+
+The "changes" panel lists what a planner looks for first on Monday: new
+flags, and the largest rises and falls in risk since the previous run.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from earlywarn.publish.panels import RISK_CLASSES
+from earlywarn.publish.safety import esc
+
+NO_SCORE = 255
+CHANGE_ROWS = 5
+
+
+def load_history(history_dir: Path, as_of: pd.Timestamp, runs: int, *, before: bool = False) -> pd.DataFrame:
+    """The last ``runs`` saved score tables up to ``as_of`` (strictly before it with ``before``), stacked."""
+    empty = pd.DataFrame(columns=["locality_id", "as_of", "risk"])
+    if runs <= 0 or not history_dir.exists():
+        return empty
+    day = str(pd.Timestamp(as_of).date())
+    stems = sorted(p for p in history_dir.glob("scores_*.parquet")
+                   if (p.stem.removeprefix("scores_") < day if before else p.stem.removeprefix("scores_") <= day))
+    frames = []
+    for p in stems[-runs:]:
+        df = pd.read_parquet(p)
+        df["as_of"] = pd.Timestamp(p.stem.removeprefix("scores_"))
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else empty
+
+
+def _bool(s: pd.Series | None, n: int) -> np.ndarray:
+    if s is None:
+        return np.zeros(n, dtype=bool)
+    return s.astype("boolean").fillna(False).to_numpy(dtype=bool)
+
+
+def encode_run(frame: pd.DataFrame) -> tuple[str, str]:
+    """(risk bytes, state bytes) of one run, aligned to ``frame``'s rows, base64."""
+    n = len(frame)
+    risk = pd.to_numeric(frame.get("risk"), errors="coerce").to_numpy(dtype=float) if "risk" in frame else \
+        np.full(n, np.nan)
+    pct = np.where(np.isfinite(risk), np.clip(np.rint(risk * 100), 0, 100), NO_SCORE).astype(np.uint8)
+    lookup = {c: k + 1 for k, c in enumerate(RISK_CLASSES)}
+    cls = (frame["risk_class"].astype("string").str.strip().str.lower().map(lookup).fillna(0).to_numpy(dtype=np.uint8)
+           if "risk_class" in frame else np.zeros(n, dtype=np.uint8))
+    cls = np.where(pct == NO_SCORE, 0, cls).astype(np.uint8)
+    state = cls | (_bool(frame.get("forward_deploy"), n).astype(np.uint8) << 3) \
+        | (_bool(frame.get("humanitarian_access"), n).astype(np.uint8) << 4)
+    return base64.b64encode(pct.tobytes()).decode("ascii"), base64.b64encode(state.tobytes()).decode("ascii")
+
+
+def history_payload(localities: pd.DataFrame, previous: pd.DataFrame | None, as_of: str) -> dict | None:
+    """Time-control data: earlier runs from ``previous`` (long table) then this run, in the map's locality order.
+
+    ``None`` when there is no earlier run: a control with one position would only be clutter.
+    """
+    if previous is None or not len(previous) or "locality_id" not in localities:
+        return None
+    ids = localities["locality_id"].astype(str).reset_index(drop=True)
+    dates, risk, state = [], [], []
+    for day, run in previous.groupby("as_of", sort=True):
+        aligned = run.assign(locality_id=run["locality_id"].astype(str)).drop_duplicates("locality_id") \
+            .set_index("locality_id").reindex(ids).reset_index()
+        r, s = encode_run(aligned)
+        dates.append(str(pd.Timestamp(day).date()))
+        risk.append(r)
+        state.append(s)
+    r, s = encode_run(localities.reset_index(drop=True))
+    return {"dates": [*dates, as_of], "risk": [*risk, r], "state": [*state, s]}
+
+
+def change_lists(localities: pd.DataFrame, previous: pd.DataFrame | None, idx: np.ndarray,
+                 n: int = CHANGE_ROWS) -> dict | None:
+    """New flags, largest rises and falls since the last run in ``previous`` (rows: map index, escaped name, value)."""
+    if previous is None or not len(previous):
+        return None
+    last = previous[previous["as_of"] == previous["as_of"].max()]
+    prev = last.assign(locality_id=last["locality_id"].astype(str)).drop_duplicates("locality_id") \
+        .set_index("locality_id")
+    locs = localities.reset_index(drop=True)
+    ids = locs["locality_id"].astype(str)
+    names = [esc(a) or esc(b) for a, b in zip(locs.get("name", ids), ids, strict=True)]
+    now = pd.to_numeric(locs["risk"], errors="coerce").to_numpy(dtype=float)
+    before = pd.to_numeric(prev["risk"].reindex(ids), errors="coerce").to_numpy(dtype=float) if "risk" in prev \
+        else np.full(len(ids), np.nan)
+    delta = now - before
+    ok = np.isfinite(delta) & (idx >= 0)
+    order = np.argsort(delta, kind="stable")
+    rises = [int(i) for i in order[::-1] if ok[i] and delta[i] > 0.0005][:n]
+    falls = [int(i) for i in order if ok[i] and delta[i] < -0.0005][:n]
+    new_flags = []
+    for col, label in (("forward_deploy", "fd"), ("humanitarian_access", "ha")):
+        if col not in locs:
+            continue
+        was = _bool(prev[col].reindex(ids), len(ids)) if col in prev else np.zeros(len(ids), dtype=bool)
+        for i in np.flatnonzero(_bool(locs[col], len(ids)) & ~was & (idx >= 0)):
+            new_flags.append((int(i), names[i], label))
+    return {
+        "previous": str(pd.Timestamp(last["as_of"].iloc[0]).date()),
+        "new_flags": new_flags,
+        "rises": [(i, names[i], float(delta[i])) for i in rises],
+        "falls": [(i, names[i], float(delta[i])) for i in falls],
+    }
+
+
+def changes_html(ch: dict | None) -> str:
+    """Side panel "Changes since <date>": clickable rows (``data-ew-idx``) like the priority table."""
+    if ch is None:
+        return ""
+
+    def rows(items, cell) -> str:
+        if not items:
+            return '<tr><td colspan="2" class="ew-note">none</td></tr>'
+        return "".join(f'<tr class="ew-prio" data-ew-idx="{i}" tabindex="0"><td>{name}</td><td>{cell(v)}</td></tr>'
+                       for i, name, v in items)
+
+    def pts(v: float) -> str:
+        return (f"&#9650; +{v * 100:.1f} pts" if v > 0 else f"&#9660; &minus;{abs(v) * 100:.1f} pts")
+
+    def badge(kind: str) -> str:
+        return f'<span class="ew-badge ew-badge-{kind}">{kind.upper()}</span>'
+
+    return (
+        f'<div id="ew-changes"><h2>Changes since {esc(ch["previous"])}</h2>'
+        '<table class="ew-table"><thead><tr><th colspan="2">New flags</th></tr></thead><tbody>'
+        + rows(ch["new_flags"], badge)
+        + '</tbody><thead><tr><th colspan="2">Largest rises in risk</th></tr></thead><tbody>'
+        + rows(ch["rises"], pts)
+        + '</tbody><thead><tr><th colspan="2">Largest falls in risk</th></tr></thead><tbody>'
+        + rows(ch["falls"], pts)
+        + "</tbody></table></div>"
+    )
+
+
+def time_control_html(dates: list[str]) -> str:
+    """The week selector: every run in the history, the latest selected; arrows step one run."""
+    opts = "".join(f'<option value="{k}"{" selected" if k == len(dates) - 1 else ""}>{esc(d)}</option>'
+                   for k, d in enumerate(dates))
+    return (
+        '<div id="ew-time" class="ew-time" title="Risk and flags as published in each of the last runs">'
+        '<label for="ew-run">Run</label> <button type="button" id="ew-run-prev" aria-label="Earlier run">&#9664;'
+        f'</button><select id="ew-run">{opts}</select><button type="button" id="ew-run-next" aria-label="Later run">'
+        '&#9654;</button> <span id="ew-run-note"></span></div>'
+    )
