@@ -669,6 +669,7 @@ def ingest_all_sequential(cfg: MissionConfig, sources: list[SourceConfig], area,
                 if attempt == retries or isinstance(exc, FeedRegressed):  # same file, same answer: no retry
                     log.warning("source %s failed: %s", src.name, exc)
                     outcomes.append(fallback_source(cfg, src, exc))
+                    break
     return outcomes
 
 
