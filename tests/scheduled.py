@@ -47,9 +47,14 @@ def _healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def prefect_server(cluster: Cluster, db: str, home: Path, timeout_s: float = 120) -> Iterator[Server]:
-    """`prefect server start` on 127.0.0.1 with its database on ``cluster`` (asyncpg), never SQLite."""
-    cluster.create_database(db)
+def prefect_server(cluster: Cluster, db: str, home: Path, timeout_s: float = 120,
+                   create: bool = True) -> Iterator[Server]:
+    """`prefect server start` on 127.0.0.1 with its database on ``cluster`` (asyncpg), never SQLite.
+
+    ``create=False`` restarts on an existing (already migrated) database.
+    """
+    if create:
+        cluster.create_database(db)
     port = free_port()
     env = base_env(home) | {
         "PREFECT_API_DATABASE_CONNECTION_URL": cluster.url(db, driver="asyncpg"),
