@@ -24,7 +24,10 @@ from earlywarn.feedcheck import FeedRegressed
 
 def _worth_retrying(task, task_run, state) -> bool:
     """A feed that shrank or went back in time will read the same on retry: fall back at once."""
-    exc = state.result(raise_on_failure=False)
+    try:  # _sync: this hook is called from the async task engine, where result() would hand back a coroutine
+        exc = state.result(raise_on_failure=False, _sync=True)
+    except Exception:  # noqa: BLE001 - cannot tell: keep the retry policy
+        return True
     return not isinstance(exc, FeedRegressed)
 
 
