@@ -264,7 +264,7 @@ class PostgisConfig(_Strict):
     password_env: str = "EARLYWARN_PG_PASSWORD"
     connect_timeout_s: int = Field(default=10, ge=1, le=300)
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
     @field_validator("url")
     @classmethod
