@@ -18,6 +18,8 @@ import os
 
 # Progress lines of the library (stage, fold k of n, ETA) go into each flow run's log on the server.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "earlywarn")
+# ... and lines logged outside a flow run (the orphan check at start) go to the journal only, without a warning.
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
 from prefect import serve  # noqa: E402 - after the logging setting Prefect reads on import
 from prefect.schedules import Cron  # noqa: E402
