@@ -224,6 +224,23 @@ class SectorConfig(_Strict):
         return self
 
 
+class FeedChecksConfig(_Strict):
+    """When a feed that read fine is still a failed feed: it shrank, or went back in time.
+
+    A publisher re-exporting a partial file, or a share mounting yesterday's
+    backup, gives a file that parses perfectly and would quietly remove
+    incidents from the map. Each feed is compared with its last good copy
+    (``outputs/state/``): losing more than ``max_row_drop_pct`` of its rows, or
+    its latest event date moving backwards (unless ``allow_date_regression``),
+    makes it fall back to that copy with a "stale since" warning that says why.
+    A run whose as-of date is earlier than the last published one fails
+    unless the date was asked for explicitly (``--as-of``).
+    """
+
+    max_row_drop_pct: float = Field(default=20.0, ge=0, le=100)
+    allow_date_regression: bool = False
+
+
 class ModelConfig(_Strict):
     dir: Path = Path("models")
     seed: int = 42
@@ -234,6 +251,56 @@ class ModelConfig(_Strict):
     # rows describe a different conflict and cost time and memory (a 1989- GED country file), and
     # the default was chosen on validation folds (model card, "What was tried").
     history_years: float | None = Field(default=4.0, gt=0)
+
+
+SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class PostgisConfig(_Strict):
+    """Where the optional PostGIS sink writes: a SQLAlchemy URL without a password, a schema, a password variable.
+
+    The password is read from the environment variable ``password_env`` at
+    write time and never stored in the config or the manifest, which are
+    shared with analysts.
+    """
+
+    url: str = Field(min_length=1)  # postgresql+psycopg://user@host:port/db
+    schema_: str = Field(default="earlywarn", alias="schema")
+    password_env: str = "EARLYWARN_PG_PASSWORD"
+    connect_timeout_s: int = Field(default=10, ge=1, le=300)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, v: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(v)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL ({exc})") from None
+        if not url.drivername.startswith("postgresql"):
+            raise ValueError(f"PostGIS needs a postgresql URL, got driver {url.drivername!r}")
+        if url.password:
+            raise ValueError("the URL must not contain a password; put it in the variable named by password_env")
+        return v
+
+    @field_validator("schema_")
+    @classmethod
+    def _identifier(cls, v: str) -> str:
+        if not SQL_IDENTIFIER.match(v):
+            raise ValueError(f"schema {v!r} must be lower-case letters, digits and _ (max 63), starting with a letter")
+        return v
+
+    @field_validator("password_env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        if not ENV_NAME.match(v):
+            raise ValueError(f"password_env {v!r} is not an environment variable name")
+        return v
 
 
 class OutputConfig(_Strict):
@@ -253,6 +320,7 @@ class OutputConfig(_Strict):
     brief_top: int = Field(default=10, ge=1, le=20)  # rows of the POC threat matrix, localities on the charts
     brief_actor_weeks: int = Field(default=8, ge=1, le=104)  # "armed actors active nearby" look-back
     history_runs: int = Field(default=12, ge=1, le=104)  # past runs in the map's time control and the brief
+    postgis: PostgisConfig | None = None  # optional: also write every run to PostGIS tables (earlywarn.sinks.postgis)
 
 
 class RedactionConfig(_Strict):
@@ -339,6 +407,7 @@ class MissionConfig(_Strict):
     max_event_age_days: int = Field(default=0, ge=0)  # 0: no cut; else ignore events older than this
     ingest_timeout_s: float = Field(default=900, gt=0)  # a feed read that hangs longer falls back to last good
     ingest_retries: int = Field(default=2, ge=0, le=10)  # retries of a failed or timed-out feed read
+    feeds: FeedChecksConfig = Field(default_factory=FeedChecksConfig)  # a shrunk or back-dated feed is a failed feed
     dedupe_km: float = Field(default=5.0, ge=0)
     target: TargetConfig = Field(default_factory=TargetConfig)
     thresholds: ThresholdConfig = Field(default_factory=ThresholdConfig)

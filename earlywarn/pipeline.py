@@ -28,6 +28,7 @@ from earlywarn.area import MissionArea, NoExtentError, grid_cells, incidents_ext
 from earlywarn.atomic import write_text, write_with
 from earlywarn.config import DISPLACEMENT_FORMATS, MissionConfig, SourceConfig, ThresholdConfig
 from earlywarn.errors import UserError
+from earlywarn.feedcheck import FeedRegressed, check_as_of, check_feed, facts, record_published
 from earlywarn.manifest import RunManifest, load_last_good, save_last_good
 
 log = logging.getLogger("earlywarn")
@@ -102,9 +103,21 @@ def ingest_source(cfg: MissionConfig, src: SourceConfig, area=None) -> SourceOut
         )
     qdir = cfg.tables_dir / "quarantine"
     write_with(qdir / f"{src.name}.csv", lambda p: res.quarantine.to_csv(p, index=False))
-    summary = res.summary() | {"source": src.name, "format": src.format}
+    last = load_last_good(state_dir(cfg), src.name)
+    check_feed(src.name, res.table, last_good_facts(last), cfg.feeds)  # a shrunk or back-dated copy is a failure
+    summary = res.summary() | {"source": src.name, "format": src.format} | facts(res.table)
     save_last_good(state_dir(cfg), src.name, res.table, summary)
     return SourceOutcome(src.name, src.format, res.table, summary)
+
+
+def last_good_facts(last: tuple[pd.DataFrame, dict] | None) -> dict | None:
+    """Rows and latest date of a last good copy (from its metadata; older state files: from the table)."""
+    if last is None:
+        return None
+    table, meta = last
+    if "rows" in meta and "latest_date" in meta:
+        return {"rows": meta["rows"], "latest_date": meta["latest_date"]}
+    return facts(table)
 
 
 def fallback_source(cfg: MissionConfig, src: SourceConfig, error: BaseException) -> SourceOutcome:
@@ -496,6 +509,7 @@ def analyse(
         scores["model_version"] = model.version
         as_of_ts = pd.Timestamp(scores["as_of"].iloc[0])
         manifest.as_of = str(as_of_ts.date())
+        check_as_of(state_dir(cfg), manifest.as_of, explicit=as_of is not None)
         manifest.derive_run_id()
         scores["run_id"] = manifest.run_id
     with manifest.stage("decide"):
@@ -569,10 +583,15 @@ def publish(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) ->
         from earlywarn.publish.history import load_history
 
         history = load_history(cfg.tables_dir / "history", p.as_of, cfg.output.history_runs - 1, before=True)
-        html = render_map(
-            table, incidents=pub_inc, bases=p.geo.bases, idp_sites=displacement_sites(p.displacement),
-            header=header, indicators=indic, tile_url=cfg.output.tile_url, context=context, history=history,
-        )
+
+        def render(warnings: list[str]) -> str:
+            return render_map(
+                table, incidents=pub_inc, bases=p.geo.bases, idp_sites=displacement_sites(p.displacement),
+                header=header | {"warnings": list(warnings)}, indicators=indic, tile_url=cfg.output.tile_url,
+                context=context, history=history,
+            )
+
+        html = render(header["warnings"])
         # Everything is prepared; from here on only atomic writes.
         exports = write_exports(
             table, cfg.tables_dir, stem="scores",
@@ -588,8 +607,15 @@ def publish(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) ->
         paths["map"] = maps["latest"]
         paths["map_archive"] = maps["archive"]
         manifest.add_output("map", maps["latest"])
+    if cfg.output.postgis is not None:
+        with manifest.stage("postgis"):
+            if not to_postgis(cfg, p, indic, manifest):  # files are out; say on the map that the database is not
+                maps = publish_map(render(header["warnings"] + manifest.warnings[-1:]), cfg.maps_dir,
+                                   as_of=p.as_of.date())
+                manifest.add_output("map", maps["latest"])
     manifest.status = "ok"
     paths["manifest"] = manifest.write(cfg.tables_dir / "runs")
+    record_published(state_dir(cfg), str(p.as_of.date()), manifest.run_id)
     return paths
 
 
@@ -620,6 +646,24 @@ def brief(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) -> d
                 manifest.warn(f"weekly brief: {res.warning}")
     paths["manifest"] = manifest.write(cfg.tables_dir / "runs")
     return paths
+
+
+def to_postgis(cfg: MissionConfig, p: RunProducts, indic: pd.DataFrame, manifest: RunManifest) -> bool:
+    """Write this run (and any the database missed) to PostGIS; False, with a one-line warning, when it failed."""
+    from dataclasses import asdict
+
+    from earlywarn.sinks import postgis
+
+    pg = cfg.output.postgis
+    record = postgis.build_record(cfg.mission, manifest.run_id, str(p.as_of.date()), p.table, indic,
+                                  asdict(manifest) | {"status": "ok"})
+    info = postgis.publish_run(pg, state_dir(cfg), record)
+    manifest.outputs["postgis"] = info
+    if info["status"] == "written":
+        return True
+    manifest.warn(f"database write failed ({info['error']}); files are published, {len(info['pending'])} run(s) "
+                  f"queued for PostGIS ({postgis.safe_url(pg)}) and written by the next successful run")
+    return False
 
 
 def map_context(cfg: MissionConfig, geo: Geography):
@@ -659,9 +703,10 @@ def ingest_all_sequential(cfg: MissionConfig, sources: list[SourceConfig], area,
                 outcomes.append(ingest_source(cfg, src, area))
                 break
             except Exception as exc:  # noqa: BLE001 - a failed feed becomes a stale fallback
-                if attempt == retries:
+                if attempt == retries or isinstance(exc, FeedRegressed):  # same file, same answer: no retry
                     log.warning("source %s failed: %s", src.name, exc)
                     outcomes.append(fallback_source(cfg, src, exc))
+                    break
     return outcomes
 
 

@@ -19,9 +19,20 @@ from prefect.cache_policies import NONE
 
 from earlywarn import pipeline as pl
 from earlywarn.config import MissionConfig, SourceConfig
+from earlywarn.feedcheck import FeedRegressed
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], timeout_seconds=900, cache_policy=NONE)
+def _worth_retrying(task, task_run, state) -> bool:
+    """A feed that shrank or went back in time will read the same on retry: fall back at once."""
+    try:  # _sync: this hook is called from the async task engine, where result() would hand back a coroutine
+        exc = state.result(raise_on_failure=False, _sync=True)
+    except Exception:  # noqa: BLE001 - cannot tell: keep the retry policy
+        return True
+    return not isinstance(exc, FeedRegressed)
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], timeout_seconds=900, cache_policy=NONE,
+      retry_condition_fn=_worth_retrying)
 async def ingest_feed(cfg: MissionConfig, src: SourceConfig, area) -> pl.SourceOutcome:
     """Read one feed in a worker thread the timeout can walk away from.
 

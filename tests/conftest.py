@@ -25,3 +25,26 @@ def ged_syria_path() -> Path:
     if not GED_SYRIA.exists():
         pytest.skip(f"shared GED file not found at {GED_SYRIA} (set EARLYWARN_SHARED_DATA)")
     return GED_SYRIA
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One throwaway PostgreSQL cluster for the whole session (see tests/pg.py); stopped and deleted at the end."""
+    from tests.pg import find_bindir, throwaway_cluster
+
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql postgresql-15-postgis-3)")
+    with throwaway_cluster(bindir) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def postgis_url(pg_cluster) -> str:
+    """A database with the PostGIS extension, as a SQLAlchemy psycopg URL."""
+    from tests.pg import has_postgis
+
+    if not has_postgis(pg_cluster.bindir):
+        pytest.skip(f"PostGIS not installed for PostgreSQL {pg_cluster.bindir.parent.name} "
+                    f"(apt-get install postgresql-{pg_cluster.bindir.parent.name}-postgis-3)")
+    return pg_cluster.create_database("earlywarn_gis", postgis=True)

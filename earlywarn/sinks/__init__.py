@@ -1,0 +1,1 @@
+"""Optional places a published run is also written to (files stay the source of truth)."""

@@ -1,0 +1,30 @@
+"""The throwaway cluster cleans up after itself, also when the code using it fails."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+pytestmark = pytest.mark.postgres
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_cluster_is_local_and_gone_after_a_failure():
+    from tests.pg import find_bindir, throwaway_cluster
+
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
+    with pytest.raises(RuntimeError, match="boom"), throwaway_cluster(bindir) as c:
+        root, port = c.root, c.port
+        assert _listening(port)
+        assert c.psql("SHOW listen_addresses") == "127.0.0.1"
+        assert c.psql("SHOW unix_socket_directories") == str(c.socket_dir)
+        raise RuntimeError("boom")
+    assert not root.exists() and not _listening(port)

@@ -1,0 +1,220 @@
+"""The nightly run as headquarters runs it: a Prefect server on PostgreSQL, `make serve`, a triggered deployment.
+
+One cluster, one server and one trained mission serve the whole module (it
+must stay within about two minutes of CI). Runs are triggered through the
+API as the scheduler does (``run_deployment(..., timeout=0)``) and executed
+by the serving process, never in the test process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.scheduled import kill_hard, prefect_server, start_serve, stop
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+@pytest.fixture(scope="module")
+def server(pg_cluster, tmp_path_factory):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    with prefect_server(pg_cluster, "prefect_scheduled", home) as srv:
+        print(f"\nprefect server on PostgreSQL healthy after {srv.start_seconds:.1f} s")
+        with temporary_settings(updates={PREFECT_API_URL: srv.api_url}):
+            yield srv
+
+
+@pytest.fixture(scope="module")
+def mission(tmp_path_factory, postgis_url) -> Path:
+    from earlywarn.pipeline import run_mission
+    from earlywarn.synth import generate_scenario
+
+    root = tmp_path_factory.mktemp("mission")
+    config = root / "mission.yaml"
+    generate_scenario(root / "data", seed=7, n_admin2=40, years=2.0, config_path=config)
+    raw = yaml.safe_load(config.read_text())
+    raw["ingest_retries"] = 1  # one retry (2 s): enough to see that a shrunk feed is not retried
+    raw["output"]["postgis"] = {"url": postgis_url, "schema": "scheduled"}
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    run_mission(config)  # train once; the scheduled runs only score
+    return config
+
+
+@pytest.fixture(scope="module")
+def serving(server, mission):
+    """The serving process; tests that kill it put a new one in ``state["proc"]``."""
+    state = {"proc": start_serve(server.api_url, mission, server.home)}
+    _wait_for_deployment(mission)
+    yield state
+    stop(state["proc"])
+
+
+def _name(mission: Path) -> str:
+    from earlywarn.config import load_config
+
+    return f"earlywarn-nightly/{load_config(mission).mission}-nightly"
+
+
+def _wait_for_deployment(mission: Path, timeout_s: float = 60) -> None:
+    from prefect import get_client
+
+    t0 = time.monotonic()
+    with get_client(sync_client=True) as c:
+        while True:
+            try:
+                c.read_deployment_by_name(_name(mission))
+                return
+            except Exception:  # noqa: BLE001 - not registered yet
+                if time.monotonic() - t0 > timeout_s:
+                    raise
+                time.sleep(0.5)
+
+
+def _trigger(mission: Path):
+    from prefect.deployments import run_deployment
+
+    return run_deployment(_name(mission), timeout=0)
+
+
+def _wait(run_id, timeout_s: float = 120, states=FINAL):
+    from prefect import get_client
+
+    t0 = time.monotonic()
+    with get_client(sync_client=True) as c:
+        while True:
+            fr = c.read_flow_run(run_id)
+            if fr.state and fr.state.type.value in states:
+                return fr
+            if time.monotonic() - t0 > timeout_s:
+                raise TimeoutError(f"flow run {fr.name} still {fr.state and fr.state.name} after {timeout_s} s")
+            time.sleep(0.5)
+
+
+def _task_runs(run_id) -> list:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as c:
+        return c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+
+
+def _task_names(run_id) -> list[str]:
+    return [t.name for t in _task_runs(run_id)]
+
+
+def _manifest(mission: Path) -> dict:
+    return json.loads((mission.parent / "outputs" / "runs" / "latest.json").read_text())
+
+
+def _published(mission: Path) -> dict[str, bytes]:
+    out, maps = mission.parent / "outputs", mission.parent / "maps"
+    files = [maps / "latest.html", out / "scores.parquet", out / "scores.csv", out / "scores.geojson",
+             out / "indicators.csv", out / "runs" / "latest.json"]
+    return {p.name: p.read_bytes() for p in files}
+
+
+def test_scheduled_nightly_completes_on_the_server(serving, mission, postgis_url):
+    import sqlalchemy as sa
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    fr = _wait(_trigger(mission).id)
+    assert fr.state.type.value == "COMPLETED", fr.state
+    names = _task_names(fr.id)
+    for feed in ("acled", "mission-log", "dtm"):
+        assert sum(n.startswith(f"ingest-{feed}-") for n in names) == 1, names  # each feed its own task
+    with get_client(sync_client=True) as c:
+        arts = c.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["earlywarn-top-localities"]),
+            flow_run_id=ArtifactFilterFlowRunId(any_=[fr.id])))
+    assert len(arts) == 1 and "| rank | locality |" in arts[0].data and "latest.html" in arts[0].data
+    m = _manifest(mission)
+    assert m["status"] == "ok" and m["outputs"]["postgis"]["status"] == "written"
+    for out in m["outputs"].values():
+        if "path" in out:
+            assert Path(out["path"]).exists()
+    with sa.create_engine(postgis_url).connect() as c:
+        n = c.execute(sa.text("SELECT count(*) FROM scheduled.scores WHERE run_id = :r"), {"r": m["run_id"]}).scalar()
+    assert n == 40
+
+
+def test_failed_and_shrunk_feeds_complete_with_stale_warnings(serving, mission):
+    import pandas as pd
+
+    data = mission.parent / "data"
+    acled, dtm = data / "incidents_acled.csv", data / "dtm.csv"
+    saved = {p: p.read_bytes() for p in (acled, dtm)}
+    try:
+        dtm.write_bytes(b"\x00\x01 not a csv")
+        df = pd.read_csv(acled, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        df.iloc[: len(df) // 4].to_csv(acled, index=False, encoding="utf-8-sig")
+        fr = _wait(_trigger(mission).id)
+        assert fr.state.type.value == "COMPLETED", fr.state
+        w = _manifest(mission)["warnings"]
+        assert any("source dtm failed today" in x and "stale since" in x for x in w), w
+        assert any("source acled failed today" in x and "shrank" in x and "stale since" in x for x in w), w
+        tries = {t.name.rsplit("-", 1)[0]: t.run_count for t in _task_runs(fr.id) if t.name.startswith("ingest-")}
+        assert tries["ingest-dtm"] == 2 and tries["ingest-acled"] == 1, tries  # a shrunk feed is not retried
+    finally:
+        for p, b in saved.items():
+            p.write_bytes(b)
+
+
+def test_sigkill_mid_run_keeps_outputs_and_orphan_is_crashed_and_restart_completes(serving, server, mission):
+    from prefect import get_client
+
+    before = _published(mission)
+    run_id_before = _manifest(mission)["run_id"]
+    acled = mission.parent / "data" / "incidents_acled.csv"
+    original = acled.read_bytes()
+    acled.unlink()
+    os.mkfifo(acled)  # the ACLED read blocks: the run is reliably in flight when the power goes
+    try:
+        fr = _wait(_trigger(mission).id, states={"RUNNING"})
+        deadline = time.monotonic() + 60
+        while not any(n.startswith("ingest-acled-") for n in _task_names(fr.id)):
+            assert time.monotonic() < deadline, "ingest never started"
+            time.sleep(0.3)
+        killed = kill_hard(serving["proc"])
+        assert len(killed) >= 2  # the serving process and the flow run's process
+        time.sleep(3)
+        with get_client(sync_client=True) as c:
+            assert c.read_flow_run(fr.id).state.type.value == "RUNNING"  # Prefect alone does not notice
+    finally:
+        acled.unlink()
+        acled.write_bytes(original)
+    assert _published(mission) == before  # byte-identical map, tables and manifest
+    serving["proc"] = start_serve(server.api_url, mission, server.home, "serve-restarted.log")
+    orphan = _wait(fr.id, timeout_s=60)
+    assert orphan.state.type.value == "CRASHED" and "serving process" in orphan.state.message
+    nxt = _wait(_trigger(mission).id)
+    assert nxt.state.type.value == "COMPLETED", nxt.state  # the slot was released
+    assert _manifest(mission)["run_id"] == run_id_before  # same as-of, same inputs: same run id
+
+
+def test_two_triggers_at_once_never_overlap(serving, mission):
+    from prefect import get_client
+
+    runs = [_trigger(mission), _trigger(mission)]
+    done = sorted((_wait(r.id, timeout_s=150) for r in runs), key=lambda r: r.start_time)
+    assert [r.state.type.value for r in done] == ["COMPLETED", "COMPLETED"]
+    assert done[0].end_time <= done[1].start_time, [(r.start_time, r.end_time) for r in done]
+    with get_client(sync_client=True) as c:
+        waited = [s.name for s in c.read_flow_run_states(done[1].id)]
+    assert "AwaitingConcurrencySlot" in waited, waited  # held back by the deployment limit, not by luck
+    m = _manifest(mission)
+    from earlywarn.manifest import sha256_file
+
+    for out in m["outputs"].values():  # every file is the one the last manifest describes: nothing interleaved
+        if "path" in out:
+            assert sha256_file(out["path"]) == out["sha256"], out["path"]
