@@ -26,6 +26,7 @@ penalised by arbitrary tie-breaking).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -188,6 +189,55 @@ def split(panel: pd.DataFrame, fold_start, fold_end, horizon_weeks: int) -> tupl
 
 
 # ----------------------------------------------------------------------------- backtest
+def backtest_jobs() -> int:
+    """Folds run at once: ``EARLYWARN_BACKTEST_JOBS``, else every core up to 4 (each fold fits on one core)."""
+    env = os.environ.get("EARLYWARN_BACKTEST_JOBS")
+    if env:
+        return max(1, int(env))
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _run_fold(panel: pd.DataFrame, f0: pd.Timestamp, f1: pd.Timestamp, h: int, history_years: float | None,
+              factory: Callable[[], ThreatModel], max_train_rows: int | None, seed: int):
+    """Fit on the past of one fold, score its test rows, and the baselines on the same rows (None: nothing to test)."""
+    tr, te = split(panel, f0, f1, h)
+    if te.sum() == 0:
+        return None
+    if history_years is not None and tr.any():
+        last = panel["as_of"].to_numpy("datetime64[s]")[tr].max()
+        tr &= in_window(panel["as_of"].to_numpy(), last, history_years)
+    train, test = panel[tr], panel[te]
+    y_tr = train[TARGET_COL].to_numpy()
+    if len(np.unique(y_tr)) < 2:
+        return None
+    y = test[TARGET_COL].to_numpy().astype(float)
+    rate = float(y_tr.mean())
+    t_fit = time.perf_counter()
+    fit_rows = labelled_sample(train, max_train_rows, seed) if max_train_rows else train
+    model = factory().fit(fit_rows)
+    fit_seconds = time.perf_counter() - t_fit
+    p = model.predict_proba(test)
+    fold = {
+        "start": str(f0.date()),
+        "end": str(f1.date()),
+        "n_train": int(tr.sum()),
+        "n_train_fitted": int(len(fit_rows)),
+        "train_as_of_first": str(pd.Timestamp(train["as_of"].min()).date()),
+        "train_as_of_last": str(pd.Timestamp(train["as_of"].max()).date()),
+        "n_test": int(te.sum()),
+        "n_test_positives": int(y.sum()),
+        "train_base_rate": rate,
+        "fit_seconds": round(fit_seconds, 2),
+        "model": metrics(y, p, rate),
+        "baselines": {},
+    }
+    bps = {}
+    for name, fit in BASELINES.items():
+        bps[name] = np.clip(fit(train, h)(test), 0.0, 1.0)
+        fold["baselines"][name] = metrics(y, bps[name], rate)
+    return fold, y, p, rate, bps
+
+
 def run_backtest(
     panel: pd.DataFrame,
     *,
@@ -200,6 +250,7 @@ def run_backtest(
     model_factory: Callable[[], ThreatModel] | None = None,
     config: dict | None = None,
     max_train_rows: int | None = None,
+    n_jobs: int | None = None,
     history_years: float | None = None,
 ) -> dict:
     """Retrain-per-fold backtest of the model and every baseline on the same rows; JSON-ready dict.
@@ -211,56 +262,34 @@ def run_backtest(
     its rows within that many years before the last of them
     (:mod:`earlywarn.history`), as production does. Each finished fold is
     reported through :func:`earlywarn.progress.track` (fold k of n, elapsed, ETA).
+    Folds run ``n_jobs`` at a time (default :func:`backtest_jobs`); results do
+    not depend on it.
     """
     h = int(horizon_weeks)
     starts = fold_starts(panel, test_start, fold_months, test_end)
     if not starts:
         raise ValueError(f"no labelled as-of dates on or after {test_start}")
     factory = model_factory or (lambda: ThreatModel(seed=seed, horizon_weeks=h, params=params or ModelParams()))
+    ends = [*starts[1:], pd.Timestamp(test_end or panel["as_of"].max()) + pd.Timedelta(days=1)]
     ys, ps, refs, folds = [], [], [], []
     base_ps: dict[str, list[np.ndarray]] = {name: [] for name in BASELINES}
     t0 = time.perf_counter()
-    for i, f0 in progress.track(list(enumerate(starts)), what="backtest fold"):
-        f1 = (
-            starts[i + 1]
-            if i + 1 < len(starts)
-            else pd.Timestamp(test_end or panel["as_of"].max()) + pd.Timedelta(days=1)
-        )
-        tr, te = split(panel, f0, f1, h)
-        if te.sum() == 0:
+    jobs = min(backtest_jobs() if n_jobs is None else max(1, int(n_jobs)), len(starts))
+    args = [(panel, f0, f1, h, history_years, factory, max_train_rows, seed)
+            for f0, f1 in zip(starts, ends, strict=True)]
+    if jobs > 1:
+        from joblib import Parallel, delayed
+
+        # Folds are independent and each fit uses one core (model._threads), so folds run side by side.
+        results = Parallel(n_jobs=jobs, return_as="generator")(delayed(_run_fold)(*a) for a in args)
+    else:
+        results = (_run_fold(*a) for a in args)
+    for res in progress.track(results, total=len(args), what="backtest fold"):
+        if res is None:
             continue
-        if history_years is not None and tr.any():
-            last = panel["as_of"].to_numpy("datetime64[s]")[tr].max()
-            tr &= in_window(panel["as_of"].to_numpy(), last, history_years)
-        train, test = panel[tr], panel[te]
-        y_tr = train[TARGET_COL].to_numpy()
-        if len(np.unique(y_tr)) < 2:
-            continue
-        y = test[TARGET_COL].to_numpy().astype(float)
-        rate = float(y_tr.mean())
-        t_fit = time.perf_counter()
-        fit_rows = labelled_sample(train, max_train_rows, seed) if max_train_rows else train
-        model = factory().fit(fit_rows)
-        fit_seconds = time.perf_counter() - t_fit
-        p = model.predict_proba(test)
-        fold = {
-            "start": str(f0.date()),
-            "end": str(f1.date()),
-            "n_train": int(tr.sum()),
-            "n_train_fitted": int(len(fit_rows)),
-            "train_as_of_first": str(pd.Timestamp(train["as_of"].min()).date()),
-            "train_as_of_last": str(pd.Timestamp(train["as_of"].max()).date()),
-            "n_test": int(te.sum()),
-            "n_test_positives": int(y.sum()),
-            "train_base_rate": rate,
-            "fit_seconds": round(fit_seconds, 2),
-            "model": metrics(y, p, rate),
-            "baselines": {},
-        }
-        for name, fit in BASELINES.items():
-            bp = np.clip(fit(train, h)(test), 0.0, 1.0)
+        fold, y, p, rate, bps = res
+        for name, bp in bps.items():
             base_ps[name].append(bp)
-            fold["baselines"][name] = metrics(y, bp, rate)
         folds.append(fold)
         ys.append(y)
         ps.append(p)

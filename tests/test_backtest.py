@@ -72,8 +72,9 @@ def test_run_backtest_trains_only_on_the_past_and_reports_everything(panel):
             seen.append(pd.Timestamp(train["as_of"].max()))
             return super().fit(train)
 
-    res = run_backtest(
-        panel, horizon_weeks=4, test_start="2021-01-01", seed=3, model_factory=lambda: Spy(seed=3, params=FAST)
+    res = run_backtest(  # one fold at a time: the spy's list lives in this process
+        panel, horizon_weeks=4, test_start="2021-01-01", seed=3, model_factory=lambda: Spy(seed=3, params=FAST),
+        n_jobs=1,
     )
     folds = res["folds"]
     assert len(folds) == len(seen) >= 4
@@ -85,6 +86,17 @@ def test_run_backtest_trains_only_on_the_past_and_reports_everything(panel):
         assert set(m) == set(METRIC_KEYS)
     assert len(res["calibration"]) == 10
     json.dumps(res, allow_nan=False)  # strict JSON: no NaN leaks into the file
+
+
+def test_folds_side_by_side_give_the_same_result_as_one_at_a_time(panel):
+    kw = {"horizon_weeks": 4, "test_start": "2021-03-01", "seed": 3, "params": FAST}
+    one = run_backtest(panel, n_jobs=1, **kw)
+    two = run_backtest(panel, n_jobs=2, **kw)
+    for r in (one, two):
+        r.pop("seconds"), r.pop("fit_seconds_mean")
+        for f in r["folds"]:
+            f.pop("fit_seconds")
+    assert one == two
 
 
 def test_backtest_cli_on_a_small_ged_file(tmp_path, panel):
