@@ -96,7 +96,13 @@ def test_folds_side_by_side_give_the_same_result_as_one_at_a_time(panel):
         r.pop("seconds"), r.pop("fit_seconds_mean")
         for f in r["folds"]:
             f.pop("fit_seconds")
-    assert one == two
+    # the same folds, rows and models; floats agree to rounding (a worker's arrays may sit differently in memory)
+    assert [f["n_train"] for f in one["folds"]] == [f["n_train"] for f in two["folds"]]
+    assert one["n_test_rows"] == two["n_test_rows"] and one["n_test_positives"] == two["n_test_positives"]
+    for name in ("model", *one["baselines"]):
+        a = one["model"] if name == "model" else one["baselines"][name]
+        b = two["model"] if name == "model" else two["baselines"][name]
+        assert a == pytest.approx(b, rel=1e-6, abs=1e-9)
 
 
 def test_backtest_cli_on_a_small_ged_file(tmp_path, panel):
