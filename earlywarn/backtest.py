@@ -293,8 +293,9 @@ def run_backtest(
     base_ps: dict[str, list[np.ndarray]] = {name: [] for name in BASELINES}
     t0 = time.perf_counter()
     jobs = min(backtest_jobs() if n_jobs is None else max(1, int(n_jobs)), len(starts))
-    args = [(_fold_rows(panel, f0, f1, h, history_years), f0, f1, h, history_years, factory, max_train_rows, seed)
-            for f0, f1 in zip(starts, ends, strict=True)]
+    # lazily: only the folds being dispatched hold their rows
+    args = ((_fold_rows(panel, f0, f1, h, history_years), f0, f1, h, history_years, factory, max_train_rows, seed)
+            for f0, f1 in zip(starts, ends, strict=True))
     if jobs > 1:
         from joblib import Parallel, delayed
 
@@ -302,7 +303,7 @@ def run_backtest(
         results = Parallel(n_jobs=jobs, return_as="generator")(delayed(_run_fold)(*a) for a in args)
     else:
         results = (_run_fold(*a) for a in args)
-    for res in progress.track(results, total=len(args), what="backtest fold"):
+    for res in progress.track(results, total=len(starts), what="backtest fold"):
         if res is None:
             continue
         fold, y, p, rate, bps = res
