@@ -117,24 +117,49 @@ def incidents_extent(tables: list[pd.DataFrame]) -> BaseGeometry:
 
 
 def grid_cells(unit: str, shape: BaseGeometry, cell_km: float = 10.0) -> gpd.GeoDataFrame:
-    """Grid cells (PRIO-GRID or km grid) intersecting ``shape``, whole cells, in 4326."""
+    """Grid cells (PRIO-GRID or km grid) sharing area with ``shape``, whole cells, in 4326."""
+    cells = _grid_over(unit, shape, cell_km)
+    return _subset(cells, _shares_area(shape, cells.geometry.values))
+
+
+def mission_cells(unit: str, shape: BaseGeometry, read: BaseGeometry | None, cell_km: float = 10.0
+                  ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None]:
+    """The cells scored (sharing area with ``shape``) and the margin cells (the rest of ``read``), from ONE grid.
+
+    One grid, laid out over the wider ``read`` area, so that a km grid's margin
+    cells line up with the scored ones (a km grid's origin is its area's corner).
+    """
+    if read is None:
+        return grid_cells(unit, shape, cell_km), None
+    wider = grid_cells(unit, read, cell_km)
+    inside = _shares_area(shape, wider.geometry.values)
+    return _subset(wider, inside), _subset(wider, ~inside)
+
+
+def _grid_over(unit: str, shape: BaseGeometry, cell_km: float) -> gpd.GeoDataFrame:
     x0, y0, x1, y1 = shape.bounds
     if unit == "priogrid":
         lons = np.arange(np.floor(x0 * 2) / 2 + 0.25, x1 + 0.5, 0.5)
         lats = np.arange(np.floor(y0 * 2) / 2 + 0.25, y1 + 0.5, 0.5)
         gx, gy = np.meshgrid(lons, lats)
-        cells = priogrid_cells(np.unique(priogrid_gid(gx.ravel(), gy.ravel())))
-    else:
-        pad = 1e-6
-        cells = km_grid((x0 - pad, y0 - pad, x1 + pad, y1 + pad), cell_km)
+        return priogrid_cells(np.unique(priogrid_gid(gx.ravel(), gy.ravel())))
+    pad = 1e-6
+    return km_grid((x0 - pad, y0 - pad, x1 + pad, y1 + pad), cell_km)
+
+
+def _shares_area(shape: BaseGeometry, geoms: np.ndarray) -> np.ndarray:
+    """Cells sharing some area with ``shape``: one that only touches its border along an edge is the neighbour's
+    (a single incident's "rectangle" is a point: it keeps the cells it touches)."""
     shapely.prepare(shape)
-    geoms = cells.geometry.values
-    # share some area with it: a cell that only touches the border along an edge is the neighbour's
     keep = shapely.intersects(shape, geoms)
-    if shape.area > 0:  # (a single incident's "rectangle" is a point: it keeps the cells it touches)
+    if shape.area > 0:
         keep &= ~shapely.touches(shape, geoms)
+    return keep
+
+
+def _subset(cells: gpd.GeoDataFrame, keep: np.ndarray) -> gpd.GeoDataFrame:
     out = cells[keep].reset_index(drop=True)
-    out.attrs = cells.attrs
+    out.attrs = cells.attrs  # a km grid's origin and CRS, which incident assignment needs
     return out
 
 

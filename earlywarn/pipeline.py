@@ -24,7 +24,7 @@ import shapely
 from earlywarn import decide as dec
 from earlywarn import indicators as ind
 from earlywarn import progress
-from earlywarn.area import MissionArea, NoExtentError, grid_cells, incidents_extent, resolve_area
+from earlywarn.area import MissionArea, NoExtentError, incidents_extent, mission_cells, resolve_area
 from earlywarn.atomic import write_text, write_with
 from earlywarn.config import DISPLACEMENT_FORMATS, MissionConfig, SourceConfig, ThresholdConfig
 from earlywarn.errors import UserError
@@ -63,7 +63,6 @@ class Geography:
     warnings: list[str] = field(default_factory=list)
     # grid cells in the margin around the area: their incidents feed neighbourhood features, they are never scored
     margin: gpd.GeoDataFrame | None = None
-    area_how: str = ""
 
     def feature_localities(self) -> gpd.GeoDataFrame:
         """Scored localities followed by the margin cells, for building features."""
@@ -206,12 +205,9 @@ def load_geography(cfg: MissionConfig, incident_tables: list[pd.DataFrame] | Non
         if shape is None:
             shape = incidents_extent(incident_tables or [])
             warnings.append(_no_area_hint(incident_tables or []))
-        localities = grid_cells(lc.unit, shape, lc.cell_km)
+        localities, margin = mission_cells(lc.unit, shape, area.read, lc.cell_km)
         if not len(localities):
             raise NoExtentError(f"no {lc.unit} cell intersects the mission area ({area.how})")
-        if area.read is not None:
-            wider = grid_cells(lc.unit, area.read, lc.cell_km)
-            margin = wider[~wider["locality_id"].isin(set(localities["locality_id"]))].reset_index(drop=True)
         progress.note("%s: %d %s cells in the mission area (%s), %d more in the %g km margin for context",
                       cfg.mission, len(localities), lc.unit, area.how, 0 if margin is None else len(margin),
                       cfg.area_buffer_km)
@@ -235,7 +231,7 @@ def load_geography(cfg: MissionConfig, incident_tables: list[pd.DataFrame] | Non
         if extra is not None:  # optional decision-support inputs, traced like the others
             xpath = cfg.data_path(extra)
             inputs.append({"source": label, "file": str(xpath), "sha256": sha256_file(xpath)})
-    return Geography(localities.reset_index(drop=True), bases, shape, inputs, warnings, margin, area.how)
+    return Geography(localities.reset_index(drop=True), bases, shape, inputs, warnings, margin)
 
 
 def _with_names(localities: gpd.GeoDataFrame, unit: str, area=None) -> gpd.GeoDataFrame:
@@ -308,7 +304,7 @@ class RiskScheme:
     text: str
 
 
-def base_rate(panel: pd.DataFrame, horizon_weeks: int, weeks: int = 104) -> float | None:
+def base_rate(panel: pd.DataFrame, weeks: int = 104) -> float | None:
     """Share of labelled locality-dates with an attack on civilians in the horizon, over the last ``weeks``."""
     from earlywarn.features import TARGET_COL
 
@@ -513,7 +509,7 @@ def analyse(
         manifest.derive_run_id()
         scores["run_id"] = manifest.run_id
     with manifest.stage("decide"):
-        scheme = class_thresholds(cfg.thresholds, base_rate(prep.panel, cfg.horizon_weeks))
+        scheme = class_thresholds(cfg.thresholds, base_rate(prep.panel))
         manifest.counts["base_rate"] = scheme.base_rate
         table = decide(cfg, geo, scores, incidents, displacement, locality_of, previous_scores(cfg, as_of_ts),
                        scheme.thresholds)

@@ -84,3 +84,18 @@ def test_area_from_codes_file_and_bbox(tmp_path):
     bb = resolve_area(_cfg(tmp_path, localities={"unit": "priogrid", "bbox": [30, 10, 31, 11]}))
     assert bb.how == "bbox" and bb.shape.bounds == (30.0, 10.0, 31.0, 11.0)
     assert resolve_area(_cfg(tmp_path)).shape is None
+
+
+def test_margin_cells_come_from_the_same_grid_as_the_scored_ones():
+    from earlywarn.area import mission_cells
+
+    tri = shapely.Polygon([(30.0, 10.0), (31.0, 10.0), (30.0, 11.0)])
+    wide = _buffer_km(tri, 50)
+    for unit in ("priogrid", "km_grid"):
+        cells, margin = mission_cells(unit, tri, wide, cell_km=20)
+        assert len(cells) and len(margin)
+        assert not set(cells["locality_id"]) & set(margin["locality_id"])
+        # one grid: margin cells never overlap scored ones (a km grid laid out twice would be offset)
+        overlap = shapely.area(shapely.intersection(cells.geometry.union_all(), margin.geometry.values))
+        assert (overlap < 1e-9).all()
+        assert cells.attrs == margin.attrs

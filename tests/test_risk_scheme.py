@@ -44,7 +44,7 @@ def test_base_rate_is_the_recent_labelled_share():
     dates = pd.date_range("2020-01-06", periods=200, freq="7D")
     panel = pd.DataFrame({"as_of": dates.repeat(2), "y": ([1.0, 0.0] * 150 + [0.0, 0.0] * 50)})
     panel.loc[panel.index[-8:], "y"] = float("nan")  # unlabelled: the horizon has not closed
-    rate = base_rate(panel, 4, weeks=104)
+    rate = base_rate(panel, weeks=104)
     recent = panel[(panel["as_of"] >= panel.loc[panel["y"].notna(), "as_of"].max() - pd.Timedelta(weeks=104))]
     assert rate == pytest.approx(recent["y"].mean())
     assert 0 < rate < 0.5
