@@ -72,13 +72,15 @@ class _QuietUserErrors(logging.Filter):
         return not (exc is not None and is_user_error(exc))
 
 
+_QUIET = _QuietUserErrors()  # one instance: addFilter ignores a filter already there, so repeated runs add nothing
+
+
 def _quiet_prefect_user_errors() -> None:
-    quiet = _QuietUserErrors()
     for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
         lg = logging.getLogger(name)
-        lg.addFilter(quiet)
+        lg.addFilter(_QUIET)
         for h in lg.handlers:
-            h.addFilter(quiet)
+            h.addFilter(_QUIET)
 
 
 @app.command("check-config")
@@ -125,12 +127,9 @@ def ensure_demo(seed: int = 20261125, regenerate: bool = False, out_dir: Path = 
 
 def _run_flow(config: Path, as_of: str | None) -> dict:
     _prefect_env()
-    from earlywarn.config import ConfigError, load_config
+    from earlywarn.config import load_config
 
-    try:
-        cfg = load_config(config)
-    except ConfigError as exc:
-        _fail(str(exc))
+    cfg = load_config(config)  # before Prefect starts: a config error is one message (the command group prints it)
     from flows.nightly import run_config
 
     _quiet_prefect_user_errors()
