@@ -49,7 +49,7 @@ TARGET_MB = 6144.0
 def run(n_cells: int | None = None, weeks: int = 520, max_rows: int = 150_000, seed: int = 20261125,
         horizon: int = 4, train: bool = True) -> dict:
     from earlywarn.features import build_panel, feature_columns
-    from earlywarn.model import score_panel, train_model
+    from earlywarn.forecaster import score_panel, train_model
     from earlywarn.synth.continental import africa_gids, generate_continental
 
     gids = africa_gids()

@@ -40,7 +40,7 @@ def train_champion(config_path: Path, max_rows: int) -> dict:
     from earlywarn.config import load_config
     from earlywarn.features import labelled_sample
     from earlywarn.manifest import RunManifest
-    from earlywarn.model import train_model
+    from earlywarn.forecaster import train_model
     from earlywarn.pipeline import gather, prepare
     from earlywarn.registry import Candidate, promote
 

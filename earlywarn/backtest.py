@@ -6,15 +6,32 @@ Public API::
     split(panel, fold_start, fold_end, horizon_weeks) -> (train_mask, test_mask)
     metrics(y, p, reference_rate) -> {auroc, aupr, brier, brier_skill, topk_recall}
     calibration_table(y, p, bins=10) -> list[dict]
-    BASELINES: {name: fit(train_panel, horizon_weeks) -> predict(test_panel) -> probs}
     run_backtest(panel, *, horizon_weeks=4, test_start, seed=42, fold_months=1, params=None,
                  test_end=None, model_factory=None, history_years=None) -> dict   (JSON-ready)
+    run_backtests(panel, *, horizons, primary, **same) -> dict    the primary's result + "horizons"
+    horizon_result(result, h) -> dict                             one horizon's result from either
 
 No leakage, by construction: for each fold start ``f`` (monthly from
 ``test_start``) the model and every baseline are refitted on rows with
 ``as_of + h weeks <= f`` - their target windows closed before ``f`` - and
 tested on rows with ``as_of`` in ``[f, next fold)``. Features at ``as_of``
 only use incidents known at ``as_of`` (see :mod:`earlywarn.features`).
+
+Every scorer is measured on the same test rows: the model (``model``), the
+model stacked with the baselines (``stacked``, see :mod:`earlywarn.model`)
+and every baseline of :mod:`earlywarn.baselines`, on three views that
+matter for early warning (``subsets``):
+
+* all rows (the ``model`` / ``stacked`` / ``baselines`` keys);
+* ``onset``: rows whose locality had no target incident in the 52 weeks up
+  to the as-of date - the places early warning is for, where any history
+  baseline has nothing to go on;
+* ``escalation``: the same rows, but the event forecast is "more target
+  incidents in the next h weeks than in the last h" (ranking metrics only:
+  the scores are probabilities of a different event, so Brier is not shown).
+
+``selection`` (:func:`earlywarn.selection.choose`) names the scorer the
+product would publish on these folds, and why.
 
 Metrics are computed pooled over all test rows and per fold. Brier skill is
 measured against predicting each fold's *training* base rate, so it is the
@@ -32,11 +49,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from earlywarn import progress
-from earlywarn.features import HALF_LIVES, SPATIAL_LAG_FEATURES, TARGET_COL, feature_columns, labelled_sample
+from earlywarn import baselines, progress, selection
+from earlywarn.features import TARGET_COL, TARGET_COUNT_COL, feature_columns, labelled_sample
 from earlywarn.history import in_window
 from earlywarn.model import ModelParams, ThreatModel
 
@@ -68,8 +84,8 @@ def metrics(y, p, reference_rate) -> dict:
     p = np.asarray(p, float)
     ref = np.broadcast_to(np.asarray(reference_rate, float), y.shape)
     both = len(np.unique(y)) == 2
-    brier = float(brier_score_loss(y, p)) if len(y) else float("nan")
-    brier_ref = float(np.mean((y - ref) ** 2)) if len(y) else float("nan")
+    brier = float(brier_score_loss(y, p)) if len(y) else None  # None, not NaN: the result is strict JSON
+    brier_ref = float(np.mean((y - ref) ** 2)) if len(y) else 0.0
     return {
         "auroc": float(roc_auc_score(y, p)) if both else None,
         "aupr": float(average_precision_score(y, p)) if y.sum() > 0 else None,
@@ -101,67 +117,24 @@ def calibration_table(y, p, bins: int = 10) -> list[dict]:
     return out
 
 
-# ----------------------------------------------------------------------------- baselines
-Predictor = Callable[[pd.DataFrame], np.ndarray]
-
-
-def _rate(y: np.ndarray) -> float:
-    return float(np.mean(y)) if len(y) else 0.5
-
-
-def persistence(train: pd.DataFrame, h: int) -> Predictor:
-    """Any target event in the last h weeks -> the training rate of y given that (else given none)."""
-    col = f"target_count_{h}w"
-    s = train[col].to_numpy() > 0
-    y = train[TARGET_COL].to_numpy()
-    base = _rate(y)
-    p1 = _rate(y[s]) if s.any() else base
-    p0 = _rate(y[~s]) if (~s).any() else base
-    return lambda test: np.where(test[col].to_numpy() > 0, p1, p0)
-
-
-def historical_rate(train: pd.DataFrame, h: int) -> Predictor:
-    """Each locality's rate of y over its training rows (unseen localities: the overall rate)."""
-    rates = train.groupby("locality_id", observed=True)[TARGET_COL].mean()
-    base = _rate(train[TARGET_COL].to_numpy())
-    return lambda test: test["locality_id"].map(rates).astype("float64").fillna(base).to_numpy()
-
-
-def _logistic(train: pd.DataFrame, cols: list[str]) -> Predictor:
-    X = np.log1p(np.clip(train[cols].to_numpy("float64"), 0, None))
-    mu, sd = X.mean(axis=0), X.std(axis=0) + 1e-9
-    m = LogisticRegression(C=1.0, max_iter=1000).fit((X - mu) / sd, train[TARGET_COL].to_numpy().astype(int))
-    return lambda test: m.predict_proba((np.log1p(np.clip(test[cols].to_numpy("float64"), 0, None)) - mu) / sd)[:, 1]
-
-
-def decay_history(train: pd.DataFrame, h: int) -> Predictor:
-    """Decayed count of past target events -> probability by a 1-feature logistic.
-
-    The half-life (2, 8 or 26 weeks) is the one with the lowest log-loss on
-    the *training* rows, which makes this baseline as strong as it can
-    honestly be.
-    """
-    y = train[TARGET_COL].to_numpy().astype(int)
-    best, best_loss = None, np.inf
-    for hl in HALF_LIVES:
-        f = _logistic(train, [f"target_count_decay_{hl}w"])
-        loss = log_loss(y, np.clip(f(train), 1e-6, 1 - 1e-6), labels=[0, 1])
-        if loss < best_loss:
-            best, best_loss = f, loss
-    return best
-
-
-def spatial_lag(train: pd.DataFrame, h: int) -> Predictor:
-    """Logistic regression on a few own and first-ring neighbour lags (log1p, standardised)."""
-    return _logistic(train, list(SPATIAL_LAG_FEATURES))
-
-
-BASELINES: dict[str, Callable[[pd.DataFrame, int], Predictor]] = {
-    "persistence": persistence,
-    "historical_rate": historical_rate,
-    "decay_history": decay_history,
-    "spatial_lag_logistic": spatial_lag,
+# ----------------------------------------------------------------------------- subsets
+ONSET_LOOKBACK_COL = "target_count_52w"  # target incidents in the 52 weeks up to the as-of date
+SUBSETS = {
+    "onset": "rows whose locality had no target incident in the previous 52 weeks",
+    "escalation": "all rows; event: more target incidents in the next h weeks than in the previous h weeks",
 }
+RANK_KEYS = ("auroc", "aupr", "topk_recall")
+
+
+def onset_rows(test: pd.DataFrame) -> np.ndarray:
+    return test[ONSET_LOOKBACK_COL].to_numpy("float64") == 0
+
+
+def escalation_label(test: pd.DataFrame, h: int) -> np.ndarray | None:
+    """1 where the next h weeks bring more target incidents than the last h (None without counts)."""
+    if TARGET_COUNT_COL not in test:
+        return None
+    return (test[TARGET_COUNT_COL].to_numpy("float64") > test[f"target_count_{h}w"].to_numpy("float64")).astype(float)
 
 
 # ----------------------------------------------------------------------------- folds
@@ -216,7 +189,7 @@ def _fold_rows(panel: pd.DataFrame, f0: pd.Timestamp, f1: pd.Timestamp, h: int,
 
 def _run_fold(panel: pd.DataFrame, f0: pd.Timestamp, f1: pd.Timestamp, h: int, history_years: float | None,
               factory: Callable[[], ThreatModel], max_train_rows: int | None, seed: int):
-    """Fit on the past of one fold, score its test rows, and the baselines on the same rows (None: nothing to test)."""
+    """Fit on the past of one fold and score its test rows with every scorer (None: nothing to test)."""
     tr, te = split(panel, f0, f1, h)
     if te.sum() == 0:
         return None
@@ -229,11 +202,15 @@ def _run_fold(panel: pd.DataFrame, f0: pd.Timestamp, f1: pd.Timestamp, h: int, h
         return None
     y = test[TARGET_COL].to_numpy().astype(float)
     rate = float(y_tr.mean())
+    onset_tr = onset_rows(train)
+    onset_rate = float(y_tr[onset_tr].mean()) if onset_tr.any() else rate
     t_fit = time.perf_counter()
     fit_rows = labelled_sample(train, max_train_rows, seed) if max_train_rows else train
     model = factory().fit(fit_rows)
     fit_seconds = time.perf_counter() - t_fit
-    p = model.predict_proba(test)
+    scores = {k: model.predict_proba(test, scorer=k) for k in ("model", "stacked")}
+    for name in baselines.available(baselines.NAMES, panel.columns, h):
+        scores[name] = np.clip(baselines.predict(baselines.fit(name, train, h), test), 0.0, 1.0)
     fold = {
         "start": str(f0.date()),
         "end": str(f1.date()),
@@ -245,14 +222,22 @@ def _run_fold(panel: pd.DataFrame, f0: pd.Timestamp, f1: pd.Timestamp, h: int, h
         "n_test_positives": int(y.sum()),
         "train_base_rate": rate,
         "fit_seconds": round(fit_seconds, 2),
-        "model": metrics(y, p, rate),
-        "baselines": {},
+        **_scored(y, scores, rate),
     }
-    bps = {}
-    for name, fit in BASELINES.items():
-        bps[name] = np.clip(fit(train, h)(test), 0.0, 1.0)
-        fold["baselines"][name] = metrics(y, bps[name], rate)
-    return fold, y, p, rate, bps
+    extra = {"onset": onset_rows(test), "onset_rate": onset_rate, "escalation": escalation_label(test, h)}
+    return fold, y, scores, rate, extra
+
+
+def _scored(y: np.ndarray, scores: dict[str, np.ndarray], ref, keys=None) -> dict:
+    """``{"model": m, "stacked": m, "baselines": {name: m}}`` of the given scores (metrics or a subset of keys)."""
+
+    def one(p):
+        m = metrics(y, p, ref)
+        return m if keys is None else {k: m[k] for k in keys}
+
+    out = {k: one(scores[k]) for k in ("model", "stacked") if k in scores}
+    out["baselines"] = {n: one(scores[n]) for n in baselines.NAMES if n in scores}
+    return out
 
 
 def run_backtest(
@@ -289,8 +274,8 @@ def run_backtest(
         raise ValueError(f"no labelled as-of dates on or after {test_start}")
     factory = model_factory or (lambda: ThreatModel(seed=seed, horizon_weeks=h, params=params or ModelParams()))
     ends = [*starts[1:], pd.Timestamp(test_end or panel["as_of"].max()) + pd.Timedelta(days=1)]
-    ys, ps, refs, folds = [], [], [], []
-    base_ps: dict[str, list[np.ndarray]] = {name: [] for name in BASELINES}
+    ys, refs, onset_refs, folds, extras = [], [], [], [], []
+    pooled: dict[str, list[np.ndarray]] = {}
     t0 = time.perf_counter()
     jobs = min(backtest_jobs() if n_jobs is None else max(1, int(n_jobs)), len(starts))
     # lazily: only the folds being dispatched hold their rows
@@ -306,21 +291,25 @@ def run_backtest(
     for res in progress.track(results, total=len(starts), what="backtest fold"):
         if res is None:
             continue
-        fold, y, p, rate, bps = res
-        for name, bp in bps.items():
-            base_ps[name].append(bp)
+        fold, y, scores, rate, extra = res
+        for name, p in scores.items():
+            pooled.setdefault(name, []).append(p)
         folds.append(fold)
         ys.append(y)
-        ps.append(p)
         refs.append(np.full(len(y), rate))
-    y_all, p_all, ref_all = np.concatenate(ys), np.concatenate(ps), np.concatenate(refs)
-    return {
-        "model": metrics(y_all, p_all, ref_all),
-        "baselines": {n: metrics(y_all, np.concatenate(v), ref_all) for n, v in base_ps.items()},
+        onset_refs.append(np.full(len(y), extra["onset_rate"]))
+        extras.append(extra)
+    if not folds:
+        raise ValueError(f"no fold from {test_start} had training rows with both outcomes and test rows")
+    y_all, ref_all = np.concatenate(ys), np.concatenate(refs)
+    scores = {k: np.concatenate(v) for k, v in pooled.items()}
+    result = {
+        **_scored(y_all, scores, ref_all),
+        "subsets": _subsets(y_all, scores, extras, np.concatenate(onset_refs)),
         "n_test_rows": int(len(y_all)),
         "n_test_positives": int(y_all.sum()),
         "folds": folds,
-        "calibration": calibration_table(y_all, p_all),
+        "calibration": calibration_table(y_all, scores["model"]),
         "config": {
             "horizon_weeks": h,
             "test_start": str(pd.Timestamp(test_start).date()),
@@ -337,19 +326,71 @@ def run_backtest(
         "seconds": round(time.perf_counter() - t0, 2),
         "fit_seconds_mean": round(float(np.mean([f["fit_seconds"] for f in folds])), 2),
     }
+    result["selection"] = selection.choose(result)
+    return result
+
+
+def _subsets(y: np.ndarray, scores: dict[str, np.ndarray], extras: list[dict], onset_ref: np.ndarray) -> dict:
+    """Metrics of every scorer on the onset rows and against the escalation event (see the module docstring)."""
+    onset = np.concatenate([e["onset"] for e in extras])
+    out = {"onset": {"definition": SUBSETS["onset"], "n_rows": int(onset.sum()),
+                     "n_positives": int(y[onset].sum()),
+                     **_scored(y[onset], {k: v[onset] for k, v in scores.items()}, onset_ref[onset])}}
+    if all(e["escalation"] is not None for e in extras):
+        esc = np.concatenate([e["escalation"] for e in extras])
+        out["escalation"] = {"definition": SUBSETS["escalation"], "n_rows": int(len(esc)),
+                             "n_positives": int(esc.sum()), **_scored(esc, scores, 0.0, RANK_KEYS)}
+    return out
+
+
+def run_backtests(panel: pd.DataFrame, *, horizons, primary: int, **kwargs) -> dict:
+    """One backtest per horizon on the same folds: the primary's result, with every horizon's under ``horizons``.
+
+    Each horizon trains on its own target (``y_{h}w``, :func:`earlywarn.features.with_target`) and keeps
+    its own no-leakage rule (training windows closed h weeks before the fold).
+    """
+    from earlywarn.features import target_view
+
+    out: dict = {}
+    for h in sorted(set(int(x) for x in horizons) | {int(primary)}):
+        with progress.stage(f"backtest, {h}-week horizon"):
+            out[str(h)] = run_backtest(target_view(panel, h), horizon_weeks=h, **kwargs)
+    return {**out[str(primary)], "primary_horizon": int(primary), "horizons": out}
+
+
+def horizon_result(result: dict, h: int) -> dict:
+    """The backtest of horizon ``h`` from a run_backtests or a single-horizon run_backtest result."""
+    if "horizons" in result:
+        return result["horizons"][str(h)]
+    if int(result.get("config", {}).get("horizon_weeks", h)) != int(h):
+        raise KeyError(f"no {h}-week backtest in this result")
+    return result
 
 
 def format_table(result: dict) -> str:
-    """Plain-text table of pooled metrics: model and every baseline."""
-    head = f"{'scorer':<22}" + "".join(f"{k:>13}" for k in METRIC_KEYS)
+    """Plain-text table: every scorer on all rows, on onset rows and against escalations, and the choice."""
+    cols = [("auroc", "AUROC", None), ("aupr", "AUPR", None), ("brier", "Brier", None),
+            ("brier_skill", "Brier skill", None), ("topk_recall", "top-10% rec", None),
+            ("auroc", "onset AUROC", "onset"), ("aupr", "onset AUPR", "onset"), ("aupr", "escal. AUPR", "escalation")]
+    head = f"{'scorer':<22}" + "".join(f"{label:>13}" for _, label, _ in cols)
     rows = [head, "-" * len(head)]
-    for name, m in [("model", result["model"])] + list(result["baselines"].items()):
-        rows.append(
-            f"{name:<22}" + "".join(f"{m[k]:>13.4f}" if m.get(k) is not None else f"{'n/a':>13}" for k in METRIC_KEYS)
-        )
+    subsets = result.get("subsets", {})
+    for name in ["model", "stacked", *result["baselines"]]:
+        cells = []
+        for key, _, sub in cols:
+            src = result if sub is None else subsets.get(sub, {})
+            m = src.get(name) if name in ("model", "stacked") else src.get("baselines", {}).get(name)
+            v = None if m is None else m.get(key)
+            cells.append(f"{v:>13.4f}" if v is not None else f"{'n/a':>13}")
+        if name in result or name in result["baselines"]:
+            rows.append(f"{name:<22}" + "".join(cells))
+    onset = subsets.get("onset", {})
     rows.append(
-        f"test rows {result['n_test_rows']}, positives {result['n_test_positives']}, "
-        f"folds {len(result['folds'])}"
+        f"test rows {result['n_test_rows']}, positives {result['n_test_positives']}"
+        + (f"; onset rows {onset['n_rows']}, positives {onset['n_positives']}" if onset else "")
+        + f"; folds {len(result['folds'])}"
         + (f", model fit {result['fit_seconds_mean']:.1f} s per fold" if "fit_seconds_mean" in result else "")
     )
+    if "selection" in result:
+        rows.append(f"published: {result['selection']['why']}")
     return "\n".join(rows)

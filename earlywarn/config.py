@@ -402,7 +402,10 @@ class MissionConfig(_Strict):
     )
     travel: TravelConfig | None = None  # optional friction raster: coverage by travel minutes
     sectors: SectorConfig | None = None  # optional sectors and troop strengths (area-to-troop indicators)
-    horizon_weeks: int = Field(default=4, ge=1, le=26)
+    # Forecast horizons in weeks ("next week", "this month", "this quarter"); one number or a list.
+    horizon_weeks: list[int] = Field(default_factory=lambda: [1, 4, 12])
+    # The horizon flags, classes and the brief use; default 4 weeks when listed, else the middle one.
+    primary_horizon_weeks: int | None = None
     step: Literal["weekly", "monthly"] = "weekly"
     max_event_age_days: int = Field(default=0, ge=0)  # 0: no cut; else ignore events older than this
     ingest_timeout_s: float = Field(default=900, gt=0)  # a feed read that hangs longer falls back to last good
@@ -428,6 +431,35 @@ class MissionConfig(_Strict):
         if not roots:
             raise ValueError("data_root needs at least one folder")
         return [expand_env(str(r)) for r in roots]
+
+    @field_validator("horizon_weeks", mode="before")
+    @classmethod
+    def _horizons(cls, v):
+        items = v if isinstance(v, list | tuple) else [v]
+        if not items:
+            raise ValueError("horizon_weeks needs at least one horizon")
+        bad = [h for h in items if isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= 26]
+        if bad:
+            raise ValueError(f"horizons must be whole weeks from 1 to 26; got {bad}")
+        return sorted(set(items))
+
+    @model_validator(mode="after")
+    def _primary_listed(self) -> MissionConfig:
+        p = self.primary_horizon_weeks
+        if p is not None and p not in self.horizon_weeks:
+            raise ValueError(f"primary_horizon_weeks {p} is not one of horizon_weeks {self.horizon_weeks}")
+        return self
+
+    @property
+    def horizons(self) -> list[int]:
+        return list(self.horizon_weeks)
+
+    @property
+    def primary_horizon(self) -> int:
+        if self.primary_horizon_weeks is not None:
+            return self.primary_horizon_weeks
+        hs = self.horizon_weeks
+        return 4 if 4 in hs else hs[(len(hs) - 1) // 2]
 
     @field_validator("area", mode="before")
     @classmethod

@@ -770,3 +770,12 @@ def describe(group: str, values: dict[str, float], horizon_weeks: int = 4) -> st
         if not np.isnan(since) and since < WEEKS_SINCE_CAP:
             text += " (the latest this week)" if since == 0 else f" (the latest {_plural_s(since, 'week')} ago)"
     return text
+
+
+def target_view(panel: pd.DataFrame, h: int) -> pd.DataFrame:
+    """The panel with ``y`` / ``y_count`` of horizon ``h``; a panel built for that horizon alone as it is."""
+    if f"y_{int(h)}w" in panel.columns:
+        return with_target(panel, int(h))  # noqa: F821 - provided by the multi-horizon panel
+    if int(panel.attrs.get("horizon_weeks", h)) == int(h):
+        return panel
+    raise ValueError(f"the panel has no {h}-week target (built for {panel.attrs.get('horizon_weeks')} weeks)")

@@ -412,6 +412,7 @@ class RunProducts:
     freshness: list[dict]
     model_card: dict = field(default_factory=dict)
     scheme: RiskScheme | None = None
+    schemes: dict[int, RiskScheme] = field(default_factory=dict)  # every horizon's (the primary's is ``scheme``)
 
 
 @dataclass
@@ -452,8 +453,9 @@ def prepare(
                             "displacement_rows": 0 if displacement is None else int(len(displacement))}
     with manifest.stage("features"):
         panel = build_panel(
-            incidents, geo.feature_localities(), unit=cfg.localities.unit, horizon_weeks=cfg.horizon_weeks,
-            step=cfg.step, target=cfg.target, displacement=displacement, bases=geo.bases, end=end,
+            incidents, geo.feature_localities(), unit=cfg.localities.unit, horizon_weeks=cfg.primary_horizon,
+            horizons=cfg.horizons, step=cfg.step, target=cfg.target, displacement=displacement, bases=geo.bases,
+            end=end,
             rows_from=rows_start(cfg, end),  # rows only where training/scoring use them; features see all history
         )
         if geo.margin is not None and len(geo.margin):  # margin cells gave their neighbours context; never scored
@@ -491,8 +493,8 @@ def analyse(
     as_of: str | None = None,
 ) -> RunProducts:
     """Validate -> features -> (train if no model) -> score -> flag, for one as-of date."""
-    from earlywarn.features import target_mask
-    from earlywarn.model import score_panel
+    from earlywarn.features import target_mask, target_view
+    from earlywarn.forecaster import score_panel
     from earlywarn.registry import ensure_model
 
     prep = prepare(cfg, geo, outcomes, manifest, as_of=as_of)
@@ -503,14 +505,18 @@ def analyse(
     with manifest.stage("score"):
         scores = score_panel(model, prep.panel)
         scores["model_version"] = model.version
+        manifest.counts["horizon_consistency_adjustments"] = int(scores.attrs.get("monotone_adjusted", 0))
         as_of_ts = pd.Timestamp(scores["as_of"].iloc[0])
         manifest.as_of = str(as_of_ts.date())
         check_as_of(state_dir(cfg), manifest.as_of, explicit=as_of is not None)
         manifest.derive_run_id()
         scores["run_id"] = manifest.run_id
     with manifest.stage("decide"):
-        scheme = class_thresholds(cfg.thresholds, base_rate(prep.panel))
+        schemes = {h: class_thresholds(cfg.thresholds, base_rate(target_view(prep.panel, h))) for h in model.horizons}
+        scheme = schemes[model.primary]
         manifest.counts["base_rate"] = scheme.base_rate
+        for h, sch in schemes.items():
+            scores[f"risk_class_{h}w"] = risk_class(scores[f"risk_{h}w"], sch.thresholds)
         table = decide(cfg, geo, scores, incidents, displacement, locality_of, previous_scores(cfg, as_of_ts),
                        scheme.thresholds)
         indic = ind.compute_indicators(
@@ -523,7 +529,28 @@ def analyse(
         manifest.counts |= {"forward_deploy_flags": int(table["forward_deploy"].sum()),
                             "humanitarian_access_flags": int(table["humanitarian_access"].sum())}
     return RunProducts(as_of_ts, table, incidents, locality_of, displacement, geo, indic, freshness(outcomes), card,
-                       scheme)
+                       scheme, schemes)
+
+
+def horizon_header(p: RunProducts) -> dict:
+    """What the map says about the horizons: which exist, the primary, each one's classes and published scorer."""
+    by_h = p.model_card.get("by_horizon") or {}
+    horizons = sorted(int(h) for h in p.schemes) or [int(p.model_card.get("horizon_weeks", 4))]
+    primary = int(p.model_card.get("horizon_weeks", horizons[0]))
+
+    def scorer_text(h: int) -> str:
+        sel = (by_h.get(str(h)) or {}).get("selection")
+        if sel:
+            return sel["why"]
+        return "the model (no backtest yet: its skill is unmeasured)"
+
+    return {
+        "horizons": horizons,
+        "primary_horizon": primary,
+        "horizon_schemes": {str(h): s.text for h, s in p.schemes.items()},
+        "scorer": scorer_text(primary),
+        "horizon_scorers": {str(h): scorer_text(h) for h in horizons},
+    }
 
 
 def displacement_sites(displacement: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -563,15 +590,16 @@ def publish(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) ->
             "as_of": str(p.as_of.date()),
             "model_version": manifest.model_version,
             "run_id": manifest.run_id,
-            "horizon_weeks": cfg.horizon_weeks,
+            "horizon_weeks": cfg.primary_horizon,
             "caveat": (
-                f"Risk = modelled probability of at least one attack on civilians in the {cfg.horizon_weeks} weeks "
+                f"Risk = modelled probability of at least one attack on civilians in the {cfg.primary_horizon} weeks "
                 f"after {p.as_of.date()}, from reported incidents only (under-reporting is uneven). "
                 "Decision support, not a substitute for analyst judgement."
             ),
             "freshness": p.freshness,
             "warnings": list(manifest.warnings),
             "risk_scheme": p.scheme.text if p.scheme else "",
+            **horizon_header(p),
         }
         context, warns = map_context(cfg, p.geo)
         for w in warns:

@@ -6,11 +6,16 @@ names the champion and keeps the history of promoted versions. A corrupted or
 missing champion falls back to the previous promoted version with a warning;
 only when none loads does the run train a model from the data it has.
 
+A model is trained with its own short backtest, which also decides, per
+horizon, which scorer it publishes (the model, the model stacked with the
+baselines, or a baseline alone; :mod:`earlywarn.selection`).
+
 Promotion (champion/challenger): a challenger is promoted only when its
-rolling-origin backtest on the *same panel and folds* is not worse than the
-champion's specification on those folds (AUPR within a small tolerance and
-Brier score no higher). Comparing on the same folds matters: metrics from
-different periods are not comparable, because base rates drift.
+published scorer, on the *same panel and folds*, is not worse than the
+champion specification's published scorer by the same comparison
+(:func:`earlywarn.selection.not_worse`, primary horizon: the one flags use).
+Comparing on the same folds matters: metrics from different periods are not
+comparable, because base rates drift.
 """
 
 from __future__ import annotations
@@ -24,15 +29,16 @@ import pandas as pd
 
 from earlywarn import progress
 from earlywarn.atomic import write_text
-from earlywarn.backtest import run_backtest
+from earlywarn.backtest import run_backtests
 from earlywarn.config import MissionConfig
 from earlywarn.features import TARGET_COL, labelled_sample
+from earlywarn.forecaster import Forecaster, train_model
 from earlywarn.history import in_window, panel_start
 from earlywarn.manifest import RunManifest
-from earlywarn.model import ModelParams, ThreatModel, train_model
+from earlywarn.model import ModelParams
+from earlywarn.selection import not_worse, published_metrics
 
 POINTER = "current.json"
-AUPR_TOLERANCE = 0.005
 MAX_TRAIN_ROWS = 150_000  # labelled rows fitted as they are; beyond this, a weighted sample (as continental)
 BACKTEST_MONTHS = 6  # the short backtest a new model earns its place with (backtest_for)
 
@@ -43,7 +49,7 @@ class NoUsableModel(RuntimeError):
 
 @dataclass
 class Candidate:
-    model: ThreatModel
+    model: Forecaster
     version: str
     card: Path
     backtest: dict | None
@@ -63,7 +69,7 @@ def _write_pointer(models_dir: Path, pointer: dict) -> None:
     write_text(models_dir / POINTER, json.dumps(pointer, indent=2, default=str))
 
 
-def load_champion(cfg: MissionConfig, manifest: RunManifest | None = None) -> ThreatModel | None:
+def load_champion(cfg: MissionConfig, manifest: RunManifest | None = None) -> Forecaster | None:
     """The current model, or the most recent earlier promoted one that still loads."""
     pointer = read_pointer(cfg.models_dir)
     versions = [pointer.get("current")] + [h["version"] for h in reversed(pointer.get("history", []))]
@@ -74,7 +80,7 @@ def load_champion(cfg: MissionConfig, manifest: RunManifest | None = None) -> Th
         seen.add(v)
         path = cfg.models_dir / f"threat-model-{v}.skops"
         try:
-            model = ThreatModel.load(path)
+            model = Forecaster.load(path)
         except Exception as exc:  # noqa: BLE001 - any unloadable file (bad zip, wrong types, truncated) falls back
             if manifest is not None:
                 manifest.warn(f"model {v} unusable ({type(exc).__name__}: {str(exc)[:120]}); "
@@ -92,12 +98,14 @@ def rows_start(cfg: MissionConfig, end) -> pd.Timestamp | None:
 
     The short backtest's first fold starts ``BACKTEST_MONTHS`` before the last
     labelled date, and its training rows reach ``model.history_years`` back
-    from there; scoring and the final fit need only later rows. Earlier
-    incidents still feed the features (``build_panel(rows_from=...)``).
+    from there (the longest horizon, whose labels end first, reaches furthest);
+    scoring and the final fit need only later rows. Earlier incidents still
+    feed the features (``build_panel(rows_from=...)``).
     """
-    last_labelled = pd.Timestamp(end) - pd.Timedelta(weeks=cfg.horizon_weeks)
+    longest = max(cfg.horizons)
+    last_labelled = pd.Timestamp(end) - pd.Timedelta(weeks=cfg.primary_horizon)
     first_fold = (last_labelled - pd.DateOffset(months=BACKTEST_MONTHS)).normalize()
-    return panel_start(first_fold, cfg.model.history_years, cfg.horizon_weeks)
+    return panel_start(first_fold, cfg.model.history_years, longest)
 
 
 def training_rows(cfg: MissionConfig, panel: pd.DataFrame) -> pd.DataFrame:
@@ -111,10 +119,11 @@ def training_rows(cfg: MissionConfig, panel: pd.DataFrame) -> pd.DataFrame:
 
 def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | None = None,
                  months: int = BACKTEST_MONTHS, fold_months: int = 3) -> dict | None:
-    """Rolling-origin backtest over the last ``months`` of labelled data, retraining every ``fold_months``.
+    """Rolling-origin backtest of every horizon over the last ``months`` of labelled data (primary horizon's).
 
-    Kept short (two folds by default) because it runs inside the nightly run when a mission has no model;
-    the full monthly-fold backtest is `earlywarn backtest`.
+    Kept short (two folds by default, retraining every ``fold_months``) because it runs inside the nightly
+    run when a mission has no model; the full monthly-fold backtest is `earlywarn backtest`. Every horizon
+    is tested from the same start; a longer horizon's labels end earlier, so it gets fewer test weeks.
     """
     labelled = panel.dropna(subset=["y"])
     if labelled.empty:
@@ -126,9 +135,9 @@ def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | 
     if start <= pd.Timestamp(labelled["as_of"].min()) + pd.DateOffset(months=12):
         return None  # not enough history to train on before the test period
     try:
-        return run_backtest(panel, horizon_weeks=cfg.horizon_weeks, test_start=start, seed=cfg.model.seed,
-                            fold_months=fold_months, params=params, max_train_rows=MAX_TRAIN_ROWS,
-                            history_years=cfg.model.history_years)
+        return run_backtests(panel, horizons=cfg.horizons, primary=cfg.primary_horizon, test_start=start,
+                             seed=cfg.model.seed, fold_months=fold_months, params=params,
+                             max_train_rows=MAX_TRAIN_ROWS, history_years=cfg.model.history_years)
     except ValueError:
         return None
 
@@ -138,25 +147,16 @@ def train_challenger(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParam
 
     The candidate is not yet promoted.
     """
-    with progress.stage("short backtest of the new model (last 6 months, 2 folds)"):
+    with progress.stage(f"short backtest of the new model (last {BACKTEST_MONTHS} months, 2 folds per horizon)"):
         bt = backtest_for(cfg, panel, params)
     rows = training_rows(cfg, panel)
     window = "all history" if cfg.model.history_years is None else f"last {cfg.model.history_years:g} years"
     with progress.stage(f"fitting the model on {len(rows):,} labelled rows ({window})"):
         model, version, card = train_model(labelled_sample(rows, MAX_TRAIN_ROWS, seed=cfg.model.seed),
-                                           seed=cfg.model.seed, horizon_weeks=cfg.horizon_weeks,
-                                           out_dir=cfg.models_dir, backtest_result=bt, params=params)
+                                           seed=cfg.model.seed, horizon_weeks=cfg.primary_horizon,
+                                           horizons=cfg.horizons, out_dir=cfg.models_dir, backtest_result=bt,
+                                           params=params)
     return Candidate(model, version, card, bt)
-
-
-def not_worse(challenger: dict | None, champion: dict | None) -> bool:
-    """Champion/challenger rule on the same folds (see module docstring)."""
-    if champion is None:
-        return True
-    if challenger is None:
-        return False
-    c, h = challenger["model"], champion["model"]
-    return c["aupr"] >= h["aupr"] - AUPR_TOLERANCE and c["brier"] <= h["brier"] + 1e-9
 
 
 def promote(cfg: MissionConfig, cand: Candidate, reason: str) -> None:
@@ -164,19 +164,21 @@ def promote(cfg: MissionConfig, cand: Candidate, reason: str) -> None:
     history = pointer.get("history", [])
     history.append({"version": cand.version, "promoted": datetime.now(UTC).isoformat(timespec="seconds"),
                     "reason": reason,
-                    "backtest": None if cand.backtest is None else cand.backtest["model"]})
+                    "backtest": None if cand.backtest is None else _published(cand.backtest)})
     _write_pointer(cfg.models_dir, {"current": cand.version, "history": history})
 
 
-def ensure_model(cfg: MissionConfig, panel: pd.DataFrame, manifest: RunManifest) -> tuple[ThreatModel, dict]:
+def ensure_model(cfg: MissionConfig, panel: pd.DataFrame, manifest: RunManifest) -> tuple[Forecaster, dict]:
     """The model to score with tonight: the champion, or a first model trained now."""
     model = load_champion(cfg, manifest)
     if model is not None:
         missing = sorted(set(model.feature_names) - set(panel.columns))
-        if not missing and model.horizon_weeks == cfg.horizon_weeks:
+        same = model.horizons == cfg.horizons and model.primary == cfg.primary_horizon
+        if not missing and same:
             return model, _card(cfg, model.version)
         why = (f"needs features this panel lacks ({', '.join(missing[:5])})" if missing else
-               f"forecasts {model.horizon_weeks} weeks ahead, the config asks for {cfg.horizon_weeks}")
+               f"forecasts {_weeks(model.horizons, model.primary)}, the config asks for "
+               f"{_weeks(cfg.horizons, cfg.primary_horizon)}")
         manifest.warn(f"model {model.version} {why}; training a new model")
     with progress.stage("training the first model" if model is None else "training a new model"):
         cand = train_challenger(cfg, panel)
@@ -201,8 +203,17 @@ def weekly_retrain(cfg: MissionConfig, panel: pd.DataFrame) -> dict:
     if ok:
         promote(cfg, cand, reason)
     return {"promoted": ok, "version": cand.version, "champion": champion.version, "reason": reason,
-            "challenger": None if cand.backtest is None else cand.backtest["model"],
-            "champion_backtest": None if champ_bt is None else champ_bt["model"]}
+            "challenger": None if cand.backtest is None else _published(cand.backtest),
+            "champion_backtest": None if champ_bt is None else _published(champ_bt)}
+
+
+def _published(bt: dict) -> dict:
+    """The published scorer's name and pooled metrics (primary horizon) of a backtest."""
+    return {"scorer": (bt.get("selection") or {}).get("scorer", "model"), **published_metrics(bt)}
+
+
+def _weeks(horizons: list[int], primary: int) -> str:
+    return f"{', '.join(str(h) for h in horizons)} weeks ahead (primary {primary})"
 
 
 def _card(cfg: MissionConfig, version: str) -> dict:

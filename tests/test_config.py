@@ -14,7 +14,7 @@ GOOD = {
 def test_valid_config_resolves_paths(tmp_path: Path):
     cfg = parse_config(GOOD, base_dir=tmp_path)
     assert cfg.data_path(cfg.sources[0].path) == (tmp_path / "acled.csv").resolve()
-    assert cfg.horizon_weeks == 4
+    assert cfg.horizons == [1, 4, 12] and cfg.primary_horizon == 4  # next week, this month, this quarter
     assert cfg.maps_dir == (tmp_path / "maps").resolve()
 
 
@@ -58,6 +58,18 @@ def test_load_config_yaml_errors(tmp_path: Path):
         load_config(p)
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_horizons_one_number_or_a_list_with_a_primary(tmp_path: Path):
+    assert parse_config(dict(GOOD, horizon_weeks=6), base_dir=tmp_path).horizons == [6]
+    cfg = parse_config(dict(GOOD, horizon_weeks=[12, 2, 6, 2]), base_dir=tmp_path)
+    assert cfg.horizons == [2, 6, 12] and cfg.primary_horizon == 6  # no 4: the middle one
+    assert parse_config(dict(GOOD, horizon_weeks=[1, 12], primary_horizon_weeks=12),
+                        base_dir=tmp_path).primary_horizon == 12
+    with pytest.raises(ConfigError, match="primary_horizon_weeks 3 is not one of"):
+        parse_config(dict(GOOD, horizon_weeks=[1, 4], primary_horizon_weeks=3), base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="whole weeks from 1 to 26"):
+        parse_config(dict(GOOD, horizon_weeks=[4, 40]), base_dir=tmp_path)
 
 
 def test_config_hash_changes_with_content(tmp_path: Path):

@@ -14,7 +14,7 @@ from earlywarn.backtest import run_backtest
 from earlywarn.config import MissionConfig
 from earlywarn.features import build_panel, feature_columns
 from earlywarn.history import in_window, panel_start, window_start
-from earlywarn.model import ModelParams, ThreatModel, thin_quiet
+from earlywarn.model import ModelParams, ThreatModel, _gbm_proba, thin_quiet
 
 FAST = ModelParams(max_iter=30)
 
@@ -169,7 +169,8 @@ def test_quiet_thinning_keeps_held_out_calibration():
         assert abs(pred - obs) < 0.25 * obs + 0.002, (pred, obs)  # calibrated on held-out time
         assert abs(pred - p_full[mask].mean()) < 0.15 * p_full[mask].mean()  # as the unthinned fit
     # the sampling alone would inflate quiet rows' odds ~10x: the calibrator's quiet term undoes it
-    raw_quiet = thin._members(test[thin.feature_names].to_numpy("float64")[quiet_test]).mean()
+    X = test[thin.feature_names].to_numpy("float64")[quiet_test]
+    raw_quiet = _gbm_proba(thin._members["gbm"], X[:, thin._used]).mean()
     assert raw_quiet > 3 * y[quiet_test].mean()
 
 

@@ -11,19 +11,18 @@ import skops.io as sio
 from sklearn.metrics import roc_auc_score
 from sklearn.svm import SVC
 
+from earlywarn import baselines, modelfile
 from earlywarn.features import CHANNELS, SPATIAL_LAG_FEATURES, describe, feature_group
-from earlywarn.model import (
-    FORMAT,
-    ModelParams,
-    ThreatModel,
-    UntrustedModelError,
-    monotonic_constraints,
-    score_panel,
-    train_model,
-    write_model_card,
-)
+from earlywarn.forecaster import Forecaster, score_panel, train_model
+from earlywarn.model import FORMAT, ModelParams, ThreatModel, _gbm_proba, monotonic_constraints
+from earlywarn.modelcard import write_model_card
+from earlywarn.modelfile import UntrustedModelError
 
-FAST = ModelParams(max_iter=60, n_gbm=1)
+FAST = ModelParams(max_iter=60)
+
+
+def _bytes(model: ThreatModel) -> bytes:
+    return modelfile.dumps(model.state())
 
 
 def synthetic_panel(n_loc=40, n_wk=120, seed=0) -> pd.DataFrame:
@@ -79,34 +78,35 @@ def test_fit_is_reproducible_from_seed(fitted):
     again = ThreatModel(seed=7, params=FAST).fit(train)
     np.testing.assert_array_equal(model.predict_proba(test), again.predict_proba(test))
     # ... and gives the same file, hence the same version: a rerun is traceable to the same artefact
-    assert model.to_bytes() == again.to_bytes()
-    loaded = ThreatModel.from_bytes(again.to_bytes())
+    assert _bytes(model) == _bytes(again)
+    loaded = ThreatModel.from_state(modelfile.loads(_bytes(again), FORMAT))
     np.testing.assert_array_equal(loaded.predict_proba(test), model.predict_proba(test))
 
 
 def test_skops_round_trip(tmp_path, fitted):
     model, _, test, _ = fitted
-    path = model.save(tmp_path)
-    assert path.name == f"threat-model-{model.version}.skops" and len(model.version) == 12
-    loaded = ThreatModel.load(path)
-    assert loaded.version == model.version
-    np.testing.assert_array_equal(loaded.predict_proba(test), model.predict_proba(test))
+    one = Forecaster({4: model}, 4)
+    path = one.save(tmp_path)
+    assert path.name == f"threat-model-{one.version}.skops" and len(one.version) == 12
+    loaded = Forecaster.load(path)
+    assert loaded.version == one.version and loaded.horizons == [4]
+    np.testing.assert_array_equal(loaded.main.predict_proba(test), model.predict_proba(test))
     assert loaded.feature_names == model.feature_names
 
 
 def test_load_refuses_untrusted_types(tmp_path, fitted):
     model, _, _, _ = fitted
-    state = model._state()
+    state = model.state()
     state["extra"] = SVC()  # a type outside the allow-list
     bad = tmp_path / "bad.skops"
     bad.write_bytes(sio.dumps(state))
     with pytest.raises(UntrustedModelError, match="SVC"):
-        ThreatModel.load(bad)
+        Forecaster.load(bad)
     other = tmp_path / "other.skops"
     other.write_bytes(sio.dumps({"format": "something-else"}))
     with pytest.raises(UntrustedModelError):
-        ThreatModel.load(other)
-    assert FORMAT in model._state()["format"]
+        Forecaster.load(other)
+    assert FORMAT in model.state()["format"]
 
 
 def test_explanations_name_real_features_in_plain_words(fitted):
@@ -148,7 +148,8 @@ def test_train_model_writes_card_and_score_panel(tmp_path):
     meta = json.loads(card.with_suffix(".json").read_text())
     assert meta["model_version"] == version and meta["backtest"]["model"]["aupr"] == 0.5
     scores = score_panel(model, panel)
-    assert list(scores.columns) == ["locality_id", "as_of", "risk", "driver_1", "driver_2", "driver_3"]
+    assert list(scores.columns) == ["locality_id", "as_of", "risk", "driver_1", "driver_2", "driver_3", "risk_4w",
+                                    "driver_1_4w", "driver_2_4w", "driver_3_4w"]
     assert len(scores) == 20 and (scores["as_of"] == panel["as_of"].max()).all()
     assert scores["risk"].between(0, 1).all()
 
@@ -156,15 +157,15 @@ def test_train_model_writes_card_and_score_panel(tmp_path):
 def test_fit_is_lean_early_stopped_and_monotonic():
     panel = synthetic_panel(n_loc=30, n_wk=100, seed=5)
     panel["abduct_sv_count_4w"] = 0.0  # a channel the source never reports: constant, not fitted
-    params = ModelParams(max_iter=300, n_gbm=1)
+    params = ModelParams(max_iter=300)
     model = ThreatModel(seed=3, params=params).fit(panel)
     used = dict(zip(model.feature_names, model._used, strict=True))
     assert not used["abduct_sv_count_4w"] and used["vac_count_4w"]
     assert model.info["features_used"] == len(model.feature_names) - 1
     # the trees stop well before the cap: the later calibration slice picked their number
-    (trees,) = model.info["gbm_trees"]
+    trees = model.info["gbm_trees"]
     assert 1 <= trees < params.max_iter
-    assert model._base["gbm"][0].n_iter_ == trees
+    assert model._members["gbm"].n_iter_ == trees
     cst = dict(zip(model.feature_names, monotonic_constraints(model.feature_names), strict=True))
     assert cst["vac_count_4w"] == 1 and cst["idp_level"] == 0 and monotonic_constraints(["weeks_since_vac"])[0] == -1
     # more attacks on civilians here never lowers the risk
@@ -172,17 +173,16 @@ def test_fit_is_lean_early_stopped_and_monotonic():
     more = rows.copy()
     more["vac_count_4w"] += 3
     more["vac_count_12w"] += 3
-    gbm = model._base["gbm"][0]
+    gbm = model._members["gbm"]
     cols = [c for c, u in used.items() if u]
-    assert (
-        gbm.predict_proba(more[cols].to_numpy())[:, 1] >= gbm.predict_proba(rows[cols].to_numpy())[:, 1] - 1e-12
-    ).all()
+    assert (_gbm_proba(gbm, more[cols].to_numpy()) >= _gbm_proba(gbm, rows[cols].to_numpy()) - 1e-12).all()
 
 
 def test_model_card_says_what_was_tried(tmp_path, fitted):
     model, _, _, _ = fitted
-    model.save(tmp_path)
-    card = write_model_card(model, tmp_path)
+    one = Forecaster({4: model}, 4)
+    one.save(tmp_path)
+    card = write_model_card(one, tmp_path)
     text = card.read_text()
     assert "## What was tried" in text and "validation" in text and "2019" not in text.split("## What was tried")[1]
     meta = json.loads(card.with_suffix(".json").read_text())
@@ -200,17 +200,40 @@ def test_poisson_trees_on_target_counts_round_trip(tmp_path):
     cut = pd.Timestamp(panel["as_of"].unique()[70])
     train = panel[panel["as_of"] + pd.Timedelta(weeks=4) <= cut]
     test = panel[(panel["as_of"] >= cut) & panel["y"].notna()]
-    model = ThreatModel(seed=5, params=ModelParams(n_gbm=1)).fit(train)
+    model = ThreatModel(seed=5).fit(train)
     assert model.info["gbm_target"].startswith("count") and "y_count" not in model.feature_names
-    assert model._base["spatial_lag"] is not None and len(model._sl_cols) == len(SPATIAL_LAG_FEATURES)
-    assert model._calibrator.coef_.shape == (1, 3)  # stacked: trees, logistic, spatial-lag logistic
+    assert model._stack_members["model"] == ["spatial_lag_logistic"]
+    assert model._stacks["model"].coef_.shape == (1, 3)  # trees, logistic, spatial-lag logistic
+    # the panel has the persistence baseline's input (target_count_4w) but not conflictology's or decay's
+    assert model._stack_members["stacked"] == ["persistence", "spatial_lag_logistic"]
+    assert model._stacks["stacked"].coef_.shape == (1, 4)
     p = model.predict_proba(test)
     assert ((p >= 0) & (p <= 1)).all() and roc_auc_score(test["y"], p) > 0.75
-    loaded = ThreatModel.load(model.save(tmp_path))  # the Poisson regressor is on the allow-list
+    loaded = Forecaster.load(Forecaster({4: model}, 4).save(tmp_path)).main  # every member is on the allow-list
     np.testing.assert_array_equal(loaded.predict_proba(test), p)
-    # counts that do not match y are not used: the classifier is fitted instead
+    np.testing.assert_array_equal(loaded.predict_proba(test, "stacked"), model.predict_proba(test, "stacked"))
+    # counts that do not match y are not used: the trees fit the 0/1 target
     bad = train.assign(y_count=0.0)
-    assert ThreatModel(seed=5, params=ModelParams(n_gbm=1)).fit(bad).info["gbm_target"] == "binary"
-    assert (
-        ThreatModel(seed=5, params=ModelParams(n_gbm=1, gbm_target="binary")).fit(train).info["gbm_target"] == "binary"
-    )
+    assert ThreatModel(seed=5).fit(bad).info["gbm_target"] == "0/1 (Poisson)"
+
+
+def test_a_baseline_can_be_the_published_scorer_and_keeps_its_drivers(fitted):
+    """When the mission's backtest says a baseline is best, the model publishes it, explained the same way."""
+    panel = synthetic_panel(n_loc=30, n_wk=100, seed=13)
+    for c in SPATIAL_LAG_FEATURES:
+        panel[c] = panel["vac_count_4w"] if c.startswith("target") else panel["nbr_clash_count_4w"]
+    train = panel[panel["as_of"] <= panel["as_of"].unique()[70]]
+    test = panel[panel["as_of"] > panel["as_of"].unique()[75]].dropna(subset=["y"])
+    model = ThreatModel(seed=5, params=FAST, scorer="baseline:spatial_lag_logistic").fit(train)
+    expected = baselines.predict(baselines.fit("spatial_lag_logistic", train[train["y"].notna()], 4), test)
+    np.testing.assert_allclose(model.predict_proba(test), expected, rtol=1e-9)
+    assert not np.allclose(model.predict_proba(test, "model"), expected)
+    rows = test.iloc[:30]
+    ex = model.explain(rows)
+    assert ex.notna().all().all() and (ex["driver_1"].str.len() > 10).all()
+    # only the spatial-lag inputs move this score, so only their groups have an effect
+    _, groups, drops = model.contributions(rows)
+    moved = {g for g, d in zip(groups, np.abs(drops).max(axis=0), strict=True) if d > 0}
+    assert moved and moved <= {feature_group(c) for c in SPATIAL_LAG_FEATURES}
+    with pytest.raises(ValueError, match="no conflictology baseline"):
+        model.predict_proba(test, "baseline:conflictology")

@@ -210,10 +210,10 @@ def test_corrupt_model_is_reported_and_replaced(scenario, tmp_path):
     assert [h["version"] for h in pointer["history"]][-1] == pointer["current"]
     # Training is reproducible, so the retrained model has the same bytes and version as the
     # original: the file named by that hash holds a loadable model again.
-    from earlywarn.model import ThreatModel
+    from earlywarn.forecaster import Forecaster
 
     path = cfg.models_dir / f"threat-model-{pointer['current']}.skops"
-    assert ThreatModel.load(path).version == pointer["current"]
+    assert Forecaster.load(path).version == pointer["current"]
     assert result.products.table["risk"].between(0, 1).all()
 
 

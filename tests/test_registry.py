@@ -6,8 +6,8 @@ import pytest
 from test_model import FAST, synthetic_panel
 
 from earlywarn.config import parse_config
+from earlywarn.forecaster import train_model
 from earlywarn.manifest import RunManifest
-from earlywarn.model import train_model
 from earlywarn.registry import Candidate, load_champion, promote, read_pointer
 
 
@@ -55,15 +55,23 @@ def test_damaged_current_model_falls_back_to_last_good(two_versions, damage):
 
 
 def test_champion_challenger_rule():
-    from earlywarn.registry import AUPR_TOLERANCE, not_worse
+    from earlywarn.selection import AUPR_TOLERANCE, not_worse
 
-    champ = {"model": {"aupr": 0.60, "brier": 0.080}}
-    assert not_worse({"model": {"aupr": 0.60, "brier": 0.080}}, champ)  # equal is not worse
-    assert not_worse({"model": {"aupr": 0.60 - AUPR_TOLERANCE / 2, "brier": 0.079}}, champ)
-    assert not not_worse({"model": {"aupr": 0.55, "brier": 0.070}}, champ)  # ranks worse
-    assert not not_worse({"model": {"aupr": 0.70, "brier": 0.081}}, champ)  # less well calibrated
+    def bt(aupr, brier):
+        return {"model": {"aupr": aupr, "brier": brier}, "baselines": {}}
+
+    champ = bt(0.60, 0.080)
+    assert not_worse(bt(0.60, 0.080), champ)  # equal is not worse
+    assert not_worse(bt(0.60 - AUPR_TOLERANCE / 2, 0.079), champ)
+    assert not not_worse(bt(0.55, 0.070), champ)  # ranks worse
+    assert not not_worse(bt(0.70, 0.0815), champ)  # less well calibrated (beyond the 1% Brier band)
     assert not not_worse(None, champ)  # a challenger that could not be backtested never replaces a champion
-    assert not_worse(None, None) and not_worse({"model": {"aupr": 0.1, "brier": 0.3}}, None)
+    assert not_worse(None, None) and not_worse(bt(0.1, 0.3), None)
+    # the comparison is between the scorers each would publish: a challenger whose model is weak but whose
+    # published baseline is strong is judged on the baseline
+    weak_model = {"model": {"aupr": 0.40, "brier": 0.090},
+                  "baselines": {"spatial_lag_logistic": {"aupr": 0.61, "brier": 0.0795}}}
+    assert not_worse(weak_model, champ)
 
 
 def test_labelled_sample_of_large_panels_keeps_class_weights():

@@ -158,7 +158,7 @@ def map_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
 
 
 def _caveat(cfg: MissionConfig, inp: bd.BriefInputs) -> str:
-    return (f"Risk = modelled probability of at least one attack on civilians in the {cfg.horizon_weeks} weeks after "
+    return (f"Risk = modelled probability of at least one attack on civilians in the {cfg.primary_horizon} weeks after "
             f"{inp.as_of.date()}, from reported incidents only (under-reporting is uneven). Numbers on the map are "
             "priority ranks (threat matrix, next page).")
 

@@ -247,7 +247,7 @@ def _config(
         "patrol_radius_km": dict(RADIUS),
         **({"sectors": {"path": "sectors.geojson", "name_field": "sector", "troops": sector_troops}}
            if sector_troops is not None else {}),
-        "horizon_weeks": 4,
+        "horizon_weeks": [1, 4, 12],
         **_outputs(config_path, maps_dir, tables_dir, models_dir),
     }
 

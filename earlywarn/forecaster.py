@@ -1,0 +1,200 @@
+"""Several forecast horizons as one published model: one file, one version, consistent probabilities.
+
+Public API::
+
+    Forecaster.fit(panel, horizons=[1, 4, 12], primary=4, seed=42, params=None, scorers=None)
+        .predict(panel) -> {h: probabilities}      # consistent: P(1 wk) <= P(4 wk) <= P(12 wk) per row
+        .score(panel_at_t, k=3) -> DataFrame       # risk (primary), driver_1..k, risk_{h}w, driver_{i}_{h}w
+        .save(dir) -> Path / Forecaster.load(path) # skops file threat-model-<version>.skops
+    train_model(panel, *, seed, horizons, primary, out_dir, backtest_result=None, params=None)
+        -> (Forecaster, version, card path)
+    score_panel(model, panel_at_t) -> DataFrame    # = model.score
+
+Why one object: planners ask "next week", "this month", "this quarter"
+of the same places, and the answers must be traceable to one model
+version. Each horizon is its own :class:`~earlywarn.model.ThreatModel`
+(own target, own calibration, own published scorer chosen on its own
+backtest), trained on one panel (:func:`earlywarn.features.target_view`).
+
+Consistency: "at least one attack in 1 week" is contained in "at least one
+in 4 weeks", so a published P(1 wk) above P(4 wk) would be incoherent. The
+horizons are fitted separately, so this can happen by noise; each horizon's
+probability is raised to the largest probability of the shorter ones
+(``risk_{h}w = max over h' <= h``), which only ever moves a forecast towards
+coherence, and the number of rows so adjusted is kept in ``attrs``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from earlywarn import modelfile
+from earlywarn.atomic import write_bytes
+from earlywarn.features import target_view
+from earlywarn.model import FORMAT as MODEL_FORMAT
+from earlywarn.model import ModelParams, ThreatModel
+
+FORMAT = "earlywarn-forecaster/1"
+DEFAULT_HORIZONS = (1, 4, 12)
+
+
+@dataclass
+class Forecaster:
+    models: dict[int, ThreatModel]
+    primary: int
+    version: str | None = None
+
+    # ------------------------------------------------------------------ what it is
+    @property
+    def horizons(self) -> list[int]:
+        return sorted(self.models)
+
+    @property
+    def horizon_weeks(self) -> int:
+        return self.primary
+
+    @property
+    def main(self) -> ThreatModel:
+        return self.models[self.primary]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.main.feature_names
+
+    @property
+    def params(self) -> ModelParams:
+        return self.main.params
+
+    @property
+    def seed(self) -> int:
+        return self.main.seed
+
+    @property
+    def info(self) -> dict:
+        return self.main.info
+
+    # ------------------------------------------------------------------ fitting
+    @classmethod
+    def fit(cls, panel: pd.DataFrame, *, horizons=DEFAULT_HORIZONS, primary: int = 4, seed: int = 42,
+            params: ModelParams | None = None, scorers: dict[int, str] | None = None) -> Forecaster:
+        """One ThreatModel per horizon on the same panel; ``scorers[h]``: the published scorer (default model)."""
+        from earlywarn import progress
+
+        hs = sorted(set(int(h) for h in horizons) | {int(primary)})
+        models = {}
+        for h in hs:
+            with progress.stage(f"fitting the {h}-week model"):
+                m = ThreatModel(seed=seed, horizon_weeks=h, params=params or ModelParams(),
+                                scorer=(scorers or {}).get(h, "model"))
+                models[h] = m.fit(target_view(panel, h))
+        return cls(models, int(primary))
+
+    # ------------------------------------------------------------------ predicting
+    def predict(self, panel: pd.DataFrame) -> dict[int, np.ndarray]:
+        """Published probabilities per horizon, made consistent across horizons (see the module docstring)."""
+        out, running = {}, None
+        for h in self.horizons:
+            p = self.models[h].predict_proba(panel)
+            running = p if running is None else np.maximum(running, p)
+            out[h] = running
+        return out
+
+    def score(self, panel_at_t: pd.DataFrame, k: int = 3) -> pd.DataFrame:
+        """Risk and top-k drivers per horizon for the latest as-of date (one row per locality).
+
+        ``risk`` and ``driver_1..k`` are the primary horizon's (flags use
+        them); ``risk_{h}w`` and ``driver_{i}_{h}w`` every horizon's.
+        """
+        latest = panel_at_t["as_of"].max()
+        rows = panel_at_t[panel_at_t["as_of"] == latest].reset_index(drop=True)
+        out = pd.DataFrame({"locality_id": rows["locality_id"].astype("string"),
+                            "as_of": rows["as_of"].astype("datetime64[s]")})
+        raw = {h: self.models[h].predict_proba(rows) for h in self.horizons}
+        consistent = self.predict(rows)
+        adjusted = 0
+        for h in self.horizons:
+            out[f"risk_{h}w"] = consistent[h].astype("float64")
+            adjusted += int((consistent[h] > raw[h] + 1e-12).sum())
+            drivers = self.models[h].explain(rows, k=k).reset_index(drop=True)
+            for i in range(1, k + 1):
+                out[f"driver_{i}_{h}w"] = drivers[f"driver_{i}"]
+        out.insert(2, "risk", out[f"risk_{self.primary}w"])
+        for i in range(k, 0, -1):
+            out.insert(3, f"driver_{i}", out[f"driver_{i}_{self.primary}w"])
+        out.attrs["monotone_adjusted"] = adjusted
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def to_bytes(self) -> bytes:
+        return modelfile.dumps({"format": FORMAT, "primary": int(self.primary),
+                                "models": [self.models[h].state() for h in self.horizons]})
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``threat-model-<version>.skops``; version = first 12 hex of the file's sha256."""
+        data = self.to_bytes()
+        self.version = hashlib.sha256(data).hexdigest()[:12]
+        return write_bytes(Path(directory) / f"threat-model-{self.version}.skops", data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Forecaster:
+        """Load a saved model, refusing any type outside :data:`earlywarn.modelfile.TRUSTED_TYPES`."""
+        return cls.from_bytes(Path(path).read_bytes())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Forecaster:
+        state = modelfile.loads(data, (FORMAT, MODEL_FORMAT))
+        if state["format"] == MODEL_FORMAT:  # one horizon saved on its own
+            m = ThreatModel.from_state(state)
+            out = cls({m.horizon_weeks: m}, m.horizon_weeks)
+        else:
+            models = [ThreatModel.from_state(s) for s in state["models"]]
+            out = cls({m.horizon_weeks: m for m in models}, int(state["primary"]))
+            if out.primary not in out.models:
+                raise modelfile.UntrustedModelError("model file names a primary horizon it does not hold")
+        out.version = hashlib.sha256(data).hexdigest()[:12]
+        return out
+
+
+def train_model(
+    panel: pd.DataFrame,
+    *,
+    seed: int = 42,
+    horizon_weeks: int = 4,
+    horizons=None,
+    out_dir: str | Path,
+    backtest_result: dict | None = None,
+    params: ModelParams | None = None,
+) -> tuple[Forecaster, str, Path]:
+    """Fit every horizon on the labelled rows of ``panel``, publish each horizon's chosen scorer, save, write the card.
+
+    The scorer of each horizon is the one :mod:`earlywarn.selection` chose on
+    ``backtest_result`` (the model when there is no backtest).
+    """
+    from earlywarn.backtest import horizon_result
+    from earlywarn.modelcard import write_model_card
+
+    hs = sorted(set(horizons or [horizon_weeks]) | {horizon_weeks})
+    scorers = {}
+    for h in hs:
+        try:
+            scorers[h] = horizon_result(backtest_result, h)["selection"]["scorer"] if backtest_result else "model"
+        except KeyError:
+            scorers[h] = "model"
+    model = Forecaster.fit(panel, horizons=hs, primary=horizon_weeks, seed=seed, params=params, scorers=scorers)
+    for m in model.models.values():
+        m.info["data_end"] = panel.attrs.get("data_end")
+        m.info["unit"] = panel.attrs.get("unit")
+        m.info["step"] = panel.attrs.get("step")
+    model.save(out_dir)
+    card = write_model_card(model, out_dir, backtest_result)
+    return model, str(model.version), card
+
+
+def score_panel(model: Forecaster, panel_at_t: pd.DataFrame, k: int = 3) -> pd.DataFrame:
+    """Risk and drivers of every horizon for the latest as-of date in ``panel_at_t`` (see Forecaster.score)."""
+    return model.score(panel_at_t, k=k)
