@@ -1,16 +1,25 @@
-"""Locality x as-of-date panel: features known at each date, and the target.
+"""Locality x as-of-date panel: features known at each date, and the targets.
 
 Pipeline-facing entry point::
 
     build_panel(incidents, localities, *, unit, horizon_weeks=4, step="weekly",
                 target=TargetConfig(), displacement=None, bases=None,
-                end=None, start=None, neighbours=None) -> pd.DataFrame
+                end=None, start=None, neighbours=None, rows=None,
+                rows_from=None, horizons=None) -> pd.DataFrame
 
 returns one row per (locality, as-of date) with columns ``locality_id``,
-``as_of``, the feature columns (float32) and ``y`` (float: 1/0, NaN when the
-target window is not yet closed). Rows are ordered by ``as_of`` then by the
-order of ``localities``. The latest as-of date is ``end`` (default: the last
-``date_end`` in the incidents), so the pipeline can score "now".
+``as_of``, the feature columns (float32) and, last, the targets: ``y``
+(float: 1/0, NaN when the target window is not yet closed) and ``y_count``
+for the primary horizon ``horizon_weeks``, and ``y_{h}w`` / ``y_count_{h}w``
+for every horizon ``h`` in ``horizons`` and the primary one. Rows are
+ordered by ``as_of`` then by the order of ``localities``. The latest as-of
+date is ``end`` (default: the last ``date_end`` in the incidents), so the
+pipeline can score "now".
+
+One panel serves several horizons: :func:`with_target` gives the same rows
+with ``y`` / ``y_count`` of another horizon (without copying the features),
+:func:`panel_horizons` lists the horizons a panel has, and
+:func:`target_columns` / :func:`feature_columns` tell targets from features.
 
 Time
 ----
@@ -21,13 +30,14 @@ precision only become known at ``date_end``). Hence the two rules that keep
 the panel free of leakage:
 
 * features at ``t`` use only incidents with ``date_end <= t``;
-* ``y`` at ``t`` is 1 when some target incident has ``date_end`` in
+* ``y_{h}w`` at ``t`` is 1 when some target incident has ``date_end`` in
   ``(t, t + h weeks]``, NaN when ``t + h`` is after the data end;
-  ``y_count`` is the number of such incidents (a training target, not a
-  feature: :func:`feature_columns` leaves both out).
+  ``y_count_{h}w`` is the number of such incidents (a training target, not a
+  feature: :func:`feature_columns` leaves every target out). ``y`` and
+  ``y_count`` are those of the primary horizon.
 
 ``step="monthly"`` keeps the last weekly as-of date of each calendar month
-(the horizon stays ``h`` weeks).
+(the horizons stay in weeks).
 
 Features (all names say what they mean, which :func:`describe` relies on)
 ------------------------------------------------------------------------
@@ -39,7 +49,9 @@ and decays a first-order recursive filter (``scipy.signal.lfilter``) along
 weeks - no per-locality loops:
 
 * ``{ch}_count_{w}w`` / ``{ch}_fatalities_{w}w`` - events / deaths in the last
-  w weeks (w in 1, 4, 12, 26, 52 and h); ``civilian_deaths_{w}w``;
+  w weeks (counts: w in 1, 4, 12, 26, 52 and every horizon, so the features
+  do not depend on which horizon is primary; deaths: 4, 12, 52);
+  ``civilian_deaths_{w}w``;
 * ``{ch}_count_decay_{hl}w`` - exponentially decayed event count, half-life hl;
 * ``{ch}_weeks_{w}w`` - weeks with at least one event among the last w;
 * ``{ch}_trend_4w`` - last 4 weeks minus the average 4 weeks of the 12 before;
@@ -47,6 +59,9 @@ weeks - no per-locality loops:
 * ``target_weeks_share_history`` - share of all past weeks with a target event;
 * ``nbr_*`` / ``nbr2_*`` - the same counts summed over first-ring / second-ring
   neighbours (queen contiguity; see :func:`earlywarn.localities.neighbours`);
+  ``nbr_{ch}_share_4w`` - share of first-ring neighbours with such events;
+* ``region_*`` / ``area_*`` - counts within 150 km (``REGION_KM``) / across
+  the whole mission area (every known incident, also outside the localities);
 * ``idp_level``, ``idp_change_pct``, ``weeks_since_idp_round`` - last known
   DTM round (joined by ``admin2_pcode`` = locality id, or by site point);
 * ``population``; ``km_to_nearest_base``, ``inside_patrol_radius``;
@@ -60,6 +75,8 @@ measures "activity by armed actors with a record of harming civilians".
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -226,6 +243,7 @@ def build_panel(
     neighbours: sparse.spmatrix | tuple | None = None,
     rows=None,
     rows_from=None,
+    horizons: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Locality x as-of panel of features known at each as-of date, plus the target ``y``.
 
@@ -252,57 +270,176 @@ def build_panel(
     model's calibration uses them to give the full panel's probabilities).
     Features are computed on the whole locality x week grid first, so a kept
     row has exactly the values it has in the full panel.
+
+    ``horizons``: extra forecast horizons (weeks) labelled on the same rows,
+    so that one panel - one feature block, the costly part - serves a model
+    per horizon (:func:`with_target`). ``horizon_weeks`` stays the primary
+    one: ``y``/``y_count``, the row selector and ``attrs["horizon_weeks"]``
+    are about it. Every horizon is also a look-back window of the counts, so
+    the features are the same whichever horizon is primary.
     """
     if horizon_weeks < 1:
         raise ValueError("horizon_weeks must be >= 1")
     if step not in ("weekly", "monthly"):
         raise ValueError(f"step must be 'weekly' or 'monthly', got {step!r}")
-    target = target or TargetConfig()
     h = int(horizon_weeks)
+    horizons = _horizon_list(h, horizons)
+    target = target or TargetConfig()
     n_loc = len(localities)
     loc_ids = localities["locality_id"].astype("string").reset_index(drop=True)
 
-    de = _as_day(incidents["date_end"]) if len(incidents) else np.array([], dtype="datetime64[D]")
+    known_on = _as_day(incidents["date_end"]) if len(incidents) else np.array([], dtype="datetime64[D]")
+    weeks = _weeks(known_on, end=end, start=start, rows_from=rows_from, step=step)
+    grid = _incident_grid(incidents, known_on, localities, loc_ids, unit, target, weeks)
+    spatial = _spatial_weights(localities, unit, neighbours)
+    targets = _targets(grid.counts["target"], horizons)
+    chosen = _select_rows(weeks, n_loc, targets[h][0], rows)
+
+    # every feature family writes straight into one float32 block, at the chosen rows only
+    block = _FeatureBlock(chosen)
+    put = block.put
+    _channel_features(put, grid.counts, spatial, windows=sorted(set(WINDOWS) | set(horizons)))
+    _fatality_features(put, grid, spatial)
+    _spread_features(put, grid.counts, spatial)
+    _region_and_area_features(put, grid, spatial, n_loc)
+    _history_features(put, grid, weeks.n)
+    for name, arr in _displacement_features(displacement, localities, unit, loc_ids, weeks.data_end, weeks.n).items():
+        put(name, arr)
+    _static_features(put, localities, bases, weeks.n)
+    _season_features(put, weeks.as_of, n_loc)
+
+    panel = _frame(block, chosen, loc_ids, weeks.as_of, targets, h)
+    panel.attrs.update(
+        {
+            "horizon_weeks": h,
+            "horizons": horizons,
+            "step": step,
+            "unit": unit,
+            "data_end": str(weeks.data_end),
+            "n_incidents_used": grid.n_used,
+        }
+    )
+    if chosen.weights is not None:
+        panel.attrs["row_weights"] = {str(k): float(v) for k, v in chosen.weights.items()}
+    return panel
+
+
+# ----------------------------------------------------------------------------- panel steps
+def _horizon_list(primary: int, horizons: Sequence[int] | None) -> list[int]:
+    """The primary horizon is always labelled, so ``y`` has its ``y_{h}w`` twin."""
+    out = sorted({primary} | {int(x) for x in (horizons or ())})
+    if out[0] < 1:
+        raise ValueError(f"horizons must be >= 1 week, got {out}")
+    return out
+
+
+@dataclass(frozen=True)
+class _Weeks:
+    """The weekly as-of grid. Anchored on the data end so that the newest row is "now"."""
+
+    data_end: np.datetime64
+    as_of: np.ndarray  # datetime64[D], oldest first; week k covers the days (as_of[k] - 7d, as_of[k]]
+    kept: np.ndarray  # indices of the weeks that become rows
+
+    @property
+    def n(self) -> int:
+        return len(self.as_of)
+
+    def index(self, day: np.ndarray) -> np.ndarray:
+        """The week in which each day (<= data_end) falls."""
+        return (self.n - 1 - ((self.data_end - day).astype(int) // 7)).astype("int64")
+
+
+def _weeks(known_on: np.ndarray, *, end, start, rows_from, step: str) -> _Weeks:
+    """The grid spans all the data (look-back features need it); rows only the as-of dates asked for."""
     if end is not None:
         data_end = np.datetime64(pd.Timestamp(end).date(), "D")
-    elif len(de):
-        data_end = de.max()
+    elif len(known_on):
+        data_end = known_on.max()
     else:
         raise ValueError("no incidents and no end date: cannot place the as-of dates")
-    earliest = de.min() if len(de) else data_end
+    earliest = known_on.min() if len(known_on) else data_end
     if start is not None:
         earliest = min(earliest, np.datetime64(pd.Timestamp(start).date(), "D"))
     n_wk = int((data_end - earliest).astype(int) // 7) + 1
     as_of = data_end - 7 * np.arange(n_wk - 1, -1, -1).astype("timedelta64[D]")
 
-    # ---- incidents -> (locality index, week index)
+    keep = np.ones(n_wk, bool)
+    if start is not None:
+        keep &= as_of >= np.datetime64(pd.Timestamp(start).date(), "D")
+    if rows_from is not None:
+        keep &= as_of >= np.datetime64(pd.Timestamp(rows_from).date(), "D")
+    if step == "monthly":
+        months = as_of.astype("datetime64[M]")
+        keep &= np.r_[months[1:] != months[:-1], True]
+    return _Weeks(data_end, as_of, np.flatnonzero(keep))
+
+
+@dataclass(frozen=True)
+class _IncidentGrid:
+    """Incidents as dense locality x week arrays: every feature is a cheap array operation on these."""
+
+    counts: dict[str, np.ndarray]  # channel -> events per locality and week
+    fatalities: dict[str, np.ndarray]  # FATALITY_CHANNELS -> deaths per locality and week
+    civilian_deaths: np.ndarray
+    # mission-wide context, shape (1, weeks): every known incident, also those outside the localities
+    area_any: np.ndarray
+    area_target: np.ndarray
+    first_week: int  # week of the earliest incident placed in a locality (0 when none)
+    n_used: int  # incidents placed in a locality and week
+
+
+def _incident_grid(
+    incidents: pd.DataFrame,
+    known_on: np.ndarray,
+    localities: gpd.GeoDataFrame,
+    loc_ids: pd.Series,
+    unit: str,
+    target: TargetConfig,
+    weeks: _Weeks,
+) -> _IncidentGrid:
+    """An incident counts from the week its ``date_end`` falls in: the day it becomes known (no leakage)."""
+    n_loc, n_wk = len(localities), weeks.n
     inc = incidents.reset_index(drop=True)
-    known = de <= data_end
+    known = known_on <= weeks.data_end
     lid = assign_incidents(inc, localities, unit)
     pos = pd.Index(loc_ids).get_indexer(lid.fillna("\x00"))
     ok = known & (pos >= 0)
-    li = pos[ok]
-    wk = (n_wk - 1 - ((data_end - de[ok]).astype(int) // 7)).astype("int64")
+    wk = weeks.index(known_on[ok])
     sub = inc.loc[ok].reset_index(drop=True)
-    # mission-wide context counts every known incident, also those outside the localities
-    wk_all = (n_wk - 1 - ((data_end - de[known]).astype(int) // 7)).astype("int64")
-    wk_all = np.clip(wk_all, 0, n_wk - 1)
-    tgt_all = target_mask(inc.loc[known], target)
-    flat = li * n_wk + wk
+    flat = pos[ok] * n_wk + wk
 
     def grid(weights=None) -> np.ndarray:
         w = None if weights is None else np.asarray(weights, dtype="float64")
         return np.bincount(flat, weights=w, minlength=n_loc * n_wk).reshape(n_loc, n_wk).astype("float64")
 
-    kind = sub["kind"].astype("string").fillna("")
-    vt = sub["violence_type"].astype("string").fillna("") if "violence_type" in sub else pd.Series("", index=sub.index)
     fat = sub["fatalities"].to_numpy("float64", na_value=np.nan) if "fatalities" in sub else np.zeros(len(sub))
     fat = np.nan_to_num(fat, nan=0.0)
     civ = sub["civilian_deaths"].to_numpy("float64", na_value=np.nan) if "civilian_deaths" in sub else None
     civ = np.zeros(len(sub)) if civ is None else np.nan_to_num(civ, nan=0.0)
     is_target = target_mask(sub, target)
+    masks = _channel_masks(sub, is_target, civ)
+    counts = {ch: grid(m.astype(float)) for ch, m in masks.items()}
+    counts["actor_risk"] = grid(_actor_risk(sub, is_target, wk, n_wk))
 
-    masks: dict[str, np.ndarray] = {
+    wk_all = np.clip(weeks.index(known_on[known]), 0, n_wk - 1)
+    tgt_all = target_mask(inc.loc[known], target)
+    return _IncidentGrid(
+        counts=counts,
+        fatalities={ch: grid(np.where(masks[ch], fat, 0.0)) for ch in FATALITY_CHANNELS},
+        civilian_deaths=grid(civ),
+        area_any=np.bincount(wk_all, weights=None, minlength=n_wk).astype(float)[None, :],
+        area_target=np.bincount(wk_all, weights=tgt_all.astype(float), minlength=n_wk).astype(float)[None, :],
+        first_week=int(wk.min()) if len(wk) else 0,
+        n_used=int(ok.sum()),
+    )
+
+
+def _channel_masks(sub: pd.DataFrame, is_target: np.ndarray, civ: np.ndarray) -> dict[str, np.ndarray]:
+    """Which incidents feed each channel; the dict order is the order of the channel columns."""
+    kind = sub["kind"].astype("string").fillna("")
+    vt = sub["violence_type"].astype("string").fillna("") if "violence_type" in sub else pd.Series("", index=sub.index)
+    return {
         "any": np.ones(len(sub), bool),
         "clash": (kind == "clash").to_numpy(bool),
         "vac": (kind == "violence_against_civilians").to_numpy(bool),
@@ -316,12 +453,19 @@ def build_panel(
         "target": is_target,
         "civdeath": civ > 0,
     }
-    counts = {ch: grid(m.astype(float)) for ch, m in masks.items()}
-    counts["actor_risk"] = grid(_actor_risk(sub, is_target, wk, n_wk))
-    fatal = {ch: grid(np.where(masks[ch], fat, 0.0)) for ch in FATALITY_CHANNELS}
-    civ_deaths = grid(civ)
 
-    # ---- spatial weights
+
+@dataclass(frozen=True)
+class _Spatial:
+    """Locality x locality weights: violence spills over, so a locality's neighbours are features too."""
+
+    ring1: sparse.csr_matrix  # queen-contiguous neighbours
+    ring2: sparse.csr_matrix  # neighbours of neighbours, not ring 1
+    region: sparse.csr_matrix  # other localities within REGION_KM
+
+
+def _spatial_weights(localities: gpd.GeoDataFrame, unit: str, neighbours) -> _Spatial:
+    """Rings may be passed in, so that a caller building many panels on one geography computes them once."""
     if neighbours is None:
         w1 = spatial_neighbours(localities, unit, rings=1)
         w2 = spatial_neighbours(localities, unit, rings=2)
@@ -330,143 +474,265 @@ def build_panel(
     else:
         w1 = sparse.csr_matrix(neighbours)
         w2 = _ring2(w1)
+    return _Spatial(w1, w2, _within_km(localities, REGION_KM))
 
-    # ---- output rows
-    keep = np.ones(n_wk, bool)
-    if start is not None:
-        keep &= as_of >= np.datetime64(pd.Timestamp(start).date(), "D")
-    if rows_from is not None:
-        keep &= as_of >= np.datetime64(pd.Timestamp(rows_from).date(), "D")
-    if step == "monthly":
-        months = as_of.astype("datetime64[M]")
-        keep &= np.r_[months[1:] != months[:-1], True]
-    cols_k = np.flatnonzero(keep)
 
-    # ---- target (before the features, so that a row selector can see it)
-    tcum = np.cumsum(counts["target"], axis=1)
-    ahead = np.full((n_loc, n_wk), np.nan)
-    if n_wk > h:
-        ahead[:, : n_wk - h] = tcum[:, h:] - tcum[:, : n_wk - h]
-    y = np.where(np.isnan(ahead), np.nan, (ahead > 0).astype(float))
-    y_count = ahead.astype("float32")
-    del tcum, ahead
-    sel_loc = sel_wk = None
-    row_weights = None
-    if rows is not None:
-        sel, row_weights = rows(y[:, cols_k].T.ravel())
-        sel = np.asarray(sel, dtype="int64")
-        sel_wk, sel_loc = cols_k[sel // n_loc], sel % n_loc
+def _targets(target_counts: np.ndarray, horizons: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """h -> (y, y_count) on the grid, before any feature, so that a row selector can see the primary y.
 
-    # Features go straight into one float32 block (feature x row), which becomes the frame
-    # without a copy. Its capacity is reserved, not used: np.empty commits memory only for the
-    # rows written, so the panel is held once (a dict of columns handed to pandas was held twice
-    # while pandas consolidated it, and freed columns stayed resident in the heap).
-    n_out = len(sel_loc) if sel_loc is not None else len(cols_k) * n_loc
-    store = {"block": np.empty((512, n_out), dtype="float32")}
-    feat_pos: dict[str, int] = {}
+    A window still open at the data end is NaN, never 0: "nothing yet" is not "nothing".
+    """
+    n_loc, n_wk = target_counts.shape
+    tcum = np.cumsum(target_counts, axis=1)
+    out = {}
+    for h in horizons:
+        ahead = np.full((n_loc, n_wk), np.nan)
+        if n_wk > h:
+            ahead[:, : n_wk - h] = tcum[:, h:] - tcum[:, : n_wk - h]
+        out[h] = (np.where(np.isnan(ahead), np.nan, (ahead > 0).astype(float)), ahead.astype("float32"))
+    return out
 
-    def put(name: str, arr: np.ndarray) -> None:
-        j = feat_pos.setdefault(name, len(feat_pos))
-        if j >= len(store["block"]):
-            bigger = np.empty((2 * len(store["block"]), n_out), dtype="float32")
-            bigger[:j] = store["block"][:j]
-            store["block"] = bigger
-        if sel_loc is not None:
-            store["block"][j] = arr[sel_loc, sel_wk]
-        else:  # week-major rows: the kept weeks of every locality
-            store["block"][j].reshape(len(cols_k), n_loc)[...] = arr.T[cols_k]
 
-    windows = sorted(set(WINDOWS) | {h})
+@dataclass(frozen=True)
+class _Rows:
+    """The grid cells that become panel rows, in output order.
 
-    def add_counts(prefix: str, x: np.ndarray, wins, hls) -> None:
-        cum = np.cumsum(x, axis=1)
-        for w in wins:
-            put(f"{prefix}_{w}w", _window(cum, w))
-        for hl in hls:
-            put(f"{prefix}_decay_{hl}w", _decay(x, hl))
+    Without a selector the rows are week-major (every locality of each kept
+    week) and are written without gathering indices; with one, each row
+    carries its own (locality, week).
+    """
 
+    n_loc: int
+    weeks: np.ndarray  # kept week indices
+    loc: np.ndarray | None = None  # with a selector: each row's locality...
+    wk: np.ndarray | None = None  # ...and week
+    weights: dict | None = None  # the selector's class weights
+
+    @property
+    def n(self) -> int:
+        return len(self.loc) if self.loc is not None else len(self.weeks) * self.n_loc
+
+    def locality_index(self) -> np.ndarray:
+        return self.loc if self.loc is not None else np.tile(np.arange(self.n_loc), len(self.weeks))
+
+    def week_index(self) -> np.ndarray:
+        return self.wk if self.wk is not None else np.repeat(self.weeks, self.n_loc)
+
+    def take(self, arr: np.ndarray) -> np.ndarray:
+        """A locality x week array's values at the rows."""
+        if self.loc is not None:
+            return arr[self.loc, self.wk]
+        return arr[:, self.weeks].T.ravel()
+
+    def write(self, dst: np.ndarray, arr: np.ndarray) -> None:
+        """Like :meth:`take`, but into ``dst``, a row of the feature block, so the block is the only copy kept."""
+        if self.loc is not None:
+            dst[...] = arr[self.loc, self.wk]
+        else:
+            dst.reshape(len(self.weeks), self.n_loc)[...] = arr.T[self.weeks]
+
+
+def _select_rows(weeks: _Weeks, n_loc: int, y: np.ndarray, selector) -> _Rows:
+    """Rows are chosen before any feature is computed, so unselected rows never cost memory."""
+    if selector is None:
+        return _Rows(n_loc, weeks.kept)
+    sel, weights = selector(y[:, weeks.kept].T.ravel())
+    sel = np.asarray(sel, dtype="int64")
+    return _Rows(n_loc, weeks.kept, loc=sel % n_loc, wk=weeks.kept[sel // n_loc], weights=weights)
+
+
+class _FeatureBlock:
+    """The panel's features, written one column at a time into a single float32 feature x row array.
+
+    The array becomes the frame without a copy. Its capacity is reserved,
+    not used: np.empty commits memory only for the rows written, so the panel
+    is held once (a dict of columns handed to pandas was held twice while
+    pandas consolidated it, and freed columns stayed resident in the heap).
+    Columns appear in the order they are first put.
+    """
+
+    def __init__(self, rows: _Rows, capacity: int = 512):
+        self.rows = rows
+        self.block = np.empty((capacity, rows.n), dtype="float32")
+        self.slots: dict[str, int] = {}
+
+    def put(self, name: str, arr: np.ndarray) -> None:
+        """Store the locality x week array ``arr`` as feature ``name`` (at the selected rows)."""
+        j = self.slots.setdefault(name, len(self.slots))
+        if j >= len(self.block):
+            bigger = np.empty((2 * len(self.block), self.rows.n), dtype="float32")
+            bigger[:j] = self.block[:j]
+            self.block = bigger
+        self.rows.write(self.block[j], arr)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.block[: len(self.slots)].T, columns=list(self.slots), copy=False)
+
+
+Put = Callable[[str, np.ndarray], None]
+
+
+def _windows_and_decays(put: Put, prefix: str, x: np.ndarray, windows, half_lives) -> None:
+    """Sums over the last w weeks (sharp memory) and decayed sums (smooth memory) of one array."""
+    cum = np.cumsum(x, axis=1)
+    for w in windows:
+        put(f"{prefix}_{w}w", _window(cum, w))
+    for hl in half_lives:
+        put(f"{prefix}_decay_{hl}w", _decay(x, hl))
+
+
+def _channel_features(put: Put, counts: dict[str, np.ndarray], spatial: _Spatial, windows: list[int]) -> None:
+    """Each channel's own, neighbour and activity features, channel after channel.
+
+    One loop over the channels (not one per family) keeps the historic
+    column order, which fits depend on: the model samples features by
+    position (``max_features``).
+    """
     for ch, x in counts.items():
-        add_counts(f"{ch}_count", x, windows, HALF_LIVES)
+        _count_features(put, ch, x, windows)
         if ch in NEIGHBOUR_CHANNELS:
-            add_counts(f"nbr_{ch}_count", w1 @ x, NEIGHBOUR_WINDOWS, NEIGHBOUR_HALF_LIVES)
-            add_counts(f"nbr2_{ch}_count", w2 @ x, NEIGHBOUR_WINDOWS, NEIGHBOUR_HALF_LIVES[:1])
-        if ch in RECENCY_CHANNELS:
-            put(f"weeks_since_{ch}", _weeks_since(x))
-        if ch in WEEKS_CHANNELS:
-            cum_w = np.cumsum(x > 0, axis=1).astype(float)
-            for w in (4, 12, 52):
-                put(f"{ch}_weeks_{w}w", _window(cum_w, w))
-        cum = np.cumsum(x, axis=1)
-        last4, last16 = _window(cum, 4), _window(cum, 16)
-        if ch in ("any", "target", "clash", "vac", "remote", "civdeath"):
-            put(f"{ch}_trend_4w", last4 - (last16 - last4) / 3.0)
-    for ch, x in fatal.items():
-        add_counts(f"{ch}_fatalities", x, FATALITY_WINDOWS, (8,))
-    add_counts("civilian_deaths", civ_deaths, FATALITY_WINDOWS, (8,))
-    add_counts("nbr_civilian_deaths", w1 @ civ_deaths, (4, 12), ())
-    add_counts("nbr_target_fatalities", w1 @ fatal["target"], (4, 12), ())
+            _neighbour_features(put, ch, x, spatial)
+        _activity_features(put, ch, x)
 
-    # neighbourhood spread: share of first-ring neighbours with such events lately
-    deg = np.asarray(w1.sum(axis=1), dtype=float).ravel()[:, None]
+
+def _count_features(put: Put, ch: str, x: np.ndarray, windows: list[int]) -> None:
+    """Windows include every horizon: recent activity over the span being forecast is the natural base rate."""
+    _windows_and_decays(put, f"{ch}_count", x, windows, HALF_LIVES)
+
+
+def _neighbour_features(put: Put, ch: str, x: np.ndarray, spatial: _Spatial) -> None:
+    """Violence next door is often next week's violence here; the second ring catches slower spread."""
+    _windows_and_decays(put, f"nbr_{ch}_count", spatial.ring1 @ x, NEIGHBOUR_WINDOWS, NEIGHBOUR_HALF_LIVES)
+    _windows_and_decays(put, f"nbr2_{ch}_count", spatial.ring2 @ x, NEIGHBOUR_WINDOWS, NEIGHBOUR_HALF_LIVES[:1])
+
+
+def _activity_features(put: Put, ch: str, x: np.ndarray) -> None:
+    """How recent, persistent and rising the activity is: counts alone cannot tell a flare-up from a steady state."""
+    if ch in RECENCY_CHANNELS:
+        put(f"weeks_since_{ch}", _weeks_since(x))
+    if ch in WEEKS_CHANNELS:
+        cum_w = np.cumsum(x > 0, axis=1).astype(float)
+        for w in (4, 12, 52):
+            put(f"{ch}_weeks_{w}w", _window(cum_w, w))
+    if ch in ("any", "target", "clash", "vac", "remote", "civdeath"):
+        put(f"{ch}_trend_4w", _trend(np.cumsum(x, axis=1)))
+
+
+def _trend(cum: np.ndarray) -> np.ndarray:
+    """Last 4 weeks minus the average 4 weeks of the 12 before, from a cumulative sum."""
+    last4, last16 = _window(cum, 4), _window(cum, 16)
+    return last4 - (last16 - last4) / 3.0
+
+
+def _fatality_features(put: Put, grid: _IncidentGrid, spatial: _Spatial) -> None:
+    """Deaths measure severity, which event counts miss (one massacre vs many skirmishes)."""
+    for ch, x in grid.fatalities.items():
+        _windows_and_decays(put, f"{ch}_fatalities", x, FATALITY_WINDOWS, (8,))
+    _windows_and_decays(put, "civilian_deaths", grid.civilian_deaths, FATALITY_WINDOWS, (8,))
+    _windows_and_decays(put, "nbr_civilian_deaths", spatial.ring1 @ grid.civilian_deaths, (4, 12), ())
+    _windows_and_decays(put, "nbr_target_fatalities", spatial.ring1 @ grid.fatalities["target"], (4, 12), ())
+
+
+def _spread_features(put: Put, counts: dict[str, np.ndarray], spatial: _Spatial) -> None:
+    """Share of first-ring neighbours with such events lately: a spreading front, not one busy neighbour."""
+    deg = np.asarray(spatial.ring1.sum(axis=1), dtype=float).ravel()[:, None]
     for ch in ("target", "any"):
         active = (_window(np.cumsum(counts[ch], axis=1), 4) > 0).astype(float)
-        put(f"nbr_{ch}_share_4w", np.divide(w1 @ active, deg, out=np.zeros_like(active), where=deg > 0))
+        put(f"nbr_{ch}_share_4w", np.divide(spatial.ring1 @ active, deg, out=np.zeros_like(active), where=deg > 0))
 
-    # wider region (within REGION_KM of the locality) and the whole mission area
-    wr = _within_km(localities, REGION_KM)
+
+def _region_and_area_features(put: Put, grid: _IncidentGrid, spatial: _Spatial, n_loc: int) -> None:
+    """The wider region (within REGION_KM) and the whole mission area set the tempo of the conflict."""
     for ch in ("any", "target", "civdeath", "clash"):
-        add_counts(f"region_{ch}_count", wr @ counts[ch], (4, 12), (8,))
-    all_inc = np.bincount(wk_all, weights=None, minlength=n_wk).astype(float)[None, :]
-    all_tgt = np.bincount(wk_all, weights=tgt_all.astype(float), minlength=n_wk).astype(float)[None, :]
-    for name, x in (("area_any_count", all_inc), ("area_target_count", all_tgt)):
+        _windows_and_decays(put, f"region_{ch}_count", spatial.region @ grid.counts[ch], (4, 12), (8,))
+    for name, x in (("area_any_count", grid.area_any), ("area_target_count", grid.area_target)):
         cum = np.cumsum(x, axis=1)
         for w in (4, 12, 52):
             put(f"{name}_{w}w", np.repeat(_window(cum, w), n_loc, axis=0))
-        last4, last16 = _window(cum, 4), _window(cum, 16)
-        put(f"{name.removesuffix('_count')}_trend_4w", np.repeat(last4 - (last16 - last4) / 3.0, n_loc, axis=0))
+        put(f"{name.removesuffix('_count')}_trend_4w", np.repeat(_trend(cum), n_loc, axis=0))
 
-    tw = np.cumsum(counts["target"] > 0, axis=1)
-    first_seen = int(wk.min()) if len(wk) else 0
-    n_past = np.maximum(np.arange(n_wk) - first_seen + 1, 1)[None, :]
+
+def _history_features(put: Put, grid: _IncidentGrid, n_wk: int) -> None:
+    """A locality's long-run propensity, counted from the first incident so the data's start is not "calm"."""
+    tw = np.cumsum(grid.counts["target"] > 0, axis=1)
+    n_past = np.maximum(np.arange(n_wk) - grid.first_week + 1, 1)[None, :]
     put("target_weeks_share_history", tw / n_past)
 
-    # ---- displacement, static and seasonal features
-    for name, arr in _displacement_features(displacement, localities, unit, loc_ids, data_end, n_wk).items():
-        put(name, arr)
+
+def _static_features(put: Put, localities: gpd.GeoDataFrame, bases: pd.DataFrame | None, n_wk: int) -> None:
+    """Exposure (population) and protection (UN presence), constant over time."""
+    n_loc = len(localities)
     pop = localities["population"].to_numpy("float64", na_value=np.nan) if "population" in localities else None
     put("population", np.repeat((np.full(n_loc, np.nan) if pop is None else pop)[:, None], n_wk, axis=1))
     km, inside = _base_distance(localities, bases)
     put("km_to_nearest_base", np.repeat(km[:, None], n_wk, axis=1))
     put("inside_patrol_radius", np.repeat(inside[:, None], n_wk, axis=1))
+
+
+def _season_features(put: Put, as_of: np.ndarray, n_loc: int) -> None:
+    """Fighting seasons (rains, harvests) recur by time of year; sin/cos keep week 52 next to week 1."""
     woy = (pd.DatetimeIndex(as_of).isocalendar().week.to_numpy("float64") - 1) / 52.0
     put("woy_sin", np.repeat(np.sin(2 * np.pi * woy)[None, :], n_loc, axis=0))
     put("woy_cos", np.repeat(np.cos(2 * np.pi * woy)[None, :], n_loc, axis=0))
 
-    if sel_loc is not None:
-        n_rows = len(sel_loc)
-        ids_col = loc_ids.to_numpy()[sel_loc]
-        as_of_col = as_of[sel_wk]
-        y_col = y[sel_loc, sel_wk]
-        y_count_col = y_count[sel_loc, sel_wk]
-    else:
-        n_rows = len(cols_k) * n_loc
-        ids_col = np.tile(loc_ids.to_numpy(), len(cols_k))
-        as_of_col = np.repeat(as_of[cols_k], n_loc)
-        y_col = y[:, cols_k].T.ravel()
-        y_count_col = y_count[:, cols_k].T.ravel()
-    names = list(feat_pos)
-    panel = pd.DataFrame(store["block"][: len(names)].T, columns=names, copy=False)
-    panel.insert(0, "as_of", as_of_col.astype("datetime64[s]"))
-    panel.insert(0, "locality_id", pd.array(ids_col, dtype="string"))
-    panel[TARGET_COL] = y_col
-    panel[TARGET_COUNT_COL] = y_count_col
-    assert len(panel) == n_rows
-    panel.attrs.update(
-        {"horizon_weeks": h, "step": step, "unit": unit, "data_end": str(data_end), "n_incidents_used": int(ok.sum())}
-    )
-    if row_weights is not None:
-        panel.attrs["row_weights"] = {str(k): float(v) for k, v in row_weights.items()}
+
+def _frame(
+    block: _FeatureBlock,
+    rows: _Rows,
+    loc_ids: pd.Series,
+    as_of: np.ndarray,
+    targets: dict[int, tuple[np.ndarray, np.ndarray]],
+    primary: int,
+) -> pd.DataFrame:
+    """Ids first and targets last, around the feature block taken as it is (no copy)."""
+    panel = block.frame()
+    panel.insert(0, "as_of", as_of[rows.week_index()].astype("datetime64[s]"))
+    panel.insert(0, "locality_id", pd.array(loc_ids.to_numpy()[rows.locality_index()], dtype="string"))
+    panel[TARGET_COL] = rows.take(targets[primary][0])
+    panel[TARGET_COUNT_COL] = rows.take(targets[primary][1])
+    for h, (y, y_count) in targets.items():
+        panel[f"{TARGET_COL}_{h}w"] = rows.take(y)
+        panel[f"{TARGET_COUNT_COL}_{h}w"] = rows.take(y_count)
+    assert len(panel) == rows.n
     return panel
+
+
+# ----------------------------------------------------------------------------- targets and samples
+_TARGET_NAME = re.compile(rf"^(?:{TARGET_COL}|{TARGET_COUNT_COL})(?:_\d+w)?$")
+_HORIZON_TARGET = re.compile(rf"^{TARGET_COL}_(?P<h>\d+)w$")
+
+
+def target_columns(panel: pd.DataFrame) -> list[str]:
+    """Every target column of a panel: what a model may learn from, never see as a feature."""
+    return [c for c in panel.columns if _TARGET_NAME.match(str(c))]
+
+
+def panel_horizons(panel: pd.DataFrame) -> list[int]:
+    """The horizons a panel is labelled for: those :func:`with_target` can switch to."""
+    return sorted(int(m["h"]) for c in panel.columns if (m := _HORIZON_TARGET.match(str(c))))
+
+
+def with_target(panel: pd.DataFrame, h: int) -> pd.DataFrame:
+    """The same rows with ``y``/``y_count`` for horizon ``h``, so code written for ``y`` fits any horizon.
+
+    Copy-on-write shares every other column with ``panel``: the feature
+    block is not copied. A panel whose rows were sampled on its primary
+    target (``attrs["row_weights"]``) cannot switch: its class weights are
+    not those of another horizon's classes.
+    """
+    h = int(h)
+    y_h, count_h = f"{TARGET_COL}_{h}w", f"{TARGET_COUNT_COL}_{h}w"
+    if y_h not in panel:
+        raise ValueError(f"the panel has no {h}-week target; its horizons are {panel_horizons(panel)}")
+    current = panel.attrs.get("horizon_weeks")
+    if panel.attrs.get("row_weights") and current is not None and h != int(current):
+        raise ValueError(
+            f"the panel's rows were sampled on its {current}-week target and their weights hold only for it: "
+            f"build the panel with horizon_weeks={h} to sample for the {h}-week target"
+        )
+    out = panel.assign(**{TARGET_COL: panel[y_h], TARGET_COUNT_COL: panel[count_h]})
+    out.attrs = {**panel.attrs, "horizon_weeks": h}
+    return out
 
 
 def sample_rows(max_rows: int, seed: int = 0, positive_share: float = 0.5):
@@ -517,8 +783,9 @@ def labelled_sample(panel: pd.DataFrame, max_rows: int, seed: int = 0) -> pd.Dat
 
 
 def feature_columns(panel: pd.DataFrame) -> list[str]:
-    """The feature columns of a panel: everything but the ids and the target."""
-    return [c for c in panel.columns if c not in ID_COLS and c not in (TARGET_COL, TARGET_COUNT_COL)]
+    """The feature columns of a panel: everything but the ids and the targets (of every horizon)."""
+    targets = set(target_columns(panel))
+    return [c for c in panel.columns if c not in ID_COLS and c not in targets]
 
 
 def _actor_risk(sub: pd.DataFrame, is_target: np.ndarray, wk: np.ndarray, n_wk: int) -> np.ndarray:

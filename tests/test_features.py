@@ -9,7 +9,17 @@ import pandas as pd
 import pytest
 
 from earlywarn.config import TargetConfig
-from earlywarn.features import build_panel, describe, feature_columns, feature_group, target_mask
+from earlywarn.features import (
+    build_panel,
+    describe,
+    feature_columns,
+    feature_group,
+    panel_horizons,
+    sample_rows,
+    target_columns,
+    target_mask,
+    with_target,
+)
 from earlywarn.localities import neighbours, priogrid_cells, priogrid_gid
 from earlywarn.schema import INCIDENTS, INCIDENTS_REQUIRED, conform
 
@@ -264,3 +274,91 @@ def test_every_description_is_grammatical_for_counts_1_and_2():
     assert describe("target_count", {"target_count_4w": 2.0, "weeks_since_target": 1.0}) == (
         "2 incidents harming civilians here in the last 4 weeks (the latest 1 week ago)"
     )
+
+
+# ----------------------------------------------------------------------------- several horizons from one panel
+HORIZONS = [1, 4, 12]
+
+
+def test_every_horizon_target_matches_a_direct_count():
+    inc = random_incidents(n=900, seed=11, days=600)
+    p = build_panel(inc, CELLS, unit="priogrid", horizon_weeks=4, horizons=[12, 1])
+    assert panel_horizons(p) == p.attrs["horizons"] == HORIZONS and p.attrs["horizon_weeks"] == 4
+    # the primary horizon's columns are y / y_count themselves
+    for a, b in (("y_4w", "y"), ("y_count_4w", "y_count")):
+        assert np.array_equal(p[a].to_numpy(), p[b].to_numpy(), equal_nan=True)
+    gid = priogrid_gid(inc["lon"], inc["lat"]).astype(str)
+    tgt_day = inc["date_end"][target_mask(inc)]
+    tgt_gid = gid[target_mask(inc)]
+    data_end = inc["date_end"].max()
+    rng = np.random.default_rng(3)
+    for i in rng.choice(len(p), 40, replace=False):
+        lid, t = p["locality_id"].iloc[i], pd.Timestamp(p["as_of"].iloc[i])
+        for h in HORIZONS:
+            y, n = p[f"y_{h}w"].iloc[i], p[f"y_count_{h}w"].iloc[i]
+            if t + pd.Timedelta(weeks=h) > data_end:
+                assert np.isnan(y) and np.isnan(n), (lid, t, h)
+                continue
+            direct = int(((tgt_gid == lid) & (tgt_day > t) & (tgt_day <= t + pd.Timedelta(weeks=h))).sum())
+            assert n == direct and y == float(direct > 0), (lid, t, h)
+
+
+def test_horizon_targets_nest_and_open_exactly_their_last_weeks():
+    p = build_panel(random_incidents(n=900, seed=4, days=600), CELLS, unit="priogrid", horizons=HORIZONS)
+    as_of = pd.to_datetime(p["as_of"])
+    last = as_of.max()
+    for h in HORIZONS:
+        open_ = (as_of > last - pd.Timedelta(weeks=h)).to_numpy()
+        assert np.array_equal(p[f"y_{h}w"].isna().to_numpy(), open_), h  # the last h weeks, every locality
+        assert np.array_equal(p[f"y_count_{h}w"].isna().to_numpy(), open_), h
+        assert (as_of[open_].nunique(), open_.sum()) == (h, h * len(CELLS))
+    lab = p[p["y_12w"].notna()]
+    assert len(lab) and lab["y_1w"].notna().all() and lab["y_4w"].notna().all()
+    # a longer window holds the shorter one: never fewer target incidents
+    assert (lab["y_1w"] <= lab["y_4w"]).all() and (lab["y_4w"] <= lab["y_12w"]).all()
+    assert (lab["y_count_1w"] <= lab["y_count_4w"]).all() and (lab["y_count_4w"] <= lab["y_count_12w"]).all()
+    assert (lab["y_12w"] > lab["y_4w"]).any()  # and the windows do differ on this data
+
+
+def test_features_do_not_depend_on_the_primary_horizon_and_with_target_swaps():
+    inc = random_incidents(n=700, seed=8, days=500)
+    p4 = build_panel(inc, CELLS, unit="priogrid", horizon_weeks=4, horizons=HORIZONS)
+    p12 = build_panel(inc, CELLS, unit="priogrid", horizon_weeks=12, horizons=HORIZONS)
+    fc = feature_columns(p4)
+    assert fc == feature_columns(p12) and not set(fc) & set(target_columns(p4))
+    assert not any(c.startswith("y") for c in fc)
+    assert set(target_columns(p4)) == {"y", "y_count"} | {f"y{c}_{h}w" for h in HORIZONS for c in ("", "_count")}
+    pd.testing.assert_frame_equal(p4[fc], p12[fc])
+    assert not p4["y"].equals(p12["y"])  # ...while the primary targets differ
+    # with_target gives the panel that horizon as primary: the whole frame, ids to targets
+    for h, other in ((12, p12), (4, p4)):
+        swapped = with_target(p4, h)
+        pd.testing.assert_frame_equal(swapped, other)
+        assert swapped.attrs["horizon_weeks"] == h and swapped.attrs["horizons"] == HORIZONS
+    assert p4.attrs["horizon_weeks"] == 4 and np.array_equal(p4["y"], p4["y_4w"], equal_nan=True)  # untouched
+    with pytest.raises(ValueError, match=r"no 26-week target; its horizons are \[1, 4, 12\]"):
+        with_target(p4, 26)
+    # a horizon outside WINDOWS becomes a look-back window too, whichever horizon is primary
+    p2 = build_panel(inc, CELLS, unit="priogrid", horizon_weeks=4, horizons=[2])
+    direct = build_panel(inc, CELLS, unit="priogrid", horizon_weeks=2)
+    assert "target_count_2w" in feature_columns(p2) and feature_columns(p2) == feature_columns(direct)
+    pd.testing.assert_frame_equal(p2[feature_columns(p2)], direct[feature_columns(direct)])
+
+
+def test_row_selector_samples_on_the_primary_target():
+    inc = random_incidents(n=900, seed=11, days=600)
+    full = build_panel(inc, CELLS, unit="priogrid", horizon_weeks=4, horizons=HORIZONS)
+    part = build_panel(inc, CELLS, unit="priogrid", horizon_weeks=4, horizons=HORIZONS, rows=sample_rows(200, seed=1))
+    only4 = build_panel(inc, CELLS, unit="priogrid", horizon_weeks=4, rows=sample_rows(200, seed=1))
+    assert len(part) == 200 and part["y"].notna().all()
+    # the same rows and weights as a single-horizon panel: the extra targets do not steer the sample
+    pd.testing.assert_frame_equal(part[["locality_id", "as_of", "y"]], only4[["locality_id", "as_of", "y"]])
+    assert part.attrs["row_weights"] == only4.attrs["row_weights"]
+    key = ["locality_id", "as_of"]
+    merged = part.merge(full, on=key, suffixes=("", "_full"))
+    for c in ("y_1w", "y_12w", "y_count_12w"):
+        assert np.array_equal(merged[c], merged[f"{c}_full"], equal_nan=True)
+    # class weights of the 4-week target do not hold for another horizon's classes
+    with pytest.raises(ValueError, match="sampled on its 4-week target"):
+        with_target(part, 12)
+    assert with_target(part, 4)["y"].equals(part["y"])
