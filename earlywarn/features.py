@@ -1042,7 +1042,7 @@ def describe(group: str, values: dict[str, float], horizon_weeks: int = 4) -> st
 def target_view(panel: pd.DataFrame, h: int) -> pd.DataFrame:
     """The panel with ``y`` / ``y_count`` of horizon ``h``; a panel built for that horizon alone as it is."""
     if f"y_{int(h)}w" in panel.columns:
-        return with_target(panel, int(h))  # noqa: F821 - provided by the multi-horizon panel
+        return with_target(panel, int(h))
     if int(panel.attrs.get("horizon_weeks", h)) == int(h):
         return panel
     raise ValueError(f"the panel has no {h}-week target (built for {panel.attrs.get('horizon_weeks')} weeks)")

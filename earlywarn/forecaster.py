@@ -81,9 +81,16 @@ class Forecaster:
     # ------------------------------------------------------------------ fitting
     @classmethod
     def fit(cls, panel: pd.DataFrame, *, horizons=DEFAULT_HORIZONS, primary: int = 4, seed: int = 42,
-            params: ModelParams | None = None, scorers: dict[int, str] | None = None) -> Forecaster:
-        """One ThreatModel per horizon on the same panel; ``scorers[h]``: the published scorer (default model)."""
+            params: ModelParams | None = None, scorers: dict[int, str] | None = None,
+            max_rows: int | None = None) -> Forecaster:
+        """One ThreatModel per horizon on the same panel; ``scorers[h]``: the published scorer (default model).
+
+        ``max_rows``: beyond this many labelled rows, each horizon fits a class-stratified weighted sample
+        of its own rows (:func:`earlywarn.features.labelled_sample`; the weights are per horizon because
+        the classes are).
+        """
         from earlywarn import progress
+        from earlywarn.features import labelled_sample
 
         hs = sorted(set(int(h) for h in horizons) | {int(primary)})
         models = {}
@@ -91,7 +98,8 @@ class Forecaster:
             with progress.stage(f"fitting the {h}-week model"):
                 m = ThreatModel(seed=seed, horizon_weeks=h, params=params or ModelParams(),
                                 scorer=(scorers or {}).get(h, "model"))
-                models[h] = m.fit(target_view(panel, h))
+                rows = target_view(panel, h)
+                models[h] = m.fit(labelled_sample(rows, max_rows, seed) if max_rows else rows)
         return cls(models, int(primary))
 
     # ------------------------------------------------------------------ predicting
@@ -169,6 +177,7 @@ def train_model(
     out_dir: str | Path,
     backtest_result: dict | None = None,
     params: ModelParams | None = None,
+    max_rows: int | None = None,
 ) -> tuple[Forecaster, str, Path]:
     """Fit every horizon on the labelled rows of ``panel``, publish each horizon's chosen scorer, save, write the card.
 
@@ -185,7 +194,8 @@ def train_model(
             scorers[h] = horizon_result(backtest_result, h)["selection"]["scorer"] if backtest_result else "model"
         except KeyError:
             scorers[h] = "model"
-    model = Forecaster.fit(panel, horizons=hs, primary=horizon_weeks, seed=seed, params=params, scorers=scorers)
+    model = Forecaster.fit(panel, horizons=hs, primary=horizon_weeks, seed=seed, params=params, scorers=scorers,
+                           max_rows=max_rows)
     for m in model.models.values():
         m.info["data_end"] = panel.attrs.get("data_end")
         m.info["unit"] = panel.attrs.get("unit")

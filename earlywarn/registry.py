@@ -31,7 +31,6 @@ from earlywarn import progress
 from earlywarn.atomic import write_text
 from earlywarn.backtest import run_backtests
 from earlywarn.config import MissionConfig
-from earlywarn.features import TARGET_COL, labelled_sample
 from earlywarn.forecaster import Forecaster, train_model
 from earlywarn.history import in_window, panel_start
 from earlywarn.manifest import RunManifest
@@ -109,12 +108,15 @@ def rows_start(cfg: MissionConfig, end) -> pd.Timestamp | None:
 
 
 def training_rows(cfg: MissionConfig, panel: pd.DataFrame) -> pd.DataFrame:
-    """The labelled rows a model for today is fitted on: the last ``model.history_years`` of them."""
-    labelled = panel[panel[TARGET_COL].notna()]
-    if labelled.empty or cfg.model.history_years is None:
-        return labelled
-    keep = in_window(labelled["as_of"].to_numpy(), labelled["as_of"].max(), cfg.model.history_years)
-    return labelled[keep] if not keep.all() else labelled
+    """The rows a model for today is fitted on: the last ``model.history_years`` of them.
+
+    Rows whose primary target is still open stay: a shorter horizon's target may be closed there
+    (each horizon's model fits only the rows labelled for it).
+    """
+    if panel.empty or cfg.model.history_years is None:
+        return panel
+    keep = in_window(panel["as_of"].to_numpy(), panel["as_of"].max(), cfg.model.history_years)
+    return panel[keep] if not keep.all() else panel
 
 
 def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | None = None,
@@ -151,11 +153,10 @@ def train_challenger(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParam
         bt = backtest_for(cfg, panel, params)
     rows = training_rows(cfg, panel)
     window = "all history" if cfg.model.history_years is None else f"last {cfg.model.history_years:g} years"
-    with progress.stage(f"fitting the model on {len(rows):,} labelled rows ({window})"):
-        model, version, card = train_model(labelled_sample(rows, MAX_TRAIN_ROWS, seed=cfg.model.seed),
-                                           seed=cfg.model.seed, horizon_weeks=cfg.primary_horizon,
-                                           horizons=cfg.horizons, out_dir=cfg.models_dir, backtest_result=bt,
-                                           params=params)
+    with progress.stage(f"fitting the model on {len(rows):,} locality-weeks ({window})"):
+        model, version, card = train_model(rows, max_rows=MAX_TRAIN_ROWS, seed=cfg.model.seed,
+                                           horizon_weeks=cfg.primary_horizon, horizons=cfg.horizons,
+                                           out_dir=cfg.models_dir, backtest_result=bt, params=params)
     return Candidate(model, version, card, bt)
 
 

@@ -174,6 +174,8 @@ def test_backtest_cli_on_a_small_ged_file(tmp_path, panel):
         "--unit",
         "priogrid",
         "--horizon",
+        "1",
+        "--horizon",
         "4",
         "--test-start",
         "2021-03-01",
@@ -187,8 +189,15 @@ def test_backtest_cli_on_a_small_ged_file(tmp_path, panel):
     res = CliRunner().invoke(app, argv)
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
-    assert {"model", "baselines", "n_test_rows", "n_test_positives", "folds", "calibration", "config"} <= set(data)
-    assert "decay_history" in res.output
+    assert {"model", "stacked", "baselines", "subsets", "selection", "n_test_rows", "n_test_positives", "folds",
+            "calibration", "config"} <= set(data)
+    assert data["primary_horizon"] == 4 and set(data["horizons"]) == {"1", "4"}
+    assert data["horizons"]["1"]["config"]["horizon_weeks"] == 1 and data["config"]["horizon_weeks"] == 4
+    # the shorter horizon is rarer: fewer positives on comparable test rows
+    h1, h4 = data["horizons"]["1"], data["horizons"]["4"]
+    assert h1["n_test_positives"] / h1["n_test_rows"] < h4["n_test_positives"] / h4["n_test_rows"]
+    for text in ("1-week horizon", "4-week horizon (primary)", "conflictology", "onset AUPR", "published: "):
+        assert text in res.output, text
 
 
 def test_backtest_fits_a_sample_but_scores_every_test_row(panel):

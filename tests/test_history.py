@@ -109,10 +109,13 @@ def test_mission_window_config_and_rows_start():
     two = MissionConfig(**base, model={"history_years": 2})
     s = rows_start(two, "2022-12-31")
     assert pd.Timestamp("2020-03-01") < s < pd.Timestamp("2020-06-30")  # 6 months + 2 years + h before the end
-    panel = build_panel(random_incidents(n=500, seed=2, days=1400), CELLS, unit="priogrid", horizon_weeks=4)
+    panel = build_panel(random_incidents(n=500, seed=2, days=1400), CELLS, unit="priogrid", horizon_weeks=4,
+                        horizons=two.horizons)
     rows = training_rows(two, panel)
-    assert rows["y"].notna().all() and len(rows) < panel["y"].notna().sum()
+    assert len(rows) < len(panel) and rows["as_of"].max() == panel["as_of"].max()
     assert (rows["as_of"].max() - rows["as_of"].min()).days <= round(365.25 * 2)
+    # rows whose 4-week target is still open stay: the 1-week model is fitted on the latest closed weeks
+    assert rows["y"].isna().any() and rows["y_1w"].notna().sum() > rows["y"].notna().sum()
 
 
 # ----------------------------------------------------------------------------- quiet-row thinning
@@ -182,12 +185,13 @@ def test_first_model_training_says_what_it_is_doing(tmp_path, caplog, monkeypatc
 
     cfg = parse_config({"mission": "T", "sources": [{"name": "a", "format": "acled", "path": "a.csv"}],
                         "localities": {"unit": "admin", "path": "b.gpkg"}}, base_dir=tmp_path)
-    panel = build_panel(random_incidents(n=700, seed=4, days=900), CELLS, unit="priogrid", horizon_weeks=4)
+    panel = build_panel(random_incidents(n=700, seed=4, days=900), CELLS, unit="priogrid", horizon_weeks=4,
+                        horizons=cfg.horizons)
     monkeypatch.setattr(registry, "ModelParams", lambda: FAST)  # keep the test fast; same code path
     real = registry.train_model
     monkeypatch.setattr(registry, "train_model", lambda *a, **k: real(*a, **{**k, "params": FAST}))
-    real_bt = registry.run_backtest
-    monkeypatch.setattr(registry, "run_backtest", lambda *a, **k: real_bt(*a, **{**k, "params": FAST}))
+    real_bt = registry.run_backtests
+    monkeypatch.setattr(registry, "run_backtests", lambda *a, **k: real_bt(*a, **{**k, "params": FAST}))
     with caplog.at_level(logging.INFO, logger="earlywarn.progress"):
         model, _ = registry.ensure_model(cfg, panel, RunManifest(mission="T", config_hash="x"))
     lines = [r.getMessage() for r in caplog.records if r.name == "earlywarn.progress"]
@@ -196,6 +200,10 @@ def test_first_model_training_says_what_it_is_doing(tmp_path, caplog, monkeypatc
     assert any(line.startswith("fitting the model on ") and "(last 4 years)" in line for line in lines)
     assert any(line.startswith("training the first model done in ") for line in lines)
     assert any(line.startswith("backtest fold 1 of ") for line in lines)
+    # one model per horizon, each backtested and each with its published scorer
+    assert model.horizons == [1, 4, 12] and model.primary == 4
+    assert any(line.startswith("backtest, 12-week horizon") for line in lines)
+    assert any(line.startswith("fitting the 1-week model") for line in lines)
 
 
 def test_backtest_command_history_years_option():

@@ -1,14 +1,19 @@
 """CLI for the threat model: ``earlywarn backtest``.
 
-    earlywarn backtest --events PATH --format ucdp-ged --unit priogrid --horizon 4 \\
-        --test-start 2019-01-01 --out FILE.json [--step weekly|monthly] [--seed 42] \\
+    earlywarn backtest --events PATH --format ucdp-ged --unit priogrid [--horizon 1 --horizon 4 --horizon 12] \\
+        [--primary 4] --test-start 2019-01-01 --out FILE.json [--step weekly|monthly] [--seed 42] \\
         [--history-years 6 | --history-years all]
 
 Reads the incidents with :func:`earlywarn.ingest.read_incidents`, builds the
 localities (grid units: the cells with at least one incident before the test
 start, so the set of places scored does not depend on the test period; admin
 units: the polygons of ``--boundaries``), builds the panel and runs the
-rolling-origin backtest. Prints a table and writes the JSON atomically.
+rolling-origin backtest of every horizon (default 1, 4 and 12 weeks) on
+the same folds. Prints a table per horizon (every scorer on all rows, onset
+rows and escalations, and the scorer the product would publish) and writes
+the JSON atomically: the primary horizon's result at the top level
+(``model``, ``stacked``, ``baselines``, ``subsets``, ``selection``) and every
+horizon's under ``horizons``.
 Progress (stages, "backtest fold k of n, elapsed, ETA") goes to stderr.
 With a training window (``--history-years``, default the mission default
 ``model.history_years``) each fold trains on its last years of rows only, and
@@ -65,7 +70,10 @@ def register(app: typer.Typer) -> None:
         events: Path = typer.Option(..., "--events", help="Incident file as published (CSV, .gz or .zip)."),
         fmt: str = typer.Option("ucdp-ged", "--format", help="Incident format: ucdp-ged | acled | hxl-incidents."),
         unit: str = typer.Option("priogrid", "--unit", help="Locality unit: priogrid | km_grid | admin."),
-        horizon: int = typer.Option(4, "--horizon", min=1, max=26, help="Forecast horizon in weeks."),
+        horizon: list[int] = typer.Option(
+            [1, 4, 12], "--horizon", min=1, max=26, help="Forecast horizon in weeks; repeat for several.",
+        ),
+        primary: int = typer.Option(None, "--primary", help="Primary horizon (default 4 if given, else the first)."),
         test_start: str = typer.Option(..., "--test-start", help="First fold start (ISO date); monthly folds."),
         out: Path = typer.Option(..., "--out", help="Where to write the backtest JSON."),
         step: str = typer.Option("weekly", "--step", help="As-of step: weekly | monthly."),
@@ -83,7 +91,7 @@ def register(app: typer.Typer) -> None:
         """Rolling-origin backtest of the threat model against the baselines; prints a table, writes JSON."""
         from earlywarn import progress
         from earlywarn.atomic import write_text
-        from earlywarn.backtest import format_table, run_backtest
+        from earlywarn.backtest import format_table, run_backtests
         from earlywarn.features import build_panel
         from earlywarn.history import panel_start
         from earlywarn.ingest import read_incidents
@@ -95,6 +103,10 @@ def register(app: typer.Typer) -> None:
         if unit not in ("priogrid", "km_grid", "admin"):
             raise typer.BadParameter("must be priogrid, km_grid or admin", param_hint="--unit")
         ts = pd.Timestamp(test_start)
+        horizons = sorted(set(horizon))
+        primary = primary or (4 if 4 in horizons else horizons[0])
+        if primary not in horizons:
+            raise typer.BadParameter(f"{primary} is not one of the horizons {horizons}", param_hint="--primary")
         with progress.stage(f"reading {events.name}"):
             res = read_incidents(events, fmt)
         inc = res.table
@@ -102,11 +114,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{res.n_quarantined} row(s) quarantined while reading {events}", err=True)
         loc = _localities(inc, unit, ts, cell_km, boundaries, id_field)
         with progress.stage(f"features for {len(loc):,} localities"):
-            panel = build_panel(inc, loc, unit=unit, horizon_weeks=horizon, step=step,
-                                rows_from=panel_start(ts, years, horizon))
-        result = run_backtest(
+            panel = build_panel(inc, loc, unit=unit, horizon_weeks=primary, horizons=horizons, step=step,
+                                rows_from=panel_start(ts, years, max(horizons)))
+        result = run_backtests(
             panel,
-            horizon_weeks=horizon,
+            horizons=horizons,
+            primary=primary,
             test_start=ts,
             seed=seed,
             fold_months=fold_months,
@@ -119,7 +132,9 @@ def register(app: typer.Typer) -> None:
                 "n_incidents": int(len(inc)),
             },
         )
-        typer.echo(format_table(result))
+        for h, res in result["horizons"].items():
+            typer.echo(f"\n{h}-week horizon{' (primary)' if int(h) == primary else ''}")
+            typer.echo(format_table(res))
         write_text(out, json.dumps(result, indent=2, default=_json_default))
         typer.echo(f"wrote {out}")
 
