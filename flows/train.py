@@ -25,11 +25,12 @@ def retrain(cfg, panel) -> dict:
 
 
 def backtest_rows(result: dict) -> list[dict]:
-    """One table row per model with its metrics on the shared folds."""
+    """One table row per model: its published scorer and that scorer's metrics on the shared folds."""
     rows = []
     for who in ("challenger", "champion_backtest"):
         if result.get(who):
-            rows.append({"model": who.replace("_backtest", ""), **{k: round(v, 4) for k, v in result[who].items()}})
+            rows.append({"model": who.replace("_backtest", ""),
+                         **{k: round(v, 4) if isinstance(v, float) else v for k, v in result[who].items()}})
     return rows
 
 
