@@ -8,12 +8,17 @@ The localities are a Voronoi tessellation with wiggly shared boundaries
 IDP sites and a map context (mission area, a border, rivers, 3,000 towns,
 mission layers; ``sample.context``), rendered through the public
 ``render_map``. The page is rendered once more without the context so the
-context's share of the bytes is measured, not estimated. "First paint" is the
+context's share of the bytes is measured, not estimated; likewise the
+history's share and, with ``--horizons 1,4,12`` (the default), the extra
+forecast horizons' share (the table then carries ``risk_{h}w``,
+``risk_class_{h}w`` and ``driver_1..3_{h}w``; ``--horizons 4``: one horizon,
+the single-horizon map). "First paint" is the
 time from navigation start to the first frame after all locality polygons
 were added (``ew-painted`` mark); the browser's own first-contentful-paint
 (the header) and load event are reported too.
 
-Run: ``.venv/bin/python benchmarks/bench_map.py [--n 10000] [--runs 3] [--keep out.html] [--no-context]``
+Run: ``.venv/bin/python benchmarks/bench_map.py [--n 10000] [--runs 3] [--keep out.html] [--no-context]
+[--horizons 1,4,12]``
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ PAINT_TARGET_S = 3.0
 
 def run(
     n: int = 10_000, runs: int = 3, keep: Path | None = None, n_incidents: int = 5_000, context: bool = True,
-    history_runs: int = 12,
+    history_runs: int = 12, horizons: tuple[int, ...] = (1, 4, 12), primary: int = 4,
 ) -> dict:
     t0 = time.perf_counter()
     locs = sample.voronoi_localities(n, seed=7)
@@ -51,6 +56,10 @@ def run(
     ctx = sample.context(locs, n_towns=3_000, n_rivers=12, river_vertices=5_000) if context else None
     # The time control's earlier runs (the published map keeps the last 12, this one included).
     hist = sample.history(locs, runs=history_runs - 1) if history_runs > 1 else None
+    single = locs
+    if len(horizons) > 1:
+        locs, keys = sample.with_horizons(locs, horizons=horizons, primary=primary)
+        inputs["header"] = inputs["header"] | keys
     t_build = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -72,6 +81,12 @@ def run(
             "context_tolerance_deg": round(fit.tolerance, 6),
         }
 
+    horizon_result: dict = {}
+    if len(horizons) > 1:
+        one_mb = len(render_map(single, **inputs | {"header": sample.header()}, context=ctx, history=hist)
+                     .encode("utf-8")) / 1e6
+        horizon_result = {"horizons": list(horizons), "primary_horizon": primary,
+                          "html_mb_single_horizon": round(one_mb, 3), "horizons_mb": round(size_mb - one_mb, 3)}
     history_result: dict = {}
     if hist is not None:
         no_hist_mb = len(render_map(locs, **inputs, context=ctx).encode("utf-8")) / 1e6
@@ -88,6 +103,7 @@ def run(
         "html_mb": round(size_mb, 2),
         **context_result,
         **history_result,
+        **horizon_result,
         "size_ok": size_mb < SIZE_TARGET_MB,
     }
     reason = unavailable_reason()
@@ -126,9 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", type=Path, default=None, help="also keep the rendered HTML at this path")
     ap.add_argument("--no-context", action="store_true", help="render without the map context")
     ap.add_argument("--history-runs", type=int, default=12, help="runs in the map's time control (1: none)")
+    ap.add_argument("--horizons", default="1,4,12", help="forecast horizons in weeks, comma-separated (4: one)")
+    ap.add_argument("--primary", type=int, default=4, help="the primary horizon (drives the flags)")
     args = ap.parse_args(argv)
+    horizons = tuple(sorted({int(h) for h in args.horizons.split(",") if h.strip()}))
     result = run(args.n, args.runs, args.keep, args.incidents, context=not args.no_context,
-                 history_runs=args.history_runs)
+                 history_runs=args.history_runs, horizons=horizons, primary=args.primary)
     print(json.dumps(result, indent=2))
     ok = result["size_ok"] and result.get("paint_ok", True)
     if "context_mb" in result:

@@ -85,6 +85,8 @@ def _child(name: str, quick: bool) -> dict:
         paint = r.get("map_painted_s_max", r.get("browser", "n/a"))
         r["target_met"] = bool(r["size_ok"] and r.get("paint_ok", True))
         context = f", context {r['context_mb']} MB ({r['context_share']:.1%})" if "context_mb" in r else ""
+        if "horizons_mb" in r:
+            context += f", {len(r['horizons'])} horizons: +{r['horizons_mb']} MB"
         return r | {"figure": f"{r['html_mb']} MB, render {r['render_s']} s, painted {paint} s "
                               f"({r['polygons']:,} polygons{context})"}
     if name == "country":

@@ -307,3 +307,145 @@ def test_hostile_context_names_are_text(hostile_page):
     assert sample.HOSTILE[0] in shown  # river 0 / town names, shown literally
     assert sample.HOSTILE[1] in shown  # road label
     assert report.dialogs == [] and report.extra["img_elements"] == 0
+
+
+# ---------------------------------------------------------------- several forecast horizons
+
+
+@pytest.fixture(scope="module")
+def horizon_page(browser_ready, tmp_path_factory):
+    """A hostile 30-cell map forecasting 1, 4 and 12 weeks (primary 4) with two earlier runs:
+    what shows at load, then after a real click on "12 weeks", then around the time control."""
+    from earlywarn.publish.horizons import risk_text, tenths
+    from earlywarn.publish.panels import CLASS_COLORS, RISK_CLASSES
+
+    locs = sample.grid_localities(nx=6, ny=5, hostile=True)
+    table, keys = sample.with_horizons(locs, hostile=True)
+    inputs = sample.render_inputs(locs, hostile=True)
+    inputs["header"] |= keys
+    html_path = tmp_path_factory.mktemp("map") / "horizons.html"
+    html_path.write_text(render_map(table, **inputs, history=sample.history(table, runs=2)), encoding="utf-8")
+    # A known cell whose 12-week class differs from its 4-week class.
+    k = next(i for i in range(len(table)) if table["risk_class_12w"].iloc[i] != table["risk_class"].iloc[i])
+    color = {c: CLASS_COLORS[j] for j, c in enumerate(RISK_CLASSES)}
+    expected = {
+        "k": k,
+        "fill_4w": color[table["risk_class"].iloc[k]],
+        "fill_12w": color[table["risk_class_12w"].iloc[k]],
+        "risk_12w": risk_text(int(tenths(table["risk_12w"].to_numpy(dtype=float))[k])),
+        "class_12w": table["risk_class_12w"].iloc[k],
+        "drivers_12w": [table[f"driver_{j}_12w"].iloc[k] for j in (1, 2, 3)],
+    }
+    fills = "() => EW.loc.layers.map(l => l._path.getAttribute('fill'))"
+    pressed = "() => [...document.querySelectorAll('.ew-hz-btn')].map(b => b.getAttribute('aria-pressed'))"
+    state = (
+        "() => [EW.hzShown, [...document.querySelectorAll('.ew-hz-btn')].map(b => b.disabled), "
+        "document.getElementById('ew-hz-note').textContent]"
+    )
+
+    def poke(page, report):
+        x = report.extra
+        x["load"] = {
+            "fills": page.evaluate(fills),
+            "pressed": page.evaluate(pressed),
+            "horizon": page.evaluate("() => document.body.getAttribute('data-ew-horizon')"),
+            "legend": page.inner_text("#ew-legend .ew-legend-title"),
+            "scorer": page.inner_text(".ew-scorer"),
+            "control": page.inner_text("#ew-hz"),
+        }
+        page.click("#ew-hz .ew-hz-btn >> text=12 weeks")  # a real click on the control
+        x["12w"] = {
+            "fills": page.evaluate(fills),
+            "pressed": page.evaluate(pressed),
+            "horizon": page.evaluate("() => document.body.getAttribute('data-ew-horizon')"),
+            "legend": page.inner_text("#ew-legend"),
+            "scorer": page.inner_text(".ew-scorer"),
+            "prio": page.evaluate(
+                "() => [...document.querySelectorAll('td.ew-prio-risk')].map(td => [+td.dataset.ewRow, td.innerText])"
+            ),
+            "why": page.evaluate(
+                "() => [...document.querySelectorAll('.ew-why[data-ew-row]')].map(d => [+d.dataset.ewRow, d.innerText])"
+            ),
+            "flags": page.evaluate("() => [EW.loc.props.fd.slice(), EW.loc.props.ha.slice()]"),
+        }
+        page.evaluate("k => EW.openLocality(k, null, true)", k)
+        x["12w"]["popup"] = page.locator(".leaflet-popup-content").last.inner_text()
+        page.evaluate("() => EW.openLocality(2, null, true)")  # the hostile 12-week driver
+        x["12w"]["hostile_popup"] = page.locator(".leaflet-popup-content").last.inner_text()
+        page.click("#ew-hz .ew-hz-btn >> text=1 week")  # the open popup follows the switch
+        x["1w_popup"] = page.locator(".leaflet-popup-content").last.inner_text()
+        x["1w_scorer"] = page.inner_text(".ew-scorer")
+        x["1w_scheme"] = page.inner_text("#ew-legend .ew-scheme")
+        # An earlier run is the primary horizon only: the switch goes back to it and is locked.
+        page.click("#ew-hz .ew-hz-btn >> text=12 weeks")
+        page.select_option("#ew-run", "0")
+        x["past"] = page.evaluate(state) + [page.evaluate(pressed)]
+        x["past_refused"] = page.evaluate("() => EW.showHorizon(2)")
+        page.select_option("#ew-run", "2")
+        x["latest"] = page.evaluate(state)
+        page.click("#ew-hz .ew-hz-btn >> text=4 weeks")
+        x["back_4w"] = page.evaluate(fills)
+        x["img_elements"] = page.evaluate("() => document.querySelectorAll('img').length")
+
+    report = inspect_map(html_path, actions=poke)
+    return table, expected, report
+
+
+def test_horizon_map_offline_without_errors(horizon_page):
+    _, _, report = horizon_page
+    assert report.external == [] and set(report.requests) == {report.url}
+    assert report.console_errors == [] and report.page_errors == [] and report.dialogs == []
+
+
+def test_primary_horizon_shown_at_load(horizon_page):
+    table, exp, report = horizon_page
+    load = report.extra["load"]
+    assert load["pressed"] == ["false", "true", "false"] and load["horizon"] == "4"
+    assert load["fills"][exp["k"]] == exp["fill_4w"]
+    assert "4 weeks" in load["legend"] and "4 weeks" in load["scorer"] and "best AUPR (0.742)" in load["scorer"]
+    assert "1 week" in load["control"] and "12 weeks" in load["control"] and "flags: 4-week horizon" in load["control"]
+    assert report.extra["back_4w"] == load["fills"]  # switching back restores every 4-week colour
+
+
+def test_12_week_switch_repaints_cells_popup_legend_and_table(horizon_page):
+    table, exp, report = horizon_page
+    after = report.extra["12w"]
+    assert after["pressed"] == ["false", "false", "true"] and after["horizon"] == "12"
+    assert after["fills"][exp["k"]] == exp["fill_12w"] != exp["fill_4w"]
+    popup = after["popup"]
+    assert f"Risk (12 weeks)\t{exp['class_12w']} {exp['risk_12w']}" in popup
+    assert all(d in popup for d in exp["drivers_12w"]) and "Top drivers (12 weeks)" in popup
+    assert "from the 4-week horizon" in popup  # flags, rank and change stay the primary's
+    assert "12 weeks" in after["legend"] and "12-week base rate" in after["legend"]
+    assert "12 weeks" in after["scorer"] and "at 12 weeks" in after["scorer"]
+    # The priority table keeps the 4-week ranking; its risk and drivers are the 12-week ones now.
+    from earlywarn.publish.horizons import risk_text, tenths
+
+    rows = [r for r, _ in after["prio"]]
+    assert rows == table.sort_values("priority_rank").index[: len(rows)].tolist() and len(rows) == 15
+    t12 = tenths(table["risk_12w"].to_numpy(dtype=float))
+    assert [text for _, text in after["prio"]] == [
+        f"{table['risk_class_12w'].iloc[r]} {risk_text(int(t12[r]))}" for r in rows
+    ]
+    assert [text for _, text in after["why"]] == [
+        "; ".join(table[f"driver_{j}_12w"].iloc[r] for j in (1, 2, 3)) for r in rows
+    ]
+    # Flags never change with the horizon.
+    assert after["flags"] == [table[c].astype(int).tolist() for c in ("forward_deploy", "humanitarian_access")]
+
+
+def test_hostile_horizon_texts_stay_text(horizon_page):
+    _, _, report = horizon_page
+    assert sample.HOSTILE[1] in report.extra["12w"]["hostile_popup"]  # driver_1_12w shown literally
+    assert sample.HOSTILE[3] in report.extra["1w_scorer"] and sample.HOSTILE[0] in report.extra["1w_scheme"]
+    assert report.extra["img_elements"] == 0 and report.dialogs == []
+    assert "Risk (1 week)" in report.extra["1w_popup"]
+
+
+def test_earlier_run_locks_the_switch_on_the_primary_horizon(horizon_page):
+    _, _, report = horizon_page
+    shown, disabled, note, pressed = report.extra["past"]
+    assert shown == 1 and disabled == [True, True, True] and "4-week horizon only" in note
+    assert pressed == ["false", "true", "false"] and report.extra["past_refused"] is False
+    shown, disabled, note = report.extra["latest"]
+    assert shown == 1 and disabled == [False, False, False] and note == "flags: 4-week horizon"

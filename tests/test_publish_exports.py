@@ -172,3 +172,55 @@ def test_csv_defuses_spreadsheet_formulas(tmp_path, grid):
     assert csv.loc[2, "name"] == evil.loc[2, "name"]
     np.testing.assert_allclose(csv["risk"], evil["risk"])  # numbers untouched
     assert gpd.read_parquet(paths["geoparquet"]).loc[0, "name"] == evil.loc[0, "name"]  # verbatim there
+
+
+# ---------------------------------------------------------------- several forecast horizons
+
+HXL_TAG = r"#[a-z][a-z0-9_]*(\+[a-z][a-z0-9_]*)*"
+
+
+@pytest.fixture()
+def horizon_grid(grid) -> gpd.GeoDataFrame:
+    return sample.with_horizons(grid, hostile=True)[0]
+
+
+def test_per_horizon_columns_with_hxl_tags(tmp_path, horizon_grid):
+    import re
+
+    paths = write_exports(horizon_grid, tmp_path)
+    lines = paths["csv"].read_text(encoding="utf-8").splitlines()
+    header, tags = lines[0].split(","), lines[1].split(",")
+    tag = dict(zip(header, tags, strict=True))
+    for h in (1, 4, 12):
+        assert tag[f"risk_{h}w"] == f"#severity+risk+h{h}w"
+        assert tag[f"risk_class_{h}w"] == f"#severity+risk+class+h{h}w"
+    assert all(re.fullmatch(HXL_TAG, t) for t in tags), tags
+    assert tag["driver_1"] == "#indicator+driver+d1" and tag["risk"] == "#severity+risk"
+    assert not [c for c in header if re.fullmatch(r"driver_\d_\d+w", c)]  # drivers: the primary horizon's only
+    csv = pd.read_csv(paths["csv"], skiprows=[1], keep_default_na=False)
+    gj = gpd.read_file(paths["geojson"])
+    pq = gpd.read_parquet(paths["geoparquet"])
+    for h in (1, 4, 12):
+        np.testing.assert_allclose(csv[f"risk_{h}w"], horizon_grid[f"risk_{h}w"])
+        assert csv[f"risk_class_{h}w"].tolist() == horizon_grid[f"risk_class_{h}w"].tolist()
+        np.testing.assert_allclose(gj[f"risk_{h}w"], horizon_grid[f"risk_{h}w"])
+        assert gj[f"risk_class_{h}w"].tolist() == horizon_grid[f"risk_class_{h}w"].tolist()
+        assert f"risk_{h}w" in pq.columns and f"driver_1_{h}w" not in pq.columns and f"driver_1_{h}w" not in gj
+
+
+def test_geotiff_has_one_band_per_horizon(tmp_path, horizon_grid):
+    path = write_exports(horizon_grid, tmp_path)["geotiff"]
+    b = horizon_grid.geometry.bounds
+    cx, cy = (b.minx + b.maxx) / 2, (b.miny + b.maxy) / 2
+    with rasterio.open(path) as src:
+        assert src.count == 3
+        assert src.descriptions == ("risk_1w", "risk_4w", "risk_12w")
+        assert [src.tags(k)["horizon_weeks"] for k in (1, 2, 3)] == ["1", "4", "12"]
+        values = np.array(list(src.sample(zip(cx, cy, strict=True))))
+    for k, h in enumerate((1, 4, 12)):
+        np.testing.assert_allclose(values[:, k], horizon_grid[f"risk_{h}w"].to_numpy(dtype="float32"), rtol=1e-6)
+
+
+def test_single_horizon_geotiff_keeps_one_risk_band(tmp_path, grid):
+    with rasterio.open(write_exports(grid, tmp_path)["geotiff"]) as src:
+        assert src.count == 1 and src.descriptions == ("risk",)

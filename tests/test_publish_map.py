@@ -251,3 +251,102 @@ def test_vendored_assets_untampered():
     head = inline_head()
     assert "L.MarkerClusterGroup" in head and "EW.localityLayer" in head
     assert external_urls(head) == []
+
+
+# ---------------------------------------------------------------- several forecast horizons
+
+
+def _loc_payload(document: str) -> dict:
+    import json
+
+    m = re.search(r"EW\.localityLayer\([^,]+, (\{.*?\})\);\n", document)
+    assert m, "no locality layer in the page"
+    return json.loads(m.group(1))
+
+
+@pytest.fixture(scope="module")
+def horizon_map() -> tuple[gpd.GeoDataFrame, dict, str]:
+    locs = sample.grid_localities(seed=3, hostile=True)
+    table, keys = sample.with_horizons(locs, hostile=True)
+    inputs = sample.render_inputs(locs, hostile=True)
+    inputs["header"] |= keys
+    return table, inputs["header"], render_map(table, **inputs)
+
+
+def test_single_horizon_table_renders_as_before(plain_map):
+    """New columns or a one-element horizon list leave the single-horizon map byte for byte as it was."""
+    locs, before = plain_map
+    table, keys = sample.with_horizons(locs)
+    inputs = sample.render_inputs(locs)
+    assert render_map(table, **inputs) == before  # extra columns, no horizons in the header
+    one = inputs | {"header": inputs["header"] | {"horizons": [4], "primary_horizon": 4}}
+    assert render_map(table, **one) == before
+    page = before.replace(inline_head(), "")  # the page's own markup and data, without the inlined scripts
+    assert '"hz":' not in page and 'id="ew-hz"' not in page and "ew-hz-name" not in page
+    assert "hz" not in _loc_payload(before)
+
+
+def test_multi_horizon_payload_carries_every_horizon(horizon_map):
+    from earlywarn.publish.horizons import risk_text, tenths
+
+    table, header, document = horizon_map
+    hz = _loc_payload(document)["hz"]
+    assert hz["h"] == [1, 4, 12] and hz["h"][hz["p"]] == 4
+    assert hz["label"] == ["1 week", "4 weeks", "12 weeks"]
+    assert hz["risk"][1] is None and hz["cls"][1] is None and hz["d"][1] is None  # primary: the locality arrays
+    props = _loc_payload(document)["props"]
+    assert props["risk"] == [risk_text(t) for t in tenths(table["risk"].to_numpy(dtype=float))]
+    for k, h in enumerate(hz["h"]):
+        if h == 4:
+            continue
+        risk = table[f"risk_{h}w"].to_numpy(dtype=float)
+        assert hz["risk"][k] == np.rint(risk * 1000).astype(int).tolist()
+        assert hz["cls"][k] == "".join(str(RISK_CLASSES.index(c)) for c in table[f"risk_class_{h}w"])
+        for j in (1, 2, 3):
+            shown = [hz["dv"][i] for i in hz["d"][k][j - 1]]
+            assert shown == [esc(d) for d in table[f"driver_{j}_{h}w"]]
+        legend = hz["legend"][k]
+        assert legend["n"][:4] == [int((table[f"risk_class_{h}w"] == c).sum()) for c in RISK_CLASSES]
+        assert legend["s"] == esc(header["horizon_schemes"][str(h)])
+        assert hz["scorer"][k] == esc(header["horizon_scorers"][str(h)])
+    assert hz["scorer"][hz["p"]] == esc(header["scorer"]) and hz["legend"][hz["p"]]["s"] == esc(header["risk_scheme"])
+    # Compact: a 12-week risk is an integer, a class one character, a driver an index.
+    assert all(isinstance(v, int) for v in hz["risk"][2]) and len(hz["cls"][2]) == len(table)
+    assert len(hz["dv"]) < 3 * len(table)
+
+
+def test_multi_horizon_control_header_and_legend(horizon_map):
+    table, header, document = horizon_map
+    parsed = _parse(document)
+    buttons = [a for t, a in parsed.tags if t == "button" and "ew-hz-btn" in (a.get("class") or "")]
+    assert [b["data-ew-hz"] for b in buttons] == ["0", "1", "2"]
+    assert [b["aria-pressed"] for b in buttons] == ["false", "true", "false"]  # the primary horizon at load
+    assert "flags: 4-week horizon" in document
+    assert 'Published score, <span class="ew-hz-name">4 weeks</span>' in document
+    assert esc(header["scorer"]) in document
+    assert "ranked on the 4-week horizon" in document
+    assert len(re.findall(r'<td class="ew-prio-risk" data-ew-row="\d+">', document)) == PRIORITY_ROWS
+
+
+def test_multi_horizon_hostile_texts_escaped(horizon_map):
+    table, header, document = horizon_map
+    parsed = _parse(document)
+    assert table["driver_1_12w"].iloc[2] == sample.HOSTILE[1]
+    for h in sample.HOSTILE:
+        assert h not in document
+    assert script_json(esc(sample.HOSTILE[1]))[1:-1] in parsed.scripts[2]  # the 12-week driver, escaped
+    assert esc(header["horizon_schemes"]["1"]) and script_json(esc(header["horizon_schemes"]["1"]))[1:-1] in document
+    assert "img" not in {t for t, _ in parsed.tags} and len(parsed.scripts) == 3
+    assert external_urls(document) == []
+
+
+def test_multi_horizon_header_must_match_the_table():
+    locs = sample.grid_localities(nx=3, ny=2)
+    table, keys = sample.with_horizons(locs)
+    base = {"incidents": None, "bases": None, "idp_sites": None}
+    with pytest.raises(ValueError, match="primary_horizon 6"):
+        render_map(table, **base, header=keys | {"primary_horizon": 6})
+    with pytest.raises(ValueError, match="risk_12w"):
+        render_map(table.drop(columns="risk_12w"), **base, header=keys)
+    with pytest.raises(ValueError, match="no primary_horizon"):
+        render_map(table, **base, header={"horizons": [1, 4]})

@@ -10,6 +10,13 @@ Exports serve other tools: GeoParquet (analysts), GeoJSON (web GIS), CSV with
 an optional HXL hashtag row (HDX / humanitarian partners' spreadsheets), and
 a GeoTIFF risk raster when the localities are grid cells (or a cell size is
 given) for raster GIS workflows.
+
+Several forecast horizons: every ``risk_{h}w`` and ``risk_class_{h}w``
+column goes out in every format (HXL ``#severity+risk+h{h}w``,
+``#severity+risk+class+h{h}w``); drivers go out for the primary horizon only
+(``driver_1..3``, as the map's ``risk`` and ``risk_class`` are the primary's),
+so the per-horizon ``driver_i_{h}w`` columns are left out. The GeoTIFF then
+has one band per horizon, ascending, described ``risk_{h}w``.
 """
 
 from __future__ import annotations
@@ -54,6 +61,12 @@ HXL_TAGS: dict[str, str] = {
     "lon": "#geo+lon",
     "lat": "#geo+lat",
 }
+# Per-horizon columns (HXL attributes are lowercase letters, digits and "_").
+HORIZON_TAGS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"risk_(\d+)w"), "#severity+risk+h{}w"),
+    (re.compile(r"risk_class_(\d+)w"), "#severity+risk+class+h{}w"),
+)
+HORIZON_DRIVER = re.compile(r"driver_[123]_\d+w")
 NODATA = -9999.0
 
 
@@ -65,9 +78,25 @@ def publish_map(html: str, maps_dir: Path, *, as_of: date) -> dict[str, Path]:
     return {"archive": archive, "latest": latest}
 
 
+def hxl_tag(column: str) -> str:
+    """HXL hashtag of one column; unknown columns get ``#meta+<name>``."""
+    if column in HXL_TAGS:
+        return HXL_TAGS[column]
+    for pattern, tag in HORIZON_TAGS:
+        if m := pattern.fullmatch(column):
+            return tag.format(int(m.group(1)))
+    return "#meta+" + (re.sub(r"[^a-z0-9_]+", "_", column.lower()).strip("_") or "col")
+
+
 def hxl_row(columns: list[str]) -> list[str]:
-    """HXL hashtag for each column; unknown columns get ``#meta+<name>``."""
-    return [HXL_TAGS.get(c) or "#meta+" + (re.sub(r"[^a-z0-9_]+", "_", c.lower()).strip("_") or "col") for c in columns]
+    """HXL hashtag for each column (:func:`hxl_tag`)."""
+    return [hxl_tag(c) for c in columns]
+
+
+def horizon_columns(columns) -> list[str]:
+    """The ``risk_{h}w`` columns, by ascending horizon."""
+    found = [(int(m.group(1)), c) for c in columns if (m := HORIZON_TAGS[0][0].fullmatch(str(c)))]
+    return [c for _, c in sorted(found)]
 
 
 def _table(localities: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -131,8 +160,16 @@ def grid_cell_size(localities: gpd.GeoDataFrame, rtol: float = 1e-6) -> float | 
     return cell if (same and rect and lattice) else None
 
 
-def write_risk_raster(localities: gpd.GeoDataFrame, target: Path, cell_deg: float, column: str = "risk") -> Path:
-    """Rasterise ``column`` onto a cell_deg lattice aligned to multiples of cell_deg (PRIO-GRID for 0.5)."""
+def write_risk_raster(
+    localities: gpd.GeoDataFrame,
+    target: Path,
+    cell_deg: float,
+    column: str = "risk",
+    columns: list[str] | None = None,
+) -> Path:
+    """Rasterise ``column`` (or each of ``columns``, one band each, described by
+    the column name) onto a cell_deg lattice aligned to multiples of cell_deg
+    (PRIO-GRID for 0.5)."""
     import rasterio
     from affine import Affine
     from rasterio import features
@@ -146,21 +183,26 @@ def write_risk_raster(localities: gpd.GeoDataFrame, target: Path, cell_deg: floa
     width = max(1, int(round((np.ceil(maxx / cell_deg - 1e-9) * cell_deg - x0) / cell_deg)))
     height = max(1, int(round((y1 - np.floor(miny / cell_deg + 1e-9) * cell_deg) / cell_deg)))
     transform = Affine(cell_deg, 0.0, x0, 0.0, -cell_deg, y1)  # north-up, origin top-left
-    values = pd.to_numeric(gdf[column], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    keep = ok.to_numpy() & np.isfinite(values)
-    shapes = zip(gdf.geometry[keep], values[keep], strict=True)
-    grid = (
-        features.rasterize(shapes, out_shape=(height, width), transform=transform, fill=NODATA, dtype="float32")
-        if keep.any()
-        else np.full((height, width), NODATA, dtype="float32")
-    )
+    names = list(columns) if columns else [column]
+
+    def band(name: str) -> np.ndarray:
+        values = pd.to_numeric(gdf[name], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        keep = ok.to_numpy() & np.isfinite(values)
+        shapes = zip(gdf.geometry[keep], values[keep], strict=True)
+        return (
+            features.rasterize(shapes, out_shape=(height, width), transform=transform, fill=NODATA, dtype="float32")
+            if keep.any()
+            else np.full((height, width), NODATA, dtype="float32")
+        )
+
+    grids = [band(name) for name in names]
 
     def _write(tmp: Path) -> None:
         profile = dict(
             driver="GTiff",
             width=width,
             height=height,
-            count=1,
+            count=len(grids),
             dtype="float32",
             crs="EPSG:4326",
             transform=transform,
@@ -168,9 +210,13 @@ def write_risk_raster(localities: gpd.GeoDataFrame, target: Path, cell_deg: floa
             compress="deflate",
         )
         with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(grid, 1)
-            dst.set_band_description(1, column)
-            dst.update_tags(1, column=column, units="probability 0-1")
+            for b, (name, grid) in enumerate(zip(names, grids, strict=True), start=1):
+                dst.write(grid, b)
+                dst.set_band_description(b, name)
+                tags = {"column": name, "units": "probability 0-1"}
+                if m := HORIZON_TAGS[0][0].fullmatch(name):
+                    tags["horizon_weeks"] = m.group(1)
+                dst.update_tags(b, **tags)
 
     with atomic_path(target, suffix=".tif") as tmp:
         _write(tmp)
@@ -187,9 +233,11 @@ def write_exports(
 ) -> dict[str, Path]:
     """GeoParquet, GeoJSON and CSV (+HXL row) of the scored localities, all
     atomic; plus a GeoTIFF of ``risk`` when ``grid_raster={"cell_deg": x}``
-    is given or the localities are regular grid cells."""
+    is given or the localities are regular grid cells (one band per
+    ``risk_{h}w`` column when there are two or more: several horizons)."""
     out_dir = Path(out_dir)
     gdf = localities.reset_index(drop=True)
+    gdf = gdf.drop(columns=[c for c in gdf.columns if HORIZON_DRIVER.fullmatch(str(c))])
     if gdf.crs is None:
         gdf = gdf.set_crs("EPSG:4326")
     elif not gdf.crs.equals("EPSG:4326"):
@@ -201,6 +249,9 @@ def write_exports(
     )
     paths["csv"] = write_csv(gdf, out_dir / f"{stem}.csv", hxl=hxl)
     cell = (grid_raster or {}).get("cell_deg") or grid_cell_size(gdf)
-    if cell and "risk" in gdf.columns:
+    bands = horizon_columns(gdf.columns)
+    if cell and len(bands) >= 2:
+        paths["geotiff"] = write_risk_raster(gdf, out_dir / f"{stem}_risk.tif", float(cell), columns=bands)
+    elif cell and "risk" in gdf.columns:
         paths["geotiff"] = write_risk_raster(gdf, out_dir / f"{stem}_risk.tif", float(cell))
     return paths

@@ -42,8 +42,12 @@ def _is_ok(status: Any) -> bool:
     return isinstance(status, str) and status.strip().lower() == "ok"
 
 
-def header_html(header: dict[str, Any]) -> str:
-    """Run date, data freshness (stale sources prominent), model version, caveat, warnings."""
+def header_html(header: dict[str, Any], horizon: str | None = None, scorer: str = "") -> str:
+    """Run date, data freshness (stale sources prominent), model version, scorer, caveat, warnings.
+
+    ``horizon`` (e.g. "4 weeks") marks a multi-horizon map: the horizon and the
+    (escaped) ``scorer`` text shown are spans the horizon switch rewrites.
+    """
     freshness: Sequence[dict[str, Any]] = header.get("freshness") or []
     stale = [f for f in freshness if not _is_ok(f.get("status"))]
     parts = ['<header id="ew-header">']
@@ -56,11 +60,25 @@ def header_html(header: dict[str, Any]) -> str:
     meta = [
         ("Run date", _fmt_date(header.get("run_date"))),
         ("Data as of", _fmt_date(header.get("as_of"))),
-        ("Horizon", f"{esc(header.get('horizon_weeks'))} weeks" if esc(header.get("horizon_weeks")) else ""),
+        (
+            "Horizon",
+            f'<span class="ew-hz-name">{horizon}</span>'
+            if horizon
+            else f"{esc(header.get('horizon_weeks'))} weeks"
+            if esc(header.get("horizon_weeks"))
+            else "",
+        ),
         ("Model", esc(header.get("model_version"))),
         ("Run", esc(header.get("run_id"))),
     ]
     parts.append('<div class="ew-meta">' + " &middot; ".join(f"{k}: <b>{v}</b>" for k, v in meta if v) + "</div>")
+    if horizon:
+        parts.append(
+            f'<div class="ew-scorer"{"" if scorer else " hidden"}>Published score, '
+            f'<span class="ew-hz-name">{horizon}</span>: <span id="ew-scorer">{scorer}</span></div>'
+        )
+    elif esc(header.get("scorer")):
+        parts.append(f'<div class="ew-scorer">Published score: {esc(header.get("scorer"), 300)}</div>')
     if stale:
         items = "; ".join(
             f"{esc(f.get('source'))} ({esc(f.get('status') or 'status unknown')}"
@@ -95,22 +113,25 @@ def header_html(header: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def priority_html(table: pd.DataFrame) -> str:
+def priority_html(table: pd.DataFrame, horizon: str | None = None) -> str:
     """Top localities by ``priority_rank`` (1 = highest).
 
     ``table`` holds the already escaped/formatted display columns produced by
     the renderer (``idx`` is the locality's position in the map data, or -1
-    when it has no geometry to zoom to).
+    when it has no geometry to zoom to). ``horizon`` (e.g. "4-week") marks a
+    multi-horizon map: the rank is that primary horizon's, and each row's risk
+    cell and drivers (``data-ew-row`` = row in the map data) follow the horizon switch.
     """
     ranked = table[table["rank"].notna()].sort_values(["rank", "idx"], kind="stable").head(PRIORITY_ROWS)
+    ranked_on = f" (ranked on the {horizon} horizon; risk and drivers follow the horizon shown)" if horizon else ""
     head = (
         "<h2>Priority localities</h2>"
-        f'<p class="ew-note">Top {PRIORITY_ROWS} by priority rank. Click a row to zoom to it.</p>'
+        f'<p class="ew-note">Top {PRIORITY_ROWS} by priority rank{ranked_on}. Click a row to zoom to it.</p>'
     )
     if ranked.empty:
         return head + '<p class="ew-note">No locality has a priority rank in this run.</p>'
     rows = []
-    for r in ranked.itertuples(index=False):  # at most PRIORITY_ROWS rows
+    for row, r in zip(ranked.index, ranked.itertuples(index=False), strict=True):  # at most PRIORITY_ROWS rows
         k = int(r.cls)
         label = RISK_CLASSES[k] if k >= 0 else "no score"
         flags = ('<span class="ew-badge ew-badge-fd">FD</span> ' if r.fd else "") + (
@@ -118,13 +139,20 @@ def priority_html(table: pd.DataFrame) -> str:
         )
         why = "; ".join(d for d in r.drv if d)
         attrs = f' data-ew-idx="{int(r.idx)}" tabindex="0"' if int(r.idx) >= 0 else ""
+        risk_td = f'<td class="ew-prio-risk" data-ew-row="{int(row)}">' if horizon else "<td>"
         rows.append(
             f'<tr class="ew-prio"{attrs}><td>{int(r.rank)}</td>'
             f'<td><b>{r.name}</b> <span class="ew-pcode">{r.pcode}'
             + (f" &middot; {r.adm1n}" if r.adm1n else "")
             + "</span>"
-            + (f'<div class="ew-why">{why}</div>' if why else "")
-            + f'</td><td><span class="ew-chip ew-c{k if k >= 0 else "na"}">{label}</span> {r.risk}</td>'
+            + (
+                f'<div class="ew-why" data-ew-row="{int(row)}">{why}</div>'
+                if horizon
+                else f'<div class="ew-why">{why}</div>'
+                if why
+                else ""
+            )
+            + f'</td>{risk_td}<span class="ew-chip ew-c{k if k >= 0 else "na"}">{label}</span> {r.risk}</td>'
             f"<td>{r.chg_short}</td><td>{flags}</td></tr>"
         )
     return (
@@ -186,24 +214,37 @@ def legend_html(
     flag_zoom: float = 0,
     scheme: str = "",
     context: Sequence[tuple[str, str, str]] = (),
+    horizon: str | None = None,
 ) -> str:
     """Map legend; ``class_ranges`` are the observed risk ranges per class (escaped text).
 
     ``scheme`` is the (escaped) sentence saying how the classes were cut;
     ``context`` lists the drawn context layers as (kind, escaped label, colour),
     kind one of ``border``, ``area``, ``river``, ``town``, ``line``, ``polygon``, ``point``, ``note``.
+    ``horizon`` (e.g. "4 weeks") marks a multi-horizon map: the title names the
+    horizon shown, and the scheme, every class range and the no-score line are
+    there (empty or hidden when they have nothing) for the horizon switch to rewrite.
     """
-    rows = ['<div class="ew-legend-title">Risk of violence against civilians</div>']
-    if scheme:
-        rows.append(f'<div class="ew-note ew-scheme">{scheme}</div>')
+    title = "Risk of violence against civilians"
+    if horizon:
+        title += f' &middot; <span class="ew-hz-name">{horizon}</span>'
+    rows = [f'<div class="ew-legend-title">{title}</div>']
+    if scheme or horizon:
+        rows.append(f'<div class="ew-note ew-scheme"{"" if scheme else " hidden"}>{scheme}</div>')
     for k, name in enumerate(RISK_CLASSES):
         # Range and count are spans the map's time control rewrites for an earlier run.
-        rng = f' (<span class="ew-cls-r" data-k="{k}">{class_ranges[k]}</span>)' if class_ranges[k] else ""
+        rng = f' (<span class="ew-cls-r" data-k="{k}">{class_ranges[k]}</span>)' if class_ranges[k] or horizon else ""
         rows.append(
             f'<div><span class="ew-sw" style="background:{CLASS_COLORS[k]}"></span>{name}{rng} '
             f'&middot; <span class="ew-cls-n" data-k="{k}">{counts[k]:,}</span></div>'
         )
-    if counts[len(RISK_CLASSES)]:
+    if horizon:
+        none = counts[len(RISK_CLASSES)]
+        rows.append(
+            f'<div id="ew-cls-na-row"{"" if none else " hidden"}><span class="ew-sw" '
+            f'style="background:{NO_DATA_COLOR}"></span>no score &middot; <span id="ew-cls-na">{none:,}</span></div>'
+        )
+    elif counts[len(RISK_CLASSES)]:
         rows.append(
             f'<div><span class="ew-sw" style="background:{NO_DATA_COLOR}"></span>no score '
             f"&middot; {counts[len(RISK_CLASSES)]:,}</div>"

@@ -38,6 +38,8 @@ from earlywarn.publish.columns import num as _num
 from earlywarn.publish.context import DEFAULT_BUDGET_BYTES, LAYER_COLORS, ContextFit, MapContext, prepare_context
 from earlywarn.publish.geometry import encode_polygons
 from earlywarn.publish.history import change_lists, changes_html, history_payload, time_control_html
+from earlywarn.publish.horizons import control_html as horizon_control_html
+from earlywarn.publish.horizons import horizon_payload, horizons_of, primary_display
 from earlywarn.publish.safety import assert_offline, esc, script_json
 from earlywarn.schema import CIVILIAN_TARGET_KINDS
 
@@ -342,13 +344,21 @@ def render_map(
     the map then gets a time control that repaints risk and flags as each run
     published them, and a "changes since the previous run" panel.
 
+    ``header["horizons"]`` with two or more horizons (and ``primary_horizon``)
+    adds a horizon switch over the table's ``risk_{h}w``, ``risk_class_{h}w``
+    and ``driver_1..3_{h}w`` columns (:mod:`earlywarn.publish.horizons`);
+    without it the map is the single-horizon map.
+
     Raises :class:`~earlywarn.publish.safety.OfflineError` if the result
     would reference anything outside the file other than ``tile_url``.
     """
     if localities.crs is not None and not localities.crs.equals("EPSG:4326"):
         localities = localities.to_crs("EPSG:4326")
     locs = localities.reset_index(drop=True)
+    hz = horizons_of(header, locs)
     disp = locality_display(locs)
+    if hz is not None:  # one figure format for every horizon (0.1 % steps below 1 %)
+        disp["risk"] = primary_display(disp["risk_value"].to_numpy(dtype=float))
     enc = encode_polygons(locs.geometry)
     geom_ok = np.diff(enc.geom_offsets) > 0
     disp["idx"] = np.where(geom_ok, np.arange(len(disp)), -1)
@@ -378,6 +388,9 @@ def render_map(
         "flagMinZoom": flag_zoom,
         "bounds": None,  # set below, once the other layers are known
     }
+    hz_payload = horizon_payload(locs, hz, header) if hz is not None else None
+    if hz_payload is not None:
+        loc_payload["hz"] = hz_payload
     as_of = str(header.get("as_of") or "this run")
     hist = history_payload(locs, history, as_of) if history is not None else None
     if hist is not None:
@@ -430,22 +443,29 @@ def render_map(
     fig = m.get_root()
     fig.title = esc(f"POC risk map {header.get('mission') or ''} {header.get('as_of') or ''}".strip())
     fig.header.add_child(_Raw(inline_head()), name="ew_assets")
-    ranges, counts = _class_ranges(disp)
-    fig.html.add_child(_Raw(panels.header_html(header)), name="ew_header")
+    if hz_payload is None:
+        ranges, counts = _class_ranges(disp)
+        shown, shown_adj, scorer, scheme = None, None, "", esc(header.get("risk_scheme"), 300)
+    else:
+        p = hz_payload["p"]
+        ranges, counts = hz_payload["legend"][p]["r"], hz_payload["legend"][p]["n"]
+        shown, shown_adj = hz_payload["label"][p], hz_payload["adj"][p]
+        scorer, scheme = hz_payload["scorer"][p], hz_payload["legend"][p]["s"]
+    fig.html.add_child(_Raw(panels.header_html(header, shown, scorer)), name="ew_header")
     if hist is not None:
         fig.html.add_child(_Raw(time_control_html(hist["dates"])), name="ew_time")
+    if hz is not None:
+        fig.html.add_child(_Raw(horizon_control_html(hz)), name="ew_horizon")
     side = (
         '<aside id="ew-side">'
         + panels.search_html(disp.loc[disp["idx"] >= 0, "name"])
-        + panels.priority_html(disp)
+        + panels.priority_html(disp, shown_adj)
         + (changes_html(change_lists(locs, history, disp["idx"].to_numpy())) if hist is not None else "")
         + panels.indicators_html(indicators)
         + "</aside>"
     )
     fig.html.add_child(_Raw(side), name="ew_side")
-    legend = panels.legend_html(
-        ranges, counts, has, flag_zoom, esc(header.get("risk_scheme"), 300), _context_legend(context, fit)
-    )
+    legend = panels.legend_html(ranges, counts, has, flag_zoom, scheme, _context_legend(context, fit), shown)
     fig.html.add_child(_Raw(legend), name="ew_legend")
     _renumber(fig)
     document = fig.render()

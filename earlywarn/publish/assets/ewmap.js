@@ -106,13 +106,15 @@
     var h = '<div class="ew-popup"><div class="ew-popup-title">' + P.name[i] + "</div>";
     var adm1 = P.adm1n && P.adm1n[i] ? P.adm1n[i] + (P.adm1[i] ? " (" + P.adm1[i] + ")" : "") : P.adm1[i];
     h += '<div class="ew-popup-sub">P-code ' + P.pcode[i] + (adm1 ? " &middot; " + adm1 : "") + "</div><table>";
-    h += row("Risk", '<span class="ew-chip ew-c' + (k >= 0 ? k : "na") + '">' + label + "</span> " + P.risk[i]);
+    var Z = EW.loc.hz, at = Z ? " (" + Z.label[EW.hzShown] + ")" : "";
+    h += row("Risk" + at, '<span class="ew-chip ew-c' + (k >= 0 ? k : "na") + '">' + label + "</span> " + P.risk[i]);
+    if (Z && EW.hzShown !== Z.p) h += row("Flags, rank, change", "from the " + Z.adj[Z.p] + " horizon");
     h += row("Change since last run", P.chg[i]);
     var H = EW.loc.hist;
     if (H && EW.run !== H.dates.length - 1) h += row("Run shown", "as of " + H.dates[EW.run] + " (earlier run)");
     h += row("Priority", P.rank[i] ? "#" + P.rank[i] : "");
     var drv = [P.d1[i], P.d2[i], P.d3[i]].filter(Boolean);
-    if (drv.length) h += row("Top drivers", "<ol><li>" + drv.join("</li><li>") + "</li></ol>");
+    if (drv.length) h += row("Top drivers" + at, "<ol><li>" + drv.join("</li><li>") + "</li></ol>");
     if (P.fd[i]) h += row("Forward deployment", '<span class="ew-badge ew-badge-fd">FD</span> ' + P.fdr[i]);
     if (P.ha[i]) h += row("Humanitarian access", '<span class="ew-badge ew-badge-ha">HA</span> ' + P.har[i]);
     h += row("Population", P.pop[i]);
@@ -132,9 +134,10 @@
     EW.loc = {
       layers: [], props: P, classes: data.classes, colors: data.colors, noData: data.noData,
       fdColor: data.fdColor, haColor: data.haColor, flags: data.flags, flagMinZoom: data.flagMinZoom, group: group,
-      hist: data.hist || null, renderer: renderer,
+      hist: data.hist || null, hz: data.hz || null, renderer: renderer,
     };
     if (EW.loc.hist) EW.run = EW.loc.hist.dates.length - 1;
+    EW.hzShown = EW.loc.hz ? EW.loc.hz.p : 0;
     for (var i = 0; i < geoms.length; i++) {
       EW.loc.layers.push(null);
       if (!geoms[i].length) continue;
@@ -173,9 +176,23 @@
       if (!EW.map.hasLayer(EW.loc.group)) EW.map.addLayer(EW.loc.group);
       EW.map.fitBounds(b, { maxZoom: 11, padding: [40, 40] });
     }
-    L.popup({ maxWidth: 360 }).setLatLng(latlng || b.getCenter()).setContent(EW.localityPopup(i)).openOn(EW.map);
+    var popup = L.popup({ maxWidth: 360 }).setLatLng(latlng || b.getCenter()).setContent(EW.localityPopup(i));
+    popup.openOn(EW.map);
+    EW._locPopup = { popup: popup, i: i };
     EW.highlight(l);
     return true;
+  };
+
+  /* Restyle every locality from EW.loc.props (after a run or horizon change); tooltips are rebuilt on hover. */
+  EW.repaint = function () {
+    var layers = EW.loc.layers;
+    for (var j = 0; j < layers.length; j++) {
+      var l = layers[j];
+      if (!l) continue;
+      l.setStyle(EW.localityStyle(j, EW.loc.renderer));
+      if (l.getTooltip()) l.unbindTooltip();
+      if (l._path) l._path.setAttribute("class", EW.localityStyle(j).className + " leaflet-interactive");
+    }
   };
 
   /* Flag badges at each flagged locality's representative point. kind: "fd" | "ha". */
@@ -546,8 +563,10 @@
   }
 
   EW.showRun = function (k) {
-    var H = EW.loc && EW.loc.hist, P = EW.loc && EW.loc.props;
+    var H = EW.loc && EW.loc.hist, P = EW.loc && EW.loc.props, Z = EW.loc && EW.loc.hz;
     if (!H || k < 0 || k >= H.dates.length) return false;
+    // Earlier runs are stored for the primary horizon only: go back to it first.
+    if (Z && EW.hzShown !== Z.p) EW.showHorizon(Z.p);
     if (!EW.loc.latest) {
       EW.loc.latest = { cls: P.cls.slice(), risk: P.risk.slice(), fd: P.fd.slice(), ha: P.ha.slice(), chg: P.chg.slice() };
     }
@@ -566,14 +585,7 @@
     }
     EW.run = k;
     legendFor(last, P, r);
-    var layers = EW.loc.layers;
-    for (var j = 0; j < layers.length; j++) {
-      var l = layers[j];
-      if (!l) continue;
-      l.setStyle(EW.localityStyle(j, EW.loc.renderer));
-      if (l.getTooltip()) l.unbindTooltip(); // rebuilt on hover with this run's values
-      if (l._path) l._path.setAttribute("class", EW.localityStyle(j).className + " leaflet-interactive");
-    }
+    EW.repaint();
     var ms = EW.flagMarkers || [];
     for (var f = 0; f < ms.length; f++) ms[f].setOpacity(P[ms[f].ewKind][ms[f].ewIndex] ? 1 : 0);
     if (EW.map) EW.map.closePopup();
@@ -583,7 +595,126 @@
     if (note) note.textContent = last ? "latest" : "earlier run: risk and flags as published then";
     document.body.setAttribute("data-ew-run", H.dates[k]);
     L.DomUtil[last ? "removeClass" : "addClass"](document.body, "ew-past-run");
+    horizonLock(!last);
     return true;
+  };
+
+  /* ---- Forecast horizons: repaint risk for another horizon (earlywarn/publish/horizons.py) ----
+   * EW.loc.hz: h (weeks), p (index of the primary horizon), label/adj texts, and
+   * per horizon risk (integer tenths of a percent, null = no score), cls (one
+   * character per locality, "-" = no score) and d (three arrays of indices into
+   * dv, the escaped driver texts); null for the primary, whose arrays are the
+   * locality arrays themselves (kept aside on the first switch). Legends and
+   * scorer texts are escaped in Python. Flags, rank and change stay the primary's. */
+  function fmtTenths(t) {
+    if (t === null || t === undefined) return "n/a";
+    return t < 10 ? Math.floor(t / 10) + "." + (t % 10) + "%" : Math.floor((t + 5) / 10) + "%";
+  }
+
+  function setHTML(sel, html) {
+    var els = document.querySelectorAll(sel);
+    for (var j = 0; j < els.length; j++) els[j].innerHTML = html;
+  }
+
+  function horizonLegend(Z, k) {
+    var G = Z.legend[k], j;
+    var ns = document.querySelectorAll(".ew-cls-n"), rs = document.querySelectorAll(".ew-cls-r");
+    for (j = 0; j < ns.length; j++) ns[j].textContent = G.n[+ns[j].getAttribute("data-k")].toLocaleString("en");
+    for (j = 0; j < rs.length; j++) rs[j].innerHTML = G.r[+rs[j].getAttribute("data-k")];
+    var na = document.getElementById("ew-cls-na"), naRow = document.getElementById("ew-cls-na-row");
+    if (na) na.textContent = G.n[4].toLocaleString("en");
+    if (naRow) naRow.hidden = !G.n[4];
+    var schemes = document.querySelectorAll(".ew-scheme");
+    for (j = 0; j < schemes.length; j++) {
+      schemes[j].innerHTML = G.s;
+      schemes[j].hidden = !G.s;
+    }
+    EW._legend0 = null; // the time control's copy of the latest run's legend is this horizon's now
+  }
+
+  EW.showHorizon = function (k) {
+    var Z = EW.loc && EW.loc.hz, P = EW.loc && EW.loc.props, H = EW.loc && EW.loc.hist;
+    if (!Z || k < 0 || k >= Z.h.length) return false;
+    if (H && EW.run !== H.dates.length - 1) return false; // an earlier run is shown: primary horizon only
+    if (!Z.prim) Z.prim = { cls: P.cls.slice(), risk: P.risk.slice(), d1: P.d1.slice(), d2: P.d2.slice(), d3: P.d3.slice() };
+    var n = P.cls.length, i;
+    if (k === Z.p) {
+      for (i = 0; i < n; i++) {
+        P.cls[i] = Z.prim.cls[i]; P.risk[i] = Z.prim.risk[i];
+        P.d1[i] = Z.prim.d1[i]; P.d2[i] = Z.prim.d2[i]; P.d3[i] = Z.prim.d3[i];
+      }
+    } else {
+      var c = Z.cls[k], r = Z.risk[k], d = Z.d[k], V = Z.dv;
+      for (i = 0; i < n; i++) {
+        var ch = c.charCodeAt(i) - 48;
+        P.cls[i] = ch >= 0 && ch <= 3 ? ch : -1;
+        P.risk[i] = fmtTenths(r[i]);
+        P.d1[i] = V[d[0][i]]; P.d2[i] = V[d[1][i]]; P.d3[i] = V[d[2][i]];
+      }
+    }
+    EW.hzShown = k;
+    horizonLegend(Z, k);
+    var names = document.querySelectorAll(".ew-hz-name");
+    for (i = 0; i < names.length; i++) names[i].textContent = Z.label[k];
+    setHTML("#ew-scorer", Z.scorer[k]);
+    var sc = document.querySelector(".ew-scorer");
+    if (sc) sc.hidden = !Z.scorer[k];
+    var cells = document.querySelectorAll("td.ew-prio-risk[data-ew-row]");
+    for (i = 0; i < cells.length; i++) {
+      var row = +cells[i].getAttribute("data-ew-row"), kk = P.cls[row];
+      cells[i].innerHTML = '<span class="ew-chip ew-c' + (kk >= 0 ? kk : "na") + '">' +
+        (kk >= 0 ? EW.loc.classes[kk] : "no score") + "</span> " + P.risk[row];
+    }
+    var whys = document.querySelectorAll(".ew-why[data-ew-row]");
+    for (i = 0; i < whys.length; i++) {
+      var w = +whys[i].getAttribute("data-ew-row");
+      whys[i].innerHTML = [P.d1[w], P.d2[w], P.d3[w]].filter(Boolean).join("; ");
+    }
+    var btns = document.querySelectorAll(".ew-hz-btn");
+    for (i = 0; i < btns.length; i++) btns[i].setAttribute("aria-pressed", String(+btns[i].getAttribute("data-ew-hz") === k));
+    EW.repaint();
+    var open = EW._locPopup;
+    if (open && EW.map.hasLayer(open.popup)) {
+      open.popup.setContent(EW.localityPopup(open.i));
+      if (EW.loc.layers[open.i]) EW.highlight(EW.loc.layers[open.i]);
+    }
+    document.body.setAttribute("data-ew-horizon", String(Z.h[k]));
+    return true;
+  };
+
+  /* While an earlier run is shown the switch is off (that run is stored for the primary horizon only). */
+  function horizonLock(locked) {
+    var Z = EW.loc && EW.loc.hz, box = document.getElementById("ew-hz");
+    if (!Z || !box) return;
+    var btns = box.querySelectorAll(".ew-hz-btn"), note = document.getElementById("ew-hz-note");
+    var why = "Earlier runs are stored for the " + Z.adj[Z.p] + " horizon only: choose the latest run to switch horizon";
+    for (var i = 0; i < btns.length; i++) {
+      btns[i].disabled = locked;
+      if (locked) btns[i].title = why;
+      else btns[i].removeAttribute("title");
+    }
+    if (!box.getAttribute("data-title")) box.setAttribute("data-title", box.title);
+    box.title = locked ? why : box.getAttribute("data-title");
+    if (note) note.textContent = locked ? "earlier run: " + Z.adj[Z.p] + " horizon only" : "flags: " + Z.adj[Z.p] + " horizon";
+    L.DomUtil[locked ? "addClass" : "removeClass"](box, "ew-hz-locked");
+  }
+
+  EW.horizonControl = function (map) {
+    var box = document.getElementById("ew-hz"), Z = EW.loc && EW.loc.hz;
+    if (!box || !Z) return;
+    var Horizon = L.Control.extend({
+      onAdd: function () {
+        L.DomEvent.disableClickPropagation(box);
+        L.DomEvent.disableScrollPropagation(box);
+        return box;
+      },
+    });
+    new Horizon({ position: "topleft" }).addTo(map);
+    box.addEventListener("click", function (ev) {
+      var b = ev.target.closest ? ev.target.closest(".ew-hz-btn") : null;
+      if (b && !b.disabled) EW.showHorizon(parseInt(b.getAttribute("data-ew-hz"), 10));
+    });
+    document.body.setAttribute("data-ew-horizon", String(Z.h[Z.p]));
   };
 
   EW.timeControl = function (map) {
@@ -620,6 +751,7 @@
       new Legend({ position: "bottomleft" }).addTo(map);
     }
     EW.timeControl(map);
+    EW.horizonControl(map);
     var form = document.getElementById("ew-search-form");
     if (form) {
       form.addEventListener("submit", function (ev) {
