@@ -39,8 +39,8 @@ def train_champion(config_path: Path, max_rows: int) -> dict:
     """Train the mission's first model on a weighted row sample of its own panel and promote it."""
     from earlywarn.config import load_config
     from earlywarn.features import labelled_sample
-    from earlywarn.manifest import RunManifest
     from earlywarn.forecaster import train_model
+    from earlywarn.manifest import RunManifest
     from earlywarn.pipeline import gather, prepare
     from earlywarn.registry import Candidate, promote
 

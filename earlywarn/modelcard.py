@@ -143,7 +143,7 @@ def write_model_card(model, out_dir: str | Path, backtest_result: dict | None = 
         "## Published scores",
         "| horizon | published scorer | why |",
         "|---|---|---|",
-        *[f"| {h} weeks{' (primary)' if int(h) == model.primary else ''} | `{d['scorer']}` | "
+        *[f"| {h} week{"" if int(h) == 1 else "s"}{' (primary)' if int(h) == model.primary else ''} | `{d['scorer']}` | "
           f"{(d['selection'] or {}).get('why', 'no backtest: the model is published unmeasured')} |"
           for h, d in per_h.items()],
         "",

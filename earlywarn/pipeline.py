@@ -593,7 +593,10 @@ def publish(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) ->
             "horizon_weeks": cfg.primary_horizon,
             "caveat": (
                 f"Risk = modelled probability of at least one attack on civilians in the {cfg.primary_horizon} weeks "
-                f"after {p.as_of.date()}, from reported incidents only (under-reporting is uneven). "
+                f"after {p.as_of.date()}"
+                + (f" (switch to {', '.join(str(h) for h in cfg.horizons if h != cfg.primary_horizon)} weeks above; "
+                   "flags stay on this horizon)" if len(cfg.horizons) > 1 else "")
+                + ", from reported incidents only (under-reporting is uneven). "
                 "Decision support, not a substitute for analyst judgement."
             ),
             "freshness": p.freshness,
