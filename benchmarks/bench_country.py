@@ -64,8 +64,7 @@ def make_inputs(folder: Path, seed: int = 1989, start: str = "1989-01-01") -> di
         "mission": "country-bench",
         "sources": [{"name": "ged", "format": "ucdp-ged", "path": ged.name}],
         "localities": {"unit": "priogrid", "bbox": BBOX},
-        "bases": bases.name,
-        "horizon_weeks": 4,
+        "bases": bases.name,  # horizons: the default 1, 4 and 12 weeks (primary 4), as a new mission gets
         "model": {"dir": "models"},
         "output": {"dir": "maps", "tables_dir": "outputs"},
     }

@@ -58,12 +58,12 @@ from earlywarn.features import TARGET_COL, TARGET_COUNT_COL, WEEKS_SINCE_CAP, de
 FORMAT = "earlywarn-threat-model/2"
 
 # The design's fixed hyper-parameters (chosen on validation folds; model card, "What was tried").
-LEARNING_RATE = 0.05
+LEARNING_RATE = 0.1
 MAX_LEAF_NODES = 7
 MIN_SAMPLES_LEAF = 100
 L2_REGULARIZATION = 1.0
 MAX_FEATURES = 0.5
-N_ITER_NO_CHANGE = 20  # trees are added while the later slice's loss improved in the last this many
+N_ITER_NO_CHANGE = 10  # trees are added while the later slice's loss improved in the last this many
 LOGISTIC_C = 0.05
 CALIBRATION_FRAC = 0.25  # latest share of training as-of dates the stacks are fitted on
 MODEL_MEMBERS = ("spatial_lag_logistic",)  # baselines inside the plain model's stack
