@@ -148,9 +148,15 @@ def _summary(res: dict) -> dict:
     def m(d: dict) -> dict:
         return {k: None if d.get(k) is None else round(d[k], 4) for k in ("auroc", "aupr", "brier", "brier_skill")}
 
+    onset = res.get("subsets", {}).get("onset", {})
     return {"folds": len(res["folds"]), "test_rows": res["n_test_rows"], "test_positives": res["n_test_positives"],
             "history_years": res["config"].get("history_years"), "model": m(res["model"]),
+            "stacked": m(res.get("stacked") or {}),
             "baselines": {k: m(v) for k, v in res["baselines"].items()},
+            "onset": {"rows": onset.get("n_rows"), "positives": onset.get("n_positives"),
+                      "model": m(onset.get("model") or {}), "stacked": m(onset.get("stacked") or {}),
+                      "baselines": {k: m(v) for k, v in onset.get("baselines", {}).items()}},
+            "published": {k: res["selection"].get(k) for k in ("scorer", "why")} if "selection" in res else None,
             "fit_seconds_mean": res.get("fit_seconds_mean"),
             "calibration": res.get("calibration")}
 

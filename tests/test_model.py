@@ -237,3 +237,31 @@ def test_a_baseline_can_be_the_published_scorer_and_keeps_its_drivers(fitted):
     assert moved and moved <= {feature_group(c) for c in SPATIAL_LAG_FEATURES}
     with pytest.raises(ValueError, match="no conflictology baseline"):
         model.predict_proba(test, "baseline:conflictology")
+
+
+def test_horizons_are_consistent_and_each_has_its_own_model(tmp_path):
+    """P(1 wk) <= P(4 wk) <= P(12 wk) for every locality; each horizon trained on its own target."""
+    from test_features import CELLS, random_incidents
+
+    from earlywarn.features import build_panel
+
+    panel = build_panel(random_incidents(n=250, seed=3, days=700), CELLS, unit="priogrid", horizon_weeks=4,
+                        horizons=[1, 4, 12])
+    model = Forecaster.fit(panel, horizons=[1, 4, 12], primary=4, seed=2, params=FAST)
+    assert model.horizons == [1, 4, 12] and model.primary == 4
+    # each horizon learnt its own base rate: the 12-week event is the most common
+    rates = [model.models[h].info["train_base_rate"] for h in (1, 4, 12)]
+    assert rates[0] < rates[1] < rates[2]
+    scores = model.score(panel)
+    r1, r4, r12 = (scores[f"risk_{h}w"].to_numpy() for h in (1, 4, 12))
+    assert (r1 <= r4).all() and (r4 <= r12).all()
+    np.testing.assert_array_equal(scores["risk"], r4)  # flags use the primary horizon
+    assert (scores["driver_1"] == scores["driver_1_4w"]).all() and scores["driver_1_12w"].notna().all()
+    # the consistency step only ever raises a longer horizon to a shorter one's probability
+    latest = panel[panel["as_of"] == panel["as_of"].max()]
+    raw4, raw12 = (model.models[h].predict_proba(latest) for h in (4, 12))
+    assert (r12 >= raw12 - 1e-12).all() and (r4 >= raw4 - 1e-12).all()
+    assert scores.attrs["monotone_adjusted"] == int((r12 > raw12 + 1e-12).sum() + (r4 > raw4 + 1e-12).sum())
+    loaded = Forecaster.load(model.save(tmp_path))
+    assert loaded.version == model.version and loaded.horizons == [1, 4, 12]
+    np.testing.assert_array_equal(loaded.score(panel)["risk_12w"], r12)
