@@ -38,7 +38,6 @@ TARGET_S = 20.0
 def train_champion(config_path: Path, max_rows: int) -> dict:
     """Train the mission's first model on a weighted row sample of its own panel and promote it."""
     from earlywarn.config import load_config
-    from earlywarn.features import labelled_sample
     from earlywarn.forecaster import train_model
     from earlywarn.manifest import RunManifest
     from earlywarn.pipeline import gather, prepare
@@ -48,12 +47,13 @@ def train_champion(config_path: Path, max_rows: int) -> dict:
     outcomes, geo = gather(cfg, RunManifest(mission=cfg.mission, config_hash=""))
     prep = prepare(cfg, geo, outcomes, RunManifest(mission=cfg.mission, config_hash=cfg.config_hash()))
     panel = prep.panel
-    train = labelled_sample(panel, max_rows, seed=cfg.model.seed)
-    model, version, card = train_model(train, seed=cfg.model.seed, horizon_weeks=cfg.horizon_weeks,
+    model, version, card = train_model(panel, max_rows=max_rows, seed=cfg.model.seed,
+                                       horizon_weeks=cfg.primary_horizon, horizons=cfg.horizons,
                                        out_dir=cfg.models_dir)
     promote(cfg, Candidate(model, version, card, None), "benchmark: first model, weighted row sample")
-    return {"panel_rows": int(len(panel)), "train_rows_sampled": int(len(train)),
-            "row_weights": train.attrs.get("row_weights")}
+    return {"panel_rows": int(len(panel)), "horizons": model.horizons,
+            "train_rows_fitted": {h: m.info.get("sampled_rows", m.info["train_rows"]) for h, m in model.models.items()},
+            "row_weights": model.main.info.get("row_weights")}
 
 
 def run(n_localities: int = 3_000, years: float = 3.5, scale: float | None = None, seed: int = 5,
