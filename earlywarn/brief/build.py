@@ -253,6 +253,9 @@ def status_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
                   f"{esc(inp.manifest.get('run_id', ''))}. Trained on {fmt_num(training.get('train_rows'))} "
                   f"locality-weeks to {esc(training.get('train_as_of_last', '?'))}; backtest on "
                   f"{fmt_num(bt.get('n_test_rows'))} rows in {fmt_num(bt.get('n_folds'))} fold(s).</p>")
+    if (card.get("selection") or {}).get("why"):
+        model_html += f'<p class="small">Published score: {esc(card["selection"]["why"], 400)}.</p>'
+
     limits = card.get("limitations") or []
     if limits:
         model_html += ('<h3>Limitations (model card)</h3><ul class="tight small">'
