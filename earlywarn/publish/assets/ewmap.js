@@ -699,17 +699,22 @@
     L.DomUtil[locked ? "addClass" : "removeClass"](box, "ew-hz-locked");
   }
 
-  EW.horizonControl = function (map) {
-    var box = document.getElementById("ew-hz"), Z = EW.loc && EW.loc.hz;
-    if (!box || !Z) return;
-    var Horizon = L.Control.extend({
+  // A page element (already in the document) shown as a Leaflet control that keeps clicks to itself.
+  EW.boxControl = function (map, box) {
+    var Box = L.Control.extend({
       onAdd: function () {
         L.DomEvent.disableClickPropagation(box);
         L.DomEvent.disableScrollPropagation(box);
         return box;
       },
     });
-    new Horizon({ position: "topleft" }).addTo(map);
+    new Box({ position: "topleft" }).addTo(map);
+  };
+
+  EW.horizonControl = function (map) {
+    var box = document.getElementById("ew-hz"), Z = EW.loc && EW.loc.hz;
+    if (!box || !Z) return;
+    EW.boxControl(map, box);
     box.addEventListener("click", function (ev) {
       var b = ev.target.closest ? ev.target.closest(".ew-hz-btn") : null;
       if (b && !b.disabled) EW.showHorizon(parseInt(b.getAttribute("data-ew-hz"), 10));
@@ -720,14 +725,7 @@
   EW.timeControl = function (map) {
     var box = document.getElementById("ew-time"), H = EW.loc && EW.loc.hist;
     if (!box || !H) return;
-    var Time = L.Control.extend({
-      onAdd: function () {
-        L.DomEvent.disableClickPropagation(box);
-        L.DomEvent.disableScrollPropagation(box);
-        return box;
-      },
-    });
-    new Time({ position: "topleft" }).addTo(map);
+    EW.boxControl(map, box);
     var sel = document.getElementById("ew-run");
     sel.addEventListener("change", function () { EW.showRun(parseInt(sel.value, 10)); });
     document.getElementById("ew-run-prev").addEventListener("click", function () { EW.showRun(Math.max(0, EW.run - 1)); });
