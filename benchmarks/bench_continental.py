@@ -114,7 +114,7 @@ def run(n_cells: int | None = None, weeks: int = 520, max_rows: int = 150_000, s
     start = end - np.timedelta64(7 * (26 + horizon), "D")
     recent = build_panel(inc, cells, unit="priogrid", horizon_weeks=horizon, start=start)
     recent = recent[recent["y"].notna()]
-    p = model.predict_proba(recent)
+    p = model.main.predict_proba(recent)
     y = recent["y"].to_numpy()
     from sklearn.metrics import average_precision_score, roc_auc_score
 

@@ -47,6 +47,7 @@ def _run(config: Path):
 
 def test_nightly_flow_end_to_end_and_idempotent(harness, scenario, tmp_path):
     from earlywarn.config import load_config
+    from earlywarn.publish.safety import esc
 
     config = _fresh_copy(scenario, tmp_path)
     cfg = load_config(config)
@@ -68,6 +69,14 @@ def test_nightly_flow_end_to_end_and_idempotent(harness, scenario, tmp_path):
     card = json.loads(next(cfg.models_dir.glob("model-card-*.json")).read_text())
     assert pd.Timestamp(card["training"]["train_as_of_last"]) < pd.Timestamp(manifest["as_of"])
     assert not any("trained a new model" in w for w in manifest["warnings"])  # the champion was reused
+    # Three horizons, consistent; flags and classes on the primary; the map says which scorer each publishes.
+    assert card["horizons"] == [1, 4, 12] and card["horizon_weeks"] == 4
+    assert (scores["risk_1w"] <= scores["risk_4w"]).all() and (scores["risk_4w"] <= scores["risk_12w"]).all()
+    assert (scores["risk"] == scores["risk_4w"]).all() and (scores["risk_class"] == scores["risk_class_4w"]).all()
+    assert "horizon_consistency_adjustments" in manifest["counts"]
+    for h, d in card["by_horizon"].items():
+        assert d["scorer"] == d["selection"]["scorer"]  # the scorer its own backtest chose
+        assert esc(d["selection"]["why"][:60]) in html, h
     # Rerun: same as-of date, same run id, identical scores.
     _run(config)
     again = pd.read_parquet(cfg.tables_dir / "scores.parquet")
