@@ -105,12 +105,7 @@ class Forecaster:
     # ------------------------------------------------------------------ predicting
     def predict(self, panel: pd.DataFrame) -> dict[int, np.ndarray]:
         """Published probabilities per horizon, made consistent across horizons (see the module docstring)."""
-        out, running = {}, None
-        for h in self.horizons:
-            p = self.models[h].predict_proba(panel)
-            running = p if running is None else np.maximum(running, p)
-            out[h] = running
-        return out
+        return _consistent({h: self.models[h].predict_proba(panel) for h in self.horizons})
 
     def score(self, panel_at_t: pd.DataFrame, k: int = 3) -> pd.DataFrame:
         """Risk and top-k drivers per horizon for the latest as-of date (one row per locality).
@@ -123,7 +118,7 @@ class Forecaster:
         out = pd.DataFrame({"locality_id": rows["locality_id"].astype("string"),
                             "as_of": rows["as_of"].astype("datetime64[s]")})
         raw = {h: self.models[h].predict_proba(rows) for h in self.horizons}
-        consistent = self.predict(rows)
+        consistent = _consistent(raw)
         adjusted = 0
         for h in self.horizons:
             out[f"risk_{h}w"] = consistent[h].astype("float64")
@@ -166,6 +161,15 @@ class Forecaster:
                 raise modelfile.UntrustedModelError("model file names a primary horizon it does not hold")
         out.version = hashlib.sha256(data).hexdigest()[:12]
         return out
+
+
+def _consistent(raw: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """Each horizon raised to the largest probability of the shorter ones (ascending horizons)."""
+    out, running = {}, None
+    for h in sorted(raw):
+        running = raw[h] if running is None else np.maximum(running, raw[h])
+        out[h] = running
+    return out
 
 
 def train_model(

@@ -304,17 +304,24 @@ class RiskScheme:
     text: str
 
 
-def base_rate(panel: pd.DataFrame, weeks: int = 104) -> float | None:
-    """Share of labelled locality-dates with an attack on civilians in the horizon, over the last ``weeks``."""
+def base_rate(panel: pd.DataFrame, weeks: int = 104, horizon: int | None = None) -> float | None:
+    """Share of labelled locality-dates with an attack on civilians in the horizon, over the last ``weeks``.
+
+    ``horizon``: that horizon's target column (``y_{h}w``) instead of the primary ``y``. Only the two
+    columns are read: selecting rows of the whole panel would copy every feature.
+    """
     from earlywarn.features import TARGET_COL
 
-    if TARGET_COL not in panel:
+    col = TARGET_COL if horizon is None or f"y_{horizon}w" not in panel else f"y_{horizon}w"
+    if col not in panel:
         return None
-    lab = panel[panel[TARGET_COL].notna()]
-    if not len(lab):
+    y = panel[col].to_numpy("float64")
+    as_of = panel["as_of"].to_numpy("datetime64[s]")
+    lab = ~np.isnan(y)
+    if not lab.any():
         return None
-    recent = lab[lab["as_of"] >= lab["as_of"].max() - pd.Timedelta(weeks=weeks)]
-    return float(recent[TARGET_COL].mean())
+    recent = lab & (as_of >= as_of[lab].max() - np.timedelta64(7 * weeks, "D"))
+    return float(y[recent].mean())
 
 
 def class_thresholds(th: ThresholdConfig, rate: float | None) -> RiskScheme:
@@ -493,7 +500,7 @@ def analyse(
     as_of: str | None = None,
 ) -> RunProducts:
     """Validate -> features -> (train if no model) -> score -> flag, for one as-of date."""
-    from earlywarn.features import target_mask, target_view
+    from earlywarn.features import target_mask
     from earlywarn.forecaster import score_panel
     from earlywarn.registry import ensure_model
 
@@ -512,7 +519,7 @@ def analyse(
         manifest.derive_run_id()
         scores["run_id"] = manifest.run_id
     with manifest.stage("decide"):
-        schemes = {h: class_thresholds(cfg.thresholds, base_rate(target_view(prep.panel, h))) for h in model.horizons}
+        schemes = {h: class_thresholds(cfg.thresholds, base_rate(prep.panel, horizon=h)) for h in model.horizons}
         scheme = schemes[model.primary]
         manifest.counts["base_rate"] = scheme.base_rate
         for h, sch in schemes.items():
