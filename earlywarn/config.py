@@ -251,6 +251,10 @@ class ModelConfig(_Strict):
     # rows describe a different conflict and cost time and memory (a 1989- GED country file), and
     # the default was chosen on validation folds (model card, "What was tried").
     history_years: float | None = Field(default=4.0, gt=0)
+    # The two model switches a mission might set (earlywarn.model.ModelParams): a cap on the trees per
+    # fit (time), and how many quiet negative rows are fitted before the rest are sampled (memory, time).
+    max_trees: int = Field(default=400, ge=10, le=5000)
+    quiet_rows: int = Field(default=10_000, ge=0)
 
 
 SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

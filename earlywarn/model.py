@@ -75,7 +75,7 @@ class ModelParams:
     """The switches a mission might set; everything else is the design's (see the constants above)."""
 
     # Upper bound on the trees (fit time); the later slice's early stopping picks the number below it.
-    max_iter: int = 400
+    max_trees: int = 400
     # Quiet rows - no incident of any kind in the locality ever, or not for WEEKS_SINCE_CAP weeks - with
     # y = 0 are most rows of a sparse country panel, and nearly all alike. Beyond this many, a seeded
     # sample of this size is fitted instead (case-control; see thin_quiet). 0: never thin.
@@ -209,7 +209,7 @@ class ThreatModel:
             loss="poisson",
             monotonic_cst=cst.tolist() if cst.any() else None,
             learning_rate=LEARNING_RATE,
-            max_iter=int(n_iter) if n_iter else self.params.max_iter,
+            max_iter=int(n_iter) if n_iter else self.params.max_trees,
             max_leaf_nodes=MAX_LEAF_NODES,
             min_samples_leaf=MIN_SAMPLES_LEAF,
             l2_regularization=L2_REGULARIZATION,

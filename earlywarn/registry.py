@@ -119,6 +119,11 @@ def training_rows(cfg: MissionConfig, panel: pd.DataFrame) -> pd.DataFrame:
     return panel[keep] if not keep.all() else panel
 
 
+def mission_params(cfg: MissionConfig) -> ModelParams:
+    """The model switches this mission sets (``model.max_trees``, ``model.quiet_rows``)."""
+    return ModelParams(max_trees=cfg.model.max_trees, quiet_rows=cfg.model.quiet_rows)
+
+
 def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | None = None,
                  months: int = BACKTEST_MONTHS, fold_months: int = 3) -> dict | None:
     """Rolling-origin backtest of every horizon over the last ``months`` of labelled data (primary horizon's).
@@ -138,7 +143,7 @@ def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | 
         return None  # not enough history to train on before the test period
     try:
         return run_backtests(panel, horizons=cfg.horizons, primary=cfg.primary_horizon, test_start=start,
-                             seed=cfg.model.seed, fold_months=fold_months, params=params,
+                             seed=cfg.model.seed, fold_months=fold_months, params=params or mission_params(cfg),
                              max_train_rows=MAX_TRAIN_ROWS, history_years=cfg.model.history_years)
     except ValueError:
         return None
@@ -156,7 +161,8 @@ def train_challenger(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParam
     with progress.stage(f"fitting the model on {len(rows):,} locality-weeks ({window})"):
         model, version, card = train_model(rows, max_rows=MAX_TRAIN_ROWS, seed=cfg.model.seed,
                                            horizon_weeks=cfg.primary_horizon, horizons=cfg.horizons,
-                                           out_dir=cfg.models_dir, backtest_result=bt, params=params)
+                                           out_dir=cfg.models_dir, backtest_result=bt,
+                                           params=params or mission_params(cfg))
     return Candidate(model, version, card, bt)
 
 
@@ -196,7 +202,7 @@ def weekly_retrain(cfg: MissionConfig, panel: pd.DataFrame) -> dict:
     if champion is None:
         promote(cfg, cand, "no champion")
         return {"promoted": True, "version": cand.version, "reason": "no champion", "challenger": cand.backtest}
-    same_spec = champion.params.to_dict() == ModelParams().to_dict()
+    same_spec = champion.params.to_dict() == mission_params(cfg).to_dict()
     # Identical specifications give identical backtests on the same folds: do not run it twice.
     champ_bt = cand.backtest if same_spec else backtest_for(cfg, panel, champion.params)
     ok = not_worse(cand.backtest, champ_bt)

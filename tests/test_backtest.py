@@ -23,7 +23,7 @@ from earlywarn.backtest import (
 from earlywarn.features import build_panel
 from earlywarn.model import ModelParams, ThreatModel
 
-FAST = ModelParams(max_iter=30)
+FAST = ModelParams(max_trees=30)
 
 
 @pytest.fixture(scope="module")

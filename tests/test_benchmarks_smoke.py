@@ -58,7 +58,7 @@ def test_weighted_fit_is_calibrated_to_full_panel(scen):
     lab = full[full["y"].notna()]
     part = build_panel(scen.incidents, scen.cells, unit="priogrid", rows=sample_rows(4_000, seed=2,
                                                                                           positive_share=0.6))
-    params = ModelParams(max_iter=40)
+    params = ModelParams(max_trees=40)
     m = ThreatModel(seed=1, params=params).fit(part)
     assert m.info["sampled_rows"] == 4_000
     assert m.info["train_base_rate"] == pytest.approx(lab["y"].mean(), rel=1e-6)

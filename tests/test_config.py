@@ -107,3 +107,13 @@ def test_redaction_defaults_protect_and_legacy_names_still_read(tmp_path: Path):
     assert (r.incident_points, r.drop_notes, r.drop_personal_names) == ("aggregate", True, True)
     old = parse_config(dict(GOOD, redaction={"coarsen_points": False, "drop_actor_names": False}), base_dir=tmp_path)
     assert old.redaction.incident_points == "exact" and old.redaction.drop_personal_names is False
+
+
+def test_model_switches_reach_the_model(tmp_path: Path):
+    from earlywarn.registry import mission_params
+
+    cfg = parse_config(dict(GOOD, model={"max_trees": 50, "quiet_rows": 0}), base_dir=tmp_path)
+    params = mission_params(cfg)
+    assert (params.max_trees, params.quiet_rows) == (50, 0)
+    with pytest.raises(ConfigError, match="max_trees"):
+        parse_config(dict(GOOD, model={"max_trees": 0}), base_dir=tmp_path)

@@ -16,7 +16,7 @@ from earlywarn.features import build_panel, feature_columns
 from earlywarn.history import in_window, panel_start, window_start
 from earlywarn.model import ModelParams, ThreatModel, _gbm_proba, thin_quiet
 
-FAST = ModelParams(max_iter=30)
+FAST = ModelParams(max_trees=30)
 
 
 def _old_and_new_events() -> pd.DataFrame:
@@ -162,8 +162,8 @@ def test_quiet_thinning_keeps_held_out_calibration():
     train = panel[panel["as_of"] < cut - pd.Timedelta(weeks=4)]
     test = panel[panel["as_of"] >= cut]
     quiet_test = test["weeks_since_any"].to_numpy() >= 104
-    thin = ThreatModel(params=ModelParams(max_iter=30, quiet_rows=2_000)).fit(train)
-    full = ThreatModel(params=ModelParams(max_iter=30, quiet_rows=0)).fit(train)
+    thin = ThreatModel(params=ModelParams(max_trees=30, quiet_rows=2_000)).fit(train)
+    full = ThreatModel(params=ModelParams(max_trees=30, quiet_rows=0)).fit(train)
     assert thin.info["fitted_rows"] < 0.35 * len(train)  # most quiet negatives were not fitted
     p_thin, p_full = thin.predict_proba(test), full.predict_proba(test)
     y = test["y"].to_numpy()
@@ -187,7 +187,7 @@ def test_first_model_training_says_what_it_is_doing(tmp_path, caplog, monkeypatc
                         "localities": {"unit": "admin", "path": "b.gpkg"}}, base_dir=tmp_path)
     panel = build_panel(random_incidents(n=700, seed=4, days=900), CELLS, unit="priogrid", horizon_weeks=4,
                         horizons=cfg.horizons)
-    monkeypatch.setattr(registry, "ModelParams", lambda: FAST)  # keep the test fast; same code path
+    monkeypatch.setattr(registry, "mission_params", lambda cfg: FAST)  # keep the test fast; same code path
     real = registry.train_model
     monkeypatch.setattr(registry, "train_model", lambda *a, **k: real(*a, **{**k, "params": FAST}))
     real_bt = registry.run_backtests

@@ -18,7 +18,7 @@ from earlywarn.model import FORMAT, ModelParams, ThreatModel, _gbm_proba, monoto
 from earlywarn.modelcard import write_model_card
 from earlywarn.modelfile import UntrustedModelError
 
-FAST = ModelParams(max_iter=60)
+FAST = ModelParams(max_trees=60)
 
 
 def _bytes(model: ThreatModel) -> bytes:
@@ -157,14 +157,14 @@ def test_train_model_writes_card_and_score_panel(tmp_path):
 def test_fit_is_lean_early_stopped_and_monotonic():
     panel = synthetic_panel(n_loc=30, n_wk=100, seed=5)
     panel["abduct_sv_count_4w"] = 0.0  # a channel the source never reports: constant, not fitted
-    params = ModelParams(max_iter=300)
+    params = ModelParams(max_trees=300)
     model = ThreatModel(seed=3, params=params).fit(panel)
     used = dict(zip(model.feature_names, model._used, strict=True))
     assert not used["abduct_sv_count_4w"] and used["vac_count_4w"]
     assert model.info["features_used"] == len(model.feature_names) - 1
     # the trees stop well before the cap: the later calibration slice picked their number
     trees = model.info["gbm_trees"]
-    assert 1 <= trees < params.max_iter
+    assert 1 <= trees < params.max_trees
     assert model._members["gbm"].n_iter_ == trees
     cst = dict(zip(model.feature_names, monotonic_constraints(model.feature_names), strict=True))
     assert cst["vac_count_4w"] == 1 and cst["idp_level"] == 0 and monotonic_constraints(["weeks_since_vac"])[0] == -1
