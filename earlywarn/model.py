@@ -158,7 +158,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def _fit_logistic(Z: np.ndarray, y: np.ndarray, warm: dict | None = None) -> dict:
+def _fit_logistic(Z: np.ndarray, y: np.ndarray, warm: dict | None = None, sw: np.ndarray | None = None) -> dict:
     """L2 logistic on signed-log features ``Z``, median-imputed and standardised (plain arrays, no Pipeline:
     scikit-learn's median imputer was a fifth of a fit's time). ``warm``: an earlier fit on part of the
     rows to start from (the same optimum, fewer iterations)."""
@@ -176,7 +176,7 @@ def _fit_logistic(Z: np.ndarray, y: np.ndarray, warm: dict | None = None) -> dic
     lr = LogisticRegression(C=LOGISTIC_C, max_iter=2000, warm_start=warm is not None)
     if warm is not None:
         lr.coef_, lr.intercept_ = warm["logit"].coef_.copy(), warm["logit"].intercept_.copy()
-    lr.fit((Z - mu) / sd, y)
+    lr.fit((Z - mu) / sd, y, sample_weight=sw)
     lr.warm_start = False
     return {"median": med, "mean": mu, "scale": sd, "logit": lr}
 
@@ -200,9 +200,10 @@ class ThreatModel:
     # ------------------------------------------------------------------ fitting
     def _fit_members(self, X: np.ndarray, Z: np.ndarray, y: np.ndarray, target: np.ndarray, *,
                      val: tuple[np.ndarray, np.ndarray] | None = None, n_iter: int | None = None,
-                     warm: dict | None = None) -> dict:
+                     warm: dict | None = None, sw: np.ndarray | None = None) -> dict:
         """Trees (Poisson on ``target``, early-stopped on ``val`` when given, else ``n_iter`` trees) and logistic
-        (on ``Z``, the used columns signed-log, started from ``warm``'s logistic when given)."""
+        (on ``Z``, the used columns signed-log, started from ``warm``'s logistic when given). ``sw``: row
+        weights, only when no stack will correct the members (too little data for a later slice)."""
         Xu = X if self._used.all() else X[:, self._used]  # no copy when every column is used
         cst = monotonic_constraints(self.feature_names)[self._used]
         gbm = HistGradientBoostingRegressor(
@@ -223,8 +224,8 @@ class ThreatModel:
             Xv = val[0] if self._used.all() else val[0][:, self._used]
             gbm.fit(Xu, target, X_val=Xv, y_val=val[1])
         else:
-            gbm.fit(Xu, target)
-        return {"gbm": gbm, "logistic": _fit_logistic(Z, y, None if warm is None else warm["logistic"])}
+            gbm.fit(Xu, target, sample_weight=sw)
+        return {"gbm": gbm, "logistic": _fit_logistic(Z, y, None if warm is None else warm["logistic"], sw)}
 
     def _member_probs(self, X: np.ndarray, members: dict) -> list[np.ndarray]:
         Xu = X if self._used.all() else X[:, self._used]
@@ -318,7 +319,7 @@ class ThreatModel:
             del Z, Xu
         else:
             Xu = X if self._used.all() else X[:, self._used]
-            self._members = self._fit_members(X, _slog(Xu), y, target)
+            self._members = self._fit_members(X, _slog(Xu), y, target, sw=sw)
         self._baselines = {n: baselines.fit(n, rows, h, sw) for n in have}
         self._medians = np.zeros(X.shape[1])
         Xm = X
