@@ -388,6 +388,14 @@ class ContextLayerConfig(_Strict):
     label_field: str | None = None
 
 
+def _one_or_more(v, empty: str) -> list:
+    """A YAML value given as one item or a list, as a non-empty list (``empty``: the error otherwise)."""
+    items = list(v) if isinstance(v, list | tuple) else [v]
+    if not items:
+        raise ValueError(empty)
+    return items
+
+
 class MissionConfig(_Strict):
     """Everything one mission's pipeline needs, from one YAML file."""
 
@@ -431,17 +439,12 @@ class MissionConfig(_Strict):
     @field_validator("data_root", mode="before")
     @classmethod
     def _roots(cls, v):
-        roots = v if isinstance(v, list | tuple) else [v]
-        if not roots:
-            raise ValueError("data_root needs at least one folder")
-        return [expand_env(str(r)) for r in roots]
+        return [expand_env(str(r)) for r in _one_or_more(v, "data_root needs at least one folder")]
 
     @field_validator("horizon_weeks", mode="before")
     @classmethod
     def _horizons(cls, v):
-        items = v if isinstance(v, list | tuple) else [v]
-        if not items:
-            raise ValueError("horizon_weeks needs at least one horizon")
+        items = _one_or_more(v, "horizon_weeks needs at least one horizon")
         bad = [h for h in items if isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= 26]
         if bad:
             raise ValueError(f"horizons must be whole weeks from 1 to 26; got {bad}")
