@@ -70,6 +70,31 @@ def test_run_is_written_with_valid_geometry_in_4326_and_queryable_spatially(pg):
     assert names == [("Town 3", "moderate", "recent attacks")]
 
 
+def test_every_horizon_is_written_long_and_a_rerun_replaces_it(pg, tmp_path):
+    table = _table()
+    for h, scale in ((1, 0.5), (4, 1.0), (12, 1.5)):
+        table[f"risk_{h}w"] = table["risk"] * scale
+        table[f"risk_class_{h}w"] = "high" if h == 12 else "moderate"
+        table[f"driver_1_{h}w"] = f"attacks, {h} weeks"
+    rec = postgis.build_record("TEST", "r1", "2026-01-05", table, _indicators(), {"model_version": "m1"})
+    postgis.write_run(pg, rec)
+    postgis.write_run(pg, rec)  # rerun of the same as-of: replaced, not doubled
+    s = pg.schema_
+    rows = _q(pg, f'SELECT horizon_weeks, count(*), round(sum(risk)::numeric, 4), min(risk_class), min(driver_1) '
+                  f'FROM "{s}".horizon_scores GROUP BY horizon_weeks ORDER BY horizon_weeks')
+    total = float(table["risk"].sum())
+    assert [(h, n, c, d) for h, n, _, c, d in rows] == [(1, 6, "moderate", "attacks, 1 weeks"),
+                                                        (4, 6, "moderate", "attacks, 4 weeks"),
+                                                        (12, 6, "high", "attacks, 12 weeks")]
+    assert [float(r[2]) for r in rows] == pytest.approx([0.5 * total, total, 1.5 * total], abs=1e-3)
+    # a queued run keeps its horizons; one queued before horizons existed still loads
+    postgis.save_pending(tmp_path, rec)
+    (queued,) = postgis.load_pending(tmp_path)
+    assert len(queued[1].horizons) == 18
+    (queued[0] / "horizons.parquet").unlink()
+    assert postgis.load_pending(tmp_path)[0][1].horizons is None
+
+
 def test_rerun_of_same_as_of_replaces_and_earlier_runs_stay_as_history(pg):
     postgis.write_run(pg, _rec("2026-01-05", "r1"))
     postgis.write_run(pg, _rec("2026-01-12", "r2"))

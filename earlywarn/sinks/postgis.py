@@ -1,9 +1,11 @@
 """Write each published run to PostGIS, for QGIS users and dashboards at headquarters.
 
-Four tables in the configured schema, all keyed by (mission, run_id, as_of):
+Five tables in the configured schema, all keyed by (mission, run_id, as_of):
 ``scores`` (one row per locality, with its polygon in EPSG:4326, names,
-risk, class, drivers and flags), ``flags`` (one row per flag raised),
-``indicators`` and ``runs`` (the run record with its manifest). A run is
+risk, class, drivers and flags, on the primary horizon), ``horizon_scores``
+(risk, class and drivers of every forecast horizon, one row per locality and
+horizon), ``flags`` (one row per flag raised), ``indicators`` and ``runs``
+(the run record with its manifest). A run is
 written in ONE transaction: it first deletes that mission's rows for the
 same as-of date (a rerun replaces them), then inserts; any error rolls the
 whole run back, so a reader never sees half a run. Earlier as-of dates stay
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +61,11 @@ INDICATOR_COLUMNS = {"name": sa.Text, "metric": sa.Text, "sector": sa.Text, "val
                      "status": sa.Text, "amber": sa.Float, "red": sa.Float}
 RUN_COLUMNS = {"model_version": sa.Text, "status": sa.Text, "started": sa.Text, "finished": sa.Text,
                "warnings": sa.Text, "manifest": sa.Text}
+# Every forecast horizon's score, long (one row per locality and horizon): a table of its own, so a
+# database created before several horizons existed gains it without altering ``scores``.
+HORIZON_COLUMNS = {"locality_id": sa.Text, "horizon_weeks": sa.Integer, "risk": sa.Float, "risk_class": sa.Text,
+                   "driver_1": sa.Text, "driver_2": sa.Text, "driver_3": sa.Text, "model_version": sa.Text}
+_HORIZON_RISK = re.compile(r"^risk_(\d+)w$")
 
 
 @dataclass
@@ -71,6 +79,7 @@ class RunRecord:
     flags: pd.DataFrame
     indicators: pd.DataFrame
     run: pd.DataFrame  # one row
+    horizons: pd.DataFrame | None = None  # one row per locality and forecast horizon (HORIZON_COLUMNS)
 
 
 class PostgisWriteFailed(RuntimeError):
@@ -118,7 +127,22 @@ def build_record(mission: str, run_id: str, as_of: str, table: gpd.GeoDataFrame,
                          "warnings": "\n".join(manifest.get("warnings", [])),
                          "manifest": json.dumps(manifest, default=str)}])
     return RunRecord(mission, run_id, as_of, scores, _keyed(flag_frame, key, FLAG_COLUMNS),
-                     _keyed(indicators, key, INDICATOR_COLUMNS), _keyed(run, key, RUN_COLUMNS))
+                     _keyed(indicators, key, INDICATOR_COLUMNS), _keyed(run, key, RUN_COLUMNS),
+                     _keyed(horizon_rows(table), key, HORIZON_COLUMNS))
+
+
+def horizon_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The ``risk_{h}w`` / ``risk_class_{h}w`` / ``driver_{i}_{h}w`` columns of a scores table, long."""
+    hs = sorted(int(m[1]) for c in table.columns if (m := _HORIZON_RISK.match(str(c))))
+    parts = []
+    for h in hs:
+        part = pd.DataFrame({"locality_id": table["locality_id"].to_numpy(), "horizon_weeks": h,
+                             "risk": table[f"risk_{h}w"].to_numpy()})
+        for src, dst in ((f"risk_class_{h}w", "risk_class"), *((f"driver_{i}_{h}w", f"driver_{i}") for i in (1, 2, 3))):
+            part[dst] = table[src].to_numpy() if src in table else None
+        part["model_version"] = table["model_version"].to_numpy() if "model_version" in table else None
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(HORIZON_COLUMNS))
 
 
 # ------------------------------------------------------------------ database
@@ -155,6 +179,8 @@ def tables(schema: str) -> dict[str, sa.Table]:
         "flags": keyed("flags", FLAG_COLUMNS),
         "indicators": keyed("indicators", INDICATOR_COLUMNS),
         "runs": keyed("runs", RUN_COLUMNS, sa.PrimaryKeyConstraint("mission", "run_id", "as_of")),
+        "horizon_scores": keyed("horizon_scores", HORIZON_COLUMNS,
+                                sa.PrimaryKeyConstraint("mission", "run_id", "as_of", "locality_id", "horizon_weeks")),
     }
 
 
@@ -186,6 +212,8 @@ def write_run(cfg: PostgisConfig, rec: RunRecord, engine: Engine | None = None) 
                                                 table.c.as_of == pd.Timestamp(rec.as_of).date()))
         for name in ("runs", "scores", "flags", "indicators"):
             _write_table(conn, cfg.schema_, name, getattr(rec, "run" if name == "runs" else name))
+        if rec.horizons is not None:
+            _write_table(conn, cfg.schema_, "horizon_scores", rec.horizons)
 
 
 # ------------------------------------------------------------------ pending queue
@@ -197,9 +225,10 @@ def save_pending(state_dir: Path, rec: RunRecord) -> Path:
     """Keep a run the database did not get, for the next run to write (one folder per as-of and run)."""
     d = _pending_root(state_dir) / f"{rec.as_of}_{rec.run_id}"
     write_with(d / "scores.parquet", lambda p: rec.scores.to_parquet(p, index=False))
-    for name in ("flags", "indicators", "run"):
+    for name in ("flags", "indicators", "run", "horizons"):
         frame = getattr(rec, name)
-        write_with(d / f"{name}.parquet", lambda p, f=frame: f.to_parquet(p, index=False))
+        if frame is not None:
+            write_with(d / f"{name}.parquet", lambda p, f=frame: f.to_parquet(p, index=False))
     write_text(d / "key.json", json.dumps({"mission": rec.mission, "run_id": rec.run_id, "as_of": rec.as_of}))
     return d
 
@@ -210,13 +239,15 @@ def load_pending(state_dir: Path) -> list[tuple[Path, RunRecord]]:
     out = []
     for d in sorted(p for p in root.glob("*") if (p / "key.json").exists()) if root.exists() else []:
         key = json.loads((d / "key.json").read_text())
-        frames = {n: pd.read_parquet(d / f"{n}.parquet") for n in ("flags", "indicators", "run")}
+        # horizons.parquet is absent in runs queued before several horizons existed
+        names = ("flags", "indicators", "run", "horizons")
+        frames = {n: pd.read_parquet(d / f"{n}.parquet") for n in names if (d / f"{n}.parquet").exists()}
         for f in frames.values():
             f["as_of"] = pd.to_datetime(f["as_of"]).dt.date
         scores = gpd.read_parquet(d / "scores.parquet")
         scores["as_of"] = pd.to_datetime(scores["as_of"]).dt.date
         out.append((d, RunRecord(key["mission"], key["run_id"], key["as_of"], scores, frames["flags"],
-                                 frames["indicators"], frames["run"])))
+                                 frames["indicators"], frames["run"], frames.get("horizons"))))
     return out
 
 
