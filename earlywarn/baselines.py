@@ -7,6 +7,7 @@ Public API::
     LABELS[name]               what each one is, in words an analyst can repeat
     fit(name, train, h, weights=None) -> dict       a state of plain numbers, lists and arrays
     predict(state, rows) -> np.ndarray              P(target in the next h weeks) per row
+    columns(name, h) / available(names, columns, h) what each needs, and which a panel can feed
 
 Why states and not closures: the published score may come from a
 baseline (or from the model stacked with them, see :mod:`earlywarn.selection`),
@@ -155,13 +156,3 @@ def available(names, panel_columns, h: int) -> tuple[str, ...]:
     """The baselines among ``names`` whose columns the panel has (a hand-made panel may lack some)."""
     have = set(panel_columns)
     return tuple(n for n in names if set(columns(n, h)) <= have)
-
-
-def inputs(state: dict) -> list[str]:
-    """The feature columns a state reads (empty for one keyed on the locality id)."""
-    kind = state["kind"]
-    if kind in ("persistence", "conflictology"):
-        return [state["col"]]
-    if kind == "logistic":
-        return list(state["cols"])
-    return []

@@ -3,8 +3,8 @@
 Public API::
 
     Forecaster.fit(panel, horizons=[1, 4, 12], primary=4, seed=42, params=None, scorers=None)
-        .predict(panel) -> {h: probabilities}      # consistent: P(1 wk) <= P(4 wk) <= P(12 wk) per row
-        .score(panel_at_t, k=3) -> DataFrame       # risk (primary), driver_1..k, risk_{h}w, driver_{i}_{h}w
+        .score(panel_at_t, k=3) -> DataFrame       # risk (primary), driver_1..k, risk_{h}w, driver_{i}_{h}w;
+                                                   # consistent: P(1 wk) <= P(4 wk) <= P(12 wk) per row
         .save(dir) -> Path / Forecaster.load(path) # skops file threat-model-<version>.skops
     train_model(panel, *, seed, horizons, primary, out_dir, backtest_result=None, params=None)
         -> (Forecaster, version, card path)
@@ -103,10 +103,6 @@ class Forecaster:
         return cls(models, int(primary))
 
     # ------------------------------------------------------------------ predicting
-    def predict(self, panel: pd.DataFrame) -> dict[int, np.ndarray]:
-        """Published probabilities per horizon, made consistent across horizons (see the module docstring)."""
-        return _consistent({h: self.models[h].predict_proba(panel) for h in self.horizons})
-
     def score(self, panel_at_t: pd.DataFrame, k: int = 3) -> pd.DataFrame:
         """Risk and top-k drivers per horizon for the latest as-of date (one row per locality).
 
@@ -117,13 +113,14 @@ class Forecaster:
         rows = panel_at_t[panel_at_t["as_of"] == latest].reset_index(drop=True)
         out = pd.DataFrame({"locality_id": rows["locality_id"].astype("string"),
                             "as_of": rows["as_of"].astype("datetime64[s]")})
-        raw = {h: self.models[h].predict_proba(rows) for h in self.horizons}
+        scored = {h: self.models[h].scored(rows, k) for h in self.horizons}
+        raw = {h: p for h, (p, _) in scored.items()}
         consistent = _consistent(raw)
         adjusted = 0
         for h in self.horizons:
             out[f"risk_{h}w"] = consistent[h].astype("float64")
             adjusted += int((consistent[h] > raw[h] + 1e-12).sum())
-            drivers = self.models[h].explain(rows, k=k).reset_index(drop=True)
+            drivers = scored[h][1].reset_index(drop=True)
             for i in range(1, k + 1):
                 out[f"driver_{i}_{h}w"] = drivers[f"driver_{i}"]
         out.insert(2, "risk", out[f"risk_{self.primary}w"])

@@ -231,11 +231,11 @@ class ThreatModel:
         Xu = X if self._used.all() else X[:, self._used]
         return [_gbm_proba(members["gbm"], Xu), _logistic_proba(members["logistic"], _slog(Xu))]
 
-    def _stack_inputs(self, X: np.ndarray, members: dict | list, bls: dict, names: tuple[str, ...]) -> np.ndarray:
-        """Logits of the trees, the logistic and the named baselines; a quiet-row indicator when the quiet
-        rows were thinned in training (its coefficient undoes the sampling, see thin_quiet). ``members``:
-        the fitted members, or their probabilities on these rows already computed."""
-        cols = list(members) if isinstance(members, list) else self._member_probs(X, members)
+    def _stack_inputs(self, X: np.ndarray, member_probs: list, bls: dict, names: tuple[str, ...]) -> np.ndarray:
+        """Logits of the members' probabilities on these rows and of the named baselines; a quiet-row
+        indicator when the quiet rows were thinned in training (its coefficient undoes the sampling, see
+        thin_quiet)."""
+        cols = list(member_probs)
         view = baselines.Columns(X, self.feature_names)
         cols += [baselines.predict(bls[n], view) for n in names]
         z = _logit(np.column_stack(cols))
@@ -295,6 +295,8 @@ class ThreatModel:
         have = baselines.available(baselines.STACK_MEMBERS, self.feature_names, h)
         self._stack_members = {"model": [n for n in MODEL_MEMBERS if n in have], "stacked": list(have)}
         w_of = (lambda m: None) if sw is None else (lambda m: sw[m])
+        # the baselines' own columns only: selecting rows of ``rows`` itself would copy every feature
+        bl_rows = rows[list(dict.fromkeys([TARGET_COL, *(c for n in have for c in baselines.columns(n, h))]))]
         if can_cal:
             # the early fit sees only the earlier rows: a column empty or constant there (a feed that
             # starts later) would break its histogram binning, so it is left out of both fits
@@ -309,7 +311,7 @@ class ThreatModel:
                                       val=(X[cal_rows], target[cal_rows]))
             Xc = X[cal_rows]
             cal_probs = [_gbm_proba(early["gbm"], Xu[cal_rows]), _logistic_proba(early["logistic"], Z[cal_rows])]
-            early_bls = {n: baselines.fit(n, rows[early_rows], h, w_of(early_rows)) for n in have}
+            early_bls = {n: baselines.fit(n, bl_rows[early_rows], h, w_of(early_rows)) for n in have}
             for name, members in self._stack_members.items():
                 S = self._stack_inputs(Xc, cal_probs, early_bls, tuple(members))
                 self._stacks[name] = LogisticRegression(C=1.0, max_iter=1000).fit(S, y[cal_rows],
@@ -320,7 +322,7 @@ class ThreatModel:
         else:
             Xu = X if self._used.all() else X[:, self._used]
             self._members = self._fit_members(X, _slog(Xu), y, target, sw=sw)
-        self._baselines = {n: baselines.fit(n, rows, h, sw) for n in have}
+        self._baselines = {n: baselines.fit(n, bl_rows, h, sw) for n in have}
         self._medians = np.zeros(X.shape[1])
         Xm = X
         if sw is not None:  # medians of the full panel: a weighted resample of the sampled rows
@@ -363,7 +365,8 @@ class ThreatModel:
         if not self._stacks:  # too little data for a later slice: the members' plain average
             return 0.5 * sum(self._member_probs(X, self._members))
         names = tuple(self._stack_members[scorer])
-        return self._stacks[scorer].predict_proba(self._stack_inputs(X, self._members, self._baselines, names))[:, 1]
+        S = self._stack_inputs(X, self._member_probs(X, self._members), self._baselines, names)
+        return self._stacks[scorer].predict_proba(S)[:, 1]
 
     def _matrix(self, panel: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.feature_names if c not in panel.columns]
@@ -405,8 +408,13 @@ class ThreatModel:
         "9 armed clashes in neighbouring areas in the last 4 weeks (+12 pts)".
         Rows where nothing raises the risk get the groups that lower it most.
         """
-        _, names, drops = self.contributions(panel)
+        return self.scored(panel, k)[1]
+
+    def scored(self, panel: pd.DataFrame, k: int = 3) -> tuple[np.ndarray, pd.DataFrame]:
+        """The published probability and its top-k drivers (see :meth:`explain`), from one feature matrix."""
         X = self._matrix(panel)
+        with _threads():
+            prob, names, drops = self._contributions(X)
         order = np.argsort(-drops, axis=1, kind="stable")[:, :k]
         out = {f"driver_{i + 1}": np.empty(len(X), dtype=object) for i in range(k)}
         for r in range(len(X)):
@@ -415,7 +423,7 @@ class ThreatModel:
                 d = drops[r, j]
                 effect = f"{d * 100:+.0f} pts" if abs(d) >= 0.005 else "small effect"
                 out[f"driver_{i + 1}"][r] = f"{describe(names[j], values, self.horizon_weeks)} ({effect})"
-        return pd.DataFrame({c: pd.array(v, dtype="string") for c, v in out.items()}, index=panel.index)
+        return prob, pd.DataFrame({c: pd.array(v, dtype="string") for c, v in out.items()}, index=panel.index)
 
     # ------------------------------------------------------------------ persistence
     def state(self) -> dict:

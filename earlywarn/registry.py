@@ -31,6 +31,7 @@ from earlywarn import progress
 from earlywarn.atomic import write_text
 from earlywarn.backtest import run_backtests
 from earlywarn.config import MissionConfig
+from earlywarn.features import TARGET_COL
 from earlywarn.forecaster import Forecaster, train_model
 from earlywarn.history import in_window, panel_start
 from earlywarn.manifest import RunManifest
@@ -132,14 +133,14 @@ def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | 
     run when a mission has no model; the full monthly-fold backtest is `earlywarn backtest`. Every horizon
     is tested from the same start; a longer horizon's labels end earlier, so it gets fewer test weeks.
     """
-    labelled = panel.dropna(subset=["y"])
+    labelled = panel.loc[panel[TARGET_COL].notna(), "as_of"]  # the dates only: not a copy of every feature
     if labelled.empty:
         return None
-    last = pd.Timestamp(labelled["as_of"].max())
+    last = pd.Timestamp(labelled.max())
     # a week later than exactly ``months`` back, so the last fold start does not land on the last
     # labelled date (a whole refit for one week of test rows)
     start = (last - pd.DateOffset(months=months) + pd.Timedelta(days=7)).normalize()
-    if start <= pd.Timestamp(labelled["as_of"].min()) + pd.DateOffset(months=12):
+    if start <= pd.Timestamp(labelled.min()) + pd.DateOffset(months=12):
         return None  # not enough history to train on before the test period
     try:
         return run_backtests(panel, horizons=cfg.horizons, primary=cfg.primary_horizon, test_start=start,

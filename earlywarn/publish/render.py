@@ -38,8 +38,8 @@ from earlywarn.publish.columns import num as _num
 from earlywarn.publish.context import DEFAULT_BUDGET_BYTES, LAYER_COLORS, ContextFit, MapContext, prepare_context
 from earlywarn.publish.geometry import encode_polygons
 from earlywarn.publish.history import change_lists, changes_html, history_payload, time_control_html
+from earlywarn.publish.horizons import class_index, horizon_payload, horizons_of, primary_display
 from earlywarn.publish.horizons import control_html as horizon_control_html
-from earlywarn.publish.horizons import horizon_payload, horizons_of, primary_display
 from earlywarn.publish.safety import assert_offline, esc, script_json
 from earlywarn.schema import CIVILIAN_TARGET_KINDS
 
@@ -81,15 +81,6 @@ def _change_texts(change: np.ndarray) -> tuple[list[str], list[str]]:
     return long.tolist(), short.tolist()
 
 
-def _class_index(df: pd.DataFrame) -> np.ndarray:
-    s = _col(df, "risk_class")
-    if s is None:
-        return np.full(len(df), -1, dtype=np.int64)
-    key = s.astype("string").str.strip().str.lower()
-    lookup = {c: i for i, c in enumerate(panels.RISK_CLASSES)}
-    return key.map(lookup).astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
-
-
 def locality_display(localities: gpd.GeoDataFrame) -> pd.DataFrame:
     """Escaped, formatted display columns, one row per locality (input order)."""
     df = localities.reset_index(drop=True)
@@ -117,7 +108,7 @@ def locality_display(localities: gpd.GeoDataFrame) -> pd.DataFrame:
             "aka": _alias_lists(_col(df, "aliases"), n),
             "risk": _fmt(risk * 100, "{:.0f}%", "n/a"),
             "risk_value": risk,
-            "cls": _class_index(df),
+            "cls": class_index(df, "risk_class"),
             "chg": change_long,
             "chg_short": change_short,
             "d1": esc_series(_col(df, "driver_1"), n),

@@ -700,7 +700,7 @@
   }
 
   // A page element (already in the document) shown as a Leaflet control that keeps clicks to itself.
-  EW.boxControl = function (map, box) {
+  EW.boxControl = function (map, box, position) {
     var Box = L.Control.extend({
       onAdd: function () {
         L.DomEvent.disableClickPropagation(box);
@@ -708,7 +708,7 @@
         return box;
       },
     });
-    new Box({ position: "topleft" }).addTo(map);
+    new Box({ position: position || "topleft" }).addTo(map);
   };
 
   EW.horizonControl = function (map) {
@@ -738,16 +738,7 @@
 
   EW.finish = function (map) {
     var legend = document.getElementById("ew-legend");
-    if (legend) {
-      var Legend = L.Control.extend({
-        onAdd: function () {
-          L.DomEvent.disableClickPropagation(legend);
-          L.DomEvent.disableScrollPropagation(legend);
-          return legend;
-        },
-      });
-      new Legend({ position: "bottomleft" }).addTo(map);
-    }
+    if (legend) EW.boxControl(map, legend, "bottomleft");
     EW.timeControl(map);
     EW.horizonControl(map);
     var form = document.getElementById("ew-search-form");
