@@ -960,6 +960,10 @@ _DESC = re.compile(r"^(?P<scope>nbr2_|nbr_|region_|area_)?(?P<rest>.+)_(?P<stat>
 _SHARE = re.compile(r"^nbr_(?P<ch>.+)_share_(?P<w>\d+)w$")
 
 
+def _in_last(weeks: int) -> str:
+    return "in the last week" if weeks == 1 else f"in the last {weeks} weeks"
+
+
 def describe(group: str, values: dict[str, float], horizon_weeks: int = 4) -> str:
     """Plain-words text for a feature group from one row's values (name -> value).
 
@@ -1008,8 +1012,8 @@ def describe(group: str, values: dict[str, float], horizon_weeks: int = 4) -> st
         share, ch, w = g(group), m["ch"], int(m["w"])
         noun = CHANNELS.get(ch, "incidents")
         if np.isnan(share) or share <= 0:
-            return f"none of the neighbouring areas had {noun} in the last {w} weeks"
-        return f"{share:.0%} of neighbouring areas had {noun} in the last {w} weeks"
+            return f"none of the neighbouring areas had {noun} {_in_last(w)}"
+        return f"{share:.0%} of neighbouring areas had {noun} {_in_last(w)}"
     m = _DESC.match(group)
     if not m:
         return group.replace("_", " ")
@@ -1030,8 +1034,8 @@ def describe(group: str, values: dict[str, float], horizon_weeks: int = 4) -> st
     elif stat == "fatalities":
         singular, plural = f"person killed in {plural}", f"people killed in {plural}"
     if chosen is None:
-        return f"no {plural} {where} in the last {wins[-1]} weeks"
-    text = f"{_counted(g(f'{base}_{chosen}w'), singular, plural)} {where} in the last {chosen} weeks"
+        return f"no {plural} {where} {_in_last(wins[-1])}"
+    text = f"{_counted(g(f'{base}_{chosen}w'), singular, plural)} {where} {_in_last(chosen)}"
     if not scope and stat == "count":
         since = g(f"weeks_since_{rest}")
         if not np.isnan(since) and since < WEEKS_SINCE_CAP:

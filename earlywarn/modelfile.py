@@ -49,6 +49,26 @@ class UntrustedModelError(ValueError):
     """A model file contains types that are not on the allow-list (or is not a model file)."""
 
 
+class OutdatedModelError(UntrustedModelError):
+    """A model file written by another version of earlywarn (its declared format is not one this code reads).
+
+    Told apart from an untrusted file because the remedy differs: after an
+    upgrade the mission simply trains a new model, and the analyst should not
+    read "types outside the allow-list" as a sign of tampering.
+    """
+
+
+def declared_format(data: bytes) -> str | None:
+    """The ``format`` string a model file declares, read from its schema as JSON (nothing constructed)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            node = json.loads(zf.read("schema.json"))["content"]["format"]
+        value = json.loads(node["content"]) if node.get("is_json") else node.get("content")
+    except (zipfile.BadZipFile, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
 def dumps(state: dict) -> bytes:
     """A model state as skops bytes, reproducible (see :func:`canonical_skops`)."""
     return canonical_skops(sio.dumps(state))
@@ -56,6 +76,11 @@ def dumps(state: dict) -> bytes:
 
 def loads(data: bytes, fmt: str | tuple[str, ...]) -> dict:
     """The state in a model file, refusing any type outside :data:`TRUSTED_TYPES` or another format."""
+    formats = (fmt,) if isinstance(fmt, str) else fmt
+    declared = declared_format(data)
+    if declared is not None and declared.startswith("earlywarn-") and declared not in formats:
+        raise OutdatedModelError(f"saved by another version of earlywarn (format {declared}; this version reads "
+                                 f"{' or '.join(formats)})")
     # Check *every* type named in the file against our own list, then hand skops exactly the
     # untrusted ones it asks about, which are all on the list.
     untrusted = sio.get_untrusted_types(data=data)
@@ -63,7 +88,6 @@ def loads(data: bytes, fmt: str | tuple[str, ...]) -> dict:
     if bad:
         raise UntrustedModelError(f"model file holds types outside the allow-list: {', '.join(bad)}")
     state = sio.loads(data, trusted=list(untrusted))
-    formats = (fmt,) if isinstance(fmt, str) else fmt
     if not isinstance(state, dict) or state.get("format") not in formats:
         raise UntrustedModelError(f"not an {' or '.join(formats)} file")
     return state

@@ -36,6 +36,7 @@ from earlywarn.forecaster import Forecaster, train_model
 from earlywarn.history import in_window, panel_start
 from earlywarn.manifest import RunManifest
 from earlywarn.model import ModelParams
+from earlywarn.modelfile import OutdatedModelError
 from earlywarn.selection import not_worse, published_metrics
 
 POINTER = "current.json"
@@ -81,6 +82,10 @@ def load_champion(cfg: MissionConfig, manifest: RunManifest | None = None) -> Fo
         path = cfg.models_dir / f"threat-model-{v}.skops"
         try:
             model = Forecaster.load(path)
+        except OutdatedModelError as exc:  # after an upgrade: not damage, just retrain
+            if manifest is not None:
+                manifest.warn(f"model {v} was {exc}; not used")
+            continue
         except Exception as exc:  # noqa: BLE001 - any unloadable file (bad zip, wrong types, truncated) falls back
             if manifest is not None:
                 manifest.warn(f"model {v} unusable ({type(exc).__name__}: {str(exc)[:120]}); "
@@ -155,7 +160,7 @@ def train_challenger(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParam
 
     The candidate is not yet promoted.
     """
-    with progress.stage(f"short backtest of the new model (last {BACKTEST_MONTHS} months, 2 folds per horizon)"):
+    with progress.stage(f"short backtest of the new model (last {BACKTEST_MONTHS} months, every horizon)"):
         bt = backtest_for(cfg, panel, params)
     rows = training_rows(cfg, panel)
     window = "all history" if cfg.model.history_years is None else f"last {cfg.model.history_years:g} years"

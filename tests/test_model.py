@@ -265,3 +265,25 @@ def test_horizons_are_consistent_and_each_has_its_own_model(tmp_path):
     loaded = Forecaster.load(model.save(tmp_path))
     assert loaded.version == model.version and loaded.horizons == [1, 4, 12]
     np.testing.assert_array_equal(loaded.score(panel)["risk_12w"], r12)
+
+
+def test_a_model_file_from_another_version_is_told_apart_from_an_untrusted_one(tmp_path, fitted):
+    """After an upgrade the champion is unreadable: say so plainly (and retrain), not as possible tampering."""
+    from earlywarn.modelfile import OutdatedModelError
+
+    model, _, _, _ = fitted
+    old = model.state() | {"format": "earlywarn-threat-model/1", "calibrator": SVC()}  # and an odd type
+    path = tmp_path / "old.skops"
+    path.write_bytes(sio.dumps(old))
+    with pytest.raises(OutdatedModelError, match="another version of earlywarn .format earlywarn-threat-model/1"):
+        Forecaster.load(path)
+    # a file that does not claim an earlywarn format is still judged by its types
+    path.write_bytes(sio.dumps(model.state() | {"format": "something-else", "extra": SVC()}))
+    with pytest.raises(UntrustedModelError, match="SVC"):
+        Forecaster.load(path)
+
+
+def test_one_week_drivers_read_in_the_singular():
+    values = {"target_count_1w": 2.0, "target_count_4w": 3.0, "weeks_since_target": 0.0}
+    text = describe("target_count", values, horizon_weeks=1)
+    assert text.endswith("in the last week (the latest this week)") and "1 weeks" not in text
