@@ -8,7 +8,7 @@ target window closed before it. Targets (issue 15): AUPR >= 1.05 x the best
 baseline (conflictology included), AUROC >= 0.89, and on onset rows (no
 target event in the previous 52 weeks) AUPR >= the best baseline's; Brier
 skill (vs the training base rate) >= 0.45. The scorer the product would
-publish on these folds (earlywarn.selection) is checked against the
+publish on these folds (earlywarn.model.selection) is checked against the
 baselines too.
 
     python benchmarks/bench_backtest_ged.py [--out result.json]
@@ -36,12 +36,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from earlywarn.backtest import format_table, run_backtest  # noqa: E402
 from earlywarn.config import TargetConfig  # noqa: E402
-from earlywarn.features import build_panel, feature_columns  # noqa: E402
+from earlywarn.features.panel import build_panel, feature_columns  # noqa: E402
+from earlywarn.geo.localities import priogrid_cells, priogrid_gid  # noqa: E402
 from earlywarn.ingest import read_incidents  # noqa: E402
-from earlywarn.localities import priogrid_cells, priogrid_gid  # noqa: E402
-from earlywarn.selection import published_metrics  # noqa: E402
+from earlywarn.model.backtest import format_table, run_backtest  # noqa: E402
+from earlywarn.model.selection import published_metrics  # noqa: E402
 
 DATA = Path(os.environ.get("EARLYWARN_SHARED_DATA", REPO.parent / "shared" / "data"))
 GED = DATA / "ucdp_ged_syria_2016_2019.csv.gz"

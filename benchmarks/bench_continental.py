@@ -12,7 +12,7 @@ The training panel keeps every row whose target window is closed only up to
 a row budget (``--max-rows``): positives and negatives are sampled
 separately, uniformly and with a seed, and every kept row carries the
 inverse of its class's sampling rate as its weight (see
-``earlywarn.features.sample_rows``), so the fitted and calibrated
+``earlywarn.features.panel.sample_rows``), so the fitted and calibrated
 probabilities are those of the full panel. ``--max-rows 0`` builds the full
 panel (the "before" path: ~6 GB of float32 features alone).
 
@@ -48,8 +48,8 @@ TARGET_MB = 6144.0
 
 def run(n_cells: int | None = None, weeks: int = 520, max_rows: int = 150_000, seed: int = 20261125,
         horizon: int = 4, train: bool = True) -> dict:
-    from earlywarn.features import build_panel, feature_columns
-    from earlywarn.forecaster import score_panel, train_model
+    from earlywarn.features.panel import build_panel, feature_columns
+    from earlywarn.model.forecaster import score_panel, train_model
     from earlywarn.synth.continental import africa_gids, generate_continental
 
     gids = africa_gids()
@@ -67,7 +67,7 @@ def run(n_cells: int | None = None, weeks: int = 520, max_rows: int = 150_000, s
     sampled = max_rows > 0 and "rows" in inspect.signature(build_panel).parameters
     t0 = time.perf_counter()
     if sampled:
-        from earlywarn.features import sample_rows
+        from earlywarn.features.panel import sample_rows
 
         panel = build_panel(inc, cells, unit="priogrid", horizon_weeks=horizon,
                             rows=sample_rows(max_rows, seed=seed))

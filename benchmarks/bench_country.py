@@ -126,11 +126,11 @@ def child_backtest(ged: str, history: str, test_start: str, test_end: str | None
 
 def child_validate(ged: str, history: str) -> dict:
     """Validation backtest (quarterly folds 2017-2019; the 2020-2022 test folds are not touched)."""
-    from earlywarn.backtest import run_backtest
-    from earlywarn.features import build_panel
-    from earlywarn.history import panel_start
+    from earlywarn.features.panel import build_panel
+    from earlywarn.geo.localities import priogrid_cells, priogrid_gid
     from earlywarn.ingest import read_incidents
-    from earlywarn.localities import priogrid_cells, priogrid_gid
+    from earlywarn.model.backtest import run_backtest
+    from earlywarn.model.window import panel_start
 
     years = None if history == "all" else float(history)
     inc = read_incidents(ged, "ucdp-ged").table

@@ -4,7 +4,7 @@ Setting (issue 9): the scenario generator's mission with 3,000 admin
 localities (3.5 years of incidents, ACLED + mission log + DTM, population
 raster, bases). A champion model is trained first (timed, not part of the
 target) on a class-stratified sample of the mission's panel with weights
-(``earlywarn.features.sample_rows``) and promoted; then the nightly run:
+(``earlywarn.features.panel.sample_rows``) and promoted; then the nightly run:
 ingest -> validate -> features -> score (+ top-3 drivers) -> flags ->
 indicators -> publish (exports, map, manifest), called as the library does
 it (``run_mission``, no Prefect start-up), twice (the second run is a rerun
@@ -38,10 +38,10 @@ TARGET_S = 20.0
 def train_champion(config_path: Path, max_rows: int) -> dict:
     """Train the mission's first model on a weighted row sample of its own panel and promote it."""
     from earlywarn.config import load_config
-    from earlywarn.forecaster import train_model
     from earlywarn.manifest import RunManifest
+    from earlywarn.model.forecaster import train_model
+    from earlywarn.model.registry import Candidate, promote
     from earlywarn.pipeline import gather, prepare
-    from earlywarn.registry import Candidate, promote
 
     cfg = load_config(config_path)
     outcomes, geo = gather(cfg, RunManifest(mission=cfg.mission, config_hash=""))

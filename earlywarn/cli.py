@@ -147,7 +147,7 @@ def _print_summary(cfg, paths: dict) -> None:
 
     import geopandas as gpd
 
-    from earlywarn.summary import summary_lines
+    from earlywarn.publish.summary import summary_lines
 
     table = gpd.read_parquet(cfg.tables_dir / "scores.parquet")
     manifest = json.loads(Path(paths["manifest"]).read_text()) if "manifest" in paths else {}
@@ -259,7 +259,7 @@ def site_bases_cmd(
     """
     import json
 
-    from earlywarn.decide import SITING_METHODS, site_bases, travel_surface
+    from earlywarn.decide.flags import SITING_METHODS, site_bases, travel_surface
 
     if method not in SITING_METHODS:
         _fail(f"--method must be one of {', '.join(SITING_METHODS)}, not {method!r}")
@@ -315,7 +315,7 @@ def train(config: Path = typer.Option(..., "--config", help="Mission YAML file."
     from earlywarn import pipeline as pl
     from earlywarn.config import load_config
     from earlywarn.manifest import RunManifest, run_lock
-    from earlywarn.registry import weekly_retrain
+    from earlywarn.model.registry import weekly_retrain
 
     cfg = load_config(config)
     manifest = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash())
@@ -340,7 +340,7 @@ def score(
     from dataclasses import asdict
 
     from earlywarn.pipeline import run_mission
-    from earlywarn.summary import summary_lines
+    from earlywarn.publish.summary import summary_lines
 
     result = run_mission(config, as_of)
     for line in summary_lines(result.products.table, result.paths["map"], asdict(result.manifest), top=top):

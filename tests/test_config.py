@@ -110,7 +110,7 @@ def test_redaction_defaults_protect_and_legacy_names_still_read(tmp_path: Path):
 
 
 def test_model_switches_reach_the_model(tmp_path: Path):
-    from earlywarn.registry import mission_params
+    from earlywarn.model.registry import mission_params
 
     cfg = parse_config(dict(GOOD, model={"max_trees": 50, "quiet_rows": 0}), base_dir=tmp_path)
     params = mission_params(cfg)

@@ -7,14 +7,14 @@ import pytest
 from shapely.geometry import box
 
 from earlywarn.config import IndicatorConfig, ThresholdConfig
-from earlywarn.decide import (
+from earlywarn.decide.flags import (
     coverage,
     forward_deployment_flags,
     humanitarian_access_flags,
     idp_change,
     site_bases,
 )
-from earlywarn.indicators import rate, update_history
+from earlywarn.decide.indicators import rate, update_history
 
 # A row of five 0.1-degree cells near the equator (about 11.1 km wide each).
 CELLS = gpd.GeoDataFrame(
@@ -153,7 +153,7 @@ def test_siting_matches_exhaustive_search_on_small_case():
     sites, summary = site_bases(CELLS, value, k=2, radius_km=12.0)
     import itertools
 
-    from earlywarn.decide import _projected_points
+    from earlywarn.decide.flags import _projected_points
 
     pts, _ = _projected_points(CELLS)
     xy = np.column_stack([pts.x, pts.y])
@@ -214,7 +214,7 @@ def _friction_tif(path, friction, x0=30.0, y1=0.1, cell=0.01, crs="EPSG:4326", n
 
 
 def _surface(path, units="minutes_per_km"):
-    from earlywarn.travel import load_surface
+    from earlywarn.geo.travel import load_surface
 
     return load_surface(path, tuple(CELLS.total_bounds), units=units, pad_km=5)
 
@@ -284,7 +284,7 @@ def test_base_types_without_travel_budget_keep_their_radius(tmp_path):
 def test_grid_graph_minutes_per_cell_and_diagonals():
     from scipy.sparse.csgraph import dijkstra
 
-    from earlywarn.travel import grid_graph
+    from earlywarn.geo.travel import grid_graph
 
     g = grid_graph(np.full((3, 5), 2.0), np.ones(3), 1.0, per="cell")
     d = dijkstra(g, directed=False, indices=0)
@@ -295,7 +295,7 @@ def test_grid_graph_minutes_per_cell_and_diagonals():
 
 
 def test_friction_raster_outside_mission_is_a_clear_error(tmp_path):
-    from earlywarn.travel import TravelError
+    from earlywarn.geo.travel import TravelError
 
     p = _friction_tif(tmp_path / "far.tif", np.ones((5, 5)), x0=10.0, y1=50.0)
     with pytest.raises(TravelError, match="does not overlap"):
@@ -353,7 +353,7 @@ def test_exact_siting_matches_exhaustive_search():
     value = pd.Series(rng.gamma(0.5, 100.0, n))
     covered = pd.Series(rng.random(n) < 0.2)
     _, e = site_bases(locs, value, k=3, radius_km=12.0, method="exact", already_covered=covered)
-    from earlywarn.decide import reach_matrix
+    from earlywarn.decide.flags import reach_matrix
 
     reach, _, _ = reach_matrix(locs, 12.0)
     v, c0 = value.to_numpy(), covered.to_numpy()
@@ -463,7 +463,7 @@ def test_cli_site_bases_uses_travel_budget_from_config(tmp_path):
 
 def test_coverage_for_reads_the_friction_raster_from_the_config(tmp_path):
     from earlywarn.config import parse_config
-    from earlywarn.decide import coverage_for
+    from earlywarn.decide.flags import coverage_for
 
     walled = np.ones((10, 50))
     walled[:, 9] = 10_000.0

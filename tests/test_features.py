@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from earlywarn.config import TargetConfig
-from earlywarn.features import (
+from earlywarn.features.panel import (
     build_panel,
     describe,
     feature_columns,
@@ -20,7 +20,7 @@ from earlywarn.features import (
     target_mask,
     with_target,
 )
-from earlywarn.localities import neighbours, priogrid_cells, priogrid_gid
+from earlywarn.geo.localities import neighbours, priogrid_cells, priogrid_gid
 from earlywarn.schema import INCIDENTS, INCIDENTS_REQUIRED, conform
 
 # a 3x3 block of PRIO-GRID cells around (36.25 E, 34.25 N)

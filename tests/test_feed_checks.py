@@ -88,7 +88,7 @@ def test_feed_going_back_in_time_falls_back_unless_allowed(mission):
     raw["feeds"] = {"allow_date_regression": True}
     mission.write_text(yaml.safe_dump(raw))
     # allowed for the feed, but the run's data now end earlier than the published map: the run guard holds
-    from earlywarn.feedcheck import AsOfRegressed
+    from earlywarn.ingest.feedcheck import AsOfRegressed
 
     with pytest.raises(AsOfRegressed, match="before the last published as-of"):
         run_mission(mission)
@@ -120,7 +120,7 @@ def test_every_incident_feed_shrunk_fails_the_run_in_one_line(mission):
 
 
 def test_run_older_than_last_published_fails_unless_as_of_is_explicit(mission):
-    from earlywarn.feedcheck import AsOfRegressed
+    from earlywarn.ingest.feedcheck import AsOfRegressed
     from earlywarn.pipeline import run_mission
 
     state = mission.parent / "outputs" / "state" / "published.json"

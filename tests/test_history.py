@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from test_features import CELLS, CENTRE, GIDS, incidents, random_incidents
 
-from earlywarn.backtest import run_backtest
 from earlywarn.config import MissionConfig
-from earlywarn.features import build_panel, feature_columns
-from earlywarn.history import in_window, panel_start, window_start
-from earlywarn.model import ModelParams, ThreatModel, _gbm_proba, thin_quiet
+from earlywarn.features.panel import build_panel, feature_columns
+from earlywarn.model.backtest import run_backtest
+from earlywarn.model.threat import ModelParams, ThreatModel, _gbm_proba, thin_quiet
+from earlywarn.model.window import in_window, panel_start, window_start
 
 FAST = ModelParams(max_trees=30)
 
@@ -96,7 +96,7 @@ def test_backtest_reports_fold_progress(caplog):
 
 
 def test_mission_window_config_and_rows_start():
-    from earlywarn.registry import rows_start, training_rows
+    from earlywarn.model.registry import rows_start, training_rows
 
     base = {"mission": "m", "sources": [{"name": "g", "format": "ucdp-ged", "path": "g.csv"}],
             "localities": {"unit": "priogrid", "bbox": [0, 0, 1, 1]}}
@@ -179,9 +179,9 @@ def test_quiet_thinning_keeps_held_out_calibration():
 
 def test_first_model_training_says_what_it_is_doing(tmp_path, caplog, monkeypatch):
     """ensure_model with no model: progress names the first-model training, its short backtest and the fit."""
-    from earlywarn import registry
     from earlywarn.config import parse_config
     from earlywarn.manifest import RunManifest
+    from earlywarn.model import registry
 
     cfg = parse_config({"mission": "T", "sources": [{"name": "a", "format": "acled", "path": "a.csv"}],
                         "localities": {"unit": "admin", "path": "b.gpkg"}}, base_dir=tmp_path)

@@ -7,7 +7,7 @@ import pytest
 from shapely.geometry import box
 
 from earlywarn.config import IndicatorConfig, SectorConfig
-from earlywarn.indicators import compute_indicators, locality_sectors, sector_table, update_history
+from earlywarn.decide.indicators import compute_indicators, locality_sectors, sector_table, update_history
 
 # Five 10 x 10 km cells in a row in UTM 36N at its central meridian: each exactly 100 km2.
 X0, Y0 = 500_000.0, 1_000_000.0

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from earlywarn.localities import (
+from earlywarn.geo.localities import (
     assign_incidents,
     km_grid,
     neighbours,

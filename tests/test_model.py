@@ -11,12 +11,13 @@ import skops.io as sio
 from sklearn.metrics import roc_auc_score
 from sklearn.svm import SVC
 
-from earlywarn import baselines, modelfile
-from earlywarn.features import CHANNELS, SPATIAL_LAG_FEATURES, describe, feature_group
-from earlywarn.forecaster import Forecaster, score_panel, train_model
-from earlywarn.model import FORMAT, ModelParams, ThreatModel, _gbm_proba, monotonic_constraints
-from earlywarn.modelcard import write_model_card
-from earlywarn.modelfile import UntrustedModelError
+from earlywarn.features.panel import CHANNELS, SPATIAL_LAG_FEATURES, describe, feature_group
+from earlywarn.model import baselines
+from earlywarn.model import file as modelfile
+from earlywarn.model.card import write_model_card
+from earlywarn.model.file import UntrustedModelError
+from earlywarn.model.forecaster import Forecaster, score_panel, train_model
+from earlywarn.model.threat import FORMAT, ModelParams, ThreatModel, _gbm_proba, monotonic_constraints
 
 FAST = ModelParams(max_trees=60)
 
@@ -243,7 +244,7 @@ def test_horizons_are_consistent_and_each_has_its_own_model(tmp_path):
     """P(1 wk) <= P(4 wk) <= P(12 wk) for every locality; each horizon trained on its own target."""
     from test_features import CELLS, random_incidents
 
-    from earlywarn.features import build_panel
+    from earlywarn.features.panel import build_panel
 
     panel = build_panel(random_incidents(n=250, seed=3, days=700), CELLS, unit="priogrid", horizon_weeks=4,
                         horizons=[1, 4, 12])
@@ -269,7 +270,7 @@ def test_horizons_are_consistent_and_each_has_its_own_model(tmp_path):
 
 def test_a_model_file_from_another_version_is_told_apart_from_an_untrusted_one(tmp_path, fitted):
     """After an upgrade the champion is unreadable: say so plainly (and retrain), not as possible tampering."""
-    from earlywarn.modelfile import OutdatedModelError
+    from earlywarn.model.file import OutdatedModelError
 
     model, _, _, _ = fitted
     old = model.state() | {"format": "earlywarn-threat-model/1", "calibrator": SVC()}  # and an odd type

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from earlywarn import geodata
-from earlywarn.localities import priogrid_cells, priogrid_gid
-from earlywarn.naming import compass_point, name_localities, with_place_names
+from earlywarn.geo import geodata
+from earlywarn.geo.localities import priogrid_cells, priogrid_gid
+from earlywarn.geo.naming import compass_point, name_localities, with_place_names
 
 
 def _places(rows) -> gpd.GeoDataFrame:

@@ -205,8 +205,8 @@ def test_several_missions_over_dask(harness, scenario, tmp_path):
 
 def test_corrupt_model_is_reported_and_replaced(scenario, tmp_path):
     from earlywarn.config import load_config
+    from earlywarn.model.registry import read_pointer
     from earlywarn.pipeline import run_mission
-    from earlywarn.registry import read_pointer
 
     config = _fresh_copy(scenario, tmp_path)
     cfg = load_config(config)
@@ -219,7 +219,7 @@ def test_corrupt_model_is_reported_and_replaced(scenario, tmp_path):
     assert [h["version"] for h in pointer["history"]][-1] == pointer["current"]
     # Training is reproducible, so the retrained model has the same bytes and version as the
     # original: the file named by that hash holds a loadable model again.
-    from earlywarn.forecaster import Forecaster
+    from earlywarn.model.forecaster import Forecaster
 
     path = cfg.models_dir / f"threat-model-{pointer['current']}.skops"
     assert Forecaster.load(path).version == pointer["current"]
@@ -279,7 +279,7 @@ def test_weekly_training_flow_promotes_archives_and_records(harness, scenario, t
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     from earlywarn.config import load_config
-    from earlywarn.registry import read_pointer
+    from earlywarn.model.registry import read_pointer
     from flows.train import weekly_training
 
     config = _fresh_copy(scenario, tmp_path)

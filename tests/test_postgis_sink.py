@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from shapely.geometry import MultiPolygon, box
 
 from earlywarn.config import PostgisConfig
-from earlywarn.sinks import postgis
+from earlywarn.publish.sinks import postgis
 
 pytestmark = pytest.mark.postgres
 

@@ -9,7 +9,7 @@ import pytest
 from shapely.geometry import box
 
 from earlywarn.config import RedactionConfig
-from earlywarn.redact import civilian_victim_mask, incidents_for_publication, snap_to_grid
+from earlywarn.publish.redact import civilian_victim_mask, incidents_for_publication, snap_to_grid
 
 
 @pytest.fixture()

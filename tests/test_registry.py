@@ -6,9 +6,9 @@ import pytest
 from test_model import FAST, synthetic_panel
 
 from earlywarn.config import parse_config
-from earlywarn.forecaster import train_model
 from earlywarn.manifest import RunManifest
-from earlywarn.registry import Candidate, load_champion, promote, read_pointer
+from earlywarn.model.forecaster import train_model
+from earlywarn.model.registry import Candidate, load_champion, promote, read_pointer
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_damaged_current_model_falls_back_to_last_good(two_versions, damage):
 
 
 def test_champion_challenger_rule():
-    from earlywarn.selection import AUPR_TOLERANCE, not_worse
+    from earlywarn.model.selection import AUPR_TOLERANCE, not_worse
 
     def bt(aupr, brier):
         return {"model": {"aupr": aupr, "brier": brier}, "baselines": {}}
@@ -75,7 +75,7 @@ def test_champion_challenger_rule():
 
 
 def test_labelled_sample_of_large_panels_keeps_class_weights():
-    from earlywarn.features import labelled_sample
+    from earlywarn.features.panel import labelled_sample
 
     panel = synthetic_panel(n_loc=50, n_wk=100, seed=3)  # 5,000 rows, the last weeks unlabelled
     assert labelled_sample(panel, max_rows=10_000) is panel

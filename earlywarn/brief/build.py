@@ -56,7 +56,7 @@ def load_inputs(cfg: MissionConfig, as_of: str | None = None, *, incidents: pd.D
         raise NoRunToBrief(f"the latest run is as of {latest.date()}, not {pd.Timestamp(as_of).date()}: run "
                            f"`earlywarn run --config <mission.yaml> --as-of {pd.Timestamp(as_of).date()}` first")
     manifest = bd.read_json(cfg.tables_dir / "runs" / "latest.json") or {}
-    from earlywarn.registry import read_pointer
+    from earlywarn.model.registry import read_pointer
 
     champion = read_pointer(cfg.models_dir).get("current")
     version = manifest.get("model_version") or champion
@@ -84,7 +84,7 @@ def load_inputs(cfg: MissionConfig, as_of: str | None = None, *, incidents: pd.D
 def _incidents_from_state(cfg: MissionConfig, table: gpd.GeoDataFrame) -> tuple[pd.DataFrame | None, pd.Series | None]:
     """The incident feeds as last ingested (outputs/state), assigned to this run's localities."""
     from earlywarn.config import DISPLACEMENT_FORMATS
-    from earlywarn.localities import assign_incidents
+    from earlywarn.geo.localities import assign_incidents
     from earlywarn.manifest import load_last_good
 
     frames = []
@@ -110,7 +110,7 @@ def map_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     t = inp.table
     borders = towns = None
     if cfg.output.reference_geography:
-        from earlywarn import geodata
+        from earlywarn.geo import geodata
 
         x0, y0, x1, y1 = t.total_bounds
         pad = 0.05 * max(x1 - x0, y1 - y0)

@@ -20,7 +20,7 @@ With a training window (``--history-years``, default the mission default
 rows earlier than the first fold's window are not even built (features still
 look back over every earlier event).
 Training and scoring for a mission are done by the pipeline
-(``earlywarn.model.train_model`` / ``score_panel``).
+(``earlywarn.model.threat.train_model`` / ``score_panel``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import typer
 def _localities(
     incidents: pd.DataFrame, unit: str, test_start: pd.Timestamp, cell_km: float, boundaries: Path | None, id_field: str
 ):
-    from earlywarn.localities import as_localities, km_grid, priogrid_cells, priogrid_gid
+    from earlywarn.geo.localities import as_localities, km_grid, priogrid_cells, priogrid_gid
 
     before = incidents[incidents["date_end"] < test_start]
     if unit == "admin":
@@ -49,7 +49,7 @@ def _localities(
         raise typer.BadParameter(f"no incidents before the test start {test_start.date()}")
     if unit == "priogrid":
         return priogrid_cells(priogrid_gid(before["lon"], before["lat"]))
-    from earlywarn.localities import assign_incidents
+    from earlywarn.geo.localities import assign_incidents
 
     bbox = (
         incidents["lon"].min() - 1e-6,
@@ -91,10 +91,10 @@ def register(app: typer.Typer) -> None:
         """Rolling-origin backtest of the threat model against the baselines; prints a table, writes JSON."""
         from earlywarn import progress
         from earlywarn.atomic import write_text
-        from earlywarn.backtest import format_table, run_backtests
-        from earlywarn.features import build_panel
-        from earlywarn.history import panel_start
+        from earlywarn.features.panel import build_panel
         from earlywarn.ingest import read_incidents
+        from earlywarn.model.backtest import format_table, run_backtests
+        from earlywarn.model.window import panel_start
 
         progress.enable()
         years = _history_years(history_years)

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from earlywarn.localities import PRIOGRID_RES, neighbours, priogrid_cells, priogrid_gid
+from earlywarn.geo.localities import PRIOGRID_RES, neighbours, priogrid_cells, priogrid_gid
 
 # (lon, lat) outline of mainland Africa (Sinai included, as PRIO-GRID's Egypt) and Madagascar
 AFRICA = (

@@ -42,8 +42,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from earlywarn.geo.localities import PRIOGRID_RES, neighbours, priogrid_cells, priogrid_gid
 from earlywarn.ingest.ged import GED_25_1
-from earlywarn.localities import PRIOGRID_RES, neighbours, priogrid_cells, priogrid_gid
 
 EXTENT = (-12.3, 10.1, 4.3, 25.0)  # lon/lat box, roughly Mali
 KM_PER_DEG = 111.2

@@ -9,7 +9,7 @@ lies within ``history_years`` before the *end of that fold's training data*.
 
 The window limits the rows trained on, never what a row knows: features look
 back over the whole event history before each as-of date (see
-:func:`earlywarn.features.build_panel`, whose ``rows_from`` only bounds the rows
+:func:`earlywarn.features.panel.build_panel`, whose ``rows_from`` only bounds the rows
 built). :func:`panel_start` is the first as-of date any step will use, so
 nothing earlier is built.
 """

@@ -6,7 +6,7 @@ Public API::
         .fit(panel) -> ThreatModel                      # rows with y not NaN
         .predict_proba(panel, scorer=None) -> ndarray   # calibrated probabilities, row-aligned
         .explain(panel, k=3) -> DataFrame               # driver_1..driver_k texts of the published scorer
-        .state() / ThreatModel.from_state(state)        # plain-data state (earlywarn.modelfile saves it)
+        .state() / ThreatModel.from_state(state)        # plain-data state (earlywarn.model.file saves it)
 
 One design, chosen on validation folds before any test period (the model
 card's "What was tried" keeps the numbers of the alternatives):
@@ -15,7 +15,7 @@ card's "What was tried" keeps the numbers of the alternatives):
   Poisson regression on the number of target incidents in the window, with
   monotonic constraints: more harm here or nearby never lowers the risk), an
   L2 logistic regression on signed-log features, and the baselines of
-  :mod:`earlywarn.baselines` that read a row's own features.
+  :mod:`earlywarn.model.baselines` that read a row's own features.
 * **Stacking.** A logistic regression on the members' logits, fitted on a
   *time-later* slice of the training window that the members did not see (a
   gap of h weeks separates the two, so no target window straddles them),
@@ -27,7 +27,7 @@ card's "What was tried" keeps the numbers of the alternatives):
 * **Published scorer.** ``scorer`` says which probability the model
   publishes: ``model``, ``stacked``, or one baseline alone
   (``baseline:<name>``), chosen on the mission's own backtest by
-  :mod:`earlywarn.selection`, so the product never publishes a score that a
+  :mod:`earlywarn.model.selection`, so the product never publishes a score that a
   simple baseline beat on the same folds. Every scorer is a function of the
   row's features, so every published score has drivers.
 
@@ -36,7 +36,7 @@ country) are thinned case-control style and the stacks undo the sampling
 (:func:`thin_quiet`). Explanations are per-row occlusion: each feature group
 is set to its training median and the drop in the published probability is
 that group's contribution; the text comes from the row's own values
-(:func:`earlywarn.features.describe`). Every random choice is seeded.
+(:func:`earlywarn.features.panel.describe`). Every random choice is seeded.
 """
 
 from __future__ import annotations
@@ -52,8 +52,15 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from earlywarn import baselines
-from earlywarn.features import TARGET_COL, TARGET_COUNT_COL, WEEKS_SINCE_CAP, describe, feature_columns, feature_group
+from earlywarn.features.panel import (
+    TARGET_COL,
+    TARGET_COUNT_COL,
+    WEEKS_SINCE_CAP,
+    describe,
+    feature_columns,
+    feature_group,
+)
+from earlywarn.model import baselines
 
 FORMAT = "earlywarn-threat-model/2"
 

@@ -2,7 +2,7 @@
 
 The candidates are the model, the model stacked with the baselines, and
 each baseline alone that reads the row's own features
-(:data:`earlywarn.baselines.STACK_MEMBERS`), all measured on the same
+(:data:`earlywarn.model.baselines.STACK_MEMBERS`), all measured on the same
 rolling-origin folds of the mission's own backtest.
 
 The rule, in the words the model card repeats: *among the scorers whose
@@ -20,7 +20,7 @@ applied to two published scorers on the same folds.
 
 from __future__ import annotations
 
-from earlywarn.baselines import LABELS, STACK_MEMBERS
+from earlywarn.model.baselines import LABELS, STACK_MEMBERS
 
 BRIER_TOLERANCE = 0.01  # relative: within 1% of the best Brier counts as "as well calibrated"
 AUPR_TOLERANCE = 0.005  # a challenger may be this much behind on AUPR (noise) and still replace the champion

@@ -17,7 +17,7 @@ edges (distance <= radius counts as covered).
 
 When the mission gives a friction raster (``travel:`` in the config), a base
 whose type has a travel budget (``travel.max_minutes``) covers what it can
-reach within that many minutes over the raster instead (``earlywarn.travel``);
+reach within that many minutes over the raster instead (``earlywarn.geo.travel``);
 a place close in a straight line but behind a river or a ridge is then not
 covered, and the flags say how many minutes away the quickest base is.
 """
@@ -52,8 +52,8 @@ def _rep_lonlat(localities: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def travel_surface(travel: TravelConfig, friction_path, localities: gpd.GeoDataFrame, bases: pd.DataFrame | None):
-    """Load the friction raster over the localities' and bases' extent (``earlywarn.travel``)."""
-    from earlywarn.travel import load_surface
+    """Load the friction raster over the localities' and bases' extent (``earlywarn.geo.travel``)."""
+    from earlywarn.geo.travel import load_surface
 
     x0, y0, x1, y1 = localities.to_crs("EPSG:4326").total_bounds
     if bases is not None and len(bases):
@@ -84,7 +84,7 @@ def coverage(
 
     ``bases`` follows the BASES contract; a base without its own radius takes
     the default for its type from ``radius_by_type``. With a travel
-    ``surface`` (``earlywarn.travel.TravelSurface``) the table also has
+    ``surface`` (``earlywarn.geo.travel.TravelSurface``) the table also has
     ``travel_minutes`` and ``quickest_base`` (the base reaching the place
     soonest over the raster), and a base whose type is in ``max_minutes``
     covers a locality when it reaches it within that many minutes (its

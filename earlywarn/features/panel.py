@@ -58,7 +58,7 @@ weeks - no per-locality loops:
 * ``weeks_since_{ch}`` - weeks since the last event (capped at 104);
 * ``target_weeks_share_history`` - share of all past weeks with a target event;
 * ``nbr_*`` / ``nbr2_*`` - the same counts summed over first-ring / second-ring
-  neighbours (queen contiguity; see :func:`earlywarn.localities.neighbours`);
+  neighbours (queen contiguity; see :func:`earlywarn.geo.localities.neighbours`);
   ``nbr_{ch}_share_4w`` - share of first-ring neighbours with such events;
 * ``region_*`` / ``area_*`` - counts within 150 km (``REGION_KM``) / across
   the whole mission area (every known incident, also outside the localities);
@@ -86,8 +86,8 @@ from scipy.signal import lfilter
 from scipy.spatial import cKDTree
 
 from earlywarn.config import TargetConfig
-from earlywarn.localities import assign_incidents, utm_crs_for
-from earlywarn.localities import neighbours as spatial_neighbours
+from earlywarn.geo.localities import assign_incidents, utm_crs_for
+from earlywarn.geo.localities import neighbours as spatial_neighbours
 
 ID_COLS = ("locality_id", "as_of")
 TARGET_COL = "y"
@@ -249,7 +249,7 @@ def build_panel(
 
     ``neighbours``: ring-1 weights (binary) in ``localities`` order, or a
     (ring1, ring2) pair; by default computed with
-    :func:`earlywarn.localities.neighbours`. ``end``/``start`` bound the
+    :func:`earlywarn.geo.localities.neighbours`. ``end``/``start`` bound the
     as-of dates (``end`` also bounds the data: later incidents are ignored).
 
     ``rows_from``: build rows only for as-of dates on or after it (unlike
@@ -259,7 +259,7 @@ def build_panel(
     shares), because the locality x week grid always spans all the data - a
     few MB per channel even for 30 years - while rows (the costly part: ~250
     float32 values each) are only built from ``rows_from`` on. Use it with
-    :func:`earlywarn.history.panel_start` so that a long history costs no
+    :func:`earlywarn.model.window.panel_start` so that a long history costs no
     more memory than the rows training will use.
 
     ``rows``: optional row selector for training panels too large to hold

@@ -10,9 +10,9 @@ Public API::
     columns(name, h) / available(names, columns, h) what each needs, and which a panel can feed
 
 Why states and not closures: the published score may come from a
-baseline (or from the model stacked with them, see :mod:`earlywarn.selection`),
+baseline (or from the model stacked with them, see :mod:`earlywarn.model.selection`),
 so a baseline must be saved inside the model file, and that file only
-admits an allow-list of types (see :mod:`earlywarn.model`). A state holds
+admits an allow-list of types (see :mod:`earlywarn.model.threat`). A state holds
 only numbers, strings, lists and numpy arrays; ``predict`` is plain numpy.
 
 ``rows`` is anything indexable by column name: a panel DataFrame, or the
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from earlywarn.features import HALF_LIVES, SPATIAL_LAG_FEATURES, TARGET_COL
+from earlywarn.features.panel import HALF_LIVES, SPATIAL_LAG_FEATURES, TARGET_COL
 
 NAMES = ("persistence", "historical_rate", "conflictology", "decay_history", "spatial_lag_logistic")
 # historical_rate is a fixed rate per locality id learnt in training: it cannot score a place without

@@ -88,7 +88,7 @@ def _unit_vectors(lon, lat) -> np.ndarray:
 def _prepare_places(places: gpd.GeoDataFrame | None) -> pd.DataFrame:
     """Places in EPSG:4326, cleaned and sorted largest first (ties by name, then position)."""
     if places is None:
-        from earlywarn import geodata
+        from earlywarn.geo import geodata
 
         places = geodata.places()
     places = places.to_crs(4326) if places.crs is not None else places.set_crs(4326)
@@ -128,7 +128,7 @@ def name_localities(localities: gpd.GeoDataFrame, places: gpd.GeoDataFrame | Non
 
     ``localities`` needs ``locality_id`` and polygon geometry (PRIO-GRID cells,
     km-grid cells or admin polygons). ``places`` defaults to the shipped
-    gazetteer (:func:`earlywarn.geodata.places`); it needs ``name`` and point
+    gazetteer (:func:`earlywarn.geo.geodata.places`); it needs ``name`` and point
     geometry, and uses ``admin1`` and ``population`` when present.
 
     Extra columns: ``place`` (the town the name refers to), ``place_population``,

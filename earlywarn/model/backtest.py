@@ -15,11 +15,11 @@ No leakage, by construction: for each fold start ``f`` (monthly from
 ``test_start``) the model and every baseline are refitted on rows with
 ``as_of + h weeks <= f`` - their target windows closed before ``f`` - and
 tested on rows with ``as_of`` in ``[f, next fold)``. Features at ``as_of``
-only use incidents known at ``as_of`` (see :mod:`earlywarn.features`).
+only use incidents known at ``as_of`` (see :mod:`earlywarn.features.panel`).
 
 Every scorer is measured on the same test rows: the model (``model``), the
-model stacked with the baselines (``stacked``, see :mod:`earlywarn.model`)
-and every baseline of :mod:`earlywarn.baselines`, on three views that
+model stacked with the baselines (``stacked``, see :mod:`earlywarn.model.threat`)
+and every baseline of :mod:`earlywarn.model.baselines`, on three views that
 matter for early warning (``subsets``):
 
 * all rows (the ``model`` / ``stacked`` / ``baselines`` keys);
@@ -30,7 +30,7 @@ matter for early warning (``subsets``):
   incidents in the next h weeks than in the last h" (ranking metrics only:
   the scores are probabilities of a different event, so Brier is not shown).
 
-``selection`` (:func:`earlywarn.selection.choose`) names the scorer the
+``selection`` (:func:`earlywarn.model.selection.choose`) names the scorer the
 product would publish on these folds, and why.
 
 Metrics are computed pooled over all test rows and per fold. Brier skill is
@@ -51,10 +51,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from earlywarn import baselines, progress, selection
-from earlywarn.features import TARGET_COL, TARGET_COUNT_COL, feature_columns, labelled_sample
-from earlywarn.history import in_window
-from earlywarn.model import ModelParams, ThreatModel
+from earlywarn import progress
+from earlywarn.features.panel import TARGET_COL, TARGET_COUNT_COL, feature_columns, labelled_sample
+from earlywarn.model import baselines, selection
+from earlywarn.model.threat import ModelParams, ThreatModel
+from earlywarn.model.window import in_window
 
 METRIC_KEYS = ("auroc", "aupr", "brier", "brier_skill", "topk_recall")
 TOP_SHARE = 0.10
@@ -262,7 +263,7 @@ def run_backtest(
     are more (features.labelled_sample); baselines and test rows are never sampled.
     With ``history_years`` each fold trains (model and baselines alike) only on
     its rows within that many years before the last of them
-    (:mod:`earlywarn.history`), as production does. Each finished fold is
+    (:mod:`earlywarn.model.window`), as production does. Each finished fold is
     reported through :func:`earlywarn.progress.track` (fold k of n, elapsed, ETA).
     Folds run ``n_jobs`` at a time (default :func:`backtest_jobs`); the folds,
     rows and models do not depend on it, and the metrics agree to rounding
@@ -346,10 +347,10 @@ def _subsets(y: np.ndarray, scores: dict[str, np.ndarray], extras: list[dict], o
 def run_backtests(panel: pd.DataFrame, *, horizons, primary: int, **kwargs) -> dict:
     """One backtest per horizon on the same folds: the primary's result, with every horizon's under ``horizons``.
 
-    Each horizon trains on its own target (``y_{h}w``, :func:`earlywarn.features.with_target`) and keeps
+    Each horizon trains on its own target (``y_{h}w``, :func:`earlywarn.features.panel.with_target`) and keeps
     its own no-leakage rule (training windows closed h weeks before the fold).
     """
-    from earlywarn.features import target_view
+    from earlywarn.features.panel import target_view
 
     out: dict = {}
     for h in sorted(set(int(x) for x in horizons) | {int(primary)}):

@@ -8,12 +8,12 @@ only when none loads does the run train a model from the data it has.
 
 A model is trained with its own short backtest, which also decides, per
 horizon, which scorer it publishes (the model, the model stacked with the
-baselines, or a baseline alone; :mod:`earlywarn.selection`).
+baselines, or a baseline alone; :mod:`earlywarn.model.selection`).
 
 Promotion (champion/challenger): a challenger is promoted only when its
 published scorer, on the *same panel and folds*, is not worse than the
 champion specification's published scorer by the same comparison
-(:func:`earlywarn.selection.not_worse`, primary horizon: the one flags use).
+(:func:`earlywarn.model.selection.not_worse`, primary horizon: the one flags use).
 Comparing on the same folds matters: metrics from different periods are not
 comparable, because base rates drift.
 """
@@ -29,15 +29,15 @@ import pandas as pd
 
 from earlywarn import progress
 from earlywarn.atomic import write_text
-from earlywarn.backtest import run_backtests
 from earlywarn.config import MissionConfig
-from earlywarn.features import TARGET_COL
-from earlywarn.forecaster import Forecaster, train_model
-from earlywarn.history import in_window, panel_start
+from earlywarn.features.panel import TARGET_COL
 from earlywarn.manifest import RunManifest
-from earlywarn.model import ModelParams
-from earlywarn.modelfile import OutdatedModelError
-from earlywarn.selection import not_worse, published_metrics
+from earlywarn.model.backtest import run_backtests
+from earlywarn.model.file import OutdatedModelError
+from earlywarn.model.forecaster import Forecaster, train_model
+from earlywarn.model.selection import not_worse, published_metrics
+from earlywarn.model.threat import ModelParams
+from earlywarn.model.window import in_window, panel_start
 
 POINTER = "current.json"
 MAX_TRAIN_ROWS = 150_000  # labelled rows fitted as they are; beyond this, a weighted sample (as continental)

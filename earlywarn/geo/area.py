@@ -25,7 +25,7 @@ from shapely.geometry.base import BaseGeometry
 
 from earlywarn.config import ConfigError, MissionConfig
 from earlywarn.errors import UserError
-from earlywarn.localities import WGS84, km_grid, priogrid_cells, priogrid_gid
+from earlywarn.geo.localities import WGS84, km_grid, priogrid_cells, priogrid_gid
 
 
 class NoExtentError(UserError):
@@ -60,13 +60,13 @@ def resolve_area(cfg: MissionConfig) -> MissionArea:
     spec = cfg.area
     if spec is not None:
         if isinstance(spec, list):
-            from earlywarn.geodata import country_shape
+            from earlywarn.geo.geodata import country_shape
 
             shape = country_shape(spec)
             how = "ISO " + ", ".join(c.upper() for c in spec)
-            from earlywarn.geodata import SOURCES
+            from earlywarn.geo.geodata import SOURCES
 
-            inputs = [{"source": "area", "codes": [c.upper() for c in spec], "file": "earlywarn.geodata (embedded)",
+            inputs = [{"source": "area", "codes": [c.upper() for c in spec], "file": "earlywarn.geo.geodata (embedded)",
                        "reference": {k: v.get("version", "") for k, v in SOURCES.items()}}]
             codes = [c.upper() for c in spec]
         else:

@@ -12,9 +12,9 @@ Public API::
 
 Why one object: planners ask "next week", "this month", "this quarter"
 of the same places, and the answers must be traceable to one model
-version. Each horizon is its own :class:`~earlywarn.model.ThreatModel`
+version. Each horizon is its own :class:`~earlywarn.model.threat.ThreatModel`
 (own target, own calibration, own published scorer chosen on its own
-backtest), trained on one panel (:func:`earlywarn.features.target_view`).
+backtest), trained on one panel (:func:`earlywarn.features.panel.target_view`).
 
 Consistency: "at least one attack in 1 week" is contained in "at least one
 in 4 weeks", so a published P(1 wk) above P(4 wk) would be incoherent. The
@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from earlywarn import modelfile
 from earlywarn.atomic import write_bytes
-from earlywarn.features import target_view
-from earlywarn.model import FORMAT as MODEL_FORMAT
-from earlywarn.model import ModelParams, ThreatModel
+from earlywarn.features.panel import target_view
+from earlywarn.model import file as modelfile
+from earlywarn.model.threat import FORMAT as MODEL_FORMAT
+from earlywarn.model.threat import ModelParams, ThreatModel
 
 FORMAT = "earlywarn-forecaster/1"
 DEFAULT_HORIZONS = (1, 4, 12)
@@ -86,11 +86,11 @@ class Forecaster:
         """One ThreatModel per horizon on the same panel; ``scorers[h]``: the published scorer (default model).
 
         ``max_rows``: beyond this many labelled rows, each horizon fits a class-stratified weighted sample
-        of its own rows (:func:`earlywarn.features.labelled_sample`; the weights are per horizon because
+        of its own rows (:func:`earlywarn.features.panel.labelled_sample`; the weights are per horizon because
         the classes are).
         """
         from earlywarn import progress
-        from earlywarn.features import labelled_sample
+        from earlywarn.features.panel import labelled_sample
 
         hs = sorted(set(int(h) for h in horizons) | {int(primary)})
         models = {}
@@ -142,7 +142,7 @@ class Forecaster:
 
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
-        """Load a saved model, refusing any type outside :data:`earlywarn.modelfile.TRUSTED_TYPES`."""
+        """Load a saved model, refusing any type outside :data:`earlywarn.model.file.TRUSTED_TYPES`."""
         return cls.from_bytes(Path(path).read_bytes())
 
     @classmethod
@@ -182,11 +182,11 @@ def train_model(
 ) -> tuple[Forecaster, str, Path]:
     """Fit every horizon on the labelled rows of ``panel``, publish each horizon's chosen scorer, save, write the card.
 
-    The scorer of each horizon is the one :mod:`earlywarn.selection` chose on
+    The scorer of each horizon is the one :mod:`earlywarn.model.selection` chose on
     ``backtest_result`` (the model when there is no backtest).
     """
-    from earlywarn.backtest import horizon_result
-    from earlywarn.modelcard import write_model_card
+    from earlywarn.model.backtest import horizon_result
+    from earlywarn.model.card import write_model_card
 
     hs = sorted(set(horizons or [horizon_weeks]) | {horizon_weeks})
     scorers = {}

@@ -3,7 +3,7 @@
 Written beside every model file (Markdown for people, JSON for the brief
 and the map). It reports every scorer on all rows, onset rows and
 escalations, whichever is published, and says which scorer each horizon
-publishes and why (:mod:`earlywarn.selection`): numbers that are
+publishes and why (:mod:`earlywarn.model.selection`): numbers that are
 unflattering stay in.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from earlywarn.atomic import write_text
-from earlywarn.features import feature_group
+from earlywarn.features.panel import feature_group
 
 LIMITATIONS = (
     "Trained on reported incidents only: places where reporting is thin look safe; the model forecasts "
@@ -95,8 +95,8 @@ HISTORY_WINDOW_TRIED: tuple[tuple[str, float, float, float, float], ...] = (
 
 
 def write_model_card(model, out_dir: str | Path, backtest_result: dict | None = None) -> Path:
-    """Markdown + JSON model card of a :class:`~earlywarn.forecaster.Forecaster` beside its file."""
-    from earlywarn.backtest import horizon_result
+    """Markdown + JSON model card of a :class:`~earlywarn.model.forecaster.Forecaster` beside its file."""
+    from earlywarn.model.backtest import horizon_result
 
     out_dir = Path(out_dir)
     groups = sorted(set(feature_group(c) for c in model.feature_names))
