@@ -76,6 +76,12 @@ class IngestError(UserError):
 
 @dataclass
 class IngestResult:
+    """What a reader returns: the canonical table, the quarantine and where they came from.
+
+    Returning both tables together (never raising on a bad row) is what lets a
+    night's run go on with the good rows while the analyst sees every rejected
+    one, with file, line, field and reason.
+    """
     table: pd.DataFrame
     quarantine: pd.DataFrame
     source_file: str
@@ -84,15 +90,22 @@ class IngestResult:
 
     @property
     def n_quarantined(self) -> int:
+        """Rows quarantined (a row with two problems counts once)."""
         if self.quarantine.empty:
             return 0
         return int(self.quarantine["source_row"].nunique())
 
     @property
     def n_valid(self) -> int:
+        """Rows that made it into the canonical table."""
         return int(len(self.table))
 
     def summary(self) -> dict:
+        """Counts for the run manifest and ``earlywarn validate``: read, valid, quarantined, by reason.
+
+        Reasons are counted in rows, most frequent first, so the one fix that
+        recovers most rows is at the top.
+        """
         by_reason = (
             self.quarantine.groupby("reason")["source_row"].nunique().sort_values(ascending=False).to_dict()
             if len(self.quarantine)
@@ -195,6 +208,14 @@ def _sniff(sample: str) -> str:
 
 
 def is_hashtag_row(row: list[str]) -> bool:
+    """True for an HXL hashtag row: every non-empty cell starts with ``#``.
+
+    That is how HXL files are recognised without being told (a header row may be
+    followed by a hashtag row, or the hashtags may be the only header).
+
+    >>> is_hashtag_row(["#date", "", "#geo+lat"]), is_hashtag_row(["#date", "2024-01-01"])
+    (True, False)
+    """
     vals = [c.strip() for c in row if c.strip()]
     return bool(vals) and all(v.startswith("#") for v in vals)
 
@@ -327,6 +348,7 @@ def _lengths(col: pa.ChunkedArray) -> np.ndarray:
 
 
 def pad_hxl(hxl: list[str] | None, n: int) -> list[str] | None:
+    """Hashtag row padded or cut to ``n`` fields, so it lines up with the header column by column."""
     return None if hxl is None else (hxl + [""] * n)[:n]
 
 
@@ -474,6 +496,14 @@ def _read_fast(path, box: list[bytes], sha: str, known_headers, header_hint) -> 
 
 
 def unique_names(header: list[str]) -> list[str]:
+    """Header names stripped and made unique (``a``, ``a.1``, ...) so each column can be addressed.
+
+    Published exports do repeat column names; without this the second would
+    silently hide the first.
+
+    >>> unique_names([" id", "name", "name"])
+    ['id', 'name', 'name.1']
+    """
     seen: dict[str, int] = {}
     out = []
     for h in header:
@@ -485,6 +515,7 @@ def unique_names(header: list[str]) -> list[str]:
 
 
 def require_columns(raw: RawTable, needed: list[str]) -> None:
+    """Raise :class:`IngestError` naming every missing column at once, so one fix suffices."""
     missing = [c for c in needed if c not in raw.cells.columns]
     if missing:
         raise IngestError(raw.path, f"missing required column(s): {', '.join(missing)}")
@@ -515,6 +546,11 @@ class Checker:
             )
 
     def flag(self, mask: np.ndarray | pd.Series, field: str, values: pd.Series | np.ndarray, reason: str) -> None:
+        """Quarantine the rows where ``mask`` is true, recording ``field``, their value (first 200 characters) and ``reason``.
+
+        Called once per check over the whole column, never per row, so a large
+        file is validated at vector speed.
+        """
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
@@ -534,6 +570,7 @@ class Checker:
         self.bad |= mask
 
     def quarantine(self) -> pd.DataFrame:
+        """The quarantine records so far in the :data:`earlywarn.schema.QUARANTINE` layout, by line then field."""
         if not self._records:
             return pd.DataFrame({c: pd.Series(dtype=t) for c, t in QUARANTINE.items()})
         q = pd.concat(self._records, ignore_index=True)
@@ -547,9 +584,11 @@ class Checker:
 
     @property
     def n_read(self) -> int:
+        """Data records read, including malformed ones that never became cells."""
         return self.n + len(self.raw.ragged)
 
     def result(self, table: pd.DataFrame) -> IngestResult:
+        """Bundle the reader's canonical ``table`` with this file's quarantine and identity."""
         return IngestResult(table, self.quarantine(), self.raw.path, self.raw.sha256, self.n_read)
 
 
@@ -600,6 +639,11 @@ def parse_dates(s: pd.Series, formats: tuple[str, ...] = DATE_FORMATS) -> pd.Ser
 
 
 def check_dates(chk: Checker, cells: pd.DataFrame, col: str, today: date | None, *, required: bool = True) -> pd.Series:
+    """Parse a date column, quarantining missing (when ``required``), unparseable and future dates.
+
+    A future date is a typo or a day/month swap; letting it through would put the
+    event in weeks the model treats as not yet happened.
+    """
     d = parse_dates(cells[col])
     empty = blank(cells[col])
     if required:
@@ -658,6 +702,13 @@ def _inside(lon: np.ndarray, lat: np.ndarray, area) -> np.ndarray:
 def check_coords(
     chk: Checker, cells: pd.DataFrame, lon_col: str, lat_col: str, area=None, *, required: bool = True
 ) -> tuple[pd.Series, pd.Series]:
+    """Parse a coordinate pair, quarantining missing, non-numeric, out-of-range and out-of-area points.
+
+    Swapped latitude and longitude is the commonest coordinate error in
+    hand-made logs; it gets its own reason (when swapping them would put the
+    point in the mission area, or in range) so the analyst can fix the source.
+    Returns ``(lon, lat)`` as float Series, NaN where not a number.
+    """
     lon, lat = numeric(cells[lon_col]), numeric(cells[lat_col])
     lon_empty, lat_empty = blank(cells[lon_col]), blank(cells[lat_col])
     missing = lon_empty | lat_empty
@@ -684,11 +735,17 @@ def check_coords(
 
 
 def check_unique_ids(chk: Checker, ids: pd.Series, field: str) -> None:
+    """Quarantine repeats of an id within one file, keeping the first.
+
+    Ids become ``event_id``; a repeated one would double-count an event and make
+    later joins ambiguous.
+    """
     dup = ids.duplicated(keep="first").to_numpy() & ~blank(ids)
     chk.flag(dup, field, ids, "duplicate id (first occurrence kept)")
 
 
 def text(cells: pd.DataFrame, col: str | None) -> pd.Series:
+    """Optional text column, stripped, missing (NA) where empty or where the file has no such column."""
     if col is None or col not in cells:
         return pd.Series(pd.NA, index=cells.index, dtype="string")
     s = cells[col].astype("string").str.strip()

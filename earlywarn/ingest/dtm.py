@@ -99,6 +99,45 @@ def _read_xlsx(path: Path) -> RawTable:
 
 
 def read_dtm(path, *, source_name: str | None = None, today: date | None = None) -> IngestResult:
+    r"""Read an IOM DTM displacement file (admin- or site-level, CSV or XLSX) into canonical displacement.
+
+    Where displaced people are is where civilians are most exposed, and DTM is
+    the standard source; but each DTM product names its columns differently.
+    Each canonical field therefore accepts the published names and HDX
+    hashtags listed in ``ALIASES``. A record needs a date, an IDP count and
+    either an admin-2 p-code or site coordinates, or it cannot be placed.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        ``.csv`` (plain or HXL-tagged, optionally compressed) or ``.xlsx``.
+    source_name : str, optional
+        ``source`` value and ``record_id`` prefix (default ``"dtm"``).
+    today : datetime.date, optional
+        Later reporting dates are quarantined.
+
+    Returns
+    -------
+    IngestResult
+        :data:`earlywarn.schema.DISPLACEMENT` rows and the quarantine.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from datetime import date
+    >>> path = os.path.join(tempfile.mkdtemp(), "sites.csv")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write(
+    ...         "siteName,latitude,longitude,reportingDate,numPresentIdpInd\n"
+    ...         "Camp A,12.5,24.1,2024-02-01,3400\n"
+    ...         "Camp B,12.6,24.2,2024-02-01,\n"
+    ...     )
+    >>> res = read_dtm(path, today=date(2024, 6, 1))
+    >>> res.table[["site_name", "lat", "idp_individuals"]].values.tolist()
+    [['Camp A', 12.5, 3400.0]]
+    >>> res.quarantine[["source_row", "reason"]].values.tolist()
+    [[3, 'missing count']]
+    """
     source = source_name or "dtm"
     path = Path(path)
     raw = _read_xlsx(path) if path.suffix.lower() in (".xlsx", ".xlsm") else read_csv_cells(path)

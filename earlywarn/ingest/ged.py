@@ -49,6 +49,46 @@ KIND = {1: "clash", 2: "clash", 3: "violence_against_civilians"}
 
 
 def read_ged(path, *, source_name: str | None = None, area=None, today: date | None = None) -> IngestResult:
+    r"""Read a UCDP GED CSV (any release 19.1-25.1, with or without header row) into canonical incidents.
+
+    GED is the longest, best-documented record of lethal violence, so it is the
+    default history the threat model learns from. Releases without a header row
+    are recognised by their field count (``KNOWN_HEADERS``). An event is known
+    only from ``date_end``: the panel never uses it for a week before that.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The CSV as downloaded (plain, ``.gz`` or ``.zip``).
+    source_name : str, optional
+        ``source`` value and ``event_id`` prefix (default ``"ucdp-ged"``).
+    area : shapely geometry or bbox tuple, optional
+        Points outside it are quarantined.
+    today : datetime.date, optional
+        Later dates are quarantined as future dates.
+
+    Returns
+    -------
+    IngestResult
+        Canonical incidents and the quarantine.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from datetime import date
+    >>> path = os.path.join(tempfile.mkdtemp(), "ged.csv")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write(
+    ...         "id,type_of_violence,latitude,longitude,date_start,date_end,best,side_a\n"
+    ...         "101,3,12.5,24.1,2024-03-01,2024-03-01,4,Militia X\n"
+    ...         "102,9,12.7,24.3,2024-03-02,2024-03-02,0,Army\n"
+    ...     )
+    >>> res = read_ged(path, today=date(2024, 6, 1))
+    >>> res.table[["event_id", "violence_type", "civilian_targeting", "actor1"]].values.tolist()
+    [['ucdp-ged:101', 'one_sided', True, 'Militia X']]
+    >>> res.quarantine[["source_row", "field", "value", "reason"]].values.tolist()
+    [[3, 'type_of_violence', '9', 'unknown violence type']]
+    """
     source = source_name or "ucdp-ged"
     raw = read_csv_cells(path, known_headers=KNOWN_HEADERS, header_hint="type_of_violence")
     require_columns(raw, REQUIRED)

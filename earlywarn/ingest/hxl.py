@@ -58,6 +58,52 @@ def read_hxl_incidents(
     area=None,
     today: date | None = None,
 ) -> IngestResult:
+    r"""Read a mission's HXL-tagged incident log into canonical incidents.
+
+    A mission's own reports (patrols, human rights, civil affairs) are often the
+    only source for the places it protects, but every mission names its columns
+    differently. The HXL hashtag row says what each column means, so one reader
+    serves all of them; ``hxl_mapping`` and ``hxl_kinds`` (mission config)
+    cover local hashtags and local event types.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        CSV with a header row and a hashtag row under it (or hashtags alone).
+    source_name : str, optional
+        ``source`` value and ``event_id`` prefix (default ``"hxl-incidents"``).
+    hxl_mapping : dict, optional
+        Canonical field -> hashtag, over ``DEFAULT_MAPPING``.
+    hxl_kinds : dict, optional
+        The mission's event type (case-insensitive) -> canonical kind; types that
+        are neither mapped nor a canonical kind become ``"other"``.
+    area, today
+        As for :func:`earlywarn.ingest.read_incidents`.
+
+    Returns
+    -------
+    IngestResult
+        Canonical incidents and the quarantine.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from datetime import date
+    >>> path = os.path.join(tempfile.mkdtemp(), "log.csv")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write(
+    ...         "Ref,Date,Lat,Lon,Type,Killed\n"
+    ...         "#event+id,#date,#geo+lat,#geo+lon,#event+type,#affected+killed\n"
+    ...         "M-1,2024-03-01,12.5,24.1,Village attack,3\n"
+    ...         "M-2,2024-03-02,12.6,24.2,Abduction,x\n"
+    ...     )
+    >>> res = read_hxl_incidents(path, hxl_kinds={"village attack": "violence_against_civilians"},
+    ...                          today=date(2024, 6, 1))
+    >>> res.table[["event_id", "kind", "fatalities"]].values.tolist()
+    [['hxl-incidents:M-1', 'violence_against_civilians', 3.0]]
+    >>> res.quarantine[["source_row", "field", "reason"]].values.tolist()
+    [[4, 'Killed', 'non-numeric count']]
+    """
     source = source_name or "hxl-incidents"
     raw = read_csv_cells(path)
     if raw.hxl is None:

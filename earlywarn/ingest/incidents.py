@@ -38,5 +38,10 @@ def fill_date_end(ds: pd.Series, de: pd.Series) -> pd.Series:
 
 
 def int_or(s: pd.Series, default: int) -> pd.Series:
+    """Precision codes as int8, ``default`` where the source leaves them empty or non-numeric.
+
+    Precision columns are optional in most exports; a missing code means "as
+    precise as the scale's best", not a reason to quarantine the event.
+    """
     v = pd.to_numeric(s, errors="coerce")
     return pd.Series(np.where(v.notna(), v, default), index=s.index).astype("int8")
