@@ -546,7 +546,7 @@ class Checker:
             )
 
     def flag(self, mask: np.ndarray | pd.Series, field: str, values: pd.Series | np.ndarray, reason: str) -> None:
-        """Quarantine the rows where ``mask`` is true, recording ``field``, their value (first 200 characters) and ``reason``.
+        """Quarantine the rows where ``mask`` is true, with ``field``, their value (cut to 200 chars), ``reason``.
 
         Called once per check over the whole column, never per row, so a large
         file is validated at vector speed.

@@ -72,7 +72,7 @@ def record_published(state_dir: Path, as_of: str, run_id: str | None) -> None:
 
 
 def last_published_as_of(state_dir: Path) -> str | None:
-    """The as-of date (ISO string) of the last published map, or None when nothing was published or the record is unreadable.
+    """ISO as-of date of the last published map; None when nothing was published or the record is unreadable.
 
     Read by :func:`check_as_of` so a run on stale data cannot replace a newer map.
     """
