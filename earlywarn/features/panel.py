@@ -247,36 +247,98 @@ def build_panel(
 ) -> pd.DataFrame:
     """Locality x as-of panel of features known at each as-of date, plus the target ``y``.
 
-    ``neighbours``: ring-1 weights (binary) in ``localities`` order, or a
-    (ring1, ring2) pair; by default computed with
-    :func:`earlywarn.geo.localities.neighbours`. ``end``/``start`` bound the
-    as-of dates (``end`` also bounds the data: later incidents are ignored).
+    This is the table the threat model learns from and scores: one row per
+    locality and as-of date (weekly or monthly), features computed only from
+    incidents *known* on that date (``date_end`` on or before it) so a
+    backtest never sees the future, and ``y`` = 1 when a target incident
+    (:func:`target_mask`) happens in the locality within the next
+    ``horizon_weeks``. ``y`` is NaN where that future is not yet observed
+    (the last ``horizon_weeks`` of data): those are the rows a live run scores.
 
-    ``rows_from``: build rows only for as-of dates on or after it (unlike
-    ``start``, it never extends the as-of range before the data). It does
-    *not* bound the history: incidents before it still feed every look-back
-    feature (52-week counts, weeks since the last event, decays, history
-    shares), because the locality x week grid always spans all the data - a
-    few MB per channel even for 30 years - while rows (the costly part: ~250
-    float32 values each) are only built from ``rows_from`` on. Use it with
-    :func:`earlywarn.model.window.panel_start` so that a long history costs no
-    more memory than the rows training will use.
+    Parameters
+    ----------
+    incidents : pandas.DataFrame
+        Canonical incidents with a ``locality_id`` column
+        (:func:`earlywarn.geo.localities.assign_incidents`).
+    localities : geopandas.GeoDataFrame
+        One row per locality with ``locality_id`` and geometry; row order is
+        the order of ``neighbours``.
+    unit : str
+        Locality unit (``"admin"``, ``"priogrid"``, ``"km"``): how neighbours
+        are found by default.
+    horizon_weeks : int
+        Primary forecast horizon: ``y``/``y_count``, the row selector and
+        ``attrs["horizon_weeks"]`` are about it.
+    step : {"weekly", "monthly"}
+        Spacing of the as-of dates.
+    target : TargetConfig, optional
+        Which incidents count as the event to forecast (default: civilian targeting).
+    displacement, bases : pandas.DataFrame, optional
+        Canonical displacement and the mission's bases, for displacement and
+        distance-to-base features.
+    end, start : date-like, optional
+        Bound the as-of dates (``end`` also bounds the data: later incidents are ignored).
+    neighbours : sparse matrix or (ring1, ring2), optional
+        Ring-1 weights (binary) in ``localities`` order, or a (ring1, ring2)
+        pair; by default computed with :func:`earlywarn.geo.localities.neighbours`.
+    rows : callable, optional
+        Row selector for training panels too large to hold whole, e.g.
+        :func:`sample_rows`. It is called with ``y`` of every output row (in
+        output order) and returns ``(indices, weights)``: the rows to
+        materialise (increasing) and ``{"1": w_pos, "0": w_neg}``, the weight
+        each kept row stands for, stored in ``panel.attrs["row_weights"]`` (the
+        model's calibration uses them to give the full panel's probabilities).
+        Features are computed on the whole locality x week grid first, so a
+        kept row has exactly the values it has in the full panel.
+    rows_from : date-like, optional
+        Build rows only for as-of dates on or after it (unlike ``start``, it
+        never extends the as-of range before the data). It does *not* bound
+        the history: incidents before it still feed every look-back feature
+        (52-week counts, weeks since the last event, decays, history shares),
+        because the locality x week grid always spans all the data - a few MB
+        per channel even for 30 years - while rows (the costly part: ~250
+        float32 values each) are only built from ``rows_from`` on. Use it with
+        :func:`earlywarn.model.window.panel_start` so that a long history
+        costs no more memory than the rows training will use.
+    horizons : sequence of int, optional
+        Extra forecast horizons (weeks) labelled on the same rows, so that one
+        panel - one feature block, the costly part - serves a model per horizon
+        (:func:`with_target`). Every horizon is also a look-back window of the
+        counts, so the features are the same whichever horizon is primary.
 
-    ``rows``: optional row selector for training panels too large to hold
-    whole, e.g. :func:`sample_rows`. It is called with ``y`` of every output
-    row (in output order) and returns ``(indices, weights)``: the rows to
-    materialise (increasing) and ``{"1": w_pos, "0": w_neg}``, the weight
-    each kept row stands for, stored in ``panel.attrs["row_weights"]`` (the
-    model's calibration uses them to give the full panel's probabilities).
-    Features are computed on the whole locality x week grid first, so a kept
-    row has exactly the values it has in the full panel.
+    Returns
+    -------
+    pandas.DataFrame
+        ``locality_id``, ``as_of``, the feature columns (:func:`feature_columns`),
+        ``y``/``y_count`` and per-horizon targets; ``attrs`` records the
+        horizon(s), step, unit, data end and incidents used.
 
-    ``horizons``: extra forecast horizons (weeks) labelled on the same rows,
-    so that one panel - one feature block, the costly part - serves a model
-    per horizon (:func:`with_target`). ``horizon_weeks`` stays the primary
-    one: ``y``/``y_count``, the row selector and ``attrs["horizon_weeks"]``
-    are about it. Every horizon is also a look-back window of the counts, so
-    the features are the same whichever horizon is primary.
+    Examples
+    --------
+    Three localities in a row; two attacks on civilians and one clash:
+
+    >>> import geopandas as gpd, pandas as pd, shapely
+    >>> locs = gpd.GeoDataFrame({"locality_id": ["A", "B", "C"]},
+    ...     geometry=[shapely.box(i, 0, i + 1, 1) for i in range(3)], crs="EPSG:4326")
+    >>> days = pd.to_datetime(["2024-01-03", "2024-01-20", "2024-02-07"])
+    >>> inc = pd.DataFrame({"event_id": ["e1", "e2", "e3"], "locality_id": ["A", "A", "C"],
+    ...     "date_start": days, "date_end": days,
+    ...     "kind": ["violence_against_civilians", "clash", "violence_against_civilians"],
+    ...     "civilian_targeting": [True, False, True], "fatalities": [2.0, 1.0, 0.0],
+    ...     "lon": [0.5, 0.5, 2.5], "lat": [0.5, 0.5, 0.5]})
+    >>> panel = build_panel(inc, locs, unit="admin", horizon_weeks=4, end="2024-03-01")
+    >>> len(panel), panel["as_of"].nunique(), panel.attrs["n_incidents_used"]
+    (27, 9, 3)
+
+    In C, ``y`` is 1 in the four weeks before the attack of 7 February, and the
+    attack enters the features only once it is known; the last four weeks have
+    no observed future yet:
+
+    >>> c = panel[panel["locality_id"] == "C"]
+    >>> [(d.strftime("%m-%d"), n, y) for d, n, y in zip(c["as_of"], c["any_count_4w"], c["y"])]
+    [('01-05', 0.0, 0.0), ('01-12', 0.0, 1.0), ('01-19', 0.0, 1.0), ('01-26', 0.0, 1.0),
+     ('02-02', 0.0, 1.0), ('02-09', 1.0, nan), ('02-16', 1.0, nan), ('02-23', 1.0, nan),
+     ('03-01', 1.0, nan)]
     """
     if horizon_weeks < 1:
         raise ValueError("horizon_weeks must be >= 1")
