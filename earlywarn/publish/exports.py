@@ -131,6 +131,40 @@ def _defuse_formulas(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csv(localities: gpd.GeoDataFrame, target: Path, *, hxl: bool = True) -> Path:
+    r"""Write the scored localities as CSV for spreadsheets, with an HXL hashtag row under the header.
+
+    The CSV is what partners open in Excel and what humanitarian tools (HDX,
+    HXL proxies) read, so: each locality gets a representative point
+    (``lon``/``lat``) instead of a geometry, every column an HXL hashtag
+    (:func:`hxl_tag`) unless ``hxl=False``, and text a spreadsheet would run as a
+    formula is prefixed with ``'``. Written atomically; returns ``target``.
+
+    Parameters
+    ----------
+    localities : geopandas.GeoDataFrame
+        Scored localities (EPSG:4326).
+    target : pathlib.Path
+        File to write.
+    hxl : bool
+        Add the hashtag row.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from earlywarn.publish import sample
+    >>> locs = sample.grid_localities(nx=2, ny=1)[["locality_id", "name", "risk", "geometry"]]
+    >>> locs.loc[0, "name"] = "=HYPERLINK(\"http://x\")"
+    >>> path = write_csv(locs, os.path.join(tempfile.mkdtemp(), "scores.csv"))
+    >>> print(path.read_text())  # doctest: +ELLIPSIS
+    locality_id,name,risk,lon,lat
+    #adm2+code,#adm2+name,#severity+risk,#geo+lon,#geo+lat
+    ...,"'=HYPERLINK(""http://x"")",...
+    ...
+    """
     df = _defuse_formulas(_table(localities))
     buf = io.StringIO()
     df.to_csv(buf, index=False, lineterminator="\n")
@@ -234,7 +268,48 @@ def write_exports(
     """GeoParquet, GeoJSON and CSV (+HXL row) of the scored localities, all
     atomic; plus a GeoTIFF of ``risk`` when ``grid_raster={"cell_deg": x}``
     is given or the localities are regular grid cells (one band per
-    ``risk_{h}w`` column when there are two or more: several horizons)."""
+    ``risk_{h}w`` column when there are two or more: several horizons).
+
+    One format per kind of user: GeoParquet for analysts and the next run,
+    GeoJSON for web GIS, CSV for spreadsheets and HXL tools, GeoTIFF for
+    raster GIS. Atomic writes mean a reader never sees half a file.
+    Per-horizon driver texts are left out (they are long and on the map).
+
+    Parameters
+    ----------
+    localities : geopandas.GeoDataFrame
+        Scored localities (reprojected to EPSG:4326 if needed).
+    out_dir : pathlib.Path
+        Directory to write into (created if needed).
+    stem : str
+        File name stem: ``<stem>.parquet``, ``<stem>.geojson``, ``<stem>.csv``,
+        ``<stem>_risk.tif``.
+    hxl : bool
+        Add the HXL hashtag row to the CSV.
+    grid_raster : dict, optional
+        ``{"cell_deg": x}`` forces a GeoTIFF with that cell size.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        Format name (``geoparquet``, ``geojson``, ``csv``, ``geotiff``) -> file.
+
+    Examples
+    --------
+    Regular half-degree cells, so a GeoTIFF is written too:
+
+    >>> import tempfile
+    >>> import geopandas as gpd
+    >>> from earlywarn.publish import sample
+    >>> locs = sample.grid_localities(nx=3, ny=2)
+    >>> paths = write_exports(locs, tempfile.mkdtemp())
+    >>> sorted(paths)
+    ['csv', 'geojson', 'geoparquet', 'geotiff']
+    >>> paths["geotiff"].name
+    'scores_risk.tif'
+    >>> len(gpd.read_parquet(paths["geoparquet"]))
+    6
+    """
     out_dir = Path(out_dir)
     gdf = localities.reset_index(drop=True)
     gdf = gdf.drop(columns=[c for c in gdf.columns if HORIZON_DRIVER.fullmatch(str(c))])

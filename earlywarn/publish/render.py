@@ -325,6 +325,11 @@ def render_map(
 ) -> str:
     """Complete, self-contained HTML risk map (see module docstring).
 
+    The map is what planners open in the field, often offline and on a
+    mission laptop that must not leak which places are being watched; so
+    everything (libraries, styles, data) is inside the one file, every string
+    from the data is escaped, and the page is checked before it is returned.
+
     ``context`` (borders, mission area, rivers, towns, mission layers) is
     clipped to the map extent and simplified to fit ``context_budget_bytes``
     (:func:`earlywarn.publish.context.prepare_context`); each part becomes its
@@ -340,8 +345,57 @@ def render_map(
     and ``driver_1..3_{h}w`` columns (:mod:`earlywarn.publish.horizons`);
     without it the map is the single-horizon map.
 
-    Raises :class:`~earlywarn.publish.safety.OfflineError` if the result
-    would reference anything outside the file other than ``tile_url``.
+    Parameters
+    ----------
+    localities : geopandas.GeoDataFrame
+        Scored localities: ``locality_id``, ``name``, ``risk``, ``risk_class``,
+        drivers and flags (see :func:`earlywarn.publish.sample.grid_localities`
+        for the full set); reprojected to EPSG:4326 if needed.
+    incidents, bases, idp_sites : pandas.DataFrame or None
+        Point layers (``lon``/``lat`` plus their labels); None leaves a layer out.
+    header : dict
+        Title block: mission, as-of and run dates, model version, run id,
+        caveat, feed freshness, warnings, risk scheme (see
+        :func:`earlywarn.publish.sample.header`).
+    indicators : pandas.DataFrame, optional
+        The agreed indicators panel (name, value, unit, status, change).
+    tile_url : str, optional
+        Basemap tile template; the only external reference allowed.
+    context : MapContext, optional
+        Geographic context layers.
+    context_budget_bytes : int
+        Size budget for the context layers.
+    history : pandas.DataFrame, optional
+        Earlier runs' scores, for the time control.
+
+    Returns
+    -------
+    str
+        The HTML document (write it with :func:`earlywarn.publish.exports.publish_map`).
+
+    Raises
+    ------
+    earlywarn.publish.safety.OfflineError
+        If the result would reference anything outside the file other than ``tile_url``.
+
+    Examples
+    --------
+    Six synthetic localities, with script injections in names and notes:
+
+    >>> import tempfile
+    >>> from datetime import date
+    >>> from earlywarn.publish import sample
+    >>> from earlywarn.publish.exports import publish_map
+    >>> from earlywarn.publish.safety import external_urls
+    >>> locs = sample.grid_localities(nx=3, ny=2)
+    >>> html = render_map(locs, **sample.render_inputs(locs, hostile=True, with_context=False))
+    >>> html.startswith("<!DOCTYPE html>"), external_urls(html)
+    (True, [])
+    >>> "<script>alert(1)</script>" in html
+    False
+    >>> paths = publish_map(html, tempfile.mkdtemp(), as_of=date(2024, 5, 1))
+    >>> paths["latest"].name, paths["archive"].name
+    ('latest.html', 'risk_2024-05-01.html')
     """
     if localities.crs is not None and not localities.crs.equals("EPSG:4326"):
         localities = localities.to_crs("EPSG:4326")
