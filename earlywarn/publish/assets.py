@@ -48,6 +48,7 @@ _JS_ORDER = ("leaflet.js", "leaflet.markercluster.js", "ewmap.js")
 
 
 def read_asset(name: str) -> bytes:
+    """Bytes of a file shipped in ``publish/assets/``, read as package data so it works from a wheel too."""
     return resources.files(__package__).joinpath(ASSET_DIR, name).read_bytes()
 
 
@@ -86,11 +87,21 @@ def _prepare_js(name: str) -> str:
 
 @lru_cache(maxsize=1)
 def inline_css() -> str:
+    """Every stylesheet the map needs, in load order, with Leaflet's images inlined as data URIs.
+
+    Inlined so the map has no external reference; comments go to keep the file small. Cached: the same for every map.
+    """
     return "\n".join(_prepare_css(n) for n in _CSS_ORDER)
 
 
 @lru_cache(maxsize=1)
 def inline_js() -> str:
+    """Every script the map needs, in load order, made safe to paste inside one ``<script>`` block.
+
+    Source-map comments (a browser would fetch them) and Leaflet's link home are
+    dropped, and ``</script`` is escaped so a library cannot end the block early.
+    Cached: the same for every map.
+    """
     return "\n;\n".join(_prepare_js(n) for n in _JS_ORDER)
 
 

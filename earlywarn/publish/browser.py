@@ -56,6 +56,11 @@ class MapNotReady(RuntimeError):
 
 @dataclass
 class PageReport:
+    """What the page did when opened in headless Chromium: requests, errors, dialogs, drawn localities, timings.
+
+    The browser test asserts on it (no external request, no error, no dialog -
+    a dialog means injected script ran) and the benchmark reads its timings.
+    """
     url: str
     requests: list[str] = field(default_factory=list)  # every request the page made
     external: list[str] = field(default_factory=list)  # non file:/data: requests (aborted)

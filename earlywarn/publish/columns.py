@@ -28,10 +28,21 @@ def esc_series(s: pd.Series | None, n: int, max_len: int | None = TEXT_CHARS) ->
 
 
 def col(df: pd.DataFrame, name: str) -> pd.Series | None:
+    """The column ``name``, or None when the table does not have it.
+
+    Most map columns are optional (a run without bases has no distance to base);
+    layers treat None as "leave this out" rather than failing.
+    """
     return df[name] if name in df.columns else None
 
 
 def num(df: pd.DataFrame, name: str) -> np.ndarray:
+    """Column ``name`` as float64, NaN where missing or not a number (and everywhere when the column is absent).
+
+    >>> import pandas as pd
+    >>> num(pd.DataFrame({"risk": ["0.2", None, "x"]}), "risk").tolist(), num(pd.DataFrame(), "risk").tolist()
+    ([0.2, nan, nan], [])
+    """
     s = col(df, name)
     if s is None:
         return np.full(len(df), np.nan)

@@ -94,6 +94,7 @@ class ContextFit:
 
     @property
     def total_bytes(self) -> int:
+        """Bytes all context layers take in the page, to compare with the budget."""
         return sum(self.layer_bytes.values())
 
 

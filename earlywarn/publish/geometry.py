@@ -54,6 +54,7 @@ class EncodedGeometry:
 
     @property
     def n_vertices(self) -> int:
+        """Vertices kept after simplification, the main driver of the map's size and drawing time."""
         return int(self.coords.shape[0])
 
     def to_payload(self) -> dict[str, object]:

@@ -50,9 +50,11 @@ class Horizons:
 
     @property
     def primary_index(self) -> int:
+        """Position of the primary horizon in ``weeks``: the horizon switch starts there."""
         return self.weeks.index(self.primary)
 
     def labels(self) -> list[str]:
+        """Human labels for the horizon switch, e.g. ``["1 week", "4 weeks"]``."""
         return [label(h) for h in self.weeks]
 
 

@@ -137,6 +137,10 @@ def voronoi_localities(
 
 
 def incidents(localities: gpd.GeoDataFrame, n: int = 200, seed: int = 1, hostile: bool = False) -> pd.DataFrame:
+    """``n`` incident points spread over the localities' bounds in March-April 2024, for the map's incident layer.
+
+    With ``hostile=True`` the first notes are script injections, to prove the map escapes them.
+    """
     rng = np.random.default_rng(seed)
     minx, miny, maxx, maxy = localities.total_bounds
     notes = pd.Series(["clash reported near market"] * n, dtype="string")
@@ -159,6 +163,7 @@ def incidents(localities: gpd.GeoDataFrame, n: int = 200, seed: int = 1, hostile
 
 
 def bases(localities: gpd.GeoDataFrame, n: int = 3, seed: int = 2, hostile: bool = False) -> pd.DataFrame:
+    """``n`` mission bases (25 km patrol radius) inside the localities' bounds; ``hostile`` poisons the first name."""
     rng = np.random.default_rng(seed)
     minx, miny, maxx, maxy = localities.total_bounds
     names = [f"Base {i}" for i in range(n)]
@@ -177,6 +182,7 @@ def bases(localities: gpd.GeoDataFrame, n: int = 3, seed: int = 2, hostile: bool
 
 
 def idp_sites(localities: gpd.GeoDataFrame, n: int = 5, seed: int = 3, hostile: bool = False) -> pd.DataFrame:
+    """``n`` displacement sites with IDP counts inside the localities' bounds; ``hostile`` poisons the first name."""
     rng = np.random.default_rng(seed)
     minx, miny, maxx, maxy = localities.total_bounds
     names = [f"Camp {i}" for i in range(n)]
@@ -193,6 +199,11 @@ def idp_sites(localities: gpd.GeoDataFrame, n: int = 5, seed: int = 3, hostile: 
 
 
 def header(hostile: bool = False) -> dict:
+    r"""A map header as the pipeline builds it: dates, mission, model, caveat, feed freshness, warnings, risk scheme.
+
+    >>> header()["mission"], header(hostile=True)["mission"]
+    ('TESTMISSION', '"\'><svg onload=alert(1)>')
+    """
     src = HOSTILE[0] if hostile else "ucdp-ged"
     return {
         "run_date": date(2024, 5, 2),
@@ -212,6 +223,7 @@ def header(hostile: bool = False) -> dict:
 
 
 def indicators(hostile: bool = False) -> pd.DataFrame:
+    """Three agreed indicators (name, value, unit, status, change) for the map's indicator panel."""
     return pd.DataFrame(
         {
             "name": ["VAC incidents (30 d)", "Localities very high", HOSTILE[0] if hostile else "Coverage"],

@@ -159,6 +159,12 @@ def safe_url(cfg: PostgisConfig) -> str:
 
 
 def engine_for(cfg: PostgisConfig) -> Engine:
+    """SQLAlchemy engine for the configured database, with a connect timeout and no connection pool.
+
+    A nightly run connects once; no pool means no connection is left open
+    between runs, and the timeout makes an unreachable server fail the sink
+    quickly instead of hanging the run.
+    """
     return sa.create_engine(connection_url(cfg), connect_args={"connect_timeout": cfg.connect_timeout_s},
                             poolclass=sa.pool.NullPool)
 
@@ -185,6 +191,10 @@ def tables(schema: str) -> dict[str, sa.Table]:
 
 
 def ensure_tables(conn: Connection, schema: str) -> dict[str, sa.Table]:
+    """Create the schema and the run tables if they do not exist yet; return the tables by name.
+
+    Lets the sink write into an empty database without a separate migration step.
+    """
     conn.execute(CreateSchema(schema, if_not_exists=True))
     t = tables(schema)
     next(iter(t.values())).metadata.create_all(conn)
