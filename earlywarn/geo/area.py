@@ -56,7 +56,33 @@ def _buffer_km(geom: BaseGeometry, km: float) -> BaseGeometry:
 
 
 def resolve_area(cfg: MissionConfig) -> MissionArea:
-    """The mission area from ``area`` (codes or a polygon file), else ``localities.bbox``, else None."""
+    """The mission area from ``area`` (codes or a polygon file), else ``localities.bbox``, else None.
+
+    Resolved once per run so every stage (ingest's out-of-area check, the grid,
+    the map) uses the same area, and the manifest records how it was set.
+    ``read`` is the area grown by ``area_buffer_km``, measured in kilometres.
+
+    Parameters
+    ----------
+    cfg : MissionConfig
+
+    Returns
+    -------
+    MissionArea
+
+    Examples
+    --------
+    >>> from earlywarn.config import parse_config
+    >>> src = [{"name": "ged", "format": "ucdp-ged", "path": "ged.csv"}]
+    >>> area = resolve_area(parse_config({"mission": "DEMO", "area": "MLI", "sources": src,
+    ...                                   "localities": {"unit": "priogrid"}}))
+    >>> area.how, [round(v, 1) for v in area.shape.bounds]
+    ('ISO MLI', [-12.3, 10.1, 4.2, 25.0])
+    >>> area = resolve_area(parse_config({"mission": "DEMO", "sources": src,
+    ...                                   "localities": {"unit": "priogrid", "bbox": [30, 10, 31, 11]}}))
+    >>> area.how, [round(v, 2) for v in area.read.bounds]  # the bbox plus the default 50 km margin
+    ('bbox', [29.54, 9.55, 31.46, 11.45])
+    """
     spec = cfg.area
     if spec is not None:
         if isinstance(spec, list):
@@ -128,6 +154,15 @@ def mission_cells(unit: str, shape: BaseGeometry, read: BaseGeometry | None, cel
 
     One grid, laid out over the wider ``read`` area, so that a km grid's margin
     cells line up with the scored ones (a km grid's origin is its area's corner).
+
+    Examples
+    --------
+    A one-degree square is four PRIO-GRID cells; half a degree around it, twelve more:
+
+    >>> import shapely
+    >>> scored, margin = mission_cells("priogrid", shapely.box(30, 10, 31, 11), shapely.box(29.5, 9.5, 31.5, 11.5))
+    >>> scored["locality_id"].tolist(), len(margin)
+    (['144421', '144422', '145141', '145142'], 12)
     """
     if read is None:
         return grid_cells(unit, shape, cell_km), None

@@ -47,6 +47,12 @@ def priogrid_gid(lon, lat) -> np.ndarray:
 
     Points exactly on the north or east edge of the world are folded into the
     last row/column so that every valid coordinate has a cell.
+
+    PRIO-GRID is the grid UCDP publishes with GED, so cells computed here join
+    GED's own ``priogrid_gid`` and other PRIO-GRID covariates directly.
+
+    >>> priogrid_gid([36.2, -179.9], [33.1, -89.9]).tolist()
+    [177553, 1]
     """
     lon = np.asarray(lon, dtype="float64")
     lat = np.asarray(lat, dtype="float64")
@@ -114,6 +120,32 @@ def km_grid(bbox: tuple[float, float, float, float], cell_km: float) -> gpd.GeoD
     envelope; ``grid_row``/``grid_col`` and the projection are kept (columns
     and ``attrs``) so that :func:`assign_incidents` can place points by
     arithmetic. Only cells intersecting the bbox are returned.
+
+    A km grid is for missions whose admin units are too coarse (or disputed)
+    and for whom a 0.5 degree PRIO-GRID cell (~55 km) is too large.
+
+    Parameters
+    ----------
+    bbox : tuple of float
+        ``(min_lon, min_lat, max_lon, max_lat)`` in degrees.
+    cell_km : float
+        Cell side in kilometres.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Localities (EPSG:4326) with ``locality_id`` ``km<cell>_r<row>_c<col>``,
+        ``grid_row``/``grid_col``, and ``attrs["km_grid"]`` (projection, origin, cell size).
+
+    Examples
+    --------
+    About 22 x 11 km at 10 degrees north, in 10 km cells:
+
+    >>> cells = km_grid((30.0, 10.0, 30.2, 10.1), 10)
+    >>> cells["locality_id"].tolist()
+    ['km10_r0_c0', 'km10_r0_c1', 'km10_r0_c2', 'km10_r1_c0', 'km10_r1_c1', 'km10_r1_c2']
+    >>> cells.attrs["km_grid"]["crs"], str(cells.crs)
+    ('EPSG:32636', 'EPSG:4326')
     """
     if cell_km <= 0:
         raise ValueError(f"cell_km must be > 0, got {cell_km}")
@@ -157,6 +189,34 @@ def assign_incidents(
     * admin:    spatial join 'within'; points on no polygon (coastline,
       digitising gaps) take the nearest polygon within ``tolerance_km``,
       measured in the local UTM zone, else NA.
+
+    This is where an incident becomes a count for a place: every feature and
+    target of the panel is built on it. An incident that lands nowhere is
+    kept in the data but counts for no locality.
+
+    Parameters
+    ----------
+    incidents : pandas.DataFrame
+        With ``lon`` and ``lat``.
+    localities : geopandas.GeoDataFrame
+        With ``locality_id`` (and, for grids, what :func:`km_grid` /
+        :func:`priogrid_cells` wrote).
+    unit : {"admin", "priogrid", "km_grid"}
+    tolerance_km : float
+        Admin only: how far off a polygon a point may be and still be placed.
+
+    Returns
+    -------
+    pandas.Series
+        String ``locality_id`` per incident, ``<NA>`` where none.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cells = km_grid((30.0, 10.0, 30.2, 10.1), 10)
+    >>> inc = pd.DataFrame({"lon": [30.01, 30.15, 31.0], "lat": [10.01, 10.05, 10.0]})
+    >>> assign_incidents(inc, cells, "km_grid").tolist()
+    ['km10_r0_c0', 'km10_r0_c1', <NA>]
     """
     _check_unit(unit)
     ids = localities["locality_id"].astype("string")
@@ -227,6 +287,14 @@ def neighbours(
     Binary by default (so ``W @ counts`` is "events in neighbouring areas",
     which reads well in explanations); ``normalise=True`` row-normalises
     (each row sums to 1, rows without neighbours stay 0).
+
+    Violence spreads: the neighbours' recent events are among the strongest
+    predictors of a locality's next ones, and these weights are how the panel
+    counts them.
+
+    >>> cells = km_grid((30.0, 10.0, 30.2, 10.1), 10)  # 2 rows x 3 columns
+    >>> neighbours(cells, "km_grid").toarray().astype(int).tolist()[0]  # r0_c0 touches c1, r1_c0, r1_c1
+    [0, 1, 0, 1, 1, 0]
     """
     _check_unit(unit)
     if rings not in (1, 2):
