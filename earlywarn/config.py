@@ -242,6 +242,11 @@ class FeedChecksConfig(_Strict):
 
 
 class ModelConfig(_Strict):
+    """Where trained models live and the few training settings a mission may change.
+
+    Everything else about the model is fixed in code and described in the model
+    card, so two missions' models are built the same way and can be compared.
+    """
     dir: Path = Path("models")
     seed: int = 42
     train_start: str | None = None  # ISO date; default: all history
@@ -308,6 +313,10 @@ class PostgisConfig(_Strict):
 
 
 class OutputConfig(_Strict):
+    """Where and how results are published: folders, the optional basemap, the brief, the map's history, PostGIS.
+
+    Folders resolve under ``root`` and may not leave it (see the comment below).
+    """
     # Output folders (maps, tables, models) resolve against this root, itself
     # relative to the config's folder, and must stay inside it: a typo or a
     # hostile config cannot make the nightly run write over files elsewhere.
@@ -459,10 +468,15 @@ class MissionConfig(_Strict):
 
     @property
     def horizons(self) -> list[int]:
+        """Forecast horizons in weeks, ascending and unique (as validated)."""
         return list(self.horizon_weeks)
 
     @property
     def primary_horizon(self) -> int:
+        """The horizon flags, classes and the brief use: ``primary_horizon_weeks``, else 4 if listed, else the middle.
+
+        One horizon must drive decisions so the flags on the map and in the brief agree.
+        """
         if self.primary_horizon_weeks is not None:
             return self.primary_horizon_weeks
         hs = self.horizon_weeks
@@ -505,6 +519,7 @@ class MissionConfig(_Strict):
     # -- resolved paths -------------------------------------------------
     @property
     def data_roots(self) -> list[Path]:
+        """The input folders as absolute paths, in the order files are looked up."""
         return [(self.base_dir / r).resolve() for r in self.data_root]
 
     def data_path(self, p: Path | None) -> Path | None:
@@ -529,14 +544,17 @@ class MissionConfig(_Strict):
 
     @property
     def maps_dir(self) -> Path:
+        """Absolute folder of the published maps (``output.dir`` under ``output.root``)."""
         return self.out_path(self.output.dir)
 
     @property
     def tables_dir(self) -> Path:
+        """Absolute folder of scores, flags, quarantine and manifests."""
         return self.out_path(self.output.tables_dir)
 
     @property
     def models_dir(self) -> Path:
+        """Absolute folder of the trained models (``model.dir`` under ``output.root``)."""
         return self.out_path(self.model.dir)
 
     def config_hash(self) -> str:
@@ -545,6 +563,10 @@ class MissionConfig(_Strict):
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def radius_for(self, base_type: str | None) -> float | None:
+        """Patrol radius (km) of a base type, case-insensitive; None for an unknown or missing type.
+
+        None, not a default, so a base of an unconfigured type is reported rather than silently given a radius.
+        """
         return self.patrol_radius_km.get(str(base_type).lower()) if base_type else None
 
 
@@ -572,7 +594,40 @@ def _format_errors(err: ValidationError) -> list[str]:
 
 
 def parse_config(raw: dict, base_dir: Path = Path("."), path: Path | None = None) -> MissionConfig:
-    """Validate a config mapping; raise ``ConfigError`` listing every problem."""
+    """Validate a config mapping; raise ``ConfigError`` listing every problem.
+
+    Every problem at once, each as ``field = value: why``, because an analyst
+    fixing a YAML file one error per run gives up. Paths are checked too:
+    inputs must stay under ``data_root`` and outputs under ``output.root``.
+
+    Parameters
+    ----------
+    raw : dict
+        The parsed YAML.
+    base_dir : pathlib.Path
+        Folder relative paths resolve against (the config file's folder).
+    path : pathlib.Path, optional
+        The config file, named in the error.
+
+    Returns
+    -------
+    MissionConfig
+
+    Examples
+    --------
+    >>> cfg = parse_config({"mission": "DEMO",
+    ...                     "sources": [{"name": "ged", "format": "ucdp-ged", "path": "ged.csv"}],
+    ...                     "localities": {"unit": "priogrid", "bbox": [30, 10, 31, 11]}})
+    >>> cfg.horizons, cfg.primary_horizon, cfg.radius_for("COB")
+    ([1, 4, 12], 4, 20.0)
+    >>> parse_config({"mission": "", "sources": [], "localities": {"unit": "hex"}})
+    Traceback (most recent call last):
+      ...
+    earlywarn.config.ConfigError: invalid mission config (3 problem(s)):
+      - mission = "": String should have at least 1 character
+      - sources = []: List should have at least 1 item after validation, not 0
+      - localities.unit = "hex": Input should be 'admin', 'priogrid' or 'km_grid'
+    """
     if not isinstance(raw, dict):
         raise ConfigError([f"(top level) = {type(raw).__name__}: expected a mapping"], path)
     try:
@@ -615,7 +670,20 @@ def parse_config(raw: dict, base_dir: Path = Path("."), path: Path | None = None
 
 
 def load_config(path: str | Path) -> MissionConfig:
-    """Read and validate a mission YAML file."""
+    """Read and validate a mission YAML file.
+
+    The one way the CLI, the flows and the tests get a config, so relative
+    paths always resolve against the file's own folder.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "mission.yaml")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("mission: DEMO\\nsources: [{name: ged, format: ucdp-ged, path: ged.csv}]\\n"
+    ...                 "localities: {unit: km_grid, cell_km: 5, bbox: [30, 10, 31, 11]}\\n")
+    >>> cfg = load_config(path)
+    >>> cfg.localities.unit, cfg.localities.cell_km, cfg.base_dir == Path(path).parent.resolve()
+    ('km_grid', 5.0, True)
+    """
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
