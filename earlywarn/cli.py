@@ -383,6 +383,7 @@ _register_subcommands()
 
 
 def main() -> None:  # pragma: no cover - console entry point
+    """Run the ``earlywarn`` command (the console-script entry point)."""
     app()
 
 

@@ -565,7 +565,7 @@ class MissionConfig(_Strict):
     def radius_for(self, base_type: str | None) -> float | None:
         """Patrol radius (km) of a base type, case-insensitive; None for an unknown or missing type.
 
-        None, not a default, so a base of an unconfigured type is reported rather than silently given a radius.
+        Bases files name types in any case (``COB``, ``cob``); the caller decides what an unknown type gets.
         """
         return self.patrol_radius_km.get(str(base_type).lower()) if base_type else None
 

@@ -27,6 +27,19 @@ def user_error_in(exc: BaseException | None) -> BaseException | None:
 
 
 def is_user_error(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is (or wraps) a mistake the user can fix; decides between a one-line message and a traceback.
+
+    >>> is_user_error(RuntimeError("flow failed")), is_user_error(ValueError("bug"))
+    (False, False)
+    >>> try:
+    ...     try:
+    ...         raise UserError("ged.csv: file not found")
+    ...     except UserError as inner:
+    ...         raise RuntimeError("flow failed") from inner
+    ... except RuntimeError as outer:
+    ...     is_user_error(outer)
+    True
+    """
     return user_error_in(exc) is not None
 
 

@@ -31,6 +31,17 @@ from earlywarn.errors import UserError, is_user_error
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file, read in chunks so a multi-gigabyte feed does not need to fit in memory.
+
+    Recorded for every input and output in the run manifest: it proves which
+    exact file a published map was made from, and makes reruns idempotent.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "f.txt")
+    >>> _ = open(path, "wb").write(b"abc")
+    >>> sha256_file(path)[:16]
+    'ba7816bf8f01cfea'
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
@@ -71,10 +82,12 @@ class RunManifest:
             self.stages[name] = round(self.stages.get(name, 0.0) + time.perf_counter() - t0, 3)
 
     def warn(self, message: str) -> None:
+        """Record a warning once (repeats are dropped): it is shown on the map and in the end-of-run summary."""
         if message not in self.warnings:
             self.warnings.append(message)
 
     def add_output(self, name: str, path: Path) -> None:
+        """Record an output file with its SHA-256, so a published file can be traced to its run."""
         self.outputs[name] = {"path": str(path), "sha256": sha256_file(path)}
 
     def derive_run_id(self) -> str:
@@ -156,6 +169,11 @@ def save_last_good(state_dir: Path, source: str, table: pd.DataFrame, summary: d
 
 
 def load_last_good(state_dir: Path, source: str) -> tuple[pd.DataFrame, dict] | None:
+    """The last good copy of a feed (table and its record), or None if there is none yet.
+
+    When tonight's feed is missing, unreadable or fails its checks, the run goes
+    on with this copy (and says so) instead of publishing nothing.
+    """
     p = state_dir / f"{source}.parquet"
     m = state_dir / f"{source}.json"
     if not (p.exists() and m.exists()):

@@ -37,6 +37,11 @@ class NoRunToBrief(UserError, FileNotFoundError):
 
 @dataclass
 class BriefResult:
+    """What building the brief produced: the HTML, the PDF (None if not asked for or not printable), pages, time.
+
+    ``warning`` says why there is no PDF, so the run summary can tell the
+    analyst instead of failing the run over a missing printer.
+    """
     html: Path
     pdf: Path | None
     pages: int

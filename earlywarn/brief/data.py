@@ -50,6 +50,11 @@ class BriefInputs:
 
 
 def read_json(path: Path) -> dict | None:
+    """Parsed JSON file, or None if it is missing or unreadable.
+
+    The brief is built from whatever the last runs left behind; a missing or
+    half-written manifest leaves a section out rather than stopping the brief.
+    """
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):

@@ -103,6 +103,11 @@ def change_pts(value: float) -> str:
 
 
 def fmt_num(value, digits: int = 0) -> str:
+    """Number with thousands separators for the brief; ``n/a`` for NaN, escaped text for a non-number.
+
+    >>> fmt_num(12345.678, 1), fmt_num(float("nan")), fmt_num("<b>")
+    ('12,345.7', 'n/a', '&lt;b&gt;')
+    """
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -111,6 +116,13 @@ def fmt_num(value, digits: int = 0) -> str:
 
 
 def rag(status: str) -> str:
+    """A red / amber / green status badge (HTML); anything else becomes a neutral ``n/a`` badge.
+
+    Indicator statuses come from the mission's config, so unexpected values must still render safely.
+
+    >>> rag("Amber")
+    '<span class="rag rag-amber">AMBER</span>'
+    """
     s = str(status or "").strip().lower()
     return f'<span class="rag rag-{s if s in ("green", "amber", "red") else "none"}">{esc(s.upper() or "n/a")}</span>'
 

@@ -8,6 +8,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``earlywarn validate`` to the command-line app (commands live apart from cli.py to keep it short)."""
     @app.command()
     def validate(
         path: Path = typer.Argument(..., help="File to read, exactly as published (.csv, .gz, .zip, .xlsx)."),

@@ -65,6 +65,7 @@ def _localities(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``earlywarn backtest`` to the command-line app."""
     @app.command()
     def backtest(
         events: Path = typer.Option(..., "--events", help="Incident file as published (CSV, .gz or .zip)."),

@@ -37,10 +37,20 @@ ISO2 = "XM"
 
 
 def to_km(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Degrees to kilometres east/north of the fictional area's centre (flat-earth, fine at this size).
+
+    The synthetic world is designed in kilometres (distances between towns,
+    patrol radii) and published in degrees; these two keep the conversion in one place.
+
+    >>> x, y = to_km(LON0 + 1.0, LAT0)
+    >>> round(float(x), 1), float(y)
+    (110.4, 0.0)
+    """
     return (np.asarray(lon) - LON0) * KM_PER_DEG_LON, (np.asarray(lat) - LAT0) * KM_PER_DEG_LAT
 
 
 def to_deg(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`to_km`: kilometres from the centre back to lon/lat degrees."""
     return LON0 + np.asarray(x) / KM_PER_DEG_LON, LAT0 + np.asarray(y) / KM_PER_DEG_LAT
 
 

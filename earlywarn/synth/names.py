@@ -43,6 +43,7 @@ class Namer:
                 return word.capitalize()
 
     def names(self, k: int, min_syll: int = 2, max_syll: int = 3) -> list[str]:
+        """``k`` new names (see :meth:`name`), e.g. for all the towns of a county."""
         return [self.name(min_syll, max_syll) for _ in range(k)]
 
 
