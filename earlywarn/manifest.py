@@ -129,7 +129,11 @@ class RunManifest:
 
 
 class RunLocked(UserError, RuntimeError):
-    """Another run holds the output lock."""
+    """Another run holds the output lock.
+
+    Two runs writing the same map and tables at once could publish a mix of
+    both; the second run stops with this one-line error instead.
+    """
 
 
 @contextlib.contextmanager

@@ -138,7 +138,15 @@ class ContractError(ValueError):
 
 
 def empty(contract: dict[str, str]) -> pd.DataFrame:
-    """An empty table with the contract's columns and dtypes."""
+    """An empty table with the contract's columns and dtypes.
+
+    What a stage returns when it has nothing (no displacement feed, no event
+    this week), so the next stage sees the columns it expects, not a KeyError.
+
+    >>> t = empty({"event_id": "string", "fatalities": "float64"})
+    >>> len(t), t.dtypes.astype(str).tolist()
+    (0, ['string', 'float64'])
+    """
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in contract.items()})
 
 

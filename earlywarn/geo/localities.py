@@ -62,7 +62,14 @@ def priogrid_gid(lon, lat) -> np.ndarray:
 
 
 def priogrid_rowcol(gid) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of :func:`priogrid_gid`: (row, col) of each gid."""
+    """Inverse of :func:`priogrid_gid`: (row, col) of each gid.
+
+    Grid neighbours and cell corners are arithmetic on row and column, so a
+    PRIO-GRID locality needs no geometry lookup.
+
+    >>> [v.tolist() for v in priogrid_rowcol([177553, 1])]
+    [[246, 0], [432, 0]]
+    """
     g = np.asarray(gid, dtype="int64") - 1
     return g // PRIOGRID_COLS, g % PRIOGRID_COLS
 

@@ -89,12 +89,25 @@ def hxl_tag(column: str) -> str:
 
 
 def hxl_row(columns: list[str]) -> list[str]:
-    """HXL hashtag for each column (:func:`hxl_tag`)."""
+    """HXL hashtag for each column (:func:`hxl_tag`).
+
+    The row written under the CSV header, so HXL tools (HDX, the HXL proxy)
+    know what each column means whatever it is called.
+
+    >>> hxl_row(["locality_id", "risk", "my note"])
+    ['#adm2+code', '#severity+risk', '#meta+my_note']
+    """
     return [hxl_tag(c) for c in columns]
 
 
 def horizon_columns(columns) -> list[str]:
-    """The ``risk_{h}w`` columns, by ascending horizon."""
+    """The ``risk_{h}w`` columns, by ascending horizon.
+
+    With two or more of them, the GeoTIFF gets one band per horizon, in this order.
+
+    >>> horizon_columns(["risk", "risk_12w", "risk_class_4w", "risk_4w"])
+    ['risk_4w', 'risk_12w']
+    """
     found = [(int(m.group(1)), c) for c in columns if (m := HORIZON_TAGS[0][0].fullmatch(str(c)))]
     return [c for _, c in sorted(found)]
 

@@ -59,12 +59,18 @@ class Horizons:
 
 
 def label(weeks: int) -> str:
-    """``1 week``, ``4 weeks``."""
+    """``1 week``, ``4 weeks``.
+
+    The one wording of a horizon on the map's switch, so it reads the same everywhere.
+    """
     return f"{weeks} week" if weeks == 1 else f"{weeks} weeks"
 
 
 def adjective(weeks: int) -> str:
-    """``4-week``."""
+    """``4-week``.
+
+    Horizon as an adjective, for the notes that say which horizon flags and rank come from ("flags: 4-week horizon").
+    """
     return f"{weeks}-week"
 
 

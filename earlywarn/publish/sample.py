@@ -88,7 +88,13 @@ def grid_localities(
     seed: int = 0,
     hostile: bool = False,
 ) -> gpd.GeoDataFrame:
-    """``nx * ny`` square cells (default 30) with plausible score columns."""
+    """``nx * ny`` square cells (default 30) with plausible score columns.
+
+    The smallest input the map accepts with every column a real run writes
+    (risk, class, drivers, flags, names), so publishing code can be tested and
+    shown without running the model. ``hostile=True`` puts injection strings
+    in the text columns.
+    """
     rng = np.random.default_rng(seed)
     ix, iy = np.meshgrid(np.arange(nx), np.arange(ny))
     minx, miny = x0 + ix.ravel() * cell, y0 + iy.ravel() * cell
