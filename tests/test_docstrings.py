@@ -17,11 +17,11 @@ turns into XPASS once they are complete: then move them to ``CHECKED``).
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 import pkgutil
 import textwrap
-from functools import cache
 
 import pytest
 
@@ -60,7 +60,7 @@ def _in(module: str, scope: list[str]) -> bool:
     return mine is not None and mine == other
 
 
-@cache
+@functools.cache
 def _source_docs(module: str) -> dict[str, str | None]:
     """Qualified name -> docstring of every function and class in the module's source (methods as ``Cls.meth``)."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(importlib.import_module(module))))
@@ -81,6 +81,23 @@ def _has_doc(module: str, qualname: str) -> bool:
     return bool((_source_docs(module).get(qualname) or "").strip())
 
 
+def _is_function(obj) -> bool:
+    """A plain function, also behind a decorator that keeps ``__wrapped__`` (``functools.cache``, ``wraps``)."""
+    try:
+        return inspect.isfunction(inspect.unwrap(obj))
+    except ValueError:  # a __wrapped__ cycle
+        return False
+
+
+def _method_function(member):
+    """The function behind a class attribute: property getter, static/class method, cached property."""
+    if isinstance(member, property):
+        return member.fget
+    if isinstance(member, functools.cached_property):
+        return member.func
+    return getattr(member, "__func__", member)
+
+
 def missing_docstrings(scope: list[str]) -> list[str]:
     """``module[:qualname]`` of every public module, function, class or method in ``scope`` without a docstring."""
     missing = []
@@ -91,7 +108,7 @@ def missing_docstrings(scope: list[str]) -> list[str]:
         if not (mod.__doc__ or "").strip():
             missing.append(name)
         for attr, obj in vars(mod).items():
-            if attr.startswith("_") or not (inspect.isfunction(obj) or inspect.isclass(obj)):
+            if attr.startswith("_") or not (_is_function(obj) or inspect.isclass(obj)):
                 continue
             if getattr(obj, "__module__", None) != name:
                 continue  # imported from elsewhere: checked in its own module
@@ -101,8 +118,7 @@ def missing_docstrings(scope: list[str]) -> list[str]:
                 for meth, member in vars(obj).items():
                     if meth.startswith("_"):
                         continue
-                    fn = member.fget if isinstance(member, property) else getattr(member, "__func__", member)
-                    if inspect.isfunction(fn) and not _has_doc(name, f"{attr}.{meth}"):
+                    if _is_function(_method_function(member)) and not _has_doc(name, f"{attr}.{meth}"):
                         missing.append(f"{name}:{attr}.{meth}")
     return missing
 
