@@ -101,13 +101,14 @@ def fetch_source(cfg: MissionConfig, src: SourceConfig, *, full: bool = False) -
 
 def _fetch_api(job: FetchJob, http: Http, full: bool) -> None:
     f, fmt, report = job.fcfg, job.src.format, job.report
-    held = None if full else read_copy(job.path, fmt)
-    start = window_start(held, fmt, f.revision_days, f.start_date)
+    held = read_copy(job.path, fmt)
+    start = window_start(None if full else held, fmt, f.revision_days, f.start_date)
     report.window_start = start.isoformat() if start else None
     rows = API_ROWS[f.kind](job, http, start)
-    res = merge(held, rows, fmt, PREFERRED_HEADER.get(fmt))
+    res = merge(None if full else held, rows, fmt, PREFERRED_HEADER.get(fmt))
+    diff = merge(held, rows, fmt) if full else res  # counted against the copy held, also when it is replaced
     report.rows_fetched = len(rows)
-    report.rows_new, report.rows_revised, report.rows_total = res.new, res.revised, len(res.copy.rows)
+    report.rows_new, report.rows_revised, report.rows_total = diff.new, diff.revised, len(res.copy.rows)
     if res.changed or not job.path.exists() or full:
         if not res.copy.rows:
             raise FetchFailed("the publisher returned no events and there is no local copy to keep")
