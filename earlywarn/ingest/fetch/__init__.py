@@ -102,7 +102,9 @@ def fetch_source(cfg: MissionConfig, src: SourceConfig, *, full: bool = False) -
 def _fetch_api(job: FetchJob, http: Http, full: bool) -> None:
     f, fmt, report = job.fcfg, job.src.format, job.report
     held = read_copy(job.path, fmt)
-    start = window_start(None if full else held, fmt, f.revision_days, f.start_date)
+    held_latest = latest_date(held, fmt)
+    start = window_start(None if full else held, fmt, f.revision_days, f.start_date,
+                         latest=None if full else held_latest)
     report.window_start = start.isoformat() if start else None
     rows = API_ROWS[f.kind](job, http, start)
     res = merge(None if full else held, rows, fmt, PREFERRED_HEADER.get(fmt))
@@ -116,7 +118,7 @@ def _fetch_api(job: FetchJob, http: Http, full: bool) -> None:
         report.status = "ok"
     else:
         report.status = "unchanged"
-    latest = latest_date(res.copy, fmt)
+    latest = latest_date(res.copy, fmt) if res.changed or full else held_latest
     report.latest_event = latest.isoformat() if latest else None
 
 

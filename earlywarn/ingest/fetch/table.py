@@ -13,6 +13,7 @@ same, and with them the run id of a rerun.
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import io
 import re
@@ -94,8 +95,15 @@ def read_copy(path: Path, fmt: str) -> LocalCopy | None:
     return LocalCopy(header, rows)
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_day(text: str) -> date | None:
+    """An event date in any of the publishers' forms; cached, since thousands of events share a few hundred days."""
     t = text.strip()
+    if len(t) >= 10 and t[4] == "-" and t[7] == "-" and t[:4].isdigit():
+        try:
+            return date.fromisoformat(t[:10])
+        except ValueError:
+            pass
     m = _MIDNIGHT.match(t)
     if m:
         t = m.group(1)
@@ -116,9 +124,10 @@ def latest_date(copy: LocalCopy | None, fmt: str) -> date | None:
     return max(days) if days else None
 
 
-def window_start(copy: LocalCopy | None, fmt: str, revision_days: int, start_date: str | None) -> date | None:
+def window_start(copy: LocalCopy | None, fmt: str, revision_days: int, start_date: str | None, *,
+                 latest: date | None = None) -> date | None:
     """First event date to ask for: the latest held minus the revision window; else ``start_date`` (None: all)."""
-    latest = latest_date(copy, fmt)
+    latest = latest if latest is not None or copy is None else latest_date(copy, fmt)
     if latest is not None:
         return latest - timedelta(days=revision_days)
     return date.fromisoformat(start_date) if start_date else None
