@@ -74,6 +74,15 @@ class FetchConfig(_Strict):
             raise ValueError(f"{v!r} is not an environment variable name (the secret itself never goes here)")
         return v
 
+    @field_validator("params")
+    @classmethod
+    def _no_secret_params(cls, v: dict) -> dict:
+        bad = sorted(k for k in v if re.search(r"key|token|secret|password|passwd", k, re.I))
+        if bad:
+            raise ValueError(f"params {bad} look like credentials; they come only from the environment "
+                             "(token_env, email_env, password_env)")
+        return v
+
     @field_validator("start_date")
     @classmethod
     def _iso_date(cls, v: str | None) -> str | None:

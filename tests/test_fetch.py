@@ -405,14 +405,16 @@ def test_fetch_config_is_validated_with_every_problem_listed(tmp_path):
         {"name": "e", "format": "dtm", "path": "d.xlsx", "fetch": {"kind": "dtm-api"}},
         {"name": "f", "format": "dtm", "path": "f.csv", "fetch": {"kind": "dtm-api", "level": "site"}},
         {"name": "g", "format": "ucdp-ged", "path": "g.csv", "fetch": {"kind": "ftp"}},
+        {"name": "h", "format": "acled", "path": "h.csv", "fetch": {"kind": "acled-api", "params": {"key": "x"}}},
     ]
     with pytest.raises(ConfigError) as err:
         mission(tmp_path, *bad)
     text = str(err.value)
     for needle in ("writes format 'ucdp-ged'", "must not carry credentials", "not an environment variable name",
-                   "needs a dataset", ".csv or .csv.gz", "site lists have no public API endpoint", '"ftp"'):
+                   "needs a dataset", ".csv or .csv.gz", "site lists have no public API endpoint", '"ftp"',
+                   "look like credentials"):
         assert needle in text, needle
-    assert len(err.value.problems) == 7
+    assert len(err.value.problems) == 8
     ok = mission(tmp_path, {"name": "g", "format": "ucdp-ged", "path": "g.csv", "fetch": {"kind": "ucdp-api"}})
     assert ok.sources[0].fetch.revision_days == 30 and ok.sources[0].fetch.token_env is None
 

@@ -102,8 +102,8 @@ def acled_rows(job, http: Http, start: date | None) -> list[dict[str, str]]:
         _, data = http.request("GET", base, params={**params, "page": page}, headers=headers, parse_json=True)
         if not isinstance(data, dict) or "data" not in data:
             raise FetchFailed(f"{base}: no 'data' in the answer")
-        if data.get("success") is False or int(data.get("status") or 200) in (401, 403):
-            status = int(data.get("status") or 0)
+        status = int(data["status"]) if str(data.get("status", "")).isdigit() else 0
+        if data.get("success") is False or status in (401, 403):
             if status in (401, 403):
                 raise FetchAuthError(f"{what}: refused (status {status}); check {http.auth_vars}")
             raise FetchFailed(f"{base}: the API reported failure (status {status or '?'})")
