@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -121,7 +122,8 @@ class StandIn:
     dtm: dict[str, list[dict]] = field(default_factory=dict)  # admin0 | admin1 | admin2 -> rows
     files: dict[str, bytes] = field(default_factory=dict)  # /files/<name>
     hdx: dict[str, dict] = field(default_factory=dict)  # dataset -> package_show result
-    script: list[tuple[str, object]] = field(default_factory=list)  # (path prefix, status | ("429", s) | "truncate")
+    # (path prefix, action): an HTTP status, ("429", Retry-After seconds), ("slow", seconds) or "truncate"
+    script: list[tuple[str, object]] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -140,7 +142,11 @@ class StandIn:
             def do_POST(self) -> None:
                 standin._handle(self, "POST")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address) -> None:
+                pass  # a client that timed out and hung up is what the slow answers are for
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -173,7 +179,9 @@ class StandIn:
         truncate = False
         if action is not None:
             a = action[1]
-            if isinstance(a, tuple):
+            if isinstance(a, tuple) and a[0] == "slow":  # answer only after the client's timeout
+                time.sleep(float(a[1]))
+            elif isinstance(a, tuple):
                 return self._send(h, int(a[0]), b'{"error": "slow down"}', {"Retry-After": str(a[1])})
             if a == "truncate":
                 truncate = True

@@ -20,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from earlywarn.config import ConfigError, parse_config
+from earlywarn.errors import UserError
 from earlywarn.ingest.acled import read_acled
 from earlywarn.ingest.dtm import read_dtm
 from earlywarn.ingest.fetch import FetchAuthError, fetch_all, fetch_source
@@ -193,6 +194,11 @@ def test_503_then_success_and_429_honours_retry_after_within_the_cap(tmp_path, g
     rep = fetch_source(cfg, cfg.sources[0], full=True)
     assert rep.status == "ok" and rep.waited_s == pytest.approx(0.2)
 
+    cfg = mission(tmp_path, ged_source(server, timeout_s=0.3))
+    server.fail("/api/gedevents/", ("slow", 1.0))
+    rep = fetch_source(cfg, cfg.sources[0], full=True)
+    assert rep.status == "ok" and rep.retries == 1 and rep.rows_total == 300
+
 
 def test_a_fetch_that_keeps_failing_leaves_the_last_good_copy_and_is_reported(tmp_path, ged_2019, secrets_env):
     _, rows = ged_2019
@@ -239,6 +245,13 @@ def test_401_and_a_missing_token_are_one_line_user_errors_naming_the_variable(tm
         fetch_source(cfg, cfg.sources[0])
     assert "\n" not in str(err.value) and len(server.seen) == 1  # a refusal is not retried
     assert not Path(cfg.data_path(cfg.sources[0].path)).exists()
+
+    # a nightly run that must carry on records the refusal as a failed feed instead
+    manifest = RunManifest(mission="FETCH-TEST", config_hash=cfg.config_hash())
+    [rep] = fetch_all(cfg, manifest, raise_auth=False)
+    assert rep.status == "failed" and "UCDP_API_TOKEN" in rep.error and manifest.fetches == [rep.to_dict()]
+    with pytest.raises(UserError, match="no fetchable source named nope"):
+        fetch_all(cfg, only=["nope"])
 
     (tmp_path / "mission.yaml").write_text(json.dumps({
         "mission": "FETCH-TEST", "localities": {"unit": "priogrid"}, "sources": [ged_source(server)]}))
