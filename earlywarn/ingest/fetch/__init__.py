@@ -29,8 +29,9 @@ from earlywarn.ingest.fetch.apis import ACLED_URL, API_ROWS, DTM_URL, PREFERRED_
 from earlywarn.ingest.fetch.base import FetchAuthError, FetchFailed, FetchReport, Http, redact_url
 from earlywarn.ingest.fetch.files import FILE_KINDS, HDX_URL, check_payload
 from earlywarn.ingest.fetch.table import KEYS, latest_date, merge, read_copy, window_start, write_copy
+from earlywarn.manifest import RunManifest
 
-__all__ = ["FetchAuthError", "FetchReport", "fetch_all", "fetch_source", "fetchable"]
+__all__ = ["FetchAuthError", "FetchReport", "fetch_all", "fetch_source", "fetchable", "record_fetch"]
 
 DEFAULT_URLS = {"ucdp-api": UCDP_URL, "acled-api": ACLED_URL, "dtm-api": DTM_URL, "hdx": HDX_URL}
 
@@ -164,8 +165,16 @@ def _read_state(path: Path) -> dict:
         return {}
 
 
-def fetch_all(cfg: MissionConfig, manifest=None, *, only: list[str] | None = None, full: bool = False,
-              raise_auth: bool = True) -> list[FetchReport]:
+def record_fetch(manifest: RunManifest, report: FetchReport) -> None:
+    """Put a report in the manifest's ``fetches``; a failed one also warns that the feed runs on its last copy."""
+    manifest.fetches.append(report.to_dict())
+    if not report.ok:
+        since = f", newest event {report.latest_event}" if report.latest_event else ""
+        manifest.warn(f"fetch of {report.source} failed ({report.error}); the run uses its last local copy{since}")
+
+
+def fetch_all(cfg: MissionConfig, manifest: RunManifest | None = None, *, only: list[str] | None = None,
+              full: bool = False, raise_auth: bool = True) -> list[FetchReport]:
     """Refresh every fetchable source (or those named in ``only``); record each report in ``manifest.fetches``.
 
     A failed fetch is recorded, warned about in the manifest and left for the
@@ -194,9 +203,7 @@ def fetch_all(cfg: MissionConfig, manifest=None, *, only: list[str] | None = Non
         progress.note("%s", rep.line())
         reports.append(rep)
         if manifest is not None:
-            manifest.fetches.append(rep.to_dict())
-            if not rep.ok:
-                manifest.warn(f"fetch of {src.name} failed ({rep.error}); the run uses its last local copy")
+            record_fetch(manifest, rep)
     if auth_error is not None and raise_auth:
         raise auth_error
     return reports

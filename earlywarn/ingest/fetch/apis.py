@@ -10,11 +10,15 @@ listed in the README ("Feeds").
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from earlywarn import progress
 from earlywarn.ingest.fetch.base import FetchAuthError, FetchFailed, Http, Secret, env_secret, same_origin
 from earlywarn.ingest.fetch.table import cell
 from earlywarn.ingest.ged import GED_25_1
+
+if TYPE_CHECKING:
+    from earlywarn.ingest.fetch import FetchJob
 
 UCDP_URL = "https://ucdpapi.pcr.uu.se/api/gedevents/25.1"
 ACLED_URL = "https://acleddata.com/api/acled/read"
@@ -31,7 +35,7 @@ def _rows(items, what: str) -> list[dict[str, str]]:
     return [{str(k): cell(v) for k, v in r.items()} for r in items]
 
 
-def ucdp_rows(job, http: Http, start: date | None) -> list[dict[str, str]]:
+def ucdp_rows(job: FetchJob, http: Http, start: date | None) -> list[dict[str, str]]:
     """UCDP GED API: ``x-ucdp-access-token``; paged by ``pagesize``/``page``; follows ``NextPageUrl``.
 
     Each configured URL is one release (a yearly one such as 25.1, then
@@ -70,7 +74,7 @@ def ucdp_rows(job, http: Http, start: date | None) -> list[dict[str, str]]:
     return out
 
 
-def acled_rows(job, http: Http, start: date | None) -> list[dict[str, str]]:
+def acled_rows(job: FetchJob, http: Http, start: date | None) -> list[dict[str, str]]:
     """ACLED API: OAuth password grant (email, password -> Bearer token), then ``/api/acled/read`` page by page.
 
     Pages of ``limit`` rows are asked for until one comes back short. With a
@@ -116,7 +120,7 @@ def acled_rows(job, http: Http, start: date | None) -> list[dict[str, str]]:
     return out
 
 
-def dtm_rows(job, http: Http, start: date | None) -> list[dict[str, str]]:
+def dtm_rows(job: FetchJob, http: Http, start: date | None) -> list[dict[str, str]]:
     """IOM DTM API v3: ``Ocp-Apim-Subscription-Key``; one answer ``{isSuccess, errorMessages, result}``."""
     f = job.fcfg
     key = env_secret(f.token_env or "DTM_API_KEY", f"source {job.src.name} (dtm-api)", block=f.token_block)

@@ -13,10 +13,14 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from earlywarn import progress
 from earlywarn.config import expand_env
 from earlywarn.ingest.fetch.base import FetchFailed, Http, env_secret
+
+if TYPE_CHECKING:
+    from earlywarn.ingest.fetch import FetchJob
 
 HDX_URL = "https://data.humdata.org"
 
@@ -29,7 +33,7 @@ def check_payload(data: bytes, what: str) -> None:
         raise FetchFailed(f"{what}: the download is an HTML page, not a data file")
 
 
-def hdx_file(job, http: Http, state: dict) -> bytes | None:
+def hdx_file(job: FetchJob, http: Http, state: dict) -> bytes | None:
     """CKAN ``package_show`` -> the chosen resource's ``url`` -> its bytes; None when ``last_modified`` is unchanged."""
     f = job.fcfg
     base = (f.urls[0] if f.urls else HDX_URL).rstrip("/")
@@ -64,7 +68,7 @@ def _pick(resources: list[dict], wanted: str | None) -> dict | None:
     return (csvs or resources or [None])[0]
 
 
-def url_file(job, http: Http, state: dict) -> bytes | None:
+def url_file(job: FetchJob, http: Http, state: dict) -> bytes | None:
     """Any HTTP(S) file, asked conditionally (``If-None-Match``/``If-Modified-Since``): None on 304."""
     f = job.fcfg
     headers = {}
@@ -86,7 +90,7 @@ def url_file(job, http: Http, state: dict) -> bytes | None:
     return resp.content
 
 
-def folder_file(job, http: Http, state: dict) -> bytes | None:
+def folder_file(job: FetchJob, http: Http, state: dict) -> bytes | None:
     """The newest file matching ``glob`` in the watched folder (by modification time, then name)."""
     f = job.fcfg
     folder = Path(expand_env(str(f.folder)))
