@@ -643,7 +643,11 @@ class MissionConfig(_Strict):
 
     def config_hash(self) -> str:
         """Stable hash of the effective configuration, recorded in every manifest."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        data = self.model_dump(mode="json")
+        for src in data["sources"]:  # a source without a fetch block hashes as before fetching existed (same run ids)
+            if src.get("fetch") is None:
+                src.pop("fetch", None)
+        blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def radius_for(self, base_type: str | None) -> float | None:
