@@ -373,10 +373,11 @@ def brief(
 
 def _register_subcommands() -> None:
     """Commands that live beside their library code (ingest, model)."""
-    from earlywarn.commands import ingest, model
+    from earlywarn.commands import fetch, ingest, model
 
     ingest.register(app)
     model.register(app)
+    fetch.register(app)
 
 
 _register_subcommands()

@@ -31,16 +31,118 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+FETCH_KINDS = ("ucdp-api", "acled-api", "dtm-api", "hdx", "url", "folder")
+# The published format each API writes its local copy in; file kinds (hdx, url, folder) take any format.
+FETCH_FORMAT = {"ucdp-api": "ucdp-ged", "acled-api": "acled", "dtm-api": "dtm"}
+
+
+class FetchConfig(_Strict):
+    """How a feed's local copy is refreshed from its publisher (earlywarn.ingest.fetch).
+
+    Secrets are never written here: only the names of the environment
+    variables that hold them, because the config is hashed into every
+    manifest and shared with analysts. Every URL is overridable, so a mission
+    behind a proxy or a mirror (or a test's stand-in server) uses the same
+    client code.
+    """
+
+    kind: Literal["ucdp-api", "acled-api", "dtm-api", "hdx", "url", "folder"]
+    url: str | list[str] | None = None  # default per kind; ucdp-api takes a list of releases, merged in order
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)  # passed through to the API
+    token_env: str | None = None  # ucdp-api: UCDP_API_TOKEN, dtm-api: DTM_API_KEY, hdx/url: none
+    token_block: str | None = None  # optional Prefect Secret block tried when token_env is unset
+    email_env: str = "ACLED_EMAIL"  # acled-api: OAuth password grant
+    password_env: str = "ACLED_PASSWORD"
+    token_url: str | None = None  # acled-api: default <url's origin>/oauth/token
+    level: Literal["admin0", "admin1", "admin2", "site"] = "admin2"  # dtm-api
+    revision_days: int = Field(default=30, ge=0, le=3650)  # re-ask this many days before the latest event held
+    start_date: str | None = None  # first fetch: earliest event date asked for (ISO); default all history
+    page_size: int = Field(default=1000, ge=1, le=5000)
+    dataset: str | None = None  # hdx: CKAN dataset name or id
+    resource: str | None = None  # hdx: resource name or id (default: the first CSV resource)
+    folder: Path | None = None  # folder: the watched folder (absolute, or relative to the config's folder)
+    glob: str = "*.csv"  # folder: newest file matching this wins
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    retries: int = Field(default=4, ge=0, le=20)  # for timeouts, 429 and 5xx
+    backoff_s: float = Field(default=2.0, ge=0, le=600)  # first wait; doubles per retry
+    max_backoff_s: float = Field(default=120.0, ge=0, le=3600)  # cap on any wait, Retry-After included
+
+    @field_validator("token_env", "email_env", "password_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and not ENV_NAME.match(v):
+            raise ValueError(f"{v!r} is not an environment variable name (the secret itself never goes here)")
+        return v
+
+    @field_validator("params")
+    @classmethod
+    def _no_secret_params(cls, v: dict) -> dict:
+        bad = sorted(k for k in v if re.search(r"key|token|secret|password|passwd", k, re.I))
+        if bad:
+            raise ValueError(f"params {bad} look like credentials; they come only from the environment "
+                             "(token_env, email_env, password_env)")
+        return v
+
+    @field_validator("start_date")
+    @classmethod
+    def _iso_date(cls, v: str | None) -> str | None:
+        if v is not None:
+            from datetime import date
+
+            try:
+                date.fromisoformat(v)
+            except ValueError:
+                raise ValueError(f"start_date {v!r} is not an ISO date (YYYY-MM-DD)") from None
+        return v
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> FetchConfig:
+        urls = self.urls
+        if len(urls) > 1 and self.kind != "ucdp-api":
+            raise ValueError("only ucdp-api takes a list of URLs (a yearly release and candidate releases)")
+        for u in urls:
+            if not re.match(r"^https?://[^/\s]+", u):
+                raise ValueError(f"url {u!r} is not an http(s) URL")
+            if re.match(r"^https?://[^/]*@", u):
+                raise ValueError("the url must not carry credentials; name their environment variable instead")
+        if self.kind == "url" and not urls:
+            raise ValueError("kind 'url' needs a url")
+        if self.kind == "hdx" and not self.dataset:
+            raise ValueError("kind 'hdx' needs a dataset (CKAN name or id)")
+        if self.kind == "folder" and self.folder is None:
+            raise ValueError("kind 'folder' needs the watched folder")
+        if self.kind == "dtm-api" and self.level == "site" and not urls:
+            raise ValueError("DTM site lists have no public API endpoint: set url to the one you were given")
+        return self
+
+    @property
+    def urls(self) -> list[str]:
+        return [] if self.url is None else [self.url] if isinstance(self.url, str) else list(self.url)
+
+
 class SourceConfig(_Strict):
     """One input feed as published (incidents or displacement)."""
 
     name: str = Field(min_length=1)
     format: Literal["ucdp-ged", "acled", "hxl-incidents", "dtm"]
-    path: Path
+    path: Path  # the local copy every run reads; a fetch refreshes it atomically
     # HXL only: canonical field -> HXL hashtag, e.g. {"date_start": "#date", "lat": "#geo+lat"}
     hxl_mapping: dict[str, str] = Field(default_factory=dict)
     # HXL only: mission event types that count as each canonical kind
     hxl_kinds: dict[str, str] = Field(default_factory=dict)
+    fetch: FetchConfig | None = None  # optional: how to refresh ``path`` (earlywarn fetch)
+
+    @model_validator(mode="after")
+    def _fetch_matches_format(self) -> SourceConfig:
+        f = self.fetch
+        if f is not None:
+            want = FETCH_FORMAT.get(f.kind)
+            if want is not None and self.format != want:
+                raise ValueError(f"fetch kind {f.kind!r} writes format {want!r}, but the source's format is "
+                                 f"{self.format!r}")
+            if want is not None and not self.path.name.lower().endswith((".csv", ".csv.gz")):
+                raise ValueError(f"an API feed's local copy is written as .csv or .csv.gz, got {self.path.name!r}")
+        return self
 
 
 class LocalityConfig(_Strict):
@@ -559,7 +661,11 @@ class MissionConfig(_Strict):
 
     def config_hash(self) -> str:
         """Stable hash of the effective configuration, recorded in every manifest."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        data = self.model_dump(mode="json")
+        for src in data["sources"]:  # a source without a fetch block hashes as before fetching existed (same run ids)
+            if src.get("fetch") is None:
+                src.pop("fetch", None)
+        blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def radius_for(self, base_type: str | None) -> float | None:

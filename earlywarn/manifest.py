@@ -68,6 +68,9 @@ class RunManifest:
     redactions: list[str] = field(default_factory=list)
     outputs: dict[str, dict] = field(default_factory=dict)
     config: dict = field(default_factory=dict)
+    # one record per feed refreshed from its publisher (earlywarn.ingest.fetch.FetchReport.to_dict): URL without
+    # secrets, requests, rows new and revised, bytes, seconds, status and error
+    fetches: list[dict] = field(default_factory=list)
 
     error: dict | None = None  # a failed run's error; the traceback only when it was a bug, not a user's mistake
 
