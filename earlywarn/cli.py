@@ -372,11 +372,12 @@ def brief(
 
 
 def _register_subcommands() -> None:
-    """Commands that live beside their library code (ingest, model)."""
-    from earlywarn.commands import ingest, model
+    """Commands that live beside their library code (ingest, model, alerts)."""
+    from earlywarn.commands import alerts, ingest, model
 
     ingest.register(app)
     model.register(app)
+    alerts.register(app)
 
 
 _register_subcommands()
