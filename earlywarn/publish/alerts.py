@@ -435,11 +435,14 @@ def render_text(
     max_items: int = 10,
     chat: bool = False,
     attachments: Sequence[str] = (),
+    quiet_about: Iterable[str] | None = None,
 ) -> str:
     """The message in words a planner reads; only the sections of ``events`` (default: everything that happened).
 
     ``chat``: place names and reasons are made inert for chat tools (no
     mention or link markup). ``attachments``: file names said to be attached.
+    ``quiet_about``: the events an "all quiet" message vouches for (the
+    channel's own; default all).
     """
     ev = list(ch.events if events is None else events)
     safe = _chat_safe if chat else (lambda t: t)
@@ -458,9 +461,11 @@ def render_text(
                  else "changes since the last run")
         lines.append(f"{_title(ch)} ({since}).")
     if ev == ["all_quiet"]:
-        quiet = ["no locality entered high or very high threat", "no new forward-deployment or "
-                 "humanitarian-access flag", "every feed is up to date"]
-        lines.append("All quiet: " + "; ".join(quiet) + ".")
+        said = {"new_high": "no locality entered high or very high threat",
+                "new_flag": "no new forward-deployment or humanitarian-access flag",
+                "feed_stale": "no feed went stale", "run_failed": "the run completed"}
+        quiet = [t for e, t in said.items() if quiet_about is None or e in quiet_about]
+        lines.append("All quiet" + (": " + "; ".join(quiet) if quiet else "") + ".")
 
     def section(title: str, items: Sequence, fmt) -> None:
         lines.append("")
@@ -751,8 +756,8 @@ def deliver(ch: WebhookAlertConfig | EmailAlertConfig, changes_: RunChanges, eve
     secrets = _webhook_secrets(ch) if isinstance(ch, WebhookAlertConfig) else _email_secrets(ch)
     try:
         if isinstance(ch, WebhookAlertConfig):
-            text = _test_text(changes_, link) if test else render_text(changes_, events=events, map_link=link,
-                                                                 max_items=ch.max_items, chat=True)
+            text = _test_text(changes_, link) if test else render_text(
+                changes_, events=events, map_link=link, max_items=ch.max_items, chat=True, quiet_about=ch.events)
             body = payload(changes_, events, text, map_link=link, structured=ch.structured, test=test)
             return _with_retries(lambda: post_webhook(ch, body), ch.retries)
         files, notes = _attachable(ch, attachments)
@@ -761,7 +766,7 @@ def deliver(ch: WebhookAlertConfig | EmailAlertConfig, changes_: RunChanges, eve
         else:
             subject = render_subject(changes_, events, ch.subject_prefix)
             text = render_text(changes_, events=events, map_link=link, max_items=ch.max_items,
-                               attachments=[p.name for p in files])
+                               attachments=[p.name for p in files], quiet_about=ch.events)
         if notes:
             text += "\n" + "\n".join(notes) + "\n"
         msg = build_email(ch, subject, text, files)
