@@ -26,7 +26,7 @@ import shapely
 from aiosmtpd.controller import Controller
 
 from earlywarn.config import ConfigError, parse_config
-from earlywarn.manifest import RunManifest
+from earlywarn.manifest import RunLocked, RunManifest
 from earlywarn.publish import alerts
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -484,6 +484,8 @@ def test_a_failed_run_alerts_with_the_map_that_still_stands(tmp_path, smtp, hook
     m2 = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash())
     assert alerts.send_alerts(cfg, alerts.failed_run(cfg, m2, err), m2, None)[0].status == "skipped"
     assert len(smtp.messages) == 1 and hook.posts == []
+    # A trigger refused because the nightly run holds the lock is not a failure anyone must act on.
+    assert alerts.failure_worth_alerting(err) and not alerts.failure_worth_alerting(RunLocked("another run"))
 
 
 def test_alert_test_command_reaches_every_channel(tmp_path, smtp, hook):

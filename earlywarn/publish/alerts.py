@@ -41,8 +41,9 @@ Rules that hold whatever the channel:
   appear in a message, the manifest or a log line.
 
 The nightly sequence calls :func:`run_changes` then :func:`send_alerts` after
-publishing, and :func:`failed_run` then :func:`send_alerts` when a run fails;
-``earlywarn alert-test`` calls :func:`send_test`.
+publishing, and :func:`failed_run` then :func:`send_alerts` when a run fails
+(unless :func:`failure_worth_alerting` says the failure is only a run refused
+by the lock); ``earlywarn alert-test`` calls :func:`send_test`.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ from earlywarn.config import (
     RedactionConfig,
     WebhookAlertConfig,
 )
-from earlywarn.manifest import RunManifest
+from earlywarn.manifest import RunLocked, RunManifest
 from earlywarn.publish.redact import snap_to_grid
 
 log = logging.getLogger("earlywarn")
@@ -361,6 +362,15 @@ def _last_published(cfg: MissionConfig) -> str | None:
         return json.loads((cfg.tables_dir / "state" / "published.json").read_text()).get("as_of")
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def failure_worth_alerting(error: BaseException) -> bool:
+    """False for a run refused because another run holds the lock: that run reports for itself.
+
+    A manual trigger during the nightly run would otherwise page everyone
+    with "run FAILED" while the real run completes normally.
+    """
+    return not isinstance(error, RunLocked)
 
 
 def failed_run(cfg: MissionConfig, manifest: RunManifest, error: BaseException | str | None = None) -> RunChanges:
