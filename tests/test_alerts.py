@@ -362,6 +362,12 @@ def test_a_rerun_of_the_same_run_sends_nothing_again(tmp_path, smtp, hook):
         "2026-12-07")), mission=cfg.mission, run_id="2026-12-07-dddddddddd")
     assert [r.status for r in alerts.send_alerts(cfg, nxt, None, nxt.run_id)] == ["sent", "sent"]
     assert len(smtp.messages) == 2 and len(hook.posts) == 2
+    # A damaged sent-log is said in the manifest and replaced; better one alert twice than none.
+    (cfg.tables_dir / "state" / "alerts_sent.json").write_text("{not json")
+    m3 = manifest_for(cfg)
+    assert [r.status for r in alerts.send_alerts(cfg, published_changes(cfg, m3), m3, RUN)] == ["sent", "sent"]
+    assert any("sent-log alerts_sent.json unreadable" in w for w in m3.warnings)
+    assert json.loads((cfg.tables_dir / "state" / "alerts_sent.json").read_text())["sent"]
 
 
 def test_a_failing_channel_is_a_manifest_warning_and_the_others_deliver(tmp_path, smtp, hook):

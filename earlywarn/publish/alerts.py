@@ -863,7 +863,8 @@ def send_alerts(
         reports.append(AlertReport(label, ch.kind, "sent", said, events))
         entries.append({"key": key, "channel": cid, "as_of": safe.as_of, "digest": digest, "events": events,
                         "at": datetime.now(UTC).isoformat(timespec="seconds")})
-    if any(r.status == "sent" for r in reports):
+        # Recorded after each delivery, not at the end: a run killed between two channels
+        # must not make its rerun send the first one again.
         try:
             write_text(state, json.dumps({"version": 1, "sent": entries[-SENT_LOG_KEEP:]}, indent=1))
         except OSError as exc:
