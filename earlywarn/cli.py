@@ -372,12 +372,13 @@ def brief(
 
 
 def _register_subcommands() -> None:
-    """Commands that live beside their library code (ingest, model)."""
-    from earlywarn.commands import fetch, ingest, model
+    """Commands that live beside their library code (ingest, model, fetch, alerts)."""
+    from earlywarn.commands import alerts, fetch, ingest, model
 
     ingest.register(app)
     model.register(app)
     fetch.register(app)
+    alerts.register(app)
 
 
 _register_subcommands()

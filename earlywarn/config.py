@@ -14,10 +14,18 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from earlywarn.errors import UserError
 from earlywarn.schema import CIVILIAN_TARGET_KINDS
@@ -469,6 +477,157 @@ class RedactionConfig(_Strict):
         return v
 
 
+ALERT_EVENTS = ("new_high", "new_flag", "feed_stale", "run_failed", "all_quiet")
+AlertEvent = Literal["new_high", "new_flag", "feed_stale", "run_failed", "all_quiet"]
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+
+
+def _env_name_or_none(v: str | None, what: str) -> str | None:
+    if v is not None and not ENV_NAME.match(v):
+        raise ValueError(f"{what} {v!r} is not an environment variable name")
+    return v
+
+
+class _AlertChannel(_Strict):
+    """What every alert channel has: which events it hears about, and how its readers reach the map.
+
+    Events: ``new_high`` (a locality entered high or very high threat),
+    ``new_flag`` (a new forward-deployment or humanitarian-access flag),
+    ``feed_stale`` (a feed fell back to its last good copy), ``run_failed``,
+    and ``all_quiet`` (a short message even when none of the others happened;
+    without it a quiet night sends nothing, so silence stays meaningful only
+    if the channel is known to work: see ``earlywarn alert-test``).
+    """
+
+    name: str | None = Field(default=None, min_length=1, max_length=60)  # how warnings and alert-test name it
+    events: list[AlertEvent] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["new_high", "new_flag", "feed_stale", "run_failed"], min_length=1)
+    # Where this channel's readers open the map (a shared-drive path or an intranet address);
+    # default: the map file's path on the machine that ran.
+    map_url: str | None = Field(default=None, min_length=1, max_length=500)
+    max_items: int = Field(default=10, ge=1, le=100)  # localities listed per section; the rest are counted
+    timeout_s: float = Field(default=20.0, gt=0, le=300)
+    retries: int = Field(default=1, ge=0, le=5)  # a refused connection or a 5xx is tried again after 2 s
+
+    @field_validator("events")
+    @classmethod
+    def _unique_events(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
+
+
+class WebhookAlertConfig(_AlertChannel):
+    """A chat tool's incoming webhook (or any HTTP receiver): JSON with a plain ``text`` field.
+
+    Chat tools' webhook URLs carry their own token, so the URL may come from
+    an environment variable (``url_env``) instead of the config; ``secret_env``
+    names a variable whose value signs the body (HMAC-SHA256, header
+    ``X-Earlywarn-Signature: sha256=<hex>``) for receivers that check it.
+    ``structured: false`` posts ``{"text": ...}`` alone for receivers that
+    refuse unknown fields.
+    """
+
+    kind: Literal["webhook"]
+    url: str | None = None
+    url_env: str | None = None
+    secret_env: str | None = None
+    structured: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("webhook url must be an http:// or https:// address")
+        if parts.username or parts.password:
+            raise ValueError("webhook url must not contain credentials; use url_env or secret_env")
+        return v
+
+    @field_validator("url_env", "secret_env")
+    @classmethod
+    def _env(cls, v: str | None) -> str | None:
+        return _env_name_or_none(v, "environment variable")
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookAlertConfig:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("a webhook needs exactly one of 'url' or 'url_env' (a variable holding the url)")
+        return self
+
+    @field_serializer("url")
+    def _dump_url(self, v: str | None) -> str | None:
+        """The manifest records the config: keep the host, drop the path and query that may carry a token."""
+        if v is None:
+            return v
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(v)
+        hidden = "/***" if (parts.path not in ("", "/") or parts.query) else ""
+        return f"{parts.scheme}://{parts.netloc}{hidden}"
+
+
+class EmailAlertConfig(_AlertChannel):
+    """Plain-text email through the mission's SMTP relay, with the weekly brief PDF attached.
+
+    The password, if the relay wants one, comes only from the environment
+    variable ``password_env``; it is refused without TLS, because it would
+    cross the network in clear.
+    """
+
+    kind: Literal["email"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=25, ge=1, le=65535)
+    from_: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    tls: Literal["none", "starttls", "ssl"] = "none"
+    username: str | None = None
+    password_env: str | None = None
+    subject_prefix: str = Field(default="[earlywarn]", max_length=40)
+    attach_brief: bool = True
+    max_attachment_mb: float = Field(default=10.0, gt=0, le=50)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _listed(cls, v):
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("from_")
+    @classmethod
+    def _from_address(cls, v: str) -> str:
+        if not _EMAIL.match(v):
+            raise ValueError(f"{v!r} is not an email address")
+        return v
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        bad = [a for a in v if not _EMAIL.match(a)]
+        if bad:
+            raise ValueError(f"not email addresses: {bad}")
+        return v
+
+    @field_validator("password_env")
+    @classmethod
+    def _env(cls, v: str | None) -> str | None:
+        return _env_name_or_none(v, "password_env")
+
+    @model_validator(mode="after")
+    def _no_clear_password(self) -> EmailAlertConfig:
+        if self.password_env and self.tls == "none":
+            raise ValueError("a password needs tls: starttls or ssl (it would cross the network in clear)")
+        if self.password_env and not self.username:
+            raise ValueError("password_env needs a username")
+        return self
+
+
+AlertConfig = Annotated[WebhookAlertConfig | EmailAlertConfig, Field(discriminator="kind")]
+
+
 ISO3 = re.compile(r"^[A-Za-z]{3}$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -542,6 +701,7 @@ class MissionConfig(_Strict):
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
     indicators: list[IndicatorConfig] = Field(default_factory=_default_indicators)
     context_layers: list[ContextLayerConfig] = Field(default_factory=list)  # map context (earlywarn.publish.context)
+    alerts: list[AlertConfig] = Field(default_factory=list)  # who is told after each run (publish.alerts)
     timezone: str = "UTC"
 
     # set by load_config: the folder that relative paths resolve against
@@ -594,6 +754,15 @@ class MissionConfig(_Strict):
             if bad or not v:
                 raise ValueError(f"area codes must be ISO 3166 alpha-3 codes such as MLI or SSD; got {bad or v}")
             return [c.upper() for c in v]
+        return v
+
+    @field_validator("alerts")
+    @classmethod
+    def _unique_channel_names(cls, v: list) -> list:
+        names = [a.name for a in v if a.name]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"alert channel names must be unique; repeated: {', '.join(dup)}")
         return v
 
     @model_validator(mode="after")
@@ -661,7 +830,9 @@ class MissionConfig(_Strict):
 
     def config_hash(self) -> str:
         """Stable hash of the effective configuration, recorded in every manifest."""
-        data = self.model_dump(mode="json")
+        # Alerts say who is told, not what is computed: a new recipient must not change the run id
+        # (a rerun would then count as a new run and alert everyone again).
+        data = self.model_dump(mode="json", exclude={"alerts"})
         for src in data["sources"]:  # a source without a fetch block hashes as before fetching existed (same run ids)
             if src.get("fetch") is None:
                 src.pop("fetch", None)
