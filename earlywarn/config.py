@@ -125,6 +125,8 @@ class FetchConfig(_Strict):
 
     @property
     def urls(self) -> list[str]:
+        """Every address to fetch from, in order: a UCDP feed may list a yearly release and the
+        candidate releases after it."""
         return [] if self.url is None else [self.url] if isinstance(self.url, str) else list(self.url)
 
 

@@ -14,6 +14,8 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``earlywarn alert-test`` to the command-line app, so channels can be
+    checked before the first night."""
     @app.command("alert-test")
     def alert_test(
         config: Path = typer.Option(..., "--config", help="Mission YAML with an 'alerts' list."),

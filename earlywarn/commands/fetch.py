@@ -15,6 +15,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``earlywarn fetch`` to the command-line app: the fetch stage alone, to refresh feeds without a run."""
     @app.command()
     def fetch(
         config: Path = typer.Option(..., "--config", "-c", help="Mission YAML file; sources with a 'fetch' block."),

@@ -38,6 +38,8 @@ DEFAULT_URLS = {"ucdp-api": UCDP_URL, "acled-api": ACLED_URL, "dtm-api": DTM_URL
 
 @dataclass
 class FetchJob:
+    """One feed's fetch in progress: what to ask for, where the local copy lives, and the report being filled in."""
+
     cfg: MissionConfig
     src: SourceConfig
     path: Path
@@ -46,6 +48,7 @@ class FetchJob:
 
     @property
     def fcfg(self):
+        """The source's ``fetch`` block, named once so every fetcher reads its settings the same way."""
         return self.src.fetch
 
 

@@ -48,6 +48,7 @@ class Secret:
         self._value = value
 
     def reveal(self) -> str:
+        """The secret itself, only at the moment a request header needs it; every other use sees the mask."""
         return self._value
 
     def __repr__(self) -> str:
@@ -92,9 +93,11 @@ class FetchReport:
 
     @property
     def ok(self) -> bool:
+        """True unless the fetch failed: an unchanged feed is a success, the local copy is current."""
         return self.status != "failed"
 
     def to_dict(self) -> dict:
+        """The report as plain data for the run manifest (it holds no secret: URLs are stored scrubbed)."""
         return asdict(self)
 
     def line(self) -> str:
@@ -180,6 +183,8 @@ class Http:
         return f"Http({self.what!r}, secrets=***)"
 
     def scrub(self, text: str) -> str:
+        """The text with every secret this client holds masked, for errors and logs that may
+        quote a URL or body."""
         for s in self.secrets:
             v = s.reveal()
             if v:
@@ -261,5 +266,7 @@ def retry_after(value: str | None) -> float | None:
 
 
 def same_origin(a: str, b: str) -> bool:
+    """Whether two URLs share scheme, host and port: credentials follow a ``NextPageUrl``
+    only to the server they were meant for."""
     pa, pb = urlsplit(a), urlsplit(b)
     return (pa.scheme, pa.hostname, pa.port) == (pb.scheme, pb.hostname, pb.port)

@@ -26,6 +26,8 @@ HDX_URL = "https://data.humdata.org"
 
 
 def check_payload(data: bytes, what: str) -> None:
+    """Refuse an empty download or an HTML page (a login or error page served with 200) before it replaces
+    a good copy."""
     if not data.strip():
         raise FetchFailed(f"{what}: the download is empty")
     head = data[:1024].lstrip().lower()

@@ -32,18 +32,23 @@ _MIDNIGHT = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ]00:00:00(?:\.0+)?Z?$")
 
 @dataclass
 class LocalCopy:
+    """The local copy of a feed keyed by event id, so a later release can replace revised rows in place."""
+
     header: list[str]
     rows: dict[str, dict[str, str]]  # event id -> cells, in file order
 
 
 @dataclass
 class MergeResult:
+    """The merged copy and how many rows were new or revised, for the manifest's fetch record."""
+
     copy: LocalCopy
     new: int
     revised: int
 
     @property
     def changed(self) -> bool:
+        """Whether the copy must be rewritten: an unchanged file keeps its hash, so the run id stays the same."""
         return bool(self.new or self.revised)
 
 
@@ -117,6 +122,7 @@ def parse_day(text: str) -> date | None:
 
 
 def latest_date(copy: LocalCopy | None, fmt: str) -> date | None:
+    """The newest event date the copy holds: an incremental fetch asks from there, minus the revision window."""
     if copy is None:
         return None
     _, date_col = KEYS[fmt]
