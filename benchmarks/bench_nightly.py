@@ -52,7 +52,8 @@ def train_champion(config_path: Path, max_rows: int) -> dict:
                                        out_dir=cfg.models_dir)
     promote(cfg, Candidate(model, version, card, None), "benchmark: first model, weighted row sample")
     return {"panel_rows": int(len(panel)), "horizons": model.horizons,
-            "train_rows_fitted": {h: m.info.get("sampled_rows", m.info["train_rows"]) for h, m in model.models.items()},
+            "train_rows_fitted": {h: m.info_.get("sampled_rows", m.info_["train_rows"])
+                                  for h, m in model.models.items()},
             "row_weights": model.main.info.get("row_weights")}
 
 

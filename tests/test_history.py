@@ -164,7 +164,7 @@ def test_quiet_thinning_keeps_held_out_calibration():
     quiet_test = test["weeks_since_any"].to_numpy() >= 104
     thin = ThreatModel(params=ModelParams(max_trees=30, quiet_rows=2_000)).fit(train)
     full = ThreatModel(params=ModelParams(max_trees=30, quiet_rows=0)).fit(train)
-    assert thin.info["fitted_rows"] < 0.35 * len(train)  # most quiet negatives were not fitted
+    assert thin.info_["fitted_rows"] < 0.35 * len(train)  # most quiet negatives were not fitted
     p_thin, p_full = thin.predict_proba(test), full.predict_proba(test)
     y = test["y"].to_numpy()
     for mask in (quiet_test, ~quiet_test, np.ones(len(y), bool)):
@@ -172,8 +172,8 @@ def test_quiet_thinning_keeps_held_out_calibration():
         assert abs(pred - obs) < 0.25 * obs + 0.002, (pred, obs)  # calibrated on held-out time
         assert abs(pred - p_full[mask].mean()) < 0.15 * p_full[mask].mean()  # as the unthinned fit
     # the sampling alone would inflate quiet rows' odds ~10x: the calibrator's quiet term undoes it
-    X = test[thin.feature_names].to_numpy("float64")[quiet_test]
-    raw_quiet = _gbm_proba(thin._members["gbm"], X[:, thin._used]).mean()
+    X = test[thin.feature_names_].to_numpy("float64")[quiet_test]
+    raw_quiet = _gbm_proba(thin.members_["gbm"], X[:, thin.used_]).mean()
     assert raw_quiet > 3 * y[quiet_test].mean()
 
 

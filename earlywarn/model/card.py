@@ -111,7 +111,7 @@ def write_model_card(model, out_dir: str | Path, backtest_result: dict | None = 
             "task": f"P(at least one target incident in the locality in the next {h} weeks)",
             "scorer": m.scorer,
             "selection": None if bt is None else bt.get("selection"),
-            "training": m.info,
+            "training": m.info_,
             "backtest": _card_backtest(bt),
         }
     primary = per_h[str(model.primary)]

@@ -64,7 +64,7 @@ class Forecaster:
 
     @property
     def feature_names(self) -> list[str]:
-        return self.main.feature_names
+        return self.main.feature_names_
 
     @property
     def params(self) -> ModelParams:
@@ -76,7 +76,7 @@ class Forecaster:
 
     @property
     def info(self) -> dict:
-        return self.main.info
+        return self.main.info_
 
     # ------------------------------------------------------------------ fitting
     @classmethod
@@ -198,9 +198,9 @@ def train_model(
     model = Forecaster.fit(panel, horizons=hs, primary=horizon_weeks, seed=seed, params=params, scorers=scorers,
                            max_rows=max_rows)
     for m in model.models.values():
-        m.info["data_end"] = panel.attrs.get("data_end")
-        m.info["unit"] = panel.attrs.get("unit")
-        m.info["step"] = panel.attrs.get("step")
+        m.info_["data_end"] = panel.attrs.get("data_end")
+        m.info_["unit"] = panel.attrs.get("unit")
+        m.info_["step"] = panel.attrs.get("step")
     model.save(out_dir)
     card = write_model_card(model, out_dir, backtest_result)
     return model, str(model.version), card

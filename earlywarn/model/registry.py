@@ -127,7 +127,7 @@ def training_rows(cfg: MissionConfig, panel: pd.DataFrame) -> pd.DataFrame:
 
 def mission_params(cfg: MissionConfig) -> ModelParams:
     """The model switches this mission sets (``model.max_trees``, ``model.quiet_rows``)."""
-    return ModelParams(max_trees=cfg.model.max_trees, quiet_rows=cfg.model.quiet_rows)
+    return ModelParams.from_config(cfg.model)
 
 
 def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | None = None,
