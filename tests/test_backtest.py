@@ -15,12 +15,11 @@ from earlywarn.model import baselines
 from earlywarn.model.backtest import (
     METRIC_KEYS,
     calibration_table,
-    fold_starts,
     metrics,
     run_backtest,
-    split,
     topk_recall,
 )
+from earlywarn.model.splits import RollingOrigin
 from earlywarn.model.threat import ModelParams, ThreatModel
 
 FAST = ModelParams(max_trees=30)
@@ -53,15 +52,28 @@ def test_topk_recall_toy_and_ties():
     assert sum(c["n"] for c in cal) == 20 and cal[0]["mean_predicted"] < cal[-1]["mean_predicted"]
 
 
-def test_split_never_trains_on_windows_closing_after_the_fold(panel):
+@pytest.mark.parametrize("history_years", [None, 0.5])
+def test_split_never_trains_on_windows_closing_after_the_fold(panel, history_years):
     h = 4
-    for f0 in fold_starts(panel, "2021-01-01"):
-        f1 = f0 + pd.DateOffset(months=1)
-        tr, te = split(panel, f0, f1, h)
-        assert tr.any() and te.any()
-        assert (panel.loc[tr, "as_of"] + pd.Timedelta(weeks=h) <= f0).all()
-        assert panel.loc[te, "as_of"].between(f0, f1, inclusive="left").all()
-        assert panel.loc[tr | te, "y"].notna().all()
+    splitter = RollingOrigin("2021-01-01", horizon_weeks=h, history_years=history_years)
+    folds = list(splitter.folds(panel))
+    assert len(folds) == splitter.get_n_splits(panel) >= 2
+    assert [(f.train.tolist(), f.test.tolist()) for f in folds] == [
+        (tr.tolist(), te.tolist()) for tr, te in splitter.split(panel)]
+    for f, (f0, f1) in zip(folds, splitter.origins(panel), strict=True):
+        assert (f.start, f.end) == (f0, f1) and len(f.train) and len(f.test)
+        train, test = panel.iloc[f.train], panel.iloc[f.test]
+        assert (train["as_of"] + pd.Timedelta(weeks=h) <= f0).all()
+        assert test["as_of"].between(f0, f1, inclusive="left").all()
+        assert train["y"].notna().all() and test["y"].notna().all()
+        if history_years is not None:  # the window: only the last half year of the training rows
+            assert train["as_of"].min() >= train["as_of"].max() - pd.Timedelta(days=183)
+        # every labelled row the rule allows is used: nothing is silently lost
+        closed = panel["y"].notna() & (panel["as_of"] + pd.Timedelta(weeks=h) <= f0)
+        if history_years is None:
+            assert closed.sum() == len(f.train)
+    # consecutive folds tile the test period without overlap
+    assert all(a.end == b.start for a, b in zip(folds, folds[1:], strict=False))
 
 
 def test_run_backtest_trains_only_on_the_past_and_reports_everything(panel):
@@ -202,7 +214,7 @@ def test_backtest_cli_on_a_small_ged_file(tmp_path, panel):
 
 def test_backtest_fits_a_sample_but_scores_every_test_row(panel):
     """max_train_rows: each fold's model is fitted on a weighted sample, as production does; tests stay whole."""
-    start = fold_starts(panel, "2021-01-01")[0]
+    start = RollingOrigin("2021-01-01").origins(panel)[0][0]
     full = run_backtest(panel, horizon_weeks=4, test_start=start, params=FAST)
     cap = min(f["n_train"] for f in full["folds"]) // 2
     sampled = run_backtest(panel, horizon_weeks=4, test_start=start, params=FAST, max_train_rows=cap)

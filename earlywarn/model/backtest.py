@@ -2,8 +2,6 @@
 
 Public API::
 
-    fold_starts(panel, test_start, fold_months=1, test_end=None) -> list[pd.Timestamp]
-    split(panel, fold_start, fold_end, horizon_weeks) -> (train_mask, test_mask)
     metrics(y, p, reference_rate) -> {auroc, aupr, brier, brier_skill, topk_recall}
     calibration_table(y, p, bins=10) -> list[dict]
     run_backtest(panel, *, horizon_weeks=4, test_start, seed=42, fold_months=1, params=None,
@@ -14,7 +12,8 @@ Public API::
 No leakage, by construction: for each fold start ``f`` (monthly from
 ``test_start``) the model and every baseline are refitted on rows with
 ``as_of + h weeks <= f`` - their target windows closed before ``f`` - and
-tested on rows with ``as_of`` in ``[f, next fold)``. Features at ``as_of``
+tested on rows with ``as_of`` in ``[f, next fold)``; the rows of every fold
+come from one splitter, :class:`earlywarn.model.splits.RollingOrigin`. Features at ``as_of``
 only use incidents known at ``as_of`` (see :mod:`earlywarn.features.panel`).
 
 Every scorer is measured on the same test rows: the model (``model``), the
@@ -54,8 +53,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from earlywarn import progress
 from earlywarn.features.panel import TARGET_COL, TARGET_COUNT_COL, feature_columns, labelled_sample
 from earlywarn.model import baselines, selection
+from earlywarn.model.splits import RollingOrigin
 from earlywarn.model.threat import ModelParams, ThreatModel
-from earlywarn.model.window import in_window
 
 METRIC_KEYS = ("auroc", "aupr", "brier", "brier_skill", "topk_recall")
 TOP_SHARE = 0.10
@@ -138,30 +137,6 @@ def escalation_label(test: pd.DataFrame, h: int) -> np.ndarray | None:
     return (test[TARGET_COUNT_COL].to_numpy("float64") > test[f"target_count_{h}w"].to_numpy("float64")).astype(float)
 
 
-# ----------------------------------------------------------------------------- folds
-def fold_starts(panel: pd.DataFrame, test_start, fold_months: int = 1, test_end=None) -> list[pd.Timestamp]:
-    """Fold start dates every ``fold_months`` from ``test_start`` up to the last labelled as-of date."""
-    labelled = panel.loc[panel[TARGET_COL].notna(), "as_of"]
-    if labelled.empty:
-        return []
-    last = pd.Timestamp(labelled.max())
-    if test_end is not None:
-        last = min(last, pd.Timestamp(test_end))
-    starts = pd.date_range(pd.Timestamp(test_start), last, freq=pd.DateOffset(months=fold_months))
-    return list(starts)
-
-
-def split(panel: pd.DataFrame, fold_start, fold_end, horizon_weeks: int) -> tuple[np.ndarray, np.ndarray]:
-    """Train rows: labelled and ``as_of + h <= fold_start``; test rows: labelled, ``as_of`` in [start, end)."""
-    as_of = panel["as_of"].to_numpy("datetime64[s]")
-    labelled = panel[TARGET_COL].notna().to_numpy()
-    f0 = np.datetime64(pd.Timestamp(fold_start), "s")
-    f1 = np.datetime64(pd.Timestamp(fold_end), "s")
-    train = labelled & (as_of + np.timedelta64(7 * horizon_weeks, "D") <= f0)
-    test = labelled & (as_of >= f0) & (as_of < f1)
-    return train, test
-
-
 # ----------------------------------------------------------------------------- backtest
 def backtest_jobs() -> int:
     """Folds run at once: ``EARLYWARN_BACKTEST_JOBS``, else every core up to 4 (each fold fits on one core)."""
@@ -171,33 +146,15 @@ def backtest_jobs() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _fold_rows(panel: pd.DataFrame, f0: pd.Timestamp, f1: pd.Timestamp, h: int,
-               history_years: float | None) -> pd.DataFrame:
-    """Only the rows a fold can use (its window of training rows and its test rows).
-
-    A fold worker then receives a fraction of a long panel instead of all of
-    it; the split and window computed again on these rows select exactly the
-    same training and test rows, so the results do not change.
-    """
-    if history_years is None:
-        return panel
-    tr, te = split(panel, f0, f1, h)
-    if tr.any():
-        last = panel["as_of"].to_numpy("datetime64[s]")[tr].max()
-        tr &= in_window(panel["as_of"].to_numpy(), last, history_years)
-    return panel[tr | te]
-
-
-def _run_fold(panel: pd.DataFrame, f0: pd.Timestamp, f1: pd.Timestamp, h: int, history_years: float | None,
+def _run_fold(train: pd.DataFrame, test: pd.DataFrame, f0: pd.Timestamp, f1: pd.Timestamp, h: int,
               factory: Callable[[], ThreatModel], max_train_rows: int | None, seed: int):
-    """Fit on the past of one fold and score its test rows with every scorer (None: nothing to test)."""
-    tr, te = split(panel, f0, f1, h)
-    if te.sum() == 0:
+    """Fit on the past of one fold and score its test rows with every scorer (None: nothing to test).
+
+    The rows come from :class:`~earlywarn.model.splits.RollingOrigin`, so a
+    fold worker receives only its own rows, never the whole panel.
+    """
+    if test.empty:
         return None
-    if history_years is not None and tr.any():
-        last = panel["as_of"].to_numpy("datetime64[s]")[tr].max()
-        tr &= in_window(panel["as_of"].to_numpy(), last, history_years)
-    train, test = panel[tr], panel[te]
     y_tr = train[TARGET_COL].to_numpy()
     if len(np.unique(y_tr)) < 2:
         return None
@@ -210,16 +167,16 @@ def _run_fold(panel: pd.DataFrame, f0: pd.Timestamp, f1: pd.Timestamp, h: int, h
     model = factory().fit(fit_rows)
     fit_seconds = time.perf_counter() - t_fit
     scores = {k: model.predict_proba(test, scorer=k) for k in ("model", "stacked")}
-    for name in baselines.available(baselines.NAMES, panel.columns, h):
+    for name in baselines.available(baselines.NAMES, test.columns, h):
         scores[name] = np.clip(baselines.predict(baselines.fit(name, train, h), test), 0.0, 1.0)
     fold = {
         "start": str(f0.date()),
         "end": str(f1.date()),
-        "n_train": int(tr.sum()),
+        "n_train": int(len(train)),
         "n_train_fitted": int(len(fit_rows)),
         "train_as_of_first": str(pd.Timestamp(train["as_of"].min()).date()),
         "train_as_of_last": str(pd.Timestamp(train["as_of"].max()).date()),
-        "n_test": int(te.sum()),
+        "n_test": int(len(test)),
         "n_test_positives": int(y.sum()),
         "train_base_rate": rate,
         "fit_seconds": round(fit_seconds, 2),
@@ -270,18 +227,19 @@ def run_backtest(
     (about 1e-7: a worker's arrays may be aligned differently in memory).
     """
     h = int(horizon_weeks)
-    starts = fold_starts(panel, test_start, fold_months, test_end)
-    if not starts:
+    splitter = RollingOrigin(test_start, horizon_weeks=h, fold_months=fold_months, test_end=test_end,
+                             history_years=history_years)
+    n_folds = splitter.get_n_splits(panel)
+    if not n_folds:
         raise ValueError(f"no labelled as-of dates on or after {test_start}")
     factory = model_factory or (lambda: ThreatModel(seed=seed, horizon_weeks=h, params=params or ModelParams()))
-    ends = [*starts[1:], pd.Timestamp(test_end or panel["as_of"].max()) + pd.Timedelta(days=1)]
     ys, refs, onset_refs, folds, extras = [], [], [], [], []
     pooled: dict[str, list[np.ndarray]] = {}
     t0 = time.perf_counter()
-    jobs = min(backtest_jobs() if n_jobs is None else max(1, int(n_jobs)), len(starts))
+    jobs = min(backtest_jobs() if n_jobs is None else max(1, int(n_jobs)), n_folds)
     # lazily: only the folds being dispatched hold their rows
-    args = ((_fold_rows(panel, f0, f1, h, history_years), f0, f1, h, history_years, factory, max_train_rows, seed)
-            for f0, f1 in zip(starts, ends, strict=True))
+    args = ((panel.iloc[f.train], panel.iloc[f.test], f.start, f.end, h, factory, max_train_rows, seed)
+            for f in splitter.folds(panel))
     if jobs > 1:
         from joblib import Parallel, delayed
 
@@ -289,7 +247,7 @@ def run_backtest(
         results = Parallel(n_jobs=jobs, return_as="generator")(delayed(_run_fold)(*a) for a in args)
     else:
         results = (_run_fold(*a) for a in args)
-    for res in progress.track(results, total=len(starts), what="backtest fold"):
+    for res in progress.track(results, total=n_folds, what="backtest fold"):
         if res is None:
             continue
         fold, y, scores, rate, extra = res
