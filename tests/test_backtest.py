@@ -88,31 +88,36 @@ def test_run_backtest_trains_only_on_the_past_and_reports_everything(panel):
         panel, horizon_weeks=4, test_start="2021-01-01", seed=3, model_factory=lambda: Spy(seed=3, params=FAST),
         n_jobs=1,
     )
-    folds = res["folds"]
+    folds = res.folds
     assert len(folds) == len(seen) >= 4
     for fold, last_train in zip(folds, seen, strict=True):
         assert last_train + pd.Timedelta(weeks=4) <= pd.Timestamp(fold["start"])
-    assert res["n_test_rows"] == sum(f["n_test"] for f in folds)
-    assert set(res["baselines"]) == set(baselines.NAMES)
-    for m in [res["model"], res["stacked"], *res["baselines"].values()]:
+    assert res.n_test_rows == sum(f["n_test"] for f in folds)
+    assert set(res.baselines) == set(baselines.NAMES)
+    for m in [res.model, res.stacked, *res.baselines.values()]:
         assert set(m) == set(METRIC_KEYS)
     # onsets: rows with no target incident in the 52 weeks before; every scorer measured on them
-    onset = res["subsets"]["onset"]
+    onset = res.subsets["onset"]
     tested = panel[(panel["as_of"] >= "2021-01-01") & panel["y"].notna()]
     quiet = tested["target_count_52w"] == 0
     assert onset["n_rows"] == int(quiet.sum()) and onset["n_positives"] == int(tested.loc[quiet, "y"].sum())
     assert set(onset["baselines"]) == set(baselines.NAMES)
-    esc = res["subsets"]["escalation"]
-    assert esc["n_rows"] == res["n_test_rows"] and 0 < esc["n_positives"] <= res["n_test_positives"]
+    esc = res.subsets["escalation"]
+    assert esc["n_rows"] == res.n_test_rows and 0 < esc["n_positives"] <= res.n_test_positives
     assert set(esc["model"]) == {"auroc", "aupr", "topk_recall"}
     # the published scorer is one of the candidates and is the best on AUPR among those within the Brier band
-    sel = res["selection"]
-    cands = {c["scorer"]: c for c in sel["candidates"]}
+    sel = res.selection
+    cands = {c["scorer"]: c for c in sel.candidates}
     best_brier = min(c["brier"] for c in cands.values())
     band = [c for c in cands.values() if c["brier"] <= best_brier * 1.01]
-    assert sel["scorer"] in cands and cands[sel["scorer"]]["aupr"] == max(c["aupr"] for c in band)
-    assert len(res["calibration"]) == 10
-    json.dumps(res, allow_nan=False)  # strict JSON: no NaN leaks into the file
+    assert sel.scorer in cands and cands[sel.scorer]["aupr"] == max(c["aupr"] for c in band)
+    assert len(res.calibration) == 10
+    data = res.to_dict()
+    json.dumps(data, allow_nan=False)  # strict JSON: no NaN leaks into the file
+    # the file's shape: the keys users read, in the order they always had
+    assert list(data) == ["model", "stacked", "baselines", "subsets", "n_test_rows", "n_test_positives", "folds",
+                          "calibration", "config", "seconds", "fit_seconds_mean", "selection"]
+    assert list(data["selection"]) == ["scorer", "label", "why", "aupr", "brier", "auroc", "rule", "candidates"]
 
 
 def test_folds_side_by_side_give_the_same_result_as_one_at_a_time(panel):
@@ -120,15 +125,14 @@ def test_folds_side_by_side_give_the_same_result_as_one_at_a_time(panel):
     one = run_backtest(panel, n_jobs=1, **kw)
     two = run_backtest(panel, n_jobs=2, **kw)
     for r in (one, two):
-        r.pop("seconds"), r.pop("fit_seconds_mean")
-        for f in r["folds"]:
+        for f in r.folds:
             f.pop("fit_seconds")
     # the same folds, rows and models; floats agree to rounding (a worker's arrays may sit differently in memory)
-    assert [f["n_train"] for f in one["folds"]] == [f["n_train"] for f in two["folds"]]
-    assert one["n_test_rows"] == two["n_test_rows"] and one["n_test_positives"] == two["n_test_positives"]
-    for name in ("model", *one["baselines"]):
-        a = one["model"] if name == "model" else one["baselines"][name]
-        b = two["model"] if name == "model" else two["baselines"][name]
+    assert [f["n_train"] for f in one.folds] == [f["n_train"] for f in two.folds]
+    assert one.n_test_rows == two.n_test_rows and one.n_test_positives == two.n_test_positives
+    for name in ("model", *one.baselines):
+        a = one.model if name == "model" else one.baselines[name]
+        b = two.model if name == "model" else two.baselines[name]
         assert a == pytest.approx(b, rel=1e-6, abs=1e-9)
 
 
@@ -216,9 +220,9 @@ def test_backtest_fits_a_sample_but_scores_every_test_row(panel):
     """max_train_rows: each fold's model is fitted on a weighted sample, as production does; tests stay whole."""
     start = RollingOrigin("2021-01-01").origins(panel)[0][0]
     full = run_backtest(panel, horizon_weeks=4, test_start=start, params=FAST)
-    cap = min(f["n_train"] for f in full["folds"]) // 2
+    cap = min(f["n_train"] for f in full.folds) // 2
     sampled = run_backtest(panel, horizon_weeks=4, test_start=start, params=FAST, max_train_rows=cap)
-    assert sampled["n_test_rows"] == full["n_test_rows"] and sampled["baselines"] == full["baselines"]
-    assert all(f["n_train_fitted"] == cap < f["n_train"] for f in sampled["folds"])
-    assert all(f["n_train_fitted"] == f["n_train"] for f in full["folds"])
-    assert 0 <= sampled["model"]["brier"] <= 1
+    assert sampled.n_test_rows == full.n_test_rows and sampled.baselines == full.baselines
+    assert all(f["n_train_fitted"] == cap < f["n_train"] for f in sampled.folds)
+    assert all(f["n_train_fitted"] == f["n_train"] for f in full.folds)
+    assert 0 <= sampled.model["brier"] <= 1

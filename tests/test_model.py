@@ -14,6 +14,7 @@ from sklearn.svm import SVC
 from earlywarn.features.panel import CHANNELS, SPATIAL_LAG_FEATURES, describe, feature_group
 from earlywarn.model import baselines
 from earlywarn.model import file as modelfile
+from earlywarn.model.backtest import BacktestResult
 from earlywarn.model.card import write_model_card
 from earlywarn.model.file import UntrustedModelError
 from earlywarn.model.forecaster import Forecaster, score_panel, train_model
@@ -129,18 +130,18 @@ def test_explanations_name_real_features_in_plain_words(fitted):
 
 def test_train_model_writes_card_and_score_panel(tmp_path):
     panel = synthetic_panel(n_loc=20, n_wk=60, seed=3)
-    bt = {
-        "model": {"auroc": 0.8, "aupr": 0.5, "brier": 0.1, "brier_skill": 0.3, "topk_recall": 0.4},
-        "baselines": {
+    bt = BacktestResult(
+        model={"auroc": 0.8, "aupr": 0.5, "brier": 0.1, "brier_skill": 0.3, "topk_recall": 0.4},
+        baselines={
             "persistence": {"auroc": 0.7, "aupr": 0.4, "brier": 0.12, "brier_skill": 0.1, "topk_recall": 0.3}
         },
-        "n_test_rows": 100,
-        "n_test_positives": 20,
-        "folds": [{}],
-        "config": {"horizon_weeks": 4},
-    }
+        n_test_rows=100,
+        n_test_positives=20,
+        folds=[{}],
+        config={"horizon_weeks": 4},
+    )
     model, version, card = train_model(
-        panel, seed=1, horizon_weeks=4, out_dir=tmp_path, backtest_result=bt, params=FAST
+        panel, seed=1, primary_horizon=4, out_dir=tmp_path, backtest_result=bt, params=FAST
     )
     assert (tmp_path / f"threat-model-{version}.skops").exists()
     assert card.exists() and card.suffix == ".md"
@@ -248,8 +249,8 @@ def test_horizons_are_consistent_and_each_has_its_own_model(tmp_path):
 
     panel = build_panel(random_incidents(n=250, seed=3, days=700), CELLS, unit="priogrid", horizon_weeks=4,
                         horizons=[1, 4, 12])
-    model = Forecaster.fit(panel, horizons=[1, 4, 12], primary=4, seed=2, params=FAST)
-    assert model.horizons == [1, 4, 12] and model.primary == 4
+    model = Forecaster.fit(panel, horizons=[1, 4, 12], primary_horizon=4, seed=2, params=FAST)
+    assert model.horizons == [1, 4, 12] and model.primary_horizon == 4
     # each horizon learnt its own base rate: the 12-week event is the most common
     rates = [model.models[h].info_["train_base_rate"] for h in (1, 4, 12)]
     assert rates[0] < rates[1] < rates[2]

@@ -5,9 +5,9 @@ Public API::
     metrics(y, p, reference_rate) -> {auroc, aupr, brier, brier_skill, topk_recall}
     calibration_table(y, p, bins=10) -> list[dict]
     run_backtest(panel, *, horizon_weeks=4, test_start, seed=42, fold_months=1, params=None,
-                 test_end=None, model_factory=None, history_years=None) -> dict   (JSON-ready)
-    run_backtests(panel, *, horizons, primary, **same) -> dict    the primary's result + "horizons"
-    horizon_result(result, h) -> dict                             one horizon's result from either
+                 test_end=None, model_factory=None, history_years=None) -> BacktestResult
+    run_backtests(panel, *, horizons, primary_horizon, **same) -> Backtests   every horizon, same folds
+    BacktestResult / Backtests .for_horizon(h), .to_dict() (the JSON users see)
 
 No leakage, by construction: for each fold start ``f`` (monthly from
 ``test_start``) the model and every baseline are refitted on rows with
@@ -45,6 +45,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from earlywarn import progress
 from earlywarn.features.panel import TARGET_COL, TARGET_COUNT_COL, feature_columns, labelled_sample
 from earlywarn.model import baselines, selection
+from earlywarn.model.selection import Selection
 from earlywarn.model.splits import RollingOrigin
 from earlywarn.model.threat import ModelParams, ThreatModel
 
@@ -198,6 +200,109 @@ def _scored(y: np.ndarray, scores: dict[str, np.ndarray], ref, keys=None) -> dic
     return out
 
 
+@dataclass
+class BacktestResult:
+    """One horizon's backtest: every scorer's pooled metrics, the subsets, the folds and the published choice.
+
+    Passed as it is from the backtest to the model file (each horizon's
+    published scorer), the model card and the champion/challenger rule;
+    :meth:`to_dict` is the JSON users read (``earlywarn backtest``'s file,
+    under ``horizons``), :meth:`card_summary` the model card's section.
+    Metrics are plain ``{metric: value}`` dicts (:data:`METRIC_KEYS`; None
+    where undefined, so the JSON stays strict).
+    """
+
+    model: dict
+    baselines: dict[str, dict]
+    stacked: dict | None = None
+    subsets: dict = field(default_factory=dict)  # onset / escalation: definition, n_rows, n_positives, metrics
+    n_test_rows: int = 0
+    n_test_positives: int = 0
+    folds: list[dict] = field(default_factory=list)  # per fold: dates, rows, base rate, every scorer's metrics
+    calibration: list[dict] = field(default_factory=list)  # the model's reliability table
+    config: dict = field(default_factory=dict)  # how the backtest was run
+    seconds: float = 0.0
+    fit_seconds_mean: float = 0.0
+    selection: Selection | None = None  # the scorer the product would publish on these folds
+
+    @property
+    def horizon_weeks(self) -> int | None:
+        """The horizon backtested (from ``config``; None for a hand-made result)."""
+        h = self.config.get("horizon_weeks")
+        return None if h is None else int(h)
+
+    def scorer_metrics(self, name: str) -> dict | None:
+        """Pooled metrics of ``model``, ``stacked`` or a baseline by name (None: not measured)."""
+        if name == "model":
+            return self.model
+        if name == "stacked":
+            return self.stacked
+        return self.baselines.get(name.removeprefix("baseline:"))
+
+    def for_horizon(self, h: int) -> BacktestResult:
+        """This result when it is horizon ``h``'s (the same call as :meth:`Backtests.for_horizon`)."""
+        if self.horizon_weeks not in (None, int(h)):
+            raise KeyError(f"no {h}-week backtest in this result")
+        return self
+
+    def to_dict(self) -> dict:
+        """JSON-ready, in the key order of the backtest file (unchanged since before this was a class)."""
+        out = {"model": self.model}
+        if self.stacked is not None:
+            out["stacked"] = self.stacked
+        out |= {"baselines": self.baselines, "subsets": self.subsets, "n_test_rows": self.n_test_rows,
+                "n_test_positives": self.n_test_positives, "folds": self.folds, "calibration": self.calibration,
+                "config": self.config, "seconds": self.seconds, "fit_seconds_mean": self.fit_seconds_mean}
+        if self.selection is not None:
+            out["selection"] = self.selection.to_dict()
+        return out
+
+    def card_summary(self) -> dict:
+        """The model card's ``backtest`` section: pooled results and the fold count, not every fold."""
+        return {
+            "model": self.model,
+            "stacked": self.stacked,
+            "baselines": self.baselines,
+            "subsets": self.subsets,
+            "selection": None if self.selection is None else self.selection.to_dict(),
+            "n_test_rows": self.n_test_rows,
+            "n_test_positives": self.n_test_positives,
+            "n_folds": len(self.folds),
+            "calibration": self.calibration,  # reliability diagram of the weekly brief
+            "config": self.config,
+        }
+
+
+@dataclass
+class Backtests:
+    """Every horizon's backtest on the same folds, and which horizon is primary (the one flags use).
+
+    :meth:`to_dict` is ``earlywarn backtest``'s JSON: the primary horizon's
+    result at the top level and every horizon's under ``horizons``.
+    """
+
+    by_horizon: dict[int, BacktestResult]
+    primary_horizon: int
+
+    @property
+    def primary(self) -> BacktestResult:
+        """The primary horizon's backtest (champion/challenger and the model card's headline use it)."""
+        return self.by_horizon[self.primary_horizon]
+
+    @property
+    def horizons(self) -> list[int]:
+        return sorted(self.by_horizon)
+
+    def for_horizon(self, h: int) -> BacktestResult:
+        """Horizon ``h``'s backtest (KeyError when it was not backtested)."""
+        return self.by_horizon[int(h)]
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the primary's result, ``primary_horizon``, and every horizon's under ``horizons``."""
+        return {**self.primary.to_dict(), "primary_horizon": int(self.primary_horizon),
+                "horizons": {str(h): self.by_horizon[h].to_dict() for h in self.horizons}}
+
+
 def run_backtest(
     panel: pd.DataFrame,
     *,
@@ -212,8 +317,8 @@ def run_backtest(
     max_train_rows: int | None = None,
     n_jobs: int | None = None,
     history_years: float | None = None,
-) -> dict:
-    """Retrain-per-fold backtest of the model and every baseline on the same rows; JSON-ready dict.
+) -> BacktestResult:
+    """Retrain-per-fold backtest of the model and every baseline on the same rows.
 
     With ``max_train_rows`` the model of each fold is fitted, as it would be in
     production, on a weighted sample of that fold's training rows when there
@@ -262,14 +367,17 @@ def run_backtest(
         raise ValueError(f"no fold from {test_start} had training rows with both outcomes and test rows")
     y_all, ref_all = np.concatenate(ys), np.concatenate(refs)
     scores = {k: np.concatenate(v) for k, v in pooled.items()}
-    result = {
-        **_scored(y_all, scores, ref_all),
-        "subsets": _subsets(y_all, scores, extras, np.concatenate(onset_refs)),
-        "n_test_rows": int(len(y_all)),
-        "n_test_positives": int(y_all.sum()),
-        "folds": folds,
-        "calibration": calibration_table(y_all, scores["model"]),
-        "config": {
+    pooled_metrics = _scored(y_all, scores, ref_all)
+    result = BacktestResult(
+        model=pooled_metrics["model"],
+        stacked=pooled_metrics.get("stacked"),
+        baselines=pooled_metrics["baselines"],
+        subsets=_subsets(y_all, scores, extras, np.concatenate(onset_refs)),
+        n_test_rows=int(len(y_all)),
+        n_test_positives=int(y_all.sum()),
+        folds=folds,
+        calibration=calibration_table(y_all, scores["model"]),
+        config={
             "horizon_weeks": h,
             "test_start": str(pd.Timestamp(test_start).date()),
             "fold_months": fold_months,
@@ -282,10 +390,10 @@ def run_backtest(
             "unit": panel.attrs.get("unit"),
             **(config or {}),
         },
-        "seconds": round(time.perf_counter() - t0, 2),
-        "fit_seconds_mean": round(float(np.mean([f["fit_seconds"] for f in folds])), 2),
-    }
-    result["selection"] = selection.choose(result)
+        seconds=round(time.perf_counter() - t0, 2),
+        fit_seconds_mean=round(float(np.mean([f["fit_seconds"] for f in folds])), 2),
+    )
+    result.selection = selection.choose(result)
     return result
 
 
@@ -302,54 +410,49 @@ def _subsets(y: np.ndarray, scores: dict[str, np.ndarray], extras: list[dict], o
     return out
 
 
-def run_backtests(panel: pd.DataFrame, *, horizons, primary: int, **kwargs) -> dict:
-    """One backtest per horizon on the same folds: the primary's result, with every horizon's under ``horizons``.
+def run_backtests(panel: pd.DataFrame, *, horizons, primary_horizon: int, **kwargs) -> Backtests:
+    """One backtest per horizon on the same folds (:func:`run_backtest`'s keywords apply to each).
 
     Each horizon trains on its own target (``y_{h}w``, :func:`earlywarn.features.panel.with_target`) and keeps
-    its own no-leakage rule (training windows closed h weeks before the fold).
+    its own no-leakage rule (training windows closed h weeks before the fold). The primary horizon is
+    backtested even when ``horizons`` does not list it.
     """
     from earlywarn.features.panel import target_view
 
-    out: dict = {}
-    for h in sorted(set(int(x) for x in horizons) | {int(primary)}):
+    out: dict[int, BacktestResult] = {}
+    for h in sorted(set(int(x) for x in horizons) | {int(primary_horizon)}):
         with progress.stage(f"backtest, {h}-week horizon"):
-            out[str(h)] = run_backtest(target_view(panel, h), horizon_weeks=h, **kwargs)
-    return {**out[str(primary)], "primary_horizon": int(primary), "horizons": out}
+            out[h] = run_backtest(target_view(panel, h), horizon_weeks=h, **kwargs)
+    return Backtests(out, int(primary_horizon))
 
 
-def horizon_result(result: dict, h: int) -> dict:
-    """The backtest of horizon ``h`` from a run_backtests or a single-horizon run_backtest result."""
-    if "horizons" in result:
-        return result["horizons"][str(h)]
-    if int(result.get("config", {}).get("horizon_weeks", h)) != int(h):
-        raise KeyError(f"no {h}-week backtest in this result")
-    return result
-
-
-def format_table(result: dict) -> str:
+def format_table(result: BacktestResult) -> str:
     """Plain-text table: every scorer on all rows, on onset rows and against escalations, and the choice."""
     cols = [("auroc", "AUROC", None), ("aupr", "AUPR", None), ("brier", "Brier", None),
             ("brier_skill", "Brier skill", None), ("topk_recall", "top-10% rec", None),
             ("auroc", "onset AUROC", "onset"), ("aupr", "onset AUPR", "onset"), ("aupr", "escal. AUPR", "escalation")]
     head = f"{'scorer':<22}" + "".join(f"{label:>13}" for _, label, _ in cols)
     rows = [head, "-" * len(head)]
-    subsets = result.get("subsets", {})
-    for name in ["model", "stacked", *result["baselines"]]:
+    subsets = result.subsets
+    for name in ["model", "stacked", *result.baselines]:
         cells = []
         for key, _, sub in cols:
-            src = result if sub is None else subsets.get(sub, {})
-            m = src.get(name) if name in ("model", "stacked") else src.get("baselines", {}).get(name)
+            if sub is None:
+                m = result.scorer_metrics(name)
+            else:
+                src = subsets.get(sub, {})
+                m = src.get(name) if name in ("model", "stacked") else src.get("baselines", {}).get(name)
             v = None if m is None else m.get(key)
             cells.append(f"{v:>13.4f}" if v is not None else f"{'n/a':>13}")
-        if name in result or name in result["baselines"]:
+        if result.scorer_metrics(name) is not None:
             rows.append(f"{name:<22}" + "".join(cells))
     onset = subsets.get("onset", {})
     rows.append(
-        f"test rows {result['n_test_rows']}, positives {result['n_test_positives']}"
+        f"test rows {result.n_test_rows}, positives {result.n_test_positives}"
         + (f"; onset rows {onset['n_rows']}, positives {onset['n_positives']}" if onset else "")
-        + f"; folds {len(result['folds'])}"
-        + (f", model fit {result['fit_seconds_mean']:.1f} s per fold" if "fit_seconds_mean" in result else "")
+        + f"; folds {len(result.folds)}"
+        + f", model fit {result.fit_seconds_mean:.1f} s per fold"
     )
-    if "selection" in result:
-        rows.append(f"published: {result['selection']['why']}")
+    if result.selection is not None:
+        rows.append(f"published: {result.selection.why}")
     return "\n".join(rows)
