@@ -52,6 +52,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from earlywarn import progress
+from earlywarn.features import columns
 from earlywarn.features.panel import TARGET_COL, TARGET_COUNT_COL, feature_columns, labelled_sample
 from earlywarn.model import baselines, selection
 from earlywarn.model.selection import Selection
@@ -120,7 +121,7 @@ def calibration_table(y, p, bins: int = 10) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- subsets
-ONSET_LOOKBACK_COL = "target_count_52w"  # target incidents in the 52 weeks up to the as-of date
+ONSET_LOOKBACK_COL = columns.count("target", 52)  # target incidents in the 52 weeks up to the as-of date
 SUBSETS = {
     "onset": "rows whose locality had no target incident in the previous 52 weeks",
     "escalation": "all rows; event: more target incidents in the next h weeks than in the previous h weeks",
@@ -136,7 +137,8 @@ def escalation_label(test: pd.DataFrame, h: int) -> np.ndarray | None:
     """1 where the next h weeks bring more target incidents than the last h (None without counts)."""
     if TARGET_COUNT_COL not in test:
         return None
-    return (test[TARGET_COUNT_COL].to_numpy("float64") > test[f"target_count_{h}w"].to_numpy("float64")).astype(float)
+    before = test[columns.count("target", h)].to_numpy("float64")
+    return (test[TARGET_COUNT_COL].to_numpy("float64") > before).astype(float)
 
 
 # ----------------------------------------------------------------------------- backtest

@@ -36,6 +36,7 @@ import pandas as pd
 
 from earlywarn.atomic import write_bytes
 from earlywarn.config import DEFAULT_HORIZONS, default_primary_horizon
+from earlywarn.features import columns
 from earlywarn.features.panel import target_view
 from earlywarn.model import file as modelfile
 from earlywarn.model.threat import DEFAULT_SEED, ModelParams, ThreatModel
@@ -132,14 +133,14 @@ class Forecaster:
         consistent = _consistent(raw)
         adjusted = 0
         for h in self.horizons:
-            out[f"risk_{h}w"] = consistent[h].astype("float64")
+            out[columns.risk(h)] = consistent[h].astype("float64")
             adjusted += int((consistent[h] > raw[h] + 1e-12).sum())
             drivers = scored[h][1].reset_index(drop=True)
             for i in range(1, k + 1):
-                out[f"driver_{i}_{h}w"] = drivers[f"driver_{i}"]
-        out.insert(2, "risk", out[f"risk_{self.primary_horizon}w"])
+                out[columns.driver(i, h)] = drivers[columns.driver(i)]
+        out.insert(2, "risk", out[columns.risk(self.primary_horizon)])
         for i in range(k, 0, -1):
-            out.insert(3, f"driver_{i}", out[f"driver_{i}_{self.primary_horizon}w"])
+            out.insert(3, columns.driver(i), out[columns.driver(i, self.primary_horizon)])
         out.attrs["monotone_adjusted"] = adjusted
         return out
 

@@ -42,7 +42,6 @@ that group's contribution; the text comes from the row's own values
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 
@@ -54,6 +53,7 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from earlywarn.config import ModelConfig
+from earlywarn.features import columns
 from earlywarn.features.panel import (
     TARGET_COL,
     TARGET_COUNT_COL,
@@ -115,20 +115,11 @@ class ModelParams:
         return cls(max_trees=model.max_trees, quiet_rows=model.quiet_rows)
 
 
-_MORE_IS_RISKIER = re.compile(r"^(nbr_|nbr2_|region_)?(target|civdeath|vac|onesided|any)_(count|weeks)_(?!.*trend)")
-_LONGER_IS_SAFER = re.compile(r"^weeks_since_(target|civdeath|vac|any)$")
-
-
 def monotonic_constraints(names: list[str]) -> np.ndarray:
     """+1 / -1 / 0 per feature: counts of harm to civilians (or of any incident) here and nearby may
-    only raise the risk, weeks since the last one may only lower it, everything else is free."""
-    out = np.zeros(len(names), dtype=np.int64)
-    for i, n in enumerate(names):
-        if _MORE_IS_RISKIER.match(n) or n == "target_weeks_share_history":
-            out[i] = 1
-        elif _LONGER_IS_SAFER.match(n):
-            out[i] = -1
-    return out
+    only raise the risk, weeks since the last one may only lower it, everything else is free
+    (:func:`earlywarn.features.columns.monotone_direction`)."""
+    return np.array([columns.monotone_direction(n) for n in names], dtype=np.int64)
 
 
 QUIET_FEATURE = "weeks_since_any"  # at WEEKS_SINCE_CAP: no incident here ever, or not for two years
@@ -550,13 +541,13 @@ class ThreatModel:
         with _threads():
             prob, names, drops = self._contributions(X)
         order = np.argsort(-drops, axis=1, kind="stable")[:, :k]
-        out = {f"driver_{i + 1}": np.empty(len(X), dtype=object) for i in range(k)}
+        out = {columns.driver(i + 1): np.empty(len(X), dtype=object) for i in range(k)}
         for r in range(len(X)):
             values = dict(zip(self.feature_names_, X[r], strict=True))
             for i, j in enumerate(order[r]):
                 d = drops[r, j]
                 effect = f"{d * 100:+.0f} pts" if abs(d) >= 0.005 else "small effect"
-                out[f"driver_{i + 1}"][r] = f"{describe(names[j], values, self.horizon_weeks)} ({effect})"
+                out[columns.driver(i + 1)][r] = f"{describe(names[j], values, self.horizon_weeks)} ({effect})"
         return prob, pd.DataFrame({c: pd.array(v, dtype="string") for c, v in out.items()}, index=panel.index)
 
     # ------------------------------------------------------------------ persistence
