@@ -52,12 +52,13 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from earlywarn import progress
+from earlywarn.config import DEFAULT_PRIMARY_HORIZON
 from earlywarn.features import columns
 from earlywarn.features.panel import TARGET_COL, TARGET_COUNT_COL, feature_columns, labelled_sample
 from earlywarn.model import baselines, selection
 from earlywarn.model.selection import Selection
 from earlywarn.model.splits import RollingOrigin
-from earlywarn.model.threat import ModelParams, ThreatModel
+from earlywarn.model.threat import DEFAULT_SEED, ModelParams, ThreatModel
 
 METRIC_KEYS = ("auroc", "aupr", "brier", "brier_skill", "topk_recall")
 TOP_SHARE = 0.10
@@ -130,6 +131,8 @@ RANK_KEYS = ("auroc", "aupr", "topk_recall")
 
 
 def onset_rows(test: pd.DataFrame) -> np.ndarray:
+    """Rows whose locality had no target incident in the 52 weeks up to the as-of date (where history says
+    nothing: the hard case early warning is for, measured apart so a good average cannot hide it)."""
     return test[ONSET_LOOKBACK_COL].to_numpy("float64") == 0
 
 
@@ -293,6 +296,7 @@ class Backtests:
 
     @property
     def horizons(self) -> list[int]:
+        """The horizons backtested, ascending (the order of the file's ``horizons``)."""
         return sorted(self.by_horizon)
 
     def for_horizon(self, h: int) -> BacktestResult:
@@ -308,9 +312,9 @@ class Backtests:
 def run_backtest(
     panel: pd.DataFrame,
     *,
-    horizon_weeks: int = 4,
+    horizon_weeks: int = DEFAULT_PRIMARY_HORIZON,
     test_start,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     fold_months: int = 1,
     params: ModelParams | None = None,
     test_end=None,
@@ -322,16 +326,78 @@ def run_backtest(
 ) -> BacktestResult:
     """Retrain-per-fold backtest of the model and every baseline on the same rows.
 
-    With ``max_train_rows`` the model of each fold is fitted, as it would be in
-    production, on a weighted sample of that fold's training rows when there
-    are more (features.labelled_sample); baselines and test rows are never sampled.
-    With ``history_years`` each fold trains (model and baselines alike) only on
-    its rows within that many years before the last of them
-    (:mod:`earlywarn.model.window`), as production does. Each finished fold is
-    reported through :func:`earlywarn.progress.track` (fold k of n, elapsed, ETA).
-    Folds run ``n_jobs`` at a time (default :func:`backtest_jobs`); the folds,
-    rows and models do not depend on it, and the metrics agree to rounding
-    (about 1e-7: a worker's arrays may be aligned differently in memory).
+    Why retrain per fold: a model is only as good as it would have been on
+    the day, so each fold's model sees only rows whose target window had
+    closed by the fold start (:class:`~earlywarn.model.splits.RollingOrigin`)
+    and every scorer is measured on the same test rows.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Feature panel with ``locality_id``, ``as_of``, features, ``y`` (NaN
+        while open) and ``target_count_52w`` (onset rows); ``y_count`` and
+        ``target_count_<h>w`` add the escalation view.
+    horizon_weeks : int
+        The horizon of ``y`` (training rows close ``h`` weeks before each fold).
+    test_start : date-like
+        The first fold's start; folds follow every ``fold_months`` months.
+    seed : int
+        Seeds every model (the folds themselves involve no randomness).
+    fold_months : int
+        Months between refits.
+    params : ModelParams, optional
+        The model's switches (default: the mission defaults).
+    test_end : date-like, optional
+        Last as-of date tested (default: the last labelled one).
+    model_factory : callable, optional
+        Builds each fold's unfitted model instead of ``ThreatModel(seed, h, params)``.
+    config : dict, optional
+        Extra keys recorded in the result's ``config`` (data file, counts).
+    max_train_rows : int, optional
+        Fit each fold's model on a class-stratified weighted sample of at most
+        this many rows (:func:`earlywarn.features.panel.labelled_sample`), as
+        production does; baselines and test rows are never sampled.
+    n_jobs : int, optional
+        Folds run at once (default :func:`backtest_jobs`). The folds, rows and
+        models do not depend on it; metrics agree to rounding (about 1e-7: a
+        worker's arrays may be aligned differently in memory).
+    history_years : float, optional
+        Each fold trains (model and baselines alike) only on its rows within
+        that many years before the last of them (:mod:`earlywarn.model.window`).
+
+    Returns
+    -------
+    BacktestResult
+        Pooled and per-fold metrics of every scorer, the onset and escalation
+        views, the model's calibration table, the run's config and the
+        scorer the product would publish (``selection``). ``to_dict()`` is
+        the JSON ``earlywarn backtest`` writes.
+
+    Raises
+    ------
+    ValueError
+        When no fold has labelled test rows and training rows with both outcomes.
+
+    Examples
+    --------
+    Twenty places over 80 weeks, where a recent attack makes the next one likelier:
+
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> weeks = pd.date_range("2020-01-05", periods=80, freq="7D")
+    >>> panel = pd.DataFrame({"locality_id": np.tile([f"L{i}" for i in range(20)], 80),
+    ...                       "as_of": np.repeat(weeks, 20),
+    ...                       "target_count_4w": rng.poisson(0.5, 1600).astype(float),
+    ...                       "target_count_52w": rng.poisson(3.0, 1600).astype(float)})
+    >>> panel["y"] = (rng.random(1600) < 0.1 + 0.4 * (panel["target_count_4w"] > 0)).astype(float)
+    >>> res = run_backtest(panel, horizon_weeks=4, test_start="2021-03-01", test_end="2021-04-30",
+    ...                    params=ModelParams(max_trees=20), n_jobs=1)
+    >>> [(f["start"], f["n_test"], f["train_as_of_last"]) for f in res.folds]
+    [('2021-03-01', 80, '2021-01-31'), ('2021-04-01', 80, '2021-02-28')]
+    >>> sorted(res.baselines), res.selection.scorer in ("model", "stacked", "baseline:persistence")
+    (['historical_rate', 'persistence'], True)
+    >>> list(res.to_dict())[:3], 0.5 < res.model["auroc"] <= 1
+    (['model', 'stacked', 'baselines'], True)
     """
     h = int(horizon_weeks)
     splitter = RollingOrigin(test_start, horizon_weeks=h, fold_months=fold_months, test_end=test_end,
@@ -416,8 +482,50 @@ def run_backtests(panel: pd.DataFrame, *, horizons, primary_horizon: int, **kwar
     """One backtest per horizon on the same folds (:func:`run_backtest`'s keywords apply to each).
 
     Each horizon trains on its own target (``y_{h}w``, :func:`earlywarn.features.panel.with_target`) and keeps
-    its own no-leakage rule (training windows closed h weeks before the fold). The primary horizon is
-    backtested even when ``horizons`` does not list it.
+    its own no-leakage rule (training windows closed h weeks before the fold), so a longer horizon trains on
+    fewer rows before the same fold start. The primary horizon is backtested even when ``horizons`` does not
+    list it.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        A panel labelled for every horizon (``y_<h>w`` and ``y_count_<h>w``;
+        :func:`earlywarn.features.panel.build_panel` with ``horizons``).
+    horizons : iterable of int
+        Horizons in weeks.
+    primary_horizon : int
+        The horizon flags use; its result is the file's top level.
+    **kwargs
+        ``test_start`` and the other keywords of :func:`run_backtest`.
+
+    Returns
+    -------
+    Backtests
+        Every horizon's :class:`BacktestResult` (``by_horizon``, ``for_horizon(h)``) and ``primary``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> weeks = pd.date_range("2020-01-05", periods=80, freq="7D")
+    >>> panel = pd.DataFrame({"locality_id": np.tile([f"L{i}" for i in range(20)], 80),
+    ...                       "as_of": np.repeat(weeks, 20),
+    ...                       "target_count_1w": rng.poisson(0.2, 1600).astype(float),
+    ...                       "target_count_52w": rng.poisson(3.0, 1600).astype(float)})
+    >>> panel["target_count_4w"] = panel["target_count_1w"] + rng.poisson(0.4, 1600)
+    >>> for h in (1, 4):
+    ...     panel[f"y_count_{h}w"] = rng.poisson(0.1 * h + 0.3 * panel[f"target_count_{h}w"]).astype(float)
+    ...     panel[f"y_{h}w"] = (panel[f"y_count_{h}w"] > 0).astype(float)
+    >>> panel["y"], panel["y_count"] = panel["y_4w"], panel["y_count_4w"]
+    >>> bts = run_backtests(panel, horizons=[1, 4], primary_horizon=4, test_start="2021-03-01",
+    ...                     test_end="2021-03-31", params=ModelParams(max_trees=20), n_jobs=1)
+    >>> bts.horizons, bts.primary is bts.for_horizon(4)
+    ([1, 4], True)
+    >>> [bts.for_horizon(h).folds[0]["train_as_of_last"] for h in (1, 4)]  # closed h weeks before the fold
+    ['2021-02-21', '2021-01-31']
+    >>> data = bts.to_dict()
+    >>> data["primary_horizon"], sorted(data["horizons"]), data["config"]["horizon_weeks"]
+    (4, ['1', '4'], 4)
     """
     from earlywarn.features.panel import target_view
 

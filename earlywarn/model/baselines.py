@@ -114,7 +114,7 @@ def fit(name: str, train: pd.DataFrame, h: int, weights: np.ndarray | None = Non
         # the half-life with the lowest training log-loss: the strongest honest version of this baseline
         best, best_loss = None, np.inf
         for hl in HALF_LIVES:
-            state = _fit_logistic(train, [f"target_count_decay_{hl}w"], y, w)
+            state = _fit_logistic(train, [windowed("target_count_decay", hl)], y, w)
             p = np.clip(_logistic_predict(state, train), 1e-6, 1 - 1e-6)
             loss = -np.average(y * np.log(p) + (1 - y) * np.log(1 - p), weights=w)
             if loss < best_loss:

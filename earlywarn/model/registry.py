@@ -92,6 +92,8 @@ class RetrainOutcome:
 
 
 def read_pointer(models_dir: Path) -> dict:
+    """``current.json`` (champion and promotion history); empty when missing or unreadable, so a damaged
+    pointer means "no champion" (a model is then trained) rather than a failed run."""
     p = models_dir / POINTER
     if not p.exists():
         return {}

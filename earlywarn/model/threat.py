@@ -218,6 +218,7 @@ class _Training:
     n_labelled: int  # labelled rows before thinning
 
     def weights(self, mask: np.ndarray) -> np.ndarray | None:
+        """The row weights of a subset of rows (None when every row counts once)."""
         return None if self.sw is None else self.sw[mask]
 
 
