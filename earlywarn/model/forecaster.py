@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from earlywarn.atomic import write_bytes
-from earlywarn.config import DEFAULT_HORIZONS, default_primary_horizon
+from earlywarn.config import DEFAULT_HORIZONS, DEFAULT_PRIMARY_HORIZON, default_primary_horizon
 from earlywarn.features import columns
 from earlywarn.features.panel import target_view
 from earlywarn.model import file as modelfile
@@ -190,7 +190,7 @@ def train_model(
     panel: pd.DataFrame,
     *,
     seed: int = DEFAULT_SEED,
-    primary_horizon: int = 4,
+    primary_horizon: int = DEFAULT_PRIMARY_HORIZON,
     horizons=None,
     out_dir: str | Path,
     backtest_result: Backtests | BacktestResult | None = None,

@@ -272,8 +272,8 @@ def _published(bt: Backtests | None) -> dict | None:
     return None if score is None else score.to_dict()
 
 
-def _weeks(horizons: list[int], primary: int) -> str:
-    return f"{', '.join(str(h) for h in horizons)} weeks ahead (primary {primary})"
+def _weeks(horizons: list[int], primary_horizon: int) -> str:
+    return f"{', '.join(str(h) for h in horizons)} weeks ahead (primary {primary_horizon})"
 
 
 def _card(cfg: MissionConfig, version: str) -> dict:

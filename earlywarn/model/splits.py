@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from earlywarn.config import DEFAULT_PRIMARY_HORIZON
 from earlywarn.features.panel import TARGET_COL
 from earlywarn.model.window import in_window
 
@@ -81,7 +82,7 @@ class RollingOrigin:
     """
 
     test_start: object
-    horizon_weeks: int = 4
+    horizon_weeks: int = DEFAULT_PRIMARY_HORIZON
     fold_months: int = 1
     test_end: object = None
     history_years: float | None = None

@@ -52,7 +52,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from earlywarn.config import ModelConfig
+from earlywarn.config import DEFAULT_PRIMARY_HORIZON, ModelConfig
 from earlywarn.features import columns
 from earlywarn.features.panel import (
     TARGET_COL,
@@ -246,7 +246,7 @@ class ThreatModel:
     """
 
     seed: int = DEFAULT_SEED
-    horizon_weeks: int = 4
+    horizon_weeks: int = DEFAULT_PRIMARY_HORIZON
     params: ModelParams = field(default_factory=ModelParams)
     scorer: str = "model"  # the published probability (see the module docstring)
 
