@@ -290,7 +290,7 @@ class Backtests:
     primary_horizon: int
 
     @property
-    def primary(self) -> BacktestResult:
+    def primary_result(self) -> BacktestResult:
         """The primary horizon's backtest (champion/challenger and the model card's headline use it)."""
         return self.by_horizon[self.primary_horizon]
 
@@ -305,7 +305,7 @@ class Backtests:
 
     def to_dict(self) -> dict:
         """JSON-ready: the primary's result, ``primary_horizon``, and every horizon's under ``horizons``."""
-        return {**self.primary.to_dict(), "primary_horizon": int(self.primary_horizon),
+        return {**self.primary_result.to_dict(), "primary_horizon": int(self.primary_horizon),
                 "horizons": {str(h): self.by_horizon[h].to_dict() for h in self.horizons}}
 
 
@@ -501,7 +501,7 @@ def run_backtests(panel: pd.DataFrame, *, horizons, primary_horizon: int, **kwar
     Returns
     -------
     Backtests
-        Every horizon's :class:`BacktestResult` (``by_horizon``, ``for_horizon(h)``) and ``primary``.
+        Every horizon's :class:`BacktestResult` (``by_horizon``, ``for_horizon(h)``) and ``primary_result``.
 
     Examples
     --------
@@ -519,7 +519,7 @@ def run_backtests(panel: pd.DataFrame, *, horizons, primary_horizon: int, **kwar
     >>> panel["y"], panel["y_count"] = panel["y_4w"], panel["y_count_4w"]
     >>> bts = run_backtests(panel, horizons=[1, 4], primary_horizon=4, test_start="2021-03-01",
     ...                     test_end="2021-03-31", params=ModelParams(max_trees=20), n_jobs=1)
-    >>> bts.horizons, bts.primary is bts.for_horizon(4)
+    >>> bts.horizons, bts.primary_result is bts.for_horizon(4)
     ([1, 4], True)
     >>> [bts.for_horizon(h).folds[0]["train_as_of_last"] for h in (1, 4)]  # closed h weeks before the fold
     ['2021-02-21', '2021-01-31']

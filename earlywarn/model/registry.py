@@ -258,12 +258,12 @@ def weekly_retrain(cfg: MissionConfig, panel: pd.DataFrame) -> RetrainOutcome:
 
 
 def _primary(bt: Backtests | None) -> BacktestResult | None:
-    return None if bt is None else bt.primary
+    return None if bt is None else bt.primary_result
 
 
 def _published_score(bt: Backtests | None) -> PublishedScore | None:
     """The published scorer and its pooled metrics on the primary horizon (None: no backtest)."""
-    return None if bt is None else PublishedScore.of(bt.primary)
+    return None if bt is None else PublishedScore.of(bt.primary_result)
 
 
 def _published(bt: Backtests | None) -> dict | None:

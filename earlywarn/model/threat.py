@@ -3,10 +3,14 @@
 Public API::
 
     ThreatModel(seed=42, horizon_weeks=4, params=None, scorer="model")
-        .fit(panel) -> ThreatModel                      # rows with y not NaN
+        .fit(panel) -> ThreatModel                      # rows with y not NaN; sets feature_names_, info_, ...
         .predict_proba(panel, scorer=None) -> ndarray   # calibrated probabilities, row-aligned
         .explain(panel, k=3) -> DataFrame               # driver_1..driver_k texts of the published scorer
         .state() / ThreatModel.from_state(state)        # plain-data state (earlywarn.model.file saves it)
+
+scikit-learn's conventions: the constructor only records settings, what is
+learned ends in ``_`` and is set by ``fit``; predicting before ``fit``
+raises :class:`sklearn.exceptions.NotFittedError`.
 
 One design, chosen on validation folds before any test period (the model
 card's "What was tried" keeps the numbers of the alternatives):
