@@ -85,7 +85,7 @@ def run(n_cells: int | None = None, weeks: int = 520, max_rows: int = 150_000, s
         return out
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        model, version, _ = train_model(panel, seed=42, horizon_weeks=horizon, out_dir=tmp)
+        model, version, _ = train_model(panel, seed=42, primary_horizon=horizon, out_dir=tmp)
         t_train = time.perf_counter() - t0
     del panel
     total = t_feat + t_train

@@ -140,7 +140,8 @@ def child_validate(ged: str, history: str) -> dict:
     t0 = time.perf_counter()
     panel = build_panel(inc[inc["date_end"] <= end], cells, unit="priogrid", horizon_weeks=4, end=end,
                         rows_from=panel_start(start, years, 4))
-    res = run_backtest(panel, horizon_weeks=4, test_start=start, test_end=end, fold_months=3, history_years=years)
+    res = run_backtest(panel, horizon_weeks=4, test_start=start, test_end=end, fold_months=3,
+                       history_years=years).to_dict()
     return _summary(res) | {"validate_s": round(time.perf_counter() - t0, 1)}
 
 

@@ -48,11 +48,12 @@ def train_champion(config_path: Path, max_rows: int) -> dict:
     prep = prepare(cfg, geo, outcomes, RunManifest(mission=cfg.mission, config_hash=cfg.config_hash()))
     panel = prep.panel
     model, version, card = train_model(panel, max_rows=max_rows, seed=cfg.model.seed,
-                                       horizon_weeks=cfg.primary_horizon, horizons=cfg.horizons,
+                                       primary_horizon=cfg.primary_horizon, horizons=cfg.horizons,
                                        out_dir=cfg.models_dir)
     promote(cfg, Candidate(model, version, card, None), "benchmark: first model, weighted row sample")
     return {"panel_rows": int(len(panel)), "horizons": model.horizons,
-            "train_rows_fitted": {h: m.info.get("sampled_rows", m.info["train_rows"]) for h, m in model.models.items()},
+            "train_rows_fitted": {h: m.info_.get("sampled_rows", m.info_["train_rows"])
+                                  for h, m in model.models.items()},
             "row_weights": model.main.info.get("row_weights")}
 
 

@@ -323,11 +323,9 @@ def train(config: Path = typer.Option(..., "--config", help="Mission YAML file."
         outcomes, geo = pl.gather(cfg, manifest)
         prep = pl.prepare(cfg, geo, outcomes, manifest)
         result = weekly_retrain(cfg, prep.panel)
-    typer.echo(f"challenger {result['version']}: {'promoted' if result['promoted'] else 'not promoted'} "
-               f"({result['reason']})")
-    for who in ("challenger", "champion_backtest"):
-        if result.get(who):
-            typer.echo(f"  {who:<18} " + "  ".join(f"{k} {v:.3f}" for k, v in result[who].items()))
+    typer.echo(f"challenger {result.version}: {'promoted' if result.promoted else 'not promoted'} ({result.reason})")
+    for who, score in result.published().items():
+        typer.echo(f"  {who:<18} {score.text()}")
 
 
 @app.command()

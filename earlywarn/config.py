@@ -353,6 +353,18 @@ class FeedChecksConfig(_Strict):
     allow_date_regression: bool = False
 
 
+# Forecast horizons (weeks) and the primary one when a mission sets none: "next week", "this month",
+# "this quarter", flags on the month. The model, the backtest and the CLI read these; nothing repeats them.
+DEFAULT_HORIZONS = (1, 4, 12)
+DEFAULT_PRIMARY_HORIZON = 4
+
+
+def default_primary_horizon(horizons) -> int:
+    """The primary horizon of a list that names none: 4 weeks when listed, else the middle one."""
+    hs = sorted(set(int(h) for h in horizons))
+    return DEFAULT_PRIMARY_HORIZON if DEFAULT_PRIMARY_HORIZON in hs else hs[(len(hs) - 1) // 2]
+
+
 class ModelConfig(_Strict):
     """Where trained models live and the few training settings a mission may change.
 
@@ -687,7 +699,7 @@ class MissionConfig(_Strict):
     travel: TravelConfig | None = None  # optional friction raster: coverage by travel minutes
     sectors: SectorConfig | None = None  # optional sectors and troop strengths (area-to-troop indicators)
     # Forecast horizons in weeks ("next week", "this month", "this quarter"); one number or a list.
-    horizon_weeks: list[int] = Field(default_factory=lambda: [1, 4, 12])
+    horizon_weeks: list[int] = Field(default_factory=lambda: list(DEFAULT_HORIZONS))
     # The horizon flags, classes and the brief use; default 4 weeks when listed, else the middle one.
     primary_horizon_weeks: int | None = None
     step: Literal["weekly", "monthly"] = "weekly"
@@ -743,8 +755,7 @@ class MissionConfig(_Strict):
         """
         if self.primary_horizon_weeks is not None:
             return self.primary_horizon_weeks
-        hs = self.horizon_weeks
-        return 4 if 4 in hs else hs[(len(hs) - 1) // 2]
+        return default_primary_horizon(self.horizon_weeks)
 
     @field_validator("area", mode="before")
     @classmethod

@@ -520,7 +520,7 @@ def analyse(
         scores["run_id"] = manifest.run_id
     with manifest.stage("decide"):
         schemes = {h: class_thresholds(cfg.thresholds, base_rate(prep.panel, horizon=h)) for h in model.horizons}
-        scheme = schemes[model.primary]
+        scheme = schemes[model.primary_horizon]
         manifest.counts["base_rate"] = scheme.base_rate
         for h, sch in schemes.items():
             scores[f"risk_class_{h}w"] = risk_class(scores[f"risk_{h}w"], sch.thresholds)

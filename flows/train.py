@@ -15,23 +15,19 @@ from prefect.cache_policies import NONE
 from earlywarn import pipeline as pl
 from earlywarn.config import load_config
 from earlywarn.manifest import RunManifest, run_lock
-from earlywarn.model.registry import weekly_retrain
+from earlywarn.model.registry import RetrainOutcome, weekly_retrain
 from flows.nightly import _ingest_all
 
 
 @task(cache_policy=NONE)
-def retrain(cfg, panel) -> dict:
+def retrain(cfg, panel) -> RetrainOutcome:
     return weekly_retrain(cfg, panel)
 
 
-def backtest_rows(result: dict) -> list[dict]:
+def backtest_rows(result: RetrainOutcome) -> list[dict]:
     """One table row per model: its published scorer and that scorer's metrics on the shared folds."""
-    rows = []
-    for who in ("challenger", "champion_backtest"):
-        if result.get(who):
-            rows.append({"model": who.replace("_backtest", ""),
-                         **{k: round(v, 4) if isinstance(v, float) else v for k, v in result[who].items()}})
-    return rows
+    return [{"model": who, **{k: round(v, 4) if isinstance(v, float) else v for k, v in score.to_dict().items()}}
+            for who, score in result.published().items()]
 
 
 @flow(name="earlywarn-weekly-training")
@@ -43,13 +39,13 @@ def weekly_training(config_path: str) -> dict:
         prep = pl.prepare(cfg, geo, outcomes, manifest)
         with manifest.stage("train"):
             result = retrain(cfg, prep.panel)
-    manifest.model_version = result["version"]
-    manifest.run_id = f"train-{manifest.started.replace(':', '')}-{result['version'][:10]}"
-    manifest.counts["training"] = {k: v for k, v in result.items() if k in ("promoted", "reason", "champion")}
+    manifest.model_version = result.version
+    manifest.run_id = f"train-{manifest.started.replace(':', '')}-{result.version[:10]}"
+    manifest.counts["training"] = {k: v for k, v in result.to_dict().items() if k in ("promoted", "reason", "champion")}
     manifest.status = "ok"
     manifest.write(cfg.tables_dir / "runs" / "training")
     rows = backtest_rows(result)
     if rows:
         create_table_artifact(table=rows, key="earlywarn-backtest",
-                              description=f"Backtest on the same folds; promoted: {result['promoted']}")
-    return result
+                              description=f"Backtest on the same folds; promoted: {result.promoted}")
+    return result.to_dict()

@@ -15,12 +15,11 @@ from earlywarn.model import baselines
 from earlywarn.model.backtest import (
     METRIC_KEYS,
     calibration_table,
-    fold_starts,
     metrics,
     run_backtest,
-    split,
     topk_recall,
 )
+from earlywarn.model.splits import RollingOrigin
 from earlywarn.model.threat import ModelParams, ThreatModel
 
 FAST = ModelParams(max_trees=30)
@@ -53,15 +52,28 @@ def test_topk_recall_toy_and_ties():
     assert sum(c["n"] for c in cal) == 20 and cal[0]["mean_predicted"] < cal[-1]["mean_predicted"]
 
 
-def test_split_never_trains_on_windows_closing_after_the_fold(panel):
+@pytest.mark.parametrize("history_years", [None, 0.5])
+def test_split_never_trains_on_windows_closing_after_the_fold(panel, history_years):
     h = 4
-    for f0 in fold_starts(panel, "2021-01-01"):
-        f1 = f0 + pd.DateOffset(months=1)
-        tr, te = split(panel, f0, f1, h)
-        assert tr.any() and te.any()
-        assert (panel.loc[tr, "as_of"] + pd.Timedelta(weeks=h) <= f0).all()
-        assert panel.loc[te, "as_of"].between(f0, f1, inclusive="left").all()
-        assert panel.loc[tr | te, "y"].notna().all()
+    splitter = RollingOrigin("2021-01-01", horizon_weeks=h, history_years=history_years)
+    folds = list(splitter.folds(panel))
+    assert len(folds) == splitter.get_n_splits(panel) >= 2
+    assert [(f.train.tolist(), f.test.tolist()) for f in folds] == [
+        (tr.tolist(), te.tolist()) for tr, te in splitter.split(panel)]
+    for f, (f0, f1) in zip(folds, splitter.origins(panel), strict=True):
+        assert (f.start, f.end) == (f0, f1) and len(f.train) and len(f.test)
+        train, test = panel.iloc[f.train], panel.iloc[f.test]
+        assert (train["as_of"] + pd.Timedelta(weeks=h) <= f0).all()
+        assert test["as_of"].between(f0, f1, inclusive="left").all()
+        assert train["y"].notna().all() and test["y"].notna().all()
+        if history_years is not None:  # the window: only the last half year of the training rows
+            assert train["as_of"].min() >= train["as_of"].max() - pd.Timedelta(days=183)
+        # every labelled row the rule allows is used: nothing is silently lost
+        closed = panel["y"].notna() & (panel["as_of"] + pd.Timedelta(weeks=h) <= f0)
+        if history_years is None:
+            assert closed.sum() == len(f.train)
+    # consecutive folds tile the test period without overlap
+    assert all(a.end == b.start for a, b in zip(folds, folds[1:], strict=False))
 
 
 def test_run_backtest_trains_only_on_the_past_and_reports_everything(panel):
@@ -76,31 +88,36 @@ def test_run_backtest_trains_only_on_the_past_and_reports_everything(panel):
         panel, horizon_weeks=4, test_start="2021-01-01", seed=3, model_factory=lambda: Spy(seed=3, params=FAST),
         n_jobs=1,
     )
-    folds = res["folds"]
+    folds = res.folds
     assert len(folds) == len(seen) >= 4
     for fold, last_train in zip(folds, seen, strict=True):
         assert last_train + pd.Timedelta(weeks=4) <= pd.Timestamp(fold["start"])
-    assert res["n_test_rows"] == sum(f["n_test"] for f in folds)
-    assert set(res["baselines"]) == set(baselines.NAMES)
-    for m in [res["model"], res["stacked"], *res["baselines"].values()]:
+    assert res.n_test_rows == sum(f["n_test"] for f in folds)
+    assert set(res.baselines) == set(baselines.NAMES)
+    for m in [res.model, res.stacked, *res.baselines.values()]:
         assert set(m) == set(METRIC_KEYS)
     # onsets: rows with no target incident in the 52 weeks before; every scorer measured on them
-    onset = res["subsets"]["onset"]
+    onset = res.subsets["onset"]
     tested = panel[(panel["as_of"] >= "2021-01-01") & panel["y"].notna()]
     quiet = tested["target_count_52w"] == 0
     assert onset["n_rows"] == int(quiet.sum()) and onset["n_positives"] == int(tested.loc[quiet, "y"].sum())
     assert set(onset["baselines"]) == set(baselines.NAMES)
-    esc = res["subsets"]["escalation"]
-    assert esc["n_rows"] == res["n_test_rows"] and 0 < esc["n_positives"] <= res["n_test_positives"]
+    esc = res.subsets["escalation"]
+    assert esc["n_rows"] == res.n_test_rows and 0 < esc["n_positives"] <= res.n_test_positives
     assert set(esc["model"]) == {"auroc", "aupr", "topk_recall"}
     # the published scorer is one of the candidates and is the best on AUPR among those within the Brier band
-    sel = res["selection"]
-    cands = {c["scorer"]: c for c in sel["candidates"]}
+    sel = res.selection
+    cands = {c["scorer"]: c for c in sel.candidates}
     best_brier = min(c["brier"] for c in cands.values())
     band = [c for c in cands.values() if c["brier"] <= best_brier * 1.01]
-    assert sel["scorer"] in cands and cands[sel["scorer"]]["aupr"] == max(c["aupr"] for c in band)
-    assert len(res["calibration"]) == 10
-    json.dumps(res, allow_nan=False)  # strict JSON: no NaN leaks into the file
+    assert sel.scorer in cands and cands[sel.scorer]["aupr"] == max(c["aupr"] for c in band)
+    assert len(res.calibration) == 10
+    data = res.to_dict()
+    json.dumps(data, allow_nan=False)  # strict JSON: no NaN leaks into the file
+    # the file's shape: the keys users read, in the order they always had
+    assert list(data) == ["model", "stacked", "baselines", "subsets", "n_test_rows", "n_test_positives", "folds",
+                          "calibration", "config", "seconds", "fit_seconds_mean", "selection"]
+    assert list(data["selection"]) == ["scorer", "label", "why", "aupr", "brier", "auroc", "rule", "candidates"]
 
 
 def test_folds_side_by_side_give_the_same_result_as_one_at_a_time(panel):
@@ -108,15 +125,14 @@ def test_folds_side_by_side_give_the_same_result_as_one_at_a_time(panel):
     one = run_backtest(panel, n_jobs=1, **kw)
     two = run_backtest(panel, n_jobs=2, **kw)
     for r in (one, two):
-        r.pop("seconds"), r.pop("fit_seconds_mean")
-        for f in r["folds"]:
+        for f in r.folds:
             f.pop("fit_seconds")
     # the same folds, rows and models; floats agree to rounding (a worker's arrays may sit differently in memory)
-    assert [f["n_train"] for f in one["folds"]] == [f["n_train"] for f in two["folds"]]
-    assert one["n_test_rows"] == two["n_test_rows"] and one["n_test_positives"] == two["n_test_positives"]
-    for name in ("model", *one["baselines"]):
-        a = one["model"] if name == "model" else one["baselines"][name]
-        b = two["model"] if name == "model" else two["baselines"][name]
+    assert [f["n_train"] for f in one.folds] == [f["n_train"] for f in two.folds]
+    assert one.n_test_rows == two.n_test_rows and one.n_test_positives == two.n_test_positives
+    for name in ("model", *one.baselines):
+        a = one.model if name == "model" else one.baselines[name]
+        b = two.model if name == "model" else two.baselines[name]
         assert a == pytest.approx(b, rel=1e-6, abs=1e-9)
 
 
@@ -202,11 +218,11 @@ def test_backtest_cli_on_a_small_ged_file(tmp_path, panel):
 
 def test_backtest_fits_a_sample_but_scores_every_test_row(panel):
     """max_train_rows: each fold's model is fitted on a weighted sample, as production does; tests stay whole."""
-    start = fold_starts(panel, "2021-01-01")[0]
+    start = RollingOrigin("2021-01-01").origins(panel)[0][0]
     full = run_backtest(panel, horizon_weeks=4, test_start=start, params=FAST)
-    cap = min(f["n_train"] for f in full["folds"]) // 2
+    cap = min(f["n_train"] for f in full.folds) // 2
     sampled = run_backtest(panel, horizon_weeks=4, test_start=start, params=FAST, max_train_rows=cap)
-    assert sampled["n_test_rows"] == full["n_test_rows"] and sampled["baselines"] == full["baselines"]
-    assert all(f["n_train_fitted"] == cap < f["n_train"] for f in sampled["folds"])
-    assert all(f["n_train_fitted"] == f["n_train"] for f in full["folds"])
-    assert 0 <= sampled["model"]["brier"] <= 1
+    assert sampled.n_test_rows == full.n_test_rows and sampled.baselines == full.baselines
+    assert all(f["n_train_fitted"] == cap < f["n_train"] for f in sampled.folds)
+    assert all(f["n_train_fitted"] == f["n_train"] for f in full.folds)
+    assert 0 <= sampled.model["brier"] <= 1

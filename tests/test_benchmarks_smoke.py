@@ -60,8 +60,8 @@ def test_weighted_fit_is_calibrated_to_full_panel(scen):
                                                                                           positive_share=0.6))
     params = ModelParams(max_trees=40)
     m = ThreatModel(seed=1, params=params).fit(part)
-    assert m.info["sampled_rows"] == 4_000
-    assert m.info["train_base_rate"] == pytest.approx(lab["y"].mean(), rel=1e-6)
+    assert m.info_["sampled_rows"] == 4_000
+    assert m.info_["train_base_rate"] == pytest.approx(lab["y"].mean(), rel=1e-6)
     p = m.predict_proba(lab)
     # calibrated on the full panel's scale, not on the sample's (60 % positive) mix
     assert abs(p.mean() - lab["y"].mean()) < 0.25 * lab["y"].mean() + 0.01

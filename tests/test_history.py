@@ -75,8 +75,8 @@ def test_backtest_window_limits_training_rows_only():
     kw = dict(horizon_weeks=4, test_start="2022-01-01", params=FAST, test_end="2022-03-31")
     allh = run_backtest(panel, **kw)
     win = run_backtest(panel, history_years=1.0, **kw)
-    assert win["config"]["history_years"] == 1.0
-    for fa, fw in zip(allh["folds"], win["folds"], strict=True):
+    assert win.config["history_years"] == 1.0
+    for fa, fw in zip(allh.folds, win.folds, strict=True):
         assert fw["n_train"] < fa["n_train"]
         assert fw["n_test"] == fa["n_test"]  # test rows are never windowed
         last, first = pd.Timestamp(fw["train_as_of_last"]), pd.Timestamp(fw["train_as_of_first"])
@@ -89,7 +89,7 @@ def test_backtest_reports_fold_progress(caplog):
     with caplog.at_level(logging.INFO, logger="earlywarn.progress"):
         res = run_backtest(panel, horizon_weeks=4, test_start="2021-02-01", params=FAST, test_end="2021-04-30")
     lines = [r.getMessage() for r in caplog.records if r.name == "earlywarn.progress"]
-    n = len(res["folds"])
+    n = len(res.folds)
     assert any(line == f"backtest fold: {n} to do" for line in lines)
     done = [line for line in lines if line.startswith("backtest fold ") and " done, elapsed " in line]
     assert len(done) == n and done[-1].startswith(f"backtest fold {n} of {n} done") and "ETA" in done[-1]
@@ -164,7 +164,7 @@ def test_quiet_thinning_keeps_held_out_calibration():
     quiet_test = test["weeks_since_any"].to_numpy() >= 104
     thin = ThreatModel(params=ModelParams(max_trees=30, quiet_rows=2_000)).fit(train)
     full = ThreatModel(params=ModelParams(max_trees=30, quiet_rows=0)).fit(train)
-    assert thin.info["fitted_rows"] < 0.35 * len(train)  # most quiet negatives were not fitted
+    assert thin.info_["fitted_rows"] < 0.35 * len(train)  # most quiet negatives were not fitted
     p_thin, p_full = thin.predict_proba(test), full.predict_proba(test)
     y = test["y"].to_numpy()
     for mask in (quiet_test, ~quiet_test, np.ones(len(y), bool)):
@@ -172,8 +172,8 @@ def test_quiet_thinning_keeps_held_out_calibration():
         assert abs(pred - obs) < 0.25 * obs + 0.002, (pred, obs)  # calibrated on held-out time
         assert abs(pred - p_full[mask].mean()) < 0.15 * p_full[mask].mean()  # as the unthinned fit
     # the sampling alone would inflate quiet rows' odds ~10x: the calibrator's quiet term undoes it
-    X = test[thin.feature_names].to_numpy("float64")[quiet_test]
-    raw_quiet = _gbm_proba(thin._members["gbm"], X[:, thin._used]).mean()
+    X = test[thin.feature_names_].to_numpy("float64")[quiet_test]
+    raw_quiet = _gbm_proba(thin.members_["gbm"], X[:, thin.used_]).mean()
     assert raw_quiet > 3 * y[quiet_test].mean()
 
 
@@ -201,7 +201,7 @@ def test_first_model_training_says_what_it_is_doing(tmp_path, caplog, monkeypatc
     assert any(line.startswith("training the first model done in ") for line in lines)
     assert any(line.startswith("backtest fold 1 of ") for line in lines)
     # one model per horizon, each backtested and each with its published scorer
-    assert model.horizons == [1, 4, 12] and model.primary == 4
+    assert model.horizons == [1, 4, 12] and model.primary_horizon == 4
     assert any(line.startswith("backtest, 12-week horizon") for line in lines)
     assert any(line.startswith("fitting the 1-week model") for line in lines)
 

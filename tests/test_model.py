@@ -14,6 +14,7 @@ from sklearn.svm import SVC
 from earlywarn.features.panel import CHANNELS, SPATIAL_LAG_FEATURES, describe, feature_group
 from earlywarn.model import baselines
 from earlywarn.model import file as modelfile
+from earlywarn.model.backtest import BacktestResult
 from earlywarn.model.card import write_model_card
 from earlywarn.model.file import UntrustedModelError
 from earlywarn.model.forecaster import Forecaster, score_panel, train_model
@@ -71,7 +72,7 @@ def test_model_beats_random_on_planted_signal(fitted):
     assert auc > 0.75 > rand + 0.15
     # calibrated: the mean forecast is close to the observed rate
     assert abs(p.mean() - test["y"].mean()) < 0.06
-    assert model.info["calibrated_on_later_slice"]
+    assert model.info_["calibrated_on_later_slice"]
 
 
 def test_fit_is_reproducible_from_seed(fitted):
@@ -92,7 +93,7 @@ def test_skops_round_trip(tmp_path, fitted):
     loaded = Forecaster.load(path)
     assert loaded.version == one.version and loaded.horizons == [4]
     np.testing.assert_array_equal(loaded.main.predict_proba(test), model.predict_proba(test))
-    assert loaded.feature_names == model.feature_names
+    assert loaded.feature_names == model.feature_names_
 
 
 def test_load_refuses_untrusted_types(tmp_path, fitted):
@@ -123,24 +124,24 @@ def test_explanations_name_real_features_in_plain_words(fitted):
     assert any(ex.loc[top, "driver_1"].startswith(t) for t in planted), ex.loc[top, "driver_1"]
     assert CHANNELS["vac"] in " ".join(ex["driver_1"]) or CHANNELS["clash"] in " ".join(ex["driver_1"])
     # every driver corresponds to a feature group of the model
-    groups = {feature_group(c) for c in model.feature_names}
-    assert len(groups) <= len(model.feature_names)
+    groups = {feature_group(c) for c in model.feature_names_}
+    assert len(groups) <= len(model.feature_names_)
 
 
 def test_train_model_writes_card_and_score_panel(tmp_path):
     panel = synthetic_panel(n_loc=20, n_wk=60, seed=3)
-    bt = {
-        "model": {"auroc": 0.8, "aupr": 0.5, "brier": 0.1, "brier_skill": 0.3, "topk_recall": 0.4},
-        "baselines": {
+    bt = BacktestResult(
+        model={"auroc": 0.8, "aupr": 0.5, "brier": 0.1, "brier_skill": 0.3, "topk_recall": 0.4},
+        baselines={
             "persistence": {"auroc": 0.7, "aupr": 0.4, "brier": 0.12, "brier_skill": 0.1, "topk_recall": 0.3}
         },
-        "n_test_rows": 100,
-        "n_test_positives": 20,
-        "folds": [{}],
-        "config": {"horizon_weeks": 4},
-    }
+        n_test_rows=100,
+        n_test_positives=20,
+        folds=[{}],
+        config={"horizon_weeks": 4},
+    )
     model, version, card = train_model(
-        panel, seed=1, horizon_weeks=4, out_dir=tmp_path, backtest_result=bt, params=FAST
+        panel, seed=1, primary_horizon=4, out_dir=tmp_path, backtest_result=bt, params=FAST
     )
     assert (tmp_path / f"threat-model-{version}.skops").exists()
     assert card.exists() and card.suffix == ".md"
@@ -160,21 +161,21 @@ def test_fit_is_lean_early_stopped_and_monotonic():
     panel["abduct_sv_count_4w"] = 0.0  # a channel the source never reports: constant, not fitted
     params = ModelParams(max_trees=300)
     model = ThreatModel(seed=3, params=params).fit(panel)
-    used = dict(zip(model.feature_names, model._used, strict=True))
+    used = dict(zip(model.feature_names_, model.used_, strict=True))
     assert not used["abduct_sv_count_4w"] and used["vac_count_4w"]
-    assert model.info["features_used"] == len(model.feature_names) - 1
+    assert model.info_["features_used"] == len(model.feature_names_) - 1
     # the trees stop well before the cap: the later calibration slice picked their number
-    trees = model.info["gbm_trees"]
+    trees = model.info_["gbm_trees"]
     assert 1 <= trees < params.max_trees
-    assert model._members["gbm"].n_iter_ == trees
-    cst = dict(zip(model.feature_names, monotonic_constraints(model.feature_names), strict=True))
+    assert model.members_["gbm"].n_iter_ == trees
+    cst = dict(zip(model.feature_names_, monotonic_constraints(model.feature_names_), strict=True))
     assert cst["vac_count_4w"] == 1 and cst["idp_level"] == 0 and monotonic_constraints(["weeks_since_vac"])[0] == -1
     # more attacks on civilians here never lowers the risk
     rows = panel[panel["y"].notna()].iloc[:200].copy()
     more = rows.copy()
     more["vac_count_4w"] += 3
     more["vac_count_12w"] += 3
-    gbm = model._members["gbm"]
+    gbm = model.members_["gbm"]
     cols = [c for c, u in used.items() if u]
     assert (_gbm_proba(gbm, more[cols].to_numpy()) >= _gbm_proba(gbm, rows[cols].to_numpy()) - 1e-12).all()
 
@@ -202,12 +203,12 @@ def test_poisson_trees_on_target_counts_round_trip(tmp_path):
     train = panel[panel["as_of"] + pd.Timedelta(weeks=4) <= cut]
     test = panel[(panel["as_of"] >= cut) & panel["y"].notna()]
     model = ThreatModel(seed=5).fit(train)
-    assert model.info["gbm_target"].startswith("count") and "y_count" not in model.feature_names
-    assert model._stack_members["model"] == ["spatial_lag_logistic"]
-    assert model._stacks["model"].coef_.shape == (1, 3)  # trees, logistic, spatial-lag logistic
+    assert model.info_["gbm_target"].startswith("count") and "y_count" not in model.feature_names_
+    assert model.stack_members_["model"] == ["spatial_lag_logistic"]
+    assert model.stacks_["model"].coef_.shape == (1, 3)  # trees, logistic, spatial-lag logistic
     # the panel has the persistence baseline's input (target_count_4w) but not conflictology's or decay's
-    assert model._stack_members["stacked"] == ["persistence", "spatial_lag_logistic"]
-    assert model._stacks["stacked"].coef_.shape == (1, 4)
+    assert model.stack_members_["stacked"] == ["persistence", "spatial_lag_logistic"]
+    assert model.stacks_["stacked"].coef_.shape == (1, 4)
     p = model.predict_proba(test)
     assert ((p >= 0) & (p <= 1)).all() and roc_auc_score(test["y"], p) > 0.75
     loaded = Forecaster.load(Forecaster({4: model}, 4).save(tmp_path)).main  # every member is on the allow-list
@@ -215,7 +216,7 @@ def test_poisson_trees_on_target_counts_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(test, "stacked"), model.predict_proba(test, "stacked"))
     # counts that do not match y are not used: the trees fit the 0/1 target
     bad = train.assign(y_count=0.0)
-    assert ThreatModel(seed=5).fit(bad).info["gbm_target"] == "0/1 (Poisson)"
+    assert ThreatModel(seed=5).fit(bad).info_["gbm_target"] == "0/1 (Poisson)"
 
 
 def test_a_baseline_can_be_the_published_scorer_and_keeps_its_drivers(fitted):
@@ -248,10 +249,10 @@ def test_horizons_are_consistent_and_each_has_its_own_model(tmp_path):
 
     panel = build_panel(random_incidents(n=250, seed=3, days=700), CELLS, unit="priogrid", horizon_weeks=4,
                         horizons=[1, 4, 12])
-    model = Forecaster.fit(panel, horizons=[1, 4, 12], primary=4, seed=2, params=FAST)
-    assert model.horizons == [1, 4, 12] and model.primary == 4
+    model = Forecaster.fit(panel, horizons=[1, 4, 12], primary_horizon=4, seed=2, params=FAST)
+    assert model.horizons == [1, 4, 12] and model.primary_horizon == 4
     # each horizon learnt its own base rate: the 12-week event is the most common
-    rates = [model.models[h].info["train_base_rate"] for h in (1, 4, 12)]
+    rates = [model.models[h].info_["train_base_rate"] for h in (1, 4, 12)]
     assert rates[0] < rates[1] < rates[2]
     scores = model.score(panel)
     r1, r4, r12 = (scores[f"risk_{h}w"].to_numpy() for h in (1, 4, 12))
@@ -288,3 +289,20 @@ def test_one_week_drivers_read_in_the_singular():
     values = {"target_count_1w": 2.0, "target_count_4w": 3.0, "weeks_since_target": 0.0}
     text = describe("target_count", values, horizon_weeks=1)
     assert text.endswith("in the last week (the latest this week)") and "1 weeks" not in text
+
+
+def test_an_unfitted_model_says_so_and_keeps_only_its_settings(fitted):
+    from sklearn.exceptions import NotFittedError
+
+    _, _, test, _ = fitted
+    model = ThreatModel(seed=3, horizon_weeks=4, params=FAST)
+    # scikit-learn's convention: the constructor records settings, everything learned ends in "_"
+    assert not [k for k in vars(model) if k.endswith("_")]
+    for call in (model.predict_proba, model.explain, model.contributions, lambda p: model.scored(p, 3)):
+        with pytest.raises(NotFittedError, match="not fitted"):
+            call(test)
+    with pytest.raises(NotFittedError):
+        model.state()
+    model.fit(test.assign(as_of=test["as_of"] - pd.Timedelta(weeks=60)).pipe(lambda d: pd.concat([d, test])))
+    learned = {k for k in vars(model) if k.endswith("_")}
+    assert {"members_", "stacks_", "baselines_", "medians_", "used_", "feature_names_", "info_"} <= learned

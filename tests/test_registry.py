@@ -55,10 +55,11 @@ def test_damaged_current_model_falls_back_to_last_good(two_versions, damage):
 
 
 def test_champion_challenger_rule():
+    from earlywarn.model.backtest import BacktestResult
     from earlywarn.model.selection import AUPR_TOLERANCE, not_worse
 
     def bt(aupr, brier):
-        return {"model": {"aupr": aupr, "brier": brier}, "baselines": {}}
+        return BacktestResult(model={"aupr": aupr, "brier": brier}, baselines={})
 
     champ = bt(0.60, 0.080)
     assert not_worse(bt(0.60, 0.080), champ)  # equal is not worse
@@ -69,8 +70,8 @@ def test_champion_challenger_rule():
     assert not_worse(None, None) and not_worse(bt(0.1, 0.3), None)
     # the comparison is between the scorers each would publish: a challenger whose model is weak but whose
     # published baseline is strong is judged on the baseline
-    weak_model = {"model": {"aupr": 0.40, "brier": 0.090},
-                  "baselines": {"spatial_lag_logistic": {"aupr": 0.61, "brier": 0.0795}}}
+    weak_model = BacktestResult(model={"aupr": 0.40, "brier": 0.090},
+                                baselines={"spatial_lag_logistic": {"aupr": 0.61, "brier": 0.0795}})
     assert not_worse(weak_model, champ)
 
 

@@ -20,7 +20,7 @@ With a training window (``--history-years``, default the mission default
 rows earlier than the first fold's window are not even built (features still
 look back over every earlier event).
 Training and scoring for a mission are done by the pipeline
-(``earlywarn.model.threat.train_model`` / ``score_panel``).
+(``earlywarn.model.forecaster.train_model`` / ``score_panel``).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import typer
+
+from earlywarn.config import DEFAULT_HORIZONS, DEFAULT_PRIMARY_HORIZON, ModelConfig
 
 
 def _localities(
@@ -72,13 +74,13 @@ def register(app: typer.Typer) -> None:
         fmt: str = typer.Option("ucdp-ged", "--format", help="Incident format: ucdp-ged | acled | hxl-incidents."),
         unit: str = typer.Option("priogrid", "--unit", help="Locality unit: priogrid | km_grid | admin."),
         horizon: list[int] = typer.Option(
-            [1, 4, 12], "--horizon", min=1, max=26, help="Forecast horizon in weeks; repeat for several.",
+            list(DEFAULT_HORIZONS), "--horizon", min=1, max=26, help="Forecast horizon in weeks; repeat for several.",
         ),
         primary: int = typer.Option(None, "--primary", help="Primary horizon (default 4 if given, else the first)."),
         test_start: str = typer.Option(..., "--test-start", help="First fold start (ISO date); monthly folds."),
         out: Path = typer.Option(..., "--out", help="Where to write the backtest JSON."),
         step: str = typer.Option("weekly", "--step", help="As-of step: weekly | monthly."),
-        seed: int = typer.Option(42, "--seed", help="Random seed (model and folds are deterministic)."),
+        seed: int = typer.Option(ModelConfig().seed, "--seed", help="Random seed (model and folds are deterministic)."),
         fold_months: int = typer.Option(1, "--fold-months", min=1, help="Months per fold (retrain interval)."),
         cell_km: float = typer.Option(10.0, "--cell-km", min=0.1, help="Cell size for --unit km_grid."),
         boundaries: Path = typer.Option(None, "--boundaries", help="Admin polygons file for --unit admin."),
@@ -105,9 +107,9 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("must be priogrid, km_grid or admin", param_hint="--unit")
         ts = pd.Timestamp(test_start)
         horizons = sorted(set(horizon))
-        primary = primary or (4 if 4 in horizons else horizons[0])
-        if primary not in horizons:
-            raise typer.BadParameter(f"{primary} is not one of the horizons {horizons}", param_hint="--primary")
+        primary_horizon = primary or (DEFAULT_PRIMARY_HORIZON if DEFAULT_PRIMARY_HORIZON in horizons else horizons[0])
+        if primary_horizon not in horizons:
+            raise typer.BadParameter(f"{primary_horizon} is not one of the horizons {horizons}", param_hint="--primary")
         with progress.stage(f"reading {events.name}"):
             res = read_incidents(events, fmt)
         inc = res.table
@@ -115,12 +117,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{res.n_quarantined} row(s) quarantined while reading {events}", err=True)
         loc = _localities(inc, unit, ts, cell_km, boundaries, id_field)
         with progress.stage(f"features for {len(loc):,} localities"):
-            panel = build_panel(inc, loc, unit=unit, horizon_weeks=primary, horizons=horizons, step=step,
+            panel = build_panel(inc, loc, unit=unit, horizon_weeks=primary_horizon, horizons=horizons, step=step,
                                 rows_from=panel_start(ts, years, max(horizons)))
         result = run_backtests(
             panel,
             horizons=horizons,
-            primary=primary,
+            primary_horizon=primary_horizon,
             test_start=ts,
             seed=seed,
             fold_months=fold_months,
@@ -133,17 +135,15 @@ def register(app: typer.Typer) -> None:
                 "n_incidents": int(len(inc)),
             },
         )
-        for h, res in result["horizons"].items():
-            typer.echo(f"\n{h}-week horizon{' (primary)' if int(h) == primary else ''}")
+        for h, res in result.by_horizon.items():
+            typer.echo(f"\n{h}-week horizon{' (primary)' if h == primary_horizon else ''}")
             typer.echo(format_table(res))
-        write_text(out, json.dumps(result, indent=2, default=_json_default))
+        write_text(out, json.dumps(result.to_dict(), indent=2, default=_json_default))
         typer.echo(f"wrote {out}")
 
 
 def _history_years(text: str | None) -> float | None:
     """``--history-years``: a positive number of years, 'all' (None), or the mission default when not given."""
-    from earlywarn.config import ModelConfig
-
     if text is None:
         return ModelConfig().history_years
     if text.strip().lower() in ("all", "none"):

@@ -74,7 +74,6 @@ measures "activity by armed actors with a record of harming civilians".
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -86,14 +85,12 @@ from scipy.signal import lfilter
 from scipy.spatial import cKDTree
 
 from earlywarn.config import TargetConfig
+from earlywarn.features import columns
+from earlywarn.features.columns import TARGET_COL, TARGET_COUNT_COL
 from earlywarn.geo.localities import assign_incidents, utm_crs_for
 from earlywarn.geo.localities import neighbours as spatial_neighbours
 
 ID_COLS = ("locality_id", "as_of")
-TARGET_COL = "y"
-# number of target incidents in (t, t + h] (NaN while the window is open): a training target only
-# (the model can learn intensity from it), never a feature
-TARGET_COUNT_COL = "y_count"
 WINDOWS = (1, 4, 12, 26, 52)
 FATALITY_WINDOWS = (4, 12, 52)
 HALF_LIVES = (2, 8, 26)
@@ -638,9 +635,9 @@ def _windows_and_decays(put: Put, prefix: str, x: np.ndarray, windows, half_live
     """Sums over the last w weeks (sharp memory) and decayed sums (smooth memory) of one array."""
     cum = np.cumsum(x, axis=1)
     for w in windows:
-        put(f"{prefix}_{w}w", _window(cum, w))
+        put(columns.windowed(prefix, w), _window(cum, w))
     for hl in half_lives:
-        put(f"{prefix}_decay_{hl}w", _decay(x, hl))
+        put(columns.windowed(f"{prefix}_decay", hl), _decay(x, hl))
 
 
 def _channel_features(put: Put, counts: dict[str, np.ndarray], spatial: _Spatial, windows: list[int]) -> None:
@@ -671,11 +668,11 @@ def _neighbour_features(put: Put, ch: str, x: np.ndarray, spatial: _Spatial) -> 
 def _activity_features(put: Put, ch: str, x: np.ndarray) -> None:
     """How recent, persistent and rising the activity is: counts alone cannot tell a flare-up from a steady state."""
     if ch in RECENCY_CHANNELS:
-        put(f"weeks_since_{ch}", _weeks_since(x))
+        put(columns.weeks_since(ch), _weeks_since(x))
     if ch in WEEKS_CHANNELS:
         cum_w = np.cumsum(x > 0, axis=1).astype(float)
         for w in (4, 12, 52):
-            put(f"{ch}_weeks_{w}w", _window(cum_w, w))
+            put(columns.windowed(f"{ch}_weeks", w), _window(cum_w, w))
     if ch in ("any", "target", "clash", "vac", "remote", "civdeath"):
         put(f"{ch}_trend_4w", _trend(np.cumsum(x, axis=1)))
 
@@ -710,7 +707,7 @@ def _region_and_area_features(put: Put, grid: _IncidentGrid, spatial: _Spatial, 
     for name, x in (("area_any_count", grid.area_any), ("area_target_count", grid.area_target)):
         cum = np.cumsum(x, axis=1)
         for w in (4, 12, 52):
-            put(f"{name}_{w}w", np.repeat(_window(cum, w), n_loc, axis=0))
+            put(columns.windowed(name, w), np.repeat(_window(cum, w), n_loc, axis=0))
         put(f"{name.removesuffix('_count')}_trend_4w", np.repeat(_trend(cum), n_loc, axis=0))
 
 
@@ -753,25 +750,21 @@ def _frame(
     panel[TARGET_COL] = rows.take(targets[primary][0])
     panel[TARGET_COUNT_COL] = rows.take(targets[primary][1])
     for h, (y, y_count) in targets.items():
-        panel[f"{TARGET_COL}_{h}w"] = rows.take(y)
-        panel[f"{TARGET_COUNT_COL}_{h}w"] = rows.take(y_count)
+        panel[columns.target(h)] = rows.take(y)
+        panel[columns.target_count(h)] = rows.take(y_count)
     assert len(panel) == rows.n
     return panel
 
 
 # ----------------------------------------------------------------------------- targets and samples
-_TARGET_NAME = re.compile(rf"^(?:{TARGET_COL}|{TARGET_COUNT_COL})(?:_\d+w)?$")
-_HORIZON_TARGET = re.compile(rf"^{TARGET_COL}_(?P<h>\d+)w$")
-
-
 def target_columns(panel: pd.DataFrame) -> list[str]:
     """Every target column of a panel: what a model may learn from, never see as a feature."""
-    return [c for c in panel.columns if _TARGET_NAME.match(str(c))]
+    return [c for c in panel.columns if columns.is_target(c)]
 
 
 def panel_horizons(panel: pd.DataFrame) -> list[int]:
     """The horizons a panel is labelled for: those :func:`with_target` can switch to."""
-    return sorted(int(m["h"]) for c in panel.columns if (m := _HORIZON_TARGET.match(str(c))))
+    return sorted(h for c in panel.columns if (h := columns.target_horizon(c)) is not None)
 
 
 def with_target(panel: pd.DataFrame, h: int) -> pd.DataFrame:
@@ -783,7 +776,7 @@ def with_target(panel: pd.DataFrame, h: int) -> pd.DataFrame:
     not those of another horizon's classes.
     """
     h = int(h)
-    y_h, count_h = f"{TARGET_COL}_{h}w", f"{TARGET_COUNT_COL}_{h}w"
+    y_h, count_h = columns.target(h), columns.target_count(h)
     if y_h not in panel:
         raise ValueError(f"the panel has no {h}-week target; its horizons are {panel_horizons(panel)}")
     current = panel.attrs.get("horizon_weeks")
@@ -970,9 +963,6 @@ def _base_distance(localities: gpd.GeoDataFrame, bases: pd.DataFrame | None) -> 
 
 
 # ----------------------------------------------------------------------------- descriptions
-_COUNT = re.compile(r"^(?P<scope>nbr2_|nbr_)?(?P<ch>[a-z_]+?)_(?P<stat>count|fatalities|deaths|weeks|trend)")
-
-
 def feature_group(name: str) -> str:
     """Group a feature with the others that carry the same information (for occlusion).
 
@@ -995,12 +985,12 @@ def feature_group(name: str) -> str:
         return "civilian_deaths"
     if name.startswith("nbr_civilian_deaths"):
         return "nbr_civilian_deaths"
-    m = _COUNT.match(name)
+    m = columns.feature_parts(name)
     if m:
         stat = m["stat"]
         if stat in ("weeks", "trend"):
             stat = "count"
-        return f"{m['scope'] or ''}{m['ch']}_{stat}"
+        return f"{m['scope']}{m['ch']}_{stat}"
     return name
 
 
@@ -1018,8 +1008,6 @@ def _plural_s(n: float, word: str) -> str:
     return f"{_n(n)} {word}{'' if _n(n) == '1' else 's'}"
 
 
-_DESC = re.compile(r"^(?P<scope>nbr2_|nbr_|region_|area_)?(?P<rest>.+)_(?P<stat>count|fatalities|deaths)$")
-_SHARE = re.compile(r"^nbr_(?P<ch>.+)_share_(?P<w>\d+)w$")
 
 
 def _in_last(weeks: int) -> str:
@@ -1069,24 +1057,24 @@ def describe(group: str, values: dict[str, float], horizon_weeks: int = 4) -> st
     if group == "target_window_history":
         share = g("target_window_rate_shrunk")
         return f"incidents harming civilians here in about {share:.0%} of past {horizon_weeks}-week periods"
-    m = _SHARE.match(group)
-    if m:
-        share, ch, w = g(group), m["ch"], int(m["w"])
+    shared = columns.share_parts(group)
+    if shared:
+        (ch, w), share = shared, g(group)
         noun = CHANNELS.get(ch, "incidents")
         if np.isnan(share) or share <= 0:
             return f"none of the neighbouring areas had {noun} {_in_last(w)}"
         return f"{share:.0%} of neighbouring areas had {noun} {_in_last(w)}"
-    m = _DESC.match(group)
+    m = columns.described_parts(group)
     if not m:
         return group.replace("_", " ")
-    scope, rest, stat = m["scope"] or "", m["rest"], m["stat"]
+    scope, rest, stat = m["scope"], m["rest"], m["stat"]
     where = SCOPES[scope]
     base = f"{scope}{rest}_{stat}"
-    wins = [w for w in (horizon_weeks, 4, 12, 26, 52) if f"{base}_{w}w" in values]
+    wins = [w for w in (horizon_weeks, 4, 12, 26, 52) if columns.windowed(base, w) in values]
     wins = list(dict.fromkeys(sorted(wins)))
     if not wins:
         return group.replace("_", " ")
-    chosen = next((w for w in wins if g(f"{base}_{w}w") > 0), None)
+    chosen = next((w for w in wins if g(columns.windowed(base, w)) > 0), None)
     plural = CHANNELS.get(rest, "incidents")
     singular = CHANNEL_SINGULAR.get(rest, "incident")
     if rest == "actor_risk" and stat == "count":
@@ -1097,9 +1085,9 @@ def describe(group: str, values: dict[str, float], horizon_weeks: int = 4) -> st
         singular, plural = f"person killed in {plural}", f"people killed in {plural}"
     if chosen is None:
         return f"no {plural} {where} {_in_last(wins[-1])}"
-    text = f"{_counted(g(f'{base}_{chosen}w'), singular, plural)} {where} {_in_last(chosen)}"
+    text = f"{_counted(g(columns.windowed(base, chosen)), singular, plural)} {where} {_in_last(chosen)}"
     if not scope and stat == "count":
-        since = g(f"weeks_since_{rest}")
+        since = g(columns.weeks_since(rest))
         if not np.isnan(since) and since < WEEKS_SINCE_CAP:
             text += " (the latest this week)" if since == 0 else f" (the latest {_plural_s(since, 'week')} ago)"
     return text
@@ -1107,7 +1095,7 @@ def describe(group: str, values: dict[str, float], horizon_weeks: int = 4) -> st
 
 def target_view(panel: pd.DataFrame, h: int) -> pd.DataFrame:
     """The panel with ``y`` / ``y_count`` of horizon ``h``; a panel built for that horizon alone as it is."""
-    if f"y_{int(h)}w" in panel.columns:
+    if columns.target(h) in panel.columns:
         return with_target(panel, int(h))
     if int(panel.attrs.get("horizon_weeks", h)) == int(h):
         return panel

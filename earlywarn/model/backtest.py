@@ -2,19 +2,18 @@
 
 Public API::
 
-    fold_starts(panel, test_start, fold_months=1, test_end=None) -> list[pd.Timestamp]
-    split(panel, fold_start, fold_end, horizon_weeks) -> (train_mask, test_mask)
     metrics(y, p, reference_rate) -> {auroc, aupr, brier, brier_skill, topk_recall}
     calibration_table(y, p, bins=10) -> list[dict]
     run_backtest(panel, *, horizon_weeks=4, test_start, seed=42, fold_months=1, params=None,
-                 test_end=None, model_factory=None, history_years=None) -> dict   (JSON-ready)
-    run_backtests(panel, *, horizons, primary, **same) -> dict    the primary's result + "horizons"
-    horizon_result(result, h) -> dict                             one horizon's result from either
+                 test_end=None, model_factory=None, history_years=None) -> BacktestResult
+    run_backtests(panel, *, horizons, primary_horizon, **same) -> Backtests   every horizon, same folds
+    BacktestResult / Backtests .for_horizon(h), .to_dict() (the JSON users see)
 
 No leakage, by construction: for each fold start ``f`` (monthly from
 ``test_start``) the model and every baseline are refitted on rows with
 ``as_of + h weeks <= f`` - their target windows closed before ``f`` - and
-tested on rows with ``as_of`` in ``[f, next fold)``. Features at ``as_of``
+tested on rows with ``as_of`` in ``[f, next fold)``; the rows of every fold
+come from one splitter, :class:`earlywarn.model.splits.RollingOrigin`. Features at ``as_of``
 only use incidents known at ``as_of`` (see :mod:`earlywarn.features.panel`).
 
 Every scorer is measured on the same test rows: the model (``model``), the
@@ -46,16 +45,20 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from earlywarn import progress
+from earlywarn.config import DEFAULT_PRIMARY_HORIZON
+from earlywarn.features import columns
 from earlywarn.features.panel import TARGET_COL, TARGET_COUNT_COL, feature_columns, labelled_sample
 from earlywarn.model import baselines, selection
-from earlywarn.model.threat import ModelParams, ThreatModel
-from earlywarn.model.window import in_window
+from earlywarn.model.selection import Selection
+from earlywarn.model.splits import RollingOrigin
+from earlywarn.model.threat import DEFAULT_SEED, ModelParams, ThreatModel
 
 METRIC_KEYS = ("auroc", "aupr", "brier", "brier_skill", "topk_recall")
 TOP_SHARE = 0.10
@@ -119,7 +122,7 @@ def calibration_table(y, p, bins: int = 10) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- subsets
-ONSET_LOOKBACK_COL = "target_count_52w"  # target incidents in the 52 weeks up to the as-of date
+ONSET_LOOKBACK_COL = columns.count("target", 52)  # target incidents in the 52 weeks up to the as-of date
 SUBSETS = {
     "onset": "rows whose locality had no target incident in the previous 52 weeks",
     "escalation": "all rows; event: more target incidents in the next h weeks than in the previous h weeks",
@@ -128,6 +131,8 @@ RANK_KEYS = ("auroc", "aupr", "topk_recall")
 
 
 def onset_rows(test: pd.DataFrame) -> np.ndarray:
+    """Rows whose locality had no target incident in the 52 weeks up to the as-of date (where history says
+    nothing: the hard case early warning is for, measured apart so a good average cannot hide it)."""
     return test[ONSET_LOOKBACK_COL].to_numpy("float64") == 0
 
 
@@ -135,31 +140,8 @@ def escalation_label(test: pd.DataFrame, h: int) -> np.ndarray | None:
     """1 where the next h weeks bring more target incidents than the last h (None without counts)."""
     if TARGET_COUNT_COL not in test:
         return None
-    return (test[TARGET_COUNT_COL].to_numpy("float64") > test[f"target_count_{h}w"].to_numpy("float64")).astype(float)
-
-
-# ----------------------------------------------------------------------------- folds
-def fold_starts(panel: pd.DataFrame, test_start, fold_months: int = 1, test_end=None) -> list[pd.Timestamp]:
-    """Fold start dates every ``fold_months`` from ``test_start`` up to the last labelled as-of date."""
-    labelled = panel.loc[panel[TARGET_COL].notna(), "as_of"]
-    if labelled.empty:
-        return []
-    last = pd.Timestamp(labelled.max())
-    if test_end is not None:
-        last = min(last, pd.Timestamp(test_end))
-    starts = pd.date_range(pd.Timestamp(test_start), last, freq=pd.DateOffset(months=fold_months))
-    return list(starts)
-
-
-def split(panel: pd.DataFrame, fold_start, fold_end, horizon_weeks: int) -> tuple[np.ndarray, np.ndarray]:
-    """Train rows: labelled and ``as_of + h <= fold_start``; test rows: labelled, ``as_of`` in [start, end)."""
-    as_of = panel["as_of"].to_numpy("datetime64[s]")
-    labelled = panel[TARGET_COL].notna().to_numpy()
-    f0 = np.datetime64(pd.Timestamp(fold_start), "s")
-    f1 = np.datetime64(pd.Timestamp(fold_end), "s")
-    train = labelled & (as_of + np.timedelta64(7 * horizon_weeks, "D") <= f0)
-    test = labelled & (as_of >= f0) & (as_of < f1)
-    return train, test
+    before = test[columns.count("target", h)].to_numpy("float64")
+    return (test[TARGET_COUNT_COL].to_numpy("float64") > before).astype(float)
 
 
 # ----------------------------------------------------------------------------- backtest
@@ -171,33 +153,15 @@ def backtest_jobs() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _fold_rows(panel: pd.DataFrame, f0: pd.Timestamp, f1: pd.Timestamp, h: int,
-               history_years: float | None) -> pd.DataFrame:
-    """Only the rows a fold can use (its window of training rows and its test rows).
-
-    A fold worker then receives a fraction of a long panel instead of all of
-    it; the split and window computed again on these rows select exactly the
-    same training and test rows, so the results do not change.
-    """
-    if history_years is None:
-        return panel
-    tr, te = split(panel, f0, f1, h)
-    if tr.any():
-        last = panel["as_of"].to_numpy("datetime64[s]")[tr].max()
-        tr &= in_window(panel["as_of"].to_numpy(), last, history_years)
-    return panel[tr | te]
-
-
-def _run_fold(panel: pd.DataFrame, f0: pd.Timestamp, f1: pd.Timestamp, h: int, history_years: float | None,
+def _run_fold(train: pd.DataFrame, test: pd.DataFrame, f0: pd.Timestamp, f1: pd.Timestamp, h: int,
               factory: Callable[[], ThreatModel], max_train_rows: int | None, seed: int):
-    """Fit on the past of one fold and score its test rows with every scorer (None: nothing to test)."""
-    tr, te = split(panel, f0, f1, h)
-    if te.sum() == 0:
+    """Fit on the past of one fold and score its test rows with every scorer (None: nothing to test).
+
+    The rows come from :class:`~earlywarn.model.splits.RollingOrigin`, so a
+    fold worker receives only its own rows, never the whole panel.
+    """
+    if test.empty:
         return None
-    if history_years is not None and tr.any():
-        last = panel["as_of"].to_numpy("datetime64[s]")[tr].max()
-        tr &= in_window(panel["as_of"].to_numpy(), last, history_years)
-    train, test = panel[tr], panel[te]
     y_tr = train[TARGET_COL].to_numpy()
     if len(np.unique(y_tr)) < 2:
         return None
@@ -210,16 +174,16 @@ def _run_fold(panel: pd.DataFrame, f0: pd.Timestamp, f1: pd.Timestamp, h: int, h
     model = factory().fit(fit_rows)
     fit_seconds = time.perf_counter() - t_fit
     scores = {k: model.predict_proba(test, scorer=k) for k in ("model", "stacked")}
-    for name in baselines.available(baselines.NAMES, panel.columns, h):
+    for name in baselines.available(baselines.NAMES, test.columns, h):
         scores[name] = np.clip(baselines.predict(baselines.fit(name, train, h), test), 0.0, 1.0)
     fold = {
         "start": str(f0.date()),
         "end": str(f1.date()),
-        "n_train": int(tr.sum()),
+        "n_train": int(len(train)),
         "n_train_fitted": int(len(fit_rows)),
         "train_as_of_first": str(pd.Timestamp(train["as_of"].min()).date()),
         "train_as_of_last": str(pd.Timestamp(train["as_of"].max()).date()),
-        "n_test": int(te.sum()),
+        "n_test": int(len(test)),
         "n_test_positives": int(y.sum()),
         "train_base_rate": rate,
         "fit_seconds": round(fit_seconds, 2),
@@ -241,12 +205,116 @@ def _scored(y: np.ndarray, scores: dict[str, np.ndarray], ref, keys=None) -> dic
     return out
 
 
+@dataclass
+class BacktestResult:
+    """One horizon's backtest: every scorer's pooled metrics, the subsets, the folds and the published choice.
+
+    Passed as it is from the backtest to the model file (each horizon's
+    published scorer), the model card and the champion/challenger rule;
+    :meth:`to_dict` is the JSON users read (``earlywarn backtest``'s file,
+    under ``horizons``), :meth:`card_summary` the model card's section.
+    Metrics are plain ``{metric: value}`` dicts (:data:`METRIC_KEYS`; None
+    where undefined, so the JSON stays strict).
+    """
+
+    model: dict
+    baselines: dict[str, dict]
+    stacked: dict | None = None
+    subsets: dict = field(default_factory=dict)  # onset / escalation: definition, n_rows, n_positives, metrics
+    n_test_rows: int = 0
+    n_test_positives: int = 0
+    folds: list[dict] = field(default_factory=list)  # per fold: dates, rows, base rate, every scorer's metrics
+    calibration: list[dict] = field(default_factory=list)  # the model's reliability table
+    config: dict = field(default_factory=dict)  # how the backtest was run
+    seconds: float = 0.0
+    fit_seconds_mean: float = 0.0
+    selection: Selection | None = None  # the scorer the product would publish on these folds
+
+    @property
+    def horizon_weeks(self) -> int | None:
+        """The horizon backtested (from ``config``; None for a hand-made result)."""
+        h = self.config.get("horizon_weeks")
+        return None if h is None else int(h)
+
+    def scorer_metrics(self, name: str) -> dict | None:
+        """Pooled metrics of ``model``, ``stacked`` or a baseline by name (None: not measured)."""
+        if name == "model":
+            return self.model
+        if name == "stacked":
+            return self.stacked
+        return self.baselines.get(name.removeprefix("baseline:"))
+
+    def for_horizon(self, h: int) -> BacktestResult:
+        """This result when it is horizon ``h``'s (the same call as :meth:`Backtests.for_horizon`)."""
+        if self.horizon_weeks not in (None, int(h)):
+            raise KeyError(f"no {h}-week backtest in this result")
+        return self
+
+    def to_dict(self) -> dict:
+        """JSON-ready, in the key order of the backtest file (unchanged since before this was a class)."""
+        out = {"model": self.model}
+        if self.stacked is not None:
+            out["stacked"] = self.stacked
+        out |= {"baselines": self.baselines, "subsets": self.subsets, "n_test_rows": self.n_test_rows,
+                "n_test_positives": self.n_test_positives, "folds": self.folds, "calibration": self.calibration,
+                "config": self.config, "seconds": self.seconds, "fit_seconds_mean": self.fit_seconds_mean}
+        if self.selection is not None:
+            out["selection"] = self.selection.to_dict()
+        return out
+
+    def card_summary(self) -> dict:
+        """The model card's ``backtest`` section: pooled results and the fold count, not every fold."""
+        return {
+            "model": self.model,
+            "stacked": self.stacked,
+            "baselines": self.baselines,
+            "subsets": self.subsets,
+            "selection": None if self.selection is None else self.selection.to_dict(),
+            "n_test_rows": self.n_test_rows,
+            "n_test_positives": self.n_test_positives,
+            "n_folds": len(self.folds),
+            "calibration": self.calibration,  # reliability diagram of the weekly brief
+            "config": self.config,
+        }
+
+
+@dataclass
+class Backtests:
+    """Every horizon's backtest on the same folds, and which horizon is primary (the one flags use).
+
+    :meth:`to_dict` is ``earlywarn backtest``'s JSON: the primary horizon's
+    result at the top level and every horizon's under ``horizons``.
+    """
+
+    by_horizon: dict[int, BacktestResult]
+    primary_horizon: int
+
+    @property
+    def primary_result(self) -> BacktestResult:
+        """The primary horizon's backtest (champion/challenger and the model card's headline use it)."""
+        return self.by_horizon[self.primary_horizon]
+
+    @property
+    def horizons(self) -> list[int]:
+        """The horizons backtested, ascending (the order of the file's ``horizons``)."""
+        return sorted(self.by_horizon)
+
+    def for_horizon(self, h: int) -> BacktestResult:
+        """Horizon ``h``'s backtest (KeyError when it was not backtested)."""
+        return self.by_horizon[int(h)]
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the primary's result, ``primary_horizon``, and every horizon's under ``horizons``."""
+        return {**self.primary_result.to_dict(), "primary_horizon": int(self.primary_horizon),
+                "horizons": {str(h): self.by_horizon[h].to_dict() for h in self.horizons}}
+
+
 def run_backtest(
     panel: pd.DataFrame,
     *,
-    horizon_weeks: int = 4,
+    horizon_weeks: int = DEFAULT_PRIMARY_HORIZON,
     test_start,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     fold_months: int = 1,
     params: ModelParams | None = None,
     test_end=None,
@@ -255,33 +323,96 @@ def run_backtest(
     max_train_rows: int | None = None,
     n_jobs: int | None = None,
     history_years: float | None = None,
-) -> dict:
-    """Retrain-per-fold backtest of the model and every baseline on the same rows; JSON-ready dict.
+) -> BacktestResult:
+    """Retrain-per-fold backtest of the model and every baseline on the same rows.
 
-    With ``max_train_rows`` the model of each fold is fitted, as it would be in
-    production, on a weighted sample of that fold's training rows when there
-    are more (features.labelled_sample); baselines and test rows are never sampled.
-    With ``history_years`` each fold trains (model and baselines alike) only on
-    its rows within that many years before the last of them
-    (:mod:`earlywarn.model.window`), as production does. Each finished fold is
-    reported through :func:`earlywarn.progress.track` (fold k of n, elapsed, ETA).
-    Folds run ``n_jobs`` at a time (default :func:`backtest_jobs`); the folds,
-    rows and models do not depend on it, and the metrics agree to rounding
-    (about 1e-7: a worker's arrays may be aligned differently in memory).
+    Why retrain per fold: a model is only as good as it would have been on
+    the day, so each fold's model sees only rows whose target window had
+    closed by the fold start (:class:`~earlywarn.model.splits.RollingOrigin`)
+    and every scorer is measured on the same test rows.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Feature panel with ``locality_id``, ``as_of``, features, ``y`` (NaN
+        while open) and ``target_count_52w`` (onset rows); ``y_count`` and
+        ``target_count_<h>w`` add the escalation view.
+    horizon_weeks : int
+        The horizon of ``y`` (training rows close ``h`` weeks before each fold).
+    test_start : date-like
+        The first fold's start; folds follow every ``fold_months`` months.
+    seed : int
+        Seeds every model (the folds themselves involve no randomness).
+    fold_months : int
+        Months between refits.
+    params : ModelParams, optional
+        The model's switches (default: the mission defaults).
+    test_end : date-like, optional
+        Last as-of date tested (default: the last labelled one).
+    model_factory : callable, optional
+        Builds each fold's unfitted model instead of ``ThreatModel(seed, h, params)``.
+    config : dict, optional
+        Extra keys recorded in the result's ``config`` (data file, counts).
+    max_train_rows : int, optional
+        Fit each fold's model on a class-stratified weighted sample of at most
+        this many rows (:func:`earlywarn.features.panel.labelled_sample`), as
+        production does; baselines and test rows are never sampled.
+    n_jobs : int, optional
+        Folds run at once (default :func:`backtest_jobs`). The folds, rows and
+        models do not depend on it; metrics agree to rounding (about 1e-7: a
+        worker's arrays may be aligned differently in memory).
+    history_years : float, optional
+        Each fold trains (model and baselines alike) only on its rows within
+        that many years before the last of them (:mod:`earlywarn.model.window`).
+
+    Returns
+    -------
+    BacktestResult
+        Pooled and per-fold metrics of every scorer, the onset and escalation
+        views, the model's calibration table, the run's config and the
+        scorer the product would publish (``selection``). ``to_dict()`` is
+        the JSON ``earlywarn backtest`` writes.
+
+    Raises
+    ------
+    ValueError
+        When no fold has labelled test rows and training rows with both outcomes.
+
+    Examples
+    --------
+    Twenty places over 80 weeks, where a recent attack makes the next one likelier:
+
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> weeks = pd.date_range("2020-01-05", periods=80, freq="7D")
+    >>> panel = pd.DataFrame({"locality_id": np.tile([f"L{i}" for i in range(20)], 80),
+    ...                       "as_of": np.repeat(weeks, 20),
+    ...                       "target_count_4w": rng.poisson(0.5, 1600).astype(float),
+    ...                       "target_count_52w": rng.poisson(3.0, 1600).astype(float)})
+    >>> panel["y"] = (rng.random(1600) < 0.1 + 0.4 * (panel["target_count_4w"] > 0)).astype(float)
+    >>> res = run_backtest(panel, horizon_weeks=4, test_start="2021-03-01", test_end="2021-04-30",
+    ...                    params=ModelParams(max_trees=20), n_jobs=1)
+    >>> [(f["start"], f["n_test"], f["train_as_of_last"]) for f in res.folds]
+    [('2021-03-01', 80, '2021-01-31'), ('2021-04-01', 80, '2021-02-28')]
+    >>> sorted(res.baselines), res.selection.scorer in ("model", "stacked", "baseline:persistence")
+    (['historical_rate', 'persistence'], True)
+    >>> list(res.to_dict())[:3], 0.5 < res.model["auroc"] <= 1
+    (['model', 'stacked', 'baselines'], True)
     """
     h = int(horizon_weeks)
-    starts = fold_starts(panel, test_start, fold_months, test_end)
-    if not starts:
+    splitter = RollingOrigin(test_start, horizon_weeks=h, fold_months=fold_months, test_end=test_end,
+                             history_years=history_years)
+    n_folds = splitter.get_n_splits(panel)
+    if not n_folds:
         raise ValueError(f"no labelled as-of dates on or after {test_start}")
     factory = model_factory or (lambda: ThreatModel(seed=seed, horizon_weeks=h, params=params or ModelParams()))
-    ends = [*starts[1:], pd.Timestamp(test_end or panel["as_of"].max()) + pd.Timedelta(days=1)]
     ys, refs, onset_refs, folds, extras = [], [], [], [], []
     pooled: dict[str, list[np.ndarray]] = {}
     t0 = time.perf_counter()
-    jobs = min(backtest_jobs() if n_jobs is None else max(1, int(n_jobs)), len(starts))
+    jobs = min(backtest_jobs() if n_jobs is None else max(1, int(n_jobs)), n_folds)
     # lazily: only the folds being dispatched hold their rows
-    args = ((_fold_rows(panel, f0, f1, h, history_years), f0, f1, h, history_years, factory, max_train_rows, seed)
-            for f0, f1 in zip(starts, ends, strict=True))
+    args = ((panel.iloc[f.train], panel.iloc[f.test], f.start, f.end, h, factory, max_train_rows, seed)
+            for f in splitter.folds(panel))
     if jobs > 1:
         from joblib import Parallel, delayed
 
@@ -289,7 +420,7 @@ def run_backtest(
         results = Parallel(n_jobs=jobs, return_as="generator")(delayed(_run_fold)(*a) for a in args)
     else:
         results = (_run_fold(*a) for a in args)
-    for res in progress.track(results, total=len(starts), what="backtest fold"):
+    for res in progress.track(results, total=n_folds, what="backtest fold"):
         if res is None:
             continue
         fold, y, scores, rate, extra = res
@@ -304,14 +435,17 @@ def run_backtest(
         raise ValueError(f"no fold from {test_start} had training rows with both outcomes and test rows")
     y_all, ref_all = np.concatenate(ys), np.concatenate(refs)
     scores = {k: np.concatenate(v) for k, v in pooled.items()}
-    result = {
-        **_scored(y_all, scores, ref_all),
-        "subsets": _subsets(y_all, scores, extras, np.concatenate(onset_refs)),
-        "n_test_rows": int(len(y_all)),
-        "n_test_positives": int(y_all.sum()),
-        "folds": folds,
-        "calibration": calibration_table(y_all, scores["model"]),
-        "config": {
+    pooled_metrics = _scored(y_all, scores, ref_all)
+    result = BacktestResult(
+        model=pooled_metrics["model"],
+        stacked=pooled_metrics.get("stacked"),
+        baselines=pooled_metrics["baselines"],
+        subsets=_subsets(y_all, scores, extras, np.concatenate(onset_refs)),
+        n_test_rows=int(len(y_all)),
+        n_test_positives=int(y_all.sum()),
+        folds=folds,
+        calibration=calibration_table(y_all, scores["model"]),
+        config={
             "horizon_weeks": h,
             "test_start": str(pd.Timestamp(test_start).date()),
             "fold_months": fold_months,
@@ -324,10 +458,10 @@ def run_backtest(
             "unit": panel.attrs.get("unit"),
             **(config or {}),
         },
-        "seconds": round(time.perf_counter() - t0, 2),
-        "fit_seconds_mean": round(float(np.mean([f["fit_seconds"] for f in folds])), 2),
-    }
-    result["selection"] = selection.choose(result)
+        seconds=round(time.perf_counter() - t0, 2),
+        fit_seconds_mean=round(float(np.mean([f["fit_seconds"] for f in folds])), 2),
+    )
+    result.selection = selection.choose(result)
     return result
 
 
@@ -344,54 +478,91 @@ def _subsets(y: np.ndarray, scores: dict[str, np.ndarray], extras: list[dict], o
     return out
 
 
-def run_backtests(panel: pd.DataFrame, *, horizons, primary: int, **kwargs) -> dict:
-    """One backtest per horizon on the same folds: the primary's result, with every horizon's under ``horizons``.
+def run_backtests(panel: pd.DataFrame, *, horizons, primary_horizon: int, **kwargs) -> Backtests:
+    """One backtest per horizon on the same folds (:func:`run_backtest`'s keywords apply to each).
 
     Each horizon trains on its own target (``y_{h}w``, :func:`earlywarn.features.panel.with_target`) and keeps
-    its own no-leakage rule (training windows closed h weeks before the fold).
+    its own no-leakage rule (training windows closed h weeks before the fold), so a longer horizon trains on
+    fewer rows before the same fold start. The primary horizon is backtested even when ``horizons`` does not
+    list it.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        A panel labelled for every horizon (``y_<h>w`` and ``y_count_<h>w``;
+        :func:`earlywarn.features.panel.build_panel` with ``horizons``).
+    horizons : iterable of int
+        Horizons in weeks.
+    primary_horizon : int
+        The horizon flags use; its result is the file's top level.
+    **kwargs
+        ``test_start`` and the other keywords of :func:`run_backtest`.
+
+    Returns
+    -------
+    Backtests
+        Every horizon's :class:`BacktestResult` (``by_horizon``, ``for_horizon(h)``) and ``primary_result``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> weeks = pd.date_range("2020-01-05", periods=80, freq="7D")
+    >>> panel = pd.DataFrame({"locality_id": np.tile([f"L{i}" for i in range(20)], 80),
+    ...                       "as_of": np.repeat(weeks, 20),
+    ...                       "target_count_1w": rng.poisson(0.2, 1600).astype(float),
+    ...                       "target_count_52w": rng.poisson(3.0, 1600).astype(float)})
+    >>> panel["target_count_4w"] = panel["target_count_1w"] + rng.poisson(0.4, 1600)
+    >>> for h in (1, 4):
+    ...     panel[f"y_count_{h}w"] = rng.poisson(0.1 * h + 0.3 * panel[f"target_count_{h}w"]).astype(float)
+    ...     panel[f"y_{h}w"] = (panel[f"y_count_{h}w"] > 0).astype(float)
+    >>> panel["y"], panel["y_count"] = panel["y_4w"], panel["y_count_4w"]
+    >>> bts = run_backtests(panel, horizons=[1, 4], primary_horizon=4, test_start="2021-03-01",
+    ...                     test_end="2021-03-31", params=ModelParams(max_trees=20), n_jobs=1)
+    >>> bts.horizons, bts.primary_result is bts.for_horizon(4)
+    ([1, 4], True)
+    >>> [bts.for_horizon(h).folds[0]["train_as_of_last"] for h in (1, 4)]  # closed h weeks before the fold
+    ['2021-02-21', '2021-01-31']
+    >>> data = bts.to_dict()
+    >>> data["primary_horizon"], sorted(data["horizons"]), data["config"]["horizon_weeks"]
+    (4, ['1', '4'], 4)
     """
     from earlywarn.features.panel import target_view
 
-    out: dict = {}
-    for h in sorted(set(int(x) for x in horizons) | {int(primary)}):
+    out: dict[int, BacktestResult] = {}
+    for h in sorted(set(int(x) for x in horizons) | {int(primary_horizon)}):
         with progress.stage(f"backtest, {h}-week horizon"):
-            out[str(h)] = run_backtest(target_view(panel, h), horizon_weeks=h, **kwargs)
-    return {**out[str(primary)], "primary_horizon": int(primary), "horizons": out}
+            out[h] = run_backtest(target_view(panel, h), horizon_weeks=h, **kwargs)
+    return Backtests(out, int(primary_horizon))
 
 
-def horizon_result(result: dict, h: int) -> dict:
-    """The backtest of horizon ``h`` from a run_backtests or a single-horizon run_backtest result."""
-    if "horizons" in result:
-        return result["horizons"][str(h)]
-    if int(result.get("config", {}).get("horizon_weeks", h)) != int(h):
-        raise KeyError(f"no {h}-week backtest in this result")
-    return result
-
-
-def format_table(result: dict) -> str:
+def format_table(result: BacktestResult) -> str:
     """Plain-text table: every scorer on all rows, on onset rows and against escalations, and the choice."""
     cols = [("auroc", "AUROC", None), ("aupr", "AUPR", None), ("brier", "Brier", None),
             ("brier_skill", "Brier skill", None), ("topk_recall", "top-10% rec", None),
             ("auroc", "onset AUROC", "onset"), ("aupr", "onset AUPR", "onset"), ("aupr", "escal. AUPR", "escalation")]
     head = f"{'scorer':<22}" + "".join(f"{label:>13}" for _, label, _ in cols)
     rows = [head, "-" * len(head)]
-    subsets = result.get("subsets", {})
-    for name in ["model", "stacked", *result["baselines"]]:
+    subsets = result.subsets
+    for name in ["model", "stacked", *result.baselines]:
         cells = []
         for key, _, sub in cols:
-            src = result if sub is None else subsets.get(sub, {})
-            m = src.get(name) if name in ("model", "stacked") else src.get("baselines", {}).get(name)
+            if sub is None:
+                m = result.scorer_metrics(name)
+            else:
+                src = subsets.get(sub, {})
+                m = src.get(name) if name in ("model", "stacked") else src.get("baselines", {}).get(name)
             v = None if m is None else m.get(key)
             cells.append(f"{v:>13.4f}" if v is not None else f"{'n/a':>13}")
-        if name in result or name in result["baselines"]:
+        if result.scorer_metrics(name) is not None:
             rows.append(f"{name:<22}" + "".join(cells))
     onset = subsets.get("onset", {})
     rows.append(
-        f"test rows {result['n_test_rows']}, positives {result['n_test_positives']}"
+        f"test rows {result.n_test_rows}, positives {result.n_test_positives}"
         + (f"; onset rows {onset['n_rows']}, positives {onset['n_positives']}" if onset else "")
-        + f"; folds {len(result['folds'])}"
-        + (f", model fit {result['fit_seconds_mean']:.1f} s per fold" if "fit_seconds_mean" in result else "")
+        + f"; folds {len(result.folds)}"
+        + f", model fit {result.fit_seconds_mean:.1f} s per fold"
     )
-    if "selection" in result:
-        rows.append(f"published: {result['selection']['why']}")
+    if result.selection is not None:
+        rows.append(f"published: {result.selection.why}")
     return "\n".join(rows)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
+from earlywarn.features.columns import count, windowed
 from earlywarn.features.panel import HALF_LIVES, SPATIAL_LAG_FEATURES, TARGET_COL
 
 NAMES = ("persistence", "historical_rate", "conflictology", "decay_history", "spatial_lag_logistic")
@@ -41,7 +42,7 @@ LABELS = {
     "decay_history": "decayed history (logistic on a decayed count of past attacks on civilians)",
     "spatial_lag_logistic": "spatial-lag logistic (logistic on own and neighbouring recent attacks)",
 }
-CONFLICTOLOGY_COL = "target_weeks_52w"  # weeks with a target event among the last 52
+CONFLICTOLOGY_COL = windowed("target_weeks", 52)  # weeks with a target event among the last 52
 
 
 class Columns(Mapping):
@@ -93,7 +94,7 @@ def fit(name: str, train: pd.DataFrame, h: int, weights: np.ndarray | None = Non
     y = train[TARGET_COL].to_numpy("float64").astype(int)
     w = None if weights is None else np.asarray(weights, dtype="float64")
     if name == "persistence":
-        col = f"target_count_{h}w"
+        col = count("target", h)
         s = _values(train, col) > 0
         base = _rate(y, w)
         p1 = _rate(y[s], None if w is None else w[s]) if s.any() else base
@@ -113,7 +114,7 @@ def fit(name: str, train: pd.DataFrame, h: int, weights: np.ndarray | None = Non
         # the half-life with the lowest training log-loss: the strongest honest version of this baseline
         best, best_loss = None, np.inf
         for hl in HALF_LIVES:
-            state = _fit_logistic(train, [f"target_count_decay_{hl}w"], y, w)
+            state = _fit_logistic(train, [windowed("target_count_decay", hl)], y, w)
             p = np.clip(_logistic_predict(state, train), 1e-6, 1 - 1e-6)
             loss = -np.average(y * np.log(p) + (1 - y) * np.log(1 - p), weights=w)
             if loss < best_loss:
@@ -144,10 +145,10 @@ def predict(state: dict, rows) -> np.ndarray:
 def columns(name: str, h: int) -> list[str]:
     """The panel columns baseline ``name`` needs at horizon ``h``."""
     return {
-        "persistence": [f"target_count_{h}w"],
+        "persistence": [count("target", h)],
         "historical_rate": ["locality_id"],
         "conflictology": [CONFLICTOLOGY_COL],
-        "decay_history": [f"target_count_decay_{hl}w" for hl in HALF_LIVES],
+        "decay_history": [windowed("target_count_decay", hl) for hl in HALF_LIVES],
         "spatial_lag_logistic": list(SPATIAL_LAG_FEATURES),
     }[name]
 

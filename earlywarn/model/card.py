@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from earlywarn.atomic import write_text
 from earlywarn.features.panel import feature_group
+
+if TYPE_CHECKING:
+    from earlywarn.model.backtest import BacktestResult, Backtests
+    from earlywarn.model.forecaster import Forecaster
 
 LIMITATIONS = (
     "Trained on reported incidents only: places where reporting is thin look safe; the model forecasts "
@@ -94,27 +99,30 @@ HISTORY_WINDOW_TRIED: tuple[tuple[str, float, float, float, float], ...] = (
 )
 
 
-def write_model_card(model, out_dir: str | Path, backtest_result: dict | None = None) -> Path:
-    """Markdown + JSON model card of a :class:`~earlywarn.model.forecaster.Forecaster` beside its file."""
-    from earlywarn.model.backtest import horizon_result
+def write_model_card(model: Forecaster, out_dir: str | Path,
+                     backtest_result: Backtests | BacktestResult | None = None) -> Path:
+    """Markdown + JSON model card of a :class:`~earlywarn.model.forecaster.Forecaster` beside its file.
 
+    Written at training time, from the backtest the model was chosen on, so
+    the numbers an analyst reads are the ones that decided what is published.
+    """
     out_dir = Path(out_dir)
     groups = sorted(set(feature_group(c) for c in model.feature_names))
     per_h = {}
     for h in model.horizons:
         m = model.models[h]
         try:
-            bt = horizon_result(backtest_result, h) if backtest_result else None
+            bt = None if backtest_result is None else backtest_result.for_horizon(h)
         except KeyError:
             bt = None
         per_h[str(h)] = {
             "task": f"P(at least one target incident in the locality in the next {h} weeks)",
             "scorer": m.scorer,
-            "selection": None if bt is None else bt.get("selection"),
-            "training": m.info,
-            "backtest": _card_backtest(bt),
+            "selection": None if bt is None or bt.selection is None else bt.selection.to_dict(),
+            "training": m.info_,
+            "backtest": None if bt is None else bt.card_summary(),
         }
-    primary = per_h[str(model.primary)]
+    primary = per_h[str(model.primary_horizon)]
     card = {
         "model_version": model.version,
         "task": primary["task"],
@@ -123,7 +131,7 @@ def write_model_card(model, out_dir: str | Path, backtest_result: dict | None = 
         "scorer is whichever of the model, the model stacked with the baselines or a baseline alone was best on "
         "the mission's own backtest",
         "seed": model.seed,
-        "horizon_weeks": model.primary,
+        "horizon_weeks": model.primary_horizon,
         "horizons": [int(h) for h in model.horizons],
         "scorer": primary["scorer"],
         "selection": primary["selection"],
@@ -149,13 +157,14 @@ def write_model_card(model, out_dir: str | Path, backtest_result: dict | None = 
         f"# Threat model card - version {model.version}",
         "",
         f"**Task.** P(at least one target incident in the locality in the next h weeks), h = "
-        f"{', '.join(str(h) for h in model.horizons)} weeks; flags use the primary horizon, {model.primary} weeks.",
+        f"{', '.join(str(h) for h in model.horizons)} weeks; flags use the primary horizon, "
+        f"{model.primary_horizon} weeks.",
         f"**Algorithm.** {card['algorithm']}; seed {model.seed}.",
         "",
         "## Published scores",
         "| horizon | published scorer | why |",
         "|---|---|---|",
-        *[f"| {_weeks(h)}{' (primary)' if int(h) == model.primary else ''} | `{d['scorer']}` | "
+        *[f"| {_weeks(h)}{' (primary)' if int(h) == model.primary_horizon else ''} | `{d['scorer']}` | "
           f"{(d['selection'] or {}).get('why', 'no backtest: the model is published unmeasured')} |"
           for h, d in per_h.items()],
         "",
@@ -237,23 +246,6 @@ def _backtest_lines(bt: dict | None) -> list[str]:
             f"{_f(o.get('brier_skill'))} | {_f(e.get('auroc'))} | {_f(e.get('aupr'))} |"
         )
     return out
-
-
-def _card_backtest(bt: dict | None) -> dict | None:
-    if not bt:
-        return None
-    return {
-        "model": bt["model"],
-        "stacked": bt.get("stacked"),
-        "baselines": bt["baselines"],
-        "subsets": bt.get("subsets", {}),
-        "selection": bt.get("selection"),
-        "n_test_rows": bt["n_test_rows"],
-        "n_test_positives": bt["n_test_positives"],
-        "n_folds": len(bt.get("folds", [])),
-        "calibration": bt.get("calibration"),  # reliability diagram of the weekly brief
-        "config": bt.get("config", {}),
-    }
 
 
 def _f(v, digits: int = 3) -> str:

@@ -2,11 +2,11 @@
 
 Public API::
 
-    Forecaster.fit(panel, horizons=[1, 4, 12], primary=4, seed=42, params=None, scorers=None)
+    Forecaster.fit(panel, horizons=[1, 4, 12], primary_horizon=4, seed=42, params=None, scorers=None)
         .score(panel_at_t, k=3) -> DataFrame       # risk (primary), driver_1..k, risk_{h}w, driver_{i}_{h}w;
                                                    # consistent: P(1 wk) <= P(4 wk) <= P(12 wk) per row
         .save(dir) -> Path / Forecaster.load(path) # skops file threat-model-<version>.skops
-    train_model(panel, *, seed, horizons, primary, out_dir, backtest_result=None, params=None)
+    train_model(panel, *, seed, horizons, primary_horizon, out_dir, backtest_result=None, params=None)
         -> (Forecaster, version, card path)
     score_panel(model, panel_at_t) -> DataFrame    # = model.score
 
@@ -29,59 +29,72 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from earlywarn.atomic import write_bytes
+from earlywarn.config import DEFAULT_HORIZONS, DEFAULT_PRIMARY_HORIZON, default_primary_horizon
+from earlywarn.features import columns
 from earlywarn.features.panel import target_view
 from earlywarn.model import file as modelfile
+from earlywarn.model.threat import DEFAULT_SEED, ModelParams, ThreatModel
 from earlywarn.model.threat import FORMAT as MODEL_FORMAT
-from earlywarn.model.threat import ModelParams, ThreatModel
+
+if TYPE_CHECKING:
+    from earlywarn.model.backtest import BacktestResult, Backtests
 
 FORMAT = "earlywarn-forecaster/1"
-DEFAULT_HORIZONS = (1, 4, 12)
 
 
 @dataclass
 class Forecaster:
+    """Every horizon's fitted :class:`ThreatModel`, which one is primary, and the version of their one file.
+
+    Not a scikit-learn estimator itself: it is built from fitted models
+    (:meth:`fit` or :meth:`load`), so it is never in an unfitted state.
+    """
+
     models: dict[int, ThreatModel]
-    primary: int
+    primary_horizon: int
     version: str | None = None
 
     # ------------------------------------------------------------------ what it is
     @property
     def horizons(self) -> list[int]:
+        """The horizons held, ascending (the consistency rule runs in this order)."""
         return sorted(self.models)
 
     @property
-    def horizon_weeks(self) -> int:
-        return self.primary
-
-    @property
     def main(self) -> ThreatModel:
-        return self.models[self.primary]
+        """The primary horizon's model: its features, settings and training record describe the file."""
+        return self.models[self.primary_horizon]
 
     @property
     def feature_names(self) -> list[str]:
-        return self.main.feature_names
+        """The features every horizon reads (one panel serves them all)."""
+        return self.main.feature_names_
 
     @property
     def params(self) -> ModelParams:
+        """The model switches (the same for every horizon)."""
         return self.main.params
 
     @property
     def seed(self) -> int:
+        """The seed every horizon was fitted with."""
         return self.main.seed
 
     @property
     def info(self) -> dict:
-        return self.main.info
+        """The primary horizon's training record (rows, period, base rate)."""
+        return self.main.info_
 
     # ------------------------------------------------------------------ fitting
     @classmethod
-    def fit(cls, panel: pd.DataFrame, *, horizons=DEFAULT_HORIZONS, primary: int = 4, seed: int = 42,
-            params: ModelParams | None = None, scorers: dict[int, str] | None = None,
+    def fit(cls, panel: pd.DataFrame, *, horizons=DEFAULT_HORIZONS, primary_horizon: int | None = None,
+            seed: int = DEFAULT_SEED, params: ModelParams | None = None, scorers: dict[int, str] | None = None,
             max_rows: int | None = None) -> Forecaster:
         """One ThreatModel per horizon on the same panel; ``scorers[h]``: the published scorer (default model).
 
@@ -92,7 +105,9 @@ class Forecaster:
         from earlywarn import progress
         from earlywarn.features.panel import labelled_sample
 
-        hs = sorted(set(int(h) for h in horizons) | {int(primary)})
+        if primary_horizon is None:
+            primary_horizon = default_primary_horizon(horizons)
+        hs = sorted(set(int(h) for h in horizons) | {int(primary_horizon)})
         models = {}
         for h in hs:
             with progress.stage(f"fitting the {h}-week model"):
@@ -100,7 +115,7 @@ class Forecaster:
                                 scorer=(scorers or {}).get(h, "model"))
                 rows = target_view(panel, h)
                 models[h] = m.fit(labelled_sample(rows, max_rows, seed) if max_rows else rows)
-        return cls(models, int(primary))
+        return cls(models, int(primary_horizon))
 
     # ------------------------------------------------------------------ predicting
     def score(self, panel_at_t: pd.DataFrame, k: int = 3) -> pd.DataFrame:
@@ -118,20 +133,21 @@ class Forecaster:
         consistent = _consistent(raw)
         adjusted = 0
         for h in self.horizons:
-            out[f"risk_{h}w"] = consistent[h].astype("float64")
+            out[columns.risk(h)] = consistent[h].astype("float64")
             adjusted += int((consistent[h] > raw[h] + 1e-12).sum())
             drivers = scored[h][1].reset_index(drop=True)
             for i in range(1, k + 1):
-                out[f"driver_{i}_{h}w"] = drivers[f"driver_{i}"]
-        out.insert(2, "risk", out[f"risk_{self.primary}w"])
+                out[columns.driver(i, h)] = drivers[columns.driver(i)]
+        out.insert(2, "risk", out[columns.risk(self.primary_horizon)])
         for i in range(k, 0, -1):
-            out.insert(3, f"driver_{i}", out[f"driver_{i}_{self.primary}w"])
+            out.insert(3, columns.driver(i), out[columns.driver(i, self.primary_horizon)])
         out.attrs["monotone_adjusted"] = adjusted
         return out
 
     # ------------------------------------------------------------------ persistence
     def to_bytes(self) -> bytes:
-        return modelfile.dumps({"format": FORMAT, "primary": int(self.primary),
+        """The model file's bytes: plain data only, every horizon's state (key ``primary`` is the format's)."""
+        return modelfile.dumps({"format": FORMAT, "primary": int(self.primary_horizon),
                                 "models": [self.models[h].state() for h in self.horizons]})
 
     def save(self, directory: str | Path) -> Path:
@@ -147,6 +163,7 @@ class Forecaster:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Forecaster:
+        """A model from a file's bytes (one horizon saved alone, too); its version is the bytes' hash."""
         state = modelfile.loads(data, (FORMAT, MODEL_FORMAT))
         if state["format"] == MODEL_FORMAT:  # one horizon saved on its own
             m = ThreatModel.from_state(state)
@@ -154,7 +171,7 @@ class Forecaster:
         else:
             models = [ThreatModel.from_state(s) for s in state["models"]]
             out = cls({m.horizon_weeks: m for m in models}, int(state["primary"]))
-            if out.primary not in out.models:
+            if out.primary_horizon not in out.models:
                 raise modelfile.UntrustedModelError("model file names a primary horizon it does not hold")
         out.version = hashlib.sha256(data).hexdigest()[:12]
         return out
@@ -172,35 +189,37 @@ def _consistent(raw: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
 def train_model(
     panel: pd.DataFrame,
     *,
-    seed: int = 42,
-    horizon_weeks: int = 4,
+    seed: int = DEFAULT_SEED,
+    primary_horizon: int = DEFAULT_PRIMARY_HORIZON,
     horizons=None,
     out_dir: str | Path,
-    backtest_result: dict | None = None,
+    backtest_result: Backtests | BacktestResult | None = None,
     params: ModelParams | None = None,
     max_rows: int | None = None,
 ) -> tuple[Forecaster, str, Path]:
     """Fit every horizon on the labelled rows of ``panel``, publish each horizon's chosen scorer, save, write the card.
 
     The scorer of each horizon is the one :mod:`earlywarn.model.selection` chose on
-    ``backtest_result`` (the model when there is no backtest).
+    ``backtest_result`` (the model when there is no backtest, or none for that horizon).
     """
-    from earlywarn.model.backtest import horizon_result
     from earlywarn.model.card import write_model_card
 
-    hs = sorted(set(horizons or [horizon_weeks]) | {horizon_weeks})
+    hs = sorted(set(horizons or [primary_horizon]) | {primary_horizon})
     scorers = {}
     for h in hs:
-        try:
-            scorers[h] = horizon_result(backtest_result, h)["selection"]["scorer"] if backtest_result else "model"
-        except KeyError:
-            scorers[h] = "model"
-    model = Forecaster.fit(panel, horizons=hs, primary=horizon_weeks, seed=seed, params=params, scorers=scorers,
-                           max_rows=max_rows)
+        scorers[h] = "model"
+        if backtest_result is not None:
+            try:
+                sel = backtest_result.for_horizon(h).selection
+            except KeyError:
+                sel = None
+            scorers[h] = sel.scorer if sel is not None else "model"
+    model = Forecaster.fit(panel, horizons=hs, primary_horizon=primary_horizon, seed=seed, params=params,
+                           scorers=scorers, max_rows=max_rows)
     for m in model.models.values():
-        m.info["data_end"] = panel.attrs.get("data_end")
-        m.info["unit"] = panel.attrs.get("unit")
-        m.info["step"] = panel.attrs.get("step")
+        m.info_["data_end"] = panel.attrs.get("data_end")
+        m.info_["unit"] = panel.attrs.get("unit")
+        m.info_["step"] = panel.attrs.get("step")
     model.save(out_dir)
     card = write_model_card(model, out_dir, backtest_result)
     return model, str(model.version), card

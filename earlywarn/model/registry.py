@@ -32,10 +32,10 @@ from earlywarn.atomic import write_text
 from earlywarn.config import MissionConfig
 from earlywarn.features.panel import TARGET_COL
 from earlywarn.manifest import RunManifest
-from earlywarn.model.backtest import run_backtests
+from earlywarn.model.backtest import BacktestResult, Backtests, run_backtests
 from earlywarn.model.file import OutdatedModelError
 from earlywarn.model.forecaster import Forecaster, train_model
-from earlywarn.model.selection import not_worse, published_metrics
+from earlywarn.model.selection import PublishedScore, not_worse
 from earlywarn.model.threat import ModelParams
 from earlywarn.model.window import in_window, panel_start
 
@@ -50,13 +50,50 @@ class NoUsableModel(RuntimeError):
 
 @dataclass
 class Candidate:
+    """A trained, saved model not yet promoted, with the backtest it earns its place with (None: too little data)."""
+
     model: Forecaster
     version: str
     card: Path
-    backtest: dict | None
+    backtest: Backtests | None
+
+
+@dataclass
+class RetrainOutcome:
+    """What the weekly retrain decided and on which numbers (primary horizon, the same folds for both).
+
+    :meth:`to_dict` is the record the CLI, the training flow and its
+    manifest show; ``challenger`` and ``champion_backtest`` are always the
+    published scorer with its pooled metrics (``None``: no backtest).
+    """
+
+    promoted: bool
+    version: str
+    reason: str
+    champion: str | None = None  # the champion's version (None: there was none)
+    challenger: PublishedScore | None = None
+    champion_backtest: PublishedScore | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready; without a champion, no ``champion`` or ``champion_backtest`` keys."""
+        out = {"promoted": self.promoted, "version": self.version}
+        if self.champion is not None:
+            out["champion"] = self.champion
+        out["reason"] = self.reason
+        out["challenger"] = None if self.challenger is None else self.challenger.to_dict()
+        if self.champion is not None:
+            out["champion_backtest"] = None if self.champion_backtest is None else self.champion_backtest.to_dict()
+        return out
+
+    def published(self) -> dict[str, PublishedScore]:
+        """``{"challenger": ..., "champion": ...}``: each model's published score, where measured."""
+        return {who: p for who, p in (("challenger", self.challenger), ("champion", self.champion_backtest))
+                if p is not None}
 
 
 def read_pointer(models_dir: Path) -> dict:
+    """``current.json`` (champion and promotion history); empty when missing or unreadable, so a damaged
+    pointer means "no champion" (a model is then trained) rather than a failed run."""
     p = models_dir / POINTER
     if not p.exists():
         return {}
@@ -127,11 +164,11 @@ def training_rows(cfg: MissionConfig, panel: pd.DataFrame) -> pd.DataFrame:
 
 def mission_params(cfg: MissionConfig) -> ModelParams:
     """The model switches this mission sets (``model.max_trees``, ``model.quiet_rows``)."""
-    return ModelParams(max_trees=cfg.model.max_trees, quiet_rows=cfg.model.quiet_rows)
+    return ModelParams.from_config(cfg.model)
 
 
 def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | None = None,
-                 months: int = BACKTEST_MONTHS, fold_months: int = 3) -> dict | None:
+                 months: int = BACKTEST_MONTHS, fold_months: int = 3) -> Backtests | None:
     """Rolling-origin backtest of every horizon over the last ``months`` of labelled data (primary horizon's).
 
     Kept short (two folds by default, retraining every ``fold_months``) because it runs inside the nightly
@@ -148,7 +185,7 @@ def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | 
     if start <= pd.Timestamp(labelled.min()) + pd.DateOffset(months=12):
         return None  # not enough history to train on before the test period
     try:
-        return run_backtests(panel, horizons=cfg.horizons, primary=cfg.primary_horizon, test_start=start,
+        return run_backtests(panel, horizons=cfg.horizons, primary_horizon=cfg.primary_horizon, test_start=start,
                              seed=cfg.model.seed, fold_months=fold_months, params=params or mission_params(cfg),
                              max_train_rows=MAX_TRAIN_ROWS, history_years=cfg.model.history_years)
     except ValueError:
@@ -166,18 +203,19 @@ def train_challenger(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParam
     window = "all history" if cfg.model.history_years is None else f"last {cfg.model.history_years:g} years"
     with progress.stage(f"fitting the model on {len(rows):,} locality-weeks ({window})"):
         model, version, card = train_model(rows, max_rows=MAX_TRAIN_ROWS, seed=cfg.model.seed,
-                                           horizon_weeks=cfg.primary_horizon, horizons=cfg.horizons,
+                                           primary_horizon=cfg.primary_horizon, horizons=cfg.horizons,
                                            out_dir=cfg.models_dir, backtest_result=bt,
                                            params=params or mission_params(cfg))
     return Candidate(model, version, card, bt)
 
 
 def promote(cfg: MissionConfig, cand: Candidate, reason: str) -> None:
+    """Make ``cand`` the champion; the pointer's history keeps why, when, and its published backtest."""
     pointer = read_pointer(cfg.models_dir)
     history = pointer.get("history", [])
     history.append({"version": cand.version, "promoted": datetime.now(UTC).isoformat(timespec="seconds"),
                     "reason": reason,
-                    "backtest": None if cand.backtest is None else _published(cand.backtest)})
+                    "backtest": _published(cand.backtest)})
     _write_pointer(cfg.models_dir, {"current": cand.version, "history": history})
 
 
@@ -186,11 +224,11 @@ def ensure_model(cfg: MissionConfig, panel: pd.DataFrame, manifest: RunManifest)
     model = load_champion(cfg, manifest)
     if model is not None:
         missing = sorted(set(model.feature_names) - set(panel.columns))
-        same = model.horizons == cfg.horizons and model.primary == cfg.primary_horizon
+        same = model.horizons == cfg.horizons and model.primary_horizon == cfg.primary_horizon
         if not missing and same:
             return model, _card(cfg, model.version)
         why = (f"needs features this panel lacks ({', '.join(missing[:5])})" if missing else
-               f"forecasts {_weeks(model.horizons, model.primary)}, the config asks for "
+               f"forecasts {_weeks(model.horizons, model.primary_horizon)}, the config asks for "
                f"{_weeks(cfg.horizons, cfg.primary_horizon)}")
         manifest.warn(f"model {model.version} {why}; training a new model")
     with progress.stage("training the first model" if model is None else "training a new model"):
@@ -200,33 +238,42 @@ def ensure_model(cfg: MissionConfig, panel: pd.DataFrame, manifest: RunManifest)
     return cand.model, _card(cfg, cand.version)
 
 
-def weekly_retrain(cfg: MissionConfig, panel: pd.DataFrame) -> dict:
+def weekly_retrain(cfg: MissionConfig, panel: pd.DataFrame) -> RetrainOutcome:
     """Train a challenger; promote it only if its backtest is not worse than the champion's spec."""
     champion = load_champion(cfg)
     with progress.stage("weekly retrain: training a challenger"):
         cand = train_challenger(cfg, panel)
     if champion is None:
         promote(cfg, cand, "no champion")
-        return {"promoted": True, "version": cand.version, "reason": "no champion", "challenger": cand.backtest}
+        return RetrainOutcome(True, cand.version, "no champion", challenger=_published_score(cand.backtest))
     same_spec = champion.params.to_dict() == mission_params(cfg).to_dict()
     # Identical specifications give identical backtests on the same folds: do not run it twice.
     champ_bt = cand.backtest if same_spec else backtest_for(cfg, panel, champion.params)
-    ok = not_worse(cand.backtest, champ_bt)
+    ok = not_worse(_primary(cand.backtest), _primary(champ_bt))
     reason = "not worse than champion on the same folds" if ok else "worse than champion on the same folds"
     if ok:
         promote(cfg, cand, reason)
-    return {"promoted": ok, "version": cand.version, "champion": champion.version, "reason": reason,
-            "challenger": None if cand.backtest is None else _published(cand.backtest),
-            "champion_backtest": None if champ_bt is None else _published(champ_bt)}
+    return RetrainOutcome(ok, cand.version, reason, champion=champion.version,
+                          challenger=_published_score(cand.backtest), champion_backtest=_published_score(champ_bt))
 
 
-def _published(bt: dict) -> dict:
-    """The published scorer's name and pooled metrics (primary horizon) of a backtest."""
-    return {"scorer": (bt.get("selection") or {}).get("scorer", "model"), **published_metrics(bt)}
+def _primary(bt: Backtests | None) -> BacktestResult | None:
+    return None if bt is None else bt.primary_result
 
 
-def _weeks(horizons: list[int], primary: int) -> str:
-    return f"{', '.join(str(h) for h in horizons)} weeks ahead (primary {primary})"
+def _published_score(bt: Backtests | None) -> PublishedScore | None:
+    """The published scorer and its pooled metrics on the primary horizon (None: no backtest)."""
+    return None if bt is None else PublishedScore.of(bt.primary_result)
+
+
+def _published(bt: Backtests | None) -> dict | None:
+    """:func:`_published_score` as the pointer file stores it."""
+    score = _published_score(bt)
+    return None if score is None else score.to_dict()
+
+
+def _weeks(horizons: list[int], primary_horizon: int) -> str:
+    return f"{', '.join(str(h) for h in horizons)} weeks ahead (primary {primary_horizon})"
 
 
 def _card(cfg: MissionConfig, version: str) -> dict:

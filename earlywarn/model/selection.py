@@ -20,7 +20,13 @@ applied to two published scorers on the same folds.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
 from earlywarn.model.baselines import LABELS, STACK_MEMBERS
+
+if TYPE_CHECKING:
+    from earlywarn.model.backtest import BacktestResult
 
 BRIER_TOLERANCE = 0.01  # relative: within 1% of the best Brier counts as "as well calibrated"
 AUPR_TOLERANCE = 0.005  # a challenger may be this much behind on AUPR (noise) and still replace the champion
@@ -29,21 +35,76 @@ SCORER_LABELS = {
     "stacked": "the model stacked with the baselines",
     **{f"baseline:{n}": f"baseline alone: {LABELS[n]}" for n in STACK_MEMBERS},
 }
+RULE = f"Brier within {BRIER_TOLERANCE:.0%} of the best, then highest AUPR"
 
 
-def candidates(result: dict) -> dict[str, dict]:
+@dataclass
+class Selection:
+    """The scorer a horizon publishes, the numbers it was chosen on, and why in words.
+
+    A typed object between the backtest, the model file and the model card
+    (instead of a dict each stage reads its own keys from); :meth:`to_dict`
+    is the JSON the backtest file and the model card show.
+    """
+
+    scorer: str
+    label: str
+    why: str
+    candidates: list[dict] = field(default_factory=list)  # every scorer compared: scorer, aupr, brier, auroc
+    aupr: float | None = None
+    brier: float | None = None
+    auroc: float | None = None
+    rule: str | None = None  # None: nothing was compared (no positive test rows)
+
+    def to_dict(self) -> dict:
+        """The JSON shape users see (a choice made without candidates has no numbers and no rule)."""
+        if self.rule is None:
+            return {"scorer": self.scorer, "label": self.label, "why": self.why, "candidates": list(self.candidates)}
+        return {"scorer": self.scorer, "label": self.label, "why": self.why, "aupr": self.aupr,
+                "brier": self.brier, "auroc": self.auroc, "rule": self.rule, "candidates": list(self.candidates)}
+
+
+@dataclass
+class PublishedScore:
+    """One backtest's published scorer and its pooled metrics: what champion and challenger are compared on."""
+
+    scorer: str
+    metrics: dict  # auroc, aupr, brier, brier_skill, topk_recall
+
+    @classmethod
+    def of(cls, result: BacktestResult) -> PublishedScore:
+        """The published scorer of ``result`` (its selection, else chosen now) and that scorer's metrics."""
+        return cls((result.selection or choose(result)).scorer, published_metrics(result))
+
+    def to_dict(self) -> dict:
+        """``{"scorer": ..., metric: value, ...}``: the shape of ``current.json``'s history entries."""
+        return {"scorer": self.scorer, **self.metrics}
+
+    def text(self) -> str:
+        """One line for a terminal: the scorer and its metrics to 3 decimals ("n/a" where undefined)."""
+        nums = "  ".join(f"{k} {'n/a' if v is None else f'{v:.3f}'}" for k, v in self.metrics.items())
+        return f"{self.scorer}  {nums}"
+
+
+def candidates(result: BacktestResult) -> dict[str, dict]:
     """``{scorer: pooled metrics}`` of every publishable scorer in a backtest result."""
-    out = {k: result[k] for k in ("model", "stacked") if k in result}
-    out |= {f"baseline:{n}": result["baselines"][n] for n in STACK_MEMBERS if n in result.get("baselines", {})}
+    out = {"model": result.model}
+    if result.stacked is not None:
+        out["stacked"] = result.stacked
+    out |= {f"baseline:{n}": result.baselines[n] for n in STACK_MEMBERS if n in result.baselines}
     return {k: m for k, m in out.items() if m.get("aupr") is not None and m.get("brier") is not None}
 
 
-def choose(result: dict) -> dict:
-    """The published scorer on these folds, its metrics, every candidate's, and why (JSON-ready)."""
+def choose(result: BacktestResult) -> Selection:
+    """The published scorer on these folds, its metrics, every candidate's, and why.
+
+    Reads only ``result``'s pooled metrics (``model``, ``stacked``,
+    ``baselines``), so it can run before the result is complete.
+    """
     cands = candidates(result)
     if not cands:
-        return {"scorer": "model", "label": SCORER_LABELS["model"], "why": "no positive test rows: nothing to compare; "
-                "the model is published", "candidates": []}
+        return Selection("model", SCORER_LABELS["model"], "no positive test rows: nothing to compare; "
+                         "the model is published")
     best_brier = min(m["brier"] for m in cands.values())
     gate = best_brier * (1 + BRIER_TOLERANCE)
     eligible = [k for k, m in cands.items() if m["brier"] <= gate]
@@ -60,30 +121,31 @@ def choose(result: dict) -> dict:
               f"best AUPR among the scorers with Brier within {BRIER_TOLERANCE:.0%} of the best ({best_brier:.4f})")
            + f" on this backtest: AUPR {m['aupr']:.3f}, Brier {m['brier']:.4f}"
            + (f" (AUPR / Brier of the others: {others})" if others else ""))
-    return {
-        "scorer": chosen,
-        "label": SCORER_LABELS[chosen],
-        "why": why,
-        "aupr": m["aupr"],
-        "brier": m["brier"],
-        "auroc": m.get("auroc"),
-        "rule": f"Brier within {BRIER_TOLERANCE:.0%} of the best, then highest AUPR",
-        "candidates": [{"scorer": k, "aupr": c["aupr"], "brier": c["brier"], "auroc": c.get("auroc")}
-                       for k, c in cands.items()],
-    }
+    return Selection(
+        scorer=chosen,
+        label=SCORER_LABELS[chosen],
+        why=why,
+        aupr=m["aupr"],
+        brier=m["brier"],
+        auroc=m.get("auroc"),
+        rule=RULE,
+        candidates=[{"scorer": k, "aupr": c["aupr"], "brier": c["brier"], "auroc": c.get("auroc")}
+                    for k, c in cands.items()],
+    )
 
 
-def published_metrics(result: dict) -> dict:
+def published_metrics(result: BacktestResult) -> dict:
     """The pooled metrics of the scorer a backtest result would publish."""
-    sel = result.get("selection") or choose(result)
-    return candidates(result).get(sel["scorer"], result["model"])
+    sel = result.selection or choose(result)
+    return candidates(result).get(sel.scorer, result.model)
 
 
-def not_worse(challenger: dict | None, champion: dict | None) -> bool:
+def not_worse(challenger: BacktestResult | None, champion: BacktestResult | None) -> bool:
     """Champion/challenger on the same folds: the challenger's published scorer against the champion's.
 
     Not worse = Brier within the same 1% of the better of the two, and AUPR
-    no more than :data:`AUPR_TOLERANCE` behind.
+    no more than :data:`AUPR_TOLERANCE` behind. A challenger without a
+    backtest never replaces a champion; anything replaces no champion.
     """
     if champion is None:
         return True

@@ -3,10 +3,14 @@
 Public API::
 
     ThreatModel(seed=42, horizon_weeks=4, params=None, scorer="model")
-        .fit(panel) -> ThreatModel                      # rows with y not NaN
+        .fit(panel) -> ThreatModel                      # rows with y not NaN; sets feature_names_, info_, ...
         .predict_proba(panel, scorer=None) -> ndarray   # calibrated probabilities, row-aligned
         .explain(panel, k=3) -> DataFrame               # driver_1..driver_k texts of the published scorer
         .state() / ThreatModel.from_state(state)        # plain-data state (earlywarn.model.file saves it)
+
+scikit-learn's conventions: the constructor only records settings, what is
+learned ends in ``_`` and is set by ``fit``; predicting before ``fit``
+raises :class:`sklearn.exceptions.NotFittedError`.
 
 One design, chosen on validation folds before any test period (the model
 card's "What was tried" keeps the numbers of the alternatives):
@@ -42,16 +46,18 @@ that group's contribution; the text comes from the row's own values
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
+from earlywarn.config import DEFAULT_PRIMARY_HORIZON, ModelConfig
+from earlywarn.features import columns
 from earlywarn.features.panel import (
     TARGET_COL,
     TARGET_COUNT_COL,
@@ -77,18 +83,28 @@ MODEL_MEMBERS = ("spatial_lag_logistic",)  # baselines inside the plain model's 
 SCORERS = ("model", "stacked", *(f"baseline:{n}" for n in baselines.STACK_MEMBERS))
 
 
+_DEFAULTS = ModelConfig()  # the mission config is the one place defaults are set; the model reads them
+DEFAULT_SEED = _DEFAULTS.seed
+
+
 @dataclass
 class ModelParams:
-    """The switches a mission might set; everything else is the design's (see the constants above)."""
+    """The switches a mission might set; everything else is the design's (see the constants above).
+
+    Defaults are :class:`earlywarn.config.ModelConfig`'s (``model.max_trees``,
+    ``model.quiet_rows``), so a model fitted outside a mission (a benchmark,
+    ``earlywarn backtest``) is the model a mission with no settings gets.
+    """
 
     # Upper bound on the trees (fit time); the later slice's early stopping picks the number below it.
-    max_trees: int = 400
+    max_trees: int = _DEFAULTS.max_trees
     # Quiet rows - no incident of any kind in the locality ever, or not for WEEKS_SINCE_CAP weeks - with
     # y = 0 are most rows of a sparse country panel, and nearly all alike. Beyond this many, a seeded
     # sample of this size is fitted instead (case-control; see thin_quiet). 0: never thin.
-    quiet_rows: int = 10_000
+    quiet_rows: int = _DEFAULTS.quiet_rows
 
     def to_dict(self) -> dict:
+        """Plain data for the model file, the model card and the backtest's config record."""
         return asdict(self)
 
     @classmethod
@@ -97,21 +113,17 @@ class ModelParams:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
-
-_MORE_IS_RISKIER = re.compile(r"^(nbr_|nbr2_|region_)?(target|civdeath|vac|onesided|any)_(count|weeks)_(?!.*trend)")
-_LONGER_IS_SAFER = re.compile(r"^weeks_since_(target|civdeath|vac|any)$")
+    @classmethod
+    def from_config(cls, model: ModelConfig) -> ModelParams:
+        """The switches a mission's ``model:`` section sets."""
+        return cls(max_trees=model.max_trees, quiet_rows=model.quiet_rows)
 
 
 def monotonic_constraints(names: list[str]) -> np.ndarray:
     """+1 / -1 / 0 per feature: counts of harm to civilians (or of any incident) here and nearby may
-    only raise the risk, weeks since the last one may only lower it, everything else is free."""
-    out = np.zeros(len(names), dtype=np.int64)
-    for i, n in enumerate(names):
-        if _MORE_IS_RISKIER.match(n) or n == "target_weeks_share_history":
-            out[i] = 1
-        elif _LONGER_IS_SAFER.match(n):
-            out[i] = -1
-    return out
+    only raise the risk, weeks since the last one may only lower it, everything else is free
+    (:func:`earlywarn.features.columns.monotone_direction`)."""
+    return np.array([columns.monotone_direction(n) for n in names], dtype=np.int64)
 
 
 QUIET_FEATURE = "weeks_since_any"  # at WEEKS_SINCE_CAP: no incident here ever, or not for two years
@@ -195,24 +207,186 @@ def _logistic_proba(m: dict, Z: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class _Training:
+    """The training rows as arrays, after thinning: what every fitting step reads."""
+
+    rows: pd.DataFrame  # the labelled rows fitted (thinned), for the baselines and the record
+    X: np.ndarray  # rows x every feature, float64
+    y: np.ndarray  # 0/1 target
+    target: np.ndarray  # what the trees regress on: the target count when the panel has it, else y
+    on_counts: bool
+    sw: np.ndarray | None  # row weights (sampled panel and/or thinning); None: every row counts once
+    bw: np.ndarray | None  # the thinning's weights alone
+    row_weights: dict | None  # a sampled panel's class weights (``attrs["row_weights"]``)
+    as_of: np.ndarray  # datetime64[D] per row
+    n_labelled: int  # labelled rows before thinning
+
+    def weights(self, mask: np.ndarray) -> np.ndarray | None:
+        """The row weights of a subset of rows (None when every row counts once)."""
+        return None if self.sw is None else self.sw[mask]
+
+
+@dataclass
 class ThreatModel:
-    seed: int = 42
-    horizon_weeks: int = 4
+    """One horizon's calibrated threat model; scikit-learn style (settings here, learned state in ``fit``).
+
+    The constructor only records settings, so a model can be described,
+    compared and re-created before it has seen any data; everything learned
+    ends in ``_`` and exists only after :meth:`fit` (before it, predicting
+    raises :class:`sklearn.exceptions.NotFittedError`, not an attribute error
+    deep inside). See the module docstring for the design.
+
+    Parameters
+    ----------
+    seed : int
+        Seeds every random choice (thinning, trees, medians' resample).
+    horizon_weeks : int
+        The target is "at least one target incident in the next h weeks".
+    params : ModelParams
+        The switches a mission may set (defaults: :class:`earlywarn.config.ModelConfig`).
+    scorer : str
+        The published probability: ``model``, ``stacked`` or ``baseline:<name>``
+        (chosen on a backtest by :mod:`earlywarn.model.selection`).
+    """
+
+    seed: int = DEFAULT_SEED
+    horizon_weeks: int = DEFAULT_PRIMARY_HORIZON
     params: ModelParams = field(default_factory=ModelParams)
     scorer: str = "model"  # the published probability (see the module docstring)
-    feature_names: list[str] = field(default_factory=list)
-    version: str | None = None
-    info: dict = field(default_factory=dict)  # training period, rows, base rate
 
     # ------------------------------------------------------------------ fitting
+    def fit(self, panel: pd.DataFrame) -> ThreatModel:
+        """Fit on the rows of ``panel`` whose target window is closed (``y`` not NaN).
+
+        Parameters
+        ----------
+        panel : pandas.DataFrame
+            A feature panel (:func:`earlywarn.features.panel.build_panel`, or
+            any frame with ``locality_id``, ``as_of``, feature columns and
+            ``y``); rows with ``y`` NaN are ignored. ``attrs["row_weights"]``
+            marks a class-stratified sample (its weights restore the full
+            panel's probabilities).
+
+        Returns
+        -------
+        ThreatModel
+            ``self``, fitted: ``feature_names_``, ``members_``, ``stacks_``,
+            ``stack_members_``, ``baselines_``, ``medians_``, ``used_``,
+            ``quiet_col_`` and ``info_`` (training period, rows, base rate).
+
+        Raises
+        ------
+        ValueError
+            When the labelled rows do not hold both outcomes.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> rng = np.random.default_rng(0)
+        >>> weeks = pd.date_range("2020-01-05", periods=60, freq="7D")
+        >>> panel = pd.DataFrame({
+        ...     "locality_id": np.tile([f"L{i}" for i in range(20)], 60),
+        ...     "as_of": np.repeat(weeks, 20),
+        ...     "vac_count_4w": rng.poisson(0.6, 1200).astype(float)})
+        >>> panel["y"] = (rng.random(1200) < 0.1 + 0.3 * (panel["vac_count_4w"] > 0)).astype(float)
+        >>> model = ThreatModel(seed=1, params=ModelParams(max_trees=20)).fit(panel)
+        >>> model.feature_names_
+        ['vac_count_4w']
+        >>> p = model.predict_proba(panel.tail(3))
+        >>> p.shape, bool(((p > 0) & (p < 1)).all())
+        ((3,), True)
+        """
+        with _threads():
+            data = self._prepare(panel)
+            self._fit_all(data)
+        return self
+
+    def _prepare(self, panel: pd.DataFrame) -> _Training:
+        """The labelled rows as arrays: thinned quiet rows, the trees' target and every row weight."""
+        rows = panel[panel[TARGET_COL].notna()]
+        if rows.empty or rows[TARGET_COL].nunique() < 2:
+            raise ValueError("training rows need both outcomes (some y = 0 and some y = 1)")
+        self.feature_names_ = feature_columns(panel)
+        y = rows[TARGET_COL].to_numpy("float64").astype(int)
+        # quiet rows are thinned before the feature matrix is built: that is the memory saved
+        n_labelled = len(rows)
+        bw = None  # per-row weights of the thinning (the stacks', baselines' and medians')
+        self.quiet_col_ = None
+        if self.params.quiet_rows > 0 and QUIET_FEATURE in rows:
+            quiet = rows[QUIET_FEATURE].to_numpy("float64") >= WEEKS_SINCE_CAP
+            keep, bw = thin_quiet(quiet, y, self.params.quiet_rows, self.seed)
+            if keep is not None:
+                rows, y = rows.iloc[keep], y[keep]
+                self.quiet_col_ = self.feature_names_.index(QUIET_FEATURE)
+        X = rows[self.feature_names_].to_numpy("float64")
+        # the trees learn intensity from the number of target incidents in the window when the panel has it
+        target, on_counts = y.astype("float64"), False
+        if TARGET_COUNT_COL in rows:
+            counts = rows[TARGET_COUNT_COL].to_numpy("float64")
+            if np.isfinite(counts).all() and ((counts > 0) == (y == 1)).all():
+                target, on_counts = counts, True
+        # A panel built from sampled rows (features.sample_rows) carries each class's weight. The members
+        # learn on the sample as it is (sampling changes only the prior, and weighted histogram binning is
+        # very slow) and the stacks, fitted with the weights, map their output to the full panel's
+        # probabilities (prior correction).
+        rw = panel.attrs.get("row_weights")
+        sw = np.where(y == 1, float(rw["1"]), float(rw["0"])) if rw else None
+        if bw is not None:
+            sw = bw if sw is None else sw * bw
+        return _Training(rows=rows, X=X, y=y, target=target, on_counts=on_counts, sw=sw, bw=bw,
+                         row_weights=rw, as_of=rows["as_of"].to_numpy("datetime64[D]"), n_labelled=n_labelled)
+
+    def _fit_all(self, d: _Training) -> None:
+        """Members, stacks (on a later slice when there is one), baselines, medians and the training record."""
+        h = self.horizon_weeks
+        # columns with no value at all in training (e.g. no displacement data) or constant there carry no
+        # information and break histogram binning: they are kept in the schema, not fitted
+        self.used_ = _informative(d.X)
+        early_rows, cal_rows, cut, can_cal = _calibration_split(d.as_of, d.y, h)
+        have = baselines.available(baselines.STACK_MEMBERS, self.feature_names_, h)
+        self.stack_members_ = {"model": [n for n in MODEL_MEMBERS if n in have], "stacked": list(have)}
+        # the baselines' own columns only: selecting rows of ``rows`` itself would copy every feature
+        bl_rows = d.rows[list(dict.fromkeys([TARGET_COL, *(c for n in have for c in baselines.columns(n, h))]))]
+        self.stacks_ = {}
+        if can_cal:
+            self._fit_stacked(d, early_rows, cal_rows, bl_rows, have)
+        else:
+            Xu = d.X if self.used_.all() else d.X[:, self.used_]
+            self.members_ = self._fit_members(d.X, _slog(Xu), d.y, d.target, sw=d.sw)
+        self.baselines_ = {n: baselines.fit(n, bl_rows, h, d.sw) for n in have}
+        self.medians_ = self._training_medians(d)
+        self.info_ = self._training_info(d, cut if can_cal else None)
+
+    def _fit_stacked(self, d: _Training, early_rows: np.ndarray, cal_rows: np.ndarray, bl_rows: pd.DataFrame,
+                     have: list[str]) -> None:
+        """Members on the earlier rows, early-stopped on the later slice; the stacks on that slice; then the
+        members again on every row with as many trees (the stacks keep weighing them)."""
+        h = self.horizon_weeks
+        # the early fit sees only the earlier rows: a column empty or constant there (a feed that
+        # starts later) would break its histogram binning, so it is left out of both fits
+        self.used_ &= _informative(d.X[early_rows])
+        Xu = d.X if self.used_.all() else d.X[:, self.used_]
+        Z = _slog(Xu)  # once: the logistic's inputs for both fits
+        early = self._fit_members(d.X[early_rows], Z[early_rows], d.y[early_rows], d.target[early_rows],
+                                  val=(d.X[cal_rows], d.target[cal_rows]))
+        Xc = d.X[cal_rows]
+        cal_probs = [_gbm_proba(early["gbm"], Xu[cal_rows]), _logistic_proba(early["logistic"], Z[cal_rows])]
+        early_bls = {n: baselines.fit(n, bl_rows[early_rows], h, d.weights(early_rows)) for n in have}
+        for name, members in self.stack_members_.items():
+            S = self._stack_inputs(Xc, cal_probs, early_bls, tuple(members))
+            self.stacks_[name] = LogisticRegression(C=1.0, max_iter=1000).fit(S, d.y[cal_rows],
+                                                                              sample_weight=d.weights(cal_rows))
+        del Xc
+        self.members_ = self._fit_members(d.X, Z, d.y, d.target, n_iter=int(early["gbm"].n_iter_), warm=early)
+
     def _fit_members(self, X: np.ndarray, Z: np.ndarray, y: np.ndarray, target: np.ndarray, *,
                      val: tuple[np.ndarray, np.ndarray] | None = None, n_iter: int | None = None,
                      warm: dict | None = None, sw: np.ndarray | None = None) -> dict:
         """Trees (Poisson on ``target``, early-stopped on ``val`` when given, else ``n_iter`` trees) and logistic
         (on ``Z``, the used columns signed-log, started from ``warm``'s logistic when given). ``sw``: row
         weights, only when no stack will correct the members (too little data for a later slice)."""
-        Xu = X if self._used.all() else X[:, self._used]  # no copy when every column is used
-        cst = monotonic_constraints(self.feature_names)[self._used]
+        Xu = X if self.used_.all() else X[:, self.used_]  # no copy when every column is used
+        cst = monotonic_constraints(self.feature_names_)[self.used_]
         gbm = HistGradientBoostingRegressor(
             loss="poisson",
             monotonic_cst=cst.tolist() if cst.any() else None,
@@ -228,14 +402,46 @@ class ThreatModel:
             random_state=self.seed,
         )
         if val is not None:
-            Xv = val[0] if self._used.all() else val[0][:, self._used]
+            Xv = val[0] if self.used_.all() else val[0][:, self.used_]
             gbm.fit(Xu, target, X_val=Xv, y_val=val[1])
         else:
             gbm.fit(Xu, target, sample_weight=sw)
         return {"gbm": gbm, "logistic": _fit_logistic(Z, y, None if warm is None else warm["logistic"], sw)}
 
+    def _training_medians(self, d: _Training) -> np.ndarray:
+        """Per-feature medians of the full panel (occlusion's reference values; 0 for unused columns)."""
+        medians = np.zeros(d.X.shape[1])
+        Xm = d.X
+        if d.sw is not None:  # medians of the full panel: a weighted resample of the sampled rows
+            pick = np.random.default_rng(self.seed).choice(len(d.X), min(len(d.X), 200_000), p=d.sw / d.sw.sum())
+            Xm = d.X[np.sort(pick)]
+        finite = np.where(np.isfinite(Xm[:, self.used_]), Xm[:, self.used_], np.nan)
+        medians[self.used_] = np.nan_to_num(np.nanmedian(finite, axis=0), nan=0.0)
+        return medians
+
+    def _training_info(self, d: _Training, cut) -> dict:
+        """What the model was fitted on, in the words of the model card (weighted counts stand for the panel)."""
+        rows, y, sw, bw, rw = d.rows, d.y, d.sw, d.bw, d.row_weights
+        return {
+            "train_rows": int(len(rows)) if sw is None else int(round(sw.sum())),
+            **({} if bw is None else {"fitted_rows": int(len(rows)), "labelled_rows": int(d.n_labelled),
+                                      "quiet_negative_weight": float(bw.max())}),
+            "train_positives": int(y.sum()) if sw is None else int(round(sw[y == 1].sum())),
+            "train_base_rate": float(y.mean()) if sw is None else float(np.average(y, weights=sw)),
+            **({} if not rw else {"sampled_rows": int(len(rows)), "row_weights": dict(rw)}),
+            "train_as_of_first": str(d.as_of.min()),
+            "train_as_of_last": str(d.as_of.max()),
+            "n_localities": int(rows["locality_id"].nunique()),
+            "calibrated_on_later_slice": cut is not None,
+            "gbm_trees": int(self.members_["gbm"].n_iter_),
+            "gbm_target": "count (Poisson)" if d.on_counts else "0/1 (Poisson)",
+            "features_used": int(self.used_.sum()),
+            "calibration_from": None if cut is None else str(cut),
+        }
+
+    # ------------------------------------------------------------------ predicting
     def _member_probs(self, X: np.ndarray, members: dict) -> list[np.ndarray]:
-        Xu = X if self._used.all() else X[:, self._used]
+        Xu = X if self.used_.all() else X[:, self.used_]
         return [_gbm_proba(members["gbm"], Xu), _logistic_proba(members["logistic"], _slog(Xu))]
 
     def _stack_inputs(self, X: np.ndarray, member_probs: list, bls: dict, names: tuple[str, ...]) -> np.ndarray:
@@ -243,119 +449,13 @@ class ThreatModel:
         indicator when the quiet rows were thinned in training (its coefficient undoes the sampling, see
         thin_quiet)."""
         cols = list(member_probs)
-        view = baselines.Columns(X, self.feature_names)
+        view = baselines.Columns(X, self.feature_names_)
         cols += [baselines.predict(bls[n], view) for n in names]
         z = _logit(np.column_stack(cols))
-        if self._quiet_col is None:
+        if self.quiet_col_ is None:
             return z
-        return np.column_stack([z, (X[:, self._quiet_col] >= WEEKS_SINCE_CAP).astype(float)])
+        return np.column_stack([z, (X[:, self.quiet_col_] >= WEEKS_SINCE_CAP).astype(float)])
 
-    def fit(self, panel: pd.DataFrame) -> ThreatModel:
-        """Fit on the rows of ``panel`` whose target window is closed (``y`` not NaN)."""
-        with _threads():
-            return self._fit(panel)
-
-    def _fit(self, panel: pd.DataFrame) -> ThreatModel:
-        rows = panel[panel[TARGET_COL].notna()]
-        if rows.empty or rows[TARGET_COL].nunique() < 2:
-            raise ValueError("training rows need both outcomes (some y = 0 and some y = 1)")
-        self.feature_names = feature_columns(panel)
-        y = rows[TARGET_COL].to_numpy("float64").astype(int)
-        h = self.horizon_weeks
-        # quiet rows are thinned before the feature matrix is built: that is the memory saved
-        n_labelled = len(rows)
-        bw = None  # per-row weights of the thinning (the stacks', baselines' and medians')
-        self._quiet_col = None
-        if self.params.quiet_rows > 0 and QUIET_FEATURE in rows:
-            quiet = rows[QUIET_FEATURE].to_numpy("float64") >= WEEKS_SINCE_CAP
-            keep, bw = thin_quiet(quiet, y, self.params.quiet_rows, self.seed)
-            if keep is not None:
-                rows, y = rows.iloc[keep], y[keep]
-                self._quiet_col = self.feature_names.index(QUIET_FEATURE)
-        X = rows[self.feature_names].to_numpy("float64")
-        # the trees learn intensity from the number of target incidents in the window when the panel has it
-        target, on_counts = y.astype("float64"), False
-        if TARGET_COUNT_COL in rows:
-            counts = rows[TARGET_COUNT_COL].to_numpy("float64")
-            if np.isfinite(counts).all() and ((counts > 0) == (y == 1)).all():
-                target, on_counts = counts, True
-        # A panel built from sampled rows (features.sample_rows) carries each class's weight. The members
-        # learn on the sample as it is (sampling changes only the prior, and weighted histogram binning is
-        # very slow) and the stacks, fitted with the weights, map their output to the full panel's
-        # probabilities (prior correction).
-        rw = panel.attrs.get("row_weights")
-        sw = np.where(y == 1, float(rw["1"]), float(rw["0"])) if rw else None
-        if bw is not None:
-            sw = bw if sw is None else sw * bw
-        as_of = rows["as_of"].to_numpy("datetime64[D]")
-        # columns with no value at all in training (e.g. no displacement data) or constant there carry no
-        # information and break histogram binning: they are kept in the schema, not fitted
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-            self._used = np.isfinite(X).any(axis=0) & (np.nanmax(X, axis=0) > np.nanmin(X, axis=0))
-        dates = np.unique(as_of)
-        cut = dates[int(len(dates) * (1 - CALIBRATION_FRAC))]
-        early_rows = as_of + np.timedelta64(7 * h, "D") <= cut
-        cal_rows = as_of >= cut
-        can_cal = early_rows.sum() > 50 and len(np.unique(y[early_rows])) == 2 and len(np.unique(y[cal_rows])) == 2
-        self._stacks = {}
-        have = baselines.available(baselines.STACK_MEMBERS, self.feature_names, h)
-        self._stack_members = {"model": [n for n in MODEL_MEMBERS if n in have], "stacked": list(have)}
-        w_of = (lambda m: None) if sw is None else (lambda m: sw[m])
-        # the baselines' own columns only: selecting rows of ``rows`` itself would copy every feature
-        bl_rows = rows[list(dict.fromkeys([TARGET_COL, *(c for n in have for c in baselines.columns(n, h))]))]
-        if can_cal:
-            # the early fit sees only the earlier rows: a column empty or constant there (a feed that
-            # starts later) would break its histogram binning, so it is left out of both fits
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                Xf = X[early_rows]
-                self._used &= np.isfinite(Xf).any(axis=0) & (np.nanmax(Xf, axis=0) > np.nanmin(Xf, axis=0))
-                del Xf
-            Xu = X if self._used.all() else X[:, self._used]
-            Z = _slog(Xu)  # once: the logistic's inputs for both fits
-            early = self._fit_members(X[early_rows], Z[early_rows], y[early_rows], target[early_rows],
-                                      val=(X[cal_rows], target[cal_rows]))
-            Xc = X[cal_rows]
-            cal_probs = [_gbm_proba(early["gbm"], Xu[cal_rows]), _logistic_proba(early["logistic"], Z[cal_rows])]
-            early_bls = {n: baselines.fit(n, bl_rows[early_rows], h, w_of(early_rows)) for n in have}
-            for name, members in self._stack_members.items():
-                S = self._stack_inputs(Xc, cal_probs, early_bls, tuple(members))
-                self._stacks[name] = LogisticRegression(C=1.0, max_iter=1000).fit(S, y[cal_rows],
-                                                                                  sample_weight=w_of(cal_rows))
-            del Xc
-            self._members = self._fit_members(X, Z, y, target, n_iter=int(early["gbm"].n_iter_), warm=early)
-            del Z, Xu
-        else:
-            Xu = X if self._used.all() else X[:, self._used]
-            self._members = self._fit_members(X, _slog(Xu), y, target, sw=sw)
-        self._baselines = {n: baselines.fit(n, bl_rows, h, sw) for n in have}
-        self._medians = np.zeros(X.shape[1])
-        Xm = X
-        if sw is not None:  # medians of the full panel: a weighted resample of the sampled rows
-            pick = np.random.default_rng(self.seed).choice(len(X), min(len(X), 200_000), p=sw / sw.sum())
-            Xm = X[np.sort(pick)]
-        finite = np.where(np.isfinite(Xm[:, self._used]), Xm[:, self._used], np.nan)
-        self._medians[self._used] = np.nan_to_num(np.nanmedian(finite, axis=0), nan=0.0)
-        self.info = {
-            "train_rows": int(len(rows)) if sw is None else int(round(sw.sum())),
-            **({} if bw is None else {"fitted_rows": int(len(rows)), "labelled_rows": int(n_labelled),
-                                      "quiet_negative_weight": float(bw.max())}),
-            "train_positives": int(y.sum()) if sw is None else int(round(sw[y == 1].sum())),
-            "train_base_rate": float(y.mean()) if sw is None else float(np.average(y, weights=sw)),
-            **({} if not rw else {"sampled_rows": int(len(rows)), "row_weights": dict(rw)}),
-            "train_as_of_first": str(as_of.min()),
-            "train_as_of_last": str(as_of.max()),
-            "n_localities": int(rows["locality_id"].nunique()),
-            "calibrated_on_later_slice": bool(can_cal),
-            "gbm_trees": int(self._members["gbm"].n_iter_),
-            "gbm_target": "count (Poisson)" if on_counts else "0/1 (Poisson)",
-            "features_used": int(self._used.sum()),
-            "calibration_from": str(cut) if can_cal else None,
-        }
-        return self
-
-    # ------------------------------------------------------------------ predicting
     def _prob(self, X: np.ndarray, scorer: str | None = None) -> np.ndarray:
         """Probabilities of one scorer (default: the published one) from a full-width feature matrix."""
         scorer = scorer or self.scorer
@@ -363,46 +463,65 @@ class ThreatModel:
             return np.zeros(0)
         if scorer.startswith("baseline:"):
             name = scorer.removeprefix("baseline:")
-            if name not in self._baselines:
+            if name not in self.baselines_:
                 raise ValueError(f"this model holds no {name} baseline (its panel lacks "
                                  f"{', '.join(baselines.columns(name, self.horizon_weeks))})")
-            return baselines.predict(self._baselines[name], baselines.Columns(X, self.feature_names))
+            return baselines.predict(self.baselines_[name], baselines.Columns(X, self.feature_names_))
         if scorer not in ("model", "stacked"):
             raise ValueError(f"unknown scorer {scorer!r}; known: {', '.join(SCORERS)}")
-        if not self._stacks:  # too little data for a later slice: the members' plain average
-            return 0.5 * sum(self._member_probs(X, self._members))
-        names = tuple(self._stack_members[scorer])
-        S = self._stack_inputs(X, self._member_probs(X, self._members), self._baselines, names)
-        return self._stacks[scorer].predict_proba(S)[:, 1]
+        if not self.stacks_:  # too little data for a later slice: the members' plain average
+            return 0.5 * sum(self._member_probs(X, self.members_))
+        names = tuple(self.stack_members_[scorer])
+        S = self._stack_inputs(X, self._member_probs(X, self.members_), self.baselines_, names)
+        return self.stacks_[scorer].predict_proba(S)[:, 1]
+
+    def _check_fitted(self) -> None:
+        """scikit-learn's "not fitted" error, not an attribute error from deep inside a prediction."""
+        if not hasattr(self, "members_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(panel) first")
 
     def _matrix(self, panel: pd.DataFrame) -> np.ndarray:
-        missing = [c for c in self.feature_names if c not in panel.columns]
+        """The model's feature columns of ``panel`` (any order in the panel, the model's order out)."""
+        self._check_fitted()
+        missing = [c for c in self.feature_names_ if c not in panel.columns]
         if missing:
             raise ValueError(f"panel lacks {len(missing)} model feature(s), e.g. {missing[:3]}")
-        return panel[self.feature_names].to_numpy("float64")
+        return panel[self.feature_names_].to_numpy("float64")
 
     def predict_proba(self, panel: pd.DataFrame, scorer: str | None = None) -> np.ndarray:
-        """P(at least one target event in (as_of, as_of + h]) per row, from ``scorer`` (default: the published)."""
+        """P(at least one target event in (as_of, as_of + h]) per row, from ``scorer`` (default: the published).
+
+        A 1-D array row-aligned with ``panel`` (not scikit-learn's two
+        columns: every caller wants the positive class, and the scorers other
+        than the model are not classifiers). Raises
+        :class:`~sklearn.exceptions.NotFittedError` before :meth:`fit`.
+        """
+        X = self._matrix(panel)
         with _threads():
-            return self._prob(self._matrix(panel), scorer)
+            return self._prob(X, scorer)
 
     def contributions(self, panel: pd.DataFrame) -> tuple[np.ndarray, list[str], np.ndarray]:
-        """Occlusion contributions to the published score: (prob, group names, rows x groups drop)."""
+        """Occlusion contributions to the published score: (prob, group names, rows x groups drop).
+
+        Kept apart from :meth:`explain` for callers that rank or aggregate
+        the raw effects instead of reading the texts.
+        """
+        X = self._matrix(panel)
         with _threads():
-            return self._contributions(self._matrix(panel))
+            return self._contributions(X)
 
     def _contributions(self, X: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray]:
         prob = self._prob(X)
-        groups = [feature_group(c) for c in self.feature_names]
+        groups = [feature_group(c) for c in self.feature_names_]
         names = list(dict.fromkeys(groups))
         idx = {g: [i for i, gg in enumerate(groups) if gg == g] for g in names}
         drops = np.zeros((len(X), len(names)))
         for j, g in enumerate(names):
             cols = idx[g]
-            if np.all(X[:, cols] == self._medians[cols]):
+            if np.all(X[:, cols] == self.medians_[cols]):
                 continue
             Xo = X.copy()
-            Xo[:, cols] = self._medians[cols]
+            Xo[:, cols] = self.medians_[cols]
             drops[:, j] = prob - self._prob(Xo)
         return prob, names, drops
 
@@ -418,58 +537,87 @@ class ThreatModel:
         return self.scored(panel, k)[1]
 
     def scored(self, panel: pd.DataFrame, k: int = 3) -> tuple[np.ndarray, pd.DataFrame]:
-        """The published probability and its top-k drivers (see :meth:`explain`), from one feature matrix."""
+        """The published probability and its top-k drivers (see :meth:`explain`), from one feature matrix.
+
+        One pass gives both so the published number and the reasons printed
+        beside it can never come from two different predictions.
+        """
         X = self._matrix(panel)
         with _threads():
             prob, names, drops = self._contributions(X)
         order = np.argsort(-drops, axis=1, kind="stable")[:, :k]
-        out = {f"driver_{i + 1}": np.empty(len(X), dtype=object) for i in range(k)}
+        out = {columns.driver(i + 1): np.empty(len(X), dtype=object) for i in range(k)}
         for r in range(len(X)):
-            values = dict(zip(self.feature_names, X[r], strict=True))
+            values = dict(zip(self.feature_names_, X[r], strict=True))
             for i, j in enumerate(order[r]):
                 d = drops[r, j]
                 effect = f"{d * 100:+.0f} pts" if abs(d) >= 0.005 else "small effect"
-                out[f"driver_{i + 1}"][r] = f"{describe(names[j], values, self.horizon_weeks)} ({effect})"
+                out[columns.driver(i + 1)][r] = f"{describe(names[j], values, self.horizon_weeks)} ({effect})"
         return prob, pd.DataFrame({c: pd.array(v, dtype="string") for c, v in out.items()}, index=panel.index)
 
     # ------------------------------------------------------------------ persistence
     def state(self) -> dict:
-        """Plain data only (numbers, strings, lists, arrays and the fitted estimators on the allow-list)."""
+        """Plain data only (numbers, strings, lists, arrays and the fitted estimators on the allow-list).
+
+        The keys are the file format (:data:`FORMAT`), not the attribute
+        names: renaming an attribute must not make saved models unreadable.
+        """
+        self._check_fitted()
         return {
             "format": FORMAT,
             "seed": int(self.seed),
             "horizon_weeks": int(self.horizon_weeks),
             "params": self.params.to_dict(),
             "scorer": self.scorer,
-            "feature_names": list(self.feature_names),
-            "members": self._members,
-            "stacks": dict(self._stacks),
-            "stack_members": {k: list(v) for k, v in self._stack_members.items()},
-            "baselines": self._baselines,
-            "quiet_col": None if self._quiet_col is None else int(self._quiet_col),
-            "medians": np.asarray(self._medians, dtype="float64"),
-            "used": [bool(u) for u in self._used],
-            "info": _plain(self.info),
+            "feature_names": list(self.feature_names_),
+            "members": self.members_,
+            "stacks": dict(self.stacks_),
+            "stack_members": {k: list(v) for k, v in self.stack_members_.items()},
+            "baselines": self.baselines_,
+            "quiet_col": None if self.quiet_col_ is None else int(self.quiet_col_),
+            "medians": np.asarray(self.medians_, dtype="float64"),
+            "used": [bool(u) for u in self.used_],
+            "info": _plain(self.info_),
         }
 
     @classmethod
     def from_state(cls, state: dict) -> ThreatModel:
+        """A fitted model from :meth:`state`'s plain data (a file of another format is refused)."""
         if state.get("format") != FORMAT:
             raise ValueError(f"not an {FORMAT} state")
         m = cls(seed=state["seed"], horizon_weeks=state["horizon_weeks"],
                 params=ModelParams.from_dict(state["params"]), scorer=state["scorer"])
         if m.scorer not in SCORERS:
             raise ValueError(f"unknown scorer {m.scorer!r} in model state")
-        m.feature_names = list(state["feature_names"])
-        m._members = dict(state["members"])
-        m._stacks = dict(state["stacks"])
-        m._stack_members = {k: list(v) for k, v in state["stack_members"].items()}
-        m._baselines = dict(state["baselines"])
-        m._quiet_col = None if state.get("quiet_col") is None else int(state["quiet_col"])
-        m._medians = np.asarray(state["medians"], dtype="float64")
-        m._used = np.asarray(state["used"], dtype=bool)
-        m.info = dict(state["info"])
+        m.feature_names_ = list(state["feature_names"])
+        m.members_ = dict(state["members"])
+        m.stacks_ = dict(state["stacks"])
+        m.stack_members_ = {k: list(v) for k, v in state["stack_members"].items()}
+        m.baselines_ = dict(state["baselines"])
+        m.quiet_col_ = None if state.get("quiet_col") is None else int(state["quiet_col"])
+        m.medians_ = np.asarray(state["medians"], dtype="float64")
+        m.used_ = np.asarray(state["used"], dtype=bool)
+        m.info_ = dict(state["info"])
         return m
+
+
+def _informative(X: np.ndarray) -> np.ndarray:
+    """Columns with at least one value and not constant (the others carry nothing and break binning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        return np.isfinite(X).any(axis=0) & (np.nanmax(X, axis=0) > np.nanmin(X, axis=0))
+
+
+def _calibration_split(as_of: np.ndarray, y: np.ndarray, h: int):
+    """(early rows, later-slice rows, cut date, usable): the stacks' slice is the latest
+    :data:`CALIBRATION_FRAC` of as-of dates; the early rows' target windows close by the cut, so no
+    window straddles the two. Usable only with enough early rows and both outcomes on each side."""
+    dates = np.unique(as_of)
+    cut = dates[int(len(dates) * (1 - CALIBRATION_FRAC))]
+    early_rows = as_of + np.timedelta64(7 * h, "D") <= cut
+    cal_rows = as_of >= cut
+    can_cal = early_rows.sum() > 50 and len(np.unique(y[early_rows])) == 2 and len(np.unique(y[cal_rows])) == 2
+    return early_rows, cal_rows, cut, bool(can_cal)
 
 
 def _plain(obj):

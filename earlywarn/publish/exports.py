@@ -32,6 +32,7 @@ import pandas as pd
 import shapely
 
 from earlywarn.atomic import atomic_path, write_text, write_with
+from earlywarn.features import columns as column_names
 
 # HXL hashtags for the published score columns (see shared FORMATS.md).
 HXL_TAGS: dict[str, str] = {
@@ -61,12 +62,11 @@ HXL_TAGS: dict[str, str] = {
     "lon": "#geo+lon",
     "lat": "#geo+lat",
 }
-# Per-horizon columns (HXL attributes are lowercase letters, digits and "_").
-HORIZON_TAGS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"risk_(\d+)w"), "#severity+risk+h{}w"),
-    (re.compile(r"risk_class_(\d+)w"), "#severity+risk+class+h{}w"),
+# Per-horizon columns (HXL attributes are lowercase letters, digits and "_"); names read by features.columns.
+HORIZON_TAGS: tuple[tuple[str, str], ...] = (
+    ("risk", "#severity+risk+h{}w"),
+    ("risk_class", "#severity+risk+class+h{}w"),
 )
-HORIZON_DRIVER = re.compile(r"driver_[123]_\d+w")
 NODATA = -9999.0
 
 
@@ -82,9 +82,9 @@ def hxl_tag(column: str) -> str:
     """HXL hashtag of one column; unknown columns get ``#meta+<name>``."""
     if column in HXL_TAGS:
         return HXL_TAGS[column]
-    for pattern, tag in HORIZON_TAGS:
-        if m := pattern.fullmatch(column):
-            return tag.format(int(m.group(1)))
+    for kind, tag in HORIZON_TAGS:
+        if (h := column_names.score_horizon(column, kind)) is not None:
+            return tag.format(h)
     return "#meta+" + (re.sub(r"[^a-z0-9_]+", "_", column.lower()).strip("_") or "col")
 
 
@@ -108,7 +108,7 @@ def horizon_columns(columns) -> list[str]:
     >>> horizon_columns(["risk", "risk_12w", "risk_class_4w", "risk_4w"])
     ['risk_4w', 'risk_12w']
     """
-    found = [(int(m.group(1)), c) for c in columns if (m := HORIZON_TAGS[0][0].fullmatch(str(c)))]
+    found = [(h, c) for c in columns if (h := column_names.score_horizon(c)) is not None]
     return [c for _, c in sorted(found)]
 
 
@@ -261,8 +261,8 @@ def write_risk_raster(
                 dst.write(grid, b)
                 dst.set_band_description(b, name)
                 tags = {"column": name, "units": "probability 0-1"}
-                if m := HORIZON_TAGS[0][0].fullmatch(name):
-                    tags["horizon_weeks"] = m.group(1)
+                if (h := column_names.score_horizon(name)) is not None:
+                    tags["horizon_weeks"] = str(h)
                 dst.update_tags(b, **tags)
 
     with atomic_path(target, suffix=".tif") as tmp:
@@ -325,7 +325,7 @@ def write_exports(
     """
     out_dir = Path(out_dir)
     gdf = localities.reset_index(drop=True)
-    gdf = gdf.drop(columns=[c for c in gdf.columns if HORIZON_DRIVER.fullmatch(str(c))])
+    gdf = gdf.drop(columns=[c for c in gdf.columns if column_names.score_horizon(c, "driver") is not None])
     if gdf.crs is None:
         gdf = gdf.set_crs("EPSG:4326")
     elif not gdf.crs.equals("EPSG:4326"):

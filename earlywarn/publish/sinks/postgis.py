@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from sqlalchemy.schema import CreateSchema
 
 from earlywarn.atomic import write_text, write_with
 from earlywarn.config import PostgisConfig
+from earlywarn.features import columns as column_names
 
 SRID = 4326
 KEY = ("mission", "run_id", "as_of")
@@ -65,7 +65,6 @@ RUN_COLUMNS = {"model_version": sa.Text, "status": sa.Text, "started": sa.Text, 
 # database created before several horizons existed gains it without altering ``scores``.
 HORIZON_COLUMNS = {"locality_id": sa.Text, "horizon_weeks": sa.Integer, "risk": sa.Float, "risk_class": sa.Text,
                    "driver_1": sa.Text, "driver_2": sa.Text, "driver_3": sa.Text, "model_version": sa.Text}
-_HORIZON_RISK = re.compile(r"^risk_(\d+)w$")
 
 
 @dataclass
@@ -133,7 +132,7 @@ def build_record(mission: str, run_id: str, as_of: str, table: gpd.GeoDataFrame,
 
 def horizon_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The ``risk_{h}w`` / ``risk_class_{h}w`` / ``driver_{i}_{h}w`` columns of a scores table, long."""
-    hs = sorted(int(m[1]) for c in table.columns if (m := _HORIZON_RISK.match(str(c))))
+    hs = sorted(h for c in table.columns if (h := column_names.score_horizon(c)) is not None)
     parts = []
     for h in hs:
         part = pd.DataFrame({"locality_id": table["locality_id"].to_numpy(), "horizon_weeks": h,
