@@ -259,7 +259,8 @@ def site_bases_cmd(
     """
     import json
 
-    from earlywarn.decide.flags import SITING_METHODS, site_bases, travel_surface
+    from earlywarn.decide.coverage import travel_surface
+    from earlywarn.decide.siting import SITING_METHODS, site_bases
 
     if method not in SITING_METHODS:
         _fail(f"--method must be one of {', '.join(SITING_METHODS)}, not {method!r}")

@@ -24,8 +24,14 @@ import shapely
 from earlywarn import progress
 from earlywarn.atomic import write_text, write_with
 from earlywarn.config import DISPLACEMENT_FORMATS, MissionConfig, SourceConfig, ThresholdConfig
-from earlywarn.decide import flags as dec
 from earlywarn.decide import indicators as ind
+from earlywarn.decide.coverage import coverage_for
+from earlywarn.decide.flags import (
+    forward_deployment_flags,
+    humanitarian_access_flags,
+    idp_change,
+    recent_access_incidents,
+)
 from earlywarn.errors import UserError
 from earlywarn.geo.area import MissionArea, NoExtentError, incidents_extent, mission_cells, resolve_area
 from earlywarn.ingest.feedcheck import FeedRegressed, check_as_of, check_feed, facts, record_published
@@ -367,10 +373,10 @@ def decide(
     th = thresholds or cfg.thresholds
     as_of = pd.Timestamp(scores["as_of"].iloc[0])
     t = geo.localities.merge(scores, on="locality_id", how="left")
-    t = t.merge(dec.coverage_for(cfg, geo.localities, geo.bases), on="locality_id", how="left")
-    idp = dec.idp_change(displacement)
+    t = t.merge(coverage_for(cfg, geo.localities, geo.bases), on="locality_id", how="left")
+    idp = idp_change(displacement)
     t = t.merge(idp.rename(columns={"admin2_pcode": "locality_id"}), on="locality_id", how="left")
-    acc = dec.recent_access_incidents(incidents, locality_of, as_of, cfg.thresholds.access_window_days)
+    acc = recent_access_incidents(incidents, locality_of, as_of, cfg.thresholds.access_window_days)
     t["access_incidents"] = t["locality_id"].map(acc).fillna(0).astype(int)
     t["risk_class"] = risk_class(t["risk"], th)
     if previous is not None and len(previous):
@@ -378,8 +384,8 @@ def decide(
         t["risk_change"] = t["risk"] - t["locality_id"].map(prev)
     else:
         t["risk_change"] = np.nan
-    t = t.merge(dec.forward_deployment_flags(t, th), on="locality_id", how="left")
-    t = t.merge(dec.humanitarian_access_flags(t, th), on="locality_id", how="left")
+    t = t.merge(forward_deployment_flags(t, th), on="locality_id", how="left")
+    t = t.merge(humanitarian_access_flags(t, th), on="locality_id", how="left")
     order = t.sort_values(["expected_at_risk", "risk"], ascending=False).index
     t["priority_rank"] = pd.Series(np.arange(1, len(t) + 1), index=order).reindex(t.index).astype("Int64")
     return gpd.GeoDataFrame(t, geometry="geometry", crs=geo.localities.crs)
