@@ -37,6 +37,7 @@ from earlywarn.publish.columns import fmt as _fmt
 from earlywarn.publish.columns import num as _num
 from earlywarn.publish.context import DEFAULT_BUDGET_BYTES, LAYER_COLORS, ContextFit, MapContext, prepare_context
 from earlywarn.publish.geometry import encode_polygons
+from earlywarn.publish.header import MapHeader
 from earlywarn.publish.history import change_lists, changes_html, history_payload, time_control_html
 from earlywarn.publish.horizons import class_index, horizon_payload, horizons_of, primary_display
 from earlywarn.publish.horizons import control_html as horizon_control_html
@@ -316,7 +317,7 @@ def render_map(
     incidents: pd.DataFrame | None,
     bases: pd.DataFrame | None,
     idp_sites: pd.DataFrame | None,
-    header: dict,
+    header: MapHeader | dict,
     indicators: pd.DataFrame | None = None,
     tile_url: str | None = None,
     context: MapContext | None = None,
@@ -340,9 +341,14 @@ def render_map(
     and ``driver_1..3_{h}w`` columns (:mod:`earlywarn.publish.horizons`);
     without it the map is the single-horizon map.
 
+    ``header`` is a :class:`~earlywarn.publish.header.MapHeader` (what the
+    nightly run passes) or a plain mapping with the same keys.
+
     Raises :class:`~earlywarn.publish.safety.OfflineError` if the result
     would reference anything outside the file other than ``tile_url``.
     """
+    if isinstance(header, MapHeader):
+        header = header.as_dict()
     if localities.crs is not None and not localities.crs.equals("EPSG:4326"):
         localities = localities.to_crs("EPSG:4326")
     locs = localities.reset_index(drop=True)
