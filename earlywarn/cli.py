@@ -312,23 +312,21 @@ def _read_candidates(path: Path):
 
 @app.command()
 def train(config: Path = typer.Option(..., "--config", help="Mission YAML file.")) -> None:
-    """Train a challenger on current data; promote it only if its backtest is not worse than the champion's."""
-    from earlywarn import pipeline as pl
-    from earlywarn.config import load_config
-    from earlywarn.manifest import RunManifest, run_lock
-    from earlywarn.model.registry import weekly_retrain
+    """Train a challenger on current data; promote it only if its backtest is not worse than the champion's.
 
-    cfg = load_config(config)
-    manifest = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash())
-    with run_lock(cfg.tables_dir):
-        outcomes, geo = pl.gather(cfg, manifest)
-        prep = pl.prepare(cfg, geo, outcomes, manifest)
-        result = weekly_retrain(cfg, prep.panel)
-    typer.echo(f"challenger {result['version']}: {'promoted' if result['promoted'] else 'not promoted'} "
-               f"({result['reason']})")
+    The same stages as the weekly training flow, without Prefect; the training
+    manifest goes to <tables_dir>/runs/training/.
+    """
+    from earlywarn.pipeline import train_mission
+
+    result = train_mission(config)
+    typer.echo(f"challenger {result.version}: {'promoted' if result.promoted else 'not promoted'} "
+               f"({result.reason})")
     for who in ("challenger", "champion_backtest"):
-        if result.get(who):
-            typer.echo(f"  {who:<18} " + "  ".join(f"{k} {v:.3f}" for k, v in result[who].items()))
+        if result.details.get(who):
+            typer.echo(f"  {who:<18} " + "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                                   for k, v in result.details[who].items()))
+    typer.echo(f"manifest: {result.manifest_path}")
 
 
 @app.command()

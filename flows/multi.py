@@ -19,6 +19,7 @@ from earlywarn import pipeline as pl
 
 @task(cache_policy=NONE, retries=1)
 def mission_task(config_path: str, as_of: str | None) -> dict[str, str]:
+    """One mission's whole nightly run on a Dask worker (``run_mission``: the stages without nested tasks)."""
     result = pl.run_mission(config_path, as_of)
     return {"as_of": result.manifest.as_of, "run_id": result.manifest.run_id, "map": str(result.paths["map"])}
 
