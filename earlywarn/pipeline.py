@@ -35,6 +35,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from shapely.geometry.base import BaseGeometry
 
 from earlywarn import progress
 from earlywarn.atomic import write_text, write_with
@@ -212,8 +213,11 @@ def resolve_mission_area(run: MissionRun) -> MissionArea:
         return resolve_area(run.cfg)
 
 
-def ingest_source(cfg: MissionConfig, src: SourceConfig, area=None) -> SourceOutcome:
+def ingest_source(cfg: MissionConfig, src: SourceConfig, area: BaseGeometry | None = None) -> SourceOutcome:
     """Read one feed as published; quarantine goes to outputs/quarantine/<name>.csv.
+
+    ``area`` is what incidents may lie in (the mission area and its margin);
+    points beyond it are quarantined with their reason.
 
     Raises on an unreadable file so that the orchestrator can retry; the
     caller turns a final failure into a stale fallback with ``fallback_source``.
@@ -596,6 +600,7 @@ def publish_outputs(run: MissionRun, products: RunProducts) -> Published:
         sites = displacement_sites(p.displacement)
 
         def render(hdr: MapHeader) -> str:
+            """The whole map page for this header; kept so a later stage can redraw it with news."""
             return render_map(table, incidents=pub_inc, bases=p.geo.bases, idp_sites=sites, header=hdr,
                               indicators=indic, tile_url=cfg.output.tile_url, context=context, history=history)
 

@@ -39,6 +39,7 @@ def run_missions(config_paths: list[str], as_of: str | None = None, address: str
 
     @flow(name="earlywarn-missions", task_runner=runner)
     def missions() -> dict[str, dict | str]:
+        """One task per mission; each mission's outcome or its one-line failure."""
         futures = {_label(c, config_paths): mission_task.submit(c, as_of) for c in config_paths}
         out: dict[str, dict | str] = {}
         for name, fut in futures.items():

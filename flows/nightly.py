@@ -25,10 +25,12 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
+from shapely.geometry.base import BaseGeometry
 
 from earlywarn import pipeline as pl
 from earlywarn.config import MissionConfig, SourceConfig
 from earlywarn.errors import is_user_error
+from earlywarn.geo.area import MissionArea
 from earlywarn.ingest.feedcheck import FeedRegressed
 from earlywarn.manifest import RunManifest
 
@@ -56,14 +58,14 @@ OUTSIDE = {"retries": 1, "retry_delay_seconds": 10, "retry_condition_fn": _outsi
 
 
 @task(name="area", timeout_seconds=300, **OUTSIDE)
-def find_area(run: pl.MissionRun):
+def find_area(run: pl.MissionRun) -> MissionArea:
     """The mission area (reads a polygon file or the shipped borders)."""
     return pl.resolve_mission_area(run)
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], timeout_seconds=900, cache_policy=NONE,
       retry_condition_fn=_worth_retrying)
-async def ingest_feed(cfg: MissionConfig, src: SourceConfig, area) -> pl.SourceOutcome:
+async def ingest_feed(cfg: MissionConfig, src: SourceConfig, area: BaseGeometry | None) -> pl.SourceOutcome:
     """Read one feed in a worker thread the timeout can walk away from.
 
     A read that hangs (a stalled network share) cannot be interrupted inside a
@@ -73,7 +75,7 @@ async def ingest_feed(cfg: MissionConfig, src: SourceConfig, area) -> pl.SourceO
     return await anyio.to_thread.run_sync(pl.ingest_source, cfg, src, area, abandon_on_cancel=True)
 
 
-def ingest_feeds(run: pl.MissionRun, mission_area) -> list[pl.SourceOutcome]:
+def ingest_feeds(run: pl.MissionRun, mission_area: MissionArea) -> list[pl.SourceOutcome]:
     """Every feed as its own task, in parallel (``ingest_retries``, ``ingest_timeout_s``); failures fall back."""
     cfg = run.cfg
     opts = {"timeout_seconds": cfg.ingest_timeout_s, "retries": cfg.ingest_retries}
@@ -93,7 +95,7 @@ def ingest_feeds(run: pl.MissionRun, mission_area) -> list[pl.SourceOutcome]:
 
 
 @task(name="geography", timeout_seconds=600, **OUTSIDE)
-def read_geography(run: pl.MissionRun, mission_area, outcomes: list[pl.SourceOutcome]) -> pl.Geography:
+def read_geography(run: pl.MissionRun, mission_area: MissionArea, outcomes: list[pl.SourceOutcome]) -> pl.Geography:
     """Localities, population, bases (boundary files and rasters on disk)."""
     return pl.build_geography(run, mission_area, outcomes)
 

@@ -17,11 +17,17 @@ covered, and the flags say how many minutes away the quickest base is.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from earlywarn.config import MissionConfig, TravelConfig
+
+if TYPE_CHECKING:  # the raster reader is loaded only when a mission has a friction raster
+    from earlywarn.geo.travel import TravelSurface
 
 
 def _projected_points(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoSeries, object]:
@@ -40,7 +46,8 @@ def _rep_lonlat(localities: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     return rp.x.to_numpy(), rp.y.to_numpy()
 
 
-def travel_surface(travel: TravelConfig, friction_path, localities: gpd.GeoDataFrame, bases: pd.DataFrame | None):
+def travel_surface(travel: TravelConfig, friction_path: str | Path, localities: gpd.GeoDataFrame,
+                   bases: pd.DataFrame | None) -> TravelSurface:
     """Load the friction raster over the localities' and bases' extent (``earlywarn.geo.travel``)."""
     from earlywarn.geo.travel import load_surface
 
@@ -70,7 +77,7 @@ def coverage(
     bases: pd.DataFrame | None,
     radius_by_type: dict[str, float] | None = None,
     *,
-    surface=None,
+    surface: TravelSurface | None = None,
     max_minutes: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Nearest base, distance to it and whether any base reaches each locality.

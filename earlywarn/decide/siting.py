@@ -11,6 +11,7 @@ CRS and representative points as :mod:`earlywarn.decide.coverage`.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -20,13 +21,16 @@ from earlywarn.decide.coverage import _projected_points, _rep_lonlat
 
 SITING_METHODS = ("greedy", "exact")
 
+if TYPE_CHECKING:  # the raster reader is loaded only when a mission has a friction raster
+    from earlywarn.geo.travel import TravelSurface
+
 
 def reach_matrix(
     localities: gpd.GeoDataFrame,
     radius_km: float,
     candidates: gpd.GeoDataFrame | None = None,
     *,
-    surface=None,
+    surface: TravelSurface | None = None,
     travel_minutes: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Which candidate site reaches which locality: (n_candidates, n_localities) booleans.
@@ -134,7 +138,7 @@ def site_bases(
     already_covered: pd.Series | None = None,
     candidates: gpd.GeoDataFrame | None = None,
     method: str = "greedy",
-    surface=None,
+    surface: TravelSurface | None = None,
     travel_minutes: float | None = None,
     time_limit_s: float | None = 60.0,
 ) -> tuple[pd.DataFrame, dict]:
