@@ -49,12 +49,29 @@ def _worth_retrying(task, task_run, state) -> bool:
 
 
 def _outside_cause(task, task_run, state) -> bool:
-    """Retry what the outside world may fix by itself (a share, a lock, a timeout), never a user's mistake."""
+    """Retry what the file system may fix by itself (a share that dropped, a timeout), not a bug or a user's mistake.
+
+    A bug or a wrong file gives the same answer on retry; a retry then only
+    delays the one-line error or the traceback the analyst needs.
+    """
+    exc = _exception(state)
+    return isinstance(exc, OSError) and not is_user_error(exc)  # TimeoutError is an OSError
+
+
+def _not_a_user_error(task, task_run, state) -> bool:
+    """Retry anything but a user's mistake: a browser or a database fails in more ways than OSError."""
     return not is_user_error(_exception(state))
 
 
-# Stages that touch the file system, a database or a browser: one more try after a pause.
+# Stages that touch the file system: one more try after a pause.
 OUTSIDE = {"retries": 1, "retry_delay_seconds": 10, "retry_condition_fn": _outside_cause, "cache_policy": NONE}
+def _file_error_not_timeout(task, task_run, state) -> bool:
+    """A model file that could not be read or written is worth another try; a training that ran out of time is not."""
+    return _outside_cause(task, task_run, state) and not isinstance(_exception(state), TimeoutError)
+
+
+# Stages that drive another program (Chromium, PostgreSQL).
+SERVICE = OUTSIDE | {"retry_condition_fn": _not_a_user_error}
 
 
 @task(name="area", timeout_seconds=300, **OUTSIDE)
@@ -106,7 +123,7 @@ def prepare_features(run: pl.MissionRun, geo: pl.Geography, outcomes: list[pl.So
     return pl.build_features(run, geo, outcomes)
 
 
-@task(name="ensure-model", timeout_seconds=3600, **OUTSIDE)
+@task(name="ensure-model", timeout_seconds=3600, **OUTSIDE | {"retry_condition_fn": _file_error_not_timeout})
 def ensure_model(run: pl.MissionRun, prepared: pl.Prepared) -> pl.ModelChoice:
     """The champion model file, or a first model trained now (model files on disk; training can be long)."""
     return pl.load_or_train_model(run, prepared)
@@ -131,13 +148,13 @@ def publish_outputs(run: pl.MissionRun, products: pl.RunProducts) -> pl.Publishe
     return pl.publish_outputs(run, products)
 
 
-@task(name="brief", timeout_seconds=600, **OUTSIDE)
+@task(name="brief", timeout_seconds=600, **SERVICE)
 def write_brief(run: pl.MissionRun, products: pl.RunProducts) -> dict[str, Path]:
     """The weekly brief; headless Chromium prints the PDF and may hang or crash."""
     return pl.write_brief(run, products)
 
 
-@task(name="sinks", timeout_seconds=300, **OUTSIDE)
+@task(name="sinks", timeout_seconds=300, **SERVICE)
 def write_sinks(run: pl.MissionRun, products: pl.RunProducts, published: pl.Published) -> dict[str, Path]:
     """The PostGIS tables; a database that is down queues the run instead of failing it."""
     return pl.write_sinks(run, products, published)
