@@ -20,7 +20,7 @@ Nightly:  open_run -> resolve_mission_area -> ingest_source (per feed, ingest_fe
           -> build_geography -> build_features -> load_or_train_model -> score_localities
           -> make_decisions -> publish_outputs -> write_brief (output.brief) -> write_sinks (output.postgis)
 Training: open_run -> resolve_mission_area -> ingest_source (per feed) -> build_geography
-          -> build_features -> train_challenger -> record_training
+          -> build_features -> train_and_promote -> record_training
 """
 
 from __future__ import annotations
@@ -438,10 +438,11 @@ def build_features(run: MissionRun, geo: Geography, outcomes: list[SourceOutcome
     duplicates file), so an orchestrator has nothing to retry here. Only data
     up to the requested as-of date (default: the latest incident) is kept.
     """
-    cfg, manifest, as_of = run.cfg, run.manifest, run.as_of
     from earlywarn.features.panel import build_panel
     from earlywarn.geo.localities import assign_incidents
     from earlywarn.model.registry import rows_start
+
+    cfg, manifest, as_of = run.cfg, run.manifest, run.as_of
 
     with manifest.stage("validate"):
         incidents, displacement = resolve_sources(outcomes, manifest)
@@ -758,7 +759,10 @@ def run_mission(config_path: str | Path, as_of: str | None = None) -> RunResult:
                 paths |= write_brief(run, products)
             except Exception as exc:  # noqa: BLE001 - the published map stands; the manifest says what failed
                 paths |= brief_not_written(run, exc)
-        paths |= write_sinks(run, products, published)
+        try:
+            paths |= write_sinks(run, products, published)
+        except TimeoutError as exc:  # a database that hangs: queued for the next run, like one that is down
+            paths |= sinks_not_written(run, products, published, exc)
     return RunResult(paths, products, run.manifest)
 
 
@@ -779,7 +783,7 @@ class TrainingResult:
         return dict(self.details)
 
 
-def train_challenger(run: MissionRun, prepared: Prepared) -> dict:
+def train_and_promote(run: MissionRun, prepared: Prepared) -> dict:
     """Stage: train a challenger on current data; promote it only if its backtest is not worse than the champion's.
 
     The champion/challenger rule is the registry's (``earlywarn.model.registry``).
@@ -819,5 +823,5 @@ def train_mission(config_path: str | Path) -> TrainingResult:
         outcomes = ingest_feeds(run, area)
         geo = build_geography(run, area, outcomes)
         prepared = build_features(run, geo, outcomes)
-        result = train_challenger(run, prepared)
+        result = train_and_promote(run, prepared)
         return record_training(run, result)

@@ -20,9 +20,9 @@ from flows.nightly import OUTSIDE, find_area, ingest_feeds, prepare_features, re
 
 
 @task(name="train", timeout_seconds=6 * 3600, cache_policy=NONE)
-def train_challenger(run: pl.MissionRun, prepared: pl.Prepared) -> dict:
+def train_and_promote(run: pl.MissionRun, prepared: pl.Prepared) -> dict:
     """Train and backtest a challenger, promote it if not worse (long; a retry would start it over, so none)."""
-    return pl.train_challenger(run, prepared)
+    return pl.train_and_promote(run, prepared)
 
 
 @task(name="record-training", timeout_seconds=120, **OUTSIDE)
@@ -50,7 +50,7 @@ def weekly_training(config_path: str) -> dict:
         outcomes = ingest_feeds(run, mission_area)
         geo = read_geography(run, mission_area, outcomes)
         prepared = prepare_features(run, geo, outcomes)
-        result = record_training(run, train_challenger(run, prepared))
+        result = record_training(run, train_and_promote(run, prepared))
     rows = backtest_rows(result.details)
     if rows:
         create_table_artifact(table=rows, key="earlywarn-backtest",
