@@ -63,13 +63,15 @@ def _not_a_user_error(task, task_run, state) -> bool:
     return not is_user_error(_exception(state))
 
 
-# Stages that touch the file system: one more try after a pause.
-OUTSIDE = {"retries": 1, "retry_delay_seconds": 10, "retry_condition_fn": _outside_cause, "cache_policy": NONE}
 def _file_error_not_timeout(task, task_run, state) -> bool:
     """A model file that could not be read or written is worth another try; a training that ran out of time is not."""
     return _outside_cause(task, task_run, state) and not isinstance(_exception(state), TimeoutError)
 
 
+# Stages that touch the file system: one more try after a pause.
+OUTSIDE = {"retries": 1, "retry_delay_seconds": 10, "retry_condition_fn": _outside_cause, "cache_policy": NONE}
+# The model stage: model files on disk, and a training that may be long.
+MODEL_FILES = OUTSIDE | {"retry_condition_fn": _file_error_not_timeout}
 # Stages that drive another program (Chromium, PostgreSQL).
 SERVICE = OUTSIDE | {"retry_condition_fn": _not_a_user_error}
 
@@ -123,7 +125,7 @@ def prepare_features(run: pl.MissionRun, geo: pl.Geography, outcomes: list[pl.So
     return pl.build_features(run, geo, outcomes)
 
 
-@task(name="ensure-model", timeout_seconds=3600, **OUTSIDE | {"retry_condition_fn": _file_error_not_timeout})
+@task(name="ensure-model", timeout_seconds=3600, **MODEL_FILES)
 def ensure_model(run: pl.MissionRun, prepared: pl.Prepared) -> pl.ModelChoice:
     """The champion model file, or a first model trained now (model files on disk; training can be long)."""
     return pl.load_or_train_model(run, prepared)
@@ -137,7 +139,7 @@ def score_localities(run: pl.MissionRun, prepared: pl.Prepared, chosen: pl.Model
 
 @task(name="decide", timeout_seconds=600, **OUTSIDE)
 def make_decisions(run: pl.MissionRun, geo: pl.Geography, prepared: pl.Prepared, scores: pd.DataFrame,
-           chosen: pl.ModelChoice) -> pl.RunProducts:
+                   chosen: pl.ModelChoice) -> pl.RunProducts:
     """Classes, coverage, flags, indicators (reads the friction raster, sectors and score history)."""
     return pl.make_decisions(run, geo, prepared, scores, chosen)
 
