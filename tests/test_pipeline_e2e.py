@@ -421,3 +421,39 @@ def test_train_command_writes_the_training_manifest(scenario, tmp_path):
     assert {i["source"] for i in files} >= {s.name for s in cfg.sources} | {"boundaries"}
     assert str(cfg.tables_dir / "runs" / "training") in r.output
     assert (cfg.tables_dir / "runs" / "latest.json").read_bytes() == nightly_before  # the nightly record is apart
+
+
+@pytest.mark.parametrize(("policy", "error", "retried"), [
+    ("OUTSIDE", OSError("share went away"), True),
+    ("OUTSIDE", TimeoutError("Scope timed out"), True),
+    ("OUTSIDE", RuntimeError("a bug"), False),  # a bug answers the same on retry
+    ("OUTSIDE", FileNotFoundError("mission.yaml names a missing file"), False),  # a user's mistake: say it now
+    ("MODEL_FILES", OSError("model file unreadable"), True),
+    ("MODEL_FILES", TimeoutError("training ran out of time"), False),  # not another hour of training
+    ("SERVICE", RuntimeError("Chromium crashed"), True),
+    ("SERVICE", FileNotFoundError("no such file"), False),
+])
+def test_stage_tasks_retry_only_what_the_outside_world_can_fix(harness, policy, error, retried):
+    from prefect import flow, task
+
+    import flows.nightly as nightly_flow
+
+    calls = []
+
+    @task(name="stage", **(getattr(nightly_flow, policy) | {"retry_delay_seconds": 0}))
+    def stage() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise error
+        return "done"
+
+    @flow(name="retry-policy")
+    def one_stage() -> str:
+        return stage()
+
+    if retried:
+        assert one_stage() == "done" and len(calls) == 2
+    else:
+        with pytest.raises(type(error)):
+            one_stage()
+        assert len(calls) == 1
