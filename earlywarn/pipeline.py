@@ -11,10 +11,11 @@ order:
 * :func:`run_mission` and :func:`train_mission` call them one after another
   without Prefect, for the command line, the tests and Dask missions.
 
-No stage keeps state between calls: what a stage needs comes in as
-arguments, so it can be retried, and rerunning the same as-of date gives the
-same run id and outputs. The output lock and failure recording
-(:func:`guarded`) wrap the whole sequence.
+No stage keeps state of its own: what it needs comes in as arguments and
+what it records goes into the run's manifest (:class:`MissionRun`), so a
+stage can be retried, and rerunning the same as-of date gives the same run
+id and outputs. The output lock and failure recording (:func:`guarded`)
+wrap the whole sequence.
 
 Nightly:  open_run -> resolve_mission_area -> ingest_source (per feed, ingest_feeds)
           -> build_geography -> build_features -> load_or_train_model -> score_localities
