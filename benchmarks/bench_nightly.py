@@ -37,15 +37,15 @@ TARGET_S = 20.0
 
 def train_champion(config_path: Path, max_rows: int) -> dict:
     """Train the mission's first model on a weighted row sample of its own panel and promote it."""
-    from earlywarn.config import load_config
-    from earlywarn.manifest import RunManifest
+    from earlywarn import pipeline as pl
     from earlywarn.model.forecaster import train_model
     from earlywarn.model.registry import Candidate, promote
-    from earlywarn.pipeline import gather, prepare
 
-    cfg = load_config(config_path)
-    outcomes, geo = gather(cfg, RunManifest(mission=cfg.mission, config_hash=""))
-    prep = prepare(cfg, geo, outcomes, RunManifest(mission=cfg.mission, config_hash=cfg.config_hash()))
+    run = pl.open_run(config_path)
+    cfg = run.cfg
+    area = pl.resolve_mission_area(run)
+    outcomes = pl.ingest_feeds(run, area)
+    prep = pl.build_features(run, pl.build_geography(run, area, outcomes), outcomes)
     panel = prep.panel
     model, version, card = train_model(panel, max_rows=max_rows, seed=cfg.model.seed,
                                        primary_horizon=cfg.primary_horizon, horizons=cfg.horizons,

@@ -5,7 +5,7 @@ with clustered, heavy-tailed expected civilians at risk (a few hotspots hold
 most of it), ``--candidates`` candidate sites drawn from the localities, a
 quarter of the value already covered by existing bases, and ``--k`` new
 temporary bases of ``--radius`` km. Both solvers see the same reach matrix
-(``earlywarn.decide.flags.reach_matrix``); the table reports covered expected
+(``earlywarn.decide.siting.reach_matrix``); the table reports covered expected
 civilians at risk, the greedy/exact ratio and the runtime of each (median of
 ``--runs``; the reach matrix is built once and not timed).
 
@@ -24,7 +24,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from earlywarn.decide.flags import exact_max_coverage, greedy_max_coverage, reach_matrix
+from earlywarn.decide.siting import exact_max_coverage, greedy_max_coverage, reach_matrix
 
 
 def scenario(n: int, n_cand: int, seed: int) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, np.ndarray, np.ndarray]:

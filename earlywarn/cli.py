@@ -259,7 +259,8 @@ def site_bases_cmd(
     """
     import json
 
-    from earlywarn.decide.flags import SITING_METHODS, site_bases, travel_surface
+    from earlywarn.decide.coverage import travel_surface
+    from earlywarn.decide.siting import SITING_METHODS, site_bases
 
     if method not in SITING_METHODS:
         _fail(f"--method must be one of {', '.join(SITING_METHODS)}, not {method!r}")
@@ -311,21 +312,18 @@ def _read_candidates(path: Path):
 
 @app.command()
 def train(config: Path = typer.Option(..., "--config", help="Mission YAML file.")) -> None:
-    """Train a challenger on current data; promote it only if its backtest is not worse than the champion's."""
-    from earlywarn import pipeline as pl
-    from earlywarn.config import load_config
-    from earlywarn.manifest import RunManifest, run_lock
-    from earlywarn.model.registry import weekly_retrain
+    """Train a challenger on current data; promote it only if its backtest is not worse than the champion's.
 
-    cfg = load_config(config)
-    manifest = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash())
-    with run_lock(cfg.tables_dir):
-        outcomes, geo = pl.gather(cfg, manifest)
-        prep = pl.prepare(cfg, geo, outcomes, manifest)
-        result = weekly_retrain(cfg, prep.panel)
+    The same stages as the weekly training flow, without Prefect; the training
+    manifest goes to <tables_dir>/runs/training/.
+    """
+    from earlywarn.pipeline import train_mission
+
+    result = train_mission(config)
     typer.echo(f"challenger {result.version}: {'promoted' if result.promoted else 'not promoted'} ({result.reason})")
-    for who, score in result.published().items():
+    for who, score in result.outcome.published().items():
         typer.echo(f"  {who:<18} {score.text()}")
+    typer.echo(f"manifest: {result.manifest_path}")
 
 
 @app.command()

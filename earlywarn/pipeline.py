@@ -1,41 +1,110 @@
-"""The nightly pipeline as plain, separately callable steps.
+"""The nightly run and the weekly training as plain stages, in the order data flows.
 
-``flows/nightly.py`` wraps each step in a Prefect task (retries, timeouts,
-artifacts); the CLI and the tests call the same functions. No step holds
-state between calls: everything a step needs comes in as arguments, so a
-step can be retried or rerun for the same as-of date with the same result.
+Sequencing only: each stage's rules live in its package (``ingest``,
+``geo``, ``features``, ``model``, ``decide``, ``publish``, ``brief``); a
+stage here calls them, records what it did in the run manifest and hands its
+product to the next. Two kinds of caller run the same stages in the same
+order:
 
-    resolve_area -> ingest_source (per feed) -> load_geography (extent may come from the incidents)
-      -> resolve_sources -> combine_incidents -> build_features -> ensure_model -> score_latest
-      -> decide -> publish -> brief (output.brief)
+* ``flows/nightly.py`` and ``flows/train.py`` make each stage a Prefect task
+  with its own retries and timeout, for the scheduled run nobody watches;
+* :func:`run_mission` and :func:`train_mission` call them one after another
+  without Prefect, for the command line, the tests and Dask missions.
+
+No stage keeps state of its own: what it needs comes in as arguments and
+what it records goes into the run's manifest (:class:`MissionRun`), so a
+stage can be retried, and rerunning the same as-of date gives the same run
+id and outputs. The output lock and failure recording (:func:`guarded`)
+wrap the whole sequence.
+
+Nightly:  open_run -> resolve_mission_area -> ingest_source (per feed, ingest_feeds)
+          -> build_geography -> build_features -> load_or_train_model -> score_localities
+          -> make_decisions -> publish_outputs -> write_brief (output.brief) -> write_sinks (output.postgis)
+Training: open_run -> resolve_mission_area -> ingest_source (per feed) -> build_geography
+          -> build_features -> train_and_promote -> record_training
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
+from shapely.geometry.base import BaseGeometry
 
 from earlywarn import progress
 from earlywarn.atomic import write_text, write_with
-from earlywarn.config import DISPLACEMENT_FORMATS, MissionConfig, SourceConfig, ThresholdConfig
-from earlywarn.decide import flags as dec
+from earlywarn.config import DISPLACEMENT_FORMATS, MissionConfig, SourceConfig
 from earlywarn.decide import indicators as ind
+from earlywarn.decide.risk import RiskScheme, base_rate, class_thresholds, risk_class
+from earlywarn.decide.table import decision_table, displacement_sites
 from earlywarn.errors import UserError
-from earlywarn.geo.area import MissionArea, NoExtentError, incidents_extent, mission_cells, resolve_area
+from earlywarn.geo.area import MissionArea, NoExtentError, incidents_extent, mission_cells, no_area_hint, resolve_area
+from earlywarn.geo.naming import name_mission_localities
 from earlywarn.ingest.feedcheck import FeedRegressed, check_as_of, check_feed, facts, record_published
-from earlywarn.manifest import RunManifest, load_last_good, save_last_good
+from earlywarn.manifest import RunManifest, load_last_good, run_lock, save_last_good
+from earlywarn.publish.header import MapHeader, map_header
+
+if TYPE_CHECKING:  # the model stack is imported only by the stages that use it
+    from earlywarn.model.registry import RetrainOutcome
 
 log = logging.getLogger("earlywarn")
 
 
 class AllSourcesFailed(UserError, RuntimeError):
     """No incident feed could be read today: the run fails rather than republish stale data."""
+
+
+# ------------------------------------------------------------------ the run
+@dataclass
+class MissionRun:
+    """One run of one mission: its config, its manifest and the as-of date asked for.
+
+    Every stage takes it first, so a stage records into the same manifest
+    whether Prefect or a plain loop called it.
+    """
+
+    cfg: MissionConfig
+    manifest: RunManifest
+    as_of: str | None = None  # None: the latest data
+    kind: str = "run"  # "run" (nightly) or "training": the manifest folder and the failure wording
+
+    @property
+    def runs_dir(self) -> Path:
+        """Where this run's manifest goes: ``runs/``, or ``runs/training/`` for a training run."""
+        runs = self.cfg.tables_dir / "runs"
+        return runs / "training" if self.kind == "training" else runs
+
+
+def open_run(config_path: str | Path, as_of: str | None = None, *, training: bool = False) -> MissionRun:
+    """Load and validate the config and start a manifest; touches no output.
+
+    A config error therefore fails before the lock is taken or any file
+    written, in one line naming the field.
+    """
+    from earlywarn.config import load_config
+
+    cfg = load_config(config_path)
+    manifest = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash(), config=cfg.model_dump(mode="json"))
+    return MissionRun(cfg, manifest, as_of, "training" if training else "run")
+
+
+@contextlib.contextmanager
+def guarded(run: MissionRun) -> Iterator[MissionRun]:
+    """Hold the mission's output lock and record any failure in the manifest, around every stage.
+
+    Two runs never write the same outputs at once (the lock is an flock, so a
+    killed run never leaves it behind), and a failed run leaves a manifest
+    saying why, with the traceback when it was a bug rather than a user's mistake.
+    """
+    with run_lock(run.cfg.tables_dir), run.manifest.failure_recorded(run.runs_dir, run.kind):
+        yield run
 
 
 @dataclass
@@ -51,11 +120,14 @@ class SourceOutcome:
 
     @property
     def kind(self) -> str:
+        """``incidents`` or ``displacement``: only incident feeds can keep a run alive."""
         return "displacement" if self.fmt in DISPLACEMENT_FORMATS else "incidents"
 
 
 @dataclass
 class Geography:
+    """Where the mission is: scored localities, bases, the area and its margin, with their inputs for the manifest."""
+
     localities: gpd.GeoDataFrame  # locality_id, name, admin1_pcode, population, geometry
     bases: pd.DataFrame | None
     area: object  # shapely geometry of the mission area, EPSG:4326
@@ -75,13 +147,81 @@ class Geography:
         return out
 
 
+@dataclass
+class Prepared:
+    """Validated incidents, the feature panel for one as-of date, and each feed's freshness for the map."""
+
+    incidents: pd.DataFrame
+    displacement: pd.DataFrame | None
+    locality_of: pd.Series
+    panel: pd.DataFrame
+    freshness: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class ModelChoice:
+    """The model scoring tonight (the champion, or a first one trained now) and its model card."""
+
+    model: Any  # earlywarn.model.forecaster.Forecaster
+    card: dict
+
+
+@dataclass
+class RunProducts:
+    """Everything publishing needs, computed by :func:`make_decisions`."""
+
+    as_of: pd.Timestamp
+    table: gpd.GeoDataFrame  # one row per locality: risk, drivers, coverage, flags, rank
+    incidents: pd.DataFrame
+    locality_of: pd.Series
+    displacement: pd.DataFrame | None
+    geo: Geography
+    indicators: pd.DataFrame
+    freshness: list[dict]
+    model_card: dict = field(default_factory=dict)
+    scheme: RiskScheme | None = None
+    schemes: dict[int, RiskScheme] = field(default_factory=dict)  # every horizon's (the primary's is ``scheme``)
+
+
+@dataclass
+class Published:
+    """What :func:`publish_outputs` wrote, and how to redraw the map if a later stage has news for its header."""
+
+    paths: dict[str, Path]
+    indicators: pd.DataFrame
+    header: MapHeader
+    render: Callable[[MapHeader], str]
+
+
+@dataclass
+class RunResult:
+    """A finished nightly run: where its outputs are, what it computed and its manifest."""
+
+    paths: dict[str, Path]
+    products: RunProducts
+    manifest: RunManifest
+
+
 # --------------------------------------------------------------------- ingest
 def state_dir(cfg: MissionConfig) -> Path:
+    """Last good feed copies, the published as-of date and the PostGIS queue live here."""
     return cfg.tables_dir / "state"
 
 
-def ingest_source(cfg: MissionConfig, src: SourceConfig, area=None) -> SourceOutcome:
+def resolve_mission_area(run: MissionRun) -> MissionArea:
+    """Stage: the mission area (ISO codes, a polygon file, a bbox, or none yet), before any feed is read.
+
+    Ingest needs it to set aside incidents beyond the area's margin.
+    """
+    with run.manifest.stage("area"):
+        return resolve_area(run.cfg)
+
+
+def ingest_source(cfg: MissionConfig, src: SourceConfig, area: BaseGeometry | None = None) -> SourceOutcome:
     """Read one feed as published; quarantine goes to outputs/quarantine/<name>.csv.
+
+    ``area`` is what incidents may lie in (the mission area and its margin);
+    points beyond it are quarantined with their reason.
 
     Raises on an unreadable file so that the orchestrator can retry; the
     caller turns a final failure into a stale fallback with ``fallback_source``.
@@ -176,10 +316,57 @@ def freshness(outcomes: list[SourceOutcome]) -> list[dict]:
     return out
 
 
+def ingest_feeds(run: MissionRun, area: MissionArea) -> list[SourceOutcome]:
+    """Stage, without an orchestrator: every feed one after another, each retried ``ingest_retries`` times.
+
+    A feed that still fails falls back to its last good copy; a feed that
+    shrank or went back in time reads the same on retry, so it falls back at
+    once. The flow does the same with one task per feed, in parallel.
+    """
+    outcomes = []
+    with run.manifest.stage("ingest"):
+        for src in run.cfg.sources:
+            for attempt in range(run.cfg.ingest_retries + 1):
+                try:
+                    outcomes.append(ingest_source(run.cfg, src, area.read))
+                    break
+                except Exception as exc:  # noqa: BLE001 - a failed feed becomes a stale fallback
+                    if attempt == run.cfg.ingest_retries or isinstance(exc, FeedRegressed):
+                        log.warning("source %s failed: %s", src.name, exc)
+                        outcomes.append(fallback_source(run.cfg, src, exc))
+                        break
+    require_incidents(run, outcomes)
+    return outcomes
+
+
+def require_incidents(run: MissionRun, outcomes: list[SourceOutcome]) -> None:
+    """Fail the run now, naming every feed's error, when no incident feed could be read today.
+
+    Checked right after ingest, before geography: a grid mission without an
+    area takes its extent from the incidents and would otherwise fail with a
+    misleading "no extent".
+    """
+    if all(o.error for o in outcomes if o.kind == "incidents"):
+        resolve_sources(outcomes, run.manifest)  # records every feed's error, then raises AllSourcesFailed
+
+
 # ------------------------------------------------------------------ geography
+def build_geography(run: MissionRun, area: MissionArea, outcomes: list[SourceOutcome]) -> Geography:
+    """Stage: localities (named, with population), bases, and the margin cells, from files on disk.
+
+    After ingest, because a grid mission without ``area`` or
+    ``localities.bbox`` takes its extent from today's incidents.
+    """
+    with run.manifest.stage("geography"):
+        return load_geography(run.cfg, [o.table for o in outcomes if o.kind == "incidents"], area)
+
+
 def load_geography(cfg: MissionConfig, incident_tables: list[pd.DataFrame] | None = None,
                    area: MissionArea | None = None) -> Geography:
     """Localities (named, with population), bases, the mission area and its margin cells.
+
+    The domain rules are the geo stage's (``earlywarn.geo``); this gathers
+    their products and the inputs' hashes for the manifest.
 
     Grid missions need an extent: the mission ``area``, else ``localities.bbox``,
     else the rectangle around today's incidents (so this runs after ingest).
@@ -204,14 +391,14 @@ def load_geography(cfg: MissionConfig, incident_tables: list[pd.DataFrame] | Non
         shape = area.shape
         if shape is None:
             shape = incidents_extent(incident_tables or [])
-            warnings.append(_no_area_hint(incident_tables or []))
+            warnings.append(no_area_hint(incident_tables or []))
         localities, margin = mission_cells(lc.unit, shape, area.read, lc.cell_km)
         if not len(localities):
             raise NoExtentError(f"no {lc.unit} cell intersects the mission area ({area.how})")
         progress.note("%s: %d %s cells in the mission area (%s), %d more in the %g km margin for context",
                       cfg.mission, len(localities), lc.unit, area.how, 0 if margin is None else len(margin),
                       cfg.area_buffer_km)
-    localities = _with_names(localities, lc.unit, area.shape)
+    localities = name_mission_localities(localities, lc.unit, area.shape)
     if cfg.population is not None:
         pop_path = cfg.data_path(cfg.population)
         localities["population"] = zonal_population(pop_path, localities).to_numpy()
@@ -234,52 +421,6 @@ def load_geography(cfg: MissionConfig, incident_tables: list[pd.DataFrame] | Non
     return Geography(localities.reset_index(drop=True), bases, shape, inputs, warnings, margin)
 
 
-def _with_names(localities: gpd.GeoDataFrame, unit: str, area=None) -> gpd.GeoDataFrame:
-    """Grid cells are named after their largest town (or the nearest one); admin names are kept as given.
-
-    With a mission area, towns inside it come first: a border cell of a Syria
-    mission is "Ra's al 'Ayn (Al-Hasakah)", not the larger Turkish town across
-    the line that the analyst is not responsible for.
-    """
-    none = pd.Series(pd.NA, index=localities.index, dtype="string")
-    given = localities["name"].astype("string") if unit == "admin" and "name" in localities else none
-    if given.notna().all():
-        return localities
-    from earlywarn.geo.geodata import places as gazetteer
-    from earlywarn.geo.naming import name_localities
-
-    x0, y0, x1, y1 = localities.total_bounds
-    towns = gazetteer((x0 - 2, y0 - 2, x1 + 2, y1 + 2))
-    if area is not None:
-        shapely.prepare(area)
-        mine = towns[shapely.intersects(area, towns.geometry.values)]
-        towns = mine if len(mine) else towns
-    named = name_localities(localities, towns)
-    out = localities.copy()
-    out["name"] = given.fillna(pd.Series(named["name"].to_numpy(), index=out.index, dtype="string"))
-    for col in ("admin1_name", "aliases"):
-        if col in named:
-            out[col] = named[col].to_numpy()
-    return out
-
-
-def _no_area_hint(tables: list[pd.DataFrame]) -> str:
-    """Tell the analyst how to bound the mission, naming the countries the incidents fall in."""
-    from earlywarn.geo.geodata import countries
-
-    pts = pd.concat([t[["lon", "lat"]] for t in tables if t is not None and len(t)], ignore_index=True).dropna()
-    hint = "set `area:` (ISO 3166 alpha-3 codes or a polygon file) to score only the mission's country"
-    if len(pts):
-        g = gpd.GeoDataFrame(geometry=gpd.points_from_xy(pts["lon"], pts["lat"]), crs="EPSG:4326")
-        hit = gpd.sjoin(g, countries()[["iso3", "geometry"]], how="inner", predicate="intersects")
-        share = hit["iso3"].value_counts() / len(g)
-        top = [c for c, v in share.items() if v >= 0.05][:3]
-        if top:
-            hint = (f"set `area: [{', '.join(top)}]` to score only the mission's country "
-                    f"({', '.join(f'{c} {share[c]:.0%}' for c in top)} of the incidents)")
-    return f"no mission area: the grid covers the rectangle around the incidents; {hint}"
-
-
 # ------------------------------------------------------------------ incidents
 def combine_incidents(incidents: pd.DataFrame, cfg: MissionConfig, manifest: RunManifest) -> pd.DataFrame:
     """Merge cross-source duplicates (same day, same kind, within dedupe_km) by the documented rule."""
@@ -294,156 +435,18 @@ def combine_incidents(incidents: pd.DataFrame, cfg: MissionConfig, manifest: Run
     return kept
 
 
-# ------------------------------------------------------------------ decisions
-@dataclass
-class RiskScheme:
-    """The cut-offs in force for this run and a sentence saying where they come from (for the legend)."""
+def build_features(run: MissionRun, geo: Geography, outcomes: list[SourceOutcome]) -> Prepared:
+    """Stage: validate -> merge duplicates -> assign to localities -> locality x week feature panel.
 
-    thresholds: ThresholdConfig
-    base_rate: float | None
-    text: str
-
-
-def base_rate(panel: pd.DataFrame, weeks: int = 104, horizon: int | None = None) -> float | None:
-    """Share of labelled locality-dates with an attack on civilians in the horizon, over the last ``weeks``.
-
-    ``horizon``: that horizon's target column (``y_{h}w``) instead of the primary ``y``. Only the two
-    columns are read: selecting rows of the whole panel would copy every feature.
+    Pure computation on what ingest and geography produced (plus the
+    duplicates file), so an orchestrator has nothing to retry here. Only data
+    up to the requested as-of date (default: the latest incident) is kept.
     """
-    from earlywarn.features.panel import TARGET_COL
-
-    col = TARGET_COL if horizon is None or f"y_{horizon}w" not in panel else f"y_{horizon}w"
-    if col not in panel:
-        return None
-    y = panel[col].to_numpy("float64")
-    as_of = panel["as_of"].to_numpy("datetime64[s]")
-    lab = ~np.isnan(y)
-    if not lab.any():
-        return None
-    recent = lab & (as_of >= as_of[lab].max() - np.timedelta64(7 * weeks, "D"))
-    return float(y[recent].mean())
-
-
-def class_thresholds(th: ThresholdConfig, rate: float | None) -> RiskScheme:
-    """Effective class cut-offs under ``th.scheme`` (absolute, relative to the base rate, or the lower of both)."""
-    absolute = (th.moderate, th.high, th.very_high)
-    pct = "{:.0%}".format
-    if th.scheme == "absolute" or rate is None or not rate > 0:
-        why = "" if th.scheme == "absolute" else " (no base rate yet)"
-        text = (f"Fixed thresholds{why}: moderate from {pct(absolute[0])}, high from {pct(absolute[1])}, "
-                f"very high from {pct(absolute[2])}.")
-        return RiskScheme(th, rate, text)
-    relative = tuple(min(1.0, m * rate) for m in th.relative)
-    cut = relative if th.scheme == "relative" else tuple(min(a, r) for a, r in zip(absolute, relative, strict=True))
-    m = th.relative
-    mult = f"{m[0]:g}x, {m[1]:g}x and {m[2]:g}x"
-    if th.scheme == "relative":
-        text = (f"Relative to this mission's base rate of {rate:.1%} per locality: moderate from {m[0]:g}x "
-                f"({pct(cut[0])}), high from {m[1]:g}x ({pct(cut[1])}), very high from {m[2]:g}x ({pct(cut[2])}).")
-    else:
-        text = (f"Moderate from {pct(cut[0])}, high from {pct(cut[1])}, very high from {pct(cut[2])}: the lower of "
-                f"fixed thresholds ({', '.join(pct(a) for a in absolute)}) and {mult} this mission's base rate "
-                f"of {rate:.1%} per locality.")
-    eff = th.model_copy(update={"moderate": cut[0], "high": cut[1], "very_high": cut[2]})
-    return RiskScheme(eff, rate, text)
-
-
-def risk_class(risk: pd.Series, th: ThresholdConfig) -> pd.Series:
-    bins = [-np.inf, th.moderate, th.high, th.very_high, np.inf]
-    return pd.cut(risk, bins=bins, labels=["low", "moderate", "high", "very high"], right=False).astype("string")
-
-
-def decide(
-    cfg: MissionConfig,
-    geo: Geography,
-    scores: pd.DataFrame,
-    incidents: pd.DataFrame,
-    displacement: pd.DataFrame | None,
-    locality_of: pd.Series,
-    previous: pd.DataFrame | None = None,
-    thresholds: ThresholdConfig | None = None,
-) -> gpd.GeoDataFrame:
-    """One row per locality: risk, drivers, coverage, flags and priority rank (``thresholds``: the scheme in force)."""
-    th = thresholds or cfg.thresholds
-    as_of = pd.Timestamp(scores["as_of"].iloc[0])
-    t = geo.localities.merge(scores, on="locality_id", how="left")
-    t = t.merge(dec.coverage_for(cfg, geo.localities, geo.bases), on="locality_id", how="left")
-    idp = dec.idp_change(displacement)
-    t = t.merge(idp.rename(columns={"admin2_pcode": "locality_id"}), on="locality_id", how="left")
-    acc = dec.recent_access_incidents(incidents, locality_of, as_of, cfg.thresholds.access_window_days)
-    t["access_incidents"] = t["locality_id"].map(acc).fillna(0).astype(int)
-    t["risk_class"] = risk_class(t["risk"], th)
-    if previous is not None and len(previous):
-        prev = previous.set_index("locality_id")["risk"]
-        t["risk_change"] = t["risk"] - t["locality_id"].map(prev)
-    else:
-        t["risk_change"] = np.nan
-    t = t.merge(dec.forward_deployment_flags(t, th), on="locality_id", how="left")
-    t = t.merge(dec.humanitarian_access_flags(t, th), on="locality_id", how="left")
-    order = t.sort_values(["expected_at_risk", "risk"], ascending=False).index
-    t["priority_rank"] = pd.Series(np.arange(1, len(t) + 1), index=order).reindex(t.index).astype("Int64")
-    return gpd.GeoDataFrame(t, geometry="geometry", crs=geo.localities.crs)
-
-
-def previous_scores(cfg: MissionConfig, as_of: pd.Timestamp) -> pd.DataFrame | None:
-    """The most recent published scores strictly before this as-of date (for change since last run)."""
-    hist = cfg.tables_dir / "history"
-    if not hist.exists():
-        return None
-    files = sorted(p for p in hist.glob("scores_*.parquet") if p.stem.removeprefix("scores_") < str(as_of.date()))
-    return pd.read_parquet(files[-1]) if files else None
-
-
-def save_scores_history(cfg: MissionConfig, table: pd.DataFrame, as_of: pd.Timestamp) -> Path:
-    """This run's scores, kept per as-of date for the change since last run, the map's time control and the brief."""
-    cols = [c for c in ("locality_id", "name", "as_of", "risk", "risk_class", "forward_deploy", "humanitarian_access",
-                        "expected_at_risk", "model_version", "run_id") if c in table]
-    return write_with(
-        cfg.tables_dir / "history" / f"scores_{as_of.date()}.parquet",
-        lambda p: pd.DataFrame(table[cols]).to_parquet(p, index=False),
-    )
-
-
-# ------------------------------------------------------------------ modelling
-@dataclass
-class RunProducts:
-    """Everything publish needs, computed by ``analyse``."""
-
-    as_of: pd.Timestamp
-    table: gpd.GeoDataFrame  # one row per locality: risk, drivers, coverage, flags, rank
-    incidents: pd.DataFrame
-    locality_of: pd.Series
-    displacement: pd.DataFrame | None
-    geo: Geography
-    indicators: pd.DataFrame
-    freshness: list[dict]
-    model_card: dict = field(default_factory=dict)
-    scheme: RiskScheme | None = None
-    schemes: dict[int, RiskScheme] = field(default_factory=dict)  # every horizon's (the primary's is ``scheme``)
-
-
-@dataclass
-class Prepared:
-    """Validated incidents and the feature panel for one as-of date."""
-
-    incidents: pd.DataFrame
-    displacement: pd.DataFrame | None
-    locality_of: pd.Series
-    panel: pd.DataFrame
-
-
-def prepare(
-    cfg: MissionConfig,
-    geo: Geography,
-    outcomes: list[SourceOutcome],
-    manifest: RunManifest,
-    *,
-    as_of: str | None = None,
-) -> Prepared:
-    """Validate -> merge duplicates -> assign to localities -> locality x week feature panel."""
     from earlywarn.features.panel import build_panel
     from earlywarn.geo.localities import assign_incidents
     from earlywarn.model.registry import rows_start
+
+    cfg, manifest, as_of = run.cfg, run.manifest, run.as_of
 
     with manifest.stage("validate"):
         incidents, displacement = resolve_sources(outcomes, manifest)
@@ -470,7 +473,7 @@ def prepare(
             panel = panel[panel["locality_id"].isin(set(geo.localities["locality_id"]))].reset_index(drop=True)
             panel.attrs = attrs
         manifest.counts["panel_rows"] = int(len(panel))
-    return Prepared(incidents, displacement, locality_of, panel)
+    return Prepared(incidents, displacement, locality_of, panel, freshness(outcomes))
 
 
 OUTSIDE_REASON = "point outside mission area"
@@ -491,41 +494,66 @@ def count_outside_area(outcomes: list[SourceOutcome], incidents: pd.DataFrame, l
         manifest.warn(f"{unassigned:,} incident(s) {where} and are not scored")
 
 
-def analyse(
-    cfg: MissionConfig,
-    geo: Geography,
-    outcomes: list[SourceOutcome],
-    manifest: RunManifest,
-    *,
-    as_of: str | None = None,
-) -> RunProducts:
-    """Validate -> features -> (train if no model) -> score -> flag, for one as-of date."""
-    from earlywarn.features.panel import target_mask
-    from earlywarn.model.forecaster import score_panel
-    from earlywarn.model.registry import ensure_model
+# -------------------------------------------------------------- model, score
+def load_or_train_model(run: MissionRun, prepared: Prepared) -> ModelChoice:
+    """Stage: the champion model, or a first one trained now when the mission has none that fits.
 
-    prep = prepare(cfg, geo, outcomes, manifest, as_of=as_of)
-    incidents, displacement, locality_of = prep.incidents, prep.displacement, prep.locality_of
-    with manifest.stage("model"):
-        model, card = ensure_model(cfg, prep.panel, manifest)
-        manifest.model_version = model.version
+    Reads (and may write) model files; the manifest says when a model was
+    unusable and a new one was trained.
+    """
+    from earlywarn.model import registry
+
+    with run.manifest.stage("model"):
+        model, card = registry.ensure_model(run.cfg, prepared.panel, run.manifest)
+        run.manifest.model_version = model.version
+    return ModelChoice(model, card)
+
+
+def score_localities(run: MissionRun, prepared: Prepared, chosen: ModelChoice) -> pd.DataFrame:
+    """Stage: every locality's risk per horizon at the as-of date, and the run id that follows from it.
+
+    The run id is derived from the as-of date, inputs, config and model, so a
+    rerun of the same date has the same id. A run whose as-of date falls
+    before the last published one fails here unless the date was asked for.
+    """
+    from earlywarn.model.forecaster import score_panel
+
+    cfg, manifest = run.cfg, run.manifest
     with manifest.stage("score"):
-        scores = score_panel(model, prep.panel)
-        scores["model_version"] = model.version
+        scores = score_panel(chosen.model, prepared.panel)
+        scores["model_version"] = chosen.model.version
         manifest.counts["horizon_consistency_adjustments"] = int(scores.attrs.get("monotone_adjusted", 0))
-        as_of_ts = pd.Timestamp(scores["as_of"].iloc[0])
-        manifest.as_of = str(as_of_ts.date())
-        check_as_of(state_dir(cfg), manifest.as_of, explicit=as_of is not None)
+        manifest.as_of = str(pd.Timestamp(scores["as_of"].iloc[0]).date())
+        check_as_of(state_dir(cfg), manifest.as_of, explicit=run.as_of is not None)
         manifest.derive_run_id()
         scores["run_id"] = manifest.run_id
+    return scores
+
+
+# ------------------------------------------------------------------ decisions
+def make_decisions(run: MissionRun, geo: Geography, prepared: Prepared, scores: pd.DataFrame,
+                   chosen: ModelChoice) -> RunProducts:
+    """Stage: risk classes, coverage, flags, priority ranks and the agreed indicators.
+
+    The rules are ``earlywarn.decide``'s; this picks each horizon's risk
+    scheme from the mission's base rate and reads the inputs decisions need
+    (friction raster, sectors, the previous published scores).
+    """
+    from earlywarn.features.panel import target_mask
+    from earlywarn.publish.history import previous_scores
+
+    cfg, manifest = run.cfg, run.manifest
+    incidents, displacement, locality_of = prepared.incidents, prepared.displacement, prepared.locality_of
     with manifest.stage("decide"):
-        schemes = {h: class_thresholds(cfg.thresholds, base_rate(prep.panel, horizon=h)) for h in model.horizons}
+        as_of_ts = pd.Timestamp(scores["as_of"].iloc[0])
+        model = chosen.model
+        schemes = {h: class_thresholds(cfg.thresholds, base_rate(prepared.panel, horizon=h)) for h in model.horizons}
         scheme = schemes[model.primary_horizon]
         manifest.counts["base_rate"] = scheme.base_rate
         for h, sch in schemes.items():
             scores[f"risk_class_{h}w"] = risk_class(scores[f"risk_{h}w"], sch.thresholds)
-        table = decide(cfg, geo, scores, incidents, displacement, locality_of, previous_scores(cfg, as_of_ts),
-                       scheme.thresholds)
+        table = decision_table(cfg, geo.localities, geo.bases, scores, incidents, displacement, locality_of,
+                               previous_scores(cfg.tables_dir / "history", as_of_ts), scheme.thresholds)
         indic = ind.compute_indicators(
             cfg.indicators, as_of=as_of_ts, table=table, localities=geo.localities, incidents=incidents,
             target_mask=pd.Series(target_mask(incidents, cfg.target), index=incidents.index),
@@ -535,54 +563,27 @@ def analyse(
         )
         manifest.counts |= {"forward_deploy_flags": int(table["forward_deploy"].sum()),
                             "humanitarian_access_flags": int(table["humanitarian_access"].sum())}
-    return RunProducts(as_of_ts, table, incidents, locality_of, displacement, geo, indic, freshness(outcomes), card,
-                       scheme, schemes)
-
-
-def horizon_header(p: RunProducts) -> dict:
-    """What the map says about the horizons: which exist, the primary, each one's classes and published scorer."""
-    by_h = p.model_card.get("by_horizon") or {}
-    horizons = sorted(int(h) for h in p.schemes) or [int(p.model_card.get("horizon_weeks", 4))]
-    primary = int(p.model_card.get("horizon_weeks", horizons[0]))
-
-    def scorer_text(h: int) -> str:
-        sel = (by_h.get(str(h)) or {}).get("selection")
-        if sel:
-            return sel["why"]
-        return "the model (no backtest yet: its skill is unmeasured)"
-
-    return {
-        "horizons": horizons,
-        "primary_horizon": primary,
-        "horizon_schemes": {str(h): s.text for h, s in p.schemes.items()},
-        "scorer": scorer_text(primary),
-        "horizon_scorers": {str(h): scorer_text(h) for h in horizons},
-    }
-
-
-def displacement_sites(displacement: pd.DataFrame | None) -> pd.DataFrame | None:
-    """Site-level DTM records (with coordinates) at their latest round, for the map and indicators."""
-    if displacement is None or not len(displacement):
-        return None
-    sites = displacement.dropna(subset=["lon", "lat"])
-    if not len(sites):
-        return None
-    latest = sites["date"].max()
-    return sites[sites["date"] == latest][["site_name", "lon", "lat", "idp_individuals", "admin2_pcode"]]
+    return RunProducts(as_of_ts, table, incidents, locality_of, displacement, geo, indic, prepared.freshness,
+                       chosen.card, scheme, schemes)
 
 
 # -------------------------------------------------------------------- publish
-def publish(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) -> dict[str, Path]:
-    """Prepare every output in memory, then write them (exports, indicators, map archive, map, manifest).
+def publish_outputs(run: MissionRun, products: RunProducts) -> Published:
+    """Stage: prepare every output in memory, then write them (exports, indicators, history, map, manifest).
 
     Rendering happens before any file is touched, so a crash while preparing
     leaves the previous outputs exactly as they were; each file is then
     replaced atomically and the map, which planners open, is replaced last.
+    Afterwards the manifest says "ok" and the as-of date counts as published.
+    Writing the same as-of date again replaces the same files, so a retry or
+    a rerun is harmless.
     """
     from earlywarn.publish import publish_map, render_map, write_exports
+    from earlywarn.publish.context import mission_context
+    from earlywarn.publish.history import load_history, save_scores
     from earlywarn.publish.redact import incidents_for_publication
 
-    p = products
+    cfg, manifest, p = run.cfg, run.manifest, products
     paths: dict[str, Path] = {}
     with manifest.stage("publish"):
         table = p.table
@@ -590,42 +591,25 @@ def publish(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) ->
         pub_inc, redactions = incidents_for_publication(
             p.incidents, p.locality_of, p.geo.localities, cfg.redaction, since=p.as_of - pd.Timedelta(days=90)
         )
-        manifest.redactions.extend(redactions)
-        header = {
-            "mission": cfg.mission,
-            "run_date": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC"),
-            "as_of": str(p.as_of.date()),
-            "model_version": manifest.model_version,
-            "run_id": manifest.run_id,
-            "horizon_weeks": cfg.primary_horizon,
-            "caveat": (
-                f"Risk = modelled probability of at least one attack on civilians in the {cfg.primary_horizon} weeks "
-                f"after {p.as_of.date()}"
-                + (f" (switch to {', '.join(str(h) for h in cfg.horizons if h != cfg.primary_horizon)} weeks above; "
-                   "flags stay on this horizon)" if len(cfg.horizons) > 1 else "")
-                + ", from reported incidents only (under-reporting is uneven). "
-                "Decision support, not a substitute for analyst judgement."
-            ),
-            "freshness": p.freshness,
-            "warnings": list(manifest.warnings),
-            "risk_scheme": p.scheme.text if p.scheme else "",
-            **horizon_header(p),
-        }
-        context, warns = map_context(cfg, p.geo)
+        manifest.redactions = list(redactions)
+        header = map_header(
+            mission=cfg.mission, as_of=p.as_of, primary=cfg.primary_horizon, horizons=cfg.horizons,
+            model_version=manifest.model_version, run_id=manifest.run_id, model_card=p.model_card,
+            schemes={h: s.text for h, s in p.schemes.items()}, primary_scheme=p.scheme.text if p.scheme else "",
+            freshness=p.freshness, warnings=manifest.warnings,
+        )
+        context, warns = mission_context(cfg, p.geo.localities, p.geo.area)
         for w in warns:
             manifest.warn(w)
-        from earlywarn.publish.history import load_history
-
         history = load_history(cfg.tables_dir / "history", p.as_of, cfg.output.history_runs - 1, before=True)
+        sites = displacement_sites(p.displacement)
 
-        def render(warnings: list[str]) -> str:
-            return render_map(
-                table, incidents=pub_inc, bases=p.geo.bases, idp_sites=displacement_sites(p.displacement),
-                header=header | {"warnings": list(warnings)}, indicators=indic, tile_url=cfg.output.tile_url,
-                context=context, history=history,
-            )
+        def render(hdr: MapHeader) -> str:
+            """The whole map page for this header; kept so a later stage can redraw it with news."""
+            return render_map(table, incidents=pub_inc, bases=p.geo.bases, idp_sites=sites, header=hdr,
+                              indicators=indic, tile_url=cfg.output.tile_url, context=context, history=history)
 
-        html = render(header["warnings"])
+        html = render(header)
         # Everything is prepared; from here on only atomic writes.
         exports = write_exports(
             table, cfg.tables_dir, stem="scores",
@@ -636,62 +620,117 @@ def publish(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) ->
             manifest.add_output(f"scores_{name}", path)
         paths["indicators"] = write_with(cfg.tables_dir / "indicators.csv", lambda q: indic.to_csv(q, index=False))
         write_text(cfg.tables_dir / "indicators_history.csv", indic_series.to_csv(index=False))
-        save_scores_history(cfg, table, p.as_of)
+        save_scores(cfg.tables_dir / "history", table, p.as_of)
         maps = publish_map(html, cfg.maps_dir, as_of=p.as_of.date())
         paths["map"] = maps["latest"]
         paths["map_archive"] = maps["archive"]
         manifest.add_output("map", maps["latest"])
-    if cfg.output.postgis is not None:
-        with manifest.stage("postgis"):
-            if not to_postgis(cfg, p, indic, manifest):  # files are out; say on the map that the database is not
-                maps = publish_map(render(header["warnings"] + manifest.warnings[-1:]), cfg.maps_dir,
-                                   as_of=p.as_of.date())
-                manifest.add_output("map", maps["latest"])
     manifest.status = "ok"
-    paths["manifest"] = manifest.write(cfg.tables_dir / "runs")
+    paths["manifest"] = manifest.write(run.runs_dir)
     record_published(state_dir(cfg), str(p.as_of.date()), manifest.run_id)
-    return paths
+    return Published(paths, indic, header, render)
 
 
-def brief(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) -> dict[str, Path]:
-    """The weekly brief (maps/brief_<as-of>.pdf and .html), after the map is published.
+def write_brief(run: MissionRun, products: RunProducts) -> dict[str, Path]:
+    """Stage: the weekly brief (maps/brief_<as-of>.pdf and .html), after the map is published.
 
-    A brief that cannot be made (no Chromium to print with, a bug in a chart)
-    is a warning in the run manifest, never a failed run: the map planners
-    open is already in place and must not be held back by the printout.
+    Raises when the brief cannot be made (a hung or crashed Chromium, a bug in
+    a chart), so an orchestrator can retry it; :func:`brief_not_written` then
+    records the final failure as a warning. No Chromium at all is not an
+    error: the HTML is written and the manifest says why there is no PDF.
     """
     from earlywarn.brief import make_brief
 
     paths: dict[str, Path] = {}
-    with manifest.stage("brief"):
-        try:
-            res = make_brief(cfg, incidents=products.incidents, locality_of=products.locality_of,
-                             bases=products.geo.bases)
-        except Exception as exc:  # noqa: BLE001 - the published map stands; the manifest says what failed
-            log.warning("weekly brief failed", exc_info=True)
-            manifest.warn(f"weekly brief not written: {type(exc).__name__}: {exc}".splitlines()[0])
-        else:
-            paths["brief_html"] = res.html
-            manifest.add_output("brief_html", res.html)
-            if res.pdf is not None:
-                paths["brief_pdf"] = res.pdf
-                manifest.add_output("brief_pdf", res.pdf)
-            if res.warning:
-                manifest.warn(f"weekly brief: {res.warning}")
-    paths["manifest"] = manifest.write(cfg.tables_dir / "runs")
+    with run.manifest.stage("brief"):
+        res = make_brief(run.cfg, incidents=products.incidents, locality_of=products.locality_of,
+                         bases=products.geo.bases)
+        paths["brief_html"] = res.html
+        run.manifest.add_output("brief_html", res.html)
+        if res.pdf is not None:
+            paths["brief_pdf"] = res.pdf
+            run.manifest.add_output("brief_pdf", res.pdf)
+        if res.warning:
+            run.manifest.warn(f"weekly brief: {res.warning}")
+    paths["manifest"] = run.manifest.write(run.runs_dir)
     return paths
 
 
-def to_postgis(cfg: MissionConfig, p: RunProducts, indic: pd.DataFrame, manifest: RunManifest) -> bool:
-    """Write this run (and any the database missed) to PostGIS; False, with a one-line warning, when it failed."""
-    from dataclasses import asdict
+def brief_not_written(run: MissionRun, error: BaseException) -> dict[str, Path]:
+    """A brief that could not be made is a warning in the manifest, never a failed run.
 
+    The map planners open is already in place and must not be held back by the printout.
+    """
+    log.warning("weekly brief failed", exc_info=error)
+    run.manifest.warn(f"weekly brief not written: {type(error).__name__}: {error}".splitlines()[0])
+    return {"manifest": run.manifest.write(run.runs_dir)}
+
+
+def write_sinks(run: MissionRun, products: RunProducts, published: Published) -> dict[str, Path]:
+    """Stage: the optional PostGIS tables of this run (and of any run the database missed).
+
+    After the files: a database that is down never holds back the map. It
+    queues the run for the next one, and the map is redrawn to say so.
+    """
+    cfg, manifest = run.cfg, run.manifest
+    paths: dict[str, Path] = {}
+    if cfg.output.postgis is None:
+        return paths
+    with manifest.stage("postgis"):
+        if not to_postgis(cfg, products, published.indicators, manifest):
+            paths |= _redraw_map(run, products, published)
+    paths["manifest"] = manifest.write(run.runs_dir)
+    return paths
+
+
+def sinks_not_written(run: MissionRun, products: RunProducts, published: Published,
+                      error: BaseException) -> dict[str, Path]:
+    """A sink stage that failed outright (e.g. timed out) is queued for the next run and said on the map.
+
+    The same outcome as a database that refuses the connection: the files
+    stand, and the next run that reaches the database writes this one first.
+    """
+    from earlywarn.publish.sinks import postgis
+
+    cfg, manifest = run.cfg, run.manifest
+    postgis.save_pending(state_dir(cfg), _postgis_record(cfg, products, published.indicators, manifest))
+    manifest.outputs["postgis"] = {"url": postgis.safe_url(cfg.output.postgis), "status": "failed",
+                                   "error": f"{type(error).__name__}: {error}".splitlines()[0][:300]}
+    manifest.warn(f"database write failed ({type(error).__name__}: {error}); files are published, this run is "
+                  f"queued for PostGIS and written by the next successful run".splitlines()[0])
+    paths = _redraw_map(run, products, published)
+    paths["manifest"] = manifest.write(run.runs_dir)
+    return paths
+
+
+def _redraw_map(run: MissionRun, products: RunProducts, published: Published) -> dict[str, Path]:
+    """Replace the published map with one whose header also carries the latest warning."""
+    from earlywarn.publish import publish_map
+
+    html = published.render(published.header.with_warnings(published.header.warnings + run.manifest.warnings[-1:]))
+    maps = publish_map(html, run.cfg.maps_dir, as_of=products.as_of.date())
+    run.manifest.add_output("map", maps["latest"])
+    return {"map": maps["latest"], "map_archive": maps["archive"]}
+
+
+def _postgis_record(cfg: MissionConfig, p: RunProducts, indic: pd.DataFrame, manifest: RunManifest):
+    from earlywarn.publish.sinks import postgis
+
+    return postgis.build_record(cfg.mission, manifest.run_id, str(p.as_of.date()), p.table, indic,
+                                asdict(manifest) | {"status": "ok"})
+
+
+def to_postgis(cfg: MissionConfig, p: RunProducts, indic: pd.DataFrame, manifest: RunManifest) -> bool:
+    """Write this run (and any the database missed) to PostGIS; False, with a one-line warning, when it failed.
+
+    A database that is down must not hold back files already published: the
+    run is queued under ``state/postgis_pending`` and the next run that reaches
+    the database writes it first.
+    """
     from earlywarn.publish.sinks import postgis
 
     pg = cfg.output.postgis
-    record = postgis.build_record(cfg.mission, manifest.run_id, str(p.as_of.date()), p.table, indic,
-                                  asdict(manifest) | {"status": "ok"})
-    info = postgis.publish_run(pg, state_dir(cfg), record)
+    info = postgis.publish_run(pg, state_dir(cfg), _postgis_record(cfg, p, indic, manifest))
     manifest.outputs["postgis"] = info
     if info["status"] == "written":
         return True
@@ -700,90 +739,103 @@ def to_postgis(cfg: MissionConfig, p: RunProducts, indic: pd.DataFrame, manifest
     return False
 
 
-def map_context(cfg: MissionConfig, geo: Geography):
-    """What the planner needs to find places: borders, the mission area, rivers, towns and the mission's layers.
-
-    The shipped reference data is clipped to the map's extent (render_map fits
-    it to the file-size budget); a mission layer that cannot be read is a
-    warning, never a failed run.
-    """
-    from earlywarn.geo import geodata
-    from earlywarn.publish import MapContext, load_context_layers
-
-    layers, warns = load_context_layers(cfg.context_layers, cfg.data_path)
-    if not cfg.output.reference_geography:
-        return MapContext(area=geo.area, layers=layers), warns
-    x0, y0, x1, y1 = geo.localities.total_bounds
-    pad = 0.15 * max(x1 - x0, y1 - y0) + 0.25
-    bbox = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
-    towns = geodata.places(bbox)
-    credit = "Borders, rivers: Made with Natural Earth. Towns: GeoNames (CC BY 4.0)."
-    return MapContext(area=geo.area, borders=geodata.borders(bbox), rivers=geodata.rivers(bbox), towns=towns,
-                      layers=layers, attribution=credit), warns
-
-
 # ------------------------------------------------------------------ whole run
-def _call(name: str, fn, *args, **kwargs):
-    return fn(*args, **kwargs)
+def run_mission(config_path: str | Path, as_of: str | None = None) -> RunResult:
+    """One mission's nightly run, start to finish, under the output lock, without Prefect.
 
-
-def ingest_all_sequential(cfg: MissionConfig, sources: list[SourceConfig], area, retries: int = 2
-                          ) -> list[SourceOutcome]:
-    """Ingest feeds one after another with a simple retry; used outside Prefect."""
-    outcomes = []
-    for src in sources:
-        for attempt in range(retries + 1):
-            try:
-                outcomes.append(ingest_source(cfg, src, area))
-                break
-            except Exception as exc:  # noqa: BLE001 - a failed feed becomes a stale fallback
-                if attempt == retries or isinstance(exc, FeedRegressed):  # same file, same answer: no retry
-                    log.warning("source %s failed: %s", src.name, exc)
-                    outcomes.append(fallback_source(cfg, src, exc))
-                    break
-    return outcomes
-
-
-def gather(cfg: MissionConfig, manifest: RunManifest, *, ingest_all=None, step=_call
-           ) -> tuple[list[SourceOutcome], Geography]:
-    """Mission area -> every feed -> geography: the order that lets a grid take its extent from the incidents."""
-    ingest_all = ingest_all or ingest_all_sequential
-    with manifest.stage("area"):
-        area = resolve_area(cfg)
-    with manifest.stage("ingest"):
-        outcomes = ingest_all(cfg, cfg.sources, area.read)
-        incident_feeds = [o for o in outcomes if o.kind == "incidents"]
-        if all(o.error for o in incident_feeds):
-            resolve_sources(outcomes, manifest)  # records every feed's error, then fails the run loudly
-    with manifest.stage("geography"):
-        geo = step("geography", load_geography, cfg, [o.table for o in outcomes if o.kind == "incidents"], area)
-    return outcomes, geo
-
-
-@dataclass
-class RunResult:
-    paths: dict[str, Path]
-    products: RunProducts
-    manifest: RunManifest
-
-
-def run_mission(config_path: str | Path, as_of: str | None = None, *, step=_call, ingest_all=None) -> RunResult:
-    """One mission's nightly run, start to finish, under the output lock.
-
-    ``step(name, fn, *args)`` lets an orchestrator run each stage as its own
-    task (Prefect passes a task wrapper); ``ingest_all`` lets it ingest feeds
-    in parallel with retries. Both default to plain sequential calls, so the
-    library runs the same sequence without Prefect.
+    The same stages in the same order as ``flows/nightly.py``; feeds are read
+    one after another (:func:`ingest_feeds`). Used by ``earlywarn score``, the
+    tests, the benchmarks and each Dask mission of ``earlywarn run --missions``.
     """
-    from earlywarn.config import load_config
-    from earlywarn.manifest import run_lock
+    run = open_run(config_path, as_of)
+    with guarded(run):
+        area = resolve_mission_area(run)
+        outcomes = ingest_feeds(run, area)
+        geo = build_geography(run, area, outcomes)
+        prepared = build_features(run, geo, outcomes)
+        chosen = load_or_train_model(run, prepared)
+        scores = score_localities(run, prepared, chosen)
+        products = make_decisions(run, geo, prepared, scores, chosen)
+        published = publish_outputs(run, products)
+        paths = dict(published.paths)
+        if run.cfg.output.brief:
+            try:
+                paths |= write_brief(run, products)
+            except Exception as exc:  # noqa: BLE001 - the published map stands; the manifest says what failed
+                paths |= brief_not_written(run, exc)
+        try:
+            paths |= write_sinks(run, products, published)
+        except TimeoutError as exc:  # a database that hangs: queued for the next run, like one that is down
+            paths |= sinks_not_written(run, products, published, exc)
+    return RunResult(paths, products, run.manifest)
 
-    cfg = load_config(config_path)
-    manifest = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash(), config=cfg.model_dump(mode="json"))
-    with run_lock(cfg.tables_dir), manifest.failure_recorded(cfg.tables_dir / "runs"):
-        outcomes, geo = gather(cfg, manifest, ingest_all=ingest_all, step=step)
-        products = step("analyse", analyse, cfg, geo, outcomes, manifest, as_of=as_of)
-        paths = step("publish", publish, cfg, products, manifest)
-        if cfg.output.brief:
-            paths |= step("brief", brief, cfg, products, manifest)
-    return RunResult(paths, products, manifest)
+
+# ------------------------------------------------------------------- training
+@dataclass
+class TrainingResult:
+    """One training run: the registry's decision (challenger, promoted or not and why) and where its manifest is."""
+
+    outcome: RetrainOutcome
+    manifest_path: Path | None = None
+
+    @property
+    def version(self) -> str:
+        """The challenger's model version (the promoted one when ``promoted``)."""
+        return self.outcome.version
+
+    @property
+    def promoted(self) -> bool:
+        """Whether the challenger now scores the nightly runs."""
+        return self.outcome.promoted
+
+    @property
+    def reason(self) -> str:
+        """Why it was or was not promoted, in the registry's words."""
+        return self.outcome.reason
+
+    def as_dict(self) -> dict:
+        """The registry's answer as JSON-ready data (the flow's return value)."""
+        return self.outcome.to_dict()
+
+
+def train_and_promote(run: MissionRun, prepared: Prepared) -> RetrainOutcome:
+    """Stage: train a challenger on current data; promote it only if its backtest is not worse than the champion's.
+
+    The champion/challenger rule is the registry's (``earlywarn.model.registry``).
+    """
+    from earlywarn.model.registry import weekly_retrain
+
+    with run.manifest.stage("train"):
+        return weekly_retrain(run.cfg, prepared.panel)
+
+
+def record_training(run: MissionRun, outcome: RetrainOutcome) -> TrainingResult:
+    """Stage: the training manifest in ``<tables_dir>/runs/training/`` (inputs with hashes, versions, decision).
+
+    Written by the flow and the command line alike, so every model a mission
+    ever promoted can be traced to the data it was trained on.
+    """
+    m = run.manifest
+    m.model_version = outcome.version
+    m.run_id = f"train-{m.started.replace(':', '')}-{outcome.version[:10]}"
+    m.counts["training"] = {k: v for k, v in outcome.to_dict().items() if k in ("promoted", "reason", "champion")}
+    m.status = "ok"
+    path = m.write(run.runs_dir)
+    return TrainingResult(outcome, path)
+
+
+def train_mission(config_path: str | Path) -> TrainingResult:
+    """One mission's training run without Prefect (``earlywarn train``); the weekly flow runs the same stages.
+
+    Reads every feed as the nightly run does, builds the panel, trains and
+    backtests a challenger, promotes it only when it is not worse, and writes
+    the training manifest; all under the mission's output lock.
+    """
+    run = open_run(config_path, training=True)
+    with guarded(run):
+        area = resolve_mission_area(run)
+        outcomes = ingest_feeds(run, area)
+        geo = build_geography(run, area, outcomes)
+        prepared = build_features(run, geo, outcomes)
+        result = train_and_promote(run, prepared)
+        return record_training(run, result)

@@ -19,6 +19,7 @@ from earlywarn import pipeline as pl
 
 @task(cache_policy=NONE, retries=1)
 def mission_task(config_path: str, as_of: str | None) -> dict[str, str]:
+    """One mission's whole nightly run on a Dask worker (``run_mission``: the stages without nested tasks)."""
     result = pl.run_mission(config_path, as_of)
     return {"as_of": result.manifest.as_of, "run_id": result.manifest.run_id, "map": str(result.paths["map"])}
 
@@ -38,6 +39,7 @@ def run_missions(config_paths: list[str], as_of: str | None = None, address: str
 
     @flow(name="earlywarn-missions", task_runner=runner)
     def missions() -> dict[str, dict | str]:
+        """One task per mission; each mission's outcome or its one-line failure."""
         futures = {_label(c, config_paths): mission_task.submit(c, as_of) for c in config_paths}
         out: dict[str, dict | str] = {}
         for name, fut in futures.items():

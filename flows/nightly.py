@@ -1,11 +1,19 @@
-"""Nightly run: ingest every feed, score every locality, flag, publish.
+"""Nightly run: ingest every feed, score every locality, flag, publish, brief.
 
-Orchestration only. The sequence lives in ``earlywarn.pipeline.run_mission``;
-this flow hands it a Prefect task wrapper for each stage and a parallel,
-retrying ingest of every feed. A feed that still fails after its retries
-falls back to its last good copy and the map says "stale since ..."; when no
-incident feed has data the flow fails loudly. Outputs are written under a
-run lock and atomically, so a crash during publish leaves yesterday's map.
+The flow body reads as the run does: one task per stage, in order, each a
+thin wrapper over the stage of the same purpose in ``earlywarn.pipeline``
+(which ``run_mission`` calls in the same order without Prefect). A task has
+retries and a timeout where it can fail for reasons outside the code: the
+file system (area, geography, model files, decision inputs, publishing), the
+database (sinks) and the browser that prints the brief; pure computation
+(features, score) has neither, since a retry would only repeat the answer.
+A user's mistake (a wrong file, an unknown code) is never retried either.
+
+A feed that still fails after its retries falls back to its last good copy
+and the map says "stale since ..."; when no incident feed has data the flow
+fails loudly. Every stage runs under the mission's output lock and records
+into one run manifest, so a crash during publish leaves yesterday's map and
+a manifest that says what failed.
 """
 
 from __future__ import annotations
@@ -13,27 +21,70 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
+from shapely.geometry.base import BaseGeometry
 
 from earlywarn import pipeline as pl
 from earlywarn.config import MissionConfig, SourceConfig
+from earlywarn.errors import is_user_error
+from earlywarn.geo.area import MissionArea
 from earlywarn.ingest.feedcheck import FeedRegressed
+from earlywarn.manifest import RunManifest
+
+
+def _exception(state) -> BaseException | None:
+    try:  # _sync: this hook is called from the async task engine, where result() would hand back a coroutine
+        exc = state.result(raise_on_failure=False, _sync=True)
+    except Exception:  # noqa: BLE001 - cannot tell
+        return None
+    return exc if isinstance(exc, BaseException) else None
 
 
 def _worth_retrying(task, task_run, state) -> bool:
     """A feed that shrank or went back in time will read the same on retry: fall back at once."""
-    try:  # _sync: this hook is called from the async task engine, where result() would hand back a coroutine
-        exc = state.result(raise_on_failure=False, _sync=True)
-    except Exception:  # noqa: BLE001 - cannot tell: keep the retry policy
-        return True
-    return not isinstance(exc, FeedRegressed)
+    return not isinstance(_exception(state), FeedRegressed)
+
+
+def _outside_cause(task, task_run, state) -> bool:
+    """Retry what the file system may fix by itself (a share that dropped, a timeout), not a bug or a user's mistake.
+
+    A bug or a wrong file gives the same answer on retry; a retry then only
+    delays the one-line error or the traceback the analyst needs.
+    """
+    exc = _exception(state)
+    return isinstance(exc, OSError) and not is_user_error(exc)  # TimeoutError is an OSError
+
+
+def _not_a_user_error(task, task_run, state) -> bool:
+    """Retry anything but a user's mistake: a browser or a database fails in more ways than OSError."""
+    return not is_user_error(_exception(state))
+
+
+def _file_error_not_timeout(task, task_run, state) -> bool:
+    """A model file that could not be read or written is worth another try; a training that ran out of time is not."""
+    return _outside_cause(task, task_run, state) and not isinstance(_exception(state), TimeoutError)
+
+
+# Stages that touch the file system: one more try after a pause.
+OUTSIDE = {"retries": 1, "retry_delay_seconds": 10, "retry_condition_fn": _outside_cause, "cache_policy": NONE}
+# The model stage: model files on disk, and a training that may be long.
+MODEL_FILES = OUTSIDE | {"retry_condition_fn": _file_error_not_timeout}
+# Stages that drive another program (Chromium, PostgreSQL).
+SERVICE = OUTSIDE | {"retry_condition_fn": _not_a_user_error}
+
+
+@task(name="area", timeout_seconds=300, **OUTSIDE)
+def find_area(run: pl.MissionRun) -> MissionArea:
+    """The mission area (reads a polygon file or the shipped borders)."""
+    return pl.resolve_mission_area(run)
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], timeout_seconds=900, cache_policy=NONE,
       retry_condition_fn=_worth_retrying)
-async def ingest_feed(cfg: MissionConfig, src: SourceConfig, area) -> pl.SourceOutcome:
+async def ingest_feed(cfg: MissionConfig, src: SourceConfig, area: BaseGeometry | None) -> pl.SourceOutcome:
     """Read one feed in a worker thread the timeout can walk away from.
 
     A read that hangs (a stalled network share) cannot be interrupted inside a
@@ -43,32 +94,82 @@ async def ingest_feed(cfg: MissionConfig, src: SourceConfig, area) -> pl.SourceO
     return await anyio.to_thread.run_sync(pl.ingest_source, cfg, src, area, abandon_on_cancel=True)
 
 
-def _ingest_all(cfg: MissionConfig, sources: list[SourceConfig], area) -> list[pl.SourceOutcome]:
+def ingest_feeds(run: pl.MissionRun, mission_area: MissionArea) -> list[pl.SourceOutcome]:
+    """Every feed as its own task, in parallel (``ingest_retries``, ``ingest_timeout_s``); failures fall back."""
+    cfg = run.cfg
     opts = {"timeout_seconds": cfg.ingest_timeout_s, "retries": cfg.ingest_retries}
-    futures = [(src, ingest_feed.with_options(name=f"ingest-{src.name}", **opts).submit(cfg, src, area))
-               for src in sources]
-    outcomes = []
-    for src, fut in futures:
-        try:
-            outcomes.append(fut.result())
-        except Exception as exc:  # noqa: BLE001 - a failed feed is a warning, not a failed run
-            get_run_logger().warning("source %s failed after retries: %s", src.name, exc)
-            outcomes.append(pl.fallback_source(cfg, src, exc))
+    with run.manifest.stage("ingest"):
+        futures = [(src, ingest_feed.with_options(name=f"ingest-{src.name}", **opts).submit(cfg, src,
+                                                                                             mission_area.read))
+                   for src in cfg.sources]
+        outcomes = []
+        for src, fut in futures:
+            try:
+                outcomes.append(fut.result())
+            except Exception as exc:  # noqa: BLE001 - a failed feed is a warning, not a failed run
+                get_run_logger().warning("source %s failed after retries: %s", src.name, exc)
+                outcomes.append(pl.fallback_source(cfg, src, exc))
+    pl.require_incidents(run, outcomes)
     return outcomes
 
 
-def _as_task(name: str, fn, *args, **kwargs):
-    return task(fn, name=name, cache_policy=NONE)(*args, **kwargs)
+@task(name="geography", timeout_seconds=600, **OUTSIDE)
+def read_geography(run: pl.MissionRun, mission_area: MissionArea, outcomes: list[pl.SourceOutcome]) -> pl.Geography:
+    """Localities, population, bases (boundary files and rasters on disk)."""
+    return pl.build_geography(run, mission_area, outcomes)
 
 
-def top_localities_markdown(result: pl.RunResult, n: int = 10) -> str:
-    t = result.products.table.sort_values("priority_rank").head(n)
-    m = result.manifest
-    map_path = Path(result.paths["map"]).resolve()
+@task(name="features", cache_policy=NONE)
+def prepare_features(run: pl.MissionRun, geo: pl.Geography, outcomes: list[pl.SourceOutcome]) -> pl.Prepared:
+    """Validation, duplicates, the feature panel: computation only, nothing to retry."""
+    return pl.build_features(run, geo, outcomes)
+
+
+@task(name="ensure-model", timeout_seconds=3600, **MODEL_FILES)
+def ensure_model(run: pl.MissionRun, prepared: pl.Prepared) -> pl.ModelChoice:
+    """The champion model file, or a first model trained now (model files on disk; training can be long)."""
+    return pl.load_or_train_model(run, prepared)
+
+
+@task(name="score", cache_policy=NONE)
+def score_localities(run: pl.MissionRun, prepared: pl.Prepared, chosen: pl.ModelChoice) -> pd.DataFrame:
+    """Every locality's risk per horizon: computation only."""
+    return pl.score_localities(run, prepared, chosen)
+
+
+@task(name="decide", timeout_seconds=600, **OUTSIDE)
+def make_decisions(run: pl.MissionRun, geo: pl.Geography, prepared: pl.Prepared, scores: pd.DataFrame,
+                   chosen: pl.ModelChoice) -> pl.RunProducts:
+    """Classes, coverage, flags, indicators (reads the friction raster, sectors and score history)."""
+    return pl.make_decisions(run, geo, prepared, scores, chosen)
+
+
+@task(name="publish", timeout_seconds=600, **OUTSIDE)
+def publish_outputs(run: pl.MissionRun, products: pl.RunProducts) -> pl.Published:
+    """Exports, indicators, the map and the manifest, each replaced atomically."""
+    return pl.publish_outputs(run, products)
+
+
+@task(name="brief", timeout_seconds=600, **SERVICE)
+def write_brief(run: pl.MissionRun, products: pl.RunProducts) -> dict[str, Path]:
+    """The weekly brief; headless Chromium prints the PDF and may hang or crash."""
+    return pl.write_brief(run, products)
+
+
+@task(name="sinks", timeout_seconds=300, **SERVICE)
+def write_sinks(run: pl.MissionRun, products: pl.RunProducts, published: pl.Published) -> dict[str, Path]:
+    """The PostGIS tables; a database that is down queues the run instead of failing it."""
+    return pl.write_sinks(run, products, published)
+
+
+def top_localities_markdown(table: pd.DataFrame, manifest: RunManifest, paths: dict[str, Path], n: int = 10) -> str:
+    """The flow run's artifact: the top localities and a link to the map, for whoever checks the server first."""
+    t = table.sort_values("priority_rank").head(n)
+    m = manifest
+    map_path = Path(paths["map"]).resolve()
     md = [f"# {m.mission}: risk as of {m.as_of}", f"Map: [{map_path.name}]({map_path.as_uri()}) (`{map_path}`)  ",
           f"Model: `{m.model_version}` · run `{m.run_id}`", "",
-          *([f"Weekly brief: `{Path(result.paths['brief_pdf']).resolve()}`", ""]
-            if "brief_pdf" in result.paths else []),
+          *([f"Weekly brief: `{Path(paths['brief_pdf']).resolve()}`", ""] if "brief_pdf" in paths else []),
           "| rank | locality | risk | forward deploy | access |", "|---|---|---|---|---|"]
     for r in t.itertuples():
         md.append(f"| {r.priority_rank} | {r.name} ({r.locality_id}) | {r.risk:.2f} | "
@@ -80,13 +181,34 @@ def top_localities_markdown(result: pl.RunResult, n: int = 10) -> str:
 
 @flow(name="earlywarn-nightly")
 def nightly(config_path: str, as_of: str | None = None) -> dict[str, str]:
-    """Ingest -> validate -> features -> (train if no model) -> score -> flag -> publish -> weekly brief."""
-    result = pl.run_mission(config_path, as_of, step=_as_task, ingest_all=_ingest_all)
-    create_markdown_artifact(markdown=top_localities_markdown(result), key="earlywarn-top-localities",
-                             description="Top localities and where the map is")
-    return {k: str(v) for k, v in result.paths.items()}
+    """Area -> ingest (a task per feed) -> geography -> features -> ensure-model -> score -> decide
+    -> publish -> brief -> sinks, under the mission's output lock; returns where each output went."""
+    run = pl.open_run(config_path, as_of)
+    with pl.guarded(run):
+        mission_area = find_area(run)
+        outcomes = ingest_feeds(run, mission_area)
+        geo = read_geography(run, mission_area, outcomes)
+        prepared = prepare_features(run, geo, outcomes)
+        chosen = ensure_model(run, prepared)
+        scores = score_localities(run, prepared, chosen)
+        products = make_decisions(run, geo, prepared, scores, chosen)
+        published = publish_outputs(run, products)
+        paths = dict(published.paths)
+        if run.cfg.output.brief:
+            try:
+                paths |= write_brief(run, products)
+            except Exception as exc:  # noqa: BLE001 - after its retry: the published map stands, the manifest says why
+                paths |= pl.brief_not_written(run, exc)
+        if run.cfg.output.postgis is not None:
+            try:
+                paths |= write_sinks(run, products, published)
+            except TimeoutError as exc:  # a hung database: queued for the next run, like one that is down
+                paths |= pl.sinks_not_written(run, products, published, exc)
+    create_markdown_artifact(markdown=top_localities_markdown(products.table, run.manifest, paths),
+                             key="earlywarn-top-localities", description="Top localities and where the map is")
+    return {k: str(v) for k, v in paths.items()}
 
 
 def run_config(config_path: str, as_of: str | None = None) -> dict[str, str]:
-    """Entry point for the CLI."""
+    """Entry point for the CLI: the nightly flow on one mission."""
     return nightly(config_path=config_path, as_of=as_of)

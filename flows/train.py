@@ -1,9 +1,12 @@
 """Weekly training: build the panel from current data, backtest a challenger, promote if not worse.
 
-The champion/challenger rule lives in ``earlywarn.model.registry``; this flow only
-orchestrates and records: a table artifact with the backtest metrics of both
-models on the same folds, and a training manifest (inputs with hashes, panel
-size, versions, decision) in ``<tables_dir>/runs/training/``.
+The same stages as ``earlywarn.pipeline.train_mission`` (which ``earlywarn
+train`` runs without Prefect), each a task here: the area, every feed as its
+own retried task (shared with the nightly flow), geography, features, the
+challenger's training and backtest, and the training manifest (inputs with
+hashes, panel size, versions, decision) in ``<tables_dir>/runs/training/``.
+The champion/challenger rule lives in ``earlywarn.model.registry``. The flow
+adds a table artifact with both models' backtest metrics on the same folds.
 """
 
 from __future__ import annotations
@@ -13,15 +16,20 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NONE
 
 from earlywarn import pipeline as pl
-from earlywarn.config import load_config
-from earlywarn.manifest import RunManifest, run_lock
-from earlywarn.model.registry import RetrainOutcome, weekly_retrain
-from flows.nightly import _ingest_all
+from earlywarn.model.registry import RetrainOutcome
+from flows.nightly import OUTSIDE, find_area, ingest_feeds, prepare_features, read_geography
 
 
-@task(cache_policy=NONE)
-def retrain(cfg, panel) -> RetrainOutcome:
-    return weekly_retrain(cfg, panel)
+@task(name="train", timeout_seconds=6 * 3600, cache_policy=NONE)
+def train_and_promote(run: pl.MissionRun, prepared: pl.Prepared) -> RetrainOutcome:
+    """Train and backtest a challenger, promote it if not worse (long; a retry would start it over, so none)."""
+    return pl.train_and_promote(run, prepared)
+
+
+@task(name="record-training", timeout_seconds=120, **OUTSIDE)
+def record_training(run: pl.MissionRun, outcome: RetrainOutcome) -> pl.TrainingResult:
+    """Write the training manifest (file system)."""
+    return pl.record_training(run, outcome)
 
 
 def backtest_rows(result: RetrainOutcome) -> list[dict]:
@@ -32,20 +40,16 @@ def backtest_rows(result: RetrainOutcome) -> list[dict]:
 
 @flow(name="earlywarn-weekly-training")
 def weekly_training(config_path: str) -> dict:
-    cfg = load_config(config_path)
-    manifest = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash(), config=cfg.model_dump(mode="json"))
-    with run_lock(cfg.tables_dir), manifest.failure_recorded(cfg.tables_dir / "runs" / "training", "training"):
-        outcomes, geo = pl.gather(cfg, manifest, ingest_all=_ingest_all)
-        prep = pl.prepare(cfg, geo, outcomes, manifest)
-        with manifest.stage("train"):
-            result = retrain(cfg, prep.panel)
-    manifest.model_version = result.version
-    manifest.run_id = f"train-{manifest.started.replace(':', '')}-{result.version[:10]}"
-    manifest.counts["training"] = {k: v for k, v in result.to_dict().items() if k in ("promoted", "reason", "champion")}
-    manifest.status = "ok"
-    manifest.write(cfg.tables_dir / "runs" / "training")
-    rows = backtest_rows(result)
+    """Area -> ingest (a task per feed) -> geography -> features -> train -> record-training, under the lock."""
+    run = pl.open_run(config_path, training=True)
+    with pl.guarded(run):
+        mission_area = find_area(run)
+        outcomes = ingest_feeds(run, mission_area)
+        geo = read_geography(run, mission_area, outcomes)
+        prepared = prepare_features(run, geo, outcomes)
+        result = record_training(run, train_and_promote(run, prepared))
+    rows = backtest_rows(result.outcome)
     if rows:
         create_table_artifact(table=rows, key="earlywarn-backtest",
                               description=f"Backtest on the same folds; promoted: {result.promoted}")
-    return result.to_dict()
+    return result.as_dict()

@@ -7,14 +7,10 @@ import pytest
 from shapely.geometry import box
 
 from earlywarn.config import IndicatorConfig, ThresholdConfig
-from earlywarn.decide.flags import (
-    coverage,
-    forward_deployment_flags,
-    humanitarian_access_flags,
-    idp_change,
-    site_bases,
-)
+from earlywarn.decide.coverage import coverage
+from earlywarn.decide.flags import forward_deployment_flags, humanitarian_access_flags, idp_change
 from earlywarn.decide.indicators import rate, update_history
+from earlywarn.decide.siting import site_bases
 
 # A row of five 0.1-degree cells near the equator (about 11.1 km wide each).
 CELLS = gpd.GeoDataFrame(
@@ -153,7 +149,7 @@ def test_siting_matches_exhaustive_search_on_small_case():
     sites, summary = site_bases(CELLS, value, k=2, radius_km=12.0)
     import itertools
 
-    from earlywarn.decide.flags import _projected_points
+    from earlywarn.decide.coverage import _projected_points
 
     pts, _ = _projected_points(CELLS)
     xy = np.column_stack([pts.x, pts.y])
@@ -353,7 +349,7 @@ def test_exact_siting_matches_exhaustive_search():
     value = pd.Series(rng.gamma(0.5, 100.0, n))
     covered = pd.Series(rng.random(n) < 0.2)
     _, e = site_bases(locs, value, k=3, radius_km=12.0, method="exact", already_covered=covered)
-    from earlywarn.decide.flags import reach_matrix
+    from earlywarn.decide.siting import reach_matrix
 
     reach, _, _ = reach_matrix(locs, 12.0)
     v, c0 = value.to_numpy(), covered.to_numpy()
@@ -463,7 +459,7 @@ def test_cli_site_bases_uses_travel_budget_from_config(tmp_path):
 
 def test_coverage_for_reads_the_friction_raster_from_the_config(tmp_path):
     from earlywarn.config import parse_config
-    from earlywarn.decide.flags import coverage_for
+    from earlywarn.decide.coverage import coverage_for
 
     walled = np.ones((10, 50))
     walled[:, 9] = 10_000.0

@@ -170,3 +170,25 @@ def test_database_down_publishes_files_warns_and_next_run_writes_missed_run(miss
     assert [(r[0], r[1]) for r in rows] == sorted([(m2.as_of, m2.run_id), (m["as_of"], m["run_id"])])
     assert all(r[2] == 40 and r[3] and r[4] == 4326 for r in rows)
     assert all("password" not in r[0].lower() or "password_env" in r[0] for r in runs)
+
+
+def test_database_that_hangs_is_queued_and_said_on_the_map_like_one_that_is_down(mission, monkeypatch):
+    """A sink stage that times out (the flow's task timeout) leaves the files published and the run queued."""
+    from earlywarn import pipeline as pl
+
+    raw = yaml.safe_load(mission.read_text())
+    raw["output"]["postgis"] = {"url": "postgresql+psycopg://nobody@127.0.0.1:1/gone", "schema": "ew_hang"}
+    mission.write_text(yaml.safe_dump(raw))
+
+    def hangs(*a, **k):
+        raise TimeoutError("Scope timed out after 300 second(s).")
+
+    monkeypatch.setattr(pl, "to_postgis", hangs)
+    res = pl.run_mission(mission)
+    m = json.loads(Path(res.paths["manifest"]).read_text())
+    assert m["status"] == "ok" and m["outputs"]["postgis"]["status"] == "failed"
+    warn = [w for w in m["warnings"] if w.startswith("database write failed (TimeoutError")]
+    assert len(warn) == 1 and "queued" in warn[0]
+    assert "database write failed" in Path(res.paths["map"]).read_text(encoding="utf-8")
+    pending = mission.parent / "outputs" / "state" / "postgis_pending"
+    assert [d.name for d in pending.iterdir()] == [f"{m['as_of']}_{m['run_id']}"]

@@ -85,6 +85,54 @@ def test_nightly_flow_end_to_end_and_idempotent(harness, scenario, tmp_path):
     assert manifest["redactions"] and "aggregated" in manifest["redactions"][0]
 
 
+NIGHTLY_STAGES = ["area", "ingest", "geography", "features", "ensure-model", "score", "decide", "publish", "brief"]
+
+
+def stage_order(task_runs) -> list[str]:
+    """Task runs by start time as stage names: the parallel per-feed ingest tasks count as one stage."""
+    out: list[str] = []
+    for t in sorted(task_runs, key=lambda t: t.start_time):
+        name = t.name.rsplit("-", 1)[0]  # a task run is named <task>-<suffix>
+        name = "ingest" if name.startswith("ingest-") else name
+        if not out or out[-1] != name:
+            out.append(name)
+    return out
+
+
+def test_nightly_flow_runs_one_task_per_stage_in_order(harness, scenario, tmp_path):
+    """The flow run shows the run's stages: one task each, in the order data flows, and one per feed."""
+    import time
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from earlywarn.config import load_config
+    from flows.nightly import nightly
+
+    config = _fresh_copy(scenario, tmp_path)
+    cfg = load_config(config)
+    state = nightly(config_path=str(config), return_state=True)
+    assert state.is_completed(), state
+    expected = len(NIGHTLY_STAGES) - 1 + len(cfg.sources)
+    deadline = time.monotonic() + 30
+    with get_client(sync_client=True) as client:
+        while True:  # task run states reach the API as events, a moment after the flow returns
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+            if (len(runs) >= expected and all(t.start_time and t.state and t.state.is_final() for t in runs)) \
+                    or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    names = sorted(t.name.rsplit("-", 1)[0] for t in runs)
+    assert len(runs) == expected, names
+    assert [n for n in names if n.startswith("ingest-")] == sorted(f"ingest-{s.name}" for s in cfg.sources)
+    assert stage_order(runs) == NIGHTLY_STAGES
+    assert all(t.state.is_completed() for t in runs), [(t.name, t.state.name) for t in runs]
+    stages = json.loads((cfg.tables_dir / "runs" / "latest.json").read_text())["stages"]
+    assert list(stages) == ["area", "ingest", "geography", "validate", "features", "model", "score", "decide",
+                            "publish", "brief"]  # the manifest times the same stages, in the same order
+
+
 def test_failed_source_uses_last_good_copy_and_says_so(harness, scenario, tmp_path):
     from earlywarn.config import load_config
 
@@ -348,3 +396,64 @@ def test_missions_on_an_existing_dask_cluster_report_each_failure(harness, scena
     assert isinstance(out["good/mission"], dict) and out["good/mission"]["run_id"]
     assert out["broken/mission"].startswith("failed: ConfigError")
     assert (tmp_path / "good" / "maps" / "latest.html").exists()
+
+
+def test_train_command_writes_the_training_manifest(scenario, tmp_path):
+    """`earlywarn train` runs the weekly training's stages without Prefect and records the run like the flow."""
+    from typer.testing import CliRunner
+
+    from earlywarn.cli import app
+    from earlywarn.config import load_config
+    from earlywarn.model.registry import read_pointer
+
+    config = _fresh_copy(scenario, tmp_path)
+    cfg = load_config(config)
+    first = read_pointer(cfg.models_dir)["current"]
+    nightly_before = (cfg.tables_dir / "runs" / "latest.json").read_bytes()
+    r = CliRunner().invoke(app, ["train", "--config", str(config)])
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((cfg.tables_dir / "runs" / "training" / "latest.json").read_text())
+    assert manifest["status"] == "ok" and manifest["run_id"].startswith("train-")
+    assert manifest["model_version"] and f"challenger {manifest['model_version']}" in r.output
+    assert manifest["counts"]["training"]["champion"] == first
+    assert manifest["counts"]["panel_rows"] > 0 and "train" in manifest["stages"]
+    files = [i for i in manifest["inputs"] if i.get("sha256")]
+    assert {i["source"] for i in files} >= {s.name for s in cfg.sources} | {"boundaries"}
+    assert str(cfg.tables_dir / "runs" / "training") in r.output
+    assert (cfg.tables_dir / "runs" / "latest.json").read_bytes() == nightly_before  # the nightly record is apart
+
+
+@pytest.mark.parametrize(("policy", "error", "retried"), [
+    ("OUTSIDE", OSError("share went away"), True),
+    ("OUTSIDE", TimeoutError("Scope timed out"), True),
+    ("OUTSIDE", RuntimeError("a bug"), False),  # a bug answers the same on retry
+    ("OUTSIDE", FileNotFoundError("mission.yaml names a missing file"), False),  # a user's mistake: say it now
+    ("MODEL_FILES", OSError("model file unreadable"), True),
+    ("MODEL_FILES", TimeoutError("training ran out of time"), False),  # not another hour of training
+    ("SERVICE", RuntimeError("Chromium crashed"), True),
+    ("SERVICE", FileNotFoundError("no such file"), False),
+])
+def test_stage_tasks_retry_only_what_the_outside_world_can_fix(harness, policy, error, retried):
+    from prefect import flow, task
+
+    import flows.nightly as nightly_flow
+
+    calls = []
+
+    @task(name="stage", **(getattr(nightly_flow, policy) | {"retry_delay_seconds": 0}))
+    def stage() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise error
+        return "done"
+
+    @flow(name="retry-policy")
+    def one_stage() -> str:
+        return stage()
+
+    if retried:
+        assert one_stage() == "done" and len(calls) == 2
+    else:
+        with pytest.raises(type(error)):
+            one_stage()
+        assert len(calls) == 1

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from earlywarn.config import ThresholdConfig
-from earlywarn.pipeline import base_rate, class_thresholds, risk_class
+from earlywarn.decide.risk import base_rate, class_thresholds, risk_class
 
 
 def _cuts(scheme):

@@ -112,6 +112,27 @@ def _task_names(run_id) -> list[str]:
     return [t.name for t in _task_runs(run_id)]
 
 
+NIGHTLY_STAGES = ["area", "ingest", "geography", "features", "ensure-model", "score", "decide", "publish", "brief",
+                  "sinks"]
+
+
+def _stage_order(run_id, timeout_s: float = 30) -> list[str]:
+    """The flow run's task runs by start time as stage names (the per-feed ingest tasks count as one stage)."""
+    t0 = time.monotonic()
+    runs = _task_runs(run_id)
+    while not all(t.start_time for t in runs) and time.monotonic() - t0 < timeout_s:
+        time.sleep(0.5)
+        runs = _task_runs(run_id)
+    out: list[str] = []
+    for t in sorted(runs, key=lambda t: t.start_time):
+        name = t.name.rsplit("-", 1)[0]
+        name = "ingest" if name.startswith("ingest-") else name
+        assert not out or out[-1] == name or name not in out, (name, out)  # no stage runs twice
+        if not out or out[-1] != name:
+            out.append(name)
+    return out
+
+
 def _manifest(mission: Path) -> dict:
     return json.loads((mission.parent / "outputs" / "runs" / "latest.json").read_text())
 
@@ -133,6 +154,7 @@ def test_scheduled_nightly_completes_on_the_server(serving, mission, postgis_url
     names = _task_names(fr.id)
     for feed in ("acled", "mission-log", "dtm"):
         assert sum(n.startswith(f"ingest-{feed}-") for n in names) == 1, names  # each feed its own task
+    assert _stage_order(fr.id) == NIGHTLY_STAGES  # and every other stage one task, in the order data flows
     with get_client(sync_client=True) as c:
         arts = c.read_artifacts(artifact_filter=ArtifactFilter(
             key=ArtifactFilterKey(any_=["earlywarn-top-localities"]),

@@ -142,6 +142,28 @@ def incidents_extent(tables: list[pd.DataFrame]) -> BaseGeometry:
     return shapely.box(lon[ok].min(), lat[ok].min(), lon[ok].max(), lat[ok].max())
 
 
+def no_area_hint(tables: list[pd.DataFrame]) -> str:
+    """Tell the analyst how to bound the mission, naming the countries the incidents fall in.
+
+    A grid without ``area`` covers the rectangle around the incidents, which
+    for a border mission scores neighbouring countries too; the warning names
+    the ISO codes holding at least 5% of the incidents, so the fix is one line.
+    """
+    from earlywarn.geo.geodata import countries
+
+    pts = pd.concat([t[["lon", "lat"]] for t in tables if t is not None and len(t)], ignore_index=True).dropna()
+    hint = "set `area:` (ISO 3166 alpha-3 codes or a polygon file) to score only the mission's country"
+    if len(pts):
+        g = gpd.GeoDataFrame(geometry=gpd.points_from_xy(pts["lon"], pts["lat"]), crs="EPSG:4326")
+        hit = gpd.sjoin(g, countries()[["iso3", "geometry"]], how="inner", predicate="intersects")
+        share = hit["iso3"].value_counts() / len(g)
+        top = [c for c, v in share.items() if v >= 0.05][:3]
+        if top:
+            hint = (f"set `area: [{', '.join(top)}]` to score only the mission's country "
+                    f"({', '.join(f'{c} {share[c]:.0%}' for c in top)} of the incidents)")
+    return f"no mission area: the grid covers the rectangle around the incidents; {hint}"
+
+
 def grid_cells(unit: str, shape: BaseGeometry, cell_km: float = 10.0) -> gpd.GeoDataFrame:
     """Grid cells (PRIO-GRID or km grid) sharing area with ``shape``, whole cells, in 4326."""
     cells = _grid_over(unit, shape, cell_km)

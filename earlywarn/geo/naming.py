@@ -254,3 +254,34 @@ def _unique(names: pd.Series, ids: pd.Series) -> pd.Series:
     names = names.astype("string").reset_index(drop=True)
     clash = names.duplicated(keep=False)
     return names.where(~clash, names + " [" + ids + "]")
+
+
+def name_mission_localities(localities: gpd.GeoDataFrame, unit: str, area=None) -> gpd.GeoDataFrame:
+    """A mission's localities with human names: grid cells after their largest (or nearest) town.
+
+    Admin polygons keep the names the mission gave them; only missing ones are
+    filled. With a mission ``area`` (shapely geometry, EPSG:4326), towns inside
+    it come first: a border cell of a Syria mission is "Ra's al 'Ayn
+    (Al-Hasakah)", not the larger Turkish town across the line that the analyst
+    is not responsible for. Towns come from the shipped gazetteer, within 2
+    degrees of the localities, so no download is ever needed.
+    """
+    none = pd.Series(pd.NA, index=localities.index, dtype="string")
+    given = localities["name"].astype("string") if unit == "admin" and "name" in localities else none
+    if given.notna().all():
+        return localities
+    from earlywarn.geo.geodata import places as gazetteer
+
+    x0, y0, x1, y1 = localities.total_bounds
+    towns = gazetteer((x0 - 2, y0 - 2, x1 + 2, y1 + 2))
+    if area is not None:
+        shapely.prepare(area)
+        mine = towns[shapely.intersects(area, towns.geometry.values)]
+        towns = mine if len(mine) else towns
+    named = name_localities(localities, towns)
+    out = localities.copy()
+    out["name"] = given.fillna(pd.Series(named["name"].to_numpy(), index=out.index, dtype="string"))
+    for col in ("admin1_name", "aliases"):
+        if col in named:
+            out[col] = named[col].to_numpy()
+    return out

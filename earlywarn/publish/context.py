@@ -205,6 +205,28 @@ def load_context_layers(
     return layers, warns
 
 
+def mission_context(cfg: Any, localities: gpd.GeoDataFrame, area: BaseGeometry | None
+                    ) -> tuple[MapContext, list[str]]:
+    """What the planner needs to find places: borders, the mission area, rivers, towns and the mission's layers.
+
+    ``cfg`` is the mission config (``context_layers``, ``data_path``,
+    ``output.reference_geography``). The shipped reference data is cut to the
+    localities' extent plus a margin (render_map then fits it to the file-size
+    budget); a mission layer that cannot be read is a warning, never a failed run.
+    """
+    from earlywarn.geo import geodata
+
+    layers, warns = load_context_layers(cfg.context_layers, cfg.data_path)
+    if not cfg.output.reference_geography:
+        return MapContext(area=area, layers=layers), warns
+    x0, y0, x1, y1 = localities.total_bounds
+    pad = 0.15 * max(x1 - x0, y1 - y0) + 0.25
+    bbox = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
+    credit = "Borders, rivers: Made with Natural Earth. Towns: GeoNames (CC BY 4.0)."
+    return MapContext(area=area, borders=geodata.borders(bbox), rivers=geodata.rivers(bbox),
+                      towns=geodata.places(bbox), layers=layers, attribution=credit), warns
+
+
 # -- clipping -------------------------------------------------------------
 
 

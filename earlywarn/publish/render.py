@@ -37,6 +37,7 @@ from earlywarn.publish.columns import fmt as _fmt
 from earlywarn.publish.columns import num as _num
 from earlywarn.publish.context import DEFAULT_BUDGET_BYTES, LAYER_COLORS, ContextFit, MapContext, prepare_context
 from earlywarn.publish.geometry import encode_polygons
+from earlywarn.publish.header import MapHeader
 from earlywarn.publish.history import change_lists, changes_html, history_payload, time_control_html
 from earlywarn.publish.horizons import class_index, horizon_payload, horizons_of, primary_display
 from earlywarn.publish.horizons import control_html as horizon_control_html
@@ -316,7 +317,7 @@ def render_map(
     incidents: pd.DataFrame | None,
     bases: pd.DataFrame | None,
     idp_sites: pd.DataFrame | None,
-    header: dict,
+    header: MapHeader | dict,
     indicators: pd.DataFrame | None = None,
     tile_url: str | None = None,
     context: MapContext | None = None,
@@ -353,10 +354,11 @@ def render_map(
         for the full set); reprojected to EPSG:4326 if needed.
     incidents, bases, idp_sites : pandas.DataFrame or None
         Point layers (``lon``/``lat`` plus their labels); None leaves a layer out.
-    header : dict
+    header : MapHeader or dict
         Title block: mission, as-of and run dates, model version, run id,
-        caveat, feed freshness, warnings, risk scheme (see
-        :func:`earlywarn.publish.sample.header`).
+        caveat, feed freshness, warnings, risk scheme. The nightly run passes a
+        :class:`~earlywarn.publish.header.MapHeader`; a plain mapping with the
+        same keys also works (see :func:`earlywarn.publish.sample.header`).
     indicators : pandas.DataFrame, optional
         The agreed indicators panel (name, value, unit, status, change).
     tile_url : str, optional
@@ -397,6 +399,8 @@ def render_map(
     >>> paths["latest"].name, paths["archive"].name
     ('latest.html', 'risk_2024-05-01.html')
     """
+    if isinstance(header, MapHeader):
+        header = header.as_dict()
     if localities.crs is not None and not localities.crs.equals("EPSG:4326"):
         localities = localities.to_crs("EPSG:4326")
     locs = localities.reset_index(drop=True)

@@ -1,0 +1,117 @@
+"""Risk classes: what low / moderate / high / very high mean for this mission.
+
+Fixed probability cut-offs paint a quiet country's whole map "low" even where
+a place is seven times as likely as usual to see an attack; cut-offs relative
+to the mission's base rate separate those places again. ``thresholds.scheme``
+picks fixed (``absolute``), relative, or per class the lower of both (``auto``,
+the default), and :class:`RiskScheme` carries the sentence the map legend
+shows, so a reader always knows which rule painted the map. Flags and the
+coverage indicator use the same cut-offs (README, "Risk classes").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from earlywarn.config import ThresholdConfig
+
+RISK_CLASSES = ("low", "moderate", "high", "very high")
+
+
+@dataclass
+class RiskScheme:
+    """The cut-offs in force for this run and a sentence saying where they come from (for the legend)."""
+
+    thresholds: ThresholdConfig
+    base_rate: float | None
+    text: str
+
+
+def base_rate(panel: pd.DataFrame, weeks: int = 104, horizon: int | None = None) -> float | None:
+    """Share of labelled locality-dates with an attack on civilians in the horizon, over the last ``weeks``.
+
+    The relative scheme's yardstick: "high" means "this many times the average
+    locality". Two recent years rather than all history, so a mission whose
+    violence has changed is judged against its present. ``horizon``: that
+    horizon's target column (``y_{h}w``) instead of the primary ``y``. Only the
+    two columns are read: selecting rows of the whole panel would copy every feature.
+    None when nothing is labelled yet.
+    """
+    from earlywarn.features.panel import TARGET_COL
+
+    col = TARGET_COL if horizon is None or f"y_{horizon}w" not in panel else f"y_{horizon}w"
+    if col not in panel:
+        return None
+    y = panel[col].to_numpy("float64")
+    as_of = panel["as_of"].to_numpy("datetime64[s]")
+    lab = ~np.isnan(y)
+    if not lab.any():
+        return None
+    recent = lab & (as_of >= as_of[lab].max() - np.timedelta64(7 * weeks, "D"))
+    return float(y[recent].mean())
+
+
+def class_thresholds(th: ThresholdConfig, rate: float | None) -> RiskScheme:
+    """Effective class cut-offs under ``th.scheme`` (absolute, relative to the base rate, or the lower of both).
+
+    Parameters
+    ----------
+    th : ThresholdConfig
+        The mission's ``thresholds``: scheme, fixed cut-offs, relative multiples.
+    rate : float or None
+        The mission's base rate (:func:`base_rate`); without one the fixed cut-offs apply.
+
+    Returns
+    -------
+    RiskScheme
+        ``thresholds`` with ``moderate``, ``high``, ``very_high`` replaced by the
+        cut-offs in force, the base rate, and the legend's sentence.
+
+    Examples
+    --------
+    A quiet mission (3% base rate): ``auto`` takes 2x, 5x and 10x where they are lower.
+
+    >>> from earlywarn.config import ThresholdConfig
+    >>> s = class_thresholds(ThresholdConfig(), 0.03)
+    >>> [round(x, 2) for x in (s.thresholds.moderate, s.thresholds.high, s.thresholds.very_high)]
+    [0.06, 0.15, 0.3]
+    >>> class_thresholds(ThresholdConfig(scheme="absolute"), 0.03).text[:18]
+    'Fixed thresholds: '
+    """
+    absolute = (th.moderate, th.high, th.very_high)
+    pct = "{:.0%}".format
+    if th.scheme == "absolute" or rate is None or not rate > 0:
+        why = "" if th.scheme == "absolute" else " (no base rate yet)"
+        text = (f"Fixed thresholds{why}: moderate from {pct(absolute[0])}, high from {pct(absolute[1])}, "
+                f"very high from {pct(absolute[2])}.")
+        return RiskScheme(th, rate, text)
+    relative = tuple(min(1.0, m * rate) for m in th.relative)
+    cut = relative if th.scheme == "relative" else tuple(min(a, r) for a, r in zip(absolute, relative, strict=True))
+    m = th.relative
+    mult = f"{m[0]:g}x, {m[1]:g}x and {m[2]:g}x"
+    if th.scheme == "relative":
+        text = (f"Relative to this mission's base rate of {rate:.1%} per locality: moderate from {m[0]:g}x "
+                f"({pct(cut[0])}), high from {m[1]:g}x ({pct(cut[1])}), very high from {m[2]:g}x ({pct(cut[2])}).")
+    else:
+        text = (f"Moderate from {pct(cut[0])}, high from {pct(cut[1])}, very high from {pct(cut[2])}: the lower of "
+                f"fixed thresholds ({', '.join(pct(a) for a in absolute)}) and {mult} this mission's base rate "
+                f"of {rate:.1%} per locality.")
+    eff = th.model_copy(update={"moderate": cut[0], "high": cut[1], "very_high": cut[2]})
+    return RiskScheme(eff, rate, text)
+
+
+def risk_class(risk: pd.Series, th: ThresholdConfig) -> pd.Series:
+    """Each risk's class under the cut-offs ``th`` (a cut-off belongs to the class above it).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from earlywarn.config import ThresholdConfig
+    >>> risk_class(pd.Series([0.05, 0.15, 0.5, 0.6]), ThresholdConfig()).tolist()
+    ['low', 'moderate', 'high', 'very high']
+    """
+    bins = [-np.inf, th.moderate, th.high, th.very_high, np.inf]
+    return pd.cut(risk, bins=bins, labels=list(RISK_CLASSES), right=False).astype("string")
