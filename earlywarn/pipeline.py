@@ -22,7 +22,7 @@ import pandas as pd
 import shapely
 
 from earlywarn import progress
-from earlywarn.atomic import write_text, write_with
+from earlywarn.atomic import write_with
 from earlywarn.config import DISPLACEMENT_FORMATS, MissionConfig, SourceConfig, ThresholdConfig
 from earlywarn.decide import flags as dec
 from earlywarn.decide import indicators as ind
@@ -396,12 +396,9 @@ def previous_scores(cfg: MissionConfig, as_of: pd.Timestamp) -> pd.DataFrame | N
 
 def save_scores_history(cfg: MissionConfig, table: pd.DataFrame, as_of: pd.Timestamp) -> Path:
     """This run's scores, kept per as-of date for the change since last run, the map's time control and the brief."""
-    cols = [c for c in ("locality_id", "name", "as_of", "risk", "risk_class", "forward_deploy", "humanitarian_access",
-                        "expected_at_risk", "model_version", "run_id") if c in table]
-    return write_with(
-        cfg.tables_dir / "history" / f"scores_{as_of.date()}.parquet",
-        lambda p: pd.DataFrame(table[cols]).to_parquet(p, index=False),
-    )
+    from earlywarn.publish.exports import write_scores_history
+
+    return write_scores_history(cfg.tables_dir / "history", table, as_of)
 
 
 # ------------------------------------------------------------------ modelling
@@ -580,6 +577,7 @@ def publish(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) ->
     replaced atomically and the map, which planners open, is replaced last.
     """
     from earlywarn.publish import publish_map, render_map, write_exports
+    from earlywarn.publish.exports import write_indicators
     from earlywarn.publish.redact import incidents_for_publication
 
     p = products
@@ -630,12 +628,12 @@ def publish(cfg: MissionConfig, products: RunProducts, manifest: RunManifest) ->
         exports = write_exports(
             table, cfg.tables_dir, stem="scores",
             grid_raster={"cell_deg": 0.5} if cfg.localities.unit == "priogrid" else None,
+            unit=cfg.localities.unit, indicators=indic, history_dir=cfg.tables_dir / "history",
         )
         paths |= exports
         for name, path in exports.items():
             manifest.add_output(f"scores_{name}", path)
-        paths["indicators"] = write_with(cfg.tables_dir / "indicators.csv", lambda q: indic.to_csv(q, index=False))
-        write_text(cfg.tables_dir / "indicators_history.csv", indic_series.to_csv(index=False))
+        paths["indicators"] = write_indicators(indic, indic_series, cfg.tables_dir)["indicators"]
         save_scores_history(cfg, table, p.as_of)
         maps = publish_map(html, cfg.maps_dir, as_of=p.as_of.date())
         paths["map"] = maps["latest"]

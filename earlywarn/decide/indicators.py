@@ -19,6 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from earlywarn import hxltags
 from earlywarn.atomic import write_text
 from earlywarn.config import IndicatorConfig, MissionConfig
 
@@ -254,7 +255,7 @@ def with_history(current: pd.DataFrame, history_path: Path) -> tuple[pd.DataFram
     before touching any file.
     """
     if history_path.exists():
-        hist = pd.read_csv(history_path, parse_dates=["as_of"])
+        hist = hxltags.read_csv(history_path, parse_dates=["as_of"])
         hist = hist[hist["as_of"] != current["as_of"].iloc[0]] if len(current) else hist
     else:
         hist = pd.DataFrame(columns=current.columns)
