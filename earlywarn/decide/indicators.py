@@ -22,6 +22,7 @@ import pandas as pd
 from earlywarn import hxltags
 from earlywarn.atomic import write_text
 from earlywarn.config import IndicatorConfig, MissionConfig
+from earlywarn.ingest.dtm import mission_totals
 
 UNITS = {
     "civilian_fatalities_per_100k": "per 100,000",
@@ -201,7 +202,7 @@ def compute_indicators(
         elif spec.metric == "idp_growth_pct":
             value = float("nan")
             if displacement is not None and len(displacement):
-                tot = displacement.groupby("date")["idp_individuals"].sum().sort_index()
+                tot = mission_totals(displacement)
                 tot = tot[tot.index <= as_of]
                 if len(tot) >= 2 and tot.iloc[-2] > 0:
                     value = float((tot.iloc[-1] - tot.iloc[-2]) / tot.iloc[-2] * 100)
