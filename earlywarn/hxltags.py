@@ -69,7 +69,7 @@ SCORE_TAGS: dict[str, str] = {
     "run_id": "#meta+run_id",
     "lon": "#geo+lon",
     "lat": "#geo+lat",
-    "grid_row": "#x_grid+row+num",  # PRIO-GRID row / column, counted from 1 as PRIO-GRID does
+    "grid_row": "#x_grid+row+num",  # PRIO-GRID: from 1 as PRIO-GRID counts; km grid: as in its cell ids
     "grid_col": "#x_grid+col+num",
 }
 # Locality id and name per unit: only admin localities carry p-codes.
