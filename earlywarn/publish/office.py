@@ -67,36 +67,44 @@ def _cell_value(v):
 
 
 def _sheet(wb, title: str, df: pd.DataFrame, tags: list[str]) -> None:
+    """One sheet, streamed (write-only): header, HXL row, typed cells; header rows and id column frozen."""
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
     ws = wb.create_sheet(title)
-    ws.append([str(c) for c in df.columns])
-    ws.append(tags)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for cell in ws[2]:
-        cell.font = Font(italic=True, color="666666")
-    dates = [pd.api.types.is_datetime64_any_dtype(df[c]) for c in df.columns]
+    ws.freeze_panes = "B3"  # header and HXL row, and the locality id, stay in view
+    for j, c in enumerate(df.columns, start=1):
+        ws.column_dimensions[get_column_letter(j)].width = min(40, max(10, len(str(c)) + 2))
+    bold, grey = Font(bold=True), Font(italic=True, color="666666")
+
+    def styled(value, font) -> WriteOnlyCell:
+        cell = WriteOnlyCell(ws, value=value)
+        cell.font = font
+        return cell
+
+    ws.append([styled(str(c), bold) for c in df.columns])
+    ws.append([styled(t, grey) for t in tags])
     for row in df.itertuples(index=False, name=None):
-        values = []
+        out = []
         for v in row:
             v = _cell_value(v)
             if isinstance(v, str):
                 v = ILLEGAL_CHARACTERS_RE.sub("", v)
-            values.append(v)
-        ws.append(values)
-        for cell in ws[ws.max_row]:
-            # Text that looks like a formula stays text: a locality name must never run.
-            if cell.data_type == "f":
-                cell.data_type = "s"
-    for j, is_date in enumerate(dates, start=1):
-        if is_date:
-            for (cell,) in ws.iter_rows(min_row=3, min_col=j, max_col=j):
+                if not v.startswith("="):
+                    out.append(v)
+                    continue
+                cell = WriteOnlyCell(ws, value=v)
+                cell.data_type = "s"  # text that looks like a formula stays text: a name must never run
+            elif isinstance(v, datetime | date):
+                cell = WriteOnlyCell(ws, value=v)
                 cell.number_format = "yyyy-mm-dd"
-        ws.column_dimensions[get_column_letter(j)].width = min(40, max(10, len(str(df.columns[j - 1])) + 2))
-    ws.freeze_panes = "B3"  # header and HXL row, and the locality id, stay in view
+            else:
+                out.append(v)
+                continue
+            out.append(cell)
+        ws.append(out)
 
 
 def write_xlsx(
@@ -111,8 +119,7 @@ def write_xlsx(
     from openpyxl import Workbook
 
     vocab = {**SCORE_TAGS, **locality_tags(unit)}
-    wb = Workbook()
-    wb.remove(wb.active)
+    wb = Workbook(write_only=True)
     _sheet(wb, "scores", scores, tag_row(scores, vocab))
     _sheet(wb, "flags", flags, tag_row(flags, vocab))
     ind = pd.DataFrame(indicators) if indicators is not None else pd.DataFrame(columns=list(INDICATOR_TAGS))
