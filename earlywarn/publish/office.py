@@ -8,6 +8,7 @@ mid-write leaves the previous file.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from datetime import date, datetime
 from pathlib import Path
@@ -127,5 +128,20 @@ def write_xlsx(
     wb.properties.creator = "earlywarn"
     wb.properties.title = "earlywarn scores"
     with atomic_path(target, suffix=".xlsx") as tmp:
-        wb.save(tmp)
+        try:
+            wb.save(tmp)
+        except BaseException:
+            _discard(wb)
+            raise
     return Path(target)
+
+
+def _discard(wb) -> None:
+    """Finish and delete the streamed sheets' temporary files after a failed save (nothing is left in /tmp)."""
+    for ws in wb.worksheets:
+        with contextlib.suppress(Exception):
+            if not ws.closed:
+                ws.close()
+        writer = getattr(ws, "_writer", None)
+        with contextlib.suppress(Exception):
+            writer.cleanup()
