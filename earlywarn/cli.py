@@ -172,7 +172,7 @@ def run(
     ),
 ) -> None:
     """Run the nightly flow for one mission, or several missions in parallel (one summary each)."""
-    configs = [*config, *(more or [])]
+    configs = list(dict.fromkeys(Path(c) for c in [*config, *(more or [])]))  # a mission named twice runs once
     if len(configs) == 1:
         _run_flow(configs[0], as_of)
         return

@@ -116,3 +116,15 @@ def test_flags_out_csv_is_hxl_tagged(tmp_path):
     tags = [c.display_tag for c in src.columns]
     assert tags[:2] == ["#x_priority+rank+num", "#adm2+code"]
     assert len(list(src)) == int((t["forward_deploy"] | t["humanitarian_access"]).sum())
+
+
+def test_a_mission_named_twice_runs_once(tmp_path, monkeypatch):
+    import earlywarn.cli as cli
+
+    a, _ = _mission(tmp_path, "alpha", 1)
+    calls = _fake_multi(monkeypatch, lambda paths: {})
+    single = []
+    monkeypatch.setattr(cli, "_run_flow", lambda config, as_of: single.append((config, as_of)))
+    r = runner.invoke(app, ["run", "--missions", str(a), str(a), "--as-of", "2026-09-27"])
+    assert r.exit_code == 0, r.output
+    assert calls == [] and single == [(a, "2026-09-27")]

@@ -6,8 +6,9 @@ place instead of a truncated file on the planner's laptop. The map archive is
 written first and ``latest.html`` last: if anything fails, ``latest`` still
 points at a complete previous run.
 
-Exports serve other tools: GeoParquet (analysts), GeoJSON (web GIS), CSV with
-an optional HXL hashtag row (HDX / humanitarian partners' spreadsheets), and
+Exports serve other tools: GeoParquet (analysts), GeoJSON (web GIS, RFC 7946),
+CSV with an HXL hashtag row (HDX / humanitarian partners' spreadsheets; UTF-8
+with BOM for Excel), a GeoPackage and an Excel workbook (``office.py``), and
 a GeoTIFF risk raster when the localities are grid cells (or a cell size is
 given) for raster GIS workflows.
 
