@@ -158,21 +158,61 @@ def _print_summary(cfg, paths: dict) -> None:
 
 @app.command()
 def run(
-    config: list[Path] = typer.Option(..., "--config", "--missions", help="Mission YAML file(s)."),
+    config: list[Path] = typer.Option(
+        ..., "--config", "--missions",
+        help="Mission YAML file(s): --missions a.yaml b.yaml (or repeat the option).",
+    ),
+    more: list[Path] = typer.Argument(
+        None, hidden=True, show_default=False, metavar="MORE.yaml",
+        help="Further mission files after --missions / --config (--missions a.yaml b.yaml).",
+    ),
     as_of: str = typer.Option(None, help="Score as of this date (YYYY-MM-DD); default: latest data."),
     dask_address: str = typer.Option(
         None, help="Existing Dask scheduler (tcp://host:8786) for several missions; default: a local cluster."
     ),
 ) -> None:
-    """Run the nightly flow for one mission, or several missions in parallel."""
-    if len(config) == 1:
-        _run_flow(config[0], as_of)
+    """Run the nightly flow for one mission, or several missions in parallel (one summary each)."""
+    configs = list(dict.fromkeys(Path(c) for c in [*config, *(more or [])]))  # a mission named twice runs once
+    if len(configs) == 1:
+        _run_flow(configs[0], as_of)
         return
     _prefect_env()
     from flows.multi import run_missions
 
-    for mission, result in run_missions([str(c) for c in config], as_of=as_of, address=dask_address).items():
-        typer.echo(f"{mission}: {result}")
+    results = run_missions([str(c) for c in configs], as_of=as_of, address=dask_address)
+    failed = _print_missions(configs, results)
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def _print_missions(configs: list[Path], results: dict[str, dict | str]) -> int:
+    """One summary per mission, in the order given, then a count; returns the number of failed missions.
+
+    ``results`` is keyed by each mission's label (file stem) in the same order
+    as ``configs``: a mission that ran is summarised from its published files,
+    a failed one is its one-line error.
+    """
+    import json
+
+    import geopandas as gpd
+
+    from earlywarn.config import load_config
+    from earlywarn.publish.summary import missions_summary_lines
+
+    outcomes = []
+    for path, (label, result) in zip(configs, results.items(), strict=True):
+        if isinstance(result, str):
+            outcomes.append((label, None, None, None, result))
+            continue
+        cfg = load_config(path)
+        latest = cfg.tables_dir / "runs" / "latest.json"
+        manifest = json.loads(latest.read_text()) if latest.exists() else {}
+        table = gpd.read_parquet(cfg.tables_dir / "scores.parquet")
+        outcomes.append((label, table, manifest, result.get("map"), None))
+    lines, failed = missions_summary_lines(outcomes)
+    for line in lines:
+        typer.echo(line)
+    return failed
 
 
 def _latest_scores(config: Path):
@@ -205,7 +245,7 @@ def flags(
     """
     import pandas as pd
 
-    _, t = _latest_scores(config)
+    cfg, t = _latest_scores(config)
     flagged = t[t["forward_deploy"] | t["humanitarian_access"]].sort_values("priority_rank")
     typer.echo(f"{int(t['forward_deploy'].sum())} forward-deployment and {int(t['humanitarian_access'].sum())} "
                f"humanitarian-access flag(s) as of {pd.Timestamp(t['as_of'].iloc[0]).date()}")
@@ -216,14 +256,15 @@ def flags(
         if r.humanitarian_access:
             typer.echo(f"    humanitarian access: {r.access_reason}")
     if out:
-        from earlywarn.atomic import write_with
-
         cols = [c for c in ("priority_rank", "locality_id", "name", "admin1_name", "as_of", "risk", "risk_class",
                             "population",
                             "expected_at_risk", "covered", "nearest_base", "km_to_nearest_base", "quickest_base",
                             "travel_minutes", "forward_deploy", "forward_reason", "humanitarian_access",
                             "access_reason") if c in flagged]
-        write_with(out, lambda p: pd.DataFrame(flagged[cols]).to_csv(p, index=False))
+        from earlywarn.hxltags import SCORE_TAGS, locality_tags
+        from earlywarn.publish.exports import write_tagged_csv
+
+        write_tagged_csv(pd.DataFrame(flagged[cols]), out, {**SCORE_TAGS, **locality_tags(cfg.localities.unit)})
         typer.echo(f"flags written to {out}")
 
 

@@ -49,12 +49,30 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+# Bump when a field of the manifest changes meaning or is removed (adding one is compatible).
+MANIFEST_SCHEMA_VERSION = 2
+
+
+def earlywarn_version() -> str:
+    """The installed earlywarn's version (package metadata); ``unknown`` when run from a bare checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("earlywarn")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 @dataclass
 class RunManifest:
     """What one run used and produced; written as JSON beside the outputs."""
 
     mission: str
     config_hash: str
+    # Which layout of this record, and which earlywarn wrote it: readers of old
+    # manifests (and of runs queued for PostGIS) can tell what to expect.
+    schema_version: int = MANIFEST_SCHEMA_VERSION
+    earlywarn_version: str = field(default_factory=lambda: earlywarn_version())
     as_of: str | None = None
     run_id: str | None = None
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))

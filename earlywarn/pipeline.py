@@ -39,7 +39,7 @@ import pandas as pd
 from shapely.geometry.base import BaseGeometry
 
 from earlywarn import progress
-from earlywarn.atomic import write_text, write_with
+from earlywarn.atomic import write_with
 from earlywarn.config import DISPLACEMENT_FORMATS, MissionConfig, SourceConfig
 from earlywarn.decide import indicators as ind
 from earlywarn.decide.risk import RiskScheme, base_rate, class_thresholds, risk_class
@@ -580,7 +580,8 @@ def publish_outputs(run: MissionRun, products: RunProducts) -> Published:
     """
     from earlywarn.publish import publish_map, render_map, write_exports
     from earlywarn.publish.context import mission_context
-    from earlywarn.publish.history import load_history, save_scores
+    from earlywarn.publish.exports import write_indicators, write_scores_history
+    from earlywarn.publish.history import load_history
     from earlywarn.publish.redact import incidents_for_publication
 
     cfg, manifest, p = run.cfg, run.manifest, products
@@ -614,13 +615,13 @@ def publish_outputs(run: MissionRun, products: RunProducts) -> Published:
         exports = write_exports(
             table, cfg.tables_dir, stem="scores",
             grid_raster={"cell_deg": 0.5} if cfg.localities.unit == "priogrid" else None,
+            unit=cfg.localities.unit, indicators=indic, history_dir=cfg.tables_dir / "history",
         )
         paths |= exports
         for name, path in exports.items():
             manifest.add_output(f"scores_{name}", path)
-        paths["indicators"] = write_with(cfg.tables_dir / "indicators.csv", lambda q: indic.to_csv(q, index=False))
-        write_text(cfg.tables_dir / "indicators_history.csv", indic_series.to_csv(index=False))
-        save_scores(cfg.tables_dir / "history", table, p.as_of)
+        paths["indicators"] = write_indicators(indic, indic_series, cfg.tables_dir)["indicators"]
+        write_scores_history(cfg.tables_dir / "history", table, p.as_of)
         maps = publish_map(html, cfg.maps_dir, as_of=p.as_of.date())
         paths["map"] = maps["latest"]
         paths["map_archive"] = maps["archive"]

@@ -80,6 +80,9 @@ DISPLACEMENT: dict[str, str] = {
     "lat": "float64",
     "idp_individuals": "float64",
     "idp_households": "float64",
+    # DTM's adminLevel: 0 (country) and 1 (admin-1) rows are totals over the rows below them;
+    # 2 or <NA> (no such column, site lists) are the places themselves.
+    "admin_level": "Int64",
 }
 DISPLACEMENT_REQUIRED = ("record_id", "date", "idp_individuals")
 

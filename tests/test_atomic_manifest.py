@@ -99,3 +99,18 @@ def test_last_good_round_trip(tmp_path: Path):
     save_last_good(tmp_path, "s", df, {"rows_read": 2})
     back, meta = load_last_good(tmp_path, "s")
     assert back.equals(df) and meta["rows_read"] == 2 and "saved" in meta
+
+
+def test_manifest_records_its_schema_and_the_earlywarn_version(tmp_path: Path):
+    from importlib.metadata import version
+
+    from earlywarn.manifest import MANIFEST_SCHEMA_VERSION
+
+    m = RunManifest(mission="M", config_hash="abc", as_of="2026-01-04", model_version="v1")
+    m.derive_run_id()
+    data = json.loads(m.write(tmp_path).read_text())
+    assert data["schema_version"] == MANIFEST_SCHEMA_VERSION >= 2
+    assert data["earlywarn_version"] == version("earlywarn") and data["earlywarn_version"] != "unknown"
+    run_id = m.run_id
+    m.earlywarn_version = "9.9.9"  # the version is a record of who wrote it, not part of what was computed
+    assert m.derive_run_id() == run_id

@@ -504,3 +504,59 @@ def test_zonal_population_reads_windows_not_the_whole_raster(tmp_path, monkeypat
     got = zonal_population(p, polys)
     assert got.tolist() == [400.0, 400.0]  # 20 x 20 cells of 1 person each
     assert len(windows) == 2 and all(w is not None and w.width * w.height <= 21 * 21 for w in windows)
+
+
+# ---------------------------------------------------------------- DTM totals at other admin levels
+def _lebanon_dtm() -> Path:
+    from tests.conftest import SHARED_DATA
+
+    path = SHARED_DATA / "dtm_lebanon_admin0-2.csv"
+    if not path.exists():
+        pytest.skip(f"shared DTM file not found at {path} (set EARLYWARN_SHARED_DATA)")
+    return path
+
+
+def test_dtm_api_export_keeps_admin0_and_admin1_rows_as_totals():
+    from earlywarn.ingest.dtm import mission_totals, places
+
+    res = read_displacement(_lebanon_dtm(), today=TODAY)
+    accounted(res)
+    assert res.n_read == 2643
+    assert "missing p-code" not in res.summary()["by_reason"]  # the 719 totals are not bad rows
+    assert res.n_quarantined == 0
+    t = res.table
+    assert t["admin_level"].value_counts().to_dict() == {2: 1924, 1: 638, 0: 81}
+    # Site / admin-2 rows exactly as before: a p-code each, levels other than totals untouched.
+    adm2 = places(t)
+    assert len(adm2) == 1924 and adm2["admin2_pcode"].notna().all()
+    assert t.loc[t["admin_level"] == 1, "admin1_pcode"].notna().all()
+    assert t.loc[t["admin_level"] < 2, "admin2_pcode"].isna().all()
+    # Totals are consistent: per round, admin-0 = sum of admin-1 = sum of admin-2.
+    by = t.groupby(["admin_level", "date", "round"])["idp_individuals"].sum().unstack("admin_level")
+    assert len(by) == 81 and by.notna().all().all()
+    np.testing.assert_array_equal(by[0], by[1])
+    np.testing.assert_array_equal(by[0], by[2])
+    # Mission-level figure: DTM's own country totals, one per reporting date, matching the places' sum.
+    tot = mission_totals(t)
+    assert tot.index.is_unique and len(tot) == t.loc[t["admin_level"] == 0, "date"].nunique()
+    from_places = mission_totals(adm2)
+    pd.testing.assert_series_equal(tot, from_places)
+    assert tot.iloc[-1] == 96037.0
+
+
+def test_dtm_admin1_total_without_its_p_code_is_still_quarantined(tmp_path):
+    p = tmp_path / "dtm_levels.csv"
+    p.write_text(
+        "id,admin1Pcode,admin2Pcode,adminLevel,numPresentIdpInd,reportingDate,roundNumber\n"
+        "1,,,0,300,2024-01-01,1\n"
+        "2,LB1,,1,300,2024-01-01,1\n"
+        "3,,,1,300,2024-01-01,1\n"
+        "4,LB1,LB101,2,100,2024-01-01,1\n"
+        "5,LB1,,2,200,2024-01-01,1\n",
+        encoding="utf-8",
+    )
+    res = read_displacement(p, today=TODAY)
+    accounted(res)
+    q = res.quarantine.set_index("source_row")
+    assert sorted(q.index) == [4, 6] and set(q["reason"]) == {"missing p-code"}
+    assert res.table["admin_level"].tolist() == [0, 1, 2]

@@ -23,6 +23,9 @@ def test_priogrid_gid_matches_ged():
     assert int(priogrid_gid(36.707602, 34.802462)) == 179714
     assert int(priogrid_gid(-179.9, -89.9)) == 1  # south-west corner cell
     assert int(priogrid_gid(179.9, 89.9)) == 360 * 720
+    # PRIO-GRID counts rows and columns from 1: gid = (row - 1) * 720 + col
+    assert [tuple(int(v) for v in priogrid_rowcol(g)) for g in (1, 720, 721, 179714, 360 * 720)] == [
+        (1, 1), (1, 720), (2, 1), (250, 434), (360, 720)]
 
 
 def test_priogrid_cells_contain_their_points():
@@ -33,7 +36,9 @@ def test_priogrid_cells_contain_their_points():
     geoms = cells.geometry.loc[gids].values
     assert shapely.contains(geoms, shapely.points(lon, lat)).all()
     row, col = priogrid_rowcol(gids)
-    assert np.array_equal(row * 720 + col + 1, gids)
+    assert np.array_equal((row - 1) * 720 + col, gids)
+    assert row.min() >= 1 and col.min() >= 1
+    assert np.array_equal(cells.loc[gids, "grid_row"], row) and np.array_equal(cells.loc[gids, "grid_col"], col)
     assert cells.crs.to_epsg() == 4326
 
 

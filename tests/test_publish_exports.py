@@ -28,7 +28,7 @@ def grid() -> gpd.GeoDataFrame:
 
 def test_exports_round_trip(tmp_path, grid):
     paths = write_exports(grid, tmp_path, stem="scores")
-    assert set(paths) == {"geoparquet", "geojson", "csv", "geotiff"}
+    assert set(paths) == {"geoparquet", "geojson", "csv", "gpkg", "xlsx", "geotiff"}
 
     pq = gpd.read_parquet(paths["geoparquet"])
     assert len(pq) == len(grid) and pq.crs.to_epsg() == 4326
@@ -42,7 +42,7 @@ def test_exports_round_trip(tmp_path, grid):
     assert sorted(gj["locality_id"]) == sorted(grid["locality_id"])
     np.testing.assert_allclose(gj.sort_values("locality_id")["risk"], grid.sort_values("locality_id")["risk"])
 
-    lines = paths["csv"].read_text(encoding="utf-8").splitlines()
+    lines = paths["csv"].read_text(encoding="utf-8-sig").splitlines()
     header, tags = lines[0].split(","), lines[1].split(",")
     assert len(header) == len(tags)
     assert tags[header.index("locality_id")] == "#adm2+code"
@@ -59,7 +59,7 @@ def test_exports_round_trip(tmp_path, grid):
 
 def test_csv_without_hxl(tmp_path, grid):
     paths = write_exports(grid, tmp_path, hxl=False)
-    second = paths["csv"].read_text(encoding="utf-8").splitlines()[1]
+    second = paths["csv"].read_text(encoding="utf-8-sig").splitlines()[1]
     assert not second.startswith("#")
 
 
@@ -188,7 +188,7 @@ def test_per_horizon_columns_with_hxl_tags(tmp_path, horizon_grid):
     import re
 
     paths = write_exports(horizon_grid, tmp_path)
-    lines = paths["csv"].read_text(encoding="utf-8").splitlines()
+    lines = paths["csv"].read_text(encoding="utf-8-sig").splitlines()
     header, tags = lines[0].split(","), lines[1].split(",")
     tag = dict(zip(header, tags, strict=True))
     for h in (1, 4, 12):

@@ -19,6 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from earlywarn import hxltags
 from earlywarn.atomic import write_text, write_with
 from earlywarn.brief import charts
 from earlywarn.brief import data as bd
@@ -67,7 +68,7 @@ def load_inputs(cfg: MissionConfig, as_of: str | None = None, *, incidents: pd.D
     version = manifest.get("model_version") or champion
     card = bd.read_json(cfg.models_dir / f"model-card-{version}.json") if version else None
     ind_path = cfg.tables_dir / "indicators_history.csv"
-    indicators = pd.read_csv(ind_path) if ind_path.exists() else pd.DataFrame()
+    indicators = hxltags.read_csv(ind_path) if ind_path.exists() else pd.DataFrame()
     if incidents is None:
         incidents, locality_of = _incidents_from_state(cfg, table)
     if incidents is not None and locality_of is not None:

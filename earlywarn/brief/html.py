@@ -142,12 +142,30 @@ def document(pages: list[Page], *, mission: str, as_of: str, classification: str
             f"<span>Decision support, not a substitute for analyst judgement.</span>"
             f"<span>Page {k} of {n}</span></footer>{cls}</section>"
         )
-    title = esc(f"POC weekly brief {mission} {as_of}")
+    meta = doc_metadata(mission=mission, as_of=as_of, classification=classification)
+    tags = "".join(f'<meta name="{k}" content="{esc(v)}">' for k, v in meta.items() if k != "title")
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{title}</title><style>{CSS}</style></head><body>" + "".join(parts) + "</body></html>"
+        f"<title>{esc(meta['title'])}</title>{tags}<style>{CSS}</style></head><body>" + "".join(parts)
+        + "</body></html>"
     )
+
+
+def doc_metadata(*, mission: str, as_of: str, classification: str) -> dict[str, str]:
+    """Title, author (the mission), subject and keywords of the brief, for the HTML head and the PDF.
+
+    A filed PDF is found by its document properties (archives, SharePoint,
+    a PDF reader's search), and the mission is the author that answers for it.
+    """
+    return {
+        "title": f"POC weekly brief {mission} {as_of}",
+        "author": mission,
+        "description": f"Protection of civilians: threat to civilians, flags and indicators as of {as_of} "
+                       f"({classification})",
+        "keywords": ", ".join(["protection of civilians", "early warning", "weekly brief", mission, as_of,
+                               classification]),
+    }
 
 
 MATRIX_WIDTHS_MM = (5, 29, 24, 13, 64, 46, 22, 30, 44)  # of the 277 mm between the margins

@@ -8,9 +8,11 @@ leak. If playwright is missing or fails, Chromium's own ``--print-to-pdf`` is us
 
 from __future__ import annotations
 
+import io
 import logging
 import subprocess
 import tempfile
+from html.parser import HTMLParser
 from pathlib import Path
 
 from earlywarn.errors import UserError
@@ -24,7 +26,12 @@ class PdfUnavailable(UserError, RuntimeError):
 
 
 def print_pdf(html_path: Path, pdf_path: Path, timeout_ms: int = 60_000) -> Path:
-    """Write ``pdf_path`` from ``html_path`` (already on disk); returns ``pdf_path``."""
+    """Write ``pdf_path`` from ``html_path`` (already on disk); returns ``pdf_path``.
+
+    The PDF's title, author, subject and keywords come from the HTML's
+    ``<title>`` and ``<meta name="author|description|keywords">``: Chromium
+    itself carries over only the title.
+    """
     exe = chromium_path()
     if exe is None:
         raise PdfUnavailable("Chromium not found (Debian package 'chromium', or set EARLYWARN_CHROMIUM): "
@@ -32,12 +39,71 @@ def print_pdf(html_path: Path, pdf_path: Path, timeout_ms: int = 60_000) -> Path
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        return _print_cli(exe, html_path, pdf_path, timeout_ms)
+        out = _print_cli(exe, html_path, pdf_path, timeout_ms)
+    else:
+        try:
+            out = _print_playwright(exe, html_path, pdf_path, timeout_ms)
+        except Exception as exc:  # noqa: BLE001 - a playwright/Chromium mismatch: Chromium alone can still print
+            log.warning("printing through playwright failed (%s); trying chromium --print-to-pdf", exc)
+            out = _print_cli(exe, html_path, pdf_path, timeout_ms)
+    set_metadata(out, html_metadata(Path(html_path).read_text(encoding="utf-8")))
+    return out
+
+
+class _HeadParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.meta: dict[str, str] = {}
+        self._in_title = False
+
+    def handle_starttag(self, tag, attrs) -> None:
+        a = dict(attrs)
+        if tag == "title":
+            self._in_title = True
+        elif tag == "meta" and a.get("name") in ("author", "description", "keywords"):
+            self.meta[a["name"]] = a.get("content") or ""
+
+    def handle_endtag(self, tag) -> None:
+        if tag == "title":
+            self._in_title = False
+
+    def handle_data(self, data) -> None:
+        if self._in_title:
+            self.meta["title"] = self.meta.get("title", "") + data
+
+
+def html_metadata(html: str) -> dict[str, str]:
+    """``title``, ``author``, ``description`` and ``keywords`` from a page's head (entities decoded)."""
+    head = html.split("</head>", 1)[0]
+    p = _HeadParser()
+    p.feed(head)
+    p.close()
+    return {k: v.strip() for k, v in p.meta.items() if v.strip()}
+
+
+def set_metadata(pdf_path: Path, meta: dict[str, str]) -> None:
+    """Write the document properties (Title, Author, Subject, Keywords, Creator) into the PDF in place.
+
+    Without pypdf the PDF keeps Chromium's properties (the title only); the
+    brief is still written.
+    """
     try:
-        return _print_playwright(exe, html_path, pdf_path, timeout_ms)
-    except Exception as exc:  # noqa: BLE001 - a playwright/Chromium mismatch: Chromium alone can still print
-        log.warning("printing through playwright failed (%s); trying chromium --print-to-pdf", exc)
-        return _print_cli(exe, html_path, pdf_path, timeout_ms)
+        from pypdf import PdfReader, PdfWriter
+    except ImportError:
+        log.warning("pypdf not installed: the brief PDF carries its title only")
+        return
+    from earlywarn.manifest import earlywarn_version
+
+    info = {f"/{key}": meta[name] for name, key in (("title", "Title"), ("author", "Author"),
+                                                    ("description", "Subject"), ("keywords", "Keywords"))
+            if meta.get(name)}
+    info["/Creator"] = f"earlywarn {earlywarn_version()}"
+    data = Path(pdf_path).read_bytes()
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    writer.add_metadata(info)
+    buf = io.BytesIO()
+    writer.write(buf)
+    Path(pdf_path).write_bytes(buf.getvalue())
 
 
 def _print_playwright(exe: str, html_path: Path, pdf_path: Path, timeout_ms: int) -> Path:

@@ -19,8 +19,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from earlywarn import hxltags
 from earlywarn.atomic import write_text
 from earlywarn.config import IndicatorConfig, MissionConfig
+from earlywarn.ingest.dtm import mission_totals
 
 UNITS = {
     "civilian_fatalities_per_100k": "per 100,000",
@@ -200,7 +202,7 @@ def compute_indicators(
         elif spec.metric == "idp_growth_pct":
             value = float("nan")
             if displacement is not None and len(displacement):
-                tot = displacement.groupby("date")["idp_individuals"].sum().sort_index()
+                tot = mission_totals(displacement)
                 tot = tot[tot.index <= as_of]
                 if len(tot) >= 2 and tot.iloc[-2] > 0:
                     value = float((tot.iloc[-1] - tot.iloc[-2]) / tot.iloc[-2] * 100)
@@ -254,7 +256,7 @@ def with_history(current: pd.DataFrame, history_path: Path) -> tuple[pd.DataFram
     before touching any file.
     """
     if history_path.exists():
-        hist = pd.read_csv(history_path, parse_dates=["as_of"])
+        hist = hxltags.read_csv(history_path, parse_dates=["as_of"])
         hist = hist[hist["as_of"] != current["as_of"].iloc[0]] if len(current) else hist
     else:
         hist = pd.DataFrame(columns=current.columns)

@@ -12,7 +12,7 @@ Three kinds of unit, all returned as a GeoDataFrame in EPSG:4326 with the
 Public API::
 
     priogrid_gid(lon, lat) -> np.ndarray[int64]
-    priogrid_rowcol(gid) -> (row, col)
+    priogrid_rowcol(gid) -> (row, col)                # both from 1, as in PRIO-GRID
     priogrid_cells(gids) -> GeoDataFrame
     km_grid(bbox, cell_km) -> GeoDataFrame          # bbox = (min_lon, min_lat, max_lon, max_lat)
     utm_crs_for(obj) -> pyproj.CRS                  # GeoDataFrame / GeoSeries / bbox tuple
@@ -43,7 +43,7 @@ WGS84 = "EPSG:4326"
 
 # ----------------------------------------------------------------------------- PRIO-GRID
 def priogrid_gid(lon, lat) -> np.ndarray:
-    """PRIO-GRID gid of each point: ``row * 720 + col + 1`` (gid 1 = south-west corner).
+    """PRIO-GRID gid of each point: ``(row - 1) * 720 + col`` (gid 1 = south-west corner).
 
     Points exactly on the north or east edge of the world are folded into the
     last row/column so that every valid coordinate has a cell.
@@ -54,24 +54,39 @@ def priogrid_gid(lon, lat) -> np.ndarray:
     >>> priogrid_gid([36.2, -179.9], [33.1, -89.9]).tolist()
     [177553, 1]
     """
+    row, col = priogrid_point_rowcol(lon, lat)
+    return (row - 1) * PRIOGRID_COLS + col
+
+
+def priogrid_point_rowcol(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """PRIO-GRID (row, col) of each point, counted from 1 as PRIO-GRID's own ``row``/``col`` columns are.
+
+    Row 1 is the southernmost band (-90 to -89.5), column 1 the westernmost
+    (-180 to -179.5), so our columns join PRIO-GRID's tables without an offset.
+    """
     lon = np.asarray(lon, dtype="float64")
     lat = np.asarray(lat, dtype="float64")
-    row = np.clip(np.floor((lat + 90.0) / PRIOGRID_RES), 0, 359).astype("int64")
-    col = np.clip(np.floor((lon + 180.0) / PRIOGRID_RES), 0, PRIOGRID_COLS - 1).astype("int64")
-    return row * PRIOGRID_COLS + col + 1
+    row = np.clip(np.floor((lat + 90.0) / PRIOGRID_RES), 0, 359).astype("int64") + 1
+    col = np.clip(np.floor((lon + 180.0) / PRIOGRID_RES), 0, PRIOGRID_COLS - 1).astype("int64") + 1
+    return row, col
 
 
 def priogrid_rowcol(gid) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of :func:`priogrid_gid`: (row, col) of each gid.
+    """Inverse of :func:`priogrid_gid`: (row, col) of each gid, both from 1 (row 1..360, col 1..720).
 
     Grid neighbours and cell corners are arithmetic on row and column, so a
     PRIO-GRID locality needs no geometry lookup.
 
     >>> [v.tolist() for v in priogrid_rowcol([177553, 1])]
-    [[246, 0], [432, 0]]
+    [[247, 1], [433, 1]]
     """
     g = np.asarray(gid, dtype="int64") - 1
-    return g // PRIOGRID_COLS, g % PRIOGRID_COLS
+    return g // PRIOGRID_COLS + 1, g % PRIOGRID_COLS + 1
+
+
+def priogrid_corner(row, col) -> tuple[np.ndarray, np.ndarray]:
+    """South-west corner (lon, lat) of PRIO-GRID cells given their 1-based row and column."""
+    return (np.asarray(col) - 1) * PRIOGRID_RES - 180.0, (np.asarray(row) - 1) * PRIOGRID_RES - 90.0
 
 
 def _frame(ids, geoms, names, extra: dict | None = None) -> gpd.GeoDataFrame:
@@ -89,8 +104,7 @@ def priogrid_cells(gids) -> gpd.GeoDataFrame:
     """Square 0.5 degree cells for the given gids (sorted, unique), ``locality_id`` = gid text."""
     gids = np.unique(np.asarray(gids, dtype="int64"))
     row, col = priogrid_rowcol(gids)
-    x0 = col * PRIOGRID_RES - 180.0
-    y0 = row * PRIOGRID_RES - 90.0
+    x0, y0 = priogrid_corner(row, col)
     geoms = shapely.box(x0, y0, x0 + PRIOGRID_RES, y0 + PRIOGRID_RES)
     return _frame(
         gids.astype(str),

@@ -4,6 +4,12 @@ Column names differ between DTM products; each canonical field accepts the
 published names and the HXL hashtags seen on HDX. Rows split by
 displacement reason (conflict / natural disaster) for the same place and
 round are kept as separate records; consumers sum per place and date.
+
+Exports straight from DTM's API mix levels: ``adminLevel`` 0 (the country)
+and 1 (admin-1) rows are totals of the admin-2 rows of the same round. They
+have no admin-2 p-code by design, so they are kept with their
+``admin_level`` (mission-level indicators use them) instead of being
+quarantined; :func:`places` gives the rows that are places.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ ALIASES = {
     "record_id": (["id", "siteId", "site_id", "SSID", "Site ID"], ["#meta+id", "#loc+id", "#loc+code"]),
     "date": (["reportingDate", "reporting_date", "date", "Reporting Date", "Survey Date"], ["#date+reported", "#date"]),
     "round": (["roundNumber", "round", "Round"], ["#meta+round"]),
+    "admin_level": (["adminLevel", "admin_level", "Admin Level"], ["#adm+level"]),
     "admin1_pcode": (["admin1Pcode", "admin1_pcode", "Admin 1 Pcode"], ["#adm1+code"]),
     "admin2_pcode": (["admin2Pcode", "admin2_pcode", "Admin 2 Pcode"], ["#adm2+code"]),
     "admin2_name": (["admin2Name", "admin2_name", "Admin 2"], ["#adm2+name"]),
@@ -53,6 +60,37 @@ ALIASES = {
         ["#affected+idps+hh", "#affected+hh+idps", "#affected+hh"],
     ),
 }
+
+
+TOTAL_LEVELS = (0, 1)
+
+
+def is_total(displacement: pd.DataFrame) -> np.ndarray:
+    """True for rows that are country or admin-1 totals (DTM ``adminLevel`` 0 or 1)."""
+    if "admin_level" not in displacement:
+        return np.zeros(len(displacement), dtype=bool)
+    return displacement["admin_level"].isin(TOTAL_LEVELS).fillna(False).to_numpy(dtype=bool)
+
+
+def places(displacement: pd.DataFrame) -> pd.DataFrame:
+    """The rows that are places (admin-2 areas, sites): totals left out, so nothing is counted twice."""
+    return displacement[~is_total(displacement)]
+
+
+def mission_totals(displacement: pd.DataFrame) -> pd.Series:
+    """IDPs in the mission per reporting date: DTM's own country totals when the file has them,
+    else the sum over places.
+
+    Rows of one round (split by displacement reason) are summed; when two
+    rounds share a reporting date, the later round is the figure of that date.
+    """
+    tot = is_total(displacement)
+    level0 = displacement[tot & (displacement["admin_level"] == 0).fillna(False).to_numpy(dtype=bool)] \
+        if tot.any() else displacement.iloc[:0]
+    use = level0 if len(level0) else displacement[~tot]
+    rnd = use["round"].fillna(-1) if "round" in use else pd.Series(-1, index=use.index)
+    per = use.assign(_round=rnd).groupby(["date", "_round"])["idp_individuals"].sum()
+    return per.groupby(level="date").last().sort_index()
 
 
 def _column(raw: RawTable, field: str) -> str | None:
@@ -156,8 +194,16 @@ def read_dtm(path, *, source_name: str | None = None, today: date | None = None)
         lon, lat = check_coords(chk, c, cols["lon"], cols["lat"], None, required=cols["admin2_pcode"] is None)
     else:
         lon = lat = pd.Series(np.nan, index=c.index)
+    level = (numeric(c[cols["admin_level"]]).round().astype("Int64") if cols["admin_level"]
+             else pd.Series(pd.NA, index=c.index, dtype="Int64"))
+    total = level.isin(TOTAL_LEVELS).fillna(False).to_numpy(dtype=bool)
     if cols["admin2_pcode"] and not (cols["lat"] and cols["lon"]):
-        chk.flag(blank(c[cols["admin2_pcode"]]), cols["admin2_pcode"], c[cols["admin2_pcode"]], "missing p-code")
+        chk.flag(blank(c[cols["admin2_pcode"]]) & ~total, cols["admin2_pcode"], c[cols["admin2_pcode"]],
+                 "missing p-code")
+    if cols["admin1_pcode"]:  # an admin-1 total must say which admin-1 it is
+        at1 = (level == 1).fillna(False).to_numpy(dtype=bool)
+        chk.flag(blank(c[cols["admin1_pcode"]]) & at1, cols["admin1_pcode"], c[cols["admin1_pcode"]],
+                 "missing p-code")
     rid = text(c, cols["record_id"]) if cols["record_id"] else pd.Series(pd.NA, index=c.index, dtype="string")
     rid = rid.fillna("line" + pd.Series(raw.lines, index=c.index).astype(str))
     df = pd.DataFrame(
@@ -181,6 +227,7 @@ def read_dtm(path, *, source_name: str | None = None, today: date | None = None)
             "lat": lat,
             "idp_individuals": ind,
             "idp_households": hh,
+            "admin_level": level,
         }
     )[~chk.bad]
     return chk.result(conform(df, DISPLACEMENT, DISPLACEMENT_REQUIRED, name=f"displacement from {path}"))

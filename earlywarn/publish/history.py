@@ -157,33 +157,3 @@ def time_control_html(dates: list[str]) -> str:
         f'</button><select id="ew-run">{opts}</select><button type="button" id="ew-run-next" aria-label="Later run">'
         '&#9654;</button> <span id="ew-run-note"></span></div>'
     )
-
-
-SCORE_HISTORY_COLUMNS = ("locality_id", "name", "as_of", "risk", "risk_class", "forward_deploy",
-                         "humanitarian_access", "expected_at_risk", "model_version", "run_id")
-
-
-def previous_scores(history_dir: Path, as_of: pd.Timestamp) -> pd.DataFrame | None:
-    """The most recent saved scores strictly before this as-of date (for the change since the last run).
-
-    Strictly before: a rerun of the same date must compare with the run
-    before it, not with itself, or every change would read zero.
-    """
-    if not history_dir.exists():
-        return None
-    files = sorted(p for p in history_dir.glob("scores_*.parquet")
-                   if p.stem.removeprefix("scores_") < str(as_of.date()))
-    return pd.read_parquet(files[-1]) if files else None
-
-
-def save_scores(history_dir: Path, table: pd.DataFrame, as_of: pd.Timestamp) -> Path:
-    """This run's scores, kept per as-of date for the change since last run, the map's time control and the brief.
-
-    One file per as-of date, replaced atomically, so a rerun of the same date
-    replaces its own entry instead of adding a second one.
-    """
-    from earlywarn.atomic import write_with
-
-    cols = [c for c in SCORE_HISTORY_COLUMNS if c in table]
-    return write_with(history_dir / f"scores_{as_of.date()}.parquet",
-                      lambda p: pd.DataFrame(table[cols]).to_parquet(p, index=False))

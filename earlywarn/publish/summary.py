@@ -29,3 +29,27 @@ def summary_lines(table: pd.DataFrame, map_path: str | Path | None, manifest: di
     if warnings:
         lines.append(f"{len(warnings)} warning(s) in the run manifest; first: {warnings[0]}")
     return lines
+
+
+def missions_summary_lines(
+    outcomes: list[tuple[str, pd.DataFrame | None, dict | None, str | Path | None, str | None]],
+) -> tuple[list[str], int]:
+    """The summary of a run of several missions: one block per mission, then how many ran and failed.
+
+    Each outcome is ``(label, table, manifest, map_path, error)``: a mission
+    that ran has its table (the same lines as a single run); one that failed
+    has only its one-line error. Returns the lines and the number of failures,
+    so that the command can exit non-zero when any mission failed.
+    """
+    lines: list[str] = []
+    failed = 0
+    for label, table, manifest, map_path, error in outcomes:
+        lines.append(f"== {label} ==")
+        if error is not None or table is None:
+            failed += 1
+            lines.append(f"  {error or 'failed: no scores published'}")
+        else:
+            lines.extend(summary_lines(table, map_path, manifest))
+        lines.append("")
+    lines.append(f"{len(outcomes)} missions: {len(outcomes) - failed} ran, {failed} failed")
+    return lines, failed

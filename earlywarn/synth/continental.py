@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from earlywarn.geo.localities import PRIOGRID_RES, neighbours, priogrid_cells, priogrid_gid
+from earlywarn.geo.localities import PRIOGRID_RES, neighbours, priogrid_cells, priogrid_corner, priogrid_gid
 
 # (lon, lat) outline of mainland Africa (Sinai included, as PRIO-GRID's Egypt) and Madagascar
 AFRICA = (
@@ -143,9 +143,8 @@ def generate_continental(
     rng_geo, rng_sys, rng_proc, rng_ev = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
     gids = africa_gids() if gids is None else np.unique(np.asarray(gids, dtype="int64"))
     cells = priogrid_cells(gids)
-    row, col = cells["grid_row"].to_numpy(), cells["grid_col"].to_numpy()
-    lon = col * PRIOGRID_RES - 180.0 + 0.25
-    lat = row * PRIOGRID_RES - 90.0 + 0.25
+    x0, y0 = priogrid_corner(cells["grid_row"].to_numpy(), cells["grid_col"].to_numpy())
+    lon, lat = x0 + PRIOGRID_RES / 2, y0 + PRIOGRID_RES / 2
     cx = lon * KM_PER_DEG * np.cos(np.radians(lat))  # local km; fine for gaussian fields
     cy = lat * KM_PER_DEG
     N = len(cells)

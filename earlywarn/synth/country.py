@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from earlywarn.geo.localities import PRIOGRID_RES, neighbours, priogrid_cells, priogrid_gid
+from earlywarn.geo.localities import PRIOGRID_RES, neighbours, priogrid_cells, priogrid_corner, priogrid_gid
 from earlywarn.ingest.ged import GED_25_1
 
 EXTENT = (-12.3, 10.1, 4.3, 25.0)  # lon/lat box, roughly Mali
@@ -86,9 +86,8 @@ def generate_country(
     x0, y0, x1, y1 = EXTENT
     gx, gy = np.meshgrid(np.arange(x0, x1, PRIOGRID_RES), np.arange(y0, y1, PRIOGRID_RES))
     cells = priogrid_cells(np.unique(priogrid_gid(gx.ravel(), gy.ravel())))
-    row, col = cells["grid_row"].to_numpy(), cells["grid_col"].to_numpy()
-    lon = col * PRIOGRID_RES - 180.0 + 0.25
-    lat = row * PRIOGRID_RES - 90.0 + 0.25
+    x0, y0 = priogrid_corner(cells["grid_row"].to_numpy(), cells["grid_col"].to_numpy())
+    lon, lat = x0 + PRIOGRID_RES / 2, y0 + PRIOGRID_RES / 2
     cx, cy = lon * KM_PER_DEG * np.cos(np.radians(lat)), lat * KM_PER_DEG
     n = len(cells)
     first = np.datetime64(start, "D")
