@@ -125,7 +125,7 @@ def ensure_demo(seed: int = 20261125, regenerate: bool = False, out_dir: Path = 
     return config
 
 
-def _run_flow(config: Path, as_of: str | None) -> dict:
+def _run_flow(config: Path, as_of: str | None, offline: bool = False) -> dict:
     _prefect_env()
     from earlywarn.config import load_config
 
@@ -133,7 +133,7 @@ def _run_flow(config: Path, as_of: str | None) -> dict:
     from flows.nightly import run_config
 
     _quiet_prefect_user_errors()
-    paths = run_config(str(config), as_of)
+    paths = run_config(str(config), as_of, offline)
     typer.echo("published:")
     for name, path in paths.items():
         typer.echo(f"  {name:<12} {path}")
@@ -170,16 +170,22 @@ def run(
     dask_address: str = typer.Option(
         None, help="Existing Dask scheduler (tcp://host:8786) for several missions; default: a local cluster."
     ),
+    offline: bool = typer.Option(
+        False, "--offline", help="Read the local copies as they are: fetch nothing, even for feeds with a fetch block."
+    ),
 ) -> None:
-    """Run the nightly flow for one mission, or several missions in parallel (one summary each)."""
+    """Run the nightly flow for one mission, or several missions in parallel (one summary each).
+
+    Feeds with a ``fetch`` block are refreshed first (see ``earlywarn fetch``) unless --offline.
+    """
     configs = list(dict.fromkeys(Path(c) for c in [*config, *(more or [])]))  # a mission named twice runs once
     if len(configs) == 1:
-        _run_flow(configs[0], as_of)
+        _run_flow(configs[0], as_of, offline)
         return
     _prefect_env()
     from flows.multi import run_missions
 
-    results = run_missions([str(c) for c in configs], as_of=as_of, address=dask_address)
+    results = run_missions([str(c) for c in configs], as_of=as_of, address=dask_address, offline=offline)
     failed = _print_missions(configs, results)
     if failed:
         raise typer.Exit(code=1)
@@ -372,6 +378,7 @@ def score(
     config: Path = typer.Option(..., "--config", help="Mission YAML file."),
     as_of: str = typer.Option(None, help="Score as of this date (YYYY-MM-DD); default: latest data."),
     top: int = typer.Option(10, help="How many localities to print."),
+    offline: bool = typer.Option(False, "--offline", help="Fetch nothing; read the local copies as they are."),
 ) -> None:
     """Score every locality with the current model (no Prefect) and publish; prints the top localities."""
     from dataclasses import asdict
@@ -379,7 +386,7 @@ def score(
     from earlywarn.pipeline import run_mission
     from earlywarn.publish.summary import summary_lines
 
-    result = run_mission(config, as_of)
+    result = run_mission(config, as_of, offline=offline)
     for line in summary_lines(result.products.table, result.paths["map"], asdict(result.manifest), top=top):
         typer.echo(line)
 

@@ -51,8 +51,10 @@ from earlywarn.ingest.feedcheck import FeedRegressed, check_as_of, check_feed, f
 from earlywarn.manifest import RunManifest, load_last_good, run_lock, save_last_good
 from earlywarn.publish.header import MapHeader, map_header
 
-if TYPE_CHECKING:  # the model stack is imported only by the stages that use it
+if TYPE_CHECKING:  # the model stack and the fetchers are imported only by the stages that use them
+    from earlywarn.ingest.fetch import FetchReport
     from earlywarn.model.registry import RetrainOutcome
+    from earlywarn.publish.alerts import AlertReport
 
 log = logging.getLogger("earlywarn")
 
@@ -74,6 +76,7 @@ class MissionRun:
     manifest: RunManifest
     as_of: str | None = None  # None: the latest data
     kind: str = "run"  # "run" (nightly) or "training": the manifest folder and the failure wording
+    offline: bool = False  # True: read the local copies as they are, fetch nothing
 
     @property
     def runs_dir(self) -> Path:
@@ -82,7 +85,8 @@ class MissionRun:
         return runs / "training" if self.kind == "training" else runs
 
 
-def open_run(config_path: str | Path, as_of: str | None = None, *, training: bool = False) -> MissionRun:
+def open_run(config_path: str | Path, as_of: str | None = None, *, training: bool = False,
+             offline: bool = False) -> MissionRun:
     """Load and validate the config and start a manifest; touches no output.
 
     A config error therefore fails before the lock is taken or any file
@@ -92,7 +96,7 @@ def open_run(config_path: str | Path, as_of: str | None = None, *, training: boo
 
     cfg = load_config(config_path)
     manifest = RunManifest(mission=cfg.mission, config_hash=cfg.config_hash(), config=cfg.model_dump(mode="json"))
-    return MissionRun(cfg, manifest, as_of, "training" if training else "run")
+    return MissionRun(cfg, manifest, as_of, "training" if training else "run", offline)
 
 
 @contextlib.contextmanager
@@ -103,8 +107,29 @@ def guarded(run: MissionRun) -> Iterator[MissionRun]:
     killed run never leaves it behind), and a failed run leaves a manifest
     saying why, with the traceback when it was a bug rather than a user's mistake.
     """
-    with run_lock(run.cfg.tables_dir), run.manifest.failure_recorded(run.runs_dir, run.kind):
-        yield run
+    with run_lock(run.cfg.tables_dir):
+        try:
+            with run.manifest.failure_recorded(run.runs_dir, run.kind):
+                yield run
+        except Exception as exc:
+            if run.kind == "run":
+                alert_failure(run, exc)
+            raise
+
+
+def alert_failure(run: MissionRun, error: BaseException) -> None:
+    """Tell the alert channels that listen for ``run_failed`` that tonight's run failed and yesterday's map stands.
+
+    Never raises: a failed alert is a warning in the manifest, and the run's
+    own error is what the caller must see.
+    """
+    if not run.cfg.alerts:
+        return
+    from earlywarn.publish import alerts
+
+    if alerts.failure_worth_alerting(error):
+        alerts.send_alerts(run.cfg, alerts.failed_run(run.cfg, run.manifest, error), run.manifest,
+                           run.manifest.run_id)
 
 
 @dataclass
@@ -316,7 +341,49 @@ def freshness(outcomes: list[SourceOutcome]) -> list[dict]:
     return out
 
 
-def ingest_feeds(run: MissionRun, area: MissionArea) -> list[SourceOutcome]:
+# ---------------------------------------------------------------------- fetch
+def fetch_feeds(run: MissionRun) -> list[FetchReport]:
+    """Stage: refresh the local copy of every feed that has a ``fetch`` block (new and revised rows only).
+
+    A fetch that fails (server down, time-outs, refused credentials) leaves
+    the local copy as it was and is recorded in the manifest; the feed is
+    then read from that copy and marked stale (:func:`mark_failed_fetches`).
+    Nothing is fetched for an offline run or a mission without fetch blocks.
+    """
+    from earlywarn.ingest.fetch import fetch_all, fetchable
+
+    if run.offline or not fetchable(run.cfg):
+        return []
+    with run.manifest.stage("fetch"):
+        return fetch_all(run.cfg, run.manifest, raise_auth=False)
+
+
+def mark_failed_fetches(outcomes: list[SourceOutcome], reports: list[FetchReport]) -> list[SourceOutcome]:
+    """A feed whose fetch failed was read from its older local copy: mark it stale, as a feed that failed to read.
+
+    The map then says "stale since" the last time the copy was refreshed, and
+    when every incident feed failed the run fails as it does for unreadable
+    files, rather than republish yesterday's picture as today's.
+    """
+    failed = {r.source: r for r in reports if not r.ok}
+    for o in outcomes:
+        rep = failed.get(o.name)
+        if rep is None or o.table is None or o.stale_since:
+            continue
+        o.error = f"fetch failed: {rep.error}"
+        o.stale_since = _copy_date(rep.path)
+    return outcomes
+
+
+def _copy_date(path: str) -> str:
+    """The day a local copy was last written: when its data was last fetched."""
+    try:
+        return pd.Timestamp(Path(path).stat().st_mtime, unit="s").strftime("%Y-%m-%d")
+    except OSError:
+        return "?"
+
+
+def ingest_feeds(run: MissionRun, area: MissionArea, fetched: list[FetchReport] | None = None) -> list[SourceOutcome]:
     """Stage, without an orchestrator: every feed one after another, each retried ``ingest_retries`` times.
 
     A feed that still fails falls back to its last good copy; a feed that
@@ -335,6 +402,7 @@ def ingest_feeds(run: MissionRun, area: MissionArea) -> list[SourceOutcome]:
                         log.warning("source %s failed: %s", src.name, exc)
                         outcomes.append(fallback_source(run.cfg, src, exc))
                         break
+    mark_failed_fetches(outcomes, fetched or [])
     require_incidents(run, outcomes)
     return outcomes
 
@@ -704,6 +772,26 @@ def sinks_not_written(run: MissionRun, products: RunProducts, published: Publish
     return paths
 
 
+def send_alerts(run: MissionRun, products: RunProducts, paths: dict[str, Path]) -> list[AlertReport]:
+    """Stage: tell the people who must act what changed since the last published run (chat webhook, email).
+
+    Runs last, once the map, the brief and the sinks are written, so a
+    message never points at a map that is not there. Never fails the run: a
+    channel that cannot be reached is a warning in the manifest, and a rerun
+    of the same run id sends nothing again.
+    """
+    if not run.cfg.alerts:
+        return []
+    from earlywarn.publish import alerts
+    from earlywarn.publish.history import previous_scores
+
+    with run.manifest.stage("alerts"):
+        previous = previous_scores(run.cfg.tables_dir / "history", products.as_of)
+        changes = alerts.run_changes(run.cfg, previous, products.table, run.manifest, map_path=paths.get("map"))
+        return alerts.send_alerts(run.cfg, changes, run.manifest, run.manifest.run_id,
+                                  attachments=[paths.get("brief_pdf")])
+
+
 def _redraw_map(run: MissionRun, products: RunProducts, published: Published) -> dict[str, Path]:
     """Replace the published map with one whose header also carries the latest warning."""
     from earlywarn.publish import publish_map
@@ -741,17 +829,18 @@ def to_postgis(cfg: MissionConfig, p: RunProducts, indic: pd.DataFrame, manifest
 
 
 # ------------------------------------------------------------------ whole run
-def run_mission(config_path: str | Path, as_of: str | None = None) -> RunResult:
+def run_mission(config_path: str | Path, as_of: str | None = None, *, offline: bool = False) -> RunResult:
     """One mission's nightly run, start to finish, under the output lock, without Prefect.
 
     The same stages in the same order as ``flows/nightly.py``; feeds are read
     one after another (:func:`ingest_feeds`). Used by ``earlywarn score``, the
     tests, the benchmarks and each Dask mission of ``earlywarn run --missions``.
     """
-    run = open_run(config_path, as_of)
+    run = open_run(config_path, as_of, offline=offline)
     with guarded(run):
         area = resolve_mission_area(run)
-        outcomes = ingest_feeds(run, area)
+        fetched = fetch_feeds(run)
+        outcomes = ingest_feeds(run, area, fetched)
         geo = build_geography(run, area, outcomes)
         prepared = build_features(run, geo, outcomes)
         chosen = load_or_train_model(run, prepared)
@@ -768,6 +857,7 @@ def run_mission(config_path: str | Path, as_of: str | None = None) -> RunResult:
             paths |= write_sinks(run, products, published)
         except TimeoutError as exc:  # a database that hangs: queued for the next run, like one that is down
             paths |= sinks_not_written(run, products, published, exc)
+        send_alerts(run, products, paths)
     return RunResult(paths, products, run.manifest)
 
 
@@ -835,7 +925,7 @@ def train_mission(config_path: str | Path) -> TrainingResult:
     run = open_run(config_path, training=True)
     with guarded(run):
         area = resolve_mission_area(run)
-        outcomes = ingest_feeds(run, area)
+        outcomes = ingest_feeds(run, area, fetch_feeds(run))
         geo = build_geography(run, area, outcomes)
         prepared = build_features(run, geo, outcomes)
         result = train_and_promote(run, prepared)

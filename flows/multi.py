@@ -18,9 +18,9 @@ from earlywarn import pipeline as pl
 
 
 @task(cache_policy=NONE, retries=1)
-def mission_task(config_path: str, as_of: str | None) -> dict[str, str]:
+def mission_task(config_path: str, as_of: str | None, offline: bool = False) -> dict[str, str]:
     """One mission's whole nightly run on a Dask worker (``run_mission``: the stages without nested tasks)."""
-    result = pl.run_mission(config_path, as_of)
+    result = pl.run_mission(config_path, as_of, offline=offline)
     return {"as_of": result.manifest.as_of, "run_id": result.manifest.run_id, "map": str(result.paths["map"])}
 
 
@@ -32,7 +32,7 @@ def _label(config: str, all_configs: list[str]) -> str:
 
 
 def run_missions(config_paths: list[str], as_of: str | None = None, address: str | None = None,
-                 n_workers: int = 2) -> dict[str, dict | str]:
+                 n_workers: int = 2, offline: bool = False) -> dict[str, dict | str]:
     """Run every mission; a failed mission is reported, not allowed to stop the others."""
     runner = (DaskTaskRunner(address=address) if address else
               DaskTaskRunner(cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1, "processes": True}))
@@ -40,7 +40,7 @@ def run_missions(config_paths: list[str], as_of: str | None = None, address: str
     @flow(name="earlywarn-missions", task_runner=runner)
     def missions() -> dict[str, dict | str]:
         """One task per mission; each mission's outcome or its one-line failure."""
-        futures = {_label(c, config_paths): mission_task.submit(c, as_of) for c in config_paths}
+        futures = {_label(c, config_paths): mission_task.submit(c, as_of, offline) for c in config_paths}
         out: dict[str, dict | str] = {}
         for name, fut in futures.items():
             try:

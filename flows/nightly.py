@@ -32,7 +32,9 @@ from earlywarn.config import MissionConfig, SourceConfig
 from earlywarn.errors import is_user_error
 from earlywarn.geo.area import MissionArea
 from earlywarn.ingest.feedcheck import FeedRegressed
+from earlywarn.ingest.fetch import FetchAuthError, FetchReport, fetch_source, fetchable, record_fetch
 from earlywarn.manifest import RunManifest
+from earlywarn.publish.alerts import AlertReport
 
 
 def _exception(state) -> BaseException | None:
@@ -94,7 +96,35 @@ async def ingest_feed(cfg: MissionConfig, src: SourceConfig, area: BaseGeometry 
     return await anyio.to_thread.run_sync(pl.ingest_source, cfg, src, area, abandon_on_cancel=True)
 
 
-def ingest_feeds(run: pl.MissionRun, mission_area: MissionArea) -> list[pl.SourceOutcome]:
+@task(timeout_seconds=1800, cache_policy=NONE)
+def fetch_feed(cfg: MissionConfig, src: SourceConfig) -> FetchReport:
+    """Refresh one feed's local copy from its publisher (an API, HDX, a URL or a watched folder).
+
+    The fetcher retries time-outs, 429 and 5xx itself, honouring
+    ``Retry-After``, so the task has no retries of its own; a fetch that still
+    fails is a failed report, and the feed is read from its older copy, stale.
+    """
+    try:
+        return fetch_source(cfg, src)
+    except FetchAuthError as exc:  # refused credentials: recorded and read stale, like any failed fetch
+        return exc.report  # type: ignore[attr-defined]
+
+
+def fetch_feeds(run: pl.MissionRun) -> list[FetchReport]:
+    """Every feed with a ``fetch`` block as its own task, in parallel; nothing when the run is offline."""
+    if run.offline or not fetchable(run.cfg):
+        return []
+    with run.manifest.stage("fetch"):
+        futures = [fetch_feed.with_options(name=f"fetch-{src.name}").submit(run.cfg, src)
+                   for src in fetchable(run.cfg)]
+        reports = [f.result() for f in futures]
+        for rep in reports:
+            record_fetch(run.manifest, rep)
+    return reports
+
+
+def ingest_feeds(run: pl.MissionRun, mission_area: MissionArea,
+                 fetched: list[FetchReport] | None = None) -> list[pl.SourceOutcome]:
     """Every feed as its own task, in parallel (``ingest_retries``, ``ingest_timeout_s``); failures fall back."""
     cfg = run.cfg
     opts = {"timeout_seconds": cfg.ingest_timeout_s, "retries": cfg.ingest_retries}
@@ -109,6 +139,7 @@ def ingest_feeds(run: pl.MissionRun, mission_area: MissionArea) -> list[pl.Sourc
             except Exception as exc:  # noqa: BLE001 - a failed feed is a warning, not a failed run
                 get_run_logger().warning("source %s failed after retries: %s", src.name, exc)
                 outcomes.append(pl.fallback_source(cfg, src, exc))
+    pl.mark_failed_fetches(outcomes, fetched or [])
     pl.require_incidents(run, outcomes)
     return outcomes
 
@@ -156,6 +187,12 @@ def write_brief(run: pl.MissionRun, products: pl.RunProducts) -> dict[str, Path]
     return pl.write_brief(run, products)
 
 
+@task(name="alerts", timeout_seconds=600, cache_policy=NONE)
+def send_alerts(run: pl.MissionRun, products: pl.RunProducts, paths: dict[str, Path]) -> list[AlertReport]:
+    """What changed, to the chat webhooks and mailboxes that must act (each channel retries itself; never fails)."""
+    return pl.send_alerts(run, products, paths)
+
+
 @task(name="sinks", timeout_seconds=300, **SERVICE)
 def write_sinks(run: pl.MissionRun, products: pl.RunProducts, published: pl.Published) -> dict[str, Path]:
     """The PostGIS tables; a database that is down queues the run instead of failing it."""
@@ -180,13 +217,14 @@ def top_localities_markdown(table: pd.DataFrame, manifest: RunManifest, paths: d
 
 
 @flow(name="earlywarn-nightly")
-def nightly(config_path: str, as_of: str | None = None) -> dict[str, str]:
-    """Area -> ingest (a task per feed) -> geography -> features -> ensure-model -> score -> decide
-    -> publish -> brief -> sinks, under the mission's output lock; returns where each output went."""
-    run = pl.open_run(config_path, as_of)
+def nightly(config_path: str, as_of: str | None = None, offline: bool = False) -> dict[str, str]:
+    """Area -> fetch and ingest (a task per feed) -> geography -> features -> ensure-model -> score -> decide
+    -> publish -> brief -> sinks -> alerts, under the mission's output lock; returns where each output went."""
+    run = pl.open_run(config_path, as_of, offline=offline)
     with pl.guarded(run):
         mission_area = find_area(run)
-        outcomes = ingest_feeds(run, mission_area)
+        fetched = fetch_feeds(run)
+        outcomes = ingest_feeds(run, mission_area, fetched)
         geo = read_geography(run, mission_area, outcomes)
         prepared = prepare_features(run, geo, outcomes)
         chosen = ensure_model(run, prepared)
@@ -204,11 +242,13 @@ def nightly(config_path: str, as_of: str | None = None) -> dict[str, str]:
                 paths |= write_sinks(run, products, published)
             except TimeoutError as exc:  # a hung database: queued for the next run, like one that is down
                 paths |= pl.sinks_not_written(run, products, published, exc)
+        if run.cfg.alerts:
+            send_alerts(run, products, paths)
     create_markdown_artifact(markdown=top_localities_markdown(products.table, run.manifest, paths),
                              key="earlywarn-top-localities", description="Top localities and where the map is")
     return {k: str(v) for k, v in paths.items()}
 
 
-def run_config(config_path: str, as_of: str | None = None) -> dict[str, str]:
+def run_config(config_path: str, as_of: str | None = None, offline: bool = False) -> dict[str, str]:
     """Entry point for the CLI: the nightly flow on one mission."""
-    return nightly(config_path=config_path, as_of=as_of)
+    return nightly(config_path=config_path, as_of=as_of, offline=offline)

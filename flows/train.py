@@ -17,7 +17,7 @@ from prefect.cache_policies import NONE
 
 from earlywarn import pipeline as pl
 from earlywarn.model.registry import RetrainOutcome
-from flows.nightly import OUTSIDE, find_area, ingest_feeds, prepare_features, read_geography
+from flows.nightly import OUTSIDE, fetch_feeds, find_area, ingest_feeds, prepare_features, read_geography
 
 
 @task(name="train", timeout_seconds=6 * 3600, cache_policy=NONE)
@@ -44,7 +44,7 @@ def weekly_training(config_path: str) -> dict:
     run = pl.open_run(config_path, training=True)
     with pl.guarded(run):
         mission_area = find_area(run)
-        outcomes = ingest_feeds(run, mission_area)
+        outcomes = ingest_feeds(run, mission_area, fetch_feeds(run))
         geo = read_geography(run, mission_area, outcomes)
         prepared = prepare_features(run, geo, outcomes)
         result = record_training(run, train_and_promote(run, prepared))

@@ -157,3 +157,16 @@ def time_control_html(dates: list[str]) -> str:
         f'</button><select id="ew-run">{opts}</select><button type="button" id="ew-run-next" aria-label="Later run">'
         '&#9654;</button> <span id="ew-run-note"></span></div>'
     )
+
+
+def previous_scores(history_dir: Path, as_of: pd.Timestamp) -> pd.DataFrame | None:
+    """The most recent saved scores strictly before this as-of date (for the change since the last run).
+
+    Strictly before: a rerun of the same date must compare with the run
+    before it, not with itself, or every change would read zero.
+    """
+    if not history_dir.exists():
+        return None
+    files = sorted(p for p in history_dir.glob("scores_*.parquet")
+                   if p.stem.removeprefix("scores_") < str(as_of.date()))
+    return pd.read_parquet(files[-1]) if files else None
