@@ -195,11 +195,43 @@ def reached_localities(inputs: ImpactInputs, lon: np.ndarray, lat: np.ndarray, r
     return reach
 
 
+def localities_reached(localities: gpd.GeoDataFrame, unit: str, lon, lat, radius_km) -> np.ndarray:
+    """Boolean (points x localities): which localities an action at each point with that radius reaches.
+
+    The same rule as :func:`reached_localities`, from the localities alone
+    (the demo scenario uses it to plant its known effect exactly where the
+    estimator will look).
+
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> loc = gpd.GeoDataFrame({"locality_id": ["a", "b", "c"]},
+    ...     geometry=[box(30 + 0.2 * i, 7, 30.2 + 0.2 * i, 7.2) for i in range(3)], crs="EPSG:4326")
+    >>> localities_reached(loc, "admin", [30.1, 30.19], [7.1, 7.1], [5, 15]).astype(int).tolist()
+    [[1, 0, 0], [1, 1, 0]]
+    """
+    loc = localities.reset_index(drop=True)
+    crs = utm_crs_for(loc)
+    rp = loc.geometry.representative_point().to_crs(crs)
+    xy = np.column_stack([rp.x.to_numpy(), rp.y.to_numpy()]) / 1000.0
+    ids = loc["locality_id"].astype(str).to_numpy()
+    empty = np.zeros((len(loc), 0), dtype=np.int32)
+    inputs = ImpactInputs(ids, ids, xy, np.datetime64("2000-01-03"), empty, empty, crs, loc, unit)
+    return reached_localities(inputs, np.asarray(lon, float), np.asarray(lat, float),
+                              np.broadcast_to(np.asarray(radius_km, float), (len(np.atleast_1d(lon)),)))
+
+
 def _week_of(inputs: ImpactInputs, when: pd.Series, *, ceil: bool) -> np.ndarray:
     d = pd.to_datetime(when).to_numpy("datetime64[D]")
     off = (d - inputs.origin).astype("timedelta64[D]").astype(float)
     k = np.ceil(off / 7.0) if ceil else np.floor(off / 7.0)
     return np.where(np.isnat(d), -10**9, k).astype(np.int64)
+
+
+def _default_features(cum_t, cum_a, W, win):
+    return [lambda k: win(cum_t, k - W, k), lambda k: win(cum_a, k - W, k), lambda k: win(cum_t, k - W - 52, k - W)]
+
+
+MATCH_FEATURES = _default_features
 
 
 def _match(feat: np.ndarray, treated: np.ndarray, pool: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -324,9 +356,7 @@ def estimate_impact(
             row["note"] = "too few localities untouched by any action to compare with"
             continue
         rng = np.random.default_rng([cfg.seed, i])
-        feat = np.log1p(np.column_stack([
-            win(cum_t, k0[i] - W, k0[i]), win(cum_a, k0[i] - W, k0[i]), win(cum_t, k0[i] - W - 52, k0[i] - W),
-        ]))
+        feat = np.log1p(np.column_stack([f(k0[i]) for f in MATCH_FEATURES(cum_t, cum_a, W, win)]))
         m = pool[_match(feat, treated, pool, cfg.neighbours, rng)]  # (n_treated, k)
         k = m.shape[1]
         uniq, mult = np.unique(m.ravel(), return_counts=True)
