@@ -35,6 +35,7 @@ CHECKED = [
     "earlywarn.brief",
     "earlywarn.synth",
     "earlywarn.commands",
+    "earlywarn.actions",
 ]
 PENDING = [
     "earlywarn.model",

@@ -227,13 +227,6 @@ def _week_of(inputs: ImpactInputs, when: pd.Series, *, ceil: bool) -> np.ndarray
     return np.where(np.isnat(d), -10**9, k).astype(np.int64)
 
 
-def _default_features(cum_t, cum_a, W, win):
-    return [lambda k: win(cum_t, k - W, k), lambda k: win(cum_a, k - W, k), lambda k: win(cum_t, k - W - 52, k - W)]
-
-
-MATCH_FEATURES = _default_features
-
-
 def _match(feat: np.ndarray, treated: np.ndarray, pool: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """Indices into ``pool``: the k nearest comparison localities for each treated one (ties broken at random)."""
     f = feat
@@ -356,9 +349,11 @@ def estimate_impact(
             row["note"] = "too few localities untouched by any action to compare with"
             continue
         rng = np.random.default_rng([cfg.seed, i])
-        feat = np.log1p(np.column_stack([f(k0[i]) for f in MATCH_FEATURES(cum_t, cum_a, W, win)]))
+        # matched on: attacks in the before window, any incident in it, attacks in the year before it
+        k = k0[i]
+        feat = np.log1p(np.column_stack([win(cum_t, k - W, k), win(cum_a, k - W, k), win(cum_t, k - W - 52, k - W)]))
         m = pool[_match(feat, treated, pool, cfg.neighbours, rng)]  # (n_treated, k)
-        k = m.shape[1]
+        k = m.shape[1]  # neighbours per reached locality
         uniq, mult = np.unique(m.ravel(), return_counts=True)
         tb = inputs.target[treated, k0[i] - W:k0[i]].sum(0).astype(float)  # (W,)
         ta = inputs.target[treated, k1[i]:k1[i] + W].sum(0).astype(float)
