@@ -211,6 +211,8 @@ class ImpactConfig(_Strict):
     neighbours: int = Field(default=5, ge=1, le=50)
     n_boot: int = Field(default=400, ge=50, le=10_000)
     level: float = Field(default=0.9, gt=0.5, lt=1.0)  # two-sided interval level
+    # fewer reported attacks than this in the reached localities (before + after): no estimate, say so
+    min_attacks: int = Field(default=10, ge=1)
     seed: int = 42
 
     @field_validator("radius_km")

@@ -79,7 +79,7 @@ COLUMNS: dict[str, str] = {
               "(-0.28 = 28% fewer); see the caveat: reporting and selection move it too",
     "ci_low": "lower end of the bootstrap interval of effect (level impact.level, default 90%)",
     "ci_high": "upper end",
-    "note": "why a row has no estimate, or what to watch",
+    "note": "why a row has no estimate (e.g. fewer than impact.min_attacks reported attacks)",
 }
 
 
@@ -383,13 +383,21 @@ def estimate_impact(
         }
         e = _effect(rep["at"], rep["bt"], rep["ac"], rep["bc"])
         row["ci_low"], row["ci_high"] = _interval(e, cfg.level)
-        if not np.isfinite(row["effect"]):
-            row["note"] = "too few reported attacks to estimate (none before, or none in the comparison after)"
         comps[i] = {"point": (at, bt, ac, bc), "rep": rep, "comparison": uniq}
+        _too_few(row, at + bt, cfg.min_attacks)
     out = pd.DataFrame(rows)
     pooled = _pooled(acts, out, comps, cfg)
     table = pd.concat([out, pooled], ignore_index=True) if len(pooled) else out
     return table.reindex(columns=list(COLUMNS))
+
+
+def _too_few(row: dict, attacks: float, min_attacks: int) -> None:
+    """No effect and no interval from fewer than ``min_attacks`` reported attacks (a change from 1 to 3 is
+    +200% and means nothing); the counts and rates stay, and the note says why."""
+    if attacks < min_attacks or not np.isfinite(row["effect"]):
+        row["effect"] = row["ci_low"] = row["ci_high"] = np.nan
+        row["note"] = (f"too few reported attacks to estimate ({attacks:.0f} in the reached localities before "
+                       f"and after; at least {min_attacks} needed, and some before and in the comparison after)")
 
 
 def _counts(idx: np.ndarray, n: int) -> np.ndarray:
@@ -462,8 +470,7 @@ def _pooled(acts: pd.DataFrame, out: pd.DataFrame, comps: list[dict | None], cfg
         cols = np.arange(B)[None, :]
         e = _mh(*(reps[k][pick, cols] for k in ("at", "bt", "ac", "bc")), axis=0)
         row["ci_low"], row["ci_high"] = _interval(np.asarray(e, dtype=float), cfg.level)
-        if not np.isfinite(row["effect"]):
-            row["note"] = "too few reported attacks to estimate"
+        _too_few(row, pt[:, 0].sum() + pt[:, 1].sum(), cfg.min_attacks)
         rows.append(row)
     return pd.DataFrame(rows)
 
