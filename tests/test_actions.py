@@ -203,7 +203,7 @@ def test_impact_covers_the_planted_change_in_reported_attacks_and_says_what_it_c
     assert pooled["before_rate_comparison"] == pytest.approx(pooled["before_rate_reached"], rel=0.35)
     ratio = (pooled["after_rate_reached"] / pooled["before_rate_reached"]) / (
         pooled["after_rate_comparison"] / pooled["before_rate_comparison"])
-    assert ratio - 1 == pytest.approx(pooled["effect"], abs=0.2)  # MH pooling is close to the crude ratio
+    assert ratio - 1 == pytest.approx(pooled["effect"])  # pooled: the ratio of the summed rates
     # the true effect (-40%) and the reporting change (+20%) cannot be told apart: the output says so
     assert (1 + TRUE_EFFECT) * DETECTION - 1 == pytest.approx(REPORTED_EFFECT)
     said = " ".join(res.output.split())

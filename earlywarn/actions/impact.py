@@ -14,9 +14,10 @@ the change in the comparison localities::
     effect = (after_reached / before_reached) / (after_comparison / before_comparison) - 1
 
 (-0.28: 28% fewer reported attacks than the comparison localities' trend
-implies). Actions of one kind and change are pooled with the Mantel-Haenszel
-estimator (each action a 2 x 2 table of counts), which keeps actions with few
-attacks from dominating. Intervals are seeded bootstrap percentiles:
+implies). Actions of one kind and change are pooled by summing the counts of
+their reached and matched comparison localities before and after (each
+action's comparisons stand for as many locality-weeks as it reached), which
+stays defined when single actions saw no attack. Intervals are seeded bootstrap percentiles:
 comparison localities and weeks are resampled within each action (the same
 weeks for reached and comparison places, so common shocks cancel), and the
 actions themselves for a pooled row.
@@ -421,13 +422,15 @@ def _base_row(a: pd.Series, radius: float, W: int, inputs: ImpactInputs, treated
     }
 
 
-def _mh(at, bt, ac, bc, axis=None):
-    """Mantel-Haenszel rate ratio over actions (each a 2x2 table: reached/comparison x after/before) minus 1."""
-    n = at + bt + ac + bc
-    with np.errstate(divide="ignore", invalid="ignore"):
-        num = np.where(n > 0, at * bc / n, 0.0).sum(axis=axis)
-        den = np.where(n > 0, bt * ac / n, 0.0).sum(axis=axis)
-        return np.where(den > 0, num / den - 1.0, np.nan)
+def _pooled_effect(at, bt, ac, bc, axis=None):
+    """Pooled ratio of ratios over actions: sums of counts, reached and matched comparison, after and before.
+
+    Each action's comparisons stand for as many locality-weeks as it reached
+    and were matched on its before window, so the sums keep every action's
+    timing on both sides; unlike a per-action ratio (or Mantel-Haenszel over
+    2 x 2 tables) it stays defined when single actions saw no attack.
+    """
+    return _effect(np.sum(at, axis=axis), np.sum(bt, axis=axis), np.sum(ac, axis=axis), np.sum(bc, axis=axis))
 
 
 def _pooled(acts: pd.DataFrame, out: pd.DataFrame, comps: list[dict | None], cfg: ImpactConfig) -> pd.DataFrame:
@@ -461,14 +464,14 @@ def _pooled(acts: pd.DataFrame, out: pd.DataFrame, comps: list[dict | None], cfg
             "before_rate_comparison": float((pt[:, 3]).sum() / w.sum()),
             "after_rate_comparison": float((pt[:, 2]).sum() / w.sum()),
             "n_comparison": int(len(set(np.concatenate([comps[i]["comparison"] for i in idx])))),
-            "effect": float(_mh(pt[:, 0], pt[:, 1], pt[:, 2], pt[:, 3])),
+            "effect": float(_pooled_effect(pt[:, 0], pt[:, 1], pt[:, 2], pt[:, 3])),
         }
         reps = {k: np.stack([comps[i]["rep"][k] for i in idx]) for k in ("at", "bt", "ac", "bc")}  # (n, B)
         B = reps["at"].shape[1]
         rng = np.random.default_rng([cfg.seed, 10**6, len(idx), sum(map(ord, key))])
         pick = rng.integers(0, len(idx), (len(idx), B))  # resample the actions too
         cols = np.arange(B)[None, :]
-        e = _mh(*(reps[k][pick, cols] for k in ("at", "bt", "ac", "bc")), axis=0)
+        e = _pooled_effect(*(reps[k][pick, cols] for k in ("at", "bt", "ac", "bc")), axis=0)
         row["ci_low"], row["ci_high"] = _interval(np.asarray(e, dtype=float), cfg.level)
         _too_few(row, pt[:, 0].sum() + pt[:, 1].sum(), cfg.min_attacks)
         rows.append(row)
