@@ -107,11 +107,10 @@ def test_geopko_read_as_published_names_unknown_troops_and_changes():
     assert "Birao" in set(bases["name"]) and "Carnot" not in set(bases["name"])
     assert bases.set_index("name").loc["Bangui", "base_type"] == "hq"
     assert len(dep.bases_on("2010-01-01")) == 0
-    unknown = read_geopko(path, "UNMIL").snapshots  # a mission whose file says "unknown" troops
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    n_unknown = int(((raw["Mission"] == "UNMIL") & (raw["No.troops"] == "unknown")).sum())
-    if n_unknown:
-        assert unknown["troops"].isna().sum() >= 1 and not (unknown["troops"] == 0).all()
+    unmil = read_geopko(path, "UNMIL").snapshots  # the file says "unknown" for 16 UNMIL rows
+    buchanan = unmil[(unmil["name"] == "Buchanan") & (unmil["date"] == "2013-02-01")].iloc[0]
+    assert np.isnan(buchanan["troops"]) and buchanan["is_base"] and buchanan["base_type"] == "cob"
+    assert int(unmil["troops"].isna().sum()) == 16
 
 
 def test_geopko_unknown_troops_stay_unknown_and_bad_rows_quarantined(tmp_path: Path):

@@ -28,6 +28,7 @@ and the brief must repeat it next to any number from this table.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -329,7 +330,13 @@ def estimate_impact(
 
     comps: list[dict | None] = []
     rows: list[dict] = []
-    for i in progress.track(range(n_a), total=n_a, what="impact: action"):
+    t_start, step = time.perf_counter(), max(1, n_a // 20)  # about 20 progress lines, however many actions
+    progress.note("impact: %d action(s) to estimate", n_a)
+    for i in range(n_a):
+        if i and i % step == 0:
+            el = time.perf_counter() - t_start
+            progress.note("impact: action %d of %d, elapsed %s, ETA %s", i, n_a, progress.fmt_seconds(el),
+                          progress.fmt_seconds(el / i * (n_a - i)))
         a = acts.iloc[i]
         treated = np.flatnonzero(reach[i])
         row = _base_row(a, radius[i], W, inputs, treated)
@@ -386,6 +393,7 @@ def estimate_impact(
         row["ci_low"], row["ci_high"] = _interval(e, cfg.level)
         comps[i] = {"point": (at, bt, ac, bc), "rep": rep, "comparison": uniq}
         _too_few(row, at + bt, cfg.min_attacks)
+    progress.note("impact: %d action(s) done in %s", n_a, progress.fmt_seconds(time.perf_counter() - t_start))
     out = pd.DataFrame(rows)
     pooled = _pooled(acts, out, comps, cfg)
     table = pd.concat([out, pooled], ignore_index=True) if len(pooled) else out
