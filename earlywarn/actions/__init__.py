@@ -82,7 +82,7 @@ def write_impact(cfg: MissionConfig, table: pd.DataFrame, level: float | None = 
     level = cfg.impact.level if level is None else level
     csv_path = write_with(cfg.tables_dir / "impact.csv", lambda p: table.to_csv(p, index=False, date_format="%Y-%m-%d"))
     lines = [f"# Impact of actions: {cfg.mission}", "", *[f"- {s}" for s in summary_lines(table, level)], "",
-             "## What this estimate cannot show", "", CAVEAT, "", "## Columns of impact.csv", "",
+             "## Caveat", "", CAVEAT, "", "## Columns of impact.csv", "",
              *[f"- `{k}`: {v}" for k, v in COLUMNS.items()], ""]
     md_path = write_text(cfg.tables_dir / "impact.md", "\n".join(lines))
     return csv_path, md_path

@@ -503,7 +503,7 @@ def summary_lines(table: pd.DataFrame, level: float = 0.9) -> list[str]:
         if not np.isfinite(r["effect"]):
             out.append(f"{head}: no estimate ({r['note']}).")
             continue
-        ci = (f" ({level:.0%} interval {r['ci_low']:.0%} to {r['ci_high']:.0%})"
+        ci = (f" ({level:.0%} interval {r['ci_low']:+.0%} to {r['ci_high']:+.0%})"
               if np.isfinite(r["ci_low"]) else " (no interval: too few attacks)")
         out.append(f"{head}: reported attacks on civilians {r['effect']:+.0%}{ci} in the "
                    f"{int(r['window_weeks'])} weeks after, against comparable places.")
