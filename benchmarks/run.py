@@ -39,6 +39,9 @@ BENCHES: dict[str, tuple[str, str]] = {
     "backtest_ged": ("Syria backtest (real UCDP GED 2016-2019, 86 PRIO-GRID cells, h = 4, 11 monthly folds 2019): "
                      "time and skill against the baselines",
                      "< 20 s; AUPR >= 1.05x best baseline, AUROC >= 0.89, onset AUPR >= best baseline's"),
+    "impact": ("`earlywarn impact`: synthetic GED country file 1989-2022 with five years of synthetic Geo-PKO "
+               "snapshots (hundreds of actions); then the real MINUSMA Geo-PKO rows on the same incidents",
+               "< 60 s"),
     "fetch": ("UCDP GED API fetch from a local stand-in (real Syria rows): a country's whole history, then a "
               "night with nothing new", "~2,000 events < 5 s; night < 1 s"),
 }
@@ -114,6 +117,10 @@ def _child(name: str, quick: bool) -> dict:
         r = bench_backtest_ged.measure(test_start="2019-10-01" if quick else None)
         r.pop("res")
         return r
+    if name == "impact":
+        import bench_impact
+
+        return bench_impact.run(quick=quick, real=not quick)
     if name == "fetch":
         import bench_fetch
 

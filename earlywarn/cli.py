@@ -416,13 +416,14 @@ def brief(
 
 
 def _register_subcommands() -> None:
-    """Commands that live beside their library code (ingest, model, fetch, alerts)."""
-    from earlywarn.commands import alerts, fetch, ingest, model
+    """Commands that live beside their library code (ingest, model, fetch, alerts, actions)."""
+    from earlywarn.commands import actions, alerts, fetch, ingest, model
 
     ingest.register(app)
     model.register(app)
     fetch.register(app)
     alerts.register(app)
+    actions.register(app)
 
 
 _register_subcommands()

@@ -155,6 +155,75 @@ class SourceConfig(_Strict):
         return self
 
 
+ACTION_KINDS = ("base", "tob", "patrol", "jpt", "convoy", "other")
+
+
+class ActionFeedConfig(_Strict):
+    """One feed of actions the mission took (earlywarn.actions): its own HXL action log, or Geo-PKO.
+
+    ``format: hxl-actions`` is the mission's log of deployments, patrols, joint
+    protection teams and convoys (one row per action); ``format: geo-pko`` is
+    the Geocoded Peacekeeping Operations dataset as published, whose changes
+    between map snapshots (base opened, closed, reinforced, reduced) become
+    actions of the mission named by ``mission``.
+    """
+
+    name: str = Field(min_length=1)
+    format: Literal["hxl-actions", "geo-pko"]
+    path: Path
+    mission: str | None = None  # geo-pko only: the mission's acronym as in the file (MINUSCA, UNMISS, ...)
+    hxl_mapping: dict[str, str] = Field(default_factory=dict)  # hxl-actions: canonical field -> hashtag
+
+    @model_validator(mode="after")
+    def _mission_for_geopko(self) -> ActionFeedConfig:
+        if self.format == "geo-pko" and not self.mission:
+            raise ValueError("a geo-pko feed needs 'mission' (the acronym as in the file, e.g. MINUSCA)")
+        return self
+
+
+class GeoPkoBasesConfig(_Strict):
+    """Bases read from Geo-PKO for the as-of date (``bases: {format: geo-pko, path: ..., mission: ...}``).
+
+    The same file that gives the actions gives the bases standing on any
+    date, so coverage can follow the as-of date of a past run
+    (:func:`earlywarn.actions.bases_on`).
+    """
+
+    format: Literal["geo-pko"]
+    path: Path
+    mission: str = Field(min_length=1)
+
+
+class ImpactConfig(_Strict):
+    """How ``earlywarn impact`` estimates the change in attacks on civilians after each action.
+
+    Difference in differences: ``window_weeks`` before and after each action,
+    the localities it reached (within its radius, or the kind's default in
+    ``radius_km``) against ``neighbours`` comparable localities per reached one
+    that no action reached, matched on their attacks and incidents before it;
+    ``n_boot`` seeded bootstrap replicates give the interval.
+    """
+
+    window_weeks: int = Field(default=12, ge=2, le=104)
+    radius_km: dict[str, float] = Field(
+        default_factory=lambda: {"base": 20.0, "tob": 10.0, "patrol": 10.0, "jpt": 10.0, "convoy": 5.0,
+                                 "other": 10.0})
+    neighbours: int = Field(default=5, ge=1, le=50)
+    n_boot: int = Field(default=400, ge=50, le=10_000)
+    level: float = Field(default=0.9, gt=0.5, lt=1.0)  # two-sided interval level
+    # fewer reported attacks than this in the reached localities (before + after): no estimate, say so
+    min_attacks: int = Field(default=10, ge=1)
+    seed: int = 42
+
+    @field_validator("radius_km")
+    @classmethod
+    def _kinds(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = sorted(set(v) - set(ACTION_KINDS))
+        if bad:
+            raise ValueError(f"unknown action kind(s) {bad}; kinds are {', '.join(ACTION_KINDS)}")
+        return {**ImpactConfig.model_fields["radius_km"].default_factory(), **_all_positive(v, "action radii (km)")}
+
+
 class LocalityConfig(_Strict):
     """The unit the model scores: admin polygons, PRIO-GRID cells or a km grid."""
 
@@ -692,7 +761,7 @@ class MissionConfig(_Strict):
     sources: list[SourceConfig] = Field(min_length=1)
     localities: LocalityConfig
     population: Path | None = None  # GeoTIFF of people per cell
-    bases: Path | None = None  # CSV or GeoJSON of bases
+    bases: Path | GeoPkoBasesConfig | None = None  # CSV or GeoJSON of bases, or Geo-PKO for the as-of date
     patrol_radius_km: dict[str, float] = Field(
         default_factory=lambda: {"hq": 30.0, "cob": 20.0, "tob": 10.0}
     )
@@ -716,6 +785,8 @@ class MissionConfig(_Strict):
     indicators: list[IndicatorConfig] = Field(default_factory=_default_indicators)
     context_layers: list[ContextLayerConfig] = Field(default_factory=list)  # map context (earlywarn.publish.context)
     alerts: list[AlertConfig] = Field(default_factory=list)  # who is told after each run (publish.alerts)
+    actions: list[ActionFeedConfig] = Field(default_factory=list)  # what the mission did (earlywarn.actions)
+    impact: ImpactConfig = Field(default_factory=ImpactConfig)  # `earlywarn impact` settings
     timezone: str = "UTC"
 
     # set by load_config: the folder that relative paths resolve against
@@ -776,6 +847,15 @@ class MissionConfig(_Strict):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"alert channel names must be unique; repeated: {', '.join(dup)}")
+        return v
+
+    @field_validator("actions")
+    @classmethod
+    def _unique_action_feeds(cls, v: list) -> list:
+        names = [a.name for a in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"action feed names must be unique; repeated: {', '.join(dup)}")
         return v
 
     @model_validator(mode="after")
@@ -846,6 +926,9 @@ class MissionConfig(_Strict):
         # Alerts say who is told, not what is computed: a new recipient must not change the run id
         # (a rerun would then count as a new run and alert everyone again).
         data = self.model_dump(mode="json", exclude={"alerts"})
+        for key in ("actions", "impact"):  # missions without actions keep their run ids
+            if key not in self.model_fields_set:
+                data.pop(key, None)
         for src in data["sources"]:  # a source without a fetch block hashes as before fetching existed (same run ids)
             if src.get("fetch") is None:
                 src.pop("fetch", None)
@@ -932,11 +1015,13 @@ def parse_config(raw: dict, base_dir: Path = Path("."), path: Path | None = None
             problems.extend(f"sources.{src.name}.path: {p}" for p in e.problems)
             continue
     area_file = cfg.area if isinstance(cfg.area, Path) else None
-    for label, p in (("population", cfg.population), ("bases", cfg.bases), ("localities.path", cfg.localities.path),
+    bases_file = cfg.bases.path if isinstance(cfg.bases, GeoPkoBasesConfig) else cfg.bases
+    for label, p in (("population", cfg.population), ("bases", bases_file), ("localities.path", cfg.localities.path),
                      ("area", area_file),
                      ("travel.friction", cfg.travel.friction if cfg.travel else None),
                      ("sectors.path", cfg.sectors.path if cfg.sectors else None),
-                     *((f"context_layers.{c.name}", c.path) for c in cfg.context_layers)):
+                     *((f"context_layers.{c.name}", c.path) for c in cfg.context_layers),
+                     *((f"actions.{a.name}.path", a.path) for a in cfg.actions)):
         try:
             cfg.data_path(p)
         except ConfigError as e:

@@ -32,6 +32,7 @@ CHECKED = [
     "earlywarn.brief",
     "earlywarn.synth",
     "earlywarn.commands",
+    "earlywarn.actions",
     "earlywarn.model",
     "earlywarn.decide",
     "earlywarn.pipeline",

@@ -58,6 +58,14 @@ work), plus patrol movement restrictions nobody else records. Bases sit in
 towns chosen away from the final half-year's hotspots, so some of the most
 violent areas are outside every patrol radius.
 
+What the mission did (``actions.py``). During the record UNMIX deploys
+temporary operating bases for six months each, in violent places no
+permanent base's log reaches, listed in ``actions_hxl.csv``. While one
+stands, attacks in the localities it reaches fall by 40% and ACLED records
+20% more of them (0.7 -> 0.84 of its usual probability there): reported
+attacks change by 0.6 x 1.2 = 0.72, -28%, the figure ``earlywarn impact``
+must recover, and nothing in the reported data can tell -40% from +20%.
+
 Determinism: one seed, split into independent streams per stage; files are
 byte-identical across runs (pinned GeoPackage timestamp, no GeoTIFF
 date tags, fixed float formatting, '\\n' line ends).

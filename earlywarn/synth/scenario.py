@@ -21,13 +21,15 @@ import rasterio
 import yaml
 
 from earlywarn.atomic import write_bytes, write_text, write_with
+from earlywarn.synth import actions as A
 from earlywarn.synth import conflict as C
 from earlywarn.synth import formats as F
 from earlywarn.synth.geography import COUNTRY, NODATA, Geography, build_geography, to_km
 
 MISSION = "DEMO-XANDIA"
 RADIUS = {"hq": 30.0, "cob": 20.0, "tob": 10.0}  # km; the config's defaults too
-_STREAMS = ("geography", "conflict", "placement", "bases", "observe", "acled", "mission", "dtm")
+# a new stream goes at the end: spawned children keep their index, so the others' draws stay the same
+_STREAMS = ("geography", "conflict", "placement", "bases", "observe", "acled", "mission", "dtm", "actions")
 
 # Probability that each source records a true event (ACLED misses some; the mission sees only what
 # happens near its bases, and reports humanitarian and protection incidents more keenly).
@@ -244,6 +246,8 @@ def _config(
         },
         "population": "population.tif",
         "bases": "bases.csv",
+        # what the mission did: temporary operating bases, whose effect the scenario plants (synth/actions.py)
+        "actions": [{"name": "ops-log", "format": "hxl-actions", "path": "actions_hxl.csv"}],
         "patrol_radius_km": dict(RADIUS),
         **({"sectors": {"path": "sectors.geojson", "name_field": "sector", "troops": sector_troops}}
            if sector_troops is not None else {}),
@@ -303,9 +307,18 @@ def _readme(
         "dtm.csv": "IOM DTM admin-2 rounds, HXL row",
         "dtm_sites.csv": "IOM DTM site list, HXL row (not in mission.yaml)",
         "sectors.geojson": "mission sectors (troop strengths in mission.yaml)",
+        "actions_hxl.csv": "the mission's action log (temporary bases), HXL row",
     }
     lines += [f"| `{name}` | {desc} | {counts.get(name, '')} |" for name, desc in fmt.items()]
     return "\n".join(lines) + "\n"
+
+
+def _planted_truth(truth: C.Truth, ev: pd.DataFrame, kept: np.ndarray, op: A.Openings) -> None:
+    """The truth after the temporary bases: their events removed, their expected VAC scaled by 0.6."""
+    vac = ev["kind"].isin([C.VAC_ATTACK, C.VAC_ABDUCTION, C.VAC_SEXUAL]).to_numpy() & ~kept
+    np.subtract.at(truth.n_vac, (ev["week"].to_numpy()[vac], ev["unit"].to_numpy()[vac]), 1)
+    truth.lam_vac[op.affected] *= 1 + A.TRUE_EFFECT
+    truth.events = ev[kept].reset_index(drop=True)
 
 
 def _truth_table(truth: C.Truth, geo: Geography) -> pd.DataFrame:
@@ -337,6 +350,7 @@ def generate_scenario(
     models_dir: str = "models",
     legacy_rows: int = 200,
     write_truth: bool = False,
+    openings: int | None = None,
 ) -> dict[str, Path]:
     """Write the fictional Xandia mission's input files into ``out_dir``; return their paths by role.
 
@@ -346,6 +360,8 @@ def generate_scenario(
     ``tables_dir``, ``models_dir``) are relative to the config's folder. ``legacy_rows`` oldest
     ACLED rows use the older ``DD Month YYYY`` date style. ``write_truth`` adds
     ``truth_weekly.csv`` (true VAC rate per area-week: the ceiling of any model's skill).
+    ``openings`` temporary bases (default one per 5 admin-2 areas, at least 3) are deployed with a
+    known effect (:mod:`earlywarn.synth.actions`) and listed in ``actions_hxl.csv``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -365,7 +381,12 @@ def generate_scenario(
     ev = truth.events
     ev["settlement"], ev["geo_precision"] = F.place_events(rngs["placement"], geo, ev)
     bases = choose_bases(rngs["bases"], geo, truth.n_vac[-26:].sum(0))
+    n_open = max(3, n_admin2 // 5) if openings is None else openings
+    op = A.plan_openings(rngs["actions"], geo, truth.lam_vac, week_start, bases, n_open, MISSION_REACH, RADIUS)
     seen_acled, mission_ev = _observe(rngs["observe"], geo, ev, bases, truth)
+    p_acled = np.array([P_ACLED.get(int(v), P_ACLED_DEFAULT) for v in range(11)])[ev["kind"].to_numpy()]
+    kept, seen_acled = A.apply_openings(rngs["actions"], ev, seen_acled, p_acled, op)
+    _planted_truth(truth, ev, kept, op)
     acled = F.acled_table(rngs["acled"], geo, ev[seen_acled], end, legacy_rows)
     mission = F.mission_table(rngs["mission"], geo, mission_ev)
     dtm, sites = F.dtm_tables(rngs["dtm"], geo, week_start, truth.idp, end)
@@ -379,6 +400,7 @@ def generate_scenario(
         "dtm": out_dir / "dtm.csv",
         "dtm_sites": out_dir / "dtm_sites.csv",
         "sectors": out_dir / "sectors.geojson",
+        "actions": out_dir / "actions_hxl.csv",
         "readme": out_dir / "README.md",
         "config": config_path,
     }
@@ -389,12 +411,13 @@ def generate_scenario(
     write_text(paths["mission_log"], F.to_csv_text(mission, F.MISSION_HXL))
     write_text(paths["dtm"], F.to_csv_text(dtm, F.DTM_HXL))
     write_text(paths["dtm_sites"], F.to_csv_text(sites, F.SITE_HXL))
+    write_text(paths["actions"], F.to_csv_text(op.log, A.ACTIONS_HXL))
     sector_zones, sector_troops = demo_sectors(geo, bases)
     write_text(paths["sectors"], sector_zones.to_json(drop_id=True))
     counts = {
         "boundaries.gpkg": len(geo.admin2), "bases.csv": len(bases), "incidents_acled.csv": len(acled),
         "mission_log_hxl.csv": len(mission), "dtm.csv": len(dtm), "dtm_sites.csv": len(sites),
-        "sectors.geojson": len(sector_zones),
+        "sectors.geojson": len(sector_zones), "actions_hxl.csv": len(op.log),
     }  # fmt: skip
     write_text(paths["readme"], _readme(seed, end_date, years, n_admin2, scale, counts))
     cfg = _config(out_dir, config_path, maps_dir, tables_dir, models_dir, sector_troops)

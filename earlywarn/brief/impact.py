@@ -1,0 +1,83 @@
+"""A brief page on the impact of the mission's actions, from the impact table (``outputs/impact.csv``).
+
+Built from the table :func:`earlywarn.actions.estimate_impact` returns (or
+the CSV read back), never from the raw feeds, so the page shows exactly the
+published figures. The caveat (:data:`earlywarn.actions.CAVEAT`) is printed
+on the page in full: an impact figure must never travel without it. Every
+data string is escaped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from earlywarn.actions import CAVEAT
+from earlywarn.brief.html import Page
+from earlywarn.publish.safety import esc
+
+
+def _pct(v) -> str:
+    return "–" if v is None or not np.isfinite(v) else f"{v:+.0%}"
+
+
+def _rate(v) -> str:
+    return "–" if v is None or not np.isfinite(v) else f"{v:.2f}"
+
+
+def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12) -> Page:
+    """The "Impact of actions" page: pooled estimates by kind, the actions with estimates, the caveat.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The impact table (:data:`earlywarn.actions.COLUMNS`).
+    level : float
+        The interval level the table was computed at (``impact.level``).
+    top : int
+        Most recent actions with an estimate listed (the rest are counted).
+
+    Returns
+    -------
+    earlywarn.brief.html.Page
+
+    Examples
+    --------
+    >>> t = pd.DataFrame([{"scope": "pooled", "kind": "tob", "change": "opened", "n_actions": 3, "n_localities": 5,
+    ...     "n_comparison": 20, "before_rate_reached": .3, "after_rate_reached": .2, "before_rate_comparison": .3,
+    ...     "after_rate_comparison": .3, "effect": -.3, "ci_low": -.5, "ci_high": -.1, "note": None,
+    ...     "window_weeks": 12, "start": "2024-01-01", "names": "<b>A</b>", "action_id": "pooled:tob opened"}])
+    >>> t = pd.concat([t, t.assign(scope="action", n_actions=1)], ignore_index=True)
+    >>> p = impact_page(t)
+    >>> p.title, "-30%" in p.body, "&lt;b&gt;A" in p.body, "<b>A" in p.body, "cannot be told apart" in p.body
+    ('Impact of actions', True, True, False, True)
+    """
+    pooled = table[table["scope"] == "pooled"]
+    acts = table[(table["scope"] == "action") & table["effect"].notna()].sort_values("start", ascending=False)
+    head = ("<tr><th>action</th><th>actions</th><th>localities</th><th>comparison</th><th>rate before</th>"
+            "<th>rate after</th><th>comparison before / after</th><th>change in reported attacks</th>"
+            f"<th>{level:.0%} interval</th></tr>")
+
+    def row(r, label: str) -> str:
+        ci = "–" if not np.isfinite(r["ci_low"]) else f"{_pct(r['ci_low'])} to {_pct(r['ci_high'])}"
+        eff = _pct(r["effect"]) if np.isfinite(r["effect"]) else esc(r.get("note") or "no estimate")
+        return (f"<tr><td>{label}</td><td class='num'>{int(r.get('n_actions', 1))}</td>"
+                f"<td class='num'>{int(r['n_localities'])}</td><td class='num'>{int(r['n_comparison'])}</td>"
+                f"<td class='num'>{_rate(r['before_rate_reached'])}</td>"
+                f"<td class='num'>{_rate(r['after_rate_reached'])}</td>"
+                f"<td class='num'>{_rate(r['before_rate_comparison'])} / {_rate(r['after_rate_comparison'])}</td>"
+                f"<td>{eff}</td><td class='num'>{ci}</td></tr>")
+
+    body = ["<div class='body'><div class='col grow'>", "<h2>Pooled by kind of action</h2>",
+            f"<table>{head}", *[row(r, esc(f"{r['kind']} {r['change']}")) for _, r in pooled.iterrows()], "</table>",
+            "<p class='note'>Rates are reported attacks on civilians per locality per week, in the "
+            f"{int(table['window_weeks'].max()) if len(table) else 12} weeks before and after each action; the "
+            "comparison localities are those most like the reached ones before it that no action reached.</p>"]
+    if len(acts):
+        body += [f"<h2>Actions with an estimate (latest {min(top, len(acts))} of {len(acts)})</h2>", f"<table>{head}"]
+        body += [row(r, esc(f"{str(r['start'])[:10]} {r['kind']} {r['change']}: {r.get('names') or ''}", 80))
+                 for _, r in acts.head(top).iterrows()]
+        body.append("</table>")
+    body += ["</div><div class='col' style='width:85mm'>", "<h2>What this cannot show</h2>",
+             f"<p>{esc(CAVEAT)}</p>", "</div></div>"]
+    return Page("Impact of actions", "\n".join(body))
