@@ -40,7 +40,7 @@ from shapely.geometry.base import BaseGeometry
 
 from earlywarn import progress
 from earlywarn.atomic import write_with
-from earlywarn.config import DISPLACEMENT_FORMATS, MissionConfig, SourceConfig
+from earlywarn.config import DISPLACEMENT_FORMATS, GeoPkoBasesConfig, MissionConfig, SourceConfig
 from earlywarn.decide import indicators as ind
 from earlywarn.decide.risk import RiskScheme, base_rate, class_thresholds, risk_class
 from earlywarn.decide.table import decision_table, displacement_sites
@@ -426,11 +426,11 @@ def build_geography(run: MissionRun, area: MissionArea, outcomes: list[SourceOut
     ``localities.bbox`` takes its extent from today's incidents.
     """
     with run.manifest.stage("geography"):
-        return load_geography(run.cfg, [o.table for o in outcomes if o.kind == "incidents"], area)
+        return load_geography(run.cfg, [o.table for o in outcomes if o.kind == "incidents"], area, as_of=run.as_of)
 
 
 def load_geography(cfg: MissionConfig, incident_tables: list[pd.DataFrame] | None = None,
-                   area: MissionArea | None = None) -> Geography:
+                   area: MissionArea | None = None, *, as_of: str | None = None) -> Geography:
     """Localities (named, with population), bases, the mission area and its margin cells.
 
     The domain rules are the geo stage's (``earlywarn.geo``); this gathers
@@ -474,7 +474,15 @@ def load_geography(cfg: MissionConfig, incident_tables: list[pd.DataFrame] | Non
     elif "population" not in localities:
         localities["population"] = np.nan
     bases = None
-    if cfg.bases is not None:
+    if isinstance(cfg.bases, GeoPkoBasesConfig):  # the deployment of the as-of date (default: the latest snapshot)
+        from earlywarn.actions import read_mission_bases
+
+        bpath = cfg.data_path(cfg.bases.path)
+        bases = read_mission_bases(cfg, as_of)
+        inputs.append({"source": "bases", "format": "geo-pko", "file": str(bpath), "sha256": sha256_file(bpath),
+                       "mission": cfg.bases.mission, "snapshot": str(bases.attrs.get("snapshot", "")),
+                       "rows_valid": int(len(bases))})
+    elif cfg.bases is not None:
         bpath = cfg.data_path(cfg.bases)
         res = read_bases(bpath, radius_by_type=cfg.patrol_radius_km)
         bases = res.table

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from earlywarn import schema
 from earlywarn.actions import (
     CAVEAT,
     estimate_impact,
@@ -264,3 +265,24 @@ def test_estimate_is_deterministic_and_windows_outside_the_data_say_so():
     assert "outside the incident data" in r.loc["a:2", "note"]  # 12 weeks before mid-January 2024: no data
     assert r.loc["a:3", "locality_ids"] == "L7" and r.loc["a:1", "radius_km"] == 10  # the kind's default
     assert np.isfinite(r.loc["a:1", "effect"]) and r.loc["a:1", "n_comparison"] >= 1
+
+
+def test_geography_takes_the_geopko_deployment_of_the_as_of_date(tmp_path: Path):
+    """Coverage and forward-deployment flags follow the bases that stood on the run's as-of date."""
+    from earlywarn.pipeline import load_geography
+
+    path = _geopko()
+    raw = {
+        "mission": "MINUSCA", "data_root": [str(tmp_path), str(path.parent)],
+        "sources": [{"name": "ged", "format": "ucdp-ged", "path": "ged.csv"}],
+        "localities": {"unit": "priogrid", "bbox": [14, 2, 28, 11]},
+        "bases": {"format": "geo-pko", "path": path.name, "mission": "MINUSCA"},
+    }  # fmt: skip
+    cfg = parse_config(raw, base_dir=tmp_path)
+    early = load_geography(cfg, as_of="2016-06-30")
+    late = load_geography(cfg)
+    (entry,) = [i for i in early.inputs if i["source"] == "bases"]
+    assert entry["snapshot"] == "2016-04-01" and entry["rows_valid"] == len(early.bases) == 9
+    assert entry["sha256"] and entry["mission"] == "MINUSCA"
+    assert late.bases.attrs["snapshot"] > "2016-04-01"
+    assert set(schema.BASES) <= set(early.bases.columns)  # the same table a bases file gives
