@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 _PREFECT_HOME = tempfile.mkdtemp(prefix="earlywarn-prefect-")
 os.environ["PREFECT_HOME"] = _PREFECT_HOME
@@ -28,9 +28,14 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 # (examples follow from each test's source, no example database) and prints the blob that replays a
 # failure. "dev", the default elsewhere, draws new examples on every run, so running the suite keeps
 # exploring; `--hypothesis-seed=N` replays one of its runs. HYPOTHESIS_PROFILE (or --hypothesis-profile)
-# picks either explicitly. Neither has a deadline: on two shared cores an example's time says nothing.
-settings.register_profile("ci", derandomize=True, database=None, print_blob=True, max_examples=40, deadline=None)
-settings.register_profile("dev", max_examples=40, deadline=None, print_blob=True)
+# picks either explicitly. Both start from hypothesis's own defaults (not from its built-in profile for a
+# CI-like environment), have no deadline and do not fail a test for slow data generation: on two shared
+# cores timing says nothing about the code.
+_BASE = settings.get_profile("default")
+_TIMING_FREE = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ci", _BASE, derandomize=True, database=None, print_blob=True, max_examples=40,
+                          **_TIMING_FREE)
+settings.register_profile("dev", _BASE, derandomize=False, print_blob=True, max_examples=40, **_TIMING_FREE)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev"))
 
 
@@ -117,3 +122,4 @@ def postgis_url(pg_cluster, require) -> str:
     require(has_postgis(pg_cluster.bindir),
             f"PostGIS not installed for PostgreSQL {version} (Debian package postgresql-{version}-postgis-3)")
     return pg_cluster.create_database("earlywarn_gis", postgis=True)
+

@@ -20,7 +20,11 @@ ACLED_COLS = (
     "tags,timestamp"
 ).split(",")
 TODAY = date(2026, 1, 1)
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# examples, deadline and health checks come from the hypothesis profile (tests/conftest.py: "ci" or "dev");
+# tmp_path is shared by a test's examples on purpose (each example overwrites its file)
+SETTINGS = settings(
+    suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture]
+)
 free_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
 
 valid_row = st.fixed_dictionaries(

@@ -22,7 +22,11 @@ from earlywarn.ingest.ged import GED_25_1
 from tests.csv_oracle import complete_records
 
 TODAY = date(2026, 1, 1)
-SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# examples, deadline and health checks come from the hypothesis profile (tests/conftest.py: "ci" or "dev");
+# tmp_path is shared by a test's examples on purpose (each example overwrites its file)
+SETTINGS = settings(
+    suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture]
+)
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
 lat = st.floats(-89.9, 89.9, allow_nan=False).map(lambda x: f"{x:.5f}")
 lon = st.floats(-179.9, 179.9, allow_nan=False).map(lambda x: f"{x:.5f}")
