@@ -95,6 +95,27 @@ def ged_syria_path(require) -> Path:
 
 
 @pytest.fixture(scope="session")
+def trained_mission(tmp_path_factory) -> Path:
+    """The small generated mission (seed 7, 40 admin-2 areas, 2 years) after its first run; its mission.yaml.
+
+    The first run trains the model (the costliest set-up of the end-to-end
+    tests), publishes, and leaves a last good copy of every feed. One per
+    session (per xdist worker) instead of one per module: test_pipeline_e2e
+    and test_feed_checks both start from exactly this state. Read-only:
+    tests copy its folder (``shutil.copytree(config.parent, ...)``) before
+    they change or run anything.
+    """
+    from earlywarn.pipeline import run_mission
+    from earlywarn.synth import generate_scenario
+
+    root = tmp_path_factory.mktemp("trained-mission")
+    config = root / "mission.yaml"
+    generate_scenario(root / "data", seed=7, n_admin2=40, years=2.0, config_path=config)
+    run_mission(config)  # plain library call, no Prefect
+    return config
+
+
+@pytest.fixture(scope="session")
 def pg_bindir(require) -> Path:
     """PostgreSQL's server binaries (initdb, pg_ctl), for the throwaway clusters of tests/pg.py."""
     from tests.pg import find_bindir

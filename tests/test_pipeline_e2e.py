@@ -21,17 +21,9 @@ def harness():
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory) -> Path:
-    from earlywarn.synth import generate_scenario
-
-    root = tmp_path_factory.mktemp("mission")
-    config = root / "mission.yaml"
-    generate_scenario(root / "data", seed=7, n_admin2=40, years=2.0, config_path=config)
-    # Train once (plain library call, no Prefect); every test starts from a copy holding this model.
-    from earlywarn.pipeline import run_mission
-
-    run_mission(config)
-    return config
+def scenario(trained_mission) -> Path:
+    """Trained once per session (conftest.py); every test starts from a copy holding this model."""
+    return trained_mission
 
 
 def _fresh_copy(scenario: Path, tmp_path: Path) -> Path:
