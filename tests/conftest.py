@@ -144,3 +144,51 @@ def postgis_url(pg_cluster, require) -> str:
             f"PostGIS not installed for PostgreSQL {version} (Debian package postgresql-{version}-postgis-3)")
     return pg_cluster.create_database("earlywarn_gis", postgis=True)
 
+
+# Scheduling under pytest-xdist (`make test` runs `-n auto`). Each worker builds its own session and
+# module fixtures, so where a test runs decides what is built twice. The scheduler below sends
+# * every test of the PostgreSQL modules to one worker, which starts the run's only cluster and server;
+# * every other module to one worker as a whole (like `--dist loadfile`), so its module-scoped fixtures
+#   (a map rendered in Chromium, a brief printed for several weeks, the real Syria mission) are built once;
+# * the end-to-end modules test by test: their tests cost far more than their set-up (the trained mission
+#   they start from is session-scoped, one per worker).
+# The worker's collection order is the queue's order: the long indivisible units first, the end-to-end
+# tests next and the cheap modules last, so neither worker is handed a long module at the end while the
+# other has nothing left to do. (xdist's own `xdist_group` marks do not reach the scheduler under pytest 9,
+# which derives a test's id from its structured node id; hence a scheduler of our own.)
+POSTGRES_MODULES = {"test_pg_cluster.py", "test_postgis_sink.py", "test_scheduled_server.py"}
+SPREAD_MODULES = {"test_pipeline_e2e.py", "test_feed_checks.py"}
+
+
+def xdist_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to: all of one worker's, run in order."""
+    path = nodeid.split("::", 1)[0]
+    name = Path(path).name
+    if name in POSTGRES_MODULES:
+        return "postgres"
+    return nodeid if name in SPREAD_MODULES else path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduler(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_unit(nodeid)
+
+    config.option.loadscopereorder = False  # keep the queue in collection order (below), not by test count
+    return Scheduler(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        if item.path.name in POSTGRES_MODULES:
+            return 0
+        slow = item.get_closest_marker("slow") or item.get_closest_marker("browser")
+        if item.path.name in SPREAD_MODULES:
+            return 2
+        return 1 if slow else 3
+
+    first_seen = {item.path: i for i, item in reversed(list(enumerate(items)))}
+    items.sort(key=lambda item: (rank(item), first_seen[item.path]))
