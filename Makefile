@@ -20,8 +20,14 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/earlywarn demo
 
+# One pytest-xdist worker per core, at most 4 (each worker builds its own session fixtures); which tests share
+# a worker is decided in tests/conftest.py (pytest_xdist_make_scheduler). TEST_WORKERS=0 runs in one process.
+# Hypothesis: profile "ci" when CI=true (derandomized), "dev" elsewhere; HYPOTHESIS_PROFILE overrides.
+TEST_WORKERS ?= auto
+PYTEST_XDIST := -n $(TEST_WORKERS) --maxprocesses 4
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected: failing"; exit 1; fi; exit $$rc
+	$(BIN)/python -m pytest -q $(PYTEST_XDIST); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected: failing"; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
 	$(BIN)/ruff check earlywarn flows tests benchmarks scripts

@@ -5,6 +5,8 @@ PostgreSQL and the PostGIS sink writes there; only the real thing shows
 what a nightly run at headquarters will do. The cluster lives entirely in
 a temporary directory (data, unix socket, log), listens on 127.0.0.1 only,
 and is stopped and deleted at the end of the session, also after a failure.
+Under pytest-xdist every worker that needs one gets its own (its own temp
+dir and port; conftest.py keeps the PostgreSQL tests on one worker).
 
 PostgreSQL refuses to run as root, so when the tests run as root initdb
 and pg_ctl run as the ``postgres`` system user (``runuser``); the temp dir
@@ -108,11 +110,21 @@ def throwaway_cluster(bindir: Path) -> Iterator[Cluster]:
     try:
         _run_as_pg([str(bindir / "initdb"), "-D", str(cluster.data), "-U", SUPERUSER, "-A", "trust",
                     "-E", "UTF8", "--no-sync"])
-        opts = (f"-c listen_addresses=127.0.0.1 -p {cluster.port} -c unix_socket_directories={cluster.socket_dir} "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        started = True
-        _run_as_pg([str(bindir / "pg_ctl"), "-D", str(cluster.data), "-l", str(root / "server.log"),
-                    "-o", opts, "-w", "-t", "60", "start"])
+        for attempt in range(3):
+            opts = (f"-c listen_addresses=127.0.0.1 -p {cluster.port} -c unix_socket_directories={cluster.socket_dir} "
+                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+            started = True
+            try:
+                _run_as_pg([str(bindir / "pg_ctl"), "-D", str(cluster.data), "-l", str(root / "server.log"),
+                            "-o", opts, "-w", "-t", "60", "start"])
+                break
+            except RuntimeError:
+                # free_port() only found a port that was free a moment ago: under pytest-xdist another
+                # worker may have taken it since. Try a new one; any other failure is raised.
+                log = (root / "server.log").read_text(errors="replace") if (root / "server.log").exists() else ""
+                if attempt == 2 or "Address already in use" not in log:
+                    raise
+                cluster.port = free_port()
         yield cluster
     finally:
         if started:

@@ -137,11 +137,6 @@ def test_folds_side_by_side_give_the_same_result_as_one_at_a_time(panel):
 
 
 def test_backtest_cli_on_a_small_ged_file(tmp_path, panel):
-    pytest.importorskip("earlywarn.ingest")
-    from earlywarn import ingest
-
-    if not hasattr(ingest, "read_incidents"):
-        pytest.skip("earlywarn.ingest.read_incidents not available yet")
     import typer
     from typer.testing import CliRunner
 

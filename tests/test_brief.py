@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from earlywarn.publish.browser import inspect_map, unavailable_reason
+from earlywarn.publish.browser import inspect_map
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 HOSTILE_ACTOR = f"Militia {HOSTILE}"
@@ -45,12 +45,10 @@ def _poison(data: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def mission(tmp_path_factory) -> Path:
+def mission(chromium_and_poppler, tmp_path_factory) -> Path:
     from earlywarn.pipeline import run_mission
     from earlywarn.synth import generate_scenario
 
-    if shutil.which("pdftotext") is None or unavailable_reason() is not None:
-        pytest.skip("needs poppler-utils and Chromium (Debian packages; .ci/run installs them)")
     root = tmp_path_factory.mktemp("brief")
     config = root / "mission.yaml"
     generate_scenario(root / "data", seed=7, n_admin2=40, years=2.0, config_path=config)

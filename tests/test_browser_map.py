@@ -1,47 +1,23 @@
 """The map in a real browser: offline, complete, and hostile data stays inert.
 
 Headless Chromium from Debian (/usr/bin/chromium) driven by playwright's sync
-API; nothing downloads a browser. When Chromium is missing, set-up installs
-Debian's package if running as root under CI=true; otherwise these tests
-skip and say why.
+API; nothing downloads a browser and nothing here installs one (.ci/run
+installs Debian's package). When Chromium is missing these tests skip and say
+why - and fail under CI=true (the ``chromium`` fixture in conftest.py).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import shapely
 
 from earlywarn.publish import render_map, sample
-from earlywarn.publish.browser import inspect_map, unavailable_reason
+from earlywarn.publish.browser import inspect_map
 
 pytestmark = pytest.mark.browser
-
-
-def _try_install_chromium() -> None:
-    if os.environ.get("CI") != "true" or os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    try:
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, timeout=600, capture_output=True)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env, timeout=900, capture_output=True
-        )
-    except (subprocess.SubprocessError, OSError):
-        pass
-
-
-@pytest.fixture(scope="module")
-def browser_ready() -> None:
-    if unavailable_reason() is not None:
-        _try_install_chromium()
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(f"browser tests skipped: {reason}")
 
 
 def poke_context(page, report, texts) -> None:
@@ -133,7 +109,7 @@ def poke_context(page, report, texts) -> None:
 
 
 @pytest.fixture(scope="module")
-def hostile_page(browser_ready, tmp_path_factory):
+def hostile_page(chromium, tmp_path_factory):
     """30 square localities with hostile names/notes everywhere, opened and poked at."""
     locs = sample.grid_localities(nx=6, ny=5, hostile=True)
     inputs = sample.render_inputs(locs, hostile=True)
@@ -250,7 +226,7 @@ def test_screenshot_saved(hostile_page):
     assert report.timings_ms["ew-painted"] < 10_000
 
 
-def test_canvas_mode_draws_every_locality(browser_ready, tmp_path, monkeypatch):
+def test_canvas_mode_draws_every_locality(chromium, tmp_path, monkeypatch):
     """Big maps switch to a <canvas> renderer; the JS count still matches the rows."""
     import earlywarn.publish.render as render
 
@@ -313,7 +289,7 @@ def test_hostile_context_names_are_text(hostile_page):
 
 
 @pytest.fixture(scope="module")
-def horizon_page(browser_ready, tmp_path_factory):
+def horizon_page(chromium, tmp_path_factory):
     """A hostile 30-cell map forecasting 1, 4 and 12 weeks (primary 4) with two earlier runs:
     what shows at load, then after a real click on "12 weeks", then around the time control."""
     from earlywarn.publish.horizons import risk_text, tenths

@@ -14,15 +14,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory) -> Path:
-    from earlywarn.pipeline import run_mission
-    from earlywarn.synth import generate_scenario
-
-    root = tmp_path_factory.mktemp("mission")
-    config = root / "mission.yaml"
-    generate_scenario(root / "data", seed=7, n_admin2=40, years=2.0, config_path=config)
-    run_mission(config)  # trains, publishes, and leaves a last good copy of every feed
-    return config
+def scenario(trained_mission) -> Path:
+    """Trained, published, with a last good copy of every feed (once per session: conftest.py)."""
+    return trained_mission
 
 
 @pytest.fixture()

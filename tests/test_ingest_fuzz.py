@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from earlywarn.ingest import IngestError, read_displacement, read_incidents
+from tests.csv_oracle import complete_records
 
 ACLED_COLS = (
     "event_id_cnty,event_date,year,time_precision,disorder_type,event_type,sub_event_type,actor1,"
@@ -19,7 +20,11 @@ ACLED_COLS = (
     "tags,timestamp"
 ).split(",")
 TODAY = date(2026, 1, 1)
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# examples, deadline and health checks come from the hypothesis profile (tests/conftest.py: "ci" or "dev");
+# tmp_path is shared by a test's examples on purpose (each example overwrites its file)
+SETTINGS = settings(
+    suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture]
+)
 free_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
 
 valid_row = st.fixed_dictionaries(
@@ -119,10 +124,11 @@ def test_truncated_files_keep_every_complete_row(tmp_path, goods, cut):
     except IngestError:
         return  # truncated inside the header: nothing parseable, a clear error instead
     assert res.n_valid + res.n_quarantined == res.n_read
-    # every row that ends before the cut is kept
-    ends = [data.index(f"G{i},".encode()) for i in range(1, len(rows))] + [len(data)]
-    complete = sum(1 for e in ends if e <= cut_at)
-    assert res.n_valid >= complete
+    # every row that ends before the cut is kept; parsing the cut file finds them (notes may hold "G1," or CRLF)
+    complete = complete_records(data[:cut_at])[1:]
+    assert [r[0] for r in complete] == [r["event_id_cnty"] for r in rows[: len(complete)]]  # oracle sanity
+    assert {f"acled:{r[0]}" for r in complete} <= set(res.table["event_id"]), "a complete row was lost"
+    assert res.n_valid >= len(complete)
 
 
 @pytest.mark.parametrize("value", ["1e308", "999999999999", "0"])

@@ -19,9 +19,14 @@ from hypothesis import strategies as st
 
 from earlywarn.ingest import IngestError, read_displacement, read_incidents
 from earlywarn.ingest.ged import GED_25_1
+from tests.csv_oracle import complete_records
 
 TODAY = date(2026, 1, 1)
-SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# examples, deadline and health checks come from the hypothesis profile (tests/conftest.py: "ci" or "dev");
+# tmp_path is shared by a test's examples on purpose (each example overwrites its file)
+SETTINGS = settings(
+    suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture]
+)
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
 lat = st.floats(-89.9, 89.9, allow_nan=False).map(lambda x: f"{x:.5f}")
 lon = st.floats(-179.9, 179.9, allow_nan=False).map(lambda x: f"{x:.5f}")
@@ -136,13 +141,36 @@ def test_ged_truncated_file_keeps_complete_rows(tmp_path, goods, cut):
         assert str(p) in str(exc) and "\n" not in str(exc)
         return
     assert res.n_valid + res.n_quarantined == res.n_read
-    complete = sum(
-        1
-        for r in rows
-        if data.find(f"\r\n{r['id']},".encode()) >= 0
-        and data.index(b"\r\n", data.index(f"\r\n{r['id']},".encode()) + 2) + 2 <= cut_at
-    )
-    assert res.n_valid >= complete
+    # the rows that end before the cut, found by parsing the cut file (a quoted side_a may hold a CRLF)
+    complete = complete_records(data[:cut_at])[1:]
+    assert complete == [[r.get(c, "") for c in GED_COLUMNS] for r in rows[: len(complete)]]  # oracle sanity
+    kept = {str(i).split(":", 1)[1] for i in res.table.iloc[:, 0]}
+    assert {r[0] for r in complete} <= kept, "a complete row before the cut was lost"
+    assert res.n_valid >= len(complete)
+
+
+def test_cut_after_a_line_break_inside_a_quoted_field(tmp_path):
+    """The case that made the old byte-searching oracle fail at random (issue 21): a side name holding CRLF.
+
+    Every cut of a two-row file is checked against the record ends the writer
+    itself produced, and the reader keeps exactly the rows that end before it.
+    """
+    base = {"type_of_violence": "3", "latitude": "35.10000", "longitude": "38.20000", "date_start": date(2019, 5, 6),
+            "best": "4", "side_a": "North\r\nfront", "side_b": 'say "x",\r\n', "adm_1": "", "where_prec": "1",
+            "date_prec": "1", "deaths_civilians": "4"}
+    rows = [_ged_row(base, 0), _ged_row(base | {"side_a": "\r\n"}, 1)]
+    ends = [len(_csv(GED_COLUMNS, rows[:n], "utf-8")) for n in range(len(rows) + 1)]  # header end, row ends
+    data = _csv(GED_COLUMNS, rows, "utf-8")
+    assert data.count(b"\r\n") > len(rows) + 1  # the trap is there: more CRLF than record ends
+    for cut_at in range(ends[0], len(data) + 1):
+        assert len(complete_records(data[:cut_at])) == sum(e <= cut_at for e in ends), cut_at
+    for cut_at in sorted({ends[0], *range(ends[0] + 1, len(data), 23), ends[1] - 1, ends[1], len(data)}):
+        p = tmp_path / f"cut{cut_at}.csv"
+        p.write_bytes(data[:cut_at])
+        res = read_incidents(p, "ucdp-ged", today=TODAY)
+        kept = {str(i).split(":", 1)[1] for i in res.table.iloc[:, 0]}
+        complete = {r[0] for r in complete_records(data[:cut_at])[1:]}
+        assert complete <= kept and res.n_valid + res.n_quarantined == res.n_read, cut_at
 
 
 # --------------------------------------------------------- HXL mission log

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import geopandas as gpd
 import numpy as np
@@ -162,15 +161,17 @@ def test_ged_cells_are_mostly_named_after_a_town_inside(ged_syria_path):
     assert out["place_inside"].mean() >= 0.65
 
 
-def test_ten_thousand_cells_in_seconds():
+def test_ten_thousand_cells_get_unique_names():
+    """Ten thousand cells (a continent's worth) all get a name, none twice.
+
+    How long naming takes is measured by benchmarks/bench_continental.py (all
+    of Africa's cells), not asserted here: a wall-clock bound in a unit test
+    fails at random on a busy machine and proves nothing on a fast one.
+    """
     xs, ys = np.meshgrid(np.arange(-12, 38, 0.5) + 0.25, np.arange(0, 50, 0.5) + 0.25)
     cells = priogrid_cells(priogrid_gid(xs.ravel(), ys.ravel()))
-    geodata.places()  # the one-off file load is not part of naming
-    start = time.perf_counter()
     out = name_localities(cells)
-    elapsed = time.perf_counter() - start
     assert len(out) == 10_000 and out["name"].is_unique
-    assert elapsed < 6.0, f"naming 10,000 cells took {elapsed:.1f} s"
 
 
 def test_with_place_names_replaces_only_generic_names():

@@ -15,13 +15,10 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_cluster_is_local_and_gone_after_a_failure():
-    from tests.pg import find_bindir, throwaway_cluster
+def test_cluster_is_local_and_gone_after_a_failure(pg_bindir):
+    from tests.pg import throwaway_cluster
 
-    bindir = find_bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
-    with pytest.raises(RuntimeError, match="boom"), throwaway_cluster(bindir) as c:
+    with pytest.raises(RuntimeError, match="boom"), throwaway_cluster(pg_bindir) as c:
         root, port = c.root, c.port
         assert _listening(port)
         assert c.psql("SHOW listen_addresses") == "127.0.0.1"

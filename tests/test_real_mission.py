@@ -85,14 +85,12 @@ def test_the_summary_names_the_top_localities(run):
     assert top["name"] in out
 
 
-def test_map_has_borders_towns_and_searchable_names(run):
+def test_map_has_borders_towns_and_searchable_names(run, require):
     html = run["map"].read_text(encoding="utf-8")
     for layer in ("Country borders", "Mission area", "Towns", "Rivers"):
         assert layer in html
     assert "Made with Natural Earth" in html and "GeoNames" in html
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
+    require(unavailable_reason() is None, f"browser check cannot run: {unavailable_reason()}")
     t = run["scores"].reset_index(drop=True)
     alias_row = t[t["aliases"].fillna("").str.len() > 0].iloc[0]
     alias = alias_row["aliases"].split("; ")[0]
