@@ -17,6 +17,8 @@ os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# The harness starts a temporary Prefect server; two test workers on two cores can take longer than its default.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 REPO = Path(__file__).resolve().parent.parent
 # The shared real data lives beside the clone (../shared/data); elsewhere, point EARLYWARN_SHARED_DATA at it.
