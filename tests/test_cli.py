@@ -63,7 +63,7 @@ def _fake_multi(monkeypatch, results_for):
 
     calls = []
 
-    def run_missions(paths, as_of=None, address=None):
+    def run_missions(paths, as_of=None, address=None, offline=False):
         calls.append(paths)
         return results_for(paths)
 
@@ -124,7 +124,7 @@ def test_a_mission_named_twice_runs_once(tmp_path, monkeypatch):
     a, _ = _mission(tmp_path, "alpha", 1)
     calls = _fake_multi(monkeypatch, lambda paths: {})
     single = []
-    monkeypatch.setattr(cli, "_run_flow", lambda config, as_of: single.append((config, as_of)))
+    monkeypatch.setattr(cli, "_run_flow", lambda config, as_of, offline=False: single.append((config, as_of)))
     r = runner.invoke(app, ["run", "--missions", str(a), str(a), "--as-of", "2026-09-27"])
     assert r.exit_code == 0, r.output
     assert calls == [] and single == [(a, "2026-09-27")]

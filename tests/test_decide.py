@@ -426,7 +426,7 @@ def test_cli_flags_and_site_bases_exact_write_atomically(tmp_path):
     r = runner.invoke(app, ["flags", "--config", str(config), "--out", str(tmp_path / "flags.csv")])
     assert r.exit_code == 0, r.output
     assert "3 forward-deployment and 1 humanitarian-access" in r.output
-    f = pd.read_csv(tmp_path / "flags.csv")
+    f = pd.read_csv(tmp_path / "flags.csv", skiprows=[1])  # row 2 is the HXL hashtag row
     assert f["locality_id"].tolist() == ["b", "c", "a"]  # priority order, unflagged d left out
     out = tmp_path / "sites.csv"
     args = ["site-bases", "--config", str(config), "--k", "2", "--candidates", str(cands), "--out", str(out)]
