@@ -76,30 +76,45 @@ def new_week_in_one_cell(rows: list[dict], gid: int, lon: float, lat: float) -> 
     return out
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory, ged_rows):
-    """The stand-in serving the first release, the webhook receiver, and the mission config pointing at both."""
-    server, hook = StandIn(), Receiver()
-    server.ged["25.1"] = list(ged_rows)
-    root = tmp_path_factory.mktemp("syria-fetch")
+def syria_fetch_mission(root: Path, api_url: str, hook_url: str, **extra) -> Path:
+    """The mission config: Syria on PRIO-GRID, GED fetched from ``api_url``, one webhook, a small fast model."""
     raw = {
         "mission": "E2E-SYRIA-FETCH",
         "data_root": ["."],
         "area": ["SYR"],
         "localities": {"unit": "priogrid"},
         "sources": [{"name": "ucdp-ged", "format": "ucdp-ged", "path": "feeds/ged.csv",
-                     "fetch": {"kind": "ucdp-api", "url": f"{server.url}/api/gedevents/25.1",
+                     "fetch": {"kind": "ucdp-api", "url": f"{api_url}/api/gedevents/25.1",
                                "params": {"Country": 652}, "start_date": FIRST_DAY,
                                "revision_days": REVISION_DAYS, **FAST}}],
         "horizon_weeks": [4],
         "ingest_retries": 0,
         "model": {"dir": "models", "max_trees": 20, "history_years": 1.0},
         "output": {"root": "out", "dir": "maps", "tables_dir": "outputs", "brief": False},
-        "alerts": [{"kind": "webhook", "name": "jmac-chat", "url": f"{hook.url}/hook", "timeout_s": 5,
+        "alerts": [{"kind": "webhook", "name": "jmac-chat", "url": f"{hook_url}/hook", "timeout_s": 5,
                     "retries": 0}],
+        **extra,
     }
     config = root / "mission.yaml"
     config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return config
+
+
+def quiet_cell(table: pd.DataFrame) -> tuple[str, str, tuple[float, float]]:
+    """The cell that will turn high: the lowest-risk "low" cell (id, name, centre); the same every run."""
+    quiet = table[table["risk_class"] == "low"].sort_values(["risk", "locality_id"])
+    target = quiet.iloc[0]
+    pt = target.geometry.centroid
+    return str(target["locality_id"]), str(target["name"]), (pt.x, pt.y)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, ged_rows):
+    """The stand-in serving the first release, the webhook receiver, and the mission config pointing at both."""
+    server, hook = StandIn(), Receiver()
+    server.ged["25.1"] = list(ged_rows)
+    root = tmp_path_factory.mktemp("syria-fetch")
+    config = syria_fetch_mission(root, server.url, hook.url)
     mp = pytest.MonkeyPatch()
     mp.setenv("UCDP_API_TOKEN", server.ucdp_token)
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
@@ -139,12 +154,8 @@ def test_first_run_fetches_everything_publishes_and_lists_what_is_high(env):
     post = hook.posts[0]["json"]
     assert post["first_run"] and post["as_of"] == AS_OF_1 and post["run_id"] == m["run_id"]
     assert {x["locality_id"] for x in post["new_high"]} == _high(table) != set()
-    # The cell that will turn high next week: the quietest named cell inside Syria (lowest risk), deterministic.
-    quiet = table[table["risk_class"].isin(["low"])].sort_values(["risk", "locality_id"])
-    target = quiet.iloc[0]
-    pt = target.geometry.centroid
-    env["state"].update(table1=table, target=str(target["locality_id"]), target_name=str(target["name"]),
-                        centre=(pt.x, pt.y), pages1=len(calls))
+    target, name, centre = quiet_cell(table)
+    env["state"].update(table1=table, target=target, target_name=name, centre=centre)
 
 
 def test_second_run_fetches_the_revision_window_scores_the_new_week_and_alerts_once(env):
@@ -243,3 +254,18 @@ def test_refused_token_is_stale_names_the_variable_and_is_never_written(env, mon
     sent = [json.dumps(p) for p in posts]
     for secret in (WRONG_TOKEN, server.ucdp_token):
         assert not any(secret in t for t in written + sent), secret
+
+
+def test_offline_run_asks_nothing_and_is_not_stale(env):
+    from earlywarn.pipeline import run_mission
+
+    server, hook, st = env["server"], env["hook"], env["state"]
+    if "run_id_2" not in st:
+        pytest.skip("needs the second run")
+    before, posts = len(server.seen), len(hook.posts)
+    run_mission(env["config"], AS_OF_2, offline=True)
+    m = _manifest(env["root"])
+    assert len(server.seen) == before and m["fetches"] == []  # no request at all
+    assert m["status"] == "ok" and not any(i.get("stale_since") for i in m["inputs"])
+    assert m["run_id"] == st["run_id_2"]  # the copy the second run fetched: the same run
+    assert len(hook.posts) == posts  # and it was already announced
