@@ -46,13 +46,18 @@ FAST = {"backoff_s": 0.01, "max_backoff_s": 0.05, "retries": 2, "timeout_s": 10,
 WRONG_TOKEN = "wrong-token-that-must-never-be-written-3c9e"
 
 
-@pytest.fixture(scope="module")
-def ged_rows() -> list[dict]:
+def syria_ged_rows() -> list[dict]:
     """Real GED Syria rows from the first release's window, typed as the GED API returns them."""
     if not GED_SYRIA.exists():
         pytest.skip(f"shared GED file not found at {GED_SYRIA} (set EARLYWARN_SHARED_DATA)")
     _, rows = read_csv_rows(GED_SYRIA)
     return [ged_json(r) for r in rows if FIRST_DAY <= r["date_start"][:10] and r["date_end"][:10] <= LAST_DAY]
+
+
+@pytest.fixture(scope="module")
+def ged_rows() -> list[dict]:
+    """The first release's rows, read once for the module."""
+    return syria_ged_rows()
 
 
 def new_week_in_one_cell(rows: list[dict], gid: int, lon: float, lat: float) -> list[dict]:
