@@ -17,10 +17,11 @@ stage can be retried, and rerunning the same as-of date gives the same run
 id and outputs. The output lock and failure recording (:func:`guarded`)
 wrap the whole sequence.
 
-Nightly:  open_run -> resolve_mission_area -> ingest_source (per feed, ingest_feeds)
-          -> build_geography -> build_features -> load_or_train_model -> score_localities
-          -> make_decisions -> publish_outputs -> write_brief (output.brief) -> write_sinks (output.postgis)
-Training: open_run -> resolve_mission_area -> ingest_source (per feed) -> build_geography
+Nightly:  open_run -> resolve_mission_area -> fetch_feeds (unless offline) -> ingest_source (per feed,
+          ingest_feeds; a failed fetch marks its feed stale) -> build_geography -> build_features
+          -> load_or_train_model -> score_localities -> make_decisions -> publish_outputs
+          -> write_brief (output.brief) -> write_sinks (output.postgis) -> send_alerts (alerts)
+Training: open_run -> resolve_mission_area -> fetch_feeds -> ingest_source (per feed) -> build_geography
           -> build_features -> train_and_promote -> record_training
 """
 

@@ -1,4 +1,4 @@
-"""Nightly run: ingest every feed, score every locality, flag, publish, brief.
+"""Nightly run: fetch and ingest every feed, score every locality, flag, publish, brief, alert.
 
 The flow body reads as the run does: one task per stage, in order, each a
 thin wrapper over the stage of the same purpose in ``earlywarn.pipeline``
@@ -10,10 +10,12 @@ database (sinks) and the browser that prints the brief; pure computation
 A user's mistake (a wrong file, an unknown code) is never retried either.
 
 A feed that still fails after its retries falls back to its last good copy
-and the map says "stale since ..."; when no incident feed has data the flow
-fails loudly. Every stage runs under the mission's output lock and records
-into one run manifest, so a crash during publish leaves yesterday's map and
-a manifest that says what failed.
+and the map says "stale since ..."; so does a feed whose fetch failed (read
+from the copy it has). When no incident feed can be read the flow fails
+loudly, and the channels listening for ``run_failed`` are told. Every stage
+runs under the mission's output lock and records into one run manifest, so a
+crash during publish leaves yesterday's map and a manifest that says what
+failed.
 """
 
 from __future__ import annotations
