@@ -274,3 +274,30 @@ def test_offline_run_asks_nothing_and_is_not_stale(env):
     assert m["status"] == "ok" and not any(i.get("stale_since") for i in m["inputs"])
     assert m["run_id"] == st["run_id_2"]  # the copy the second run fetched: the same run
     assert len(hook.posts) == posts  # and it was already announced
+
+
+def test_no_feed_readable_fails_the_run_keeps_the_map_and_alerts_run_failed(env):
+    """Publisher down and no local copy or last good data left: nothing to publish, so the run fails and says so."""
+    from earlywarn.pipeline import AllSourcesFailed, run_mission
+
+    server, hook, st = env["server"], env["hook"], env["state"]
+    if "run_id_2" not in st:
+        pytest.skip("needs the second run")
+    root = env["root"]
+    map_before = (root / "out" / "maps" / "latest.html").read_bytes()
+    (root / "feeds" / "ged.csv").unlink()
+    for p in (root / "out" / "outputs" / "state").glob("ucdp-ged.*"):
+        p.unlink()  # the last good copy gone too (a wiped disk): the feed has nothing at all
+    n = len(hook.posts)
+    server.fail("/api/gedevents/", *[503] * 50)
+    try:
+        with pytest.raises(AllSourcesFailed):
+            run_mission(env["config"], AS_OF_2)
+    finally:
+        server.script.clear()
+    assert (root / "out" / "maps" / "latest.html").read_bytes() == map_before  # yesterday's map stands
+    m = _manifest(root)
+    assert m["status"] == "failed" and m["fetches"][0]["status"] == "failed"
+    posts = [p["json"] for p in hook.posts[n:]]
+    assert len(posts) == 1 and "run_failed" in posts[0]["events"], posts
+    assert "every incident source failed" in posts[0]["failed"] and "ucdp-ged" in posts[0]["failed"]
