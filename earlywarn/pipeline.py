@@ -803,6 +803,19 @@ def send_alerts(run: MissionRun, products: RunProducts, paths: dict[str, Path]) 
                                   attachments=[paths.get("brief_pdf")])
 
 
+def alerts_not_sent(run: MissionRun, error: BaseException) -> None:
+    """An alerts stage that broke (a bug, an unreadable history, a timeout) is a warning, never a failed run.
+
+    The map, the brief and the database are already written when alerts run;
+    failing the run now would mark a published run failed and tell the
+    ``run_failed`` channels the opposite of what happened. The sent-log is
+    untouched, so a rerun of the same run id sends what this one could not.
+    """
+    log.warning("alerts stage failed", exc_info=error)
+    run.manifest.warn(f"alerts not sent: {type(error).__name__}: {error}; the run's outputs stand".splitlines()[0])
+    run.manifest.write(run.runs_dir)
+
+
 def _redraw_map(run: MissionRun, products: RunProducts, published: Published) -> dict[str, Path]:
     """Replace the published map with one whose header also carries the latest warning."""
     from earlywarn.publish import publish_map
@@ -868,7 +881,10 @@ def run_mission(config_path: str | Path, as_of: str | None = None, *, offline: b
             paths |= write_sinks(run, products, published)
         except TimeoutError as exc:  # a database that hangs: queued for the next run, like one that is down
             paths |= sinks_not_written(run, products, published, exc)
-        send_alerts(run, products, paths)
+        try:
+            send_alerts(run, products, paths)
+        except Exception as exc:  # noqa: BLE001 - published already: a warning, not a failed run
+            alerts_not_sent(run, exc)
     return RunResult(paths, products, run.manifest)
 
 

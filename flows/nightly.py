@@ -245,7 +245,10 @@ def nightly(config_path: str, as_of: str | None = None, offline: bool = False) -
             except TimeoutError as exc:  # a hung database: queued for the next run, like one that is down
                 paths |= pl.sinks_not_written(run, products, published, exc)
         if run.cfg.alerts:
-            send_alerts(run, products, paths)
+            try:
+                send_alerts(run, products, paths)
+            except Exception as exc:  # noqa: BLE001 - after publishing: a warning in the manifest, not a failed run
+                pl.alerts_not_sent(run, exc)
     create_markdown_artifact(markdown=top_localities_markdown(products.table, run.manifest, paths),
                              key="earlywarn-top-localities", description="Top localities and where the map is")
     return {k: str(v) for k, v in paths.items()}
