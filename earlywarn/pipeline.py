@@ -17,10 +17,11 @@ stage can be retried, and rerunning the same as-of date gives the same run
 id and outputs. The output lock and failure recording (:func:`guarded`)
 wrap the whole sequence.
 
-Nightly:  open_run -> resolve_mission_area -> ingest_source (per feed, ingest_feeds)
-          -> build_geography -> build_features -> load_or_train_model -> score_localities
-          -> make_decisions -> publish_outputs -> write_brief (output.brief) -> write_sinks (output.postgis)
-Training: open_run -> resolve_mission_area -> ingest_source (per feed) -> build_geography
+Nightly:  open_run -> resolve_mission_area -> fetch_feeds (unless offline) -> ingest_source (per feed,
+          ingest_feeds; a failed fetch marks its feed stale) -> build_geography -> build_features
+          -> load_or_train_model -> score_localities -> make_decisions -> publish_outputs
+          -> write_brief (output.brief) -> write_sinks (output.postgis) -> send_alerts (alerts)
+Training: open_run -> resolve_mission_area -> fetch_feeds -> ingest_source (per feed) -> build_geography
           -> build_features -> train_and_promote -> record_training
 """
 
@@ -141,7 +142,13 @@ class SourceOutcome:
     table: pd.DataFrame | None
     summary: dict = field(default_factory=dict)
     stale_since: str | None = None
-    error: str | None = None
+    error: str | None = None  # the feed could not be read today (its table, if any, is the last good copy)
+    fetch_error: str | None = None  # read fine, but from a local copy today's fetch could not refresh
+
+    @property
+    def failed(self) -> str | None:
+        """Why this feed is stale today, whether its read or its fetch failed (None: fresh)."""
+        return self.error or self.fetch_error
 
     @property
     def kind(self) -> str:
@@ -300,11 +307,11 @@ def resolve_sources(outcomes: list[SourceOutcome], manifest: RunManifest) -> tup
     for o in outcomes:
         entry = {k: o.summary.get(k) for k in ("file", "sha256", "rows_read", "rows_valid", "rows_quarantined")}
         entry |= {"source": o.name, "format": o.fmt, "by_reason": o.summary.get("by_reason", {})}
-        if o.error:
-            entry["error"] = o.error
+        if o.failed:
+            entry["error"] = o.failed
         if o.stale_since:
             entry["stale_since"] = o.stale_since
-            manifest.warn(f"source {o.name} failed today ({o.error}); using its last good data, stale since "
+            manifest.warn(f"source {o.name} failed today ({o.failed}); using its last good data, stale since "
                           f"{o.stale_since}")
         elif o.table is None:
             manifest.warn(f"source {o.name} failed and has no last good copy: {o.error}")
@@ -315,8 +322,9 @@ def resolve_sources(outcomes: list[SourceOutcome], manifest: RunManifest) -> tup
     inc_outcomes = [o for o in outcomes if o.kind == "incidents"]
     inc = [o.table for o in inc_outcomes if o.table is not None]
     if not inc or all(o.error for o in inc_outcomes):
-        # Stale copies may carry one failed feed through the night, not all of them: with every
-        # incident feed down, yesterday's picture would be republished as today's.
+        # Stale copies may carry one unreadable feed through the night, not all of them: with every
+        # incident feed down, yesterday's picture would be republished as today's. A feed whose fetch
+        # failed but whose local copy reads is not down: it is published, marked stale (fetch_error).
         raise AllSourcesFailed(
             "every incident source failed: " + "; ".join(f"{o.name}: {o.error}" for o in inc_outcomes)
         )
@@ -359,18 +367,21 @@ def fetch_feeds(run: MissionRun) -> list[FetchReport]:
 
 
 def mark_failed_fetches(outcomes: list[SourceOutcome], reports: list[FetchReport]) -> list[SourceOutcome]:
-    """A feed whose fetch failed was read from its older local copy: mark it stale, as a feed that failed to read.
+    """A feed whose fetch failed was read from its older local copy: mark it stale since that copy was written.
 
-    The map then says "stale since" the last time the copy was refreshed, and
-    when every incident feed failed the run fails as it does for unreadable
-    files, rather than republish yesterday's picture as today's.
+    The map, the manifest and the ``feed_stale`` alert then say "stale since"
+    the last time the copy was refreshed. The copy itself read fine, so the
+    feed is not counted as down: a mission whose only feed is an API keeps
+    publishing through the publisher's outage, marked stale, instead of
+    failing every night until the API is back (the run fails only when no
+    incident feed can be read at all).
     """
     failed = {r.source: r for r in reports if not r.ok}
     for o in outcomes:
         rep = failed.get(o.name)
         if rep is None or o.table is None or o.stale_since:
             continue
-        o.error = f"fetch failed: {rep.error}"
+        o.fetch_error = f"fetch failed: {rep.error}"
         o.stale_since = _copy_date(rep.path)
     return outcomes
 
@@ -800,6 +811,19 @@ def send_alerts(run: MissionRun, products: RunProducts, paths: dict[str, Path]) 
                                   attachments=[paths.get("brief_pdf")])
 
 
+def alerts_not_sent(run: MissionRun, error: BaseException) -> None:
+    """An alerts stage that broke (a bug, an unreadable history, a timeout) is a warning, never a failed run.
+
+    The map, the brief and the database are already written when alerts run;
+    failing the run now would mark a published run failed and tell the
+    ``run_failed`` channels the opposite of what happened. The sent-log is
+    untouched, so a rerun of the same run id sends what this one could not.
+    """
+    log.warning("alerts stage failed", exc_info=error)
+    run.manifest.warn(f"alerts not sent: {type(error).__name__}: {error}; the run's outputs stand".splitlines()[0])
+    run.manifest.write(run.runs_dir)
+
+
 def _redraw_map(run: MissionRun, products: RunProducts, published: Published) -> dict[str, Path]:
     """Replace the published map with one whose header also carries the latest warning."""
     from earlywarn.publish import publish_map
@@ -865,7 +889,10 @@ def run_mission(config_path: str | Path, as_of: str | None = None, *, offline: b
             paths |= write_sinks(run, products, published)
         except TimeoutError as exc:  # a database that hangs: queued for the next run, like one that is down
             paths |= sinks_not_written(run, products, published, exc)
-        send_alerts(run, products, paths)
+        try:
+            send_alerts(run, products, paths)
+        except Exception as exc:  # noqa: BLE001 - published already: a warning, not a failed run
+            alerts_not_sent(run, exc)
     return RunResult(paths, products, run.manifest)
 
 

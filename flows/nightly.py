@@ -1,4 +1,4 @@
-"""Nightly run: ingest every feed, score every locality, flag, publish, brief.
+"""Nightly run: fetch and ingest every feed, score every locality, flag, publish, brief, alert.
 
 The flow body reads as the run does: one task per stage, in order, each a
 thin wrapper over the stage of the same purpose in ``earlywarn.pipeline``
@@ -10,10 +10,12 @@ database (sinks) and the browser that prints the brief; pure computation
 A user's mistake (a wrong file, an unknown code) is never retried either.
 
 A feed that still fails after its retries falls back to its last good copy
-and the map says "stale since ..."; when no incident feed has data the flow
-fails loudly. Every stage runs under the mission's output lock and records
-into one run manifest, so a crash during publish leaves yesterday's map and
-a manifest that says what failed.
+and the map says "stale since ..."; so does a feed whose fetch failed (read
+from the copy it has). When no incident feed can be read the flow fails
+loudly, and the channels listening for ``run_failed`` are told. Every stage
+runs under the mission's output lock and records into one run manifest, so a
+crash during publish leaves yesterday's map and a manifest that says what
+failed.
 """
 
 from __future__ import annotations
@@ -243,7 +245,10 @@ def nightly(config_path: str, as_of: str | None = None, offline: bool = False) -
             except TimeoutError as exc:  # a hung database: queued for the next run, like one that is down
                 paths |= pl.sinks_not_written(run, products, published, exc)
         if run.cfg.alerts:
-            send_alerts(run, products, paths)
+            try:
+                send_alerts(run, products, paths)
+            except Exception as exc:  # noqa: BLE001 - after publishing: a warning in the manifest, not a failed run
+                pl.alerts_not_sent(run, exc)
     create_markdown_artifact(markdown=top_localities_markdown(products.table, run.manifest, paths),
                              key="earlywarn-top-localities", description="Top localities and where the map is")
     return {k: str(v) for k, v in paths.items()}

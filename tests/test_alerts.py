@@ -470,6 +470,21 @@ def test_secrets_from_env_never_reach_message_manifest_or_logs(tmp_path, smtp, h
     assert r.status == "failed" and r.detail == "environment variable EW_CHAT_URL (webhook url) is not set"
 
 
+def test_the_same_run_id_with_a_feed_gone_stale_is_news(tmp_path, hook):
+    """A fetch that fails leaves the feed's copy, so the inputs and the run id, as they were: the stale feed is
+    the only news, and it must not be taken for a rerun of a run already announced."""
+    cfg = mission(tmp_path, [webhook_channel(hook.url)])
+    fresh = manifest_for(cfg)
+    assert alerts.send_alerts(cfg, published_changes(cfg, fresh), fresh, RUN)[0].status == "sent"
+    stale = manifest_for(cfg, [{"source": "acled", "sha256": "x", "rows_read": 10, "stale_since": "2026-11-30",
+                                "error": "fetch failed: HTTP 503 (gave up after 5 attempt(s))"}])
+    assert alerts.send_alerts(cfg, published_changes(cfg, stale), stale, RUN)[0].status == "sent"
+    assert "feed_stale" in hook.posts[1]["json"]["events"] and hook.posts[1]["json"]["run_id"] == RUN
+    again = manifest_for(cfg, stale.inputs)  # the next night, still down: said once, not every night
+    assert alerts.send_alerts(cfg, published_changes(cfg, again), again, RUN)[0].status == "skipped"
+    assert len(hook.posts) == 2
+
+
 def test_a_failed_run_alerts_with_the_map_that_still_stands(tmp_path, smtp, hook):
     cfg = mission(tmp_path, [email_channel(smtp, events=["run_failed"]), webhook_channel(hook.url,
                                                                                           events=["new_high"])])

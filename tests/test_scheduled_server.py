@@ -240,3 +240,76 @@ def test_two_triggers_at_once_never_overlap(serving, mission):
     for out in m["outputs"].values():  # every file is the one the last manifest describes: nothing interleaved
         if "path" in out:
             assert sha256_file(out["path"]) == out["sha256"], out["path"]
+
+
+def test_scheduled_nightly_fetches_scores_the_new_week_and_alerts_once(server, tmp_path, monkeypatch):
+    """Two scheduled runs of a mission fed by the UCDP stand-in (real GED Syria rows), a release in between.
+
+    The mission and the release are those of tests/test_fetch_alert_e2e.py:
+    the later release adds one week of real rows moved into the quietest cell.
+    The deployment's own parameters are used (no as-of), so the second run
+    scores the new week only because it fetched it. The flow runs in the
+    serving process's children, with the token in their environment only.
+    """
+    import geopandas as gpd
+    import pandas as pd
+
+    from tests.standins import StandIn
+    from tests.test_alerts import Receiver
+    from tests.test_fetch_alert_e2e import (
+        FIRST_DAY,
+        REVISION_DAYS,
+        new_week_in_one_cell,
+        quiet_cell,
+        syria_fetch_mission,
+        syria_ged_rows,
+    )
+
+    rows = syria_ged_rows()
+    api, hook = StandIn(), Receiver()
+    api.ged["25.1"] = list(rows)
+    config = syria_fetch_mission(tmp_path, api.url, hook.url)
+    monkeypatch.setenv("UCDP_API_TOKEN", api.ucdp_token)  # inherited by the serving process, never in the config
+    proc = start_serve(server.api_url, config, server.home, "serve-fetch.log")
+    try:
+        _wait_for_deployment(config)
+        first = _wait(_trigger(config).id, timeout_s=180)
+        assert first.state.type.value == "COMPLETED", first.state
+        latest = tmp_path / "out" / "outputs" / "runs" / "latest.json"
+        m1 = json.loads(latest.read_text())
+        calls1 = api.requests_to("/api/gedevents/")
+        assert calls1 and all(c.query.get("StartDate") == FIRST_DAY for c in calls1)
+        assert len(hook.posts) == 1 and hook.posts[0]["json"]["first_run"]
+        scores1 = gpd.read_parquet(tmp_path / "out" / "outputs" / "scores.parquet")
+        target, name, centre = quiet_cell(scores1)
+
+        held = max(r["date_end"] for r in rows)[:10]
+        week = new_week_in_one_cell(rows, int(target), *centre)
+        api.ged["25.1"] = rows + week  # the later release
+        n = len(api.seen)
+        second = _wait(_trigger(config).id, timeout_s=180)
+        assert second.state.type.value == "COMPLETED", second.state
+        m2 = json.loads(latest.read_text())
+        calls2 = [c for c in api.seen[n:] if c.path.startswith("/api/gedevents/")]
+        window = (pd.Timestamp(held) - pd.Timedelta(days=REVISION_DAYS)).date().isoformat()
+        assert calls2 and all(c.query.get("StartDate") == window for c in calls2)  # only the revision window
+        in_window = sum(r["date_start"][:10] >= window for r in rows + week)
+        assert len(calls2) == -(-in_window // 500) < len(calls1)  # only the pages of the window
+        assert m2["fetches"][0]["rows_new"] == len(week)
+        assert pd.Timestamp(m2["as_of"]) - pd.Timestamp(m1["as_of"]) == pd.Timedelta(days=7)  # the new week scored
+        assert len(hook.posts) == 2  # exactly one alert for the second run
+        post = hook.posts[1]["json"]
+        assert post["run_id"] == m2["run_id"] and post["as_of"] == m2["as_of"]
+        assert target in {x["locality_id"] for x in post["new_high"]} and name in post["text"]
+
+        runs = sorted(_task_runs(second.id), key=lambda t: t.start_time)
+        names = [t.name for t in runs]
+        fetch = [i for i, t in enumerate(names) if t.startswith("fetch-ucdp-ged")]
+        ingest = [i for i, t in enumerate(names) if t.startswith("ingest-ucdp-ged")]
+        assert len(fetch) == len(ingest) == 1 and fetch[0] < ingest[0], names  # fetched, then read
+        assert all(t.state.type.value == "COMPLETED" for t in runs), [(t.name, t.state.name) for t in runs]
+        assert names[-1].startswith("alerts"), names  # the alerts task, last
+    finally:
+        stop(proc)
+        api.close()
+        hook.close()

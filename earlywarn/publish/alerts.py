@@ -28,8 +28,10 @@ Rules that hold whatever the channel:
   other channels still deliver.
 * Sent-log (``<tables_dir>/state/alerts_sent.json``, written atomically): a
   channel that received a run's alert does not receive it again when the same
-  run id is rerun, nor when a rerun of the same as-of date would say exactly
-  the same; a channel that failed is tried again on the rerun.
+  run id, or another run of the same as-of date, would say exactly the same;
+  a channel that failed is tried again on the rerun. The same run id with
+  news is sent: a feed whose fetch failed leaves its copy, hence the inputs
+  and the run id, as they were, and only the ``feed_stale`` news differs.
 * Redaction follows the mission's ``redaction`` section: coordinates in the
   structured fields are coarsened to ``coarsen_deg`` cells when the map
   coarsens incident points; with ``drop_personal_names`` any quoted value in
@@ -809,9 +811,14 @@ def _load_sent(path: Path) -> tuple[list[dict], str | None]:
 
 
 def _already_sent(entries: list[dict], key: str, cid: str, as_of: str | None, digest: str) -> bool:
-    return any(e.get("channel") == cid and (e.get("key") == key or (as_of and e.get("as_of") == as_of
-                                                                    and e.get("digest") == digest))
-               for e in entries)
+    """Whether this channel was already told exactly this, for this run id or this as-of date.
+
+    The digest is required even for the same run id: the run id follows the
+    inputs, and a feed that could not be fetched leaves its copy (so the run
+    id) unchanged while the run has news to tell (the feed went stale).
+    """
+    return any(e.get("channel") == cid and e.get("digest") == digest
+               and (e.get("key") == key or (as_of and e.get("as_of") == as_of)) for e in entries)
 
 
 def send_alerts(
