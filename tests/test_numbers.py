@@ -164,7 +164,7 @@ def test_brief_without_population_says_n_a_and_ranks_by_risk_alone(tmp_path):
     inp = _brief_inputs(_no_population())
     cfg = _cfg(tmp_path)
     page = map_page(cfg, inp)
-    assert "expected civilians at risk<b>n/a</b>no population layer" in page.body
+    assert "expected civilians at risk<b>n/a</b>no population layer</div>" in page.body
     assert "Highest priority (by risk alone: no population layer)" in page.body
     assert "high 59.6%" in page.body and "very high &gt;99%" in page.body and "100%" not in page.body
     matrix = matrix_page(cfg, inp)
@@ -189,9 +189,12 @@ def test_summary_and_flag_reasons_read_the_same_way():
                           "covered": [False, False], "km_to_nearest_base": [40.0, 50.0], "nearest_base": ["Camp"] * 2})
     flags = forward_deployment_flags(table, ThresholdConfig(high=0.35, very_high=0.6))
     a, b = flags["forward_reason"].tolist()
-    assert a.startswith("threat 59.6% ") and "civilians expected at risk n/a" in a
+    assert a.startswith("threat 59.6% ") and "expected civilians at risk n/a" in a
     assert b.startswith("threat >99% ") and "about 1,999 civilians expected at risk" in b
     assert np.isnan(flags["expected_at_risk"].iloc[0])
+    table["km_to_nearest_base"], table["nearest_base"] = np.nan, None  # a mission with no bases file
+    a = forward_deployment_flags(table, ThresholdConfig(high=0.35, very_high=0.6))["forward_reason"].iloc[0]
+    assert "; no base listed;" in a and "?" not in a
 
 
 def test_exports_keep_missing_population_missing(tmp_path):

@@ -134,7 +134,7 @@ def map_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     cuts = table_cutoffs(t, inp.manifest)
     basis = population_basis(t)
     ear = pd.to_numeric(t.get("expected_at_risk"), errors="coerce").sum(min_count=1)
-    ear_note = {"risk": "no population layer: n/a", "estimate": "risk &times; population estimated from the gazetteer"
+    ear_note = {"risk": "no population layer", "estimate": "risk &times; population estimated from the gazetteer"
                 }.get(basis, "risk &times; population")
     fd, ha = int(t["forward_deploy"].sum()), int(t["humanitarian_access"].sum())
     kpis = (
@@ -230,6 +230,9 @@ def trend_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
         body = '<p class="note">No run history yet (outputs/history).</p>'
         return Page("Risk over time", f'<div class="col grow">{body}</div>')
     runs = len(mission)
+    whole = (charts.mission_line(mission) if mission.notna().any() else
+             '<p class="note"><b>Expected civilians at risk across the mission: n/a</b> (no population layer; '
+             "priority is risk alone).</p>")
     counts = bd.class_counts(inp.history)
     bars = charts.class_bars(counts) if len(counts) else ""
     note = (f'<p class="note">{runs} run(s) from {esc(str(mission.index.min().date()))} to '
@@ -238,7 +241,7 @@ def trend_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
             "locality at once: see page 5.</p>")
     return Page("Risk over time",
                 f'<div class="col chart" style="flex:0 0 57%">{charts.risk_lines(wide)}</div>'
-                f'<div class="col grow chart">{charts.mission_line(mission)}{bars}{note}</div>')
+                f'<div class="col grow chart">{whole}{bars}{note}</div>')
 
 
 def status_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:

@@ -90,13 +90,14 @@ def forward_deployment_flags(table: pd.DataFrame, thresholds: ThresholdConfig) -
     high = _is_high(risk, thresholds)
     flag = high & ~table["covered"].astype(bool)
     ecr = expected_at_risk(risk, table["population"])
+    km = pd.to_numeric(table["km_to_nearest_base"], errors="coerce")
     where = (
         "nearest base "
         + table["nearest_base"].astype("string").fillna("(none)")
         + " is "
-        + table["km_to_nearest_base"].round(0).astype("Int64").astype("string").fillna("?")
+        + km.round(0).astype("Int64").astype("string").fillna("?")
         + " km away"
-    )
+    ).where(km.notna(), "no base listed")
     if "travel_minutes" in table:
         # With a friction raster, say how long the quickest base takes to get there.
         mins = table["travel_minutes"].astype(float)
@@ -114,12 +115,12 @@ def forward_deployment_flags(table: pd.DataFrame, thresholds: ThresholdConfig) -
         )
         where = where + travel
     else:
-        where = where + ", beyond its patrol radius"
+        where = where.where(km.isna(), where + ", beyond its patrol radius")
     people = pd.Series(
         np.where(np.isfinite(ecr.to_numpy(dtype=float)),
                  "; about " + pd.Series([count_text(v) for v in ecr.tolist()], index=ecr.index, dtype=object)
                  + " civilians expected at risk",
-                 "; civilians expected at risk n/a (no population figure)"),
+                 "; expected civilians at risk n/a"),
         index=table.index,
     )
     reasons = "threat " + _threat(risk, thresholds) + " in the coming weeks; " + where + people
