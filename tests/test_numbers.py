@@ -261,3 +261,25 @@ def test_risk_texts_follow_given_classes():
     texts = risk_texts([0.596, 0.596, None], CUTS, [2, -1, -1])
     assert texts == ["59.6%", "60%", "n/a"]  # without a class only the ends apply
     assert tenths(0.0005) == 0
+
+
+def test_earlier_runs_carry_their_own_cut_offs_to_the_map(tmp_path):
+    from earlywarn.publish.exports import history_layer, write_scores_history
+    from earlywarn.publish.history import history_payload, load_history
+
+    locs = _no_population()
+    locs["as_of"] = pd.Timestamp("2024-04-24")
+    earlier = locs.copy()
+    earlier.attrs["risk_cutoffs"] = RELATIVE_CUTS  # that week's base rate gave relative cut-offs
+    write_scores_history(tmp_path, earlier, pd.Timestamp("2024-04-24"))
+    older = locs.copy()
+    older.attrs = {}  # a file saved before cut-offs were kept
+    write_scores_history(tmp_path, older, pd.Timestamp("2024-04-17"))
+    hist = load_history(tmp_path, pd.Timestamp("2024-05-01"), 11, before=True)
+    now = locs.assign(as_of=pd.Timestamp("2024-05-01"))
+    now.attrs["risk_cutoffs"] = CUTS
+    p = history_payload(now, hist, "2024-05-01")
+    assert p["dates"] == ["2024-04-17", "2024-04-24", "2024-05-01"]
+    assert p["cuts"] == [None, [60, 149, 298], [150, 350, 600]]
+    layer = history_layer(tmp_path, now)  # the GeoPackage's time layer keeps its documented columns
+    assert not any(c.startswith("class_cutoff") for c in layer.columns)

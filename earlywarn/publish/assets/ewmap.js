@@ -149,7 +149,8 @@
     if (drv.length) h += row("Top drivers" + at, "<ol><li>" + drv.join("</li><li>") + "</li></ol>");
     if (P.fd[i]) h += row("Forward deployment", '<span class="ew-badge ew-badge-fd">FD</span> ' + P.fdr[i]);
     if (P.ha[i]) h += row("Humanitarian access", '<span class="ew-badge ew-badge-ha">HA</span> ' + P.har[i]);
-    h += row("Population" + (P.popest && P.popest[i] ? " (estimated from the gazetteer)" : ""), P.pop[i]);
+    var est = P.popest && P.popest[i] && P.pop[i] !== "n/a";
+    h += row("Population", P.pop[i] + (est ? ' <span class="ew-note">estimated from the gazetteer</span>' : ""));
     if (P.ear) h += row("Expected civilians at risk", P.ear[i]);
     h += row("Towns inside", P.aka ? P.aka[i].join("; ") : "");
     h += row("IDPs", P.idp[i]);
@@ -554,7 +555,8 @@
   /* ---- Recent history: repaint risk and flags as an earlier run published them ----
    * EW.loc.hist (earlywarn/publish/history.py): per run, base64 bytes, one per
    * locality in map order: risk % (255 = no score) and a state byte (class + 1
-   * in bits 0-2, FD flag bit 3, HA flag bit 4). The latest run's own arrays are
+   * in bits 0-2, FD flag bit 3, HA flag bit 4), and per run its class cut-offs
+ * (cuts, tenths; null when unknown) for EW.fmtRisk. The latest run's own arrays are
    * kept aside and put back when it is selected again. */
   function bytes(b64) {
     var s = atob(b64), out = new Uint8Array(s.length);
@@ -569,7 +571,7 @@
   }
 
   /* Legend counts and risk ranges per class for the run shown (the latest run's text is kept and put back). */
-  function legendFor(last, P, r) {
+  function legendFor(last, P, r, cuts) {
     var ns = document.querySelectorAll(".ew-cls-n"), rs = document.querySelectorAll(".ew-cls-r"), j;
     if (!EW._legend0) {
       EW._legend0 = { n: [], r: [] };
@@ -591,7 +593,7 @@
     for (j = 0; j < ns.length; j++) ns[j].textContent = n[+ns[j].getAttribute("data-k")].toLocaleString("en");
     for (j = 0; j < rs.length; j++) {
       var k = +rs[j].getAttribute("data-k");
-      rs[j].innerHTML = hi[k] < 0 ? "none" : rangeText(EW.fmtRisk(lo[k] * 10, -1, null), EW.fmtRisk(hi[k] * 10, -1, null));
+      rs[j].innerHTML = hi[k] < 0 ? "none" : rangeText(EW.fmtRisk(lo[k] * 10, k, cuts), EW.fmtRisk(hi[k] * 10, k, cuts));
     }
   }
 
@@ -605,6 +607,7 @@
     }
     var last = k === H.dates.length - 1, L0 = EW.loc.latest;
     var r = bytes(H.risk[k]), s = bytes(H.state[k]), rp = k > 0 ? bytes(H.risk[k - 1]) : null;
+    var cuts = H.cuts ? H.cuts[k] : null;
     for (var i = 0; i < P.cls.length; i++) {
       if (last) {
         P.cls[i] = L0.cls[i]; P.risk[i] = L0.risk[i]; P.fd[i] = L0.fd[i]; P.ha[i] = L0.ha[i]; P.chg[i] = L0.chg[i];
@@ -613,11 +616,11 @@
       P.cls[i] = (s[i] & 7) - 1;
       P.fd[i] = (s[i] >> 3) & 1;
       P.ha[i] = (s[i] >> 4) & 1;
-      P.risk[i] = r[i] === 255 ? "n/a" : EW.fmtRisk(r[i] * 10, -1, null); // whole percents: the ends only
+      P.risk[i] = r[i] === 255 ? "n/a" : EW.fmtRisk(r[i] * 10, P.cls[i], cuts); // that run's cut-offs
       P.chg[i] = rp && r[i] !== 255 && rp[i] !== 255 ? pts(r[i] - rp[i]) : "n/a (no earlier run)";
     }
     EW.run = k;
-    legendFor(last, P, r);
+    legendFor(last, P, r, cuts);
     EW.repaint();
     var ms = EW.flagMarkers || [];
     for (var f = 0; f < ms.length; f++) ms[f].setOpacity(P[ms[f].ewKind][ms[f].ewIndex] ? 1 : 0);
