@@ -31,10 +31,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from earlywarn.numbers import cutoffs_of
 from earlywarn.atomic import atomic_path, write_text, write_with
 from earlywarn.features import columns as column_names
 from earlywarn.hxltags import INDICATOR_TAGS, SCORE_TAGS, locality_tags, tag_for, tag_row
+from earlywarn.numbers import cutoffs_of
 
 # HXL hashtags of the score columns for admin localities (see earlywarn.hxltags for the rules).
 HXL_TAGS: dict[str, str] = {**locality_tags("admin"), **SCORE_TAGS}
