@@ -283,3 +283,17 @@ def test_earlier_runs_carry_their_own_cut_offs_to_the_map(tmp_path):
     assert p["cuts"] == [None, [60, 149, 298], [150, 350, 600]]
     layer = history_layer(tmp_path, now)  # the GeoPackage's time layer keeps its documented columns
     assert not any(c.startswith("class_cutoff") for c in layer.columns)
+
+
+def test_brief_labels_a_gazetteer_estimate(tmp_path):
+    from earlywarn.brief.build import map_page, matrix_page
+
+    t = _no_population()
+    t["population"] = 1000.0
+    t["expected_at_risk"] = t["risk"] * 1000.0
+    t["population_source"] = pd.Series("estimated from the gazetteer", index=t.index, dtype="string")
+    inp, cfg = _brief_inputs(t), _cfg(tmp_path)
+    page = map_page(cfg, inp)
+    assert "risk &times; population estimated from the gazetteer" in page.body
+    assert "Highest priority (population estimated from the gazetteer)" in page.body
+    assert "population estimated from the gazetteer" in matrix_page(cfg, inp).body

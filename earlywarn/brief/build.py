@@ -163,7 +163,8 @@ def map_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
         changes = '<p class="note">No previous run in the history: changes start next week.</p>'
     top = t[t["priority_rank"].notna()].sort_values("priority_rank").head(5)
     toplist = "".join(f"<li>{esc(r.name, 30)} {chip(str(r.risk_class), r.risk, cuts)}</li>" for r in top.itertuples())
-    by_risk = " (by risk alone: no population layer)" if basis == "risk" else ""
+    by_risk = {"risk": " (by risk alone: no population layer)",
+               "estimate": " (population estimated from the gazetteer)"}.get(basis, "")
     side = (f'<div class="col side" style="flex:0 0 82mm">{kpis}'
             f'<h3>Highest priority{by_risk}</h3><ol class="tight">{toplist}</ol>{changes}'
             f'<p class="note">{esc(_caveat(cfg, inp), 400)}</p></div>')
