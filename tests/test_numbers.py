@@ -297,3 +297,19 @@ def test_brief_labels_a_gazetteer_estimate(tmp_path):
     assert "risk &times; population estimated from the gazetteer" in page.body
     assert "Highest priority (population estimated from the gazetteer)" in page.body
     assert "population estimated from the gazetteer" in matrix_page(cfg, inp).body
+
+
+def test_site_bases_without_population_is_one_line_not_zero_percent(tmp_path):
+    from typer.testing import CliRunner
+
+    from earlywarn.cli import app
+
+    (tmp_path / "a.csv").write_text("x\n")
+    config = tmp_path / "mission.yaml"
+    config.write_text("mission: T\nsources: [{name: a, format: acled, path: a.csv}]\nlocalities: {unit: priogrid}\n")
+    (tmp_path / "outputs").mkdir()
+    t = _no_population().assign(covered=False)
+    t.to_parquet(tmp_path / "outputs" / "scores.parquet")
+    r = CliRunner().invoke(app, ["site-bases", "--config", str(config), "--k", "2"])
+    assert r.exit_code == 2
+    assert "expected civilians at risk is n/a everywhere" in r.output and "0.0%" not in r.output
