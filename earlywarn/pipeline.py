@@ -637,8 +637,11 @@ def make_decisions(run: MissionRun, geo: Geography, prepared: Prepared, scores: 
             scores[f"risk_class_{h}w"] = risk_class(scores[f"risk_{h}w"], sch.thresholds)
         table = decision_table(cfg, geo.localities, geo.bases, scores, incidents, displacement, locality_of,
                                previous_scores(cfg.tables_dir / "history", as_of_ts), scheme.thresholds)
+        # Rates per person use a measured population only: the gazetteer estimate is a lower bound (towns only).
+        raster = table["population_source"].astype("string").eq("raster").fillna(False).astype(bool)
+        measured = table.assign(population=table["population"].where(raster))
         indic = ind.compute_indicators(
-            cfg.indicators, as_of=as_of_ts, table=table, localities=geo.localities, incidents=incidents,
+            cfg.indicators, as_of=as_of_ts, table=measured, localities=geo.localities, incidents=incidents,
             target_mask=pd.Series(target_mask(incidents, cfg.target), index=incidents.index),
             displacement=displacement, idp_sites=displacement_sites(displacement),
             bases=geo.bases, high_threshold=scheme.thresholds.high,
