@@ -306,12 +306,17 @@ def site_bases_cmd(
     """
     import json
 
+    import pandas as pd
+
     from earlywarn.decide.coverage import travel_surface
     from earlywarn.decide.siting import SITING_METHODS, site_bases
 
     if method not in SITING_METHODS:
         _fail(f"--method must be one of {', '.join(SITING_METHODS)}, not {method!r}")
     cfg, t = _latest_scores(config)
+    if not pd.to_numeric(t["expected_at_risk"], errors="coerce").notna().any():
+        _fail("site-bases: no locality has a population, so expected civilians at risk is n/a everywhere; give a "
+              "population raster (population: file.tif) or population: {estimate: gazetteer} in the config")
     radius = radius_km or cfg.patrol_radius_km.get("tob", 10.0)
     cand = _read_candidates(candidates) if candidates else None
     surface, minutes = None, None

@@ -760,7 +760,11 @@ class MissionConfig(_Strict):
     area_buffer_km: float = Field(default=50.0, ge=0, le=500)  # margin read for neighbourhood features only
     sources: list[SourceConfig] = Field(min_length=1)
     localities: LocalityConfig
-    population: Path | None = None  # GeoTIFF of people per cell
+    # GeoTIFF of people per cell (WorldPop, GHS-POP); or {path: ..., estimate: gazetteer | none}
+    population: Path | None = None
+    # Without a raster: "gazetteer" estimates people per locality from the shipped places (labelled so
+    # wherever it appears; earlywarn.geo.population); "none" (default) leaves population missing ("n/a").
+    population_estimate: Literal["none", "gazetteer"] = "none"
     bases: Path | GeoPkoBasesConfig | None = None  # CSV or GeoJSON of bases, or Geo-PKO for the as-of date
     patrol_radius_km: dict[str, float] = Field(
         default_factory=lambda: {"hq": 30.0, "cob": 20.0, "tob": 10.0}
@@ -791,6 +795,22 @@ class MissionConfig(_Strict):
 
     # set by load_config: the folder that relative paths resolve against
     base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _population_block(cls, data):
+        """``population: {path: x.tif, estimate: gazetteer}`` sets ``population`` and ``population_estimate``."""
+        if isinstance(data, dict) and isinstance(data.get("population"), dict):
+            block = dict(data["population"])
+            data = dict(data)
+            data["population"] = block.pop("path", None)
+            if "estimate" in block:
+                if "population_estimate" in data:
+                    raise ValueError("population.estimate and population_estimate are the same setting: give one")
+                data["population_estimate"] = block.pop("estimate")
+            if block:
+                raise ValueError(f"population: unknown key(s) {sorted(block)} (path, estimate)")
+        return data
 
     @field_validator("data_root", mode="before")
     @classmethod

@@ -50,6 +50,7 @@ from earlywarn.geo.area import MissionArea, NoExtentError, incidents_extent, mis
 from earlywarn.geo.naming import name_mission_localities
 from earlywarn.ingest.feedcheck import FeedRegressed, check_as_of, check_feed, facts, record_published
 from earlywarn.manifest import RunManifest, load_last_good, run_lock, save_last_good
+from earlywarn.numbers import cutoffs_of
 from earlywarn.publish.header import MapHeader, map_header
 
 if TYPE_CHECKING:  # the model stack and the fetchers are imported only by the stages that use them
@@ -484,6 +485,16 @@ def load_geography(cfg: MissionConfig, incident_tables: list[pd.DataFrame] | Non
         inputs.append({"source": "population", "file": str(pop_path), "sha256": sha256_file(pop_path)})
     elif "population" not in localities:
         localities["population"] = np.nan
+    if cfg.population is None and cfg.population_estimate == "gazetteer":
+        # Decisions only (the decision table's population, labelled); the model's features keep the raster's.
+        from earlywarn.geo import geodata
+        from earlywarn.geo.population import GAZETTEER_LABEL, gazetteer_population
+
+        localities["population_gazetteer"] = gazetteer_population(localities).to_numpy()
+        places = geodata.DATA_DIR / "places.parquet"
+        inputs.append({"source": "population", "estimate": GAZETTEER_LABEL, "file": str(places),
+                       "sha256": sha256_file(places),
+                       "localities_with_estimate": int(localities["population_gazetteer"].notna().sum())})
     bases = None
     if isinstance(cfg.bases, GeoPkoBasesConfig):  # the deployment of the as-of date (default: the latest snapshot)
         from earlywarn.actions import read_mission_bases
@@ -637,12 +648,19 @@ def make_decisions(run: MissionRun, geo: Geography, prepared: Prepared, scores: 
         schemes = {h: class_thresholds(cfg.thresholds, base_rate(prepared.panel, horizon=h)) for h in model.horizons}
         scheme = schemes[model.primary_horizon]
         manifest.counts["base_rate"] = scheme.base_rate
+        # The cut-offs every printed figure is checked against (earlywarn.numbers), per horizon.
+        manifest.counts["risk_cutoffs"] = list(cutoffs_of(scheme.thresholds) or ())
+        manifest.counts["risk_cutoffs_by_horizon"] = {str(h): list(cutoffs_of(s.thresholds) or ())
+                                                      for h, s in schemes.items()}
         for h, sch in schemes.items():
             scores[f"risk_class_{h}w"] = risk_class(scores[f"risk_{h}w"], sch.thresholds)
         table = decision_table(cfg, geo.localities, geo.bases, scores, incidents, displacement, locality_of,
                                previous_scores(cfg.tables_dir / "history", as_of_ts), scheme.thresholds)
+        # Rates per person use a measured population only: the gazetteer estimate is a lower bound (towns only).
+        raster = table["population_source"].astype("string").eq("raster").fillna(False).astype(bool)
+        measured = table.assign(population=table["population"].where(raster))
         indic = ind.compute_indicators(
-            cfg.indicators, as_of=as_of_ts, table=table, localities=geo.localities, incidents=incidents,
+            cfg.indicators, as_of=as_of_ts, table=measured, localities=geo.localities, incidents=incidents,
             target_mask=pd.Series(target_mask(incidents, cfg.target), index=incidents.index),
             displacement=displacement, idp_sites=displacement_sites(displacement),
             bases=geo.bases, high_threshold=scheme.thresholds.high,
@@ -695,7 +713,8 @@ def publish_outputs(run: MissionRun, products: RunProducts) -> Published:
         def render(hdr: MapHeader) -> str:
             """The whole map page for this header; kept so a later stage can redraw it with news."""
             return render_map(table, incidents=pub_inc, bases=p.geo.bases, idp_sites=sites, header=hdr,
-                              indicators=indic, tile_url=cfg.output.tile_url, context=context, history=history)
+                              indicators=indic, tile_url=cfg.output.tile_url, context=context, history=history,
+                              cutoffs={h: cutoffs_of(s.thresholds) for h, s in p.schemes.items()})
 
         html = render(header)
         # Everything is prepared; from here on only atomic writes.

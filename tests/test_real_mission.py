@@ -80,7 +80,9 @@ def test_every_locality_is_named_after_a_real_place(run):
 
 def test_the_summary_names_the_top_localities(run):
     out = run["output"]
-    assert "map: " in out and "top 10 by priority:" in out and "flags: " in out
+    # No population raster in the example: the priority is risk alone, and the summary says so.
+    assert "map: " in out and "top 10 by priority (ranked by risk alone: no population layer):" in out
+    assert "flags: " in out and "expected civilians at risk n/a" in out and "risk 100%" not in out
     top = run["scores"].sort_values("priority_rank").iloc[0]
     assert top["name"] in out
 

@@ -26,8 +26,11 @@ from earlywarn.brief import data as bd
 from earlywarn.brief.html import Page, change_pts, chip, document, fmt_num, matrix_rows, rag, rows_that_fit
 from earlywarn.config import MissionConfig
 from earlywarn.errors import UserError
+from earlywarn.publish.columns import population_basis
 from earlywarn.publish.history import load_history
+from earlywarn.publish.panels import PRIORITY_BASIS
 from earlywarn.publish.safety import assert_offline, esc
+from earlywarn.publish.summary import table_cutoffs
 
 log = logging.getLogger("earlywarn")
 
@@ -128,13 +131,17 @@ def map_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     svg = charts.risk_map(t, bases=inp.bases, borders=borders, towns=towns, label_top=cfg.output.brief_top,
                           data_date=data_date)
     counts = t["risk_class"].astype("string").value_counts()
-    ear = pd.to_numeric(t.get("expected_at_risk"), errors="coerce").sum()
+    cuts = table_cutoffs(t, inp.manifest)
+    basis = population_basis(t)
+    ear = pd.to_numeric(t.get("expected_at_risk"), errors="coerce").sum(min_count=1)
+    ear_note = {"risk": "no population layer", "estimate": "risk &times; population estimated from the gazetteer"
+                }.get(basis, "risk &times; population")
     fd, ha = int(t["forward_deploy"].sum()), int(t["humanitarian_access"].sum())
     kpis = (
         '<div class="kpis">'
         f'<div class="kpi">very high / high<b>{int(counts.get("very high", 0))} / {int(counts.get("high", 0))}</b>'
         f"localities of {len(t):,}</div>"
-        f'<div class="kpi">expected civilians at risk<b>{fmt_num(ear)}</b>risk &times; population</div>'
+        f'<div class="kpi">expected civilians at risk<b>{fmt_num(ear)}</b>{ear_note}</div>'
         f'<div class="kpi">forward-deployment flags<b>{fd}</b>high threat, no base reaches</div>'
         f'<div class="kpi">humanitarian-access flags<b>{ha}</b>high threat where IDPs or access</div></div>'
     )
@@ -155,9 +162,11 @@ def map_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     else:
         changes = '<p class="note">No previous run in the history: changes start next week.</p>'
     top = t[t["priority_rank"].notna()].sort_values("priority_rank").head(5)
-    toplist = "".join(f"<li>{esc(r.name, 30)} {chip(str(r.risk_class), r.risk)}</li>" for r in top.itertuples())
+    toplist = "".join(f"<li>{esc(r.name, 30)} {chip(str(r.risk_class), r.risk, cuts)}</li>" for r in top.itertuples())
+    by_risk = {"risk": " (by risk alone: no population layer)",
+               "estimate": " (population estimated from the gazetteer)"}.get(basis, "")
     side = (f'<div class="col side" style="flex:0 0 82mm">{kpis}'
-            f'<h3>Highest priority</h3><ol class="tight">{toplist}</ol>{changes}'
+            f'<h3>Highest priority{by_risk}</h3><ol class="tight">{toplist}</ol>{changes}'
             f'<p class="note">{esc(_caveat(cfg, inp), 400)}</p></div>')
     return Page("Situation map: risk of attacks on civilians",
                 f'<div class="col grow mapfig">{svg}</div>{side}')
@@ -180,12 +189,14 @@ def matrix_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
         m = m.head(fit)
     withheld = ("Actors: names that could identify individuals are withheld (redaction.drop_personal_names)."
                 if cfg.redaction.drop_personal_names else "Actors as reported (personal names not redacted).")
-    note = (f'<p class="note">Top {len(m)} localities by priority (expected civilians at risk, then risk). '
+    basis = population_basis(inp.table)
+    note = (f'<p class="note">Top {len(m)} localities by priority ({PRIORITY_BASIS[basis]}). '
             f"&Delta; pts: change in risk since the previous run, percentage points. Armed actors: events naming "
             f"them in the locality or its neighbours in the last {cfg.output.brief_actor_weeks} weeks. "
             f"{esc(withheld)}{left_out}</p>")
-    table = matrix_rows(m, cfg.output.brief_actor_weeks)
-    return Page("POC threat matrix", f'<div class="col grow">{table}{note}</div>')
+    table = matrix_rows(m, cfg.output.brief_actor_weeks, cutoffs=table_cutoffs(inp.table, inp.manifest))
+    title = "POC threat matrix" + (" (priority by risk alone: no population layer)" if basis == "risk" else "")
+    return Page(title, f'<div class="col grow">{table}{note}</div>')
 
 
 def indicators_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
@@ -220,6 +231,9 @@ def trend_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
         body = '<p class="note">No run history yet (outputs/history).</p>'
         return Page("Risk over time", f'<div class="col grow">{body}</div>')
     runs = len(mission)
+    whole = (charts.mission_line(mission) if mission.notna().any() else
+             '<p class="note"><b>Expected civilians at risk across the mission: n/a</b> (no population layer; '
+             "priority is risk alone).</p>")
     counts = bd.class_counts(inp.history)
     bars = charts.class_bars(counts) if len(counts) else ""
     note = (f'<p class="note">{runs} run(s) from {esc(str(mission.index.min().date()))} to '
@@ -228,7 +242,7 @@ def trend_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
             "locality at once: see page 5.</p>")
     return Page("Risk over time",
                 f'<div class="col chart" style="flex:0 0 57%">{charts.risk_lines(wide)}</div>'
-                f'<div class="col grow chart">{charts.mission_line(mission)}{bars}{note}</div>')
+                f'<div class="col grow chart">{whole}{bars}{note}</div>')
 
 
 def status_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from earlywarn.numbers import risk_text
 from earlywarn.publish.panels import CLASS_COLORS, FD_COLOR, HA_COLOR, RISK_CLASSES
 from earlywarn.publish.safety import esc
 
@@ -83,11 +84,20 @@ class Page:
     body: str
 
 
-def chip(risk_class: str, risk: float | None) -> str:
-    """Risk class chip in the map's colours, with the word (never colour alone) and the percentage."""
+def chip(risk_class: str, risk: float | None, cutoffs: tuple[float, float, float] | None = None) -> str:
+    """Risk class chip in the map's colours, with the word (never colour alone) and the percentage.
+
+    The figure is :func:`earlywarn.numbers.risk_text` under the class cut-offs
+    ``cutoffs``, so it never contradicts the word ("high 59.6%", not "high 60%").
+
+    >>> chip("high", 0.596, (0.15, 0.35, 0.6)).endswith("high 59.6%</span>")
+    True
+    >>> chip("very high", 0.9994).endswith("very high &gt;99%</span>")
+    True
+    """
     k = RISK_CLASSES.index(risk_class) if risk_class in RISK_CLASSES else -1
     color = CLASS_COLORS[k] if k >= 0 else "#d9d9d9"
-    pct = "" if risk is None or not np.isfinite(risk) else f" {risk * 100:.0f}%"
+    pct = "" if risk is None or not np.isfinite(risk) else " " + esc(risk_text(risk, cutoffs, k if k >= 0 else None))
     return f'<span class="chip" style="background:{color}">{esc(risk_class)}{pct}</span>'
 
 
@@ -207,8 +217,9 @@ def rows_that_fit(matrix: pd.DataFrame, budget_mm: float = MATRIX_ROWS_MM) -> in
     return len(matrix)
 
 
-def matrix_rows(matrix: pd.DataFrame, actor_weeks: int, driver_chars: int = 95) -> str:
-    """The POC threat matrix table (where, who, how likely, what the mission has there)."""
+def matrix_rows(matrix: pd.DataFrame, actor_weeks: int, driver_chars: int = 95,
+                cutoffs: tuple[float, float, float] | None = None) -> str:
+    """The POC threat matrix table (where, who, how likely, what the mission has there); figures under ``cutoffs``."""
     cols = "".join(f'<col style="width:{w}mm">' for w in MATRIX_WIDTHS_MM)
     head = (f"<colgroup>{cols}</colgroup><thead><tr><th>#</th><th>Locality</th><th>Risk</th><th>&Delta; pts</th>"
             f"<th>Top drivers</th><th>Armed actors nearby ({actor_weeks} wks, events)</th><th>IDPs</th>"
@@ -221,7 +232,8 @@ def matrix_rows(matrix: pd.DataFrame, actor_weeks: int, driver_chars: int = 95) 
         if np.isfinite(r.idp_change_pct):
             idp += f'<br><span class="small">{r.idp_change_pct:+.0f}% vs last DTM round</span>'
         cov = "" if pd.isna(r.covered) else ("within patrol radius" if r.covered else "<b>not covered</b>")
-        base = f"{esc(r.nearest_base, 40)}<br>{fmt_num(r.km_to_base, 1)} km" + (f" &middot; {cov}" if cov else "")
+        base = (f"{esc(r.nearest_base, 40)}<br>{fmt_num(r.km_to_base, 1)} km" if np.isfinite(r.km_to_base)
+                else "no base listed") + (f" &middot; {cov}" if cov else "")
         flags = []
         if r.forward_deploy:
             flags.append(f'<span class="badge fd">FD</span>{esc(r.forward_reason, 130)}')
@@ -231,7 +243,7 @@ def matrix_rows(matrix: pd.DataFrame, actor_weeks: int, driver_chars: int = 95) 
             f'<tr><td class="num"><b>{int(r.rank)}</b></td>'
             f"<td><b>{esc(r.name, 40)}</b><br><span class=\"small\">{esc(r.admin1, 30)} &middot; "
             f"{esc(r.locality_id, 20)}</span></td>"
-            f"<td>{chip(r.risk_class, r.risk)}</td><td class=\"num\">{change_pts(r.risk_change)}</td>"
+            f"<td>{chip(r.risk_class, r.risk, cutoffs)}</td><td class=\"num\">{change_pts(r.risk_change)}</td>"
             f'<td><ul class="tight">{drivers}</ul></td><td>{actors}</td>'
             f'<td class="r">{idp}</td><td>{base}</td><td>{"<br>".join(flags)}</td></tr>'
         )

@@ -18,13 +18,28 @@ import numpy as np
 import pandas as pd
 
 from earlywarn.config import ThresholdConfig
+from earlywarn.numbers import count_text, cutoffs_of, risk_texts
 
 ACCESS_KINDS = ("access_denial", "aid_worker_attack")
 
 
 def expected_at_risk(risk: pd.Series, population: pd.Series) -> pd.Series:
-    """Expected civilians at risk = P(attack) x people exposed; ranks flags of equal probability."""
-    return risk.astype(float) * population.astype(float).fillna(0.0)
+    """Expected civilians at risk = P(attack) x people exposed; ranks flags of equal probability.
+
+    Missing where the population is missing (NaN, not 0): a locality with no
+    population figure has an unknown number of people at risk, not none, and
+    the map, brief and exports say "n/a" / leave the cell empty.
+
+    >>> import pandas as pd
+    >>> expected_at_risk(pd.Series([0.5, 0.5]), pd.Series([1000, None])).tolist()
+    [500.0, nan]
+    """
+    return risk.astype(float) * pd.to_numeric(population, errors="coerce").astype(float)
+
+
+def _threat(risk: pd.Series, thresholds: ThresholdConfig) -> pd.Series:
+    """Each risk as the reasons print it (:func:`earlywarn.numbers.risk_text` under the cut-offs in force)."""
+    return pd.Series(risk_texts(risk, cutoffs_of(thresholds)), index=risk.index, dtype=object)
 
 
 def _is_high(risk: pd.Series, thresholds: ThresholdConfig) -> pd.Series:
@@ -75,13 +90,14 @@ def forward_deployment_flags(table: pd.DataFrame, thresholds: ThresholdConfig) -
     high = _is_high(risk, thresholds)
     flag = high & ~table["covered"].astype(bool)
     ecr = expected_at_risk(risk, table["population"])
+    km = pd.to_numeric(table["km_to_nearest_base"], errors="coerce")
     where = (
         "nearest base "
         + table["nearest_base"].astype("string").fillna("(none)")
         + " is "
-        + table["km_to_nearest_base"].round(0).astype("Int64").astype("string").fillna("?")
+        + km.round(0).astype("Int64").astype("string").fillna("?")
         + " km away"
-    )
+    ).where(km.notna(), "no base listed")
     if "travel_minutes" in table:
         # With a friction raster, say how long the quickest base takes to get there.
         mins = table["travel_minutes"].astype(float)
@@ -99,16 +115,15 @@ def forward_deployment_flags(table: pd.DataFrame, thresholds: ThresholdConfig) -
         )
         where = where + travel
     else:
-        where = where + ", beyond its patrol radius"
-    reasons = (
-        "threat "
-        + (risk * 100).round(0).astype(int).astype(str)
-        + "% in the coming weeks; "
-        + where
-        + "; about "
-        + ecr.round(0).astype(int).map("{:,}".format)
-        + " civilians expected at risk"
+        where = where.where(km.isna(), where + ", beyond its patrol radius")
+    people = pd.Series(
+        np.where(np.isfinite(ecr.to_numpy(dtype=float)),
+                 "; about " + pd.Series([count_text(v) for v in ecr.tolist()], index=ecr.index, dtype=object)
+                 + " civilians expected at risk",
+                 "; expected civilians at risk n/a"),
+        index=table.index,
     )
+    reasons = "threat " + _threat(risk, thresholds) + " in the coming weeks; " + where + people
     return pd.DataFrame(
         {
             "locality_id": table["locality_id"].to_numpy(),
@@ -190,7 +205,7 @@ def humanitarian_access_flags(table: pd.DataFrame, thresholds: ThresholdConfig) 
     rising = chg >= thresholds.idp_rise_pct
     blocked = acc > 0
     flag = high & (many | rising | blocked)
-    pct = (risk * 100).round(0).astype(int).astype(str)
+    pct = _threat(risk, thresholds)
     parts = pd.DataFrame(
         {
             "many": np.where(many, idp.round(0).astype(int).map("{:,} IDPs present".format), ""),
@@ -210,7 +225,7 @@ def humanitarian_access_flags(table: pd.DataFrame, thresholds: ThresholdConfig) 
         }
     )
     detail = parts.apply(lambda r: "; ".join(x for x in r if x), axis=1) if len(parts) else pd.Series([], dtype=str)
-    reason = ("threat " + pct + "%: " + detail).where(flag.to_numpy(), "")
+    reason = ("threat " + pct + ": " + detail).where(flag.to_numpy(), "")
     return pd.DataFrame(
         {
             "locality_id": table["locality_id"].to_numpy(),

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from earlywarn.config import ThresholdConfig
+from earlywarn.numbers import cut_text
 
 RISK_CLASSES = ("low", "moderate", "high", "very high")
 
@@ -82,7 +83,7 @@ def class_thresholds(th: ThresholdConfig, rate: float | None) -> RiskScheme:
     'Fixed thresholds: '
     """
     absolute = (th.moderate, th.high, th.very_high)
-    pct = "{:.0%}".format
+    pct = cut_text  # to 0.1%, as every figure is checked against it (earlywarn.numbers)
     if th.scheme == "absolute" or rate is None or not rate > 0:
         why = "" if th.scheme == "absolute" else " (no base rate yet)"
         text = (f"Fixed thresholds{why}: moderate from {pct(absolute[0])}, high from {pct(absolute[1])}, "

@@ -21,6 +21,7 @@ from earlywarn.decide.flags import (
     recent_access_incidents,
 )
 from earlywarn.decide.risk import risk_class
+from earlywarn.numbers import cutoffs_of
 
 
 def decision_table(
@@ -56,11 +57,46 @@ def decision_table(
         t["risk_change"] = t["risk"] - t["locality_id"].map(prev)
     else:
         t["risk_change"] = np.nan
+    t = with_population_source(t)
     t = t.merge(forward_deployment_flags(t, th), on="locality_id", how="left")
     t = t.merge(humanitarian_access_flags(t, th), on="locality_id", how="left")
-    order = t.sort_values(["expected_at_risk", "risk"], ascending=False).index
+    # A missing population ranks as none (risk breaks the tie), as the map and the brief say.
+    key = t.assign(_people=t["expected_at_risk"].fillna(0.0))
+    order = key.sort_values(["_people", "risk"], ascending=False).index
     t["priority_rank"] = pd.Series(np.arange(1, len(t) + 1), index=order).reindex(t.index).astype("Int64")
-    return gpd.GeoDataFrame(t, geometry="geometry", crs=localities.crs)
+    out = gpd.GeoDataFrame(t, geometry="geometry", crs=localities.crs)
+    out.attrs["risk_cutoffs"] = cutoffs_of(th)  # the figures printed from this table follow them (earlywarn.numbers)
+    return out
+
+
+def with_population_source(t: pd.DataFrame) -> pd.DataFrame:
+    """``population`` and its label ``population_source``: ``raster``, ``estimated from the gazetteer``, or missing.
+
+    The gazetteer estimate (column ``population_gazetteer``, set by the
+    geography stage when the mission asks for it, :mod:`earlywarn.geo.population`)
+    fills in only where there is no raster figure; a raster always wins. The
+    label travels with the table to the map, the brief and the exports.
+
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"population": [1000.0, None, None], "population_gazetteer": [5.0, 700.0, None]})
+    >>> out = with_population_source(t)
+    >>> out["population"].tolist(), out["population_source"].tolist()
+    ([1000.0, 700.0, nan], ['raster', 'estimated from the gazetteer', <NA>])
+    """
+    from earlywarn.geo.population import GAZETTEER_LABEL, RASTER_LABEL
+
+    t = t.copy()
+    pop = pd.to_numeric(t["population"], errors="coerce").astype("float64") if "population" in t \
+        else pd.Series(np.nan, index=t.index)
+    src = pd.Series(pd.NA, index=t.index, dtype="string").mask(pop.notna(), RASTER_LABEL)
+    if "population_gazetteer" in t:
+        est = pd.to_numeric(t.pop("population_gazetteer"), errors="coerce").astype("float64")
+        use = pop.isna() & est.notna()
+        pop = pop.where(~use, est)
+        src = src.mask(use, GAZETTEER_LABEL)
+    t["population"] = pop
+    t["population_source"] = src
+    return t
 
 
 def displacement_sites(displacement: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -81,6 +81,7 @@ from earlywarn.config import (
     WebhookAlertConfig,
 )
 from earlywarn.manifest import RunLocked, RunManifest
+from earlywarn.numbers import cutoffs_of, risk_text
 from earlywarn.publish.redact import snap_to_grid
 
 log = logging.getLogger("earlywarn")
@@ -148,6 +149,7 @@ class RunChanges:
     horizon_weeks: int | None = None
     first_run: bool = False  # no earlier published run: everything high and every flag counts as new
     manifest_path: str | None = None
+    cutoffs: tuple[float, float, float] | None = None  # class cut-offs the figures are printed against
 
     @property
     def events(self) -> list[str]:
@@ -240,6 +242,7 @@ def changes(
     previously_stale: Iterable[str] = (),
     horizon_weeks: int | None = None,
     manifest_path: str | Path | None = None,
+    cutoffs: tuple[float, float, float] | None = None,
 ) -> RunChanges:
     """What changed between the last published scores (``previous``) and this run's (``current``).
 
@@ -252,7 +255,11 @@ def changes(
     previous run every high locality and every flag is new, so the first
     published run tells the planners where things stand. ``previously_stale``:
     feeds already stale in the previous run, not announced again.
+    ``cutoffs``: the class cut-offs in force (default ``current.attrs["risk_cutoffs"]``),
+    so a printed risk never contradicts its class (:mod:`earlywarn.numbers`).
     """
+    if cutoffs is None and current is not None:
+        cutoffs = cutoffs_of(current.attrs.get("risk_cutoffs"))
     prev_as_of = _as_of(previous)
     first = previous is None or not len(previous)
     high: list[LocalityAlert] = []
@@ -299,6 +306,7 @@ def changes(
         failed=_text(failed) or None if failed is not None else None,
         map_path=str(map_path) if map_path else None, horizon_weeks=horizon_weeks,
         first_run=first and current is not None, manifest_path=str(manifest_path) if manifest_path else None,
+        cutoffs=cutoffs,
     )
 
 
@@ -351,6 +359,8 @@ def run_changes(
         previous, current, stale_feeds=stale_feeds(manifest), map_path=map_path or cfg.maps_dir / "latest.html",
         mission=cfg.mission, run_id=manifest.run_id, as_of=manifest.as_of, previously_stale=prev_stale,
         horizon_weeks=cfg.primary_horizon, manifest_path=runs / f"{manifest.run_id}.json" if manifest.run_id else None,
+        cutoffs=(cutoffs_of(current.attrs.get("risk_cutoffs"))
+                 or cutoffs_of(manifest.counts.get("risk_cutoffs") or None)),
     )
 
 
@@ -415,8 +425,8 @@ def redact(ch: RunChanges, redaction: RedactionConfig) -> RunChanges:
 
 
 # --------------------------------------------------------------- the message
-def _pct(p: float) -> str:
-    return f"{p:.1%}" if p < 0.01 else f"{p:.0%}"
+def _pct(p: float, cutoffs: tuple[float, float, float] | None = None, cls: str | None = None) -> str:
+    return risk_text(p, cutoffs, cls)
 
 
 def _points_change(c: float | None) -> str:
@@ -491,7 +501,7 @@ def render_text(
             was = f", was {x.previous_class}" if x.previous_class else ""
             chg = "" if ch.first_run else f" ({_points_change(x.change)}{was})"
             drv = f". Top driver: {safe(x.top_driver)}" if x.top_driver else ""
-            return f"{safe(x.name)}: {x.risk_class}, {_pct(x.risk)}{chg}{drv}"
+            return f"{safe(x.name)}: {x.risk_class}, {_pct(x.risk, ch.cutoffs, x.risk_class)}{chg}{drv}"
 
         title = "Localities at high or very high threat" if ch.first_run else "Entered high or very high threat"
         section(title, ch.new_high, loc)
@@ -500,7 +510,7 @@ def render_text(
             items = [f for f in ch.new_flags if f.flag == label]
             if items:
                 section(f"New {label.replace(' ', '-')} flags", items,
-                        lambda f: f"{safe(f.name)}: {safe(f.reason) or 'threat ' + _pct(f.risk)}")
+                        lambda f: f"{safe(f.name)}: {safe(f.reason) or 'threat ' + _pct(f.risk, ch.cutoffs)}")
     if "feed_stale" in ev and ch.stale_feeds:
         def feed(f: StaleFeed) -> str:
             why = f" ({safe(f.reason)})" if f.reason else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from earlywarn.geo.population import GAZETTEER_LABEL
 from earlywarn.publish.safety import ESCAPES
 
 TEXT_CHARS = 120
@@ -55,3 +56,26 @@ def fmt(values: np.ndarray, fmt: str, missing: str = "") -> list[str]:
     out = np.full(len(values), missing, dtype=object)
     out[ok] = pd.Series(values[ok]).map(fmt.format).to_numpy(dtype=object)
     return out.tolist()
+
+
+def population_estimated(df: pd.DataFrame) -> list[int]:
+    """1 where the locality's population is the gazetteer estimate (column ``population_source``), else 0.
+
+    The map's popup then labels the figure "estimated from the gazetteer".
+    """
+    src = col(df, "population_source")
+    if src is None:
+        return [0] * len(df)
+    return (src.astype("string") == GAZETTEER_LABEL).fillna(False).to_numpy(dtype=bool).astype(int).tolist()
+
+
+def population_basis(localities: pd.DataFrame) -> str:
+    """What the priority rank stands on: ``population``, ``estimate`` (gazetteer) or ``risk`` (no population at all).
+
+    The decision table ranks by expected civilians at risk (risk x population),
+    which without any population is risk alone; the map and the brief say so.
+    """
+    pop = num(localities, "population")
+    if not np.isfinite(pop).any():
+        return "risk"
+    return "estimate" if any(population_estimated(localities)) else "population"

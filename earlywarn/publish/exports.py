@@ -34,6 +34,7 @@ import shapely
 from earlywarn.atomic import atomic_path, write_text, write_with
 from earlywarn.features import columns as column_names
 from earlywarn.hxltags import INDICATOR_TAGS, SCORE_TAGS, locality_tags, tag_for, tag_row
+from earlywarn.numbers import cutoffs_of
 
 # HXL hashtags of the score columns for admin localities (see earlywarn.hxltags for the rules).
 HXL_TAGS: dict[str, str] = {**locality_tags("admin"), **SCORE_TAGS}
@@ -255,6 +256,8 @@ def flag_table(table: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return typed(out.sort_values(["priority_rank", "flag"], kind="stable").reset_index(drop=True))
 
 
+# The class cut-offs each saved run was classed with (kept in the history files, not in the GeoPackage layer).
+HISTORY_CUTOFF_COLUMNS = ("class_cutoff_moderate", "class_cutoff_high", "class_cutoff_very_high")
 HISTORY_COLUMNS = ("locality_id", "name", "as_of", "risk", "risk_class", "forward_deploy", "humanitarian_access",
                    "expected_at_risk", "model_version", "run_id")
 
@@ -268,6 +271,10 @@ def write_scores_history(history_dir: Path, table: gpd.GeoDataFrame, as_of: pd.T
     cols = [c for c in HISTORY_COLUMNS if c in table]
     gdf = _in_4326(table)
     frame = typed(gpd.GeoDataFrame(gdf[cols], geometry=gdf.geometry.to_numpy(), crs=gdf.crs))
+    cuts = cutoffs_of(table.attrs.get("risk_cutoffs"))
+    if cuts is not None:  # the map's "Run" control prints that run's figures against its own cut-offs
+        for name, value in zip(HISTORY_CUTOFF_COLUMNS, cuts, strict=True):
+            frame[name] = float(value)
     return write_with(Path(history_dir) / f"scores_{pd.Timestamp(as_of).date()}.parquet",
                       lambda p: frame.to_parquet(p, index=False))
 

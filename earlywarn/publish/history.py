@@ -3,7 +3,10 @@
 Each run is two byte strings, one byte per locality in the map's order,
 base64-encoded: risk as a whole percent (0-100, 255 = no score) and a state
 byte (risk class + 1 in bits 0-2, 0 = no score; forward-deployment flag in
-bit 3; humanitarian-access flag in bit 4). Twelve runs of 10,000 localities
+bit 3; humanitarian-access flag in bit 4), and the class cut-offs the run was
+classed with (``cuts``, tenths of a percent; ``null`` for runs saved before
+they were kept), so the page prints each run's whole percents by the same
+rule as today's figures (:mod:`earlywarn.numbers`). Twelve runs of 10,000 localities
 cost about 320 kB, against megabytes as JSON numbers. The class is stored as
 published that week, not recomputed, because the cut-offs can move with the
 mission's base rate.
@@ -20,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from earlywarn.numbers import cut_tenths, cutoffs_of
 from earlywarn.publish.panels import RISK_CLASSES
 from earlywarn.publish.safety import esc
 
@@ -72,8 +76,9 @@ def history_payload(localities: pd.DataFrame, previous: pd.DataFrame | None, as_
     if previous is None or not len(previous) or "locality_id" not in localities:
         return None
     ids = localities["locality_id"].astype(str).reset_index(drop=True)
-    dates, risk, state = [], [], []
+    dates, risk, state, cuts = [], [], [], []
     for day, run in previous.groupby("as_of", sort=True):
+        cuts.append(run_cutoffs(run))
         aligned = run.assign(locality_id=run["locality_id"].astype(str)).drop_duplicates("locality_id") \
             .set_index("locality_id").reindex(ids).reset_index()
         r, s = encode_run(aligned)
@@ -81,7 +86,16 @@ def history_payload(localities: pd.DataFrame, previous: pd.DataFrame | None, as_
         risk.append(r)
         state.append(s)
     r, s = encode_run(localities.reset_index(drop=True))
-    return {"dates": [*dates, as_of], "risk": [*risk, r], "state": [*state, s]}
+    return {"dates": [*dates, as_of], "risk": [*risk, r], "state": [*state, s],
+            "cuts": [*cuts, cut_tenths(cutoffs_of(localities.attrs.get("risk_cutoffs")))]}
+
+
+def run_cutoffs(run: pd.DataFrame) -> list[int] | None:
+    """The class cut-offs (tenths of a percent) one saved run was classed with; None for files saved without them."""
+    cols = ("class_cutoff_moderate", "class_cutoff_high", "class_cutoff_very_high")
+    if not len(run) or any(c not in run for c in cols):
+        return None
+    return cut_tenths([pd.to_numeric(run[c], errors="coerce").iloc[0] for c in cols])
 
 
 def change_lists(localities: pd.DataFrame, previous: pd.DataFrame | None, idx: np.ndarray,

@@ -17,10 +17,11 @@ a lot). The primary horizon's entries are ``null``: the page keeps the
 locality arrays it already has. Legends (class ranges, counts, scheme text)
 and scorer texts are computed here, escaped, one per horizon.
 
-Risk figures on a multi-horizon map read to 0.1 % below 1 % (a one-week risk
-is often a fraction of a percent) and to whole percents above; the page
-formats the tenths with the same integer rule (:func:`risk_text`), so a
-figure never differs between the table and a popup.
+Risk figures follow :mod:`earlywarn.numbers` (``<1%``, ``>99%``, whole
+percents, one decimal where a whole percent would contradict the class); the
+page formats the tenths with the same integer rule (``EW.fmtRisk``, with each
+horizon's cut-offs in ``cuts``), so a figure never differs between the table
+and a popup.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from earlywarn.numbers import cut_tenths, range_text, risk_text_tenths
 from earlywarn.publish import panels
 from earlywarn.publish.columns import col, esc_series, num
 from earlywarn.publish.safety import esc
@@ -123,11 +125,9 @@ def tenths(risk: np.ndarray) -> np.ndarray:
     return np.where(ok, np.clip(np.rint(np.where(ok, risk, 0) * 1000), 0, 1000), -1).astype(np.int64)
 
 
-def risk_text(t: int) -> str:
-    """Tenths of a percent -> display text; the page's ``fmtTenths`` is the same rule."""
-    if t < 0:
-        return "n/a"
-    return f"{t // 10}.{t % 10}%" if t < 10 else f"{(t + 5) // 10}%"
+def risk_text(t: int, cls: int = -1, cuts_t: list[int] | None = None) -> str:
+    """Tenths of a percent -> display text (:func:`earlywarn.numbers.risk_text_tenths`; the page's ``EW.fmtRisk``)."""
+    return risk_text_tenths(t, cls, cuts_t)
 
 
 def class_index(df: pd.DataFrame, column: str) -> np.ndarray:
@@ -140,8 +140,11 @@ def class_index(df: pd.DataFrame, column: str) -> np.ndarray:
     return key.map(lookup).astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
 
 
-def class_legend(cls: np.ndarray, t: np.ndarray) -> tuple[list[str], list[int]]:
-    """Per class the observed risk range (text, ``none`` if empty) and count; last count = no score."""
+def class_legend(cls: np.ndarray, t: np.ndarray, cuts_t: list[int] | None = None) -> tuple[list[str], list[int]]:
+    """Per class the observed risk range (text, ``none`` if empty) and count; last count = no score.
+
+    The range's ends are printed by the same rule as each locality's figure, with the class's cut-offs.
+    """
     ranges, counts = [], []
     for k in range(len(panels.RISK_CLASSES)):
         sel = cls == k
@@ -150,8 +153,8 @@ def class_legend(cls: np.ndarray, t: np.ndarray) -> tuple[list[str], list[int]]:
         if not len(vals):
             ranges.append("none")
             continue
-        lo, hi = risk_text(int(vals.min())), risk_text(int(vals.max()))
-        ranges.append(lo if lo == hi else f"{lo.removesuffix('%')}&ndash;{hi}")
+        lo, hi = esc(risk_text(int(vals.min()), k, cuts_t)), esc(risk_text(int(vals.max()), k, cuts_t))
+        ranges.append(range_text(lo, hi))
     counts.append(int((cls < 0).sum()))
     return ranges, counts
 
@@ -161,17 +164,25 @@ def _class_chars(cls: np.ndarray) -> str:
     return "".join(chars[np.where((cls >= 0) & (cls <= 3), cls, 4)].tolist())
 
 
-def horizon_payload(df: pd.DataFrame, hz: Horizons, header: dict[str, Any]) -> dict[str, Any]:
-    """The ``hz`` part of the locality payload (see module docstring); ``df`` in map order."""
+def horizon_payload(df: pd.DataFrame, hz: Horizons, header: dict[str, Any],
+                    cutoffs: dict[int, tuple[float, float, float]] | None = None) -> dict[str, Any]:
+    """The ``hz`` part of the locality payload (see module docstring); ``df`` in map order.
+
+    ``cutoffs``: each horizon's class cut-offs (moderate, high, very high), so
+    its figures and legend never contradict its classes; ``cuts`` in the
+    payload carries them to the page in tenths of a percent (``null``: unknown).
+    """
     n = len(df)
-    risk, cls, drivers = [], [], []
+    risk, cls, drivers, cuts = [], [], [], []
     legends, schemes, scorers = [], [], []
     for h in hz.weeks:
         primary = h == hz.primary
         r = num(df, "risk" if primary else f"risk_{h}w")
         c = class_index(df, "risk_class" if primary else f"risk_class_{h}w")
         t = tenths(r)
-        ranges, counts = class_legend(c, t)
+        ct = cut_tenths((cutoffs or {}).get(h))
+        cuts.append(ct)
+        ranges, counts = class_legend(c, t, ct)
         legends.append({"r": ranges, "n": counts})
         scheme = header.get("risk_scheme") if primary else None
         schemes.append(esc(scheme or _by_horizon(header.get("horizon_schemes"), h), SCHEME_CHARS))
@@ -203,6 +214,7 @@ def horizon_payload(df: pd.DataFrame, hz: Horizons, header: dict[str, Any]) -> d
         "d": codes,
         "legend": legends,
         "scorer": scorers,
+        "cuts": cuts,
     }
 
 
@@ -224,7 +236,3 @@ def control_html(hz: Horizons) -> str:
         f'<span id="ew-hz-note" class="ew-hz-note">flags: {flags} horizon</span></div>'
     )
 
-
-def primary_display(risk: np.ndarray) -> list[str]:
-    """The primary horizon's risk figures in the multi-horizon format (see module docstring)."""
-    return [risk_text(int(t)) for t in tenths(risk).tolist()]

@@ -113,8 +113,20 @@ def header_html(header: dict[str, Any], horizon: str | None = None, scorer: str 
     return "\n".join(parts)
 
 
-def priority_html(table: pd.DataFrame, horizon: str | None = None) -> str:
+# What the priority rank stands on, for the table's note (``basis`` of :func:`priority_html`).
+PRIORITY_BASIS = {
+    "population": "expected civilians at risk (risk &times; population), then risk",
+    "estimate": "expected civilians at risk (risk &times; population estimated from the gazetteer), then risk",
+    "risk": "risk alone: no population layer, so expected civilians at risk is n/a",
+}
+
+
+def priority_html(table: pd.DataFrame, horizon: str | None = None, basis: str | None = None) -> str:
     """Top localities by ``priority_rank`` (1 = highest).
+
+    ``basis`` (``population``, ``estimate`` or ``risk``; :data:`PRIORITY_BASIS`)
+    says what the rank stands on, so a map without population says that its
+    priority is risk alone instead of silently ranking by it.
 
     ``table`` holds the already escaped/formatted display columns produced by
     the renderer (``idx`` is the locality's position in the map data, or -1
@@ -124,9 +136,10 @@ def priority_html(table: pd.DataFrame, horizon: str | None = None) -> str:
     """
     ranked = table[table["rank"].notna()].sort_values(["rank", "idx"], kind="stable").head(PRIORITY_ROWS)
     ranked_on = f" (ranked on the {horizon} horizon; risk and drivers follow the horizon shown)" if horizon else ""
+    by = f' <span id="ew-prio-basis">Ranked by {PRIORITY_BASIS[basis]}.</span>' if basis in PRIORITY_BASIS else ""
     head = (
-        "<h2>Priority localities</h2>"
-        f'<p class="ew-note">Top {PRIORITY_ROWS} by priority rank{ranked_on}. Click a row to zoom to it.</p>'
+        "<h2>Priority localities" + (" (by risk alone)" if basis == "risk" else "") + "</h2>"
+        f'<p class="ew-note">Top {PRIORITY_ROWS} by priority rank{ranked_on}.{by} Click a row to zoom to it.</p>'
     )
     if ranked.empty:
         return head + '<p class="ew-note">No locality has a priority rank in this run.</p>'

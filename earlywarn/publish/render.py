@@ -29,17 +29,18 @@ import shapely
 from branca.element import Element, Figure, MacroElement
 from folium.map import Layer
 
+from earlywarn.numbers import count_text, cut_tenths, range_text, risk_text_tenths, risk_texts, tenths
 from earlywarn.publish import panels
 from earlywarn.publish.assets import inline_head
 from earlywarn.publish.columns import col as _col
-from earlywarn.publish.columns import esc_series
+from earlywarn.publish.columns import esc_series, population_basis, population_estimated
 from earlywarn.publish.columns import fmt as _fmt
 from earlywarn.publish.columns import num as _num
 from earlywarn.publish.context import DEFAULT_BUDGET_BYTES, LAYER_COLORS, ContextFit, MapContext, prepare_context
 from earlywarn.publish.geometry import encode_polygons
 from earlywarn.publish.header import MapHeader
 from earlywarn.publish.history import change_lists, changes_html, history_payload, time_control_html
-from earlywarn.publish.horizons import class_index, horizon_payload, horizons_of, primary_display
+from earlywarn.publish.horizons import class_index, horizon_payload, horizons_of
 from earlywarn.publish.horizons import control_html as horizon_control_html
 from earlywarn.publish.safety import assert_offline, esc, script_json
 from earlywarn.schema import CIVILIAN_TARGET_KINDS
@@ -82,11 +83,18 @@ def _change_texts(change: np.ndarray) -> tuple[list[str], list[str]]:
     return long.tolist(), short.tolist()
 
 
-def locality_display(localities: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Escaped, formatted display columns, one row per locality (input order)."""
+def locality_display(localities: gpd.GeoDataFrame, cutoffs: tuple[float, float, float] | None = None) -> pd.DataFrame:
+    """Escaped, formatted display columns, one row per locality (input order).
+
+    Probabilities read as :func:`earlywarn.numbers.risk_text` prints them under
+    ``cutoffs`` (the class cut-offs in force), so a figure never contradicts
+    its class; a missing population, IDP count or expected civilians at risk
+    reads ``n/a``, never 0.
+    """
     df = localities.reset_index(drop=True)
     n = len(df)
     risk = _num(df, "risk")
+    cls = class_index(df, "risk_class")
     change_long, change_short = _change_texts(_num(df, "risk_change"))
     rank = _col(df, "priority_rank")
     rank_vals = (
@@ -107,9 +115,9 @@ def locality_display(localities: gpd.GeoDataFrame) -> pd.DataFrame:
             "adm1": esc_series(_col(df, "admin1_pcode"), n),
             "adm1n": esc_series(_col(df, "admin1_name"), n),
             "aka": _alias_lists(_col(df, "aliases"), n),
-            "risk": _fmt(risk * 100, "{:.0f}%", "n/a"),
+            "risk": [esc(x) for x in risk_texts(risk, cutoffs, cls)],
             "risk_value": risk,
-            "cls": class_index(df, "risk_class"),
+            "cls": cls,
             "chg": change_long,
             "chg_short": change_short,
             "d1": esc_series(_col(df, "driver_1"), n),
@@ -119,8 +127,10 @@ def locality_display(localities: gpd.GeoDataFrame) -> pd.DataFrame:
             "fdr": esc_series(_col(df, "forward_reason"), n, 240),
             "ha": _flag(df, "humanitarian_access"),
             "har": esc_series(_col(df, "access_reason"), n, 240),
-            "pop": _fmt(_num(df, "population"), "{:,.0f}"),
-            "idp": _fmt(_num(df, "idp_individuals"), "{:,.0f}"),
+            "pop": [count_text(v) for v in _num(df, "population").tolist()],
+            "popest": population_estimated(df),
+            "ear": [count_text(v) for v in _num(df, "expected_at_risk").tolist()],
+            "idp": [count_text(v) for v in _num(df, "idp_individuals").tolist()],
             "km": _fmt(_num(df, "km_to_nearest_base"), "{:,.1f}"),
             "cov": cov_vals,
             "rank": rank_vals,
@@ -263,13 +273,16 @@ def _idp_payload(sites: pd.DataFrame) -> dict[str, Any]:
     return payload
 
 
-def _class_ranges(disp: pd.DataFrame) -> tuple[list[str], list[int]]:
+def _class_ranges(disp: pd.DataFrame, cutoffs: tuple[float, float, float] | None = None
+                  ) -> tuple[list[str], list[int]]:
     grouped = disp.groupby("cls")["risk_value"].agg(["min", "max", "size"])
     ranges, counts = [], []
+    ct = cut_tenths(cutoffs)
     for k in range(len(panels.RISK_CLASSES)):
         if k in grouped.index and np.isfinite(grouped.loc[k, "min"]):
-            lo, hi = grouped.loc[k, "min"] * 100, grouped.loc[k, "max"] * 100
-            ranges.append(f"{lo:.0f}&ndash;{hi:.0f}%" if round(lo) != round(hi) else f"{lo:.0f}%")
+            lo = esc(risk_text_tenths(tenths(grouped.loc[k, "min"]), k, ct))
+            hi = esc(risk_text_tenths(tenths(grouped.loc[k, "max"]), k, ct))
+            ranges.append(range_text(lo, hi))
         else:
             ranges.append("")
         counts.append(int(grouped.loc[k, "size"]) if k in grouped.index else 0)
@@ -323,6 +336,7 @@ def render_map(
     context: MapContext | None = None,
     context_budget_bytes: int = DEFAULT_BUDGET_BYTES,
     history: pd.DataFrame | None = None,
+    cutoffs: dict[int, tuple[float, float, float]] | tuple[float, float, float] | None = None,
 ) -> str:
     """Complete, self-contained HTML risk map (see module docstring).
 
@@ -369,6 +383,11 @@ def render_map(
         Size budget for the context layers.
     history : pandas.DataFrame, optional
         Earlier runs' scores, for the time control.
+    cutoffs : dict or tuple, optional
+        The class cut-offs in force (moderate, high, very high), per horizon in
+        weeks or one tuple for the primary horizon; figures are printed so they
+        never contradict their class (:mod:`earlywarn.numbers`). Default: the
+        table's ``attrs["risk_cutoffs"]`` when the decision table set it.
 
     Returns
     -------
@@ -405,9 +424,11 @@ def render_map(
         localities = localities.to_crs("EPSG:4326")
     locs = localities.reset_index(drop=True)
     hz = horizons_of(header, locs)
-    disp = locality_display(locs)
-    if hz is not None:  # one figure format for every horizon (0.1 % steps below 1 %)
-        disp["risk"] = primary_display(disp["risk_value"].to_numpy(dtype=float))
+    cuts_by_h = _cutoffs_by_horizon(cutoffs if cutoffs is not None else localities.attrs.get("risk_cutoffs"), header)
+    primary_cuts = cuts_by_h.get(hz.primary if hz is not None else _primary_weeks(header))
+    if primary_cuts is None and len(cuts_by_h) == 1 and hz is None:
+        primary_cuts = next(iter(cuts_by_h.values()))
+    disp = locality_display(locs, primary_cuts)
     enc = encode_polygons(locs.geometry)
     geom_ok = np.diff(enc.geom_offsets) > 0
     disp["idx"] = np.where(geom_ok, np.arange(len(disp)), -1)
@@ -423,7 +444,7 @@ def render_map(
             # Optional columns cost nothing when the table lacks them.
             **{c: disp[c].tolist() for c, src in (("adm1n", "admin1_name"), ("aka", "aliases")) if src in locs},
             **{c: disp[c].astype(int).tolist() for c in ("cls", "fd", "ha")},
-            **{c: disp[c].tolist() for c in ("pop", "idp", "km")},
+            **{c: disp[c].tolist() for c in ("pop", "popest", "ear", "idp", "km")},
             "cov": _json_list(disp["cov"]),
             "rank": _json_list(disp["rank"]),
         },
@@ -433,11 +454,12 @@ def render_map(
         "noData": panels.NO_DATA_COLOR,
         "fdColor": panels.FD_COLOR,
         "haColor": panels.HA_COLOR,
+        "cuts": cut_tenths(primary_cuts),
         "canvas": int(geom_ok.sum()) > SVG_MAX_LOCALITIES,
         "flagMinZoom": flag_zoom,
         "bounds": None,  # set below, once the other layers are known
     }
-    hz_payload = horizon_payload(locs, hz, header) if hz is not None else None
+    hz_payload = horizon_payload(locs, hz, header, cuts_by_h) if hz is not None else None
     if hz_payload is not None:
         loc_payload["hz"] = hz_payload
     as_of = str(header.get("as_of") or "this run")
@@ -493,7 +515,7 @@ def render_map(
     fig.title = esc(f"POC risk map {header.get('mission') or ''} {header.get('as_of') or ''}".strip())
     fig.header.add_child(_Raw(inline_head()), name="ew_assets")
     if hz_payload is None:
-        ranges, counts = _class_ranges(disp)
+        ranges, counts = _class_ranges(disp, primary_cuts)
         shown, shown_adj, scorer, scheme = None, None, "", esc(header.get("risk_scheme"), 300)
     else:
         p = hz_payload["p"]
@@ -508,7 +530,7 @@ def render_map(
     side = (
         '<aside id="ew-side">'
         + panels.search_html(disp.loc[disp["idx"] >= 0, "name"])
-        + panels.priority_html(disp, shown_adj)
+        + panels.priority_html(disp, shown_adj, population_basis(locs))
         + (changes_html(change_lists(locs, history, disp["idx"].to_numpy())) if hist is not None else "")
         + panels.indicators_html(indicators)
         + "</aside>"
@@ -520,6 +542,23 @@ def render_map(
     document = fig.render()
     assert_offline(document, allow=allow)
     return document
+
+
+def _primary_weeks(header: dict[str, Any]) -> int | None:
+    raw = header.get("primary_horizon", header.get("horizon_weeks"))
+    try:
+        return int(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _cutoffs_by_horizon(cutoffs: Any, header: dict[str, Any]) -> dict[int, tuple[float, float, float]]:
+    """``cutoffs`` as {weeks: (moderate, high, very high)}; a bare tuple is the primary horizon's."""
+    if cutoffs is None:
+        return {}
+    if isinstance(cutoffs, dict):
+        return {int(h): tuple(float(x) for x in c) for h, c in cutoffs.items() if c is not None}  # type: ignore[misc]
+    return {_primary_weeks(header) or 0: tuple(float(x) for x in cutoffs)}  # type: ignore[dict-item]
 
 
 # Context parts in drawing order: key in ContextFit.payloads, control label, style (ewmap.js), legend text.

@@ -69,6 +69,38 @@
     return value || value === 0 ? "<tr><th>" + label + "</th><td>" + value + "</td></tr>" : "";
   }
 
+  /* A probability as people read it: the rule of earlywarn/numbers.py (risk_text_tenths), line for line.
+   * t: tenths of a percent (0-1000, null/negative = no score); k: the class printed beside it (-1 = none);
+   * cuts: the class cut-offs in tenths [moderate, high, very high] or null. "<1%" and ">99%" at the ends
+ * (HTML-escaped, as Python's figures are before they are embedded);
+   * a whole percent unless it lands on the other side of a cut-off from the class, then one decimal,
+   * and "<cut" if even that reaches the cut-off from below. */
+  function pctOfTenths(t) {
+    return t % 10 === 0 ? t / 10 + "%" : Math.floor(t / 10) + "." + (t % 10) + "%";
+  }
+
+  EW.fmtRisk = function (t, k, cuts) {
+    if (t === null || t === undefined || t < 0) return "n/a";
+    if (t < 10) return "&lt;1%";
+    if (t > 990) return "&gt;99%";
+    var lo = -1, hi = 1001;
+    if (cuts && k >= 0 && k <= cuts.length) {
+      lo = k >= 1 ? cuts[k - 1] : -1;
+      hi = k < cuts.length ? cuts[k] : 1001;
+    }
+    var whole = Math.floor((t + 5) / 10) * 10;
+    if (lo <= whole && whole < hi) return pctOfTenths(whole);
+    if (lo <= t && t < hi) return pctOfTenths(t);
+    if (t >= hi) return "&lt;" + pctOfTenths(hi);
+    return pctOfTenths(lo);
+  };
+
+  function rangeText(lo, hi) {
+    if (lo === hi) return lo;
+    var plain = /^[0-9]/.test(lo) && /^[0-9]/.test(hi);
+    return (plain ? lo.replace(/%$/, "") : lo) + "&ndash;" + hi;
+  }
+
   function target(e) {
     return e.propagatedFrom || e.layer;
   }
@@ -117,7 +149,9 @@
     if (drv.length) h += row("Top drivers" + at, "<ol><li>" + drv.join("</li><li>") + "</li></ol>");
     if (P.fd[i]) h += row("Forward deployment", '<span class="ew-badge ew-badge-fd">FD</span> ' + P.fdr[i]);
     if (P.ha[i]) h += row("Humanitarian access", '<span class="ew-badge ew-badge-ha">HA</span> ' + P.har[i]);
-    h += row("Population", P.pop[i]);
+    var est = P.popest && P.popest[i] && P.pop[i] !== "n/a";
+    h += row("Population", P.pop[i] + (est ? ' <span class="ew-note">estimated from the gazetteer</span>' : ""));
+    if (P.ear) h += row("Expected civilians at risk", P.ear[i]);
     h += row("Towns inside", P.aka ? P.aka[i].join("; ") : "");
     h += row("IDPs", P.idp[i]);
     var cov = P.cov[i] === 1 ? " (within patrol radius)" : P.cov[i] === 0 ? " (outside patrol radii)" : "";
@@ -521,7 +555,8 @@
   /* ---- Recent history: repaint risk and flags as an earlier run published them ----
    * EW.loc.hist (earlywarn/publish/history.py): per run, base64 bytes, one per
    * locality in map order: risk % (255 = no score) and a state byte (class + 1
-   * in bits 0-2, FD flag bit 3, HA flag bit 4). The latest run's own arrays are
+   * in bits 0-2, FD flag bit 3, HA flag bit 4), and per run its class cut-offs
+ * (cuts, tenths; null when unknown) for EW.fmtRisk. The latest run's own arrays are
    * kept aside and put back when it is selected again. */
   function bytes(b64) {
     var s = atob(b64), out = new Uint8Array(s.length);
@@ -536,7 +571,7 @@
   }
 
   /* Legend counts and risk ranges per class for the run shown (the latest run's text is kept and put back). */
-  function legendFor(last, P, r) {
+  function legendFor(last, P, r, cuts) {
     var ns = document.querySelectorAll(".ew-cls-n"), rs = document.querySelectorAll(".ew-cls-r"), j;
     if (!EW._legend0) {
       EW._legend0 = { n: [], r: [] };
@@ -558,7 +593,7 @@
     for (j = 0; j < ns.length; j++) ns[j].textContent = n[+ns[j].getAttribute("data-k")].toLocaleString("en");
     for (j = 0; j < rs.length; j++) {
       var k = +rs[j].getAttribute("data-k");
-      rs[j].innerHTML = hi[k] < 0 ? "none" : lo[k] === hi[k] ? lo[k] + "%" : lo[k] + "&ndash;" + hi[k] + "%";
+      rs[j].innerHTML = hi[k] < 0 ? "none" : rangeText(EW.fmtRisk(lo[k] * 10, k, cuts), EW.fmtRisk(hi[k] * 10, k, cuts));
     }
   }
 
@@ -572,6 +607,7 @@
     }
     var last = k === H.dates.length - 1, L0 = EW.loc.latest;
     var r = bytes(H.risk[k]), s = bytes(H.state[k]), rp = k > 0 ? bytes(H.risk[k - 1]) : null;
+    var cuts = H.cuts ? H.cuts[k] : null;
     for (var i = 0; i < P.cls.length; i++) {
       if (last) {
         P.cls[i] = L0.cls[i]; P.risk[i] = L0.risk[i]; P.fd[i] = L0.fd[i]; P.ha[i] = L0.ha[i]; P.chg[i] = L0.chg[i];
@@ -580,11 +616,11 @@
       P.cls[i] = (s[i] & 7) - 1;
       P.fd[i] = (s[i] >> 3) & 1;
       P.ha[i] = (s[i] >> 4) & 1;
-      P.risk[i] = r[i] === 255 ? "n/a" : r[i] + "%";
+      P.risk[i] = r[i] === 255 ? "n/a" : EW.fmtRisk(r[i] * 10, P.cls[i], cuts); // that run's cut-offs
       P.chg[i] = rp && r[i] !== 255 && rp[i] !== 255 ? pts(r[i] - rp[i]) : "n/a (no earlier run)";
     }
     EW.run = k;
-    legendFor(last, P, r);
+    legendFor(last, P, r, cuts);
     EW.repaint();
     var ms = EW.flagMarkers || [];
     for (var f = 0; f < ms.length; f++) ms[f].setOpacity(P[ms[f].ewKind][ms[f].ewIndex] ? 1 : 0);
@@ -606,11 +642,6 @@
    * dv, the escaped driver texts); null for the primary, whose arrays are the
    * locality arrays themselves (kept aside on the first switch). Legends and
    * scorer texts are escaped in Python. Flags, rank and change stay the primary's. */
-  function fmtTenths(t) {
-    if (t === null || t === undefined) return "n/a";
-    return t < 10 ? Math.floor(t / 10) + "." + (t % 10) + "%" : Math.floor((t + 5) / 10) + "%";
-  }
-
   function setHTML(sel, html) {
     var els = document.querySelectorAll(sel);
     for (var j = 0; j < els.length; j++) els[j].innerHTML = html;
@@ -648,7 +679,7 @@
       for (i = 0; i < n; i++) {
         var ch = c.charCodeAt(i) - 48;
         P.cls[i] = ch >= 0 && ch <= 3 ? ch : -1;
-        P.risk[i] = fmtTenths(r[i]);
+        P.risk[i] = EW.fmtRisk(r[i], P.cls[i], Z.cuts ? Z.cuts[k] : null);
         P.d1[i] = V[d[0][i]]; P.d2[i] = V[d[1][i]]; P.d3[i] = V[d[2][i]];
       }
     }
