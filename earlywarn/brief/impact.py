@@ -25,8 +25,8 @@ def _rate(v) -> str:
     return "–" if v is None or not np.isfinite(v) else f"{v:.2f}"
 
 
-def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12) -> Page:
-    """The "Impact of actions" page: pooled estimates by kind, the actions with estimates, the caveat.
+def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12, source: str = "") -> Page:
+    """The "Actions and their impact" page: pooled estimates by kind, the actions with estimates, the caveat.
 
     Parameters
     ----------
@@ -36,6 +36,10 @@ def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12) -> Page:
         The interval level the table was computed at (``impact.level``).
     top : int
         Most recent actions with an estimate listed (the rest are counted).
+    source : str
+        Where the table comes from (tonight's run, or the last ``impact.csv``
+        and its date), printed under the title so an old estimate is never
+        read as this week's.
 
     Returns
     -------
@@ -50,7 +54,7 @@ def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12) -> Page:
     >>> t = pd.concat([t, t.assign(scope="action", n_actions=1)], ignore_index=True)
     >>> p = impact_page(t)
     >>> p.title, "-30%" in p.body, "&lt;b&gt;A" in p.body, "<b>A" in p.body, "cannot be told apart" in p.body
-    ('Impact of actions', True, True, False, True)
+    ('Actions and their impact', True, True, False, True)
     """
     pooled = table[table["scope"] == "pooled"]
     acts = table[(table["scope"] == "action") & table["effect"].notna()].sort_values("start", ascending=False)
@@ -68,7 +72,12 @@ def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12) -> Page:
                 f"<td class='num'>{_rate(r['before_rate_comparison'])} / {_rate(r['after_rate_comparison'])}</td>"
                 f"<td>{eff}</td><td class='num'>{ci}</td></tr>")
 
-    body = ["<div class='body'><div class='col grow'>", "<h2>Pooled by kind of action</h2>",
+    acts_all = table[table["scope"] == "action"]
+    src = f" Source: {esc(source, 200)}." if source else ""
+    body = ["<div class='col grow'>",
+            f"<p class='note'>{len(acts_all)} action(s) from the mission's action feeds, {len(acts)} with an "
+            f"estimate; the others had too few reported attacks nearby or fell outside the data.{src}</p>",
+            "<h2>Pooled by kind of action</h2>",
             f"<table>{head}", *[row(r, esc(f"{r['kind']} {r['change']}")) for _, r in pooled.iterrows()], "</table>",
             "<p class='note'>Rates are reported attacks on civilians per locality per week, in the "
             f"{int(table['window_weeks'].max()) if len(table) else 12} weeks before and after each action; the "
@@ -78,6 +87,15 @@ def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12) -> Page:
         body += [row(r, esc(f"{str(r['start'])[:10]} {r['kind']} {r['change']}: {r.get('names') or ''}", 80))
                  for _, r in acts.head(top).iterrows()]
         body.append("</table>")
-    body += ["</div><div class='col' style='width:85mm'>", "<h2>What this cannot show</h2>",
-             f"<p>{esc(CAVEAT)}</p>", "</div></div>"]
-    return Page("Impact of actions", "\n".join(body))
+    body += ["</div><div class='col' style='flex:0 0 85mm'>", "<h2>What this cannot show</h2>",
+             f"<p class='caveat'>{esc(CAVEAT)}</p>", "</div>"]
+    return Page("Actions and their impact", "\n".join(body))
+
+
+def no_impact_page(source: str = "") -> Page:
+    """The page when the mission lists actions but no estimate exists yet: what to run, and still the caveat."""
+    why = esc(source, 300) or ("no impact estimate has been written yet: the nightly run makes one when the "
+                               "mission lists its actions, and <code>earlywarn impact</code> on demand")
+    body = (f"<div class='col grow'><p>{why}.</p></div><div class='col' style='flex:0 0 85mm'>"
+            f"<h2>What this cannot show</h2><p class='caveat'>{esc(CAVEAT)}</p></div>")
+    return Page("Actions and their impact", body)
