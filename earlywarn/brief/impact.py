@@ -26,7 +26,7 @@ def _rate(v) -> str:
 
 
 def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12, source: str = "") -> Page:
-    """The "Actions and their impact" page: pooled estimates by kind, the actions with estimates, the caveat.
+    """The "Actions and their impact" page: pooled estimates by kind, the latest actions, the caveat.
 
     Parameters
     ----------
@@ -35,7 +35,8 @@ def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12, source: 
     level : float
         The interval level the table was computed at (``impact.level``).
     top : int
-        Most recent actions with an estimate listed (the rest are counted).
+        Actions listed: the latest with an estimate, then the latest without
+        one and why (the rest are counted).
     source : str
         Where the table comes from (tonight's run, or the last ``impact.csv``
         and its date), printed under the title so an old estimate is never
@@ -64,7 +65,8 @@ def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12, source: 
 
     def row(r, label: str) -> str:
         ci = "–" if not np.isfinite(r["ci_low"]) else f"{_pct(r['ci_low'])} to {_pct(r['ci_high'])}"
-        eff = _pct(r["effect"]) if np.isfinite(r["effect"]) else esc(r.get("note") or "no estimate")
+        why = str(r.get("note") or "") if pd.notna(r.get("note")) else ""
+        eff = _pct(r["effect"]) if np.isfinite(r["effect"]) else f"no estimate: {esc(why.split(' (')[0], 60)}"
         return (f"<tr><td>{label}</td><td class='num'>{int(r.get('n_actions', 1))}</td>"
                 f"<td class='num'>{int(r['n_localities'])}</td><td class='num'>{int(r['n_comparison'])}</td>"
                 f"<td class='num'>{_rate(r['before_rate_reached'])}</td>"
@@ -82,10 +84,14 @@ def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12, source: 
             "<p class='note'>Rates are reported attacks on civilians per locality per week, in the "
             f"{int(table['window_weeks'].max()) if len(table) else 12} weeks before and after each action; the "
             "comparison localities are those most like the reached ones before it that no action reached.</p>"]
-    if len(acts):
-        body += [f"<h2>Actions with an estimate (latest {min(top, len(acts))} of {len(acts)})</h2>", f"<table>{head}"]
+    # the latest actions with an estimate, then, while there is room, the latest without one (and why)
+    rest = acts_all[acts_all["effect"].isna()].sort_values("start", ascending=False)
+    shown = pd.concat([acts.head(top), rest.head(max(0, top - len(acts)))])
+    if len(shown):
+        body += [f"<h2>Latest actions ({len(shown)} of {len(acts_all)}; those with an estimate first)</h2>",
+                 f"<table>{head}"]
         body += [row(r, esc(f"{str(r['start'])[:10]} {r['kind']} {r['change']}: {r.get('names') or ''}", 80))
-                 for _, r in acts.head(top).iterrows()]
+                 for _, r in shown.iterrows()]
         body.append("</table>")
     body += ["</div><div class='col' style='flex:0 0 85mm'>", "<h2>What this cannot show</h2>",
              f"<p class='caveat'>{esc(CAVEAT)}</p>", "</div>"]
