@@ -634,8 +634,7 @@ def make_decisions(run: MissionRun, geo: Geography, prepared: Prepared, scores: 
         table = decision_table(cfg, geo.localities, geo.bases, scores, incidents, displacement, locality_of,
                                previous_scores(cfg.tables_dir / "history", as_of_ts), scheme.thresholds)
         actions = read_action_feeds(run, geo)
-        seen = (ind.ActionsSeen.from_actions(actions, geo.localities, cfg.localities.unit, cfg.impact)
-                if actions is not None else None)
+        seen = actions_seen(run, geo, actions)
         indic = ind.compute_indicators(
             cfg.indicators, as_of=as_of_ts, table=table, localities=geo.localities, incidents=incidents,
             target_mask=pd.Series(target_mask(incidents, cfg.target), index=incidents.index),
@@ -677,6 +676,18 @@ def read_action_feeds(run: MissionRun, geo: Geography) -> pd.DataFrame | None:
                           f"(see quarantine/actions-{f['source']}.csv)")
     manifest.counts["actions"] = int(len(actions))
     return actions
+
+
+def actions_seen(run: MissionRun, geo: Geography, actions: pd.DataFrame | None) -> ind.ActionsSeen | None:
+    """What each action reached and when, for the indicators from actions; None (a warning) if it cannot be told."""
+    if actions is None:
+        return None
+    try:
+        return ind.ActionsSeen.from_actions(actions, geo.localities, run.cfg.localities.unit, run.cfg.impact)
+    except Exception as exc:  # noqa: BLE001 - as for an unreadable action feed: those indicators are unknown
+        log.warning("actions not placed", exc_info=exc)
+        run.manifest.warn(f"indicators from actions unknown: {type(exc).__name__}: {exc}".splitlines()[0])
+        return None
 
 
 def flag_history(cfg: MissionConfig, table: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:

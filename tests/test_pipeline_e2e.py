@@ -138,6 +138,26 @@ def test_impact_failure_is_a_warning_and_the_last_estimate_is_shown(harness, sce
     assert "the last estimate written, impact.csv of" in brief
 
 
+def test_unreadable_action_log_is_a_warning_and_its_indicators_are_unknown(scenario, tmp_path):
+    """A missing action log never fails the run: those indicators are unknown, the last estimate is shown."""
+    from earlywarn import hxltags
+    from earlywarn.config import load_config
+    from earlywarn.pipeline import run_mission
+
+    config = _fresh_copy(scenario, tmp_path)
+    cfg = load_config(config)
+    cfg.data_path(Path("actions_hxl.csv")).unlink()
+    result = run_mission(config)
+    assert result.manifest.status == "ok"
+    assert any(w.startswith("action feeds not read") for w in result.manifest.warnings), result.manifest.warnings
+    assert "impact" not in result.manifest.stages and not any(i.get("kind") == "actions"
+                                                               for i in result.manifest.inputs)
+    indicators = hxltags.read_csv(cfg.tables_dir / "indicators.csv").set_index("metric")
+    assert indicators.loc[["high_threat_reached_pct", "days_flag_to_action"], "status"].tolist() == ["unknown"] * 2
+    html = Path(result.paths["map"]).read_text(encoding="utf-8")
+    assert "the last estimate written, impact.csv of" in html
+
+
 NIGHTLY_STAGES = ["area", "ingest", "geography", "features", "ensure-model", "score", "decide", "impact", "publish",
                   "brief"]  # the demo lists actions: their impact is a stage of its own
 
