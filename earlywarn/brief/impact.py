@@ -25,7 +25,11 @@ def _rate(v) -> str:
     return "–" if v is None or not np.isfinite(v) else f"{v:.2f}"
 
 
-def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12, source: str = "") -> Page:
+COMPACT = ("<style>table.impact th, table.impact td { font-size: 7pt; padding: .4mm 1mm; line-height: 1.15; }"
+           "</style>")
+
+
+def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 8, source: str = "") -> Page:
     """The "Actions and their impact" page: pooled estimates by kind, the latest actions, the caveat.
 
     Parameters
@@ -76,11 +80,12 @@ def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12, source: 
 
     acts_all = table[table["scope"] == "action"]
     src = f" Source: {esc(source, 200)}." if source else ""
-    body = ["<div class='col grow'>",
+    body = [COMPACT, "<div class='col grow'>",
             f"<p class='note'>{len(acts_all)} action(s) from the mission's action feeds, {len(acts)} with an "
             f"estimate; the others had too few reported attacks nearby or fell outside the data.{src}</p>",
             "<h2>Pooled by kind of action</h2>",
-            f"<table>{head}", *[row(r, esc(f"{r['kind']} {r['change']}")) for _, r in pooled.iterrows()], "</table>",
+            f"<table class='impact'>{head}", *[row(r, esc(f"{r['kind']} {r['change']}")) for _, r in pooled.iterrows()],
+            "</table>",
             "<p class='note'>Rates are reported attacks on civilians per locality per week, in the "
             f"{int(table['window_weeks'].max()) if len(table) else 12} weeks before and after each action; the "
             "comparison localities are those most like the reached ones before it that no action reached.</p>"]
@@ -89,8 +94,8 @@ def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12, source: 
     shown = pd.concat([acts.head(top), rest.head(max(0, top - len(acts)))])
     if len(shown):
         body += [f"<h2>Latest actions ({len(shown)} of {len(acts_all)}; those with an estimate first)</h2>",
-                 f"<table>{head}"]
-        body += [row(r, esc(f"{str(r['start'])[:10]} {r['kind']} {r['change']}: {r.get('names') or ''}", 80))
+                 f"<table class='impact'>{head}"]
+        body += [row(r, esc(f"{str(r['start'])[:10]} {r['kind']} {r['change']}: {r.get('names') or ''}", 56))
                  for _, r in shown.iterrows()]
         body.append("</table>")
     body += ["</div><div class='col' style='flex:0 0 85mm'>", "<h2>What this cannot show</h2>",
