@@ -301,6 +301,8 @@ INDICATOR_METRICS = (
     "target_events",  # civilian-targeting events in the window
     "sector_area_per_troop_km2",  # per sector: sector area per soldier (needs ``sectors``)
     "sector_troops_per_1000",  # per sector: soldiers per 1,000 people (needs ``sectors``; lower is worse)
+    "high_threat_reached_pct",  # share of high-threat localities an action reached in the window (needs ``actions``)
+    "days_flag_to_action",  # median days from a flag raised in the window to the first action there (``actions``)
 )
 
 
@@ -349,6 +351,16 @@ def _default_sector_indicators() -> list[IndicatorConfig]:
         IndicatorConfig(name="Area per soldier (km2)", metric="sector_area_per_troop_km2", amber=20, red=50),
         IndicatorConfig(name="Soldiers per 1,000 people", metric="sector_troops_per_1000", amber=2, red=1,
                         higher_is_worse=False),
+    ]
+
+
+def _default_action_indicators() -> list[IndicatorConfig]:
+    """Added to the defaults when the mission lists ``actions`` and no ``indicators`` list of its own."""
+    return [
+        IndicatorConfig(name="High-threat localities reached by an action, last 4 weeks (%)",
+                        metric="high_threat_reached_pct", window_days=28, amber=50, red=25, higher_is_worse=False),
+        IndicatorConfig(name="Days from a flag to the first action there (median, 90 days)",
+                        metric="days_flag_to_action", window_days=90, amber=14, red=28),
     ]
 
 
@@ -880,8 +892,11 @@ class MissionConfig(_Strict):
 
     @model_validator(mode="after")
     def _sector_defaults(self) -> MissionConfig:
-        if self.sectors is not None and "indicators" not in self.model_fields_set:
+        own = "indicators" in self.model_fields_set  # read first: assigning below marks the field as set
+        if self.sectors is not None and not own:
             self.indicators = [*self.indicators, *_default_sector_indicators()]
+        if self.actions and not own:
+            self.indicators = [*self.indicators, *_default_action_indicators()]
         return self
 
     @field_validator("sources")

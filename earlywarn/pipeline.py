@@ -19,8 +19,8 @@ wrap the whole sequence.
 
 Nightly:  open_run -> resolve_mission_area -> fetch_feeds (unless offline) -> ingest_source (per feed,
           ingest_feeds; a failed fetch marks its feed stale) -> build_geography -> build_features
-          -> load_or_train_model -> score_localities -> make_decisions -> publish_outputs
-          -> write_brief (output.brief) -> write_sinks (output.postgis) -> send_alerts (alerts)
+          -> load_or_train_model -> score_localities -> make_decisions -> estimate_action_impact (actions:)
+          -> publish_outputs -> write_brief (output.brief) -> write_sinks (output.postgis) -> send_alerts (alerts)
 Training: open_run -> resolve_mission_area -> fetch_feeds -> ingest_source (per feed) -> build_geography
           -> build_features -> train_and_promote -> record_training
 """
@@ -54,6 +54,7 @@ from earlywarn.numbers import cutoffs_of
 from earlywarn.publish.header import MapHeader, map_header
 
 if TYPE_CHECKING:  # the model stack and the fetchers are imported only by the stages that use them
+    from earlywarn.actions import ImpactEstimate
     from earlywarn.ingest.fetch import FetchReport
     from earlywarn.model.registry import RetrainOutcome
     from earlywarn.publish.alerts import AlertReport
@@ -214,6 +215,7 @@ class RunProducts:
     model_card: dict = field(default_factory=dict)
     scheme: RiskScheme | None = None
     schemes: dict[int, RiskScheme] = field(default_factory=dict)  # every horizon's (the primary's is ``scheme``)
+    actions: pd.DataFrame | None = None  # the ``actions:`` feeds as read tonight (None: none configured, or unreadable)
 
 
 @dataclass
@@ -659,22 +661,154 @@ def make_decisions(run: MissionRun, geo: Geography, prepared: Prepared, scores: 
         # Rates per person use a measured population only: the gazetteer estimate is a lower bound (towns only).
         raster = table["population_source"].astype("string").eq("raster").fillna(False).astype(bool)
         measured = table.assign(population=table["population"].where(raster))
+        actions = read_action_feeds(run, geo)
+        seen = actions_seen(run, geo, actions)
         indic = ind.compute_indicators(
             cfg.indicators, as_of=as_of_ts, table=measured, localities=geo.localities, incidents=incidents,
             target_mask=pd.Series(target_mask(incidents, cfg.target), index=incidents.index),
             displacement=displacement, idp_sites=displacement_sites(displacement),
             bases=geo.bases, high_threshold=scheme.thresholds.high,
             sectors=ind.load_sectors(cfg, geo.localities, geo.bases),
+            actions=seen, flag_history=flag_history(cfg, table, as_of_ts) if seen is not None else None,
         )
         manifest.counts |= {"forward_deploy_flags": int(table["forward_deploy"].sum()),
                             "humanitarian_access_flags": int(table["humanitarian_access"].sum())}
     return RunProducts(as_of_ts, table, incidents, locality_of, displacement, geo, indic, prepared.freshness,
-                       chosen.card, scheme, schemes)
+                       chosen.card, scheme, schemes, actions)
+
+
+def read_action_feeds(run: MissionRun, geo: Geography) -> pd.DataFrame | None:
+    """The ``actions:`` feeds (HXL action log, Geo-PKO), each summarised in the manifest's inputs; None without any.
+
+    Read once, in the decide stage, for the indicators from actions and
+    then the impact estimate. A feed that cannot be read is a warning, never
+    a failed run: what the mission did is secondary to tonight's warning, so
+    the run goes on with those indicators unknown and no impact estimate.
+    """
+    from earlywarn.actions import load_actions
+
+    cfg, manifest = run.cfg, run.manifest
+    if not cfg.actions:
+        return None
+    try:
+        actions, feeds = load_actions(cfg, pcodes=set(geo.localities["locality_id"].astype(str)))
+    except Exception as exc:  # noqa: BLE001 - a broken action log must not hold back the warning
+        log.warning("action feeds not read", exc_info=exc)
+        manifest.warn(f"action feeds not read ({type(exc).__name__}: {exc}); indicators from actions are unknown "
+                      "and there is no impact estimate tonight".splitlines()[0])
+        return None
+    for f in feeds:
+        manifest.inputs.append(f | {"kind": "actions"})
+        if f.get("rows_quarantined"):
+            manifest.warn(f"actions {f['source']}: {f['rows_quarantined']} row(s) quarantined "
+                          f"(see quarantine/actions-{f['source']}.csv)")
+    manifest.counts["actions"] = int(len(actions))
+    return actions
+
+
+def actions_seen(run: MissionRun, geo: Geography, actions: pd.DataFrame | None) -> ind.ActionsSeen | None:
+    """What each action reached and when, for the indicators from actions; None (a warning) if it cannot be told."""
+    if actions is None:
+        return None
+    try:
+        return ind.ActionsSeen.from_actions(actions, geo.localities, run.cfg.localities.unit, run.cfg.impact)
+    except Exception as exc:  # noqa: BLE001 - as for an unreadable action feed: those indicators are unknown
+        log.warning("actions not placed", exc_info=exc)
+        run.manifest.warn(f"indicators from actions unknown: {type(exc).__name__}: {exc}".splitlines()[0])
+        return None
+
+
+def flag_history(cfg: MissionConfig, table: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Which localities each published run flagged (``locality_id``, ``as_of``, ``flagged``), this run last.
+
+    For the days from a flag to an action: the runs in the longest look-back
+    of a ``days_flag_to_action`` indicator, plus five weeks before it, so a
+    flag standing when the window opened is not taken for a new one.
+    """
+    days = max([s.window_days for s in cfg.indicators if s.metric == "days_flag_to_action"], default=0)
+    frames = []
+    start = str((as_of - pd.Timedelta(days=days + 35)).date())
+    day = str(as_of.date())
+    cols = ["locality_id", "forward_deploy", "humanitarian_access"]
+    hist_dir = cfg.tables_dir / "history"
+    for path in sorted(hist_dir.glob("scores_*.parquet")) if days and hist_dir.exists() else []:
+        when = path.stem.removeprefix("scores_")
+        if start <= when < day:
+            try:
+                frames.append(pd.read_parquet(path, columns=cols).assign(as_of=pd.Timestamp(when)))
+            except (OSError, ValueError, KeyError) as exc:  # an unreadable old run is left out, not fatal
+                log.warning("flag history: %s left out (%s)", path.name, exc)
+    frames.append(pd.DataFrame({c: table[c].to_numpy() for c in cols}).assign(as_of=as_of))
+    h = pd.concat(frames, ignore_index=True)
+    flagged = (h["forward_deploy"].astype("boolean").fillna(False)
+               | h["humanitarian_access"].astype("boolean").fillna(False))
+    return pd.DataFrame({"locality_id": h["locality_id"].astype(str), "as_of": pd.to_datetime(h["as_of"]),
+                         "flagged": flagged.astype(bool).to_numpy()})
+
+
+# --------------------------------------------------------------------- impact
+def estimate_action_impact(run: MissionRun, products: RunProducts) -> ImpactEstimate | None:
+    """Stage: the change in reported attacks on civilians after each action, against comparable places.
+
+    After decide, before publish, when the config lists ``actions:``. Uses
+    what the run already has (the validated incidents and their locality
+    assignment, the localities, the action feeds read in decide) and writes
+    ``impact.csv`` and ``impact.md`` under ``tables_dir`` atomically. Pure
+    computation besides those two files; raises on failure so that
+    :func:`impact_not_estimated` can record it as a warning and the run goes
+    on without it.
+    """
+    from earlywarn.actions import ImpactEstimate, estimate_impact, weekly_counts, write_impact
+
+    cfg, manifest = run.cfg, run.manifest
+    if not cfg.actions or products.actions is None:
+        return None
+    with manifest.stage("impact"):
+        inputs = weekly_counts(products.incidents, products.geo.localities, cfg.localities.unit, cfg.target,
+                               end=products.as_of, locality_of=products.locality_of)
+        table = estimate_impact(products.actions, inputs, cfg.impact)
+        csv_path, md_path = write_impact(cfg, table, cfg.impact.level)
+        manifest.add_output("impact_csv", csv_path)
+        manifest.add_output("impact_md", md_path)
+        acts = table[table["scope"] == "action"]
+        manifest.counts["impact"] = {"actions": int(len(acts)), "estimated": int(acts["effect"].notna().sum())}
+    return ImpactEstimate(table, cfg.impact.level, f"estimated in this run (as of {products.as_of.date()})")
+
+
+def impact_not_estimated(run: MissionRun, error: BaseException) -> None:
+    """An impact estimate that failed is a warning in the manifest, never a failed run (as for the brief).
+
+    The map and the brief then show the last ``impact.csv`` written, if
+    any, and say how old it is.
+    """
+    log.warning("impact of actions not estimated", exc_info=error)
+    run.manifest.warn(f"impact of actions not estimated: {type(error).__name__}: {error}".splitlines()[0])
+
+
+def impact_to_show(run: MissionRun, impact: ImpactEstimate | None) -> ImpactEstimate | None:
+    """Tonight's estimate, else the latest ``impact.csv`` (an earlier run, or ``earlywarn impact``), else None."""
+    if impact is not None or not run.cfg.actions:
+        return impact
+    from earlywarn.actions import ImpactEstimate, read_impact
+
+    try:
+        table = read_impact(run.cfg)
+    except (OSError, ValueError) as exc:  # unreadable: the layer and page say there is no estimate
+        log.warning("impact.csv not read (%s)", exc)
+        return None
+    if table is None:
+        return None
+    return ImpactEstimate(table, run.cfg.impact.level,
+                          f"the last estimate written, impact.csv of {table.attrs.get('written', '?')} (not this run)")
 
 
 # -------------------------------------------------------------------- publish
-def publish_outputs(run: MissionRun, products: RunProducts) -> Published:
+def publish_outputs(run: MissionRun, products: RunProducts, impact: ImpactEstimate | None = None) -> Published:
     """Stage: prepare every output in memory, then write them (exports, indicators, history, map, manifest).
+
+    ``impact`` (tonight's :func:`estimate_action_impact`) becomes the map's
+    layer of actions; without it the last ``impact.csv`` written is drawn,
+    labelled with its date (:func:`impact_to_show`).
 
     Rendering happens before any file is touched, so a crash while preparing
     leaves the previous outputs exactly as they were; each file is then
@@ -709,12 +843,14 @@ def publish_outputs(run: MissionRun, products: RunProducts) -> Published:
             manifest.warn(w)
         history = load_history(cfg.tables_dir / "history", p.as_of, cfg.output.history_runs - 1, before=True)
         sites = displacement_sites(p.displacement)
+        shown = impact_to_show(run, impact)
 
         def render(hdr: MapHeader) -> str:
             """The whole map page for this header; kept so a later stage can redraw it with news."""
             return render_map(table, incidents=pub_inc, bases=p.geo.bases, idp_sites=sites, header=hdr,
                               indicators=indic, tile_url=cfg.output.tile_url, context=context, history=history,
-                              cutoffs={h: cutoffs_of(s.thresholds) for h, s in p.schemes.items()})
+                              cutoffs={h: cutoffs_of(s.thresholds) for h, s in p.schemes.items()},
+                              impact=shown)
 
         html = render(header)
         # Everything is prepared; from here on only atomic writes.
@@ -738,8 +874,11 @@ def publish_outputs(run: MissionRun, products: RunProducts) -> Published:
     return Published(paths, indic, header, render)
 
 
-def write_brief(run: MissionRun, products: RunProducts) -> dict[str, Path]:
+def write_brief(run: MissionRun, products: RunProducts, impact: ImpactEstimate | None = None) -> dict[str, Path]:
     """Stage: the weekly brief (maps/brief_<as-of>.pdf and .html), after the map is published.
+
+    With ``actions:`` it has a page on the actions and their impact:
+    ``impact`` (tonight's estimate), else the last ``impact.csv`` written.
 
     Raises when the brief cannot be made (a hung or crashed Chromium, a bug in
     a chart), so an orchestrator can retry it; :func:`brief_not_written` then
@@ -751,7 +890,7 @@ def write_brief(run: MissionRun, products: RunProducts) -> dict[str, Path]:
     paths: dict[str, Path] = {}
     with run.manifest.stage("brief"):
         res = make_brief(run.cfg, incidents=products.incidents, locality_of=products.locality_of,
-                         bases=products.geo.bases)
+                         bases=products.geo.bases, impact=impact)
         paths["brief_html"] = res.html
         run.manifest.add_output("brief_html", res.html)
         if res.pdf is not None:
@@ -897,11 +1036,16 @@ def run_mission(config_path: str | Path, as_of: str | None = None, *, offline: b
         chosen = load_or_train_model(run, prepared)
         scores = score_localities(run, prepared, chosen)
         products = make_decisions(run, geo, prepared, scores, chosen)
-        published = publish_outputs(run, products)
+        impact = None
+        try:
+            impact = estimate_action_impact(run, products)
+        except Exception as exc:  # noqa: BLE001 - the run goes on without it; the manifest says what failed
+            impact_not_estimated(run, exc)
+        published = publish_outputs(run, products, impact)
         paths = dict(published.paths)
         if run.cfg.output.brief:
             try:
-                paths |= write_brief(run, products)
+                paths |= write_brief(run, products, impact)
             except Exception as exc:  # noqa: BLE001 - the published map stands; the manifest says what failed
                 paths |= brief_not_written(run, exc)
         try:

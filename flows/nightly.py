@@ -6,7 +6,9 @@ thin wrapper over the stage of the same purpose in ``earlywarn.pipeline``
 retries and a timeout where it can fail for reasons outside the code: the
 file system (area, geography, model files, decision inputs, publishing), the
 database (sinks) and the browser that prints the brief; pure computation
-(features, score) has neither, since a retry would only repeat the answer.
+(features, score) has neither, since a retry would only repeat the answer; the
+impact of actions has a timeout and no retry, and when it fails the run goes on
+without it, as it does without a brief.
 A user's mistake (a wrong file, an unknown code) is never retried either.
 
 A feed that still fails after its retries falls back to its last good copy
@@ -30,6 +32,7 @@ from prefect.cache_policies import NONE
 from shapely.geometry.base import BaseGeometry
 
 from earlywarn import pipeline as pl
+from earlywarn.actions import ImpactEstimate
 from earlywarn.config import MissionConfig, SourceConfig
 from earlywarn.errors import is_user_error
 from earlywarn.geo.area import MissionArea
@@ -177,16 +180,23 @@ def make_decisions(run: pl.MissionRun, geo: pl.Geography, prepared: pl.Prepared,
     return pl.make_decisions(run, geo, prepared, scores, chosen)
 
 
+@task(name="impact", timeout_seconds=600, cache_policy=NONE)
+def estimate_impact(run: pl.MissionRun, products: pl.RunProducts) -> ImpactEstimate | None:
+    """The impact of the mission's actions: computation on what the run holds (and two small files), no retry."""
+    return pl.estimate_action_impact(run, products)
+
+
 @task(name="publish", timeout_seconds=600, **OUTSIDE)
-def publish_outputs(run: pl.MissionRun, products: pl.RunProducts) -> pl.Published:
+def publish_outputs(run: pl.MissionRun, products: pl.RunProducts,
+                    impact: ImpactEstimate | None = None) -> pl.Published:
     """Exports, indicators, the map and the manifest, each replaced atomically."""
-    return pl.publish_outputs(run, products)
+    return pl.publish_outputs(run, products, impact)
 
 
 @task(name="brief", timeout_seconds=600, **SERVICE)
-def write_brief(run: pl.MissionRun, products: pl.RunProducts) -> dict[str, Path]:
+def write_brief(run: pl.MissionRun, products: pl.RunProducts, impact: ImpactEstimate | None = None) -> dict[str, Path]:
     """The weekly brief; headless Chromium prints the PDF and may hang or crash."""
-    return pl.write_brief(run, products)
+    return pl.write_brief(run, products, impact)
 
 
 @task(name="alerts", timeout_seconds=600, cache_policy=NONE)
@@ -221,7 +231,8 @@ def top_localities_markdown(table: pd.DataFrame, manifest: RunManifest, paths: d
 @flow(name="earlywarn-nightly")
 def nightly(config_path: str, as_of: str | None = None, offline: bool = False) -> dict[str, str]:
     """Area -> fetch and ingest (a task per feed) -> geography -> features -> ensure-model -> score -> decide
-    -> publish -> brief -> sinks -> alerts, under the mission's output lock; returns where each output went."""
+    -> impact (with actions) -> publish -> brief -> sinks -> alerts, under the mission's output lock; returns where
+    each output went."""
     run = pl.open_run(config_path, as_of, offline=offline)
     with pl.guarded(run):
         mission_area = find_area(run)
@@ -232,11 +243,17 @@ def nightly(config_path: str, as_of: str | None = None, offline: bool = False) -
         chosen = ensure_model(run, prepared)
         scores = score_localities(run, prepared, chosen)
         products = make_decisions(run, geo, prepared, scores, chosen)
-        published = publish_outputs(run, products)
+        impact = None
+        if run.cfg.actions:
+            try:
+                impact = estimate_impact(run, products)
+            except Exception as exc:  # noqa: BLE001 - the run goes on without it; the manifest says what failed
+                pl.impact_not_estimated(run, exc)
+        published = publish_outputs(run, products, impact)
         paths = dict(published.paths)
         if run.cfg.output.brief:
             try:
-                paths |= write_brief(run, products)
+                paths |= write_brief(run, products, impact)
             except Exception as exc:  # noqa: BLE001 - after its retry: the published map stands, the manifest says why
                 paths |= pl.brief_not_written(run, exc)
         if run.cfg.output.postgis is not None:

@@ -2,9 +2,10 @@
 
 One small generated mission is run for three successive weeks (the first
 trains the model), with hostile strings in locality and actor names. Then:
-the PDF has five pages, none blank, each titled with the mission, date and
-classification; the HTML opens offline in Chromium with no console error and
-no dialog; the map's time control repaints a locality as the history says.
+the PDF has six pages (the mission lists actions: page 5 is their impact),
+none blank, each titled with the mission, date and classification; the HTML
+opens offline in Chromium with no console error and no dialog; the map's time
+control repaints a locality as the history says.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from earlywarn.publish.browser import inspect_map
 HOSTILE = "<img src=x onerror=alert(1)>"
 HOSTILE_ACTOR = f"Militia {HOSTILE}"
 DATES = ("2026-09-12", "2026-09-19", "2026-09-26")
-TITLES = ("Situation map", "POC threat matrix", "Agreed indicators", "Risk over time", "Data status and model")
+TITLES = ("Situation map", "POC threat matrix", "Agreed indicators", "Risk over time", "Actions and their impact",
+          "Data status and model")
 MARKING = "RESTRICTED // EXERCISE ONLY"
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -88,12 +90,12 @@ def test_pdf_pages_are_a4_landscape_titled_and_not_blank(mission, tmp_path):
 
     pdf = _pdf(mission)
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
-    assert "Pages:           5" in info
+    assert "Pages:           6" in info
     width, height = (float(v) for v in info.split("Page size:")[1].split("pts")[0].split(" x "))
     assert width > height and abs(width - 842) < 3 and abs(height - 595) < 3  # A4 landscape
     subprocess.run(["pdftoppm", "-r", "30", "-png", str(pdf), str(tmp_path / "p")], check=True)
     pngs = sorted(tmp_path.glob("p-*.png"))
-    assert len(pngs) == 5
+    assert len(pngs) == 6
     for k, (png, title) in enumerate(zip(pngs, TITLES, strict=True), 1):
         px = np.asarray(Image.open(png).convert("L"), dtype=float)
         assert px.std() > 12, f"page {k} looks blank"
@@ -101,7 +103,7 @@ def test_pdf_pages_are_a4_landscape_titled_and_not_blank(mission, tmp_path):
         text = subprocess.run(["pdftotext", "-layout", "-f", str(k), "-l", str(k), str(pdf), "-"],
                               capture_output=True, text=True, check=True).stdout
         assert title in text, f"page {k}: {title!r} missing"
-        assert "DEMO-XANDIA" in text and DATES[-1] in text and MARKING in text and f"Page {k} of 5" in text
+        assert "DEMO-XANDIA" in text and DATES[-1] in text and MARKING in text and f"Page {k} of 6" in text
 
 
 def test_pdf_content_reads_as_a_brief(mission):
@@ -118,7 +120,10 @@ def test_pdf_content_reads_as_a_brief(mission):
     assert "Since the previous run" in page(1) and "km" in page(1)  # changes and the scale bar
     assert "GREEN" in page(3) or "AMBER" in page(3) or "RED" in page(3)
     assert "expected civilians at risk" in page(4)
-    status = page(5)
+    impact = page(5)
+    assert "What this cannot show" in impact and "Selection" in impact and "Detection" in impact
+    assert "cannot be told apart" in " ".join(impact.split())
+    status = page(6)
     assert "acled" in status and "Quarantined" in status and "Reliability" in status and "AUROC" in status
 
 
@@ -188,7 +193,7 @@ def test_cli_brief_rebuilds_from_files_and_refuses_a_date_without_a_run(mission)
     runner = CliRunner()
     ok = runner.invoke(app, ["brief", "--config", str(mission)])
     assert ok.exit_code == 0, ok.output
-    assert pdf.exists() and "5 pages" in ok.output
+    assert pdf.exists() and "6 pages" in ok.output
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "Militia" in text  # actors come from the feeds' last good copies when run from the command line
     bad = runner.invoke(app, ["brief", "--config", str(mission), "--as-of", "2026-01-01"])
@@ -231,13 +236,13 @@ def test_history_is_one_byte_per_locality_and_run():
 
 
 def test_pdf_fallback_prints_with_chromium_alone(mission, tmp_path):
-    """Without playwright the brief is printed by `chromium --headless --print-to-pdf`: same five A4 pages."""
+    """Without playwright the brief is printed by `chromium --headless --print-to-pdf`: same six A4 pages."""
     from earlywarn.brief.pdf import _print_cli
     from earlywarn.publish.browser import chromium_path
 
     out = _print_cli(chromium_path(), _cfg(mission).maps_dir / f"brief_{DATES[-1]}.html", tmp_path / "b.pdf", 60_000)
     info = subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True, check=True).stdout
-    assert "Pages:           5" in info and "(A4)" in info
+    assert "Pages:           6" in info and "(A4)" in info
 
 
 def test_a_failing_brief_never_fails_the_nightly_run(mission, tmp_path, monkeypatch):

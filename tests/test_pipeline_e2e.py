@@ -77,7 +77,89 @@ def test_nightly_flow_end_to_end_and_idempotent(harness, scenario, tmp_path):
     assert manifest["redactions"] and "aggregated" in manifest["redactions"][0]
 
 
-NIGHTLY_STAGES = ["area", "ingest", "geography", "features", "ensure-model", "score", "decide", "publish", "brief"]
+def test_nightly_run_estimates_impact_of_actions_and_shows_it_on_map_brief_and_indicators(harness, scenario,
+                                                                                          tmp_path):
+    """The demo lists its action log: tonight's run estimates the impact itself, from its own incidents."""
+    from earlywarn import hxltags
+    from earlywarn.actions import CAVEAT, COLUMNS
+    from earlywarn.config import load_config
+    from earlywarn.publish.safety import esc
+
+    config = _fresh_copy(scenario, tmp_path)
+    cfg = load_config(config)
+    (cfg.tables_dir / "impact.csv").unlink()  # whatever is there now was written by this run
+    paths = _run(config)
+    manifest = json.loads((cfg.tables_dir / "runs" / "latest.json").read_text())
+    assert manifest["status"] == "ok" and not any("impact" in w for w in manifest["warnings"])
+    assert list(manifest["stages"]).index("impact") == list(manifest["stages"]).index("decide") + 1
+    impact = pd.read_csv(cfg.tables_dir / "impact.csv")
+    assert list(impact.columns) == list(COLUMNS) and (cfg.tables_dir / "impact.md").exists()
+    log = pd.read_csv(cfg.data_path(Path("actions_hxl.csv")), skiprows=[1])
+    acts = impact[impact["scope"] == "action"]
+    assert set(acts["action_id"]) == {f"ops-log:{i}" for i in log["Action ID"]}
+    assert acts[["lon", "lat"]].notna().all().all() and (impact["scope"] == "pooled").any()
+    assert manifest["outputs"]["impact_csv"]["path"] == str(cfg.tables_dir / "impact.csv")
+    assert manifest["counts"]["impact"]["actions"] == len(log)
+    feeds = [i for i in manifest["inputs"] if i.get("kind") == "actions"]
+    assert [f["source"] for f in feeds] == ["ops-log"] and len(feeds[0]["sha256"]) == 64
+    assert feeds[0]["rows_read"] == feeds[0]["rows_valid"] + feeds[0]["rows_quarantined"]
+    html = Path(paths["map"]).read_text(encoding="utf-8")
+    assert f"Actions and their impact ({len(log)})" in html and "EW.impactLayer(" in html
+    assert esc(CAVEAT) in html and "estimated in this run" in html
+    brief = (cfg.maps_dir / f"brief_{manifest['as_of']}.html").read_text(encoding="utf-8")
+    assert "<h1>Actions and their impact</h1>" in brief and esc(CAVEAT) in brief and "Page 5 of 6" in brief
+    indicators = hxltags.read_csv(cfg.tables_dir / "indicators.csv").set_index("metric")
+    assert {"high_threat_reached_pct", "days_flag_to_action"} <= set(indicators.index)
+    reached = indicators.loc["high_threat_reached_pct", "value"]
+    assert 0 <= reached <= 100 and indicators.loc["high_threat_reached_pct", "status"] in ("green", "amber", "red")
+
+
+def test_impact_failure_is_a_warning_and_the_last_estimate_is_shown(harness, scenario, tmp_path, monkeypatch):
+    """An impact estimate that fails never fails the run: the map and brief show the last impact.csv, dated."""
+    import earlywarn.actions
+    from earlywarn.config import load_config
+
+    config = _fresh_copy(scenario, tmp_path)
+    cfg = load_config(config)
+    before = (cfg.tables_dir / "impact.csv").read_bytes()  # from the first run of the mission
+
+    def boom(*a, **k):
+        raise RuntimeError("bootstrap exploded")
+
+    monkeypatch.setattr(earlywarn.actions, "estimate_impact", boom)
+    paths = _run(config)
+    manifest = json.loads((cfg.tables_dir / "runs" / "latest.json").read_text())
+    assert manifest["status"] == "ok"
+    assert "impact of actions not estimated: RuntimeError: bootstrap exploded" in manifest["warnings"]
+    assert "impact_csv" not in manifest["outputs"] and (cfg.tables_dir / "impact.csv").read_bytes() == before
+    html = Path(paths["map"]).read_text(encoding="utf-8")
+    assert "EW.impactLayer(" in html and "the last estimate written, impact.csv of" in html
+    brief = (cfg.maps_dir / f"brief_{manifest['as_of']}.html").read_text(encoding="utf-8")
+    assert "the last estimate written, impact.csv of" in brief
+
+
+def test_unreadable_action_log_is_a_warning_and_its_indicators_are_unknown(scenario, tmp_path):
+    """A missing action log never fails the run: those indicators are unknown, the last estimate is shown."""
+    from earlywarn import hxltags
+    from earlywarn.config import load_config
+    from earlywarn.pipeline import run_mission
+
+    config = _fresh_copy(scenario, tmp_path)
+    cfg = load_config(config)
+    cfg.data_path(Path("actions_hxl.csv")).unlink()
+    result = run_mission(config)
+    assert result.manifest.status == "ok"
+    assert any(w.startswith("action feeds not read") for w in result.manifest.warnings), result.manifest.warnings
+    assert "impact" not in result.manifest.stages and not any(i.get("kind") == "actions"
+                                                               for i in result.manifest.inputs)
+    indicators = hxltags.read_csv(cfg.tables_dir / "indicators.csv").set_index("metric")
+    assert indicators.loc[["high_threat_reached_pct", "days_flag_to_action"], "status"].tolist() == ["unknown"] * 2
+    html = Path(result.paths["map"]).read_text(encoding="utf-8")
+    assert "the last estimate written, impact.csv of" in html
+
+
+NIGHTLY_STAGES = ["area", "ingest", "geography", "features", "ensure-model", "score", "decide", "impact", "publish",
+                  "brief"]  # the demo lists actions: their impact is a stage of its own
 
 
 def stage_order(task_runs) -> list[str]:
@@ -122,7 +204,7 @@ def test_nightly_flow_runs_one_task_per_stage_in_order(harness, scenario, tmp_pa
     assert all(t.state.is_completed() for t in runs), [(t.name, t.state.name) for t in runs]
     stages = json.loads((cfg.tables_dir / "runs" / "latest.json").read_text())["stages"]
     assert list(stages) == ["area", "ingest", "geography", "validate", "features", "model", "score", "decide",
-                            "publish", "brief"]  # the manifest times the same stages, in the same order
+                            "impact", "publish", "brief"]  # the manifest times the same stages, in the same order
 
 
 def test_failed_source_uses_last_good_copy_and_says_so(harness, scenario, tmp_path):

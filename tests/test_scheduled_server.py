@@ -112,8 +112,8 @@ def _task_names(run_id) -> list[str]:
     return [t.name for t in _task_runs(run_id)]
 
 
-NIGHTLY_STAGES = ["area", "ingest", "geography", "features", "ensure-model", "score", "decide", "publish", "brief",
-                  "sinks"]
+NIGHTLY_STAGES = ["area", "ingest", "geography", "features", "ensure-model", "score", "decide", "impact", "publish",
+                  "brief", "sinks"]  # the generated mission lists its actions: their impact is a stage of its own
 
 
 def _stage_order(run_id, timeout_s: float = 30) -> list[str]:

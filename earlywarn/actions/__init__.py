@@ -21,14 +21,26 @@ import pandas as pd
 
 from earlywarn.actions.feeds import ACTIONS, empty_actions, read_action_log
 from earlywarn.actions.geopko import GeoPkoDeployments, fix_mojibake, read_geopko
-from earlywarn.actions.impact import CAVEAT, COLUMNS, caveat, estimate_impact, summary_lines, weekly_counts
+from earlywarn.actions.impact import (
+    CAVEAT,
+    COLUMNS,
+    PROTECTIVE_CHANGES,
+    ImpactEstimate,
+    action_radius,
+    action_reach,
+    caveat,
+    estimate_impact,
+    summary_lines,
+    weekly_counts,
+)
 from earlywarn.atomic import write_text, write_with
 from earlywarn.config import GeoPkoBasesConfig, MissionConfig
 
 __all__ = [
-    "ACTIONS", "CAVEAT", "COLUMNS", "GeoPkoDeployments", "caveat", "empty_actions", "estimate_impact",
-    "fix_mojibake", "load_actions", "read_action_log", "read_geopko", "read_mission_bases", "summary_lines",
-    "weekly_counts", "write_impact",
+    "ACTIONS", "CAVEAT", "COLUMNS", "PROTECTIVE_CHANGES", "GeoPkoDeployments", "ImpactEstimate",
+    "action_radius", "action_reach",
+    "caveat", "empty_actions", "estimate_impact", "fix_mojibake", "load_actions", "read_action_log", "read_geopko",
+    "read_impact", "read_mission_bases", "summary_lines", "weekly_counts", "write_impact",
 ]  # fmt: skip
 
 
@@ -86,3 +98,23 @@ def write_impact(cfg: MissionConfig, table: pd.DataFrame, level: float | None = 
              *[f"- `{k}`: {v}" for k, v in COLUMNS.items()], ""]
     md_path = write_text(cfg.tables_dir / "impact.md", "\n".join(lines))
     return csv_path, md_path
+
+
+def read_impact(cfg: MissionConfig) -> pd.DataFrame | None:
+    """The latest impact table written (``<tables_dir>/impact.csv``, by the nightly run or ``earlywarn impact``).
+
+    None when there is none. The day the file was written is in
+    ``attrs["written"]`` (YYYY-MM-DD), so a map or brief drawn from it can
+    say how old the estimate is. Dates come back as timestamps; a table
+    written before ``end``, ``lon`` and ``lat`` existed gets them empty.
+    """
+    path = cfg.tables_dir / "impact.csv"
+    if not path.exists():
+        return None
+    table = pd.read_csv(path, dtype={"action_id": "string", "locality_ids": "string", "names": "string",
+                                     "note": "string", "name": "string", "source": "string"})
+    for col in ("start", "start_earliest", "end"):
+        table[col] = pd.to_datetime(table[col], errors="coerce") if col in table else pd.NaT
+    table = table.reindex(columns=list(COLUMNS))
+    table.attrs["written"] = pd.Timestamp(path.stat().st_mtime, unit="s").strftime("%Y-%m-%d")
+    return table

@@ -82,7 +82,29 @@ COLUMNS: dict[str, str] = {
     "ci_low": "lower end of the bootstrap interval of effect (level impact.level, default 90%)",
     "ci_high": "upper end",
     "note": "why a row has no estimate (e.g. fewer than impact.min_attacks reported attacks)",
+    "end": "last day the action was in effect (empty: a one-off change, open-ended or unknown; pooled: empty)",
+    "lon": "where the action stood, WGS 84 (placed by p-code: that locality's representative point; pooled: empty)",
+    "lat": "the same, latitude",
 }
+
+# Changes that bring the mission closer to civilians (a base closed or reduced reaches nobody new):
+# the action indicators count only these (earlywarn.decide.indicators).
+PROTECTIVE_CHANGES = ("opened", "reinforced", "deployed")
+
+
+@dataclass
+class ImpactEstimate:
+    """An impact table with what must be said beside it wherever it is shown: the interval level and its origin.
+
+    The nightly run makes one (``source``: estimated in this run), or reads
+    the last ``impact.csv`` written when it has none of its own; the map
+    layer and the brief page print ``source`` so an old estimate is never
+    taken for tonight's.
+    """
+
+    table: pd.DataFrame  # COLUMNS
+    level: float = 0.9  # impact.level it was computed at
+    source: str = "estimated in this run"
 
 
 @dataclass
@@ -114,6 +136,7 @@ def weekly_counts(
     unit: str,
     target: TargetConfig | None = None,
     end=None,
+    locality_of: pd.Series | None = None,
 ) -> ImpactInputs:
     """Count reported attacks on civilians (the mission's target) and all incidents per locality and week.
 
@@ -134,6 +157,10 @@ def weekly_counts(
         What counts as an attack on civilians (default: the mission default).
     end : date-like, optional
         Last day of data.
+    locality_of : pandas.Series, optional
+        Each incident's locality id, aligned to ``incidents`` (the nightly
+        run's own assignment, so the run places every incident once);
+        computed here when not given.
 
     Returns
     -------
@@ -143,7 +170,7 @@ def weekly_counts(
     crs = utm_crs_for(loc)
     rp = loc.geometry.representative_point().to_crs(crs)
     xy = np.column_stack([rp.x.to_numpy(), rp.y.to_numpy()]) / 1000.0
-    lid = assign_incidents(incidents, loc, unit)
+    lid = assign_incidents(incidents, loc, unit) if locality_of is None else locality_of.reindex(incidents.index)
     pos = pd.Index(loc["locality_id"].astype(str)).get_indexer(lid.fillna("").astype(str))
     day = pd.to_datetime(incidents["date_start"]).to_numpy("datetime64[D]")
     first = day.min() if len(day) else np.datetime64("2000-01-03")
@@ -211,15 +238,74 @@ def localities_reached(localities: gpd.GeoDataFrame, unit: str, lon, lat, radius
     >>> localities_reached(loc, "admin", [30.1, 30.19], [7.1, 7.1], [5, 15]).astype(int).tolist()
     [[1, 0, 0], [1, 1, 0]]
     """
+    inputs = _places_only(localities, unit)
+    return reached_localities(inputs, np.asarray(lon, float), np.asarray(lat, float),
+                              np.broadcast_to(np.asarray(radius_km, float), (len(np.atleast_1d(lon)),)))
+
+
+def _places_only(localities: gpd.GeoDataFrame, unit: str) -> ImpactInputs:
+    """Where each locality is, with no counts: enough to decide what an action reached."""
     loc = localities.reset_index(drop=True)
     crs = utm_crs_for(loc)
     rp = loc.geometry.representative_point().to_crs(crs)
     xy = np.column_stack([rp.x.to_numpy(), rp.y.to_numpy()]) / 1000.0
     ids = loc["locality_id"].astype(str).to_numpy()
     empty = np.zeros((len(loc), 0), dtype=np.int32)
-    inputs = ImpactInputs(ids, ids, xy, np.datetime64("2000-01-03"), empty, empty, crs, loc, unit)
-    return reached_localities(inputs, np.asarray(lon, float), np.asarray(lat, float),
-                              np.broadcast_to(np.asarray(radius_km, float), (len(np.atleast_1d(lon)),)))
+    return ImpactInputs(ids, ids, xy, np.datetime64("2000-01-03"), empty, empty, crs, loc, unit)
+
+
+def action_radius(actions: pd.DataFrame, cfg: ImpactConfig | None = None) -> np.ndarray:
+    """Each action's radius in km: its own (``radius_km``), else its kind's default (``impact.radius_km``).
+
+    >>> action_radius(pd.DataFrame({"kind": ["tob", "convoy"], "radius_km": [15.0, np.nan]})).tolist()
+    [15.0, 5.0]
+    """
+    cfg = cfg or ImpactConfig()
+    n = len(actions)
+    radius = actions["radius_km"].astype(float).to_numpy() if "radius_km" in actions else np.full(n, np.nan)
+    default = actions["kind"].astype(str).map(cfg.radius_km).astype(float).to_numpy()
+    return np.where(np.isfinite(radius), radius, default)
+
+
+def action_reach(actions: pd.DataFrame, localities: gpd.GeoDataFrame, unit: str,
+                 cfg: ImpactConfig | None = None) -> np.ndarray:
+    """Boolean (actions x localities, in the localities' order): which localities each action reached.
+
+    The estimate's own rule (:func:`reached_localities` with
+    :func:`action_radius`; an action placed by p-code stands at that
+    locality), so the agreed indicators built on it
+    (:mod:`earlywarn.decide.indicators`) and the impact table agree on what
+    "reached" means.
+
+    >>> from shapely.geometry import box
+    >>> loc = gpd.GeoDataFrame({"locality_id": ["a", "b", "c"]},
+    ...     geometry=[box(30 + 0.2 * i, 7, 30.2 + 0.2 * i, 7.2) for i in range(3)], crs="EPSG:4326")
+    >>> acts = pd.DataFrame({"kind": ["tob", "patrol"], "lon": [30.1, np.nan], "lat": [7.1, np.nan],
+    ...                      "pcode": [pd.NA, "c"], "radius_km": [25.0, np.nan]})
+    >>> action_reach(acts, loc, "admin").astype(int).tolist()
+    [[1, 1, 0], [0, 0, 1]]
+    """
+    inputs = _places_only(localities, unit)
+    pcode = actions["pcode"].to_numpy(object) if "pcode" in actions else None
+    lon = actions["lon"].to_numpy(float) if "lon" in actions else np.full(len(actions), np.nan)
+    lat = actions["lat"].to_numpy(float) if "lat" in actions else np.full(len(actions), np.nan)
+    return reached_localities(inputs, lon, lat, action_radius(actions, cfg), pcode)
+
+
+def _positions(inputs: ImpactInputs, acts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Where each action stood (lon, lat): its coordinates, else its p-code's representative point, else NaN."""
+    n = len(acts)
+    lon = acts["lon"].to_numpy(float).copy() if "lon" in acts else np.full(n, np.nan)
+    lat = acts["lat"].to_numpy(float).copy() if "lat" in acts else np.full(n, np.nan)
+    if "pcode" in acts and n:
+        p = pd.Index(inputs.locality_ids).get_indexer(pd.Series(acts["pcode"], dtype="string").fillna("").astype(str))
+        by_p = ~(np.isfinite(lon) & np.isfinite(lat)) & (p >= 0)
+        if by_p.any():
+            geom = inputs.localities.geometry.iloc[p[by_p]].representative_point()
+            if geom.crs is not None:
+                geom = geom.to_crs("EPSG:4326")
+            lon[by_p], lat[by_p] = geom.x.to_numpy(), geom.y.to_numpy()
+    return lon, lat
 
 
 def _week_of(inputs: ImpactInputs, when: pd.Series, *, ceil: bool) -> np.ndarray:
@@ -309,9 +395,8 @@ def estimate_impact(
     acts = actions.sort_values(["start", "action_id"], kind="stable").reset_index(drop=True)
     n_a = len(acts)
     L, n_wk = inputs.target.shape
-    radius = acts["radius_km"].astype(float).to_numpy() if "radius_km" in acts else np.full(n_a, np.nan)
-    default = acts["kind"].astype(str).map(cfg.radius_km).astype(float).to_numpy()
-    radius = np.where(np.isfinite(radius), radius, default)
+    radius = action_radius(acts, cfg)
+    lon, lat = _positions(inputs, acts)
     pcode = acts["pcode"].to_numpy(object) if "pcode" in acts else None
     with progress.stage(f"impact: which localities {n_a} action(s) reached"):
         reach = reached_localities(inputs, acts["lon"].to_numpy(float), acts["lat"].to_numpy(float), radius, pcode)
@@ -339,7 +424,7 @@ def estimate_impact(
                           progress.fmt_seconds(el / i * (n_a - i)))
         a = acts.iloc[i]
         treated = np.flatnonzero(reach[i])
-        row = _base_row(a, radius[i], W, inputs, treated)
+        row = _base_row(a, radius[i], W, inputs, treated) | {"lon": lon[i], "lat": lat[i]}
         comps.append(None)
         rows.append(row)
         if not len(treated):
@@ -427,6 +512,7 @@ def _base_row(a: pd.Series, radius: float, W: int, inputs: ImpactInputs, treated
         "before_rate_reached": np.nan, "after_rate_reached": np.nan,
         "before_rate_comparison": np.nan, "after_rate_comparison": np.nan,
         "n_comparison": 0, "effect": np.nan, "ci_low": np.nan, "ci_high": np.nan, "note": pd.NA,
+        "end": a.get("end", pd.NaT),
     }
 
 
@@ -450,7 +536,7 @@ def _pooled(acts: pd.DataFrame, out: pd.DataFrame, comps: list[dict | None], cfg
         kind, change = key.split(" ", 1)
         row = {c: np.nan for c in COLUMNS} | {
             "action_id": f"pooled:{key}", "scope": "pooled", "kind": kind, "change": change,
-            "start": members["start"].min(), "start_earliest": pd.NaT, "source": ";".join(sorted(set(
+            "start": members["start"].min(), "start_earliest": pd.NaT, "end": pd.NaT, "source": ";".join(sorted(set(
                 members["source"].dropna().astype(str)))), "name": pd.NA, "radius_km": np.nan,
             "window_weeks": cfg.window_weeks, "n_actions": len(idx), "n_comparison": 0, "note": pd.NA,
         }

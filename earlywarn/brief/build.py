@@ -5,7 +5,9 @@ Pages, each readable alone:
   2. POC threat matrix: where, who, how likely, what the mission has there.
   3. Agreed indicators: red/amber/green rating and a sparkline of the last 12 values.
   4. Risk over time: top localities and the whole mission, from the run history.
-  5. Data status and model: feed freshness and quarantine, model version, backtest skill, reliability.
+  5. Actions and their impact (only when the mission lists ``actions:``): the change in reported attacks
+     after each action against comparable places, pooled by kind, with what it cannot show.
+  5 (or 6). Data status and model: feed freshness and quarantine, model version, backtest skill, reliability.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -31,6 +34,9 @@ from earlywarn.publish.history import load_history
 from earlywarn.publish.panels import PRIORITY_BASIS
 from earlywarn.publish.safety import assert_offline, esc
 from earlywarn.publish.summary import table_cutoffs
+
+if TYPE_CHECKING:
+    from earlywarn.actions import ImpactEstimate
 
 log = logging.getLogger("earlywarn")
 
@@ -54,8 +60,13 @@ class BriefResult:
 
 
 def load_inputs(cfg: MissionConfig, as_of: str | None = None, *, incidents: pd.DataFrame | None = None,
-                locality_of: pd.Series | None = None, bases: pd.DataFrame | None = None) -> bd.BriefInputs:
-    """Read the latest run's outputs; incidents come from memory (nightly) or the feeds' last good copies (CLI)."""
+                locality_of: pd.Series | None = None, bases: pd.DataFrame | None = None,
+                impact: ImpactEstimate | None = None) -> bd.BriefInputs:
+    """Read the latest run's outputs; incidents come from memory (nightly) or the feeds' last good copies (CLI).
+
+    ``impact`` is the nightly run's estimate; without it a mission with
+    ``actions:`` shows the last ``impact.csv`` written, said to be that.
+    """
     path = cfg.tables_dir / "scores.parquet"
     if not path.exists():
         raise NoRunToBrief(f"no scores at {path}: run `earlywarn run --config <mission.yaml>` first")
@@ -83,11 +94,29 @@ def load_inputs(cfg: MissionConfig, as_of: str | None = None, *, incidents: pd.D
             bases = read_bases(cfg.data_path(cfg.bases), radius_by_type=cfg.patrol_radius_km).table
         except (OSError, ValueError) as exc:
             log.warning("brief: bases not drawn (%s)", exc)
+    if impact is None and cfg.actions:
+        impact = _impact_from_file(cfg)
     return bd.BriefInputs(
         mission=cfg.mission, as_of=latest, table=table,
         history=load_history(cfg.tables_dir / "history", latest, cfg.output.history_runs),
         indicators=indicators, manifest=manifest, card=card, champion=champion, incidents=incidents, bases=bases,
+        impact=impact,
     )
+
+
+def _impact_from_file(cfg: MissionConfig) -> ImpactEstimate | None:
+    """The last impact table written (nightly run or ``earlywarn impact``), labelled with its date; None if none."""
+    from earlywarn.actions import ImpactEstimate, read_impact
+
+    try:
+        table = read_impact(cfg)
+    except (OSError, ValueError) as exc:
+        log.warning("brief: impact.csv not read (%s)", exc)
+        return None
+    if table is None:
+        return None
+    return ImpactEstimate(table, cfg.impact.level, f"the last estimate written, impact.csv of "
+                                                   f"{table.attrs.get('written', '?')}")
 
 
 def _incidents_from_state(cfg: MissionConfig, table: gpd.GeoDataFrame) -> tuple[pd.DataFrame | None, pd.Series | None]:
@@ -300,12 +329,28 @@ def status_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
                 f'<div class="col grow chart">{figs}{rel}</div>')
 
 
+def actions_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
+    """Page 5 of a mission with ``actions:``: the change in reported attacks after each action, and its caveat."""
+    from earlywarn.brief.impact import impact_page, no_impact_page
+
+    if inp.impact is None:
+        return no_impact_page()
+    return impact_page(inp.impact.table, inp.impact.level, source=inp.impact.source)
+
+
 PAGES = (map_page, matrix_page, indicators_page, trend_page, status_page)
+
+
+def pages_for(cfg: MissionConfig) -> tuple:
+    """The brief's page builders in order: :data:`PAGES`, with the actions page before the last when configured."""
+    if not cfg.actions:
+        return PAGES
+    return (*PAGES[:-1], actions_page, PAGES[-1])
 
 
 def render_brief(cfg: MissionConfig, inp: bd.BriefInputs) -> str:
     """The brief's complete HTML (checked to reference nothing outside the file)."""
-    pages = [build(cfg, inp) for build in PAGES]
+    pages = [build(cfg, inp) for build in pages_for(cfg)]
     html = document(pages, mission=cfg.mission, as_of=str(inp.as_of.date()), classification=cfg.output.classification,
                     generated=pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC"))
     assert_offline(html)
@@ -328,4 +373,4 @@ def make_brief(cfg: MissionConfig, as_of: str | None = None, *, pdf: bool = True
         except PdfUnavailable as exc:
             warning = str(exc)
             log.warning("brief: %s", exc)
-    return BriefResult(html_path, pdf_path, len(PAGES), time.perf_counter() - t0, warning)
+    return BriefResult(html_path, pdf_path, len(pages_for(cfg)), time.perf_counter() - t0, warning)

@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -47,6 +48,7 @@ class BriefInputs:
     champion: str | None
     incidents: pd.DataFrame | None = None  # canonical incidents with a locality_id column
     bases: pd.DataFrame | None = None
+    impact: Any = None  # earlywarn.actions.ImpactEstimate: tonight's, else the last impact.csv (missions with actions)
 
 
 def read_json(path: Path) -> dict | None:

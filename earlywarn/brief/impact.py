@@ -25,8 +25,12 @@ def _rate(v) -> str:
     return "–" if v is None or not np.isfinite(v) else f"{v:.2f}"
 
 
-def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12) -> Page:
-    """The "Impact of actions" page: pooled estimates by kind, the actions with estimates, the caveat.
+COMPACT = ("<style>table.impact th, table.impact td { font-size: 7pt; padding: .4mm 1mm; line-height: 1.15; }"
+           "</style>")
+
+
+def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 8, source: str = "") -> Page:
+    """The "Actions and their impact" page: pooled estimates by kind, the latest actions, the caveat.
 
     Parameters
     ----------
@@ -35,7 +39,12 @@ def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12) -> Page:
     level : float
         The interval level the table was computed at (``impact.level``).
     top : int
-        Most recent actions with an estimate listed (the rest are counted).
+        Actions listed: the latest with an estimate, then the latest without
+        one and why (the rest are counted).
+    source : str
+        Where the table comes from (tonight's run, or the last ``impact.csv``
+        and its date), printed under the title so an old estimate is never
+        read as this week's.
 
     Returns
     -------
@@ -50,7 +59,7 @@ def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12) -> Page:
     >>> t = pd.concat([t, t.assign(scope="action", n_actions=1)], ignore_index=True)
     >>> p = impact_page(t)
     >>> p.title, "-30%" in p.body, "&lt;b&gt;A" in p.body, "<b>A" in p.body, "cannot be told apart" in p.body
-    ('Impact of actions', True, True, False, True)
+    ('Actions and their impact', True, True, False, True)
     """
     pooled = table[table["scope"] == "pooled"]
     acts = table[(table["scope"] == "action") & table["effect"].notna()].sort_values("start", ascending=False)
@@ -60,7 +69,8 @@ def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12) -> Page:
 
     def row(r, label: str) -> str:
         ci = "–" if not np.isfinite(r["ci_low"]) else f"{_pct(r['ci_low'])} to {_pct(r['ci_high'])}"
-        eff = _pct(r["effect"]) if np.isfinite(r["effect"]) else esc(r.get("note") or "no estimate")
+        why = str(r.get("note") or "") if pd.notna(r.get("note")) else ""
+        eff = _pct(r["effect"]) if np.isfinite(r["effect"]) else f"no estimate: {esc(why.split(' (')[0], 60)}"
         return (f"<tr><td>{label}</td><td class='num'>{int(r.get('n_actions', 1))}</td>"
                 f"<td class='num'>{int(r['n_localities'])}</td><td class='num'>{int(r['n_comparison'])}</td>"
                 f"<td class='num'>{_rate(r['before_rate_reached'])}</td>"
@@ -68,16 +78,35 @@ def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 12) -> Page:
                 f"<td class='num'>{_rate(r['before_rate_comparison'])} / {_rate(r['after_rate_comparison'])}</td>"
                 f"<td>{eff}</td><td class='num'>{ci}</td></tr>")
 
-    body = ["<div class='body'><div class='col grow'>", "<h2>Pooled by kind of action</h2>",
-            f"<table>{head}", *[row(r, esc(f"{r['kind']} {r['change']}")) for _, r in pooled.iterrows()], "</table>",
+    acts_all = table[table["scope"] == "action"]
+    src = f" Source: {esc(source, 200)}." if source else ""
+    body = [COMPACT, "<div class='col grow'>",
+            f"<p class='note'>{len(acts_all)} action(s) from the mission's action feeds, {len(acts)} with an "
+            f"estimate; the others had too few reported attacks nearby or fell outside the data.{src}</p>",
+            "<h2>Pooled by kind of action</h2>",
+            f"<table class='impact'>{head}", *[row(r, esc(f"{r['kind']} {r['change']}")) for _, r in pooled.iterrows()],
+            "</table>",
             "<p class='note'>Rates are reported attacks on civilians per locality per week, in the "
             f"{int(table['window_weeks'].max()) if len(table) else 12} weeks before and after each action; the "
             "comparison localities are those most like the reached ones before it that no action reached.</p>"]
-    if len(acts):
-        body += [f"<h2>Actions with an estimate (latest {min(top, len(acts))} of {len(acts)})</h2>", f"<table>{head}"]
-        body += [row(r, esc(f"{str(r['start'])[:10]} {r['kind']} {r['change']}: {r.get('names') or ''}", 80))
-                 for _, r in acts.head(top).iterrows()]
+    # the latest actions with an estimate, then, while there is room, the latest without one (and why)
+    rest = acts_all[acts_all["effect"].isna()].sort_values("start", ascending=False)
+    shown = pd.concat([acts.head(top), rest.head(max(0, top - len(acts)))])
+    if len(shown):
+        body += [f"<h2>Latest actions ({len(shown)} of {len(acts_all)}; those with an estimate first)</h2>",
+                 f"<table class='impact'>{head}"]
+        body += [row(r, esc(f"{str(r['start'])[:10]} {r['kind']} {r['change']}: {r.get('names') or ''}", 56))
+                 for _, r in shown.iterrows()]
         body.append("</table>")
-    body += ["</div><div class='col' style='width:85mm'>", "<h2>What this cannot show</h2>",
-             f"<p>{esc(CAVEAT)}</p>", "</div></div>"]
-    return Page("Impact of actions", "\n".join(body))
+    body += ["</div><div class='col' style='flex:0 0 85mm'>", "<h2>What this cannot show</h2>",
+             f"<p class='caveat'>{esc(CAVEAT)}</p>", "</div>"]
+    return Page("Actions and their impact", "\n".join(body))
+
+
+def no_impact_page(source: str = "") -> Page:
+    """The page when the mission lists actions but no estimate exists yet: what to run, and still the caveat."""
+    why = esc(source, 300) or ("no impact estimate has been written yet: the nightly run makes one when the "
+                               "mission lists its actions, and <code>earlywarn impact</code> on demand")
+    body = (f"<div class='col grow'><p>{why}.</p></div><div class='col' style='flex:0 0 85mm'>"
+            f"<h2>What this cannot show</h2><p class='caveat'>{esc(CAVEAT)}</p></div>")
+    return Page("Actions and their impact", body)

@@ -8,6 +8,14 @@ the same as-of date replaces that date's rows instead of duplicating them.
 Per-sector indicators (``sector_*`` metrics, when the config has
 ``sectors:``) give one row per sector, named "<indicator> - <sector>", so each
 sector has its own rating and time series.
+
+Indicators from actions (``high_threat_reached_pct``, ``days_flag_to_action``,
+when the config lists ``actions:``) ask whether the mission acted where the
+warnings pointed: the share of high-threat localities an action reached
+lately, and how long a flag waited for the first action there. "Reached" is
+the impact estimate's own rule (:func:`earlywarn.actions.action_reach`), and
+only actions that bring the mission closer count (opened, reinforced,
+deployed; a base closed or reduced reaches nobody new).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import pandas as pd
 
 from earlywarn import hxltags
 from earlywarn.atomic import write_text
-from earlywarn.config import IndicatorConfig, MissionConfig
+from earlywarn.config import ImpactConfig, IndicatorConfig, MissionConfig
 from earlywarn.ingest.dtm import mission_totals
 
 UNITS = {
@@ -33,6 +41,8 @@ UNITS = {
     "target_events": "events",
     "sector_area_per_troop_km2": "km2 per soldier",
     "sector_troops_per_1000": "soldiers per 1,000 people",
+    "high_threat_reached_pct": "%",
+    "days_flag_to_action": "days",
 }
 
 
@@ -141,6 +151,119 @@ def sector_table(localities: gpd.GeoDataFrame, sectors: Sectors, bases: pd.DataF
     return per.rename_axis("sector").reset_index()
 
 
+@dataclass
+class ActionsSeen:
+    """The mission's actions as the action indicators need them: when each was in effect, which localities it reached.
+
+    Built once per run (:meth:`from_actions`); an action without an end date
+    (a one-off patrol, a base opened) counts on its start day only.
+    """
+
+    locality_ids: np.ndarray  # (L,) str, the columns of ``reach``
+    start: np.ndarray  # (A,) datetime64[D]
+    end: np.ndarray  # (A,) datetime64[D]; the start when the action has no end
+    reach: np.ndarray  # (A, L) bool
+
+    @classmethod
+    def from_actions(cls, actions: pd.DataFrame, localities: gpd.GeoDataFrame, unit: str,
+                     impact: ImpactConfig | None = None) -> ActionsSeen:
+        """Keep the actions that bring the mission closer and decide what each reached (the estimate's rule)."""
+        from earlywarn.actions import PROTECTIVE_CHANGES, action_reach
+
+        acts = actions[actions["change"].astype("string").isin(PROTECTIVE_CHANGES).fillna(False).to_numpy(bool)]
+        acts = acts[pd.to_datetime(acts["start"]).notna().to_numpy(bool)].reset_index(drop=True)
+        start = pd.to_datetime(acts["start"]).to_numpy("datetime64[D]")
+        end = pd.to_datetime(acts["end"]).to_numpy("datetime64[D]") if "end" in acts else np.full(len(acts), "NaT",
+                                                                                                    "datetime64[D]")
+        end = np.where(np.isnat(end) | (end < start), start, end)
+        reach = action_reach(acts, localities, unit, impact) if len(acts) else np.zeros((0, len(localities)), bool)
+        return cls(localities["locality_id"].astype(str).to_numpy(), start, end, reach)
+
+
+def high_threat_reached_pct(table: pd.DataFrame, high_threshold: float, seen: ActionsSeen, as_of: pd.Timestamp,
+                            window_days: int) -> float:
+    """Percent of high-threat localities that an action reached at some time in the last ``window_days`` days.
+
+    "High threat" as for base coverage (risk at or above the high cut-off);
+    an action counts when it was in effect on any day of the window
+    ``[as_of - window_days + 1, as_of]``. With no high-threat locality
+    nothing is left unreached: 100, as ``high_threat_covered_pct`` does.
+
+    >>> seen = ActionsSeen(np.array(["a", "b", "c"]), np.array(["2024-05-20"], "datetime64[D]"),
+    ...                    np.array(["2024-05-20"], "datetime64[D]"), np.array([[True, False, False]]))
+    >>> t = pd.DataFrame({"locality_id": ["a", "b", "c"], "risk": [0.5, 0.6, 0.1]})
+    >>> high_threat_reached_pct(t, 0.35, seen, pd.Timestamp("2024-06-01"), 28)
+    50.0
+    """
+    high = table["risk"].to_numpy(float) >= high_threshold
+    if not high.any():
+        return 100.0
+    day = np.datetime64(pd.Timestamp(as_of).date(), "D")
+    active = (seen.start <= day) & (seen.end > day - np.timedelta64(window_days, "D"))
+    reached = pd.Series(seen.reach[active].any(axis=0), index=seen.locality_ids)
+    ids = table["locality_id"].astype(str).to_numpy()[high]
+    return float(reached.reindex(ids, fill_value=False).mean() * 100)
+
+
+def flags_raised(flag_history: pd.DataFrame) -> pd.DataFrame:
+    """When each flag was raised: a run flagging a locality the run before did not (``locality_id``, ``raised``).
+
+    ``flag_history`` is one row per run and locality (``locality_id``,
+    ``as_of``, ``flagged``: forward-deployment or humanitarian-access). In
+    the first run of the history every flag counts as raised that day: there
+    is nothing earlier to tell otherwise.
+
+    >>> h = pd.DataFrame({"locality_id": ["a", "b", "a", "b", "a", "b"], "flagged": [1, 0, 1, 1, 0, 1],
+    ...                   "as_of": pd.to_datetime(["2024-05-01"] * 2 + ["2024-05-08"] * 2 + ["2024-05-15"] * 2)})
+    >>> [(r.locality_id, str(r.raised.date())) for r in flags_raised(h).itertuples()]
+    [('a', '2024-05-01'), ('b', '2024-05-08')]
+    """
+    if flag_history is None or not len(flag_history):
+        return pd.DataFrame({"locality_id": pd.Series(dtype=str), "raised": pd.Series(dtype="datetime64[ns]")})
+    h = flag_history.assign(as_of=pd.to_datetime(flag_history["as_of"]),
+                            locality_id=flag_history["locality_id"].astype(str),
+                            flagged=flag_history["flagged"].astype("boolean").fillna(False).astype(bool))
+    wide = h.pivot_table(index="as_of", columns="locality_id", values="flagged", aggfunc="max", fill_value=False)
+    wide = wide.sort_index().astype(bool)
+    new = wide & ~wide.shift(1, fill_value=False).astype(bool)
+    out = new.stack()
+    out = out[out].reset_index()[["locality_id", "as_of"]].rename(columns={"as_of": "raised"})
+    return out.sort_values(["raised", "locality_id"], kind="stable").reset_index(drop=True)
+
+
+def days_flag_to_action(raised: pd.DataFrame, seen: ActionsSeen, as_of: pd.Timestamp, window_days: int) -> float:
+    """Median days from a flag raised in the last ``window_days`` days to the first action in that locality.
+
+    The first action is the earliest one reaching the locality that was in
+    effect on or after the day the flag was raised (one already standing
+    there counts 0 days). A flag no action has reached yet counts the days
+    it has waited so far, so the figure rises while flags wait instead of
+    ignoring them. Flags raised by this run itself are left out: they have
+    had no time to be acted on, and counting them as 0 days would make a
+    mission's first run look perfect. NaN (n/a) when no flag was raised in
+    the window before this run.
+
+    >>> seen = ActionsSeen(np.array(["a", "b"]), np.array(["2024-05-11"], "datetime64[D]"),
+    ...                    np.array(["2024-05-11"], "datetime64[D]"), np.array([[True, False]]))
+    >>> r = pd.DataFrame({"locality_id": ["a", "b"], "raised": pd.to_datetime(["2024-05-01", "2024-05-15"])})
+    >>> days_flag_to_action(r, seen, pd.Timestamp("2024-06-01"), 90)  # a: 10 days; b: waiting 17 days
+    13.5
+    """
+    day = np.datetime64(pd.Timestamp(as_of).date(), "D")
+    when = pd.to_datetime(raised["raised"]).to_numpy("datetime64[D]")
+    inside = (when < day) & (when > day - np.timedelta64(window_days, "D"))
+    if not inside.any():
+        return float("nan")
+    col = pd.Index(seen.locality_ids).get_indexer(raised["locality_id"].astype(str).to_numpy()[inside])
+    days = []
+    for c, d in zip(col, when[inside], strict=True):
+        # a flag in a locality no longer mapped can have had no action there: it waits
+        ok = (seen.end >= d) & (seen.start <= day) & (seen.reach[:, c] if c >= 0 else False)
+        first = np.maximum(seen.start[ok], d).min() if ok.any() else day
+        days.append((first - d).astype(int))
+    return float(np.median(days))
+
+
 def _window(incidents: pd.DataFrame, as_of: pd.Timestamp, days: int) -> pd.DataFrame:
     d = incidents["date_end"]
     return incidents[(d <= as_of) & (d > as_of - pd.Timedelta(days=days))]
@@ -176,13 +299,19 @@ def compute_indicators(
     bases: pd.DataFrame | None,
     high_threshold: float,
     sectors: Sectors | None = None,
+    actions: ActionsSeen | None = None,
+    flag_history: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Compute each agreed indicator for one as-of date and rate it.
 
     ``table`` is the scored locality table (risk, covered, population);
     ``target_mask`` marks incidents that count as attacks on civilians.
     ``sectors`` (``load_sectors``) enables the per-sector metrics; without it
-    they are reported once as 'unknown'.
+    they are reported once as 'unknown'. ``actions`` (:class:`ActionsSeen`)
+    enables the action metrics, and ``flag_history`` (``locality_id``,
+    ``as_of``, ``flagged``: the published runs of the look-back window and
+    this one) the days from a flag to an action; without them those are
+    'unknown'.
     """
     rows = []
     pop = float(table["population"].fillna(0).sum())
@@ -215,6 +344,12 @@ def compute_indicators(
             troops = float(bases["troops"].fillna(0).sum()) if bases is not None and len(bases) else 0.0
             area = float(localities.to_crs(localities.estimate_utm_crs()).area.sum() / 1e6)
             value = area / troops if troops > 0 else float("nan")
+        elif spec.metric == "high_threat_reached_pct":
+            value = (float("nan") if actions is None else
+                     high_threat_reached_pct(table, high_threshold, actions, as_of, spec.window_days))
+        elif spec.metric == "days_flag_to_action":
+            value = (float("nan") if actions is None or flag_history is None else
+                     days_flag_to_action(flags_raised(flag_history), actions, as_of, spec.window_days))
         else:  # target_events
             value = float(target_mask.loc[inc.index].sum())
         rows.append(_row(as_of, spec, value))

@@ -1,16 +1,193 @@
-"""The map's "Impact of actions" layer, from the impact table: where each action reached and what changed.
+"""The map's "Actions and their impact" layer, from the impact table: where each action stood and what changed.
 
-A function of the published table only (``outputs/impact.csv``), so the map
-shows the same figures as the table and the brief; each feature's text ends
-with the caveat's first sentence and the popup must link the whole of it
-(:data:`earlywarn.actions.CAVEAT`).
+A function of the published table only (``impact.csv``, or the nightly
+run's same table in memory), so the map shows the same figures as the table
+and the brief. :func:`impact_payload` is what the map draws (one marker per
+place an action stood, coloured by the measured change in reported attacks,
+every popup carrying the whole caveat, :data:`earlywarn.actions.CAVEAT`);
+:func:`impact_panel_html` is the side panel's pooled figures and caveat;
+:func:`impact_layer` gives the reached localities as polygons for a GIS.
+Every string from the table is escaped here, in Python.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+
+from earlywarn.publish.columns import esc_series
+from earlywarn.publish.safety import esc
+
+# Marker classes, in legend order: (colour, legend text). The measured change is in REPORTED attacks.
+EFFECT_CLASSES: tuple[tuple[str, str], ...] = (
+    ("#1a9850", "fewer reported attacks than comparable places (interval below 0)"),
+    ("#a6d96a", "fewer, but the interval includes 0 (could be chance)"),
+    ("#fdae61", "more, but the interval includes 0 (could be chance)"),
+    ("#d73027", "more reported attacks than comparable places (interval above 0)"),
+    ("#9e9e9e", "no estimate (too few attacks, or outside the data)"),
+)
+MAX_ACTIONS_PER_PLACE = 20  # listed in one popup; the rest are counted
+
+
+def effect_class(effect: np.ndarray, ci_low: np.ndarray, ci_high: np.ndarray) -> np.ndarray:
+    """Index into :data:`EFFECT_CLASSES` for each action: the sign of the effect and whether its interval excludes 0.
+
+    >>> effect_class(np.array([-.3, -.1, .2, .5, np.nan]), np.array([-.5, -.4, -.1, .1, np.nan]),
+    ...              np.array([-.1, .2, .6, .9, np.nan])).tolist()
+    [0, 1, 2, 3, 4]
+    """
+    e, lo, hi = (np.asarray(v, dtype=float) for v in (effect, ci_low, ci_high))
+    out = np.where(e <= 0, np.where(hi < 0, 0, 1), np.where(lo > 0, 3, 2))
+    return np.where(np.isfinite(e), out, 4).astype(int)
+
+
+def _pct(v: np.ndarray) -> list[str]:
+    """Signed whole percent with a real minus sign; empty when not a number."""
+    out = []
+    for x in np.asarray(v, dtype=float):
+        out.append("" if not np.isfinite(x) else f"{x:+.0%}".replace("-", "\u2212"))
+    return out
+
+
+def _day(s: pd.Series) -> list[str]:
+    return pd.to_datetime(s, errors="coerce").dt.strftime("%Y-%m-%d").fillna("").astype(object).tolist()
+
+
+def impact_payload(estimate) -> dict[str, Any] | None:
+    """The map layer's data: one marker per place an action stood, its actions newest first, all text escaped.
+
+    Parameters
+    ----------
+    estimate : earlywarn.actions.ImpactEstimate
+        The impact table, its interval level and where it came from.
+
+    Returns
+    -------
+    dict or None
+        None when no action has a place to draw (an empty table, or one
+        written before actions carried ``lon``/``lat``). Otherwise per place
+        ``lat``, ``lon``, ``cls`` (colour of its newest action with an
+        estimate, else grey), ``name`` and ``acts`` (indices of its actions,
+        newest first); per action ``what``, ``dates``, ``eff``, ``ci``,
+        ``ncmp``, ``nloc``, ``att``, ``note``, ``cls``, ``reached``; and
+        ``colors``, ``level``, ``source``, ``caveat``.
+
+    Examples
+    --------
+    >>> from earlywarn.actions import ImpactEstimate
+    >>> t = pd.DataFrame([{"scope": "action", "action_id": "log:1", "kind": "tob", "change": "opened",
+    ...     "start": "2024-03-04", "end": "2024-09-01", "start_earliest": None, "name": "<b>Kali</b>",
+    ...     "lon": 30.1, "lat": 7.1, "effect": -0.3, "ci_low": -0.5, "ci_high": -0.1, "n_comparison": 12,
+    ...     "n_localities": 2, "names": "A;B", "attacks_before": 20, "attacks_after": 12, "note": None}])
+    >>> p = impact_payload(ImpactEstimate(t))
+    >>> p["name"], p["eff"], p["ci"][0][:12], p["cls"], p["dates"]
+    (['&lt;b&gt;Kali&lt;&#x2F;b&gt;'], ['−30%'], '90% interval', [0], ['2024-03-04 to 2024-09-01'])
+    """
+    from earlywarn.actions import CAVEAT
+
+    t = estimate.table
+    acts = t[t["scope"] == "action"] if "scope" in t else t.iloc[0:0]
+    lon = pd.to_numeric(acts.get("lon"), errors="coerce") if "lon" in acts else pd.Series(np.nan, index=acts.index)
+    lat = pd.to_numeric(acts.get("lat"), errors="coerce") if "lat" in acts else pd.Series(np.nan, index=acts.index)
+    ok = (np.isfinite(lon) & np.isfinite(lat) & (lat.abs() <= 90) & (lon.abs() <= 180)).to_numpy(bool)
+    acts = acts[ok].assign(lon=lon[ok].round(4), lat=lat[ok].round(4))
+    if not len(acts):
+        return None
+    acts = acts.assign(_start=pd.to_datetime(acts["start"], errors="coerce"))
+    acts = acts.sort_values(["_start", "action_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    n = len(acts)
+    eff = pd.to_numeric(acts["effect"], errors="coerce").to_numpy(float)
+    lo = pd.to_numeric(acts["ci_low"], errors="coerce").to_numpy(float)
+    hi = pd.to_numeric(acts["ci_high"], errors="coerce").to_numpy(float)
+    cls = effect_class(eff, lo, hi)
+    start, end = _day(acts["start"]), _day(acts.get("end", pd.Series(pd.NaT, index=acts.index)))
+    earliest = _day(acts.get("start_earliest", pd.Series(pd.NaT, index=acts.index)))
+    dates = []
+    for s0, e0, x0 in zip(start, end, earliest, strict=True):
+        d = f"{s0} to {e0}" if e0 else s0
+        dates.append(f"{d} (began between {x0} and {s0})" if x0 and x0 != s0 else d)
+    level = f"{estimate.level:.0%}"
+    ci_lo, ci_hi = _pct(lo), _pct(hi)
+    ci = [f"{level} interval {a} to {b}" if a and b else "" for a, b in zip(ci_lo, ci_hi, strict=True)]
+    what = esc_series(acts["kind"].astype("string") + " " + acts["change"].astype("string"), n, 60)
+    before = pd.to_numeric(acts.get("attacks_before"), errors="coerce").to_numpy(float)
+    after = pd.to_numeric(acts.get("attacks_after"), errors="coerce").to_numpy(float)
+    att = [f"{b:,.0f} before, {a:,.0f} after" if np.isfinite(a) and np.isfinite(b) else ""
+           for b, a in zip(before, after, strict=True)]
+    names = acts["name"].astype("string").fillna("") if "name" in acts else pd.Series("", index=acts.index)
+    reached = acts["names"].astype("string").fillna("").str.replace(";", "; ", regex=False) if "names" in acts \
+        else pd.Series("", index=acts.index)
+    places = acts.groupby(["lat", "lon"], sort=False).indices  # newest action's place first
+    p_lat, p_lon, p_cls, p_name, p_acts = [], [], [], [], []
+    for (la, lo_), idx in places.items():
+        idx = np.sort(idx)  # newest first, as the table is sorted
+        est = [i for i in idx if cls[i] < 4]
+        p_lat.append(float(la))
+        p_lon.append(float(lo_))
+        p_cls.append(int(cls[est[0]] if est else 4))
+        first_name = next((names.iloc[i] for i in idx if names.iloc[i]), "")
+        p_name.append(first_name)
+        p_acts.append([int(i) for i in idx])
+    return {
+        "lat": p_lat, "lon": p_lon, "cls": p_cls, "acts": p_acts,
+        "name": esc_series(pd.Series(p_name, dtype="string"), len(p_name), 80), "max": MAX_ACTIONS_PER_PLACE,
+        "what": what, "dates": dates, "eff": _pct(eff), "ci": ci,
+        "ncmp": pd.to_numeric(acts["n_comparison"], errors="coerce").fillna(0).astype(int).tolist(),
+        "nloc": pd.to_numeric(acts["n_localities"], errors="coerce").fillna(0).astype(int).tolist(),
+        "att": att, "note": esc_series(acts.get("note"), n, 240), "acls": cls.tolist(),
+        "reached": esc_series(reached, n, 200),
+        "colors": [c for c, _ in EFFECT_CLASSES], "level": level, "source": esc(estimate.source, 200),
+        "caveat": esc(CAVEAT),
+    }
+
+
+def impact_legend_html(payload: dict[str, Any] | None) -> str:
+    """The legend's lines for the actions layer (empty without one): one swatch per marker colour."""
+    if payload is None:
+        return ""
+    rows = ['<div class="ew-legend-title ew-legend-sub">Actions and their impact</div>',
+            '<div class="ew-note">change in <b>reported</b> attacks on civilians after each action, against '
+            "comparable places; not the same as the true effect (see the side panel)</div>"]
+    for color, text in EFFECT_CLASSES:
+        rows.append(f'<div><span class="ew-sym"><span class="ew-act-key" style="background:{color}"></span></span>'
+                    f"{text}</div>")
+    return "".join(rows)
+
+
+def impact_panel_html(estimate) -> str:
+    """The side panel's section: pooled estimates by kind, where they come from, and the whole caveat.
+
+    Parameters
+    ----------
+    estimate : earlywarn.actions.ImpactEstimate or None
+        None: the section says no estimate exists yet, and still what one
+        could not show.
+
+    Examples
+    --------
+    >>> from earlywarn.actions import ImpactEstimate
+    >>> t = pd.DataFrame([{"scope": "pooled", "kind": "tob", "change": "opened", "n_actions": 3,
+    ...     "n_localities": 5, "n_comparison": 20, "effect": -.3, "ci_low": -.5, "ci_high": -.1,
+    ...     "window_weeks": 12, "note": None}])
+    >>> html = impact_panel_html(ImpactEstimate(t, 0.9, "<i>x</i>"))
+    >>> "tob opened" in html, "&lt;i&gt;x" in html, "<i>" in html, "cannot be told apart" in html
+    (True, True, False, True)
+    """
+    from earlywarn.actions import CAVEAT, summary_lines
+
+    head = '<section id="ew-impact"><h2>Actions and their impact</h2>'
+    if estimate is None:
+        body = ('<p class="ew-note">No impact estimate yet: the nightly run estimates one when the mission lists '
+                "its <code>actions</code>; <code>earlywarn impact</code> writes one on demand.</p>")
+    else:
+        lines = summary_lines(estimate.table, estimate.level) if "scope" in estimate.table else []
+        items = "".join(f"<li>{esc(x, 400)}</li>" for x in lines) or "<li>no action of any kind was estimated</li>"
+        body = (f'<p class="ew-note">Source: {esc(estimate.source, 200)}. Pooled by kind of action:</p>'
+                f'<ul class="ew-impact-pooled">{items}</ul>')
+    return f'{head}{body}<p class="ew-note ew-impact-caveat">{esc(CAVEAT)}</p></section>'
 
 
 def impact_layer(table: pd.DataFrame, localities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

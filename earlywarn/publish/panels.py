@@ -228,8 +228,12 @@ def legend_html(
     scheme: str = "",
     context: Sequence[tuple[str, str, str]] = (),
     horizon: str | None = None,
+    extra: str = "",
 ) -> str:
     """Map legend; ``class_ranges`` are the observed risk ranges per class (escaped text).
+
+    ``extra`` is further legend HTML, already escaped (the actions layer's
+    colours, :func:`earlywarn.publish.impact.impact_legend_html`).
 
     ``scheme`` is the (escaped) sentence saying how the classes were cut;
     ``context`` lists the drawn context layers as (kind, escaped label, colour),
@@ -281,6 +285,8 @@ def legend_html(
             '<div><span class="ew-sym"><span class="ew-dot" style="background:#1a1a1a"></span></span>'
             "incident targeting civilians; grey = other</div>"
         )
+    if extra:
+        rows.append(extra)
     if context:
         rows.append('<div class="ew-legend-title ew-legend-sub">Context</div>')
         rows += [_context_row(kind, label, color) for kind, label, color in context]

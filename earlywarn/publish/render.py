@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import folium
 import geopandas as gpd
@@ -42,8 +42,12 @@ from earlywarn.publish.header import MapHeader
 from earlywarn.publish.history import change_lists, changes_html, history_payload, time_control_html
 from earlywarn.publish.horizons import class_index, horizon_payload, horizons_of
 from earlywarn.publish.horizons import control_html as horizon_control_html
+from earlywarn.publish.impact import impact_legend_html, impact_panel_html, impact_payload
 from earlywarn.publish.safety import assert_offline, esc, script_json
 from earlywarn.schema import CIVILIAN_TARGET_KINDS
+
+if TYPE_CHECKING:
+    from earlywarn.actions import ImpactEstimate
 
 # Above this many localities the polygons are drawn on a <canvas> instead of
 # as SVG paths (faster first paint; see benchmarks/bench_map.py).
@@ -337,6 +341,7 @@ def render_map(
     context_budget_bytes: int = DEFAULT_BUDGET_BYTES,
     history: pd.DataFrame | None = None,
     cutoffs: dict[int, tuple[float, float, float]] | tuple[float, float, float] | None = None,
+    impact: ImpactEstimate | None = None,
 ) -> str:
     """Complete, self-contained HTML risk map (see module docstring).
 
@@ -388,6 +393,11 @@ def render_map(
         weeks or one tuple for the primary horizon; figures are printed so they
         never contradict their class (:mod:`earlywarn.numbers`). Default: the
         table's ``attrs["risk_cutoffs"]`` when the decision table set it.
+    impact : earlywarn.actions.ImpactEstimate, optional
+        The impact of the mission's actions: a toggleable layer of the places
+        actions stood, coloured by the measured change in reported attacks,
+        with the caveat in every popup and a side-panel section
+        (:mod:`earlywarn.publish.impact`).
 
     Returns
     -------
@@ -502,6 +512,10 @@ def render_map(
     if incidents is not None:
         p = _incident_payload(incidents)
         _EwLayer(f"Incidents, clustered ({len(p['lat']):,})", "incidentLayer", script_json(p)).add_to(m)
+    impact_data = impact_payload(impact) if impact is not None else None
+    if impact_data is not None:
+        n_act = sum(len(a) for a in impact_data["acts"])
+        _EwLayer(f"Actions and their impact ({n_act:,})", "impactLayer", script_json(impact_data)).add_to(m)
     fit = None
     if context is not None:
         box = (bounds[0][1], bounds[0][0], bounds[1][1], bounds[1][0])
@@ -533,10 +547,12 @@ def render_map(
         + panels.priority_html(disp, shown_adj, population_basis(locs))
         + (changes_html(change_lists(locs, history, disp["idx"].to_numpy())) if hist is not None else "")
         + panels.indicators_html(indicators)
+        + (impact_panel_html(impact) if impact is not None else "")
         + "</aside>"
     )
     fig.html.add_child(_Raw(side), name="ew_side")
-    legend = panels.legend_html(ranges, counts, has, flag_zoom, scheme, _context_legend(context, fit), shown)
+    legend = panels.legend_html(ranges, counts, has, flag_zoom, scheme, _context_legend(context, fit), shown,
+                                extra=impact_legend_html(impact_data))
     fig.html.add_child(_Raw(legend), name="ew_legend")
     _renumber(fig)
     document = fig.render()

@@ -331,6 +331,62 @@
     return group;
   };
 
+  /* Actions and their impact (earlywarn/publish/impact.py): one marker per place an action stood, coloured by
+   * the measured change in REPORTED attacks after its newest estimated action; the popup lists every action
+   * there, newest first, and always carries the whole caveat. Every string arrives escaped. */
+  EW.impactPopup = function (D, k) {
+    var acts = D.acts[k], n = acts.length;
+    var h = '<div class="ew-popup ew-impact-popup"><div class="ew-popup-title">' + (D.name[k] || "Action") + "</div>";
+    h += '<div class="ew-popup-sub">' + n + (n === 1 ? " action" : " actions") + " here, newest first &middot; " +
+      D.source + "</div>";
+    for (var j = 0; j < n && j < D.max; j++) {
+      var i = acts[j];
+      var eff = D.eff[i]
+        ? '<span class="ew-act-chip" style="background:' + D.colors[D.acls[i]] + '">' + D.eff[i] + "</span>" +
+          (D.ci[i] ? " (" + D.ci[i] + ")" : "")
+        : "no estimate" + (D.note[i] ? ": " + D.note[i] : "");
+      h += '<div class="ew-impact-act"><b>' + D.what[i] + "</b><table>";
+      h += row("Dates", D.dates[i]);
+      h += row("Change in reported attacks", eff);
+      h += row("Compared with", D.ncmp[i] ? D.ncmp[i] + " comparable localities" : "");
+      h += row("Reached", D.nloc[i] + (D.nloc[i] === 1 ? " locality" : " localities") + (D.reached[i] ? ": " + D.reached[i] : ""));
+      h += row("Reported attacks there", D.att[i]);
+      h += "</table></div>";
+    }
+    if (n > D.max) h += '<div class="ew-note">and ' + (n - D.max) + " more in impact.csv</div>";
+    h += '<div class="ew-impact-caveat">' + D.caveat + "</div>";
+    return h + "</div>";
+  };
+
+  EW.impactLayer = function (map, D) {
+    var group = L.featureGroup();
+    EW.stats.actions = 0;
+    EW.stats.actionPlaces = 0;
+    for (var k = 0; k < D.lat.length; k++) {
+      var c = D.cls[k], first = D.acts[k][0];
+      var m = L.marker([D.lat[k], D.lon[k]], {
+        icon: L.divIcon({
+          className: "ew-act ew-act-" + c, iconSize: [16, 16],
+          html: '<span style="background:' + D.colors[c] + '"></span>',
+        }),
+        keyboard: false,
+      });
+      m.ewIndex = k;
+      m.bindTooltip((D.name[k] ? D.name[k] + " &middot; " : "") + D.what[first] + (D.eff[first] ? " " + D.eff[first] : "") +
+        (D.acts[k].length > 1 ? " (+" + (D.acts[k].length - 1) + " earlier)" : ""));
+      group.addLayer(m);
+      EW.stats.actionPlaces++;
+      EW.stats.actions += D.acts[k].length;
+    }
+    group.on("click", function (e) {
+      var m = target(e);
+      if (m.ewIndex === undefined) return;
+      L.popup({ maxWidth: 380, maxHeight: 380 }).setLatLng(m.getLatLng()).setContent(EW.impactPopup(D, m.ewIndex)).openOn(map);
+    });
+    EW.impact = { data: D, group: group };
+    return group;
+  };
+
   /* Case- and accent-insensitive key: "Ségou" and "SEGOU" both give "segou".
    * Data strings are HTML-escaped; queries are escaped the same way first. */
   EW.fold = function (s) {
