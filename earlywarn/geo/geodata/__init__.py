@@ -128,35 +128,195 @@ def countries() -> gpd.GeoDataFrame:
     return _load("countries").copy()
 
 
-def country_shape(codes: str | Sequence[str]) -> BaseGeometry:
-    """Union of the named countries' polygons, e.g. to clip a mission's grid to its country.
+# ----------------------------------------------------------------------------- ISO 3166 and special areas
+# Natural Earth draws borders *de facto*: Somaliland, northern Cyprus and Kosovo are countries of
+# their own, Crimea is Russian, and Morocco runs to 21 degrees N. A UN mission's area follows ISO 3166
+# instead (the UN's own country list and, for who holds what, its Security Council and General
+# Assembly resolutions): an alpha-3 code is the whole state with every territory ISO 3166-2 lists as
+# its subdivision, whoever controls it. Each piece below is cut from the shipped Natural Earth
+# polygons by a recorded rule, so nothing new is downloaded. Rows: name, aliases, how the piece is
+# made, the ISO codes whose area includes it, the gazetteer (GeoNames) country codes of its towns, and
+# why (SOURCES.md has the same table).
+_ABYEI_BOX = (27 + 50 / 60, -90.0, 29.0, 10 + 10 / 60)  # PCA award 2009: 27 deg 50'E, 29 deg 00'E, 10 deg 10'N
+_CRIMEA_POINT = (34.1, 44.95)  # Simferopol: picks the part of Natural Earth's RUS polygon that is Crimea
+SPECIAL_AREAS: tuple[dict[str, object], ...] = (
+    {"name": "Somaliland", "aliases": (), "piece": "SOL", "in": ("SOM",), "gazetteer": ("SOM",),
+     "why": "ISO 3166-2:SO lists Awdal, Woqooyi Galbeed, Togdheer, Sanaag and Sool as Somalia's; "
+            "the Security Council affirms Somalia's territorial integrity"},
+    {"name": "Northern Cyprus", "aliases": ("North Cyprus",), "piece": "CYN", "in": ("CYP",),
+     "gazetteer": ("CYP",),
+     "why": "ISO 3166-2:CY lists Kyrenia and all of Nicosia and Famagusta as Cyprus'; "
+            "Security Council resolution 541 (1983)"},
+    {"name": "Kosovo", "aliases": (), "piece": "XKX", "in": ("SRB",), "gazetteer": ("XKX",),
+     "why": "ISO 3166-1 has no code for Kosovo and ISO 3166-2:RS lists it (RS-KM); UN practice follows "
+            "Security Council resolution 1244 (1999)"},
+    {"name": "Crimea", "aliases": ("Crimean Peninsula",), "piece": "crimea", "in": ("UKR",),
+     "gazetteer": ("UKR", "RUS"),
+     "why": "ISO 3166-2:UA lists Crimea (UA-43) and Sevastopol (UA-40); General Assembly resolution 68/262"},
+    {"name": "Western Sahara", "aliases": (), "piece": "western_sahara", "in": ("ESH",), "gazetteer": ("ESH",),
+     "why": "ISO 3166-1 lists Western Sahara (EH, ESH) apart from Morocco, whose border is 27 deg 40'N; "
+            "a non-self-governing territory for the UN (MINURSO)"},
+    {"name": "Abyei", "aliases": ("Abyei Area",), "piece": "abyei", "in": ("SDN",), "gazetteer": ("SDN", "SSD"),
+     "why": "final status not yet determined (UN maps; UNISFA); it lies north of the 1 January 1956 line "
+            "that UN maps draw between Sudan and South Sudan, so SDN includes it and SSD does not; "
+            "its extent is the Permanent Court of Arbitration's 2009 award"},
+    {"name": "Siachen Glacier", "aliases": ("Siachen",), "piece": "KAS", "in": (), "gazetteer": ("IND", "PAK"),
+     "why": "claimed by India and Pakistan, status not agreed (UNMOGIP); in neither code"},
+)
 
-    Codes are case-insensitive. An unknown code raises :class:`UnknownCountryCode`
-    naming every bad code and the closest known ones, because a typo in a mission
-    file should fail with something the analyst can act on.
+
+def _fold(text: str) -> str:
+    """Case- and space-insensitive key for an area name ("northern  cyprus" == "Northern Cyprus")."""
+    return " ".join(str(text).split()).casefold()
+
+
+@lru_cache(maxsize=1)
+def _pieces() -> dict[str, BaseGeometry]:
+    """Natural Earth's polygons cut into the pieces the ISO rule assembles (Crimea, Western Sahara, Abyei)."""
+    table = _load("countries")
+    geom = dict(zip(table["iso3"], table.geometry.values, strict=True))
+    rus = geom["RUS"]
+    crimea = shapely.union_all([g for g in shapely.get_parts(rus) if g.contains(shapely.Point(_CRIMEA_POINT))])
+    # Natural Earth puts Morocco-administered Western Sahara in MAR; its own Western Sahara polygon
+    # (east of the berm) ends at the 27 deg 40'N line, as drawn at 1:50m. Everything of MAR south
+    # of that line is Western Sahara.
+    south = shapely.box(-180.0, -90.0, 180.0, geom["ESH"].bounds[3])
+    sahara_west = shapely.intersection(geom["MAR"], south)
+    geom.update(
+        RUS=shapely.difference(rus, crimea),
+        crimea=crimea,
+        MAR=shapely.difference(geom["MAR"], south),
+        western_sahara=shapely.union(geom["ESH"], sahara_west),
+        abyei=shapely.intersection(geom["SDN"], shapely.box(*_ABYEI_BOX)),
+    )
+    geom["ESH"] = geom["western_sahara"]
+    for area in SPECIAL_AREAS:
+        for code in area["in"]:  # type: ignore[attr-defined]
+            geom[code] = shapely.union(geom[code], geom[str(area["piece"])])
+    return geom
+
+
+def _special_index() -> dict[str, dict[str, object]]:
+    """Every special area under its folded name and aliases."""
+    index = {}
+    for area in SPECIAL_AREAS:
+        for key in (area["name"], *area["aliases"]):  # type: ignore[misc]
+            index[_fold(str(key))] = area
+    return index
+
+
+def special_areas() -> gpd.GeoDataFrame:
+    """The disputed and special areas a mission may select by name, with the ISO codes that include them.
+
+    Why: a UN mission works exactly where borders are disputed, and an analyst
+    should see which code covers such a place and why, not find it out from
+    incidents dropped "outside the mission area".
+    """
+    geom = _pieces()
+    rows = [{"name": a["name"], "aliases": ", ".join(a["aliases"]), "in_iso3": ", ".join(a["in"]),  # type: ignore[arg-type]
+             "why": a["why"], "geometry": geom[str(a["piece"])]} for a in SPECIAL_AREAS]
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=WGS84)
+
+
+def area_names() -> list[str]:
+    """The names (not aliases) a mission's ``area`` accepts besides ISO 3166 alpha-3 codes."""
+    return [str(a["name"]) for a in SPECIAL_AREAS]
+
+
+def iso_countries() -> gpd.GeoDataFrame:
+    """One row per code with its ISO 3166 extent (SOM with Somaliland, CYP with the north, ...).
+
+    :func:`countries` is Natural Earth's de facto drawing; this is what an
+    ``area`` code selects, e.g. to tell an analyst which codes their incidents
+    fall in. The Natural Earth rows of areas the rule gives to a state (SOL,
+    CYN, XKX) are left out, so a point is in one row only.
+    """
+    table = _load("countries")
+    geom = _pieces()
+    absorbed = {str(a["piece"]) for a in SPECIAL_AREAS if a["in"]}
+    out = table.loc[~table["iso3"].isin(absorbed), ["iso3", "name"]].reset_index(drop=True)
+    return gpd.GeoDataFrame(out, geometry=[geom[c] for c in out["iso3"]], crs=WGS84)
+
+
+# GeoNames files Kosovo's towns under XK (XKX), not under Serbia.
+_GAZETTEER_ALSO = {"SRB": ("XKX",)}
+
+
+def gazetteer_codes(codes: str | Sequence[str]) -> set[str]:
+    """The gazetteer (GeoNames) country codes of the towns in an ``area`` given as codes and names.
+
+    Why: at 1:50m a border is drawn to about a kilometre, so a frontier town
+    (Mandera, Kenya) can fall inside the neighbour's polygon (Somalia); naming
+    trusts the gazetteer's own country for such a town.
+
+    >>> sorted(gazetteer_codes(["srb", "Abyei"]))
+    ['SDN', 'SRB', 'SSD', 'XKX']
+    """
+    wanted = [codes] if isinstance(codes, str) else list(codes)
+    special = _special_index()
+    out: set[str] = set()
+    for code in wanted:
+        area = special.get(_fold(code))
+        if area is not None:
+            out.update(area["gazetteer"])  # type: ignore[arg-type]
+        else:
+            upper = str(code).strip().upper()
+            out.update((upper, *_GAZETTEER_ALSO.get(upper, ())))
+    return out
+
+
+def country_shape(codes: str | Sequence[str]) -> BaseGeometry:
+    """Union of the named countries' ISO 3166 extents and named special areas, e.g. to clip a mission's grid.
+
+    An ISO 3166-1 alpha-3 code is the whole state with every territory ISO
+    3166-2 lists as its subdivision, whoever controls it (SOM includes
+    Somaliland, CYP the north, SRB Kosovo, UKR Crimea; MAR ends at 27 deg 40'N
+    and ESH is all of Western Sahara); the table and its reasons are
+    :data:`SPECIAL_AREAS`. A special area can also be given by name
+    ("Abyei", "Somaliland"). Codes and names are case-insensitive. An unknown
+    one raises :class:`UnknownCountryCode` naming every bad entry with the
+    closest known codes and the valid names, because a typo in a mission file
+    should fail with something the analyst can act on.
     """
     wanted = [codes] if isinstance(codes, str) else list(codes)
     if not wanted:
         raise UnknownCountryCode("no country code given")
     table = _load("countries")
     known = list(table["iso3"])
-    upper = [str(c).strip().upper() for c in wanted]
-    bad = [c for c in upper if c not in set(known)]
+    special = _special_index()
+    geom = _pieces()
+    parts, bad = [], []
+    for code in wanted:
+        area = special.get(_fold(code))
+        upper = str(code).strip().upper()
+        if area is not None:
+            parts.append(geom[str(area["piece"])])
+        elif upper in geom and upper in set(known):
+            parts.append(geom[upper])
+        else:
+            bad.append(upper)
     if bad:
         raise UnknownCountryCode(_unknown_message(bad, known, table))
-    return shapely.union_all(table.loc[table["iso3"].isin(upper), "geometry"].values)
+    return shapely.union_all(parts)
 
 
 def _unknown_message(bad: Iterable[str], known: list[str], table: gpd.GeoDataFrame) -> str:
-    """One line per bad code: countries whose name starts with it first ("LEB" -> LBN), then look-alike codes."""
+    """One line per bad code: countries whose name starts with it first ("LEB" -> LBN), then look-alike codes.
+
+    Names of special areas close to the entry are suggested too, and the
+    message ends with every valid name, so ``area: [Abiyei]`` shows the fix.
+    """
     names = [(str(n).upper(), c) for n, c in zip(table["name"], table["iso3"], strict=True)]
+    specials = {_fold(n): n for n in area_names()}
     parts = []
     for code in bad:
         by_name = [c for n, c in names if len(code) >= 3 and n.startswith(code)]
-        close = list(dict.fromkeys(by_name + difflib.get_close_matches(code, known, n=3, cutoff=0.5)))[:3]
+        by_area = [specials[k] for k in difflib.get_close_matches(_fold(code), list(specials), n=2, cutoff=0.6)]
+        close = list(dict.fromkeys(by_area + by_name + difflib.get_close_matches(code, known, n=3, cutoff=0.5)))[:3]
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""
-        parts.append(f"unknown ISO 3166 alpha-3 code {code!r}{hint}")
-    return "; ".join(parts)
+        what = "ISO 3166 alpha-3 code" if len(code) <= 4 else "area name"  # "SYRR" is a mistyped code
+        parts.append(f"unknown {what} {code!r}{hint}")
+    return "; ".join(parts) + f"; valid area names: {', '.join(area_names())}"
 
 
 def places(bbox: Bbox | None = None) -> gpd.GeoDataFrame:
