@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import geopandas as gpd
 import numpy as np
@@ -185,3 +186,23 @@ def test_with_place_names_replaces_only_generic_names():
     assert not named["name"].str.startswith("PRIO-GRID").any()
     assert cells.loc[0, "name"].startswith("PRIO-GRID")  # the input is not modified
     assert named["name"].dtype == "string"
+
+
+def test_som_border_cells_near_mandera_say_which_country_a_town_is_in():
+    """Real gazetteer, real SOM cells on the Kenyan border around Mandera (Kenya) and Beled Hawo (Somalia)."""
+    from earlywarn.geo.area import grid_cells
+    from earlywarn.geo.naming import name_mission_localities
+
+    som = geodata.country_shape("SOM")
+    # At 1:50m Mandera falls inside Somalia's polygon: only the gazetteer knows it is Kenyan.
+    assert som.contains(shapely.Point(41.8569, 3.9373))
+    cells = grid_cells("priogrid", som).cx[40.5:42.5, 2.5:4.6].reset_index(drop=True)
+    out = name_mission_localities(cells, "priogrid", som, ["SOM"]).set_index("locality_id")
+    assert not out["name"].str.contains(r"\((?:Mandera|Wajir)\)").any()  # no Kenyan county passed as a Somali one
+    assert out.loc["135084", "name"] == "Beled Hawo (Gedo)"  # holds Mandera and Beled Hawo: the area's town wins
+    # largest (only) town inside is across the border: named after it, with its country, no admin-1
+    assert out.loc["133642", "name"] == "El Wak (Kenya)" and pd.isna(out.loc["133642", "admin1_name"])
+    assert re.fullmatch(r"\d+ km (N|NE|NW) of Mandera \(Kenya\)", out.loc["135804", "name"])
+    somali = out[out["name"].str.endswith(("(Gedo)", "(Bay)", "(Bakool)"))]
+    assert len(somali) > len(out) / 2 and somali["admin1_name"].notna().all()
+    assert out["name"].is_unique
