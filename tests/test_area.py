@@ -117,5 +117,5 @@ def test_unknown_area_name_is_a_config_problem_listing_valid_names(tmp_path):
     with pytest.raises(ConfigError) as e:
         _cfg(tmp_path, area=["SOM", "Somalilandd"])
     msg = str(e.value)
-    assert "area" in msg and "SOMALILANDD" in msg
+    assert "area" in msg and "'Somalilandd'" in msg
     assert "did you mean Somaliland" in msg and "valid area names: Somaliland" in msg and "Abyei" in msg

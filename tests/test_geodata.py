@@ -236,7 +236,7 @@ def test_unknown_area_name_lists_the_valid_ones():
     with pytest.raises(UnknownCountryCode) as err:
         geodata.country_shape(["SOM", "Abiyei"])
     msg = str(err.value)
-    assert msg.startswith("unknown area name 'ABIYEI' (did you mean Abyei")
+    assert msg.startswith("unknown area name 'Abiyei' (did you mean Abyei")
     assert all(name in msg.split("valid area names:")[1] for name in geodata.area_names())
 
 

@@ -133,7 +133,9 @@ def name_localities(localities: gpd.GeoDataFrame, places: gpd.GeoDataFrame | Non
     ``localities`` needs ``locality_id`` and polygon geometry (PRIO-GRID cells,
     km-grid cells or admin polygons). ``places`` defaults to the shipped
     gazetteer (:func:`earlywarn.geo.geodata.places`); it needs ``name`` and point
-    geometry, and uses ``admin1`` and ``population`` when present.
+    geometry, and uses ``admin1`` and ``population`` when present, and
+    ``qualifier`` (what the label puts in brackets; the admin-1 by default,
+    the country for a town outside a mission's area).
 
     Extra columns: ``place`` (the town the name refers to), ``place_population``,
     ``place_km`` (0 when inside), ``place_bearing`` (compass point from the place
@@ -315,7 +317,8 @@ def _name_within(localities: gpd.GeoDataFrame, towns: gpd.GeoDataFrame, area, co
         for name, shape in geodata.included_areas(codes):
             held[mine & ~filed & shapely.intersects(shape, where) & held.isna().to_numpy()] = name
         mine &= filed | held.notna().to_numpy()
-    country = dict(zip(geodata.countries()["iso3"], geodata.countries()["name"], strict=True))
+    table = geodata.countries()
+    country = dict(zip(table["iso3"], table["name"], strict=True))
     abroad = towns["iso3"].astype("string").map(lambda c: country.get(c, c)).astype("string")
     # a town abroad is labelled with its country, and its admin-1 is not the cell's; a town the gazetteer
     # files abroad inside a special area of the mission ("Katzrin" in the Golan) is labelled with that area

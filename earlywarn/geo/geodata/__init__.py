@@ -346,7 +346,7 @@ def country_shape(codes: str | Sequence[str]) -> BaseGeometry:
         elif upper in geom and upper in set(known):
             parts.append(geom[upper])
         else:
-            bad.append(upper)
+            bad.append(upper if len(upper) <= 4 else " ".join(str(code).split()))  # a name as written
     if bad:
         raise UnknownCountryCode(_unknown_message(bad, known, table))
     return shapely.union_all(parts)
@@ -362,9 +362,10 @@ def _unknown_message(bad: Iterable[str], known: list[str], table: gpd.GeoDataFra
     specials = {_fold(n): n for n in area_names()}
     parts = []
     for code in bad:
-        by_name = [c for n, c in names if len(code) >= 3 and n.startswith(code)]
+        by_name = [c for n, c in names if len(code) >= 3 and n.startswith(code.upper())]
         by_area = [specials[k] for k in difflib.get_close_matches(_fold(code), list(specials), n=2, cutoff=0.6)]
-        close = list(dict.fromkeys(by_area + by_name + difflib.get_close_matches(code, known, n=3, cutoff=0.5)))[:3]
+        by_code = difflib.get_close_matches(code.upper(), known, n=3, cutoff=0.5)
+        close = list(dict.fromkeys(by_area + by_name + by_code))[:3]
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""
         what = "ISO 3166 alpha-3 code" if len(code) <= 4 else "area name"  # "SYRR" is a mistyped code
         parts.append(f"unknown {what} {code!r}{hint}")
