@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -145,45 +146,60 @@ def countries() -> gpd.GeoDataFrame:
 
 # ----------------------------------------------------------------------------- ISO 3166 and special areas
 # Natural Earth draws borders *de facto*: Somaliland, northern Cyprus and Kosovo are countries of
-# their own, Crimea is Russian, and Morocco runs to 21 degrees N. A UN mission's area follows ISO 3166
-# instead (the UN's own country list and, for who holds what, its Security Council and General
-# Assembly resolutions): an alpha-3 code is the whole state with every territory ISO 3166-2 lists as
-# its subdivision, whoever controls it. Each piece below is cut from the shipped Natural Earth
-# polygons by a recorded rule (the Golan from its 1:10m disputed areas, disputed.parquet), so nothing
-# is downloaded at run time. Rows: name, aliases, how the piece is
-# made, the ISO codes whose area includes it, the gazetteer (GeoNames) country codes of its towns, and
-# why (SOURCES.md has the same table).
+# their own, Crimea is Russian, the Golan Israeli, and Morocco runs to 21 degrees N. A UN mission's area
+# follows ISO 3166 instead (which is also how the UN's Security Council and General Assembly
+# resolutions treat these places): an alpha-3 code is the whole state with every territory ISO 3166-2
+# lists as its subdivision, whoever controls it. Each piece below is cut from the shipped Natural Earth
+# polygons by a recorded rule (the Golan with its 1:10m disputed areas, disputed.parquet), so nothing
+# is downloaded at run time. SOURCES.md has the same table.
 _ABYEI_BOX = (27 + 50 / 60, -90.0, 29.0, 10 + 10 / 60)  # PCA award 2009: 27 deg 50'E, 29 deg 00'E, 10 deg 10'N
 _SLIVER_DEG2 = 1e-3  # a piece of a country smaller than this (about 10 km2) left by a cut is a drawing artefact
 _CRIMEA_POINT = (34.1, 44.95)  # Simferopol: picks the part of Natural Earth's RUS polygon that is Crimea
-SPECIAL_AREAS: tuple[dict[str, object], ...] = (
-    {"name": "Somaliland", "aliases": (), "piece": "SOL", "in": ("SOM",), "gazetteer": ("SOM",),
-     "why": "ISO 3166-2:SO lists Awdal, Woqooyi Galbeed, Togdheer, Sanaag and Sool as Somalia's; "
-            "the Security Council affirms Somalia's territorial integrity"},
-    {"name": "Northern Cyprus", "aliases": ("North Cyprus",), "piece": "CYN", "in": ("CYP",),
-     "gazetteer": ("CYP",),
-     "why": "ISO 3166-2:CY lists Kyrenia and all of Nicosia and Famagusta as Cyprus'; "
-            "Security Council resolution 541 (1983)"},
-    {"name": "Kosovo", "aliases": (), "piece": "XKX", "in": ("SRB",), "gazetteer": ("XKX",),
-     "why": "ISO 3166-1 has no code for Kosovo and ISO 3166-2:RS lists it (RS-KM); UN practice follows "
-            "Security Council resolution 1244 (1999)"},
-    {"name": "Crimea", "aliases": ("Crimean Peninsula",), "piece": "crimea", "in": ("UKR",),
-     "gazetteer": ("UKR",),
-     "why": "ISO 3166-2:UA lists Crimea (UA-43) and Sevastopol (UA-40); General Assembly resolution 68/262"},
-    {"name": "Western Sahara", "aliases": (), "piece": "western_sahara", "in": ("ESH",), "gazetteer": ("ESH",),
-     "why": "ISO 3166-1 lists Western Sahara (EH, ESH) apart from Morocco, whose border is 27 deg 40'N; "
-            "a non-self-governing territory for the UN (MINURSO)"},
-    {"name": "Abyei", "aliases": ("Abyei Area",), "piece": "abyei", "in": ("SDN",), "gazetteer": ("SDN", "SSD"),
-     "why": "final status not yet determined (UN maps; UNISFA); it lies north of the 1 January 1956 line "
-            "that UN maps draw between Sudan and South Sudan, so SDN includes it and SSD does not; "
-            "its extent is the Permanent Court of Arbitration's 2009 award"},
-    {"name": "Golan", "aliases": ("Golan Heights", "Occupied Syrian Golan"), "piece": "golan", "in": ("SYR",),
-     "gazetteer": ("SYR",),
-     "why": "ISO 3166-2:SY lists Quneitra (SY-QU); Security Council resolution 497 (1981) holds Israel's "
-            "annexation void (UNDOF); drawn as Natural Earth 1:10m draws the Israel-held Golan with "
-            "the Shebaa Farms"},
-    {"name": "Siachen Glacier", "aliases": ("Siachen",), "piece": "KAS", "in": (), "gazetteer": ("IND", "PAK"),
-     "why": "claimed by India and Pakistan, status not agreed; in neither code"},
+
+
+@dataclass(frozen=True)
+class SpecialArea:
+    """A disputed or special area: its names, how its shape is made, which codes include it, and why.
+
+    ``piece`` is a Natural Earth code (SOL) or a piece cut by :func:`_pieces`
+    (crimea); ``in_iso3`` are the codes whose area includes it; ``gazetteer``
+    the GeoNames country codes its towns are filed under that count as the
+    area's when it is selected by name.
+    """
+
+    name: str
+    aliases: tuple[str, ...]
+    piece: str
+    in_iso3: tuple[str, ...]
+    gazetteer: tuple[str, ...]
+    why: str
+
+
+SPECIAL_AREAS: tuple[SpecialArea, ...] = (
+    SpecialArea("Somaliland", (), "SOL", ("SOM",), ("SOM",),
+                "ISO 3166-2:SO lists Awdal, Woqooyi Galbeed, Togdheer, Sanaag and Sool as Somalia's; "
+                "the Security Council affirms Somalia's territorial integrity"),
+    SpecialArea("Northern Cyprus", ("North Cyprus",), "CYN", ("CYP",), ("CYP",),
+                "ISO 3166-2:CY lists Kyrenia and all of Nicosia and Famagusta as Cyprus'; "
+                "Security Council resolution 541 (1983)"),
+    SpecialArea("Kosovo", (), "XKX", ("SRB",), ("XKX",),
+                "ISO 3166-1 has no code for Kosovo and ISO 3166-2:RS lists it (RS-KM); UN practice follows "
+                "Security Council resolution 1244 (1999)"),
+    SpecialArea("Crimea", ("Crimean Peninsula",), "crimea", ("UKR",), ("UKR",),
+                "ISO 3166-2:UA lists Crimea (UA-43) and Sevastopol (UA-40); General Assembly resolution 68/262"),
+    SpecialArea("Western Sahara", (), "western_sahara", ("ESH",), ("ESH",),
+                "ISO 3166-1 lists Western Sahara (EH, ESH) apart from Morocco, whose border is 27 deg 40'N; "
+                "a non-self-governing territory for the UN (MINURSO)"),
+    SpecialArea("Abyei", ("Abyei Area",), "abyei", ("SDN",), ("SDN", "SSD"),
+                "final status not yet determined (UN maps; UNISFA); it lies north of the 1 January 1956 line "
+                "that UN maps draw between Sudan and South Sudan, so SDN includes it and SSD does not; "
+                "its extent is the Permanent Court of Arbitration's 2009 award"),
+    SpecialArea("Golan", ("Golan Heights", "Occupied Syrian Golan"), "golan", ("SYR",), ("SYR",),
+                "ISO 3166-2:SY lists Quneitra (SY-QU); Security Council resolution 497 (1981) holds Israel's "
+                "annexation void (UNDOF); drawn as Natural Earth 1:10m draws the Israel-held Golan, with "
+                "the Shebaa Farms"),
+    SpecialArea("Siachen Glacier", ("Siachen",), "KAS", (), ("IND", "PAK"),
+                "claimed by India and Pakistan, status not agreed; in neither code"),
 )
 
 
@@ -220,18 +236,14 @@ def _pieces() -> dict[str, BaseGeometry]:
     geom["ISR"] = shapely.union_all(rest[~sliver])
     geom["ESH"] = geom["western_sahara"]
     for area in SPECIAL_AREAS:
-        for code in area["in"]:  # type: ignore[attr-defined]
-            geom[code] = shapely.union(geom[code], geom[str(area["piece"])])
+        for code in area.in_iso3:
+            geom[code] = shapely.union(geom[code], geom[area.piece])
     return geom
 
 
-def _special_index() -> dict[str, dict[str, object]]:
+def _special_index() -> dict[str, SpecialArea]:
     """Every special area under its folded name and aliases."""
-    index = {}
-    for area in SPECIAL_AREAS:
-        for key in (area["name"], *area["aliases"]):  # type: ignore[misc]
-            index[_fold(str(key))] = area
-    return index
+    return {_fold(key): area for area in SPECIAL_AREAS for key in (area.name, *area.aliases)}
 
 
 def special_areas() -> gpd.GeoDataFrame:
@@ -242,14 +254,14 @@ def special_areas() -> gpd.GeoDataFrame:
     incidents dropped "outside the mission area".
     """
     geom = _pieces()
-    rows = [{"name": a["name"], "aliases": ", ".join(a["aliases"]), "in_iso3": ", ".join(a["in"]),  # type: ignore[arg-type]
-             "why": a["why"], "geometry": geom[str(a["piece"])]} for a in SPECIAL_AREAS]
+    rows = [{"name": a.name, "aliases": ", ".join(a.aliases), "in_iso3": ", ".join(a.in_iso3), "why": a.why,
+             "geometry": geom[a.piece]} for a in SPECIAL_AREAS]
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=WGS84)
 
 
 def area_names() -> list[str]:
     """The names (not aliases) a mission's ``area`` accepts besides ISO 3166 alpha-3 codes."""
-    return [str(a["name"]) for a in SPECIAL_AREAS]
+    return [a.name for a in SPECIAL_AREAS]
 
 
 def iso_countries() -> gpd.GeoDataFrame:
@@ -262,7 +274,7 @@ def iso_countries() -> gpd.GeoDataFrame:
     """
     table = _load("countries")
     geom = _pieces()
-    absorbed = {str(a["piece"]) for a in SPECIAL_AREAS if a["in"]}
+    absorbed = {a.piece for a in SPECIAL_AREAS if a.in_iso3}
     out = table.loc[~table["iso3"].isin(absorbed), ["iso3", "name"]].reset_index(drop=True)
     return gpd.GeoDataFrame(out, geometry=[geom[c] for c in out["iso3"]], crs=WGS84)
 
@@ -287,7 +299,7 @@ def gazetteer_codes(codes: str | Sequence[str]) -> set[str]:
     for code in wanted:
         area = special.get(_fold(code))
         if area is not None:
-            out.update(area["gazetteer"])  # type: ignore[arg-type]
+            out.update(area.gazetteer)
         else:
             upper = str(code).strip().upper()
             out.update((upper, *_GAZETTEER_ALSO.get(upper, ())))
@@ -312,8 +324,8 @@ def included_areas(codes: str | Sequence[str]) -> list[tuple[str, BaseGeometry]]
         named = special.get(_fold(code))
         upper = str(code).strip().upper()
         for area in SPECIAL_AREAS:
-            if area is named or upper in area["in"]:  # type: ignore[operator]
-                out[str(area["name"])] = geom[str(area["piece"])]
+            if area is named or upper in area.in_iso3:
+                out[area.name] = geom[area.piece]
     return list(out.items())
 
 
@@ -342,7 +354,7 @@ def country_shape(codes: str | Sequence[str]) -> BaseGeometry:
         area = special.get(_fold(code))
         upper = str(code).strip().upper()
         if area is not None:
-            parts.append(geom[str(area["piece"])])
+            parts.append(geom[area.piece])
         elif upper in geom and upper in set(known):
             parts.append(geom[upper])
         else:
