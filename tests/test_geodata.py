@@ -245,6 +245,10 @@ def test_iso_countries_put_each_point_in_one_code():
     assert iso["iso3"].is_unique and not {"SOL", "CYN", "XKX"} & set(iso["iso3"])
     for town, code in ((HARGEISA, "SOM"), (KYRENIA, "CYP"), (LAAYOUNE, "ESH"), (SIMFEROPOL, "UKR"), (PRISTINA, "SRB")):
         assert list(iso.loc[iso.contains(town), "iso3"]) == [code]
+    # land is moved between codes, never lost or counted twice
+    assert iso.geometry.is_valid.all() and not iso.geometry.is_empty.any()
+    moved = shapely.area(iso.geometry.values).sum()  # square degrees: enough to show nothing is lost
+    assert moved == pytest.approx(shapely.area(geodata.countries().geometry.values).sum(), rel=1e-6)
 
 
 def test_syr_includes_the_golan_and_isr_does_not():
