@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 
 import geopandas as gpd
 import numpy as np
@@ -13,7 +12,7 @@ import shapely
 
 from earlywarn.geo import geodata
 from earlywarn.geo.localities import priogrid_cells, priogrid_gid
-from earlywarn.geo.naming import compass_point, name_localities, with_place_names
+from earlywarn.geo.naming import ABROAD_NEAR_KM, compass_point, name_localities, with_place_names
 
 
 def _places(rows) -> gpd.GeoDataFrame:
@@ -202,10 +201,18 @@ def test_som_border_cells_near_mandera_say_which_country_a_town_is_in():
     assert out.loc["135084", "name"] == "Beled Hawo (Gedo)"  # holds Mandera and Beled Hawo: the area's town wins
     # largest (only) town inside is across the border: named after it, with its country, no admin-1
     assert out.loc["133642", "name"] == "El Wak (Kenya)" and pd.isna(out.loc["133642", "admin1_name"])
-    assert re.fullmatch(r"\d+ km (N|NE|NW) of Mandera \(Kenya\)", out.loc["135804", "name"])
+    # no town inside and Mandera 37 km off, beyond ABROAD_NEAR_KM: the area's own nearest town locates it
+    assert out.loc["135804", "name"] == "38 km N of Beled Hawo (Gedo)"
     somali = out[out["name"].str.endswith(("(Gedo)", "(Bay)", "(Bakool)"))]
     assert len(somali) > len(out) / 2 and somali["admin1_name"].notna().all()
     assert out["name"].is_unique
+    # 10 km cells at the border: one with no town inside, Mandera a few km off, is located from it
+    km = grid_cells("km_grid", som, cell_km=10).cx[41.7:42.0, 3.8:4.1].reset_index(drop=True)
+    near = name_mission_localities(km, "km_grid", som, ["SOM"])["name"]
+    from_mandera = near[near.str.contains("Mandera")]
+    assert len(from_mandera)
+    assert from_mandera.str.fullmatch(r"\d+ km (N|NE|E|SE|S|SW|W|NW) of Mandera \(Kenya\)").all()
+    assert (from_mandera.str.extract(r"^(\d+)")[0].astype(int) <= ABROAD_NEAR_KM).all()
 
 
 def test_a_town_the_gazetteer_files_abroad_inside_a_covered_special_area_is_the_areas():

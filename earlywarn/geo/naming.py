@@ -51,6 +51,9 @@ NAMING_COLUMNS = (
 # RE2 syntax (pyarrow): \x{...} escapes.
 _CONTROL = r"[\x{00}-\x{1f}\x{7f}-\x{9f}\x{200b}-\x{200f}\x{202a}-\x{202e}\x{2028}\x{2029}\x{2060}-\x{206f}\x{feff}]"
 _GEOD = pyproj.Geod(ellps="WGS84")
+# A town abroad names a mission's cell with no town of its own only when it is inside the cell or
+# this close (about half a PRIO-GRID cell): farther off, the area's own nearest town locates it better.
+ABROAD_NEAR_KM = 25.0
 # Places more than this far outside the localities' bounds cannot be inside any of them.
 _INSIDE_MARGIN_DEG = 0.01
 
@@ -272,9 +275,10 @@ def name_mission_localities(localities: gpd.GeoDataFrame, unit: str, area=None,
     it come first: a border cell of a Syria mission is "Ra's al 'Ayn
     (Al-Hasakah)", not the larger Turkish town across the line that the analyst
     is not responsible for. A cell with no town of the area inside is named
-    from the towns of any country, and a town outside the area says which
-    country it is in instead of its admin-1: "12 km S of Mandera (Kenya)", so
-    nobody reads a Kenyan county as a Somali one.
+    after a town abroad inside it or within ``ABROAD_NEAR_KM`` (25 km), else
+    from the area's nearest town; a town outside the area says which country
+    it is in instead of its admin-1: "12 km S of Mandera (Kenya)", so nobody
+    reads a Kenyan county as a Somali one.
 
     ``codes`` are the area's ISO codes and area names, when it was given so:
     a town then counts as inside only if the gazetteer also files it under
@@ -327,7 +331,9 @@ def _name_within(localities: gpd.GeoDataFrame, towns: gpd.GeoDataFrame, area, co
     named = name_localities(localities, towns)
     if mine.any():
         own = name_localities(localities, towns[mine])
-        use_own = own["place_inside"].to_numpy(bool)
+        # the area's town inside the cell; else a town abroad inside it or close by; else the area's nearest
+        abroad_helps = named["place_inside"].to_numpy(bool) | (named["place_km"].to_numpy() <= ABROAD_NEAR_KM)
+        use_own = own["place_inside"].to_numpy(bool) | ~abroad_helps
         named = pd.concat([own[use_own], named[~use_own]]).sort_index()
     named["name"] = _unique(named["name"], named["locality_id"].astype("string"))
     return named
