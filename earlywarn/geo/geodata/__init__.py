@@ -210,7 +210,7 @@ def _fold(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _pieces() -> dict[str, BaseGeometry]:
-    """Natural Earth's polygons cut into the pieces the ISO rule assembles (Crimea, Western Sahara, Abyei)."""
+    """Every code's ISO 3166 extent, and the pieces cut from Natural Earth to make them (crimea, abyei, golan...)."""
     table = _load("countries")
     geom = dict(zip(table["iso3"], table.geometry.values, strict=True))
     rus = geom["RUS"]
@@ -334,10 +334,12 @@ def country_shape(codes: str | Sequence[str]) -> BaseGeometry:
 
     An ISO 3166-1 alpha-3 code is the whole state with every territory ISO
     3166-2 lists as its subdivision, whoever controls it (SOM includes
-    Somaliland, CYP the north, SRB Kosovo, UKR Crimea; MAR ends at 27 deg 40'N
-    and ESH is all of Western Sahara); the table and its reasons are
-    :data:`SPECIAL_AREAS`. A special area can also be given by name
-    ("Abyei", "Somaliland"). Codes and names are case-insensitive. An unknown
+    Somaliland, CYP the north, SRB Kosovo, UKR Crimea, SYR the Golan, SDN
+    Abyei; MAR ends at 27 deg 40'N and ESH is all of Western Sahara); the table
+    and its reasons are :data:`SPECIAL_AREAS`. A special area can also be given
+    by name ("Abyei", "Somaliland"). Natural Earth's own codes for such pieces
+    (SOL, CYN, XKX, KAS) still select the piece alone, so older mission files
+    keep working. Codes and names are case-insensitive. An unknown
     one raises :class:`UnknownCountryCode` naming every bad entry with the
     closest known codes and the valid names, because a typo in a mission file
     should fail with something the analyst can act on.
