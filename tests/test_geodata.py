@@ -257,5 +257,9 @@ def test_syr_includes_the_golan_and_isr_does_not():
     assert golan.contains(katzrin) and geodata.country_shape("SYR").contains(katzrin)
     isr = geodata.country_shape("ISR")
     assert not isr.contains(katzrin) and isr.contains(tel_aviv)
-    assert _area_km2(golan) == pytest.approx(1_250, rel=0.10)  # the Israel-held Golan with the Shebaa Farms
+    # more than the Israel-held part (about 1,200 km2), less than the whole Golan Heights (about 1,800 km2)
+    assert 1_150 < _area_km2(golan) < 1_800
     assert shapely.intersection(golan, isr).area < 1e-6
+    # no strip of ISR is left east of the Golan along the ceasefire line: Syria is one piece again
+    assert shapely.get_num_geometries(geodata.country_shape("SYR")) == 1
+    assert not isr.intersects(shapely.box(35.7, 32.75, 36.0, 33.35))

@@ -228,8 +228,10 @@ def _pieces() -> dict[str, BaseGeometry]:
         abyei=shapely.intersection(geom["SDN"], shapely.box(*_ABYEI_BOX)),
     )
     # The Golan: Natural Earth 1:50m folds it into ISR; its 1:10m disputed-area polygons (disputed.parquet)
-    # say where it is. Slivers of ISR left between the 1:10m and 1:50m lines go with the Golan.
-    held = shapely.intersection(geom["ISR"], shapely.union_all(_load("disputed").geometry.values))
+    # give its western line. Everything of ISR east of that line is the Golan (the 1:50m ISR runs a
+    # kilometre or two past the 1:10m polygon along the ceasefire line); slivers left between the 1:10m
+    # and 1:50m lines go with it.
+    held = shapely.intersection(geom["ISR"], _east_of(shapely.union_all(_load("disputed").geometry.values)))
     rest = shapely.get_parts(shapely.difference(geom["ISR"], held))
     sliver = shapely.area(rest) < _SLIVER_DEG2
     geom["golan"] = shapely.union_all([held, *rest[sliver]])
@@ -239,6 +241,16 @@ def _pieces() -> dict[str, BaseGeometry]:
         for code in area.in_iso3:
             geom[code] = shapely.union(geom[code], geom[area.piece])
     return geom
+
+
+def _east_of(shape: BaseGeometry, step: float = 0.002) -> BaseGeometry:
+    """``shape`` extended eastwards by a degree, in bands ``step`` degrees high (about 200 m)."""
+    x0, y0, x1, y1 = shape.bounds
+    low = np.arange(y0, y1, step)
+    bands = shapely.intersection(shapely.box(x0 - 1.0, low, x1 + 1.0, low + step), shape)
+    keep = ~shapely.is_empty(bands)
+    west = shapely.bounds(bands[keep])[:, 0]
+    return shapely.union_all(shapely.box(west, low[keep], x1 + 1.0, low[keep] + step))
 
 
 def _special_index() -> dict[str, SpecialArea]:
