@@ -225,3 +225,16 @@ def test_a_town_the_gazetteer_files_abroad_inside_a_covered_special_area_is_the_
     out = name_mission_localities(cells, "priogrid", syr, ["SYR"])
     assert "Katzrin (Golan)" in set(out["name"])
     assert not out["name"].str.endswith("(Israel)").any()
+
+
+def test_natural_earths_old_code_for_somaliland_names_its_towns_as_the_areas():
+    """``area: [SOL]`` (Natural Earth's code, still accepted) is Somaliland: its towns are not "abroad"."""
+    from earlywarn.geo.area import grid_cells
+    from earlywarn.geo.naming import name_mission_localities
+
+    sol = geodata.country_shape("SOL")
+    assert sol.equals(geodata.country_shape("Somaliland"))
+    cells = grid_cells("priogrid", sol).cx[43.5:44.5, 9.0:10.0].reset_index(drop=True)
+    out = name_mission_localities(cells, "priogrid", sol, ["SOL"])
+    assert "Hargeysa (Woqooyi Galbeed)" in set(out["name"])
+    assert not out["name"].str.endswith("(Somalia)").any()

@@ -254,8 +254,9 @@ def _east_of(shape: BaseGeometry, step: float = 0.002) -> BaseGeometry:
 
 
 def _special_index() -> dict[str, SpecialArea]:
-    """Every special area under its folded name and aliases."""
-    return {_fold(key): area for area in SPECIAL_AREAS for key in (area.name, *area.aliases)}
+    """Every special area under its folded name, aliases and Natural Earth code (SOL, CYN, XKX, KAS)."""
+    return {_fold(key): area for area in SPECIAL_AREAS
+            for key in (area.name, *area.aliases, *([area.piece] if area.piece.isupper() else []))}
 
 
 def special_areas() -> gpd.GeoDataFrame:
