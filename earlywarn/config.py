@@ -724,6 +724,8 @@ AlertConfig = Annotated[WebhookAlertConfig | EmailAlertConfig, Field(discriminat
 
 
 ISO3 = re.compile(r"^[A-Za-z]{3}$")
+# A special area's name ("Abyei", "Northern Cyprus"): letters, spaces, hyphens and apostrophes only.
+AREA_NAME = re.compile(r"^[^\W\d_]+(?:[ '-]+[^\W\d_]+)*$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -767,7 +769,8 @@ class MissionConfig(_Strict):
     mission: str = Field(min_length=1)
     # Where input files are; several roots are tried in order (the mission's own folder, the shared data).
     data_root: list[Path] = Field(default_factory=lambda: [Path(".")])
-    # The mission area: ISO 3166 alpha-3 codes ([MLI], [SSD, SDN]) or a polygon file under data_root.
+    # The mission area: ISO 3166 alpha-3 codes ([MLI], [SSD, SDN]), names of special areas ([Abyei]),
+    # or a polygon file under data_root. A code is the whole state as ISO 3166 has it (geodata.country_shape).
     area: list[str] | Path | None = None
     area_buffer_km: float = Field(default=50.0, ge=0, le=500)  # margin read for neighbourhood features only
     sources: list[SourceConfig] = Field(min_length=1)
@@ -865,11 +868,15 @@ class MissionConfig(_Strict):
     def _area(cls, v):
         if isinstance(v, str) and all(ISO3.match(c.strip()) for c in v.split(",")):
             v = [c.strip() for c in v.split(",")]  # "MLI" or "SSD, SDN"
+        elif isinstance(v, str) and AREA_NAME.match(v.strip()) and not Path(v).suffix:
+            v = [v]  # "Abyei": a named special area, not a file
         if isinstance(v, list | tuple):
-            bad = [c for c in v if not (isinstance(c, str) and ISO3.match(c))]
+            bad = [c for c in v if not (isinstance(c, str) and (ISO3.match(c) or AREA_NAME.match(c.strip())))]
             if bad or not v:
-                raise ValueError(f"area codes must be ISO 3166 alpha-3 codes such as MLI or SSD; got {bad or v}")
-            return [c.upper() for c in v]
+                raise ValueError("area entries must be ISO 3166 alpha-3 codes such as MLI or SSD, or names of "
+                                 f"special areas such as Abyei; got {bad or v}")
+            # codes upper-cased; names kept as written (they are matched case-insensitively)
+            return [c.upper() if ISO3.match(c) else " ".join(c.split()) for c in v]
         return v
 
     @field_validator("alerts")

@@ -480,7 +480,7 @@ def load_geography(cfg: MissionConfig, incident_tables: list[pd.DataFrame] | Non
         progress.note("%s: %d %s cells in the mission area (%s), %d more in the %g km margin for context",
                       cfg.mission, len(localities), lc.unit, area.how, 0 if margin is None else len(margin),
                       cfg.area_buffer_km)
-    localities = name_mission_localities(localities, lc.unit, area.shape)
+    localities = name_mission_localities(localities, lc.unit, area.shape, area.codes)
     if cfg.population is not None:
         pop_path = cfg.data_path(cfg.population)
         localities["population"] = zonal_population(pop_path, localities).to_numpy()

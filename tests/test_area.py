@@ -99,3 +99,23 @@ def test_margin_cells_come_from_the_same_grid_as_the_scored_ones():
         overlap = shapely.area(shapely.intersection(cells.geometry.union_all(), margin.geometry.values))
         assert (overlap < 1e-9).all()
         assert cells.attrs == margin.attrs
+
+
+def test_area_takes_special_area_names_beside_codes(tmp_path):
+    cfg = _cfg(tmp_path, area=["SSD", "abyei"])
+    assert cfg.area == ["SSD", "abyei"]  # codes upper-cased, names matched case-insensitively later
+    area = resolve_area(cfg)
+    assert area.shape.contains(shapely.Point(28.44, 9.59)) and area.shape.contains(shapely.Point(31.58, 4.85))
+    assert _cfg(tmp_path, area="Abyei").area == ["Abyei"]  # one name, not a file called "Abyei"
+    assert _cfg(tmp_path, area="Northern Cyprus").area == ["Northern Cyprus"]
+    assert isinstance(_cfg(tmp_path, area="abyei.geojson").area, Path)
+    somalia = resolve_area(_cfg(tmp_path, area="SOM"))
+    assert not outside(np.array([44.065]), np.array([9.56]), somalia.shape).any()  # Hargeisa, Somaliland
+
+
+def test_unknown_area_name_is_a_config_problem_listing_valid_names(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        _cfg(tmp_path, area=["SOM", "Somalilandd"])
+    msg = str(e.value)
+    assert "area" in msg and "'Somalilandd'" in msg
+    assert "did you mean Somaliland" in msg and "valid area names: Somaliland" in msg and "Abyei" in msg

@@ -166,3 +166,100 @@ def test_build_script_code_fallbacks_and_name_cleaning():
     assert build.fold("Ḩimş") == build.fold("Hims") == "hims"
     with pytest.raises(SystemExit):
         build.main(["--help"])
+
+
+# ----------------------------------------------------------------------------- ISO 3166 extents, special areas
+# The rule implemented (geodata.SPECIAL_AREAS): an alpha-3 code is the whole state with every territory
+# ISO 3166-2 lists as its subdivision, whoever controls it; Natural Earth's de facto pieces are put back.
+HARGEISA = shapely.Point(44.065, 9.56)
+NORTH_NICOSIA = shapely.Point(33.36, 35.19)
+KYRENIA = shapely.Point(33.32, 35.34)
+LAAYOUNE = shapely.Point(-13.2, 27.15)
+SMARA = shapely.Point(-11.66, 26.74)
+TIFARITI = shapely.Point(-10.6, 26.15)  # east of the berm: Natural Earth's own Western Sahara polygon
+CASABLANCA = shapely.Point(-7.6, 33.6)
+NEAR_TARFAYA = shapely.Point(-12.6, 27.9)  # Morocco, just north of 27 deg 40'N
+ABYEI_TOWN = shapely.Point(28.44, 9.59)
+JUBA = shapely.Point(31.58, 4.85)
+PRISTINA = shapely.Point(21.16, 42.66)
+SIMFEROPOL = shapely.Point(34.1, 44.95)
+
+
+def test_som_includes_somaliland_and_cyp_the_north():
+    assert geodata.country_shape("SOM").contains(HARGEISA)
+    assert geodata.countries().set_index("iso3").loc["SOL", "geometry"].contains(HARGEISA)  # NE draws it apart
+    cyp = geodata.country_shape("CYP")
+    assert cyp.contains(NORTH_NICOSIA) and cyp.contains(KYRENIA)
+    assert geodata.country_shape("SRB").contains(PRISTINA)
+    assert geodata.country_shape("UKR").contains(SIMFEROPOL) and not geodata.country_shape("RUS").contains(SIMFEROPOL)
+
+
+def test_mar_and_esh_as_iso_3166_lists_them():
+    """ISO 3166-1 lists Western Sahara (ESH) apart from Morocco: MAR ends at 27 deg 40'N, ESH is all of it."""
+    mar, esh = geodata.country_shape("MAR"), geodata.country_shape("ESH")
+    for town in (LAAYOUNE, SMARA, TIFARITI):
+        assert esh.contains(town) and not mar.contains(town)
+    for town in (CASABLANCA, NEAR_TARFAYA):
+        assert mar.contains(town) and not esh.contains(town)
+    assert shapely.intersection(mar, esh).area < 1e-6
+    assert _area_km2(esh) == pytest.approx(266_000, rel=0.05)  # Western Sahara's land area
+    assert mar.bounds[1] >= 27.6  # Morocco no longer runs to 21 deg N
+    assert esh.equals(geodata.country_shape("western sahara"))
+
+
+def test_sdn_and_ssd_on_the_1956_line_and_abyei_by_name():
+    """Abyei lies north of the 1 January 1956 line UN maps draw: in SDN, not SSD, and selectable alone."""
+    abyei = geodata.country_shape(["Abyei"])
+    assert abyei.contains(ABYEI_TOWN)
+    assert geodata.country_shape("SDN").contains(ABYEI_TOWN) and not geodata.country_shape("SSD").contains(ABYEI_TOWN)
+    assert geodata.country_shape("SSD").contains(JUBA)
+    # the Permanent Court of Arbitration's 2009 award: 27 deg 50'E to 29 deg E, up to 10 deg 10'N; about 10,460 km2
+    x0, _, x1, y1 = abyei.bounds
+    assert (x0, x1, y1) == pytest.approx((27 + 50 / 60, 29.0, 10 + 10 / 60), abs=1e-3)
+    assert _area_km2(abyei) == pytest.approx(10_460, rel=0.10)
+    assert shapely.difference(abyei, geodata.country_shape("SDN")).area < 1e-6
+
+
+def test_special_areas_by_name_case_insensitively():
+    assert geodata.country_shape("somaliland").contains(HARGEISA)
+    assert not geodata.country_shape("Somaliland").contains(shapely.Point(45.34, 2.04))  # Mogadishu
+    assert geodata.country_shape("NORTHERN  cyprus").contains(KYRENIA)
+    assert geodata.country_shape("Abyei Area").equals(geodata.country_shape("abyei"))
+    assert geodata.country_shape(["SSD", "Abyei"]).contains(ABYEI_TOWN)
+    assert geodata.country_shape("Kosovo").contains(PRISTINA)
+    table = geodata.special_areas()
+    assert set(table["name"]) == set(geodata.area_names()) and table["why"].str.len().gt(20).all()
+    assert table.set_index("name").loc["Somaliland", "in_iso3"] == "SOM"
+
+
+def test_unknown_area_name_lists_the_valid_ones():
+    with pytest.raises(UnknownCountryCode) as err:
+        geodata.country_shape(["SOM", "Abiyei"])
+    msg = str(err.value)
+    assert msg.startswith("unknown area name 'Abiyei' (did you mean Abyei")
+    assert all(name in msg.split("valid area names:")[1] for name in geodata.area_names())
+
+
+def test_iso_countries_put_each_point_in_one_code():
+    iso = geodata.iso_countries()
+    assert iso["iso3"].is_unique and not {"SOL", "CYN", "XKX"} & set(iso["iso3"])
+    for town, code in ((HARGEISA, "SOM"), (KYRENIA, "CYP"), (LAAYOUNE, "ESH"), (SIMFEROPOL, "UKR"), (PRISTINA, "SRB")):
+        assert list(iso.loc[iso.contains(town), "iso3"]) == [code]
+    # land is moved between codes, never lost or counted twice
+    assert iso.geometry.is_valid.all() and not iso.geometry.is_empty.any()
+    moved = shapely.area(iso.geometry.values).sum()  # square degrees: enough to show nothing is lost
+    assert moved == pytest.approx(shapely.area(geodata.countries().geometry.values).sum(), rel=1e-6)
+
+
+def test_syr_includes_the_golan_and_isr_does_not():
+    katzrin, tel_aviv = shapely.Point(35.6914, 32.9919), shapely.Point(34.78, 32.08)
+    golan = geodata.country_shape("golan heights")
+    assert golan.contains(katzrin) and geodata.country_shape("SYR").contains(katzrin)
+    isr = geodata.country_shape("ISR")
+    assert not isr.contains(katzrin) and isr.contains(tel_aviv)
+    # more than the Israel-held part (about 1,200 km2), less than the whole Golan Heights (about 1,800 km2)
+    assert 1_150 < _area_km2(golan) < 1_800
+    assert shapely.intersection(golan, isr).area < 1e-6
+    # no strip of ISR is left east of the Golan along the ceasefire line: Syria is one piece again
+    assert shapely.get_num_geometries(geodata.country_shape("SYR")) == 1
+    assert not isr.intersects(shapely.box(35.7, 32.75, 36.0, 33.35))

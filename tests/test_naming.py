@@ -12,7 +12,7 @@ import shapely
 
 from earlywarn.geo import geodata
 from earlywarn.geo.localities import priogrid_cells, priogrid_gid
-from earlywarn.geo.naming import compass_point, name_localities, with_place_names
+from earlywarn.geo.naming import ABROAD_NEAR_KM, compass_point, name_localities, with_place_names
 
 
 def _places(rows) -> gpd.GeoDataFrame:
@@ -185,3 +185,56 @@ def test_with_place_names_replaces_only_generic_names():
     assert not named["name"].str.startswith("PRIO-GRID").any()
     assert cells.loc[0, "name"].startswith("PRIO-GRID")  # the input is not modified
     assert named["name"].dtype == "string"
+
+
+def test_som_border_cells_near_mandera_say_which_country_a_town_is_in():
+    """Real gazetteer, real SOM cells on the Kenyan border around Mandera (Kenya) and Beled Hawo (Somalia)."""
+    from earlywarn.geo.area import grid_cells
+    from earlywarn.geo.naming import name_mission_localities
+
+    som = geodata.country_shape("SOM")
+    # At 1:50m Mandera falls inside Somalia's polygon: only the gazetteer knows it is Kenyan.
+    assert som.contains(shapely.Point(41.8569, 3.9373))
+    cells = grid_cells("priogrid", som).cx[40.5:42.5, 2.5:4.6].reset_index(drop=True)
+    out = name_mission_localities(cells, "priogrid", som, ["SOM"]).set_index("locality_id")
+    assert not out["name"].str.contains(r"\((?:Mandera|Wajir)\)").any()  # no Kenyan county passed as a Somali one
+    assert out.loc["135084", "name"] == "Beled Hawo (Gedo)"  # holds Mandera and Beled Hawo: the area's town wins
+    # largest (only) town inside is across the border: named after it, with its country, no admin-1
+    assert out.loc["133642", "name"] == "El Wak (Kenya)" and pd.isna(out.loc["133642", "admin1_name"])
+    # no town inside and Mandera 37 km off, beyond ABROAD_NEAR_KM: the area's own nearest town locates it
+    assert out.loc["135804", "name"] == "38 km N of Beled Hawo (Gedo)"
+    somali = out[out["name"].str.endswith(("(Gedo)", "(Bay)", "(Bakool)"))]
+    assert len(somali) > len(out) / 2 and somali["admin1_name"].notna().all()
+    assert out["name"].is_unique
+    # 10 km cells at the border: one with no town inside, Mandera a few km off, is located from it
+    km = grid_cells("km_grid", som, cell_km=10).cx[41.7:42.0, 3.8:4.1].reset_index(drop=True)
+    near = name_mission_localities(km, "km_grid", som, ["SOM"])["name"]
+    from_mandera = near[near.str.contains("Mandera")]
+    assert len(from_mandera)
+    assert from_mandera.str.fullmatch(r"\d+ km (N|NE|E|SE|S|SW|W|NW) of Mandera \(Kenya\)").all()
+    assert (from_mandera.str.extract(r"^(\d+)")[0].astype(int) <= ABROAD_NEAR_KM).all()
+
+
+def test_a_town_the_gazetteer_files_abroad_inside_a_covered_special_area_is_the_areas():
+    """GeoNames files Katzrin under Israel; for a SYR mission it is a Golan town, not a town abroad."""
+    from earlywarn.geo.area import grid_cells
+    from earlywarn.geo.naming import name_mission_localities
+
+    syr = geodata.country_shape("SYR")
+    cells = grid_cells("priogrid", syr).cx[35.5:36.0, 32.6:33.4].reset_index(drop=True)
+    out = name_mission_localities(cells, "priogrid", syr, ["SYR"])
+    assert "Katzrin (Golan)" in set(out["name"])
+    assert not out["name"].str.endswith("(Israel)").any()
+
+
+def test_natural_earths_old_code_for_somaliland_names_its_towns_as_the_areas():
+    """``area: [SOL]`` (Natural Earth's code, still accepted) is Somaliland: its towns are not "abroad"."""
+    from earlywarn.geo.area import grid_cells
+    from earlywarn.geo.naming import name_mission_localities
+
+    sol = geodata.country_shape("SOL")
+    assert sol.equals(geodata.country_shape("Somaliland"))
+    cells = grid_cells("priogrid", sol).cx[43.5:44.5, 9.0:10.0].reset_index(drop=True)
+    out = name_mission_localities(cells, "priogrid", sol, ["SOL"])
+    assert "Hargeysa (Woqooyi Galbeed)" in set(out["name"])
+    assert not out["name"].str.endswith("(Somalia)").any()

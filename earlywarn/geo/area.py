@@ -89,12 +89,13 @@ def resolve_area(cfg: MissionConfig) -> MissionArea:
             from earlywarn.geo.geodata import country_shape
 
             shape = country_shape(spec)
-            how = "ISO " + ", ".join(c.upper() for c in spec)
+            how = "ISO " + ", ".join(spec)
             from earlywarn.geo.geodata import SOURCES
 
-            inputs = [{"source": "area", "codes": [c.upper() for c in spec], "file": "earlywarn.geo.geodata (embedded)",
+            inputs = [{"source": "area", "codes": list(spec), "file": "earlywarn.geo.geodata (embedded)",
+                       "rule": "ISO 3166 extent of each code; special areas by name (geodata.SPECIAL_AREAS)",
                        "reference": {k: v.get("version", "") for k, v in SOURCES.items()}}]
-            codes = [c.upper() for c in spec]
+            codes = list(spec)
         else:
             shape, inputs = _area_file(cfg)
             how, codes = f"file {spec}", []
@@ -149,13 +150,13 @@ def no_area_hint(tables: list[pd.DataFrame]) -> str:
     for a border mission scores neighbouring countries too; the warning names
     the ISO codes holding at least 5% of the incidents, so the fix is one line.
     """
-    from earlywarn.geo.geodata import countries
+    from earlywarn.geo.geodata import iso_countries
 
     pts = pd.concat([t[["lon", "lat"]] for t in tables if t is not None and len(t)], ignore_index=True).dropna()
     hint = "set `area:` (ISO 3166 alpha-3 codes or a polygon file) to score only the mission's country"
     if len(pts):
         g = gpd.GeoDataFrame(geometry=gpd.points_from_xy(pts["lon"], pts["lat"]), crs="EPSG:4326")
-        hit = gpd.sjoin(g, countries()[["iso3", "geometry"]], how="inner", predicate="intersects")
+        hit = gpd.sjoin(g, iso_countries()[["iso3", "geometry"]], how="inner", predicate="intersects")
         share = hit["iso3"].value_counts() / len(g)
         top = [c for c, v in share.items() if v >= 0.05][:3]
         if top:

@@ -51,6 +51,9 @@ NAMING_COLUMNS = (
 # RE2 syntax (pyarrow): \x{...} escapes.
 _CONTROL = r"[\x{00}-\x{1f}\x{7f}-\x{9f}\x{200b}-\x{200f}\x{202a}-\x{202e}\x{2028}\x{2029}\x{2060}-\x{206f}\x{feff}]"
 _GEOD = pyproj.Geod(ellps="WGS84")
+# A town abroad names a mission's cell with no town of its own only when it is inside the cell or
+# this close (about half a PRIO-GRID cell): farther off, the area's own nearest town locates it better.
+ABROAD_NEAR_KM = 25.0
 # Places more than this far outside the localities' bounds cannot be inside any of them.
 _INSIDE_MARGIN_DEG = 0.01
 
@@ -99,6 +102,10 @@ def _prepare_places(places: gpd.GeoDataFrame | None) -> pd.DataFrame:
         {
             "name": pa.array(clean_text(places["name"].to_numpy())),
             "admin1": pa.array(clean_text(places["admin1"].to_numpy() if "admin1" in places else [None] * len(places))),
+            # what the label puts in brackets: the admin-1, or the country of a town outside the mission area
+            "qualifier": pa.array(clean_text(
+                (places["qualifier"] if "qualifier" in places else places["admin1"] if "admin1" in places
+                 else pd.Series([None] * len(places))).to_numpy())),
             "population": pd.to_numeric(places["population"], errors="coerce").fillna(0).to_numpy(float)
             if "population" in places
             else np.zeros(len(places)),
@@ -112,15 +119,15 @@ def _prepare_places(places: gpd.GeoDataFrame | None) -> pd.DataFrame:
         table, [("population", "descending"), ("name", "ascending"), ("_x", "ascending"), ("_y", "ascending")]
     )
     frame = table.take(order).to_pandas()
-    for col in ("name", "admin1"):
+    for col in ("name", "admin1", "qualifier"):
         frame[col] = frame[col].astype("string")
     return frame
 
 
-def _label(name: pd.Series, admin1: pd.Series) -> pd.Series:
-    """``"Town (Admin1)"``, or just ``"Town"`` when the admin-1 is unknown."""
-    admin1 = admin1.astype("string").fillna("")
-    return (name + (" (" + admin1 + ")").where(admin1 != "", "")).astype("string")
+def _label(name: pd.Series, qualifier: pd.Series) -> pd.Series:
+    """``"Town (Admin1)"`` (or ``"Town (Country)"`` for a town abroad), just ``"Town"`` when it is unknown."""
+    qualifier = qualifier.astype("string").fillna("")
+    return (name + (" (" + qualifier + ")").where(qualifier != "", "")).astype("string")
 
 
 def name_localities(localities: gpd.GeoDataFrame, places: gpd.GeoDataFrame | None = None) -> pd.DataFrame:
@@ -129,7 +136,9 @@ def name_localities(localities: gpd.GeoDataFrame, places: gpd.GeoDataFrame | Non
     ``localities`` needs ``locality_id`` and polygon geometry (PRIO-GRID cells,
     km-grid cells or admin polygons). ``places`` defaults to the shipped
     gazetteer (:func:`earlywarn.geo.geodata.places`); it needs ``name`` and point
-    geometry, and uses ``admin1`` and ``population`` when present.
+    geometry, and uses ``admin1`` and ``population`` when present, and
+    ``qualifier`` (what the label puts in brackets; the admin-1 by default,
+    the country for a town outside a mission's area).
 
     Extra columns: ``place`` (the town the name refers to), ``place_population``,
     ``place_km`` (0 when inside), ``place_bearing`` (compass point from the place
@@ -212,7 +221,7 @@ def _largest_inside(geoms: np.ndarray, pts: pd.DataFrame, out: pd.DataFrame) -> 
     first = pairs.drop_duplicates("loc")
     loc, top = first["loc"].to_numpy(), first["place"].to_numpy()
     chosen[loc] = top
-    out.loc[loc, "name"] = _label(pts["name"].iloc[top], pts["admin1"].iloc[top]).to_numpy()
+    out.loc[loc, "name"] = _label(pts["name"].iloc[top], pts["qualifier"].iloc[top]).to_numpy()
     out.loc[loc, "admin1_name"] = pts["admin1"].iloc[top].to_numpy()
     out.loc[loc, "place"] = pts["name"].iloc[top].to_numpy()
     out.loc[loc, "place_population"] = pts["population"].iloc[top].to_numpy()
@@ -239,7 +248,8 @@ def _nearest_outside(geoms: np.ndarray, pts: pd.DataFrame, out: pd.DataFrame, ro
     azimuth, _, metres = _GEOD.inv(px, py, rx, ry)
     km = np.rint(np.asarray(metres) / 1000.0).astype("int64")
     direction = compass_point(azimuth)
-    label = _label(pts["name"].iloc[nearest].reset_index(drop=True), pts["admin1"].iloc[nearest].reset_index(drop=True))
+    label = _label(pts["name"].iloc[nearest].reset_index(drop=True),
+                   pts["qualifier"].iloc[nearest].reset_index(drop=True))
     prefix = pd.Series([f"{k} km {d} of " if k >= 1 else "near " for k, d in zip(km, direction, strict=True)])
     out.loc[rows, "name"] = (prefix + label).to_numpy()
     out.loc[rows, "admin1_name"] = pts["admin1"].iloc[nearest].to_numpy()
@@ -256,32 +266,74 @@ def _unique(names: pd.Series, ids: pd.Series) -> pd.Series:
     return names.where(~clash, names + " [" + ids + "]")
 
 
-def name_mission_localities(localities: gpd.GeoDataFrame, unit: str, area=None) -> gpd.GeoDataFrame:
+def name_mission_localities(localities: gpd.GeoDataFrame, unit: str, area=None,
+                            codes: list[str] | None = None) -> gpd.GeoDataFrame:
     """A mission's localities with human names: grid cells after their largest (or nearest) town.
 
     Admin polygons keep the names the mission gave them; only missing ones are
     filled. With a mission ``area`` (shapely geometry, EPSG:4326), towns inside
     it come first: a border cell of a Syria mission is "Ra's al 'Ayn
     (Al-Hasakah)", not the larger Turkish town across the line that the analyst
-    is not responsible for. Towns come from the shipped gazetteer, within 2
+    is not responsible for. A cell with no town of the area inside is named
+    after a town abroad inside it or within ``ABROAD_NEAR_KM`` (25 km), else
+    from the area's nearest town; a town outside the area says which country
+    it is in instead of its admin-1: "12 km S of Mandera (Kenya)", so nobody
+    reads a Kenyan county as a Somali one.
+
+    ``codes`` are the area's ISO codes and area names, when it was given so:
+    a town then counts as inside only if the gazetteer also files it under
+    one of them, because a 1:50m border can put a frontier town (Mandera,
+    Kenya) on the wrong side. Towns come from the shipped gazetteer, within 2
     degrees of the localities, so no download is ever needed.
     """
     none = pd.Series(pd.NA, index=localities.index, dtype="string")
     given = localities["name"].astype("string") if unit == "admin" and "name" in localities else none
     if given.notna().all():
         return localities
-    from earlywarn.geo.geodata import places as gazetteer
+    from earlywarn.geo import geodata
 
     x0, y0, x1, y1 = localities.total_bounds
-    towns = gazetteer((x0 - 2, y0 - 2, x1 + 2, y1 + 2))
-    if area is not None:
-        shapely.prepare(area)
-        mine = towns[shapely.intersects(area, towns.geometry.values)]
-        towns = mine if len(mine) else towns
-    named = name_localities(localities, towns)
+    towns = geodata.places((x0 - 2, y0 - 2, x1 + 2, y1 + 2))
+    if area is None:
+        named = name_localities(localities, towns)
+    else:
+        named = _name_within(localities, towns, area, codes)
     out = localities.copy()
     out["name"] = given.fillna(pd.Series(named["name"].to_numpy(), index=out.index, dtype="string"))
     for col in ("admin1_name", "aliases"):
         if col in named:
             out[col] = named[col].to_numpy()
     return out
+
+
+def _name_within(localities: gpd.GeoDataFrame, towns: gpd.GeoDataFrame, area, codes: list[str] | None
+                 ) -> pd.DataFrame:
+    """Name cells after the area's towns first, else after any town, towns abroad labelled by country."""
+    from earlywarn.geo import geodata
+
+    shapely.prepare(area)
+    where = towns.geometry.values
+    mine = shapely.intersects(area, where)
+    admin1 = towns["admin1"].astype("string")
+    held = pd.Series(pd.NA, index=towns.index, dtype="string")  # a special area's name for towns filed abroad
+    if codes:
+        filed = towns["iso3"].isin(geodata.gazetteer_codes(codes)).to_numpy()
+        for name, shape in geodata.included_areas(codes):
+            held[mine & ~filed & shapely.intersects(shape, where) & held.isna().to_numpy()] = name
+        mine &= filed | held.notna().to_numpy()
+    table = geodata.countries()
+    country = dict(zip(table["iso3"], table["name"], strict=True))
+    abroad = towns["iso3"].astype("string").map(lambda c: country.get(c, c)).astype("string")
+    # a town abroad is labelled with its country, and its admin-1 is not the cell's; a town the gazetteer
+    # files abroad inside a special area of the mission ("Katzrin" in the Golan) is labelled with that area
+    qualifier = held.fillna(admin1.where(mine, abroad))
+    towns = towns.assign(qualifier=qualifier, admin1=admin1.where(mine & held.isna().to_numpy(), pd.NA))
+    named = name_localities(localities, towns)
+    if mine.any():
+        own = name_localities(localities, towns[mine])
+        # the area's town inside the cell; else a town abroad inside it or close by; else the area's nearest
+        abroad_helps = named["place_inside"].to_numpy(bool) | (named["place_km"].to_numpy() <= ABROAD_NEAR_KM)
+        use_own = own["place_inside"].to_numpy(bool) | ~abroad_helps
+        named = pd.concat([own[use_own], named[~use_own]]).sort_index()
+    named["name"] = _unique(named["name"], named["locality_id"].astype("string"))
+    return named
