@@ -56,7 +56,7 @@ def name_cells(gids) -> dict:
     for 10,000 cells) was a unit-test assert before, where a busy machine made
     it fail at random. The gazetteer's one-off load is timed apart.
     """
-    from earlywarn.geo import geodata
+    from earlywarn import geodata
     from earlywarn.geo.localities import priogrid_cells
     from earlywarn.geo.naming import name_localities
 

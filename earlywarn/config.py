@@ -530,7 +530,7 @@ class OutputConfig(_Strict):
     dir: Path = Path("maps")  # the published map(s)
     tables_dir: Path = Path("outputs")  # scores, flags, quarantine, manifests
     tile_url: str | None = None  # optional basemap; None keeps the map fully offline
-    # country borders, rivers and towns from the shipped reference data (earlywarn.geo.geodata); off for fictional data
+    # country borders, rivers and towns from the shipped reference data (earlywarn.geodata); off for fictional data
     reference_geography: bool = True
     # weekly brief (maps/brief_<as-of>.pdf and .html), written after publish by the nightly run
     brief: bool = True
@@ -1075,7 +1075,7 @@ def parse_config(raw: dict, base_dir: Path = Path("."), path: Path | None = None
         except ConfigError as e:
             problems.extend(f"{label}: {q}" for q in e.problems)
     if isinstance(cfg.area, list):
-        from earlywarn.geo.geodata import UnknownCountryCode, country_shape
+        from earlywarn.geodata import UnknownCountryCode, country_shape
 
         try:
             country_shape(cfg.area)

@@ -489,7 +489,7 @@ def load_geography(cfg: MissionConfig, incident_tables: list[pd.DataFrame] | Non
         localities["population"] = np.nan
     if cfg.population is None and cfg.population_estimate == "gazetteer":
         # Decisions only (the decision table's population, labelled); the model's features keep the raster's.
-        from earlywarn.geo import geodata
+        from earlywarn import geodata
         from earlywarn.geo.population import GAZETTEER_LABEL, gazetteer_population
 
         localities["population_gazetteer"] = gazetteer_population(localities).to_numpy()

@@ -1,4 +1,4 @@
-"""Rebuild the reference geography shipped in ``earlywarn/geo/geodata/`` from downloaded sources.
+"""Rebuild the reference geography shipped in ``earlywarn/geodata/`` from downloaded sources.
 
 Run at development time only; the pipeline never downloads anything. The raw
 downloads are not committed, the compact files this script writes are. Output
@@ -6,7 +6,7 @@ is deterministic: rows are sorted, coordinates are snapped to a fixed grid and
 parquet files are written without timestamps, so a rebuild from the same inputs
 gives the same bytes (with the same pyarrow version).
 
-Inputs (see ``earlywarn/geo/geodata/SOURCES.md`` for where each comes from):
+Inputs (see ``earlywarn/geodata/SOURCES.md`` for where each comes from):
 
 * ``--natural-earth DIR``: GeoJSON files (or their ``.7z`` archives) from the
   ``martynafford/natural-earth-geojson`` repository: 50m admin-0 countries,
@@ -50,7 +50,7 @@ NE_FILES = {
     "disputed": "ne_10m_admin_0_disputed_areas",
 }
 # Disputed areas the 1:50m countries do not draw apart but the ISO 3166 rule needs
-# (earlywarn.geo.geodata.SPECIAL_AREAS): Israel-held, Syria's for ISO 3166-2:SY and the UN.
+# (earlywarn.geodata.SPECIAL_AREAS): Israel-held, Syria's for ISO 3166-2:SY and the UN.
 NE_DISPUTED_KEEP = ("Golan Heights", "Shebaa Farms")
 # Natural Earth 1:50m is digitised to roughly a kilometre; a 0.001 degree grid (about 100 m)
 # loses nothing visible and keeps the files small.
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="FILE", help="rebuild only these files (e.g. disputed.parquet)")
     parser.add_argument(
         "--out", type=Path, help="output dir",
-        default=Path(__file__).resolve().parents[1] / "earlywarn" / "geo" / "geodata",
+        default=Path(__file__).resolve().parents[1] / "earlywarn" / "geodata",
     )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

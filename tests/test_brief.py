@@ -282,8 +282,8 @@ def test_print_map_draws_reference_borders_and_towns(mission):
     """With output.reference_geography on, the static map adds country borders and named towns (shipped data)."""
     import geopandas as gpd
 
+    from earlywarn import geodata
     from earlywarn.brief import charts
-    from earlywarn.geo import geodata
 
     table = gpd.read_parquet(_cfg(mission).tables_dir / "scores.parquet")
     x0, y0, x1, y1 = table.total_bounds

@@ -11,8 +11,8 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from earlywarn.geo import geodata
-from earlywarn.geo.geodata import UnknownCountryCode
+from earlywarn import geodata
+from earlywarn.geodata import UnknownCountryCode
 
 REPO = Path(__file__).resolve().parent.parent
 EQUAL_AREA = "EPSG:6933"

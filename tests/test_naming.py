@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from earlywarn.geo import geodata
+from earlywarn import geodata
 from earlywarn.geo.localities import priogrid_cells, priogrid_gid
 from earlywarn.geo.naming import ABROAD_NEAR_KM, compass_point, name_localities, with_place_names
 

@@ -53,7 +53,7 @@ def test_the_example_config_is_valid_as_shipped():
 
 
 def test_only_cells_sharing_area_with_syria_are_scored(run):
-    from earlywarn.geo.geodata import country_shape
+    from earlywarn.geodata import country_shape
 
     syr = country_shape(["SYR"])
     t = run["scores"]
@@ -65,7 +65,7 @@ def test_only_cells_sharing_area_with_syria_are_scored(run):
 
 
 def test_every_locality_is_named_after_a_real_place(run):
-    from earlywarn.geo.geodata import places
+    from earlywarn.geodata import places
 
     t = run["scores"]
     towns = set(places(tuple(t.total_bounds + [-2, -2, 2, 2])).name)

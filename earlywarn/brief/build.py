@@ -148,7 +148,7 @@ def map_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     t = inp.table
     borders = towns = None
     if cfg.output.reference_geography:
-        from earlywarn.geo import geodata
+        from earlywarn import geodata
 
         x0, y0, x1, y1 = t.total_bounds
         pad = 0.05 * max(x1 - x0, y1 - y0)

@@ -86,13 +86,13 @@ def resolve_area(cfg: MissionConfig) -> MissionArea:
     spec = cfg.area
     if spec is not None:
         if isinstance(spec, list):
-            from earlywarn.geo.geodata import country_shape
+            from earlywarn.geodata import country_shape
 
             shape = country_shape(spec)
             how = "ISO " + ", ".join(spec)
-            from earlywarn.geo.geodata import SOURCES
+            from earlywarn.geodata import SOURCES
 
-            inputs = [{"source": "area", "codes": list(spec), "file": "earlywarn.geo.geodata (embedded)",
+            inputs = [{"source": "area", "codes": list(spec), "file": "earlywarn.geodata (embedded)",
                        "rule": "ISO 3166 extent of each code; special areas by name (geodata.SPECIAL_AREAS)",
                        "reference": {k: v.get("version", "") for k, v in SOURCES.items()}}]
             codes = list(spec)
@@ -150,7 +150,7 @@ def no_area_hint(tables: list[pd.DataFrame]) -> str:
     for a border mission scores neighbouring countries too; the warning names
     the ISO codes holding at least 5% of the incidents, so the fix is one line.
     """
-    from earlywarn.geo.geodata import iso_countries
+    from earlywarn.geodata import iso_countries
 
     pts = pd.concat([t[["lon", "lat"]] for t in tables if t is not None and len(t)], ignore_index=True).dropna()
     hint = "set `area:` (ISO 3166 alpha-3 codes or a polygon file) to score only the mission's country"

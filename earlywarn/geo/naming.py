@@ -91,7 +91,7 @@ def _unit_vectors(lon, lat) -> np.ndarray:
 def _prepare_places(places: gpd.GeoDataFrame | None) -> pd.DataFrame:
     """Places in EPSG:4326, cleaned and sorted largest first (ties by name, then position)."""
     if places is None:
-        from earlywarn.geo import geodata
+        from earlywarn import geodata
 
         places = geodata.places()
     places = places.to_crs(4326) if places.crs is not None else places.set_crs(4326)
@@ -135,7 +135,7 @@ def name_localities(localities: gpd.GeoDataFrame, places: gpd.GeoDataFrame | Non
 
     ``localities`` needs ``locality_id`` and polygon geometry (PRIO-GRID cells,
     km-grid cells or admin polygons). ``places`` defaults to the shipped
-    gazetteer (:func:`earlywarn.geo.geodata.places`); it needs ``name`` and point
+    gazetteer (:func:`earlywarn.geodata.places`); it needs ``name`` and point
     geometry, and uses ``admin1`` and ``population`` when present, and
     ``qualifier`` (what the label puts in brackets; the admin-1 by default,
     the country for a town outside a mission's area).
@@ -290,7 +290,7 @@ def name_mission_localities(localities: gpd.GeoDataFrame, unit: str, area=None,
     given = localities["name"].astype("string") if unit == "admin" and "name" in localities else none
     if given.notna().all():
         return localities
-    from earlywarn.geo import geodata
+    from earlywarn import geodata
 
     x0, y0, x1, y1 = localities.total_bounds
     towns = geodata.places((x0 - 2, y0 - 2, x1 + 2, y1 + 2))
@@ -309,7 +309,7 @@ def name_mission_localities(localities: gpd.GeoDataFrame, unit: str, area=None,
 def _name_within(localities: gpd.GeoDataFrame, towns: gpd.GeoDataFrame, area, codes: list[str] | None
                  ) -> pd.DataFrame:
     """Name cells after the area's towns first, else after any town, towns abroad labelled by country."""
-    from earlywarn.geo import geodata
+    from earlywarn import geodata
 
     shapely.prepare(area)
     where = towns.geometry.values

@@ -3,7 +3,7 @@
 Expected civilians at risk is risk x population; without a population layer
 it is unknown and the priority rank falls back to risk alone. A mission may
 instead opt in (``population: {estimate: gazetteer}``) to an estimate from
-the places shipped in :mod:`earlywarn.geo.geodata` (GeoNames cities500):
+the places shipped in :mod:`earlywarn.geodata` (GeoNames cities500):
 
     estimate = sum of the populations of the listed places inside the locality
 
@@ -48,7 +48,7 @@ def gazetteer_population(localities: gpd.GeoDataFrame) -> pd.Series:
     >>> bool(est.iloc[0] > 10_000), bool(np.isnan(est.iloc[1]))
     (True, True)
     """
-    from earlywarn.geo import geodata
+    from earlywarn import geodata
 
     out = pd.Series(np.nan, index=localities.index, name="population", dtype="float64")
     if not len(localities):

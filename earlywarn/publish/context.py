@@ -214,7 +214,7 @@ def mission_context(cfg: Any, localities: gpd.GeoDataFrame, area: BaseGeometry |
     localities' extent plus a margin (render_map then fits it to the file-size
     budget); a mission layer that cannot be read is a warning, never a failed run.
     """
-    from earlywarn.geo import geodata
+    from earlywarn import geodata
 
     layers, warns = load_context_layers(cfg.context_layers, cfg.data_path)
     if not cfg.output.reference_geography:
