@@ -145,7 +145,7 @@ def risk_text(p: float | None, cuts: Sequence[float] | None = None, cls: int | s
     t = tenths(p)
     ct = cut_tenths(cuts)
     if isinstance(cls, str):
-        from earlywarn.decide.risk import RISK_CLASSES  # the names, one place
+        from earlywarn.schema import RISK_CLASSES  # the names, one place
 
         name = cls.strip().lower()
         k = RISK_CLASSES.index(name) if name in RISK_CLASSES else class_of(_float(p), cuts)

@@ -193,3 +193,7 @@ def conform(
     if problems:
         raise ContractError(name, problems)
     return pd.DataFrame(out, index=df.index).reset_index(drop=True)
+
+
+# The risk classes, lowest first: the decide stage assigns them, every output names them the same way.
+RISK_CLASSES: tuple[str, ...] = ("low", "moderate", "high", "very high")

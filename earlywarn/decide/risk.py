@@ -18,8 +18,9 @@ import pandas as pd
 
 from earlywarn.config import ThresholdConfig
 from earlywarn.numbers import cut_text
+from earlywarn.schema import RISK_CLASSES
 
-RISK_CLASSES = ("low", "moderate", "high", "very high")
+__all__ = ["RISK_CLASSES", "RiskScheme", "base_rate", "class_thresholds", "risk_class"]
 
 
 @dataclass

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from earlywarn.publish.safety import esc
+from earlywarn.schema import RISK_CLASSES
 
-RISK_CLASSES: tuple[str, ...] = ("low", "moderate", "high", "very high")
 # ColorBrewer YlOrRd, 4 classes: sequential and marked colour-blind safe.
 CLASS_COLORS: tuple[str, ...] = ("#ffffb2", "#fecc5c", "#fd8d3c", "#e31a1c")
 NO_DATA_COLOR = "#d9d9d9"
