@@ -137,3 +137,14 @@ def test_robust_selection_prefers_the_simpler_scorer_within_its_interval():
     thin = choose_on(y, scores, ref, week, np.zeros_like(fold), np.ones(len(y), bool))  # one fold only
     assert thin.scorer == "baseline:spatial_lag_logistic" and not thin.evidence["enough"]
     assert "too little evidence" in thin.evidence_text()
+
+
+def test_map_header_says_what_the_choice_rests_on():
+    from earlywarn.publish.header import scorer_texts
+
+    ev = {"rows": 2236, "positives": 412, "folds": 2, "weeks": 26, "enough": True}
+    card = {"by_horizon": {"4": {"selection": {"why": "baseline alone: spatial-lag logistic", "evidence": ev}},
+                           "1": {"selection": {"why": "the model"}}}}
+    texts = scorer_texts(card, [1, 4])
+    assert texts[4].endswith("(chosen on 2 folds, 26 weeks, 2,236 rows with 412 positives)")
+    assert texts[1] == "the model"  # a card from before evidence was recorded reads as it did

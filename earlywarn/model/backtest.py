@@ -504,9 +504,14 @@ def run_backtest(
         result.selection.basis = ("hindsight: chosen on these test folds' own labels, which the product never "
                                   "has (walk_forward is the product as deployed)")
         first = panel.loc[panel[TARGET_COL].notna(), "as_of"].min()
+        t_wf = time.perf_counter()
         result.walk_forward = _walk_forward(test, warm_rows, folds, h, first, seed)
+        result.walk_forward["seconds"] = round(time.perf_counter() - t_wf, 2)  # the choices, not the warm-up fits
+        result.walk_forward["warmup_fit_seconds"] = round(sum(w[4]["fit_seconds"] for w in warm_rows), 2)
     if ci_reps:
+        t_ci = time.perf_counter()
         result.ci = _intervals(result, ci_reps, seed)
+        result.ci["bootstrap"]["seconds"] = round(time.perf_counter() - t_ci, 2)
     result.seconds = round(time.perf_counter() - t0, 2)
     return result
 

@@ -129,8 +129,8 @@ def write_model_card(model: Forecaster, out_dir: str | Path,
         "task": primary["task"],
         "algorithm": "HistGradientBoosting (Poisson on target counts, monotonic, early-stopped), logistic "
         "regression and baselines as members, stacked and calibrated on a later slice; per horizon, the published "
-        "scorer is whichever of the model, the model stacked with the baselines or a baseline alone was best on "
-        "the mission's own backtest",
+        "scorer is one of the model, the model stacked with the baselines or a baseline alone, chosen on the "
+        "mission's own short backtest: the simplest unless a more complex one leads by more than its interval",
         "seed": model.seed,
         "horizon_weeks": model.primary_horizon,
         "horizons": [int(h) for h in model.horizons],
