@@ -263,6 +263,11 @@ def _backtest_lines(bt: dict | None) -> list[str]:
                 "short backtest every 3 months)."]
         if bt.get("selection"):
             out.append("The backtest's own selection above is hindsight: chosen on the test folds' own labels.")
+    else:
+        out += ["", "This is the short backtest the published scorer was chosen on (the product's own choice, made "
+                "before any of the folds it will score). How that choice does on folds it has not seen - the "
+                "product as deployed - is the walk-forward of `earlywarn backtest` (README, \"Threat model and how "
+                "well it does\")."]
     out += _interval_lines(bt.get("ci"), bt)
     return out
 
