@@ -148,3 +148,24 @@ def test_map_header_says_what_the_choice_rests_on():
     texts = scorer_texts(card, [1, 4])
     assert texts[4].endswith("(chosen on 2 folds, 26 weeks, 2,236 rows with 412 positives)")
     assert texts[1] == "the model"  # a card from before evidence was recorded reads as it did
+
+
+def test_card_shows_walk_forward_intervals_and_evidence(tmp_path):
+    from test_features import CELLS, random_incidents
+
+    from earlywarn.features.panel import build_panel
+    from earlywarn.model.backtest import format_table, run_backtest
+    from earlywarn.model.forecaster import train_model
+    from earlywarn.model.threat import ModelParams
+
+    panel = build_panel(random_incidents(n=900, seed=11, days=600), CELLS, unit="priogrid", horizon_weeks=4)
+    bt = run_backtest(panel, horizon_weeks=4, test_start="2021-04-01", seed=3, params=ModelParams(max_trees=20),
+                      n_jobs=1, ci_reps=200)
+    assert bt.ci["bootstrap"]["reps"] == 200 and bt.walk_forward["ci"]["aupr"] is not None
+    table = format_table(bt)
+    assert "walk-forward (deployed)" in table and "hindsight choice" in table and "95% intervals" in table
+    _, _, card = train_model(panel, seed=3, primary_horizon=4, out_dir=tmp_path, backtest_result=bt,
+                             params=ModelParams(max_trees=20))
+    text = card.read_text()
+    assert "| walk-forward (the product as deployed) |" in text and "| walk_forward - model |" in text
+    assert f"{bt.n_test_positives:,} positives" in text  # the evidence the published choice rests on
