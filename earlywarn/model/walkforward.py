@@ -98,7 +98,7 @@ def walk_forward(rows: FoldRows, fold_starts: list[pd.Timestamp], h: int, *, fir
                                          > pd.Timestamp(first_labelled) + pd.DateOffset(months=12))
         if enough_history:
             sel = selection.choose_on(rows.y, rows.scores, rows.ref, rows.week, rows.fold, keep, seed=seed + k)
-            prev = _point_choice(rows, keep)
+            prev = _point_choice(sel.candidates)
             ev = {**(sel.evidence or {}), "months": months}
         else:
             sel, prev, ev = None, "model", {"rows": int(keep.sum()), "positives": int(rows.y[keep].sum()),
@@ -114,19 +114,15 @@ def walk_forward(rows: FoldRows, fold_starts: list[pd.Timestamp], h: int, *, fir
             wf, old)
 
 
-def _point_choice(rows: FoldRows, keep: np.ndarray) -> str:
-    """The previous rule's choice on the same window (Brier within 1% of the best, then highest AUPR)."""
-    from earlywarn.model.backtest import metrics
-
-    y, ref = rows.y[keep], rows.ref[keep]
-    cands = {k: metrics(y, rows.scores[k.removeprefix("baseline:")][keep], ref)
-             for k in selection.publishable(rows.scores)}
-    cands = {k: m for k, m in cands.items() if m["aupr"] is not None and m["brier"] is not None}
+def _point_choice(candidates: list[dict]) -> str:
+    """The previous rule's choice on the same window (Brier within 1% of the best, then highest AUPR), read
+    from the candidates' metrics the new rule has just computed (so it costs nothing)."""
+    cands = [c for c in candidates if c["aupr"] is not None and c["brier"] is not None]
     if not cands:
         return "model"
-    gate = min(m["brier"] for m in cands.values()) * (1 + selection.BRIER_TOLERANCE)
-    order = list(cands)
-    return max((k for k, m in cands.items() if m["brier"] <= gate), key=lambda k: (cands[k]["aupr"], -order.index(k)))
+    gate = min(c["brier"] for c in cands) * (1 + selection.BRIER_TOLERANCE)
+    eligible = [(c["aupr"], -i, c["scorer"]) for i, c in enumerate(cands) if c["brier"] <= gate]
+    return max(eligible)[2]
 
 
 def intervals(test: FoldRows, point: dict[str, dict], *, reps: int = DEFAULT_REPS, seed: int = 0) -> dict:
