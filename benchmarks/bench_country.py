@@ -158,6 +158,12 @@ def _summary(res: dict) -> dict:
                       "model": m(onset.get("model") or {}), "stacked": m(onset.get("stacked") or {}),
                       "baselines": {k: m(v) for k, v in onset.get("baselines", {}).items()}},
             "published": {k: res["selection"].get(k) for k in ("scorer", "why")} if "selection" in res else None,
+            "walk_forward": None if "walk_forward" not in res else
+            {**m(res["walk_forward"]), "aupr_ci": res["walk_forward"]["ci"]["aupr"],
+             "scorer_per_fold": res["walk_forward"]["scorer_per_fold"],
+             "previous_rule_aupr": res["walk_forward"]["previous_rule"]["aupr"],
+             "previous_rule_scorer_per_fold": res["walk_forward"]["previous_rule"]["scorer_per_fold"],
+             "minus_spatial_lag_logistic": res["ci"]["differences"]["walk_forward - spatial_lag_logistic"]["aupr"]},
             "fit_seconds_mean": res.get("fit_seconds_mean"),
             "calibration": res.get("calibration")}
 
@@ -233,6 +239,11 @@ def main() -> int:
     if bt:
         print(f"(b) backtest, {bt.get('folds')} folds: {bt.get('backtest_s')} s, peak {bt.get('backtest_peak_rss_mb')} "
               f"MB (target < {BACKTEST_TARGET_S:.0f} s); model {bt.get('model')}")
+        wf, sll = bt.get("walk_forward"), bt.get("baselines", {}).get("spatial_lag_logistic", {})
+        if wf:
+            print(f"walk-forward (as deployed) AUPR {wf['aupr']} {wf['aupr_ci']} vs spatial-lag logistic "
+                  f"{sll.get('aupr')} on the same rows: {'met' if wf['aupr'] >= sll.get('aupr', 1) else 'NOT met'} "
+                  f"(difference {wf['minus_spatial_lag_logistic']}); previous rule {wf['previous_rule_aupr']}")
     return 0
 
 

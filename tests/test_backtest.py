@@ -89,9 +89,11 @@ def test_run_backtest_trains_only_on_the_past_and_reports_everything(panel):
         n_jobs=1,
     )
     folds = res.folds
-    assert len(folds) == len(seen) >= 4
-    for fold, last_train in zip(folds, seen, strict=True):
+    warm = res.walk_forward["warmup_folds"]
+    assert len(folds) + len(warm) == len(seen) and len(folds) >= 4
+    for fold, last_train in zip([*warm, *folds], seen, strict=True):  # warm-up folds too: only the past
         assert last_train + pd.Timedelta(weeks=4) <= pd.Timestamp(fold["start"])
+    assert warm and all(w["end"] <= "2021-01-01" for w in warm)  # warm-up rows are never in a reported metric
     assert res.n_test_rows == sum(f["n_test"] for f in folds)
     assert set(res.baselines) == set(baselines.NAMES)
     for m in [res.model, res.stacked, *res.baselines.values()]:
@@ -105,19 +107,27 @@ def test_run_backtest_trains_only_on_the_past_and_reports_everything(panel):
     esc = res.subsets["escalation"]
     assert esc["n_rows"] == res.n_test_rows and 0 < esc["n_positives"] <= res.n_test_positives
     assert set(esc["model"]) == {"auroc", "aupr", "topk_recall"}
-    # the published scorer is one of the candidates and is the best on AUPR among those within the Brier band
+    # the (hindsight) choice is one of the candidates within the Brier band, and says what it rests on
     sel = res.selection
     cands = {c["scorer"]: c for c in sel.candidates}
     best_brier = min(c["brier"] for c in cands.values())
-    band = [c for c in cands.values() if c["brier"] <= best_brier * 1.01]
-    assert sel.scorer in cands and cands[sel.scorer]["aupr"] == max(c["aupr"] for c in band)
+    band = [k for k, c in cands.items() if c["brier"] <= best_brier * 1.01]
+    assert sel.scorer in band and sel.basis.startswith("hindsight")
+    assert sel.evidence["positives"] == res.n_test_positives and sel.evidence["folds"] == len(folds)
+    # walk-forward: one choice per fold, its metrics pooled over the same test rows, with intervals
+    wf = res.walk_forward
+    assert len(wf["scorer_per_fold"]) == len(folds) and set(METRIC_KEYS) <= set(wf)
+    for k in ("aupr", "auroc", "brier_skill"):
+        lo, hi = wf["ci"][k]
+        assert lo <= wf[k] <= hi
+    assert set(res.ci["baselines"]) == set(baselines.NAMES) and "walk_forward - model" in res.ci["differences"]
     assert len(res.calibration) == 10
     data = res.to_dict()
     json.dumps(data, allow_nan=False)  # strict JSON: no NaN leaks into the file
     # the file's shape: the keys users read, in the order they always had
     assert list(data) == ["model", "stacked", "baselines", "subsets", "n_test_rows", "n_test_positives", "folds",
-                          "calibration", "config", "seconds", "fit_seconds_mean", "selection"]
-    assert list(data["selection"]) == ["scorer", "label", "why", "aupr", "brier", "auroc", "rule", "candidates"]
+                          "calibration", "config", "seconds", "fit_seconds_mean", "selection", "walk_forward", "ci"]
+    assert list(data["selection"])[:8] == ["scorer", "label", "why", "aupr", "brier", "auroc", "rule", "candidates"]
 
 
 def test_folds_side_by_side_give_the_same_result_as_one_at_a_time(panel):
@@ -134,6 +144,7 @@ def test_folds_side_by_side_give_the_same_result_as_one_at_a_time(panel):
         a = one.model if name == "model" else one.baselines[name]
         b = two.model if name == "model" else two.baselines[name]
         assert a == pytest.approx(b, rel=1e-6, abs=1e-9)
+    assert one.walk_forward["scorer_per_fold"] == two.walk_forward["scorer_per_fold"]
 
 
 def test_backtest_cli_on_a_small_ged_file(tmp_path, panel):
@@ -207,7 +218,9 @@ def test_backtest_cli_on_a_small_ged_file(tmp_path, panel):
     # the shorter horizon is rarer: fewer positives on comparable test rows
     h1, h4 = data["horizons"]["1"], data["horizons"]["4"]
     assert h1["n_test_positives"] / h1["n_test_rows"] < h4["n_test_positives"] / h4["n_test_rows"]
-    for text in ("1-week horizon", "4-week horizon (primary)", "conflictology", "onset AUPR", "published: "):
+    assert {"walk_forward", "ci"} <= set(data) and "aupr" in data["walk_forward"]["ci"]
+    for text in ("1-week horizon", "4-week horizon (primary)", "conflictology", "onset AUPR", "walk-forward (deployed)",
+                 "hindsight choice", "95% intervals"):
         assert text in res.output, text
 
 

@@ -108,7 +108,8 @@ def test_mission_window_config_and_rows_start():
     assert rows_start(all_cfg, "2022-12-31") is None
     two = MissionConfig(**base, model={"history_years": 2})
     s = rows_start(two, "2022-12-31")
-    assert pd.Timestamp("2020-03-01") < s < pd.Timestamp("2020-06-30")  # 6 months + 2 years + h before the end
+    # 12 months (the widened selection window) + 2 years + h before the end
+    assert pd.Timestamp("2019-08-01") < s < pd.Timestamp("2019-12-31")
     panel = build_panel(random_incidents(n=500, seed=2, days=1400), CELLS, unit="priogrid", horizon_weeks=4,
                         horizons=two.horizons)
     rows = training_rows(two, panel)

@@ -97,6 +97,7 @@ def register(app: typer.Typer) -> None:
         from earlywarn.features.panel import build_panel
         from earlywarn.ingest import read_incidents
         from earlywarn.model.backtest import format_table, run_backtests
+        from earlywarn.model.selection import SELECTION_MONTHS
         from earlywarn.model.window import panel_start
 
         progress.enable()
@@ -118,7 +119,9 @@ def register(app: typer.Typer) -> None:
         loc = _localities(inc, unit, ts, cell_km, boundaries, id_field)
         with progress.stage(f"features for {len(loc):,} localities"):
             panel = build_panel(inc, loc, unit=unit, horizon_weeks=primary_horizon, horizons=horizons, step=step,
-                                rows_from=panel_start(ts, years, max(horizons)))
+                                # the walk-forward's warm-up folds start the product's window before ts
+                                rows_from=panel_start(ts - pd.DateOffset(months=SELECTION_MONTHS),
+                                                      years, 2 * max(horizons)))
         result = run_backtests(
             panel,
             horizons=horizons,

@@ -30,7 +30,13 @@ matter for early warning (``subsets``):
   the scores are probabilities of a different event, so Brier is not shown).
 
 ``selection`` (:func:`earlywarn.model.selection.choose`) names the scorer the
-product would publish on these folds, and why.
+selection rule picks on these folds, and why. On a full backtest that is
+*hindsight*: it is chosen on the test folds' own labels. ``walk_forward``
+(:mod:`earlywarn.model.walkforward`) is the product as deployed: each test
+fold scored by the scorer chosen only from what was known before it, by
+the product's own rule and window. ``ci`` holds 95% intervals of AUPR, AUROC
+and Brier skill of every scorer and of the differences that matter (a
+block bootstrap by as-of week, :mod:`earlywarn.model.uncertainty`).
 
 Metrics are computed pooled over all test rows and per fold. Brier skill is
 measured against predicting each fold's *training* base rate, so it is the
@@ -56,9 +62,11 @@ from earlywarn.config import DEFAULT_PRIMARY_HORIZON
 from earlywarn.features import columns
 from earlywarn.features.panel import TARGET_COL, TARGET_COUNT_COL, feature_columns, labelled_sample
 from earlywarn.model import baselines, selection
-from earlywarn.model.selection import Selection
-from earlywarn.model.splits import RollingOrigin
+from earlywarn.model.selection import SELECTION_FOLD_MONTHS, SELECTION_MONTHS, Selection
+from earlywarn.model.splits import Fold, RollingOrigin
 from earlywarn.model.threat import DEFAULT_SEED, ModelParams, ThreatModel
+from earlywarn.model.uncertainty import DEFAULT_REPS
+from earlywarn.model.walkforward import FoldRows, intervals, walk_forward
 
 METRIC_KEYS = ("auroc", "aupr", "brier", "brier_skill", "topk_recall")
 TOP_SHARE = 0.10
@@ -189,7 +197,8 @@ def _run_fold(train: pd.DataFrame, test: pd.DataFrame, f0: pd.Timestamp, f1: pd.
         "fit_seconds": round(fit_seconds, 2),
         **_scored(y, scores, rate),
     }
-    extra = {"onset": onset_rows(test), "onset_rate": onset_rate, "escalation": escalation_label(test, h)}
+    extra = {"onset": onset_rows(test), "onset_rate": onset_rate, "escalation": escalation_label(test, h),
+             "week": test["as_of"].to_numpy("datetime64[D]")}
     return fold, y, scores, rate, extra
 
 
@@ -228,7 +237,10 @@ class BacktestResult:
     config: dict = field(default_factory=dict)  # how the backtest was run
     seconds: float = 0.0
     fit_seconds_mean: float = 0.0
-    selection: Selection | None = None  # the scorer the product would publish on these folds
+    selection: Selection | None = None  # the scorer the rule picks on these folds (full backtest: hindsight)
+    walk_forward: dict | None = None  # the product as deployed: per fold, the scorer chosen before it
+    ci: dict | None = None  # 95% week-bootstrap intervals of every scorer and of the differences
+    rows: FoldRows | None = field(default=None, repr=False, compare=False)  # test-row predictions (not in JSON)
 
     @property
     def horizon_weeks(self) -> int | None:
@@ -260,6 +272,10 @@ class BacktestResult:
                 "config": self.config, "seconds": self.seconds, "fit_seconds_mean": self.fit_seconds_mean}
         if self.selection is not None:
             out["selection"] = self.selection.to_dict()
+        if self.walk_forward is not None:
+            out["walk_forward"] = self.walk_forward
+        if self.ci is not None:
+            out["ci"] = self.ci
         return out
 
     def card_summary(self) -> dict:
@@ -270,6 +286,9 @@ class BacktestResult:
             "baselines": self.baselines,
             "subsets": self.subsets,
             "selection": None if self.selection is None else self.selection.to_dict(),
+            "walk_forward": None if self.walk_forward is None else
+            {k: v for k, v in self.walk_forward.items() if k != "evidence_per_fold"},
+            "ci": self.ci,
             "n_test_rows": self.n_test_rows,
             "n_test_positives": self.n_test_positives,
             "n_folds": len(self.folds),
@@ -323,6 +342,8 @@ def run_backtest(
     max_train_rows: int | None = None,
     n_jobs: int | None = None,
     history_years: float | None = None,
+    with_walk_forward: bool = True,
+    ci_reps: int = DEFAULT_REPS,
 ) -> BacktestResult:
     """Retrain-per-fold backtest of the model and every baseline on the same rows.
 
@@ -364,14 +385,22 @@ def run_backtest(
     history_years : float, optional
         Each fold trains (model and baselines alike) only on its rows within
         that many years before the last of them (:mod:`earlywarn.model.window`).
+    with_walk_forward : bool
+        Add two warm-up folds before ``test_start`` (the product's window,
+        refitted every 3 months) and report ``walk_forward``: each fold scored
+        by the scorer chosen before it (:mod:`earlywarn.model.walkforward`).
+        Production's own short backtest does not need it.
+    ci_reps : int
+        Bootstrap replicates of the intervals (``ci``; 0: none).
 
     Returns
     -------
     BacktestResult
         Pooled and per-fold metrics of every scorer, the onset and escalation
         views, the model's calibration table, the run's config and the
-        scorer the product would publish (``selection``). ``to_dict()`` is
-        the JSON ``earlywarn backtest`` writes.
+        scorer the rule picks on these folds (``selection``: hindsight on a
+        full backtest), the product as deployed (``walk_forward``) and the
+        intervals (``ci``). ``to_dict()`` is the JSON ``earlywarn backtest`` writes.
 
     Raises
     ------
@@ -411,8 +440,10 @@ def run_backtest(
     t0 = time.perf_counter()
     jobs = min(backtest_jobs() if n_jobs is None else max(1, int(n_jobs)), n_folds)
     # lazily: only the folds being dispatched hold their rows
+    warm = list(_warmup_folds(splitter, panel, test_start, h)) if with_walk_forward else []
+    n_folds += len(warm)
     args = ((panel.iloc[f.train], panel.iloc[f.test], f.start, f.end, h, factory, max_train_rows, seed)
-            for f in splitter.folds(panel))
+            for f in [*warm, *splitter.folds(panel)])
     if jobs > 1:
         from joblib import Parallel, delayed
 
@@ -420,10 +451,14 @@ def run_backtest(
         results = Parallel(n_jobs=jobs, return_as="generator")(delayed(_run_fold)(*a) for a in args)
     else:
         results = (_run_fold(*a) for a in args)
-    for res in progress.track(results, total=n_folds, what="backtest fold"):
+    warm_rows: list[tuple] = []
+    for i, res in enumerate(progress.track(results, total=n_folds, what="backtest fold")):
         if res is None:
             continue
         fold, y, scores, rate, extra = res
+        if i < len(warm):  # warm-up: only the walk-forward choice of the first folds reads it
+            warm_rows.append((y, scores, rate, extra["week"], fold))
+            continue
         for name, p in scores.items():
             pooled.setdefault(name, []).append(p)
         folds.append(fold)
@@ -461,8 +496,77 @@ def run_backtest(
         seconds=round(time.perf_counter() - t0, 2),
         fit_seconds_mean=round(float(np.mean([f["fit_seconds"] for f in folds])), 2),
     )
+    test = FoldRows(y_all, scores, ref_all, np.concatenate([e["week"] for e in extras]),
+                    np.concatenate([np.full(len(y), k) for k, y in enumerate(ys)]))
+    result.rows = test
     result.selection = selection.choose(result)
+    if with_walk_forward:
+        result.selection.basis = ("hindsight: chosen on these test folds' own labels, which the product never "
+                                  "has (walk_forward is the product as deployed)")
+        first = panel.loc[panel[TARGET_COL].notna(), "as_of"].min()
+        t_wf = time.perf_counter()
+        result.walk_forward = _walk_forward(test, warm_rows, folds, h, first, seed)
+        result.walk_forward["seconds"] = round(time.perf_counter() - t_wf, 2)  # the choices, not the warm-up fits
+        result.walk_forward["warmup_fit_seconds"] = round(sum(w[4]["fit_seconds"] for w in warm_rows), 2)
+    if ci_reps:
+        t_ci = time.perf_counter()
+        result.ci = _intervals(result, ci_reps, seed)
+        result.ci["bootstrap"]["seconds"] = round(time.perf_counter() - t_ci, 2)
+    result.seconds = round(time.perf_counter() - t0, 2)
     return result
+
+
+def _warmup_folds(splitter: RollingOrigin, panel: pd.DataFrame, test_start, h: int) -> list[Fold]:
+    """Two folds before ``test_start`` covering the product's window for the first test fold (refit every 3 months)."""
+    ts = pd.Timestamp(test_start)
+    w0 = (ts - pd.Timedelta(weeks=h) - pd.DateOffset(months=SELECTION_MONTHS)).normalize()
+    mid = w0 + pd.DateOffset(months=SELECTION_FOLD_MONTHS)
+    out = []
+    for a, b in ((w0, mid), (mid, ts)):
+        train, test = splitter.masks(panel, a, b)
+        if train.any() and test.any():
+            out.append(Fold(a, b, np.flatnonzero(train), np.flatnonzero(test)))
+    return out
+
+
+def _walk_forward(test: FoldRows, warm_rows: list[tuple], folds: list[dict], h: int, first_labelled,
+                  seed: int) -> dict:
+    """The ``walk_forward`` record: choices per fold, pooled metrics of the walk-forward (and previous-rule) scores."""
+    parts = [FoldRows(y, {k: v for k, v in s.items()}, np.full(len(y), rate), wk, np.full(len(y), -1 - i))
+             for i, (y, s, rate, wk, _) in enumerate(warm_rows)] + [test]
+    names = list(test.scores)
+    every = FoldRows(np.concatenate([p.y for p in parts]),
+                     {k: np.concatenate([p.scores[k] for p in parts]) for k in names},
+                     np.concatenate([p.ref for p in parts]), np.concatenate([p.week for p in parts]),
+                     np.concatenate([p.fold for p in parts]))
+    record, wf, old = walk_forward(every, [pd.Timestamp(f["start"]) for f in folds], h,
+                                   first_labelled=first_labelled, seed=seed)
+    test.scores["walk_forward"] = wf
+    m = metrics(test.y, wf, test.ref)
+    prev = metrics(test.y, old, test.ref)
+    return {**m, "scorer_per_fold": record["scorer_per_fold"],
+            "fold_starts": [f["start"] for f in folds],
+            "evidence_per_fold": record["evidence_per_fold"],
+            "warmup_folds": [{"start": w[4]["start"], "end": w[4]["end"], "n_test": w[4]["n_test"]} for w in warm_rows],
+            "rule": selection.RULE,
+            "window": f"the last {SELECTION_MONTHS} months of rows whose target window had closed before the fold "
+                      f"({selection.LONG_SELECTION_MONTHS} when they hold fewer than {selection.MIN_POSITIVES} "
+                      f"positives or {selection.MIN_FOLDS} folds)",
+            "previous_rule": {**prev, "scorer_per_fold": record["previous_rule_per_fold"],
+                              "rule": selection.POINT_RULE}}
+
+
+def _intervals(result: BacktestResult, reps: int, seed: int) -> dict:
+    """``ci``: every scorer's intervals and the differences; the walk-forward's also under ``walk_forward.ci``."""
+    point = {"model": result.model, **result.baselines}
+    if result.stacked is not None:
+        point["stacked"] = result.stacked
+    if result.walk_forward is not None:
+        point["walk_forward"] = result.walk_forward
+    ci = intervals(result.rows, point, reps=reps, seed=seed)
+    if result.walk_forward is not None:
+        result.walk_forward["ci"] = ci["walk_forward"]
+    return ci
 
 
 def _subsets(y: np.ndarray, scores: dict[str, np.ndarray], extras: list[dict], onset_ref: np.ndarray) -> dict:
@@ -556,6 +660,11 @@ def format_table(result: BacktestResult) -> str:
             cells.append(f"{v:>13.4f}" if v is not None else f"{'n/a':>13}")
         if result.scorer_metrics(name) is not None:
             rows.append(f"{name:<22}" + "".join(cells))
+    wf = result.walk_forward
+    if wf is not None:
+        cells = [f"{wf[key]:>13.4f}" if sub is None and wf.get(key) is not None else f"{'n/a':>13}"
+                 for key, _, sub in cols]
+        rows.append(f"{'walk-forward (deployed)':<22}" + "".join(cells))
     onset = subsets.get("onset", {})
     rows.append(
         f"test rows {result.n_test_rows}, positives {result.n_test_positives}"
@@ -563,6 +672,60 @@ def format_table(result: BacktestResult) -> str:
         + f"; folds {len(result.folds)}"
         + f", model fit {result.fit_seconds_mean:.1f} s per fold"
     )
+    if result.ci is not None:
+        rows.extend(interval_lines(result))
+    if wf is not None:
+        per = ", ".join(f"{_short_name(a)} {b}" for a, b in _runs(wf["scorer_per_fold"]))
+        old = ", ".join(f"{_short_name(a)} {b}" for a, b in _runs(wf["previous_rule"]["scorer_per_fold"]))
+        rows.append(f"walk-forward (each fold scored by the scorer chosen before it): {per} fold(s); "
+                    f"the previous rule would have chosen {old} (AUPR {_fmt(wf['previous_rule']['aupr'])})")
     if result.selection is not None:
-        rows.append(f"published: {result.selection.why}")
+        label = "hindsight choice (on these test folds' own labels)" if result.walk_forward is not None else "published"
+        ev = result.selection.evidence_text()
+        rows.append(f"{label}: {result.selection.why}" + (f" [{ev}]" if ev else ""))
     return "\n".join(rows)
+
+
+def interval_lines(result: BacktestResult) -> list[str]:
+    """The intervals in words: AUPR and Brier skill of every scorer, and the differences (bootstrap by week)."""
+    ci = result.ci or {}
+    info = ci.get("bootstrap", {})
+    out = [f"95% intervals, {info.get('reps')} week-block bootstrap replicates over {info.get('weeks')} as-of weeks:"]
+    named = [("walk_forward", ci.get("walk_forward"), result.walk_forward), ("model", ci.get("model"), result.model),
+             ("stacked", ci.get("stacked"), result.stacked),
+             *[(n, c, result.baselines.get(n)) for n, c in ci.get("baselines", {}).items()]]
+    for name, c, m in named:
+        if c is None or m is None:
+            continue
+        out.append(f"  {name:<22} AUPR {_fmt(m.get('aupr'))} {_ci(c.get('aupr'))}  AUROC {_fmt(m.get('auroc'))} "
+                   f"{_ci(c.get('auroc'))}  Brier skill {_fmt(m.get('brier_skill'))} {_ci(c.get('brier_skill'))}")
+    for label, d in ci.get("differences", {}).items():
+        a = d["aupr"]
+        out.append(f"  {label:<40} AUPR {_fmt(a['estimate'], signed=True)} {_ci(a['ci'], signed=True)} "
+                   f"{'distinguishable from 0' if a['distinguishable'] else 'not distinguishable from 0'}; "
+                   f"Brier skill {_fmt(d['brier_skill']['estimate'], signed=True)} "
+                   f"{_ci(d['brier_skill']['ci'], signed=True)}")
+    return out
+
+
+def _fmt(v, signed: bool = False) -> str:
+    return "n/a" if v is None else (f"{v:+.3f}" if signed else f"{v:.3f}")
+
+
+def _ci(c, signed: bool = False) -> str:
+    return "[n/a]" if not c else f"[{_fmt(c[0], signed)}, {_fmt(c[1], signed)}]"
+
+
+def _short_name(scorer: str) -> str:
+    return scorer.removeprefix("baseline:")
+
+
+def _runs(names: list[str]) -> list[tuple[str, int]]:
+    """Consecutive runs of the same name: ``[("model", 3), ("baseline:x", 2)]``."""
+    out: list[tuple[str, int]] = []
+    for n in names:
+        if out and out[-1][0] == n:
+            out[-1] = (n, out[-1][1] + 1)
+        else:
+            out.append((n, 1))
+    return out

@@ -17,6 +17,7 @@ import numpy as np
 
 from earlywarn.atomic import write_text
 from earlywarn.features.panel import feature_group
+from earlywarn.model.selection import RULE, evidence_text
 
 if TYPE_CHECKING:
     from earlywarn.model.backtest import BacktestResult, Backtests
@@ -40,6 +41,10 @@ LIMITATIONS = (
     "Onsets (no attack on civilians in the place in the past year) are the hard case: on the Syria test folds "
     "the model's onset AUPR (0.156) is below the spatial-lag logistic's (0.176) and the model stacked with the "
     "baselines does best there (0.185); a new front line far from recent violence is rarely foreseen.",
+    "Evaluated as deployed (walk-forward: each Syria test fold scored by the scorer chosen before it), the "
+    "product's AUPR is 0.710 [95% interval 0.668, 0.757] against the spatial-lag logistic's 0.708 on the same "
+    "rows: a difference of +0.002 [-0.007, +0.009], not distinguishable from zero. A backtest's own selection "
+    "is hindsight and flatters; read the walk-forward row.",
     "Scores of different horizons come from separately fitted models; a longer horizon is raised to a "
     "shorter one's probability where they disagree, so the three figures read consistently.",
 )
@@ -128,8 +133,8 @@ def write_model_card(model: Forecaster, out_dir: str | Path,
         "task": primary["task"],
         "algorithm": "HistGradientBoosting (Poisson on target counts, monotonic, early-stopped), logistic "
         "regression and baselines as members, stacked and calibrated on a later slice; per horizon, the published "
-        "scorer is whichever of the model, the model stacked with the baselines or a baseline alone was best on "
-        "the mission's own backtest",
+        "scorer is one of the model, the model stacked with the baselines or a baseline alone, chosen on the "
+        "mission's own short backtest: the simplest unless a more complex one leads by more than its interval",
         "seed": model.seed,
         "horizon_weeks": model.primary_horizon,
         "horizons": [int(h) for h in model.horizons],
@@ -162,14 +167,14 @@ def write_model_card(model: Forecaster, out_dir: str | Path,
         f"**Algorithm.** {card['algorithm']}; seed {model.seed}.",
         "",
         "## Published scores",
-        "| horizon | published scorer | why |",
-        "|---|---|---|",
+        "| horizon | published scorer | why | evidence |",
+        "|---|---|---|---|",
         *[f"| {_weeks(h)}{' (primary)' if int(h) == model.primary_horizon else ''} | `{d['scorer']}` | "
-          f"{(d['selection'] or {}).get('why', 'no backtest: the model is published unmeasured')} |"
+          f"{(d['selection'] or {}).get('why', 'no backtest: the model is published unmeasured')} | "
+          f"{evidence_text((d['selection'] or {}).get('evidence')) or 'n/a'} |"
           for h, d in per_h.items()],
         "",
-        "Rule: among the scorers whose Brier score is within 1% of the best on the same folds, the one with the "
-        "highest AUPR (ties: model, stacked, baselines). Probabilities are made consistent across horizons "
+        f"Rule: {RULE}. Probabilities are made consistent across horizons "
         "(P(1 wk) <= P(4 wk) <= P(12 wk)) by raising a longer horizon to a shorter one's where needed. Drivers are "
         "computed on the published scorer, whichever it is.",
         "",
@@ -245,7 +250,55 @@ def _backtest_lines(bt: dict | None) -> list[str]:
             f"{_f(m.get('brier_skill'))} | {_f(m.get('topk_recall'))} | {_f(o.get('auroc'))} | {_f(o.get('aupr'))} | "
             f"{_f(o.get('brier_skill'))} | {_f(e.get('auroc'))} | {_f(e.get('aupr'))} |"
         )
+    wf = bt.get("walk_forward")
+    if wf is not None:
+        out.append(f"| walk-forward (the product as deployed) | {_f(wf.get('auroc'))} | {_f(wf.get('aupr'))} | "
+                   f"{_f(wf.get('brier'), 4)} | {_f(wf.get('brier_skill'))} | {_f(wf.get('topk_recall'))} | n/a | n/a "
+                   "| n/a | n/a | n/a |")
+        out += ["", "Walk-forward: each test fold is scored by the scorer the rule chose only from rows whose target "
+                f"window had closed before the fold ({wf.get('window', '')}); chosen per fold: "
+                + ", ".join(f"`{x}`" for x in wf.get("scorer_per_fold", [])) + ". The previous rule (highest AUPR "
+                f"point estimate) would have reached AUPR {_f((wf.get('previous_rule') or {}).get('aupr'))}. The "
+                "window after the first folds is made of earlier test folds refitted monthly (production refits its "
+                "short backtest every 3 months)."]
+        if bt.get("selection"):
+            out.append("The backtest's own selection above is hindsight: chosen on the test folds' own labels.")
+    else:
+        out += ["", "This is the short backtest the published scorer was chosen on (the product's own choice, made "
+                "before any of the folds it will score). How that choice does on folds it has not seen - the "
+                "product as deployed - is the walk-forward of `earlywarn backtest` (README, \"Threat model and how "
+                "well it does\")."]
+    out += _interval_lines(bt.get("ci"), bt)
     return out
+
+
+def _interval_lines(ci: dict | None, bt: dict) -> list[str]:
+    """Intervals of every scorer and the differences, with whether each excludes 0."""
+    if not ci:
+        return []
+    info = ci.get("bootstrap", {})
+    out = ["", f"95% intervals ({info.get('method', 'bootstrap')}; {info.get('reps')} replicates, "
+           f"{info.get('weeks')} weeks):", "",
+           "| scorer | AUPR | AUROC | Brier skill |", "|---|---|---|---|"]
+    named = [("walk-forward", ci.get("walk_forward"), bt.get("walk_forward")), ("model", ci.get("model"), bt["model"]),
+             ("stacked", ci.get("stacked"), bt.get("stacked")),
+             *[(n, c, bt["baselines"].get(n)) for n, c in ci.get("baselines", {}).items()]]
+    for name, c, m in named:
+        if c is None or m is None:
+            continue
+        out.append(f"| {name} | " + " | ".join(f"{_f(m.get(k))} {_span(c.get(k))}"
+                                               for k in ("aupr", "auroc", "brier_skill")) + " |")
+    out += ["", "| difference | AUPR | distinguishable from 0? | Brier skill | distinguishable from 0? |",
+            "|---|---|---|---|---|"]
+    for label, d in ci.get("differences", {}).items():
+        a, b = d["aupr"], d["brier_skill"]
+        out.append(f"| {label} | {_f(a['estimate'])} {_span(a['ci'])} | {'yes' if a['distinguishable'] else 'no'} | "
+                   f"{_f(b['estimate'])} {_span(b['ci'])} | {'yes' if b['distinguishable'] else 'no'} |")
+    return out
+
+
+def _span(c) -> str:
+    return "[n/a]" if not c else f"[{c[0]:.3f}, {c[1]:.3f}]"
 
 
 def _f(v, digits: int = 3) -> str:

@@ -35,13 +35,21 @@ from earlywarn.manifest import RunManifest
 from earlywarn.model.backtest import BacktestResult, Backtests, run_backtests
 from earlywarn.model.file import OutdatedModelError
 from earlywarn.model.forecaster import Forecaster, train_model
-from earlywarn.model.selection import PublishedScore, not_worse
+from earlywarn.model.selection import (
+    LONG_SELECTION_MONTHS,
+    MIN_FOLDS,
+    MIN_POSITIVES,
+    SELECTION_FOLD_MONTHS,
+    SELECTION_MONTHS,
+    PublishedScore,
+    not_worse,
+)
 from earlywarn.model.threat import ModelParams
 from earlywarn.model.window import in_window, panel_start
 
 POINTER = "current.json"
 MAX_TRAIN_ROWS = 150_000  # labelled rows fitted as they are; beyond this, a weighted sample (as continental)
-BACKTEST_MONTHS = 6  # the short backtest a new model earns its place with (backtest_for)
+BACKTEST_MONTHS = SELECTION_MONTHS  # the short backtest a new model earns its place with (backtest_for)
 
 
 class NoUsableModel(RuntimeError):
@@ -138,15 +146,15 @@ def load_champion(cfg: MissionConfig, manifest: RunManifest | None = None) -> Fo
 def rows_start(cfg: MissionConfig, end) -> pd.Timestamp | None:
     """First as-of date the nightly run needs panel rows for (None: all), given the data end.
 
-    The short backtest's first fold starts ``BACKTEST_MONTHS`` before the last
-    labelled date, and its training rows reach ``model.history_years`` back
+    The short backtest's first fold starts at most ``LONG_SELECTION_MONTHS``
+    (its widened window) before the last labelled date, and its training rows reach ``model.history_years`` back
     from there (the longest horizon, whose labels end first, reaches furthest);
     scoring and the final fit need only later rows. Earlier incidents still
     feed the features (``build_panel(rows_from=...)``).
     """
     longest = max(cfg.horizons)
     last_labelled = pd.Timestamp(end) - pd.Timedelta(weeks=cfg.primary_horizon)
-    first_fold = (last_labelled - pd.DateOffset(months=BACKTEST_MONTHS)).normalize()
+    first_fold = (last_labelled - pd.DateOffset(months=LONG_SELECTION_MONTHS)).normalize()
     return panel_start(first_fold, cfg.model.history_years, longest)
 
 
@@ -168,13 +176,27 @@ def mission_params(cfg: MissionConfig) -> ModelParams:
 
 
 def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | None = None,
-                 months: int = BACKTEST_MONTHS, fold_months: int = 3) -> Backtests | None:
+                 months: int = BACKTEST_MONTHS, fold_months: int = SELECTION_FOLD_MONTHS) -> Backtests | None:
     """Rolling-origin backtest of every horizon over the last ``months`` of labelled data (primary horizon's).
 
     Kept short (two folds by default, retraining every ``fold_months``) because it runs inside the nightly
     run when a mission has no model; the full monthly-fold backtest is `earlywarn backtest`. Every horizon
     is tested from the same start; a longer horizon's labels end earlier, so it gets fewer test weeks.
+    When the primary horizon's folds hold fewer than ``MIN_POSITIVES`` positive rows (or folds) and the
+    data allow, the window is widened to ``LONG_SELECTION_MONTHS`` (four folds): a choice needs evidence.
     """
+    bt = _short_backtest(cfg, panel, params, months, fold_months)
+    if bt is None or months >= LONG_SELECTION_MONTHS:
+        return bt
+    primary = bt.primary_result
+    if primary.n_test_positives >= MIN_POSITIVES and len(primary.folds) >= MIN_FOLDS:
+        return bt
+    return _short_backtest(cfg, panel, params, LONG_SELECTION_MONTHS, fold_months) or bt
+
+
+def _short_backtest(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | None, months: int,
+                    fold_months: int) -> Backtests | None:
+    """:func:`backtest_for` over exactly ``months`` (None: too little history, or no usable fold)."""
     labelled = panel.loc[panel[TARGET_COL].notna(), "as_of"]  # the dates only: not a copy of every feature
     if labelled.empty:
         return None
@@ -187,7 +209,8 @@ def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | 
     try:
         return run_backtests(panel, horizons=cfg.horizons, primary_horizon=cfg.primary_horizon, test_start=start,
                              seed=cfg.model.seed, fold_months=fold_months, params=params or mission_params(cfg),
-                             max_train_rows=MAX_TRAIN_ROWS, history_years=cfg.model.history_years)
+                             max_train_rows=MAX_TRAIN_ROWS, history_years=cfg.model.history_years,
+                             with_walk_forward=False)
     except ValueError:
         return None
 

@@ -1,27 +1,38 @@
-"""Which scorer a mission publishes: never one that a simple baseline beat on the same folds.
+"""Which scorer a mission publishes, chosen only on evidence it has, preferring the simpler scorer.
 
 The candidates are the model, the model stacked with the baselines, and
 each baseline alone that reads the row's own features
 (:data:`earlywarn.model.baselines.STACK_MEMBERS`), all measured on the same
-rolling-origin folds of the mission's own backtest.
+rolling-origin folds (in production: the short backtest a model is trained
+with, :func:`earlywarn.model.registry.backtest_for`).
 
-The rule, in the words the model card repeats: *among the scorers whose
-Brier score is within 1% of the best Brier, publish the one with the
-highest AUPR* (ties: model, then stacked, then baselines, in that order).
-Brier comes first as a gate because a published number is read as a
-probability (a badly calibrated score fails the analyst who quotes it);
-AUPR then decides because an early-warning list is read from the top.
-When one scorer is best on both, the rule picks it; when none is, the
-choice and the numbers behind it are spelt out in ``why``.
+The rule, in the words the model card repeats (:data:`RULE`): *among the
+scorers whose Brier score is within 1% of the best Brier, start from the
+simplest (baselines < spatial-lag logistic < model < stacked, the best AUPR
+within a tier) and move to a more complex one only when its AUPR lead is
+larger than its interval* (a week-block bootstrap of the difference,
+:mod:`earlywarn.model.uncertainty`, excludes 0). With too little evidence
+(fewer than :data:`MIN_POSITIVES` positive rows or :data:`MIN_FOLDS` folds)
+the simplest eligible scorer is kept. Brier comes first as a gate because a
+published number is read as a probability; AUPR then decides because an
+early-warning list is read from the top; simplicity breaks what the data
+cannot, because a choice made on a few months is noisy (issue 24: the
+previous rule, the highest AUPR point estimate, published a baseline that
+ranked fourth of six on the following folds).
 
-The champion/challenger rule (:func:`not_worse`) is the same comparison
-applied to two published scorers on the same folds.
+:func:`choose_on` applies the rule to row-level predictions;
+:func:`choose` to a backtest result (its rows when it kept them, else its
+pooled metrics: :func:`choose_points`, the previous point-estimate rule).
+The champion/challenger rule (:func:`not_worse`) compares two published
+scorers on the same folds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from earlywarn.model.baselines import LABELS, STACK_MEMBERS
 
@@ -35,7 +46,19 @@ SCORER_LABELS = {
     "stacked": "the model stacked with the baselines",
     **{f"baseline:{n}": f"baseline alone: {LABELS[n]}" for n in STACK_MEMBERS},
 }
-RULE = f"Brier within {BRIER_TOLERANCE:.0%} of the best, then highest AUPR"
+POINT_RULE = f"Brier within {BRIER_TOLERANCE:.0%} of the best, then highest AUPR"  # the rule before issue 24
+# simplicity order: a more complex scorer must earn its place (lead by more than its interval)
+TIERS = {"baseline:persistence": 0, "baseline:conflictology": 0, "baseline:decay_history": 0,
+         "baseline:spatial_lag_logistic": 1, "model": 2, "stacked": 3}
+MIN_POSITIVES = 30  # positive rows a choice needs before a more complex scorer can be preferred
+MIN_FOLDS = 2  # folds (refits) the evidence must span
+SELECTION_MONTHS = 6  # the product's evaluation window: the last 6 months of labelled rows
+LONG_SELECTION_MONTHS = 12  # the longer window used when 6 months hold too little evidence and the data allow
+SELECTION_FOLD_MONTHS = 3  # the product's short backtest refits every 3 months (two folds in 6 months)
+SELECTION_REPS = 300  # bootstrap replicates behind a choice (the report's intervals use more)
+RULE = (f"Brier within {BRIER_TOLERANCE:.0%} of the best; then the simplest (baselines < spatial-lag logistic < "
+        f"model < stacked), a more complex scorer only when its AUPR lead's 95% week-bootstrap interval excludes 0; "
+        f"at least {MIN_POSITIVES} positive rows and {MIN_FOLDS} folds before anything but the simplest is chosen")
 
 
 @dataclass
@@ -55,13 +78,34 @@ class Selection:
     brier: float | None = None
     auroc: float | None = None
     rule: str | None = None  # None: nothing was compared (no positive test rows)
+    evidence: dict | None = None  # what the choice rests on: rows, positives, folds, weeks
+    basis: str | None = None  # which rows it was chosen on (a full backtest's own test folds: hindsight)
 
     def to_dict(self) -> dict:
         """The JSON shape users see (a choice made without candidates has no numbers and no rule)."""
         if self.rule is None:
-            return {"scorer": self.scorer, "label": self.label, "why": self.why, "candidates": list(self.candidates)}
-        return {"scorer": self.scorer, "label": self.label, "why": self.why, "aupr": self.aupr,
-                "brier": self.brier, "auroc": self.auroc, "rule": self.rule, "candidates": list(self.candidates)}
+            out = {"scorer": self.scorer, "label": self.label, "why": self.why, "candidates": list(self.candidates)}
+        else:
+            out = {"scorer": self.scorer, "label": self.label, "why": self.why, "aupr": self.aupr,
+                   "brier": self.brier, "auroc": self.auroc, "rule": self.rule, "candidates": list(self.candidates)}
+        if self.evidence is not None:
+            out["evidence"] = dict(self.evidence)
+        if self.basis is not None:
+            out["basis"] = self.basis
+        return out
+
+    def evidence_text(self) -> str:
+        """The evidence in words, for the map header and the card ("" when unknown)."""
+        return evidence_text(self.evidence)
+
+
+def evidence_text(ev: dict | None) -> str:
+    """``"chosen on 4 folds, 26 weeks, 1,234 rows with 87 positives"`` ("" when unknown)."""
+    if not ev:
+        return ""
+    return (f"chosen on {ev['folds']} fold{'s' if ev['folds'] != 1 else ''}, {ev['weeks']} weeks, "
+            f"{ev['rows']:,} rows with {ev['positives']:,} positives"
+            + ("" if ev.get("enough", True) else " (too little evidence to prefer a more complex scorer)"))
 
 
 @dataclass
@@ -96,10 +140,89 @@ def candidates(result: BacktestResult) -> dict[str, dict]:
 
 
 def choose(result: BacktestResult) -> Selection:
-    """The published scorer on these folds, its metrics, every candidate's, and why.
+    """The published scorer on these folds by :data:`RULE` (row-level predictions kept by the backtest).
 
-    Reads only ``result``'s pooled metrics (``model``, ``stacked``,
-    ``baselines``), so it can run before the result is complete.
+    A result without its rows (made by hand, or read back from JSON) is
+    chosen on its pooled metrics by the previous rule (:func:`choose_points`).
+    """
+    rows = getattr(result, "rows", None)
+    if rows is None:
+        return choose_points(result)
+    keep = np.ones(len(rows.y), dtype=bool)
+    return choose_on(rows.y, rows.scores, rows.ref, rows.week, rows.fold, keep)
+
+
+def publishable(scores: dict) -> list[str]:
+    """The publishable scorer names (:data:`SCORER_LABELS`) among a backtest's score keys."""
+    out = [k for k in ("model", "stacked") if k in scores]
+    return out + [f"baseline:{n}" for n in STACK_MEMBERS if n in scores]
+
+
+def _raw(name: str) -> str:
+    return name.removeprefix("baseline:")
+
+
+def choose_on(y: np.ndarray, scores: dict[str, np.ndarray], ref: np.ndarray, week: np.ndarray, fold: np.ndarray,
+              keep: np.ndarray, *, reps: int = SELECTION_REPS, seed: int = 0) -> Selection:
+    """:data:`RULE` applied to the rows ``keep`` of row-level predictions (``scores`` keyed as the backtest's).
+
+    ``week`` (as-of date per row) is the bootstrap block and counts the
+    weeks; ``fold`` (fold id per row) counts the folds the evidence spans.
+    """
+    from earlywarn.model.backtest import metrics
+    from earlywarn.model.uncertainty import bootstrap
+
+    y, ref_k = y[keep], ref[keep]
+    ev = {"rows": int(keep.sum()), "positives": int(y.sum()), "folds": int(len(np.unique(fold[keep]))),
+          "weeks": int(len(np.unique(week[keep])))}
+    ev["enough"] = ev["positives"] >= MIN_POSITIVES and ev["folds"] >= MIN_FOLDS
+    names = publishable(scores)
+    cands = {k: metrics(y, scores[_raw(k)][keep], ref_k) for k in names}
+    cands = {k: m for k, m in cands.items() if m.get("aupr") is not None and m.get("brier") is not None}
+    if not cands:
+        return Selection("model", SCORER_LABELS["model"], "no positive rows: nothing to compare; the model is "
+                         "published", evidence=ev)
+    best_brier = min(m["brier"] for m in cands.values())
+    eligible = [k for k, m in cands.items() if m["brier"] <= best_brier * (1 + BRIER_TOLERANCE)]
+    by_tier: dict[int, str] = {}
+    for k in sorted(eligible, key=lambda k: (TIERS[k], -cands[k]["aupr"])):
+        by_tier.setdefault(TIERS[k], k)
+    tiers = sorted(by_tier)
+    chosen, steps = by_tier[tiers[0]], []
+    if ev["enough"] and len(tiers) > 1:
+        rep = bootstrap(y, {k: scores[_raw(k)][keep] for k in by_tier.values()}, ref_k, week[keep], reps=reps,
+                        seed=seed)
+        for t in tiers[1:]:
+            cand = by_tier[t]
+            d = rep.difference(cand, chosen, "aupr", cands[cand]["aupr"] - cands[chosen]["aupr"])
+            ci = d["ci"]
+            lead = f"{_short(cand)} leads {_short(chosen)} by {d['estimate']:+.3f} AUPR" + (
+                f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else " (no interval)")
+            if d["distinguishable"] and d["estimate"] > 0:
+                steps.append(lead + ": more than its interval, taken")
+                chosen = cand
+            else:
+                steps.append(lead + ": within its interval, the simpler kept")
+    m = cands[chosen]
+    why = (f"{SCORER_LABELS[chosen]}: the simplest scorer with Brier within {BRIER_TOLERANCE:.0%} of the best "
+           f"({best_brier:.4f}) that no more complex one beat by more than its interval; AUPR {m['aupr']:.3f}, "
+           f"Brier {m['brier']:.4f}"
+           + (f" ({'; '.join(steps)})" if steps else "")
+           + ("" if ev["enough"] else f"; too little evidence (need {MIN_POSITIVES} positives and {MIN_FOLDS} "
+              "folds) to prefer a more complex scorer"))
+    return Selection(
+        scorer=chosen, label=SCORER_LABELS[chosen], why=why, aupr=m["aupr"], brier=m["brier"], auroc=m.get("auroc"),
+        rule=RULE, evidence=ev,
+        candidates=[{"scorer": k, "aupr": c["aupr"], "brier": c["brier"], "auroc": c.get("auroc")}
+                    for k, c in cands.items()],
+    )
+
+
+def choose_points(result: BacktestResult) -> Selection:
+    """The previous rule, on pooled point estimates only: Brier within 1% of the best, then the highest AUPR.
+
+    Kept for results without row-level predictions and to report what the
+    old rule would have chosen (walk-forward ``previous_rule``).
     """
     cands = candidates(result)
     if not cands:
@@ -128,7 +251,7 @@ def choose(result: BacktestResult) -> Selection:
         aupr=m["aupr"],
         brier=m["brier"],
         auroc=m.get("auroc"),
-        rule=RULE,
+        rule=POINT_RULE,
         candidates=[{"scorer": k, "aupr": c["aupr"], "brier": c["brier"], "auroc": c.get("auroc")}
                     for k, c in cands.items()],
     )

@@ -70,12 +70,15 @@ def caveat(primary: int, horizons: list[int], as_of: pd.Timestamp) -> str:
 
 
 def scorer_texts(model_card: dict, horizons: list[int]) -> dict[int, str]:
-    """Per horizon, why its published scorer was chosen (from the model card's backtest selection)."""
+    """Per horizon, why its published scorer was chosen and on how much evidence (the card's backtest selection)."""
+    from earlywarn.model.selection import evidence_text
+
     by_h = model_card.get("by_horizon") or {}
     out = {}
     for h in horizons:
         sel = (by_h.get(str(h)) or {}).get("selection")
-        out[h] = sel["why"] if sel else NO_BACKTEST
+        ev = evidence_text(sel.get("evidence")) if sel else ""
+        out[h] = (sel["why"] + (f" ({ev})" if ev else "")) if sel else NO_BACKTEST
     return out
 
 
