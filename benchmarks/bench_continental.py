@@ -76,7 +76,8 @@ def name_cells(gids) -> dict:
 def run(n_cells: int | None = None, weeks: int = 520, max_rows: int = 150_000, seed: int = 20261125,
         horizon: int = 4, train: bool = True) -> dict:
     from earlywarn.features.panel import build_panel, feature_columns
-    from earlywarn.model.forecaster import score_panel, train_model
+    from earlywarn.model.forecaster import score_panel
+    from earlywarn.model.training import train_model
     from earlywarn.synth.continental import africa_gids, generate_continental
 
     gids = africa_gids()

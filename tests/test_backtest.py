@@ -12,13 +12,8 @@ from test_features import CELLS, random_incidents
 
 from earlywarn.features.panel import build_panel
 from earlywarn.model import baselines
-from earlywarn.model.backtest import (
-    METRIC_KEYS,
-    calibration_table,
-    metrics,
-    run_backtest,
-    topk_recall,
-)
+from earlywarn.model.backtest import run_backtest
+from earlywarn.model.metrics import METRIC_KEYS, calibration_table, metrics, topk_recall
 from earlywarn.model.splits import RollingOrigin
 from earlywarn.model.threat import ModelParams, ThreatModel
 

@@ -17,8 +17,9 @@ from earlywarn.model import file as modelfile
 from earlywarn.model.backtest import BacktestResult
 from earlywarn.model.card import write_model_card
 from earlywarn.model.file import UntrustedModelError
-from earlywarn.model.forecaster import Forecaster, score_panel, train_model
+from earlywarn.model.forecaster import Forecaster, score_panel
 from earlywarn.model.threat import FORMAT, ModelParams, ThreatModel, _gbm_proba, monotonic_constraints
+from earlywarn.model.training import train_model
 
 FAST = ModelParams(max_trees=60)
 

@@ -7,8 +7,8 @@ from test_model import FAST, synthetic_panel
 
 from earlywarn.config import parse_config
 from earlywarn.manifest import RunManifest
-from earlywarn.model.forecaster import train_model
 from earlywarn.model.registry import Candidate, load_champion, promote, read_pointer
+from earlywarn.model.training import train_model
 
 
 @pytest.fixture(scope="module")

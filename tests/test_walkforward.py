@@ -116,7 +116,7 @@ def test_robust_selection_prefers_the_simpler_scorer_within_its_interval():
     y, scores, ref, week, fold = _two(0.01)
     every = np.ones(len(y), bool)
     sel = choose_on(y, scores, ref, week, fold, every)
-    from earlywarn.model.backtest import metrics
+    from earlywarn.model.metrics import metrics
 
     m, s = metrics(y, scores["model"], ref), metrics(y, scores["spatial_lag_logistic"], ref)
     assert m["aupr"] > s["aupr"] and m["brier"] <= s["brier"] * 1.01  # the model leads, a little
@@ -155,8 +155,8 @@ def test_card_shows_walk_forward_intervals_and_evidence(tmp_path):
 
     from earlywarn.features.panel import build_panel
     from earlywarn.model.backtest import format_table, run_backtest
-    from earlywarn.model.forecaster import train_model
     from earlywarn.model.threat import ModelParams
+    from earlywarn.model.training import train_model
 
     panel = build_panel(random_incidents(n=900, seed=11, days=600), CELLS, unit="priogrid", horizon_weeks=4)
     bt = run_backtest(panel, horizon_weeks=4, test_start="2021-04-01", seed=3, params=ModelParams(max_trees=20),

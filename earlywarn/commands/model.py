@@ -20,7 +20,7 @@ With a training window (``--history-years``, default the mission default
 rows earlier than the first fold's window are not even built (features still
 look back over every earlier event).
 Training and scoring for a mission are done by the pipeline
-(``earlywarn.model.forecaster.train_model`` / ``score_panel``).
+(``earlywarn.model.training.train_model`` / ``earlywarn.model.forecaster.score_panel``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Rolling-origin backtest of the threat model against simple baselines.
 
-Public API::
+Public API (the metrics themselves are :mod:`earlywarn.model.metrics`)::
 
-    metrics(y, p, reference_rate) -> {auroc, aupr, brier, brier_skill, topk_recall}
-    calibration_table(y, p, bins=10) -> list[dict]
     run_backtest(panel, *, horizon_weeks=4, test_start, seed=42, fold_months=1, params=None,
                  test_end=None, model_factory=None, history_years=None) -> BacktestResult
     run_backtests(panel, *, horizons, primary_horizon, **same) -> Backtests   every horizon, same folds
@@ -55,79 +53,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from earlywarn import progress
 from earlywarn.config import DEFAULT_PRIMARY_HORIZON
 from earlywarn.features import columns
 from earlywarn.features.panel import TARGET_COL, TARGET_COUNT_COL, feature_columns, labelled_sample
 from earlywarn.model import baselines, selection
+from earlywarn.model.metrics import calibration_table, metrics
 from earlywarn.model.selection import SELECTION_FOLD_MONTHS, SELECTION_MONTHS, Selection
 from earlywarn.model.splits import Fold, RollingOrigin
 from earlywarn.model.threat import DEFAULT_SEED, ModelParams, ThreatModel
 from earlywarn.model.uncertainty import DEFAULT_REPS
 from earlywarn.model.walkforward import FoldRows, intervals, walk_forward
-
-METRIC_KEYS = ("auroc", "aupr", "brier", "brier_skill", "topk_recall")
-TOP_SHARE = 0.10
-
-
-# ----------------------------------------------------------------------------- metrics
-def topk_recall(y: np.ndarray, p: np.ndarray, share: float = TOP_SHARE) -> float:
-    """Expected share of positives among the top ``share`` of rows by score (random tie-break)."""
-    y = np.asarray(y, float)
-    p = np.asarray(p, float)
-    n_pos = y.sum()
-    if len(y) == 0 or n_pos == 0:
-        return float("nan")
-    k = int(np.ceil(share * len(y)))
-    order = np.argsort(-p, kind="stable")
-    cut = p[order[k - 1]]
-    above = p > cut
-    tied = p == cut
-    slots = k - int(above.sum())
-    caught = y[above].sum() + (y[tied].sum() * slots / tied.sum() if tied.any() else 0.0)
-    return float(caught / n_pos)
-
-
-def metrics(y, p, reference_rate) -> dict:
-    """AUROC, AUPR (average precision), Brier, Brier skill vs ``reference_rate`` (scalar or per row)."""
-    y = np.asarray(y, float)
-    p = np.asarray(p, float)
-    ref = np.broadcast_to(np.asarray(reference_rate, float), y.shape)
-    both = len(np.unique(y)) == 2
-    brier = float(brier_score_loss(y, p)) if len(y) else None  # None, not NaN: the result is strict JSON
-    brier_ref = float(np.mean((y - ref) ** 2)) if len(y) else 0.0
-    return {
-        "auroc": float(roc_auc_score(y, p)) if both else None,
-        "aupr": float(average_precision_score(y, p)) if y.sum() > 0 else None,
-        "brier": brier,
-        "brier_skill": float(1 - brier / brier_ref) if brier_ref > 0 else None,
-        "topk_recall": topk_recall(y, p) if y.sum() > 0 else None,
-    }
-
-
-def calibration_table(y, p, bins: int = 10) -> list[dict]:
-    """Deciles of predicted probability: n, mean predicted, observed rate (rank-based bins)."""
-    y = np.asarray(y, float)
-    p = np.asarray(p, float)
-    order = np.argsort(p, kind="stable")
-    out = []
-    for i, idx in enumerate(np.array_split(order, bins)):
-        if len(idx) == 0:
-            continue
-        out.append(
-            {
-                "bin": i + 1,
-                "n": int(len(idx)),
-                "p_min": float(p[idx].min()),
-                "p_max": float(p[idx].max()),
-                "mean_predicted": float(p[idx].mean()),
-                "observed_rate": float(y[idx].mean()),
-            }
-        )
-    return out
-
 
 # ----------------------------------------------------------------------------- subsets
 ONSET_LOOKBACK_COL = columns.count("target", 52)  # target incidents in the 52 weeks up to the as-of date

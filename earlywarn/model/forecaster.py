@@ -6,8 +6,6 @@ Public API::
         .score(panel_at_t, k=3) -> DataFrame       # risk (primary), driver_1..k, risk_{h}w, driver_{i}_{h}w;
                                                    # consistent: P(1 wk) <= P(4 wk) <= P(12 wk) per row
         .save(dir) -> Path / Forecaster.load(path) # skops file threat-model-<version>.skops
-    train_model(panel, *, seed, horizons, primary_horizon, out_dir, backtest_result=None, params=None)
-        -> (Forecaster, version, card path)
     score_panel(model, panel_at_t) -> DataFrame    # = model.score
 
 Why one object: planners ask "next week", "this month", "this quarter"
@@ -29,21 +27,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from earlywarn.atomic import write_bytes
-from earlywarn.config import DEFAULT_HORIZONS, DEFAULT_PRIMARY_HORIZON, default_primary_horizon
+from earlywarn.config import DEFAULT_HORIZONS, default_primary_horizon
 from earlywarn.features import columns
 from earlywarn.features.panel import target_view
 from earlywarn.model import file as modelfile
 from earlywarn.model.threat import DEFAULT_SEED, ModelParams, ThreatModel
 from earlywarn.model.threat import FORMAT as MODEL_FORMAT
-
-if TYPE_CHECKING:
-    from earlywarn.model.backtest import BacktestResult, Backtests
 
 FORMAT = "earlywarn-forecaster/1"
 
@@ -184,45 +178,6 @@ def _consistent(raw: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
         running = raw[h] if running is None else np.maximum(running, raw[h])
         out[h] = running
     return out
-
-
-def train_model(
-    panel: pd.DataFrame,
-    *,
-    seed: int = DEFAULT_SEED,
-    primary_horizon: int = DEFAULT_PRIMARY_HORIZON,
-    horizons=None,
-    out_dir: str | Path,
-    backtest_result: Backtests | BacktestResult | None = None,
-    params: ModelParams | None = None,
-    max_rows: int | None = None,
-) -> tuple[Forecaster, str, Path]:
-    """Fit every horizon on the labelled rows of ``panel``, publish each horizon's chosen scorer, save, write the card.
-
-    The scorer of each horizon is the one :mod:`earlywarn.model.selection` chose on
-    ``backtest_result`` (the model when there is no backtest, or none for that horizon).
-    """
-    from earlywarn.model.card import write_model_card
-
-    hs = sorted(set(horizons or [primary_horizon]) | {primary_horizon})
-    scorers = {}
-    for h in hs:
-        scorers[h] = "model"
-        if backtest_result is not None:
-            try:
-                sel = backtest_result.for_horizon(h).selection
-            except KeyError:
-                sel = None
-            scorers[h] = sel.scorer if sel is not None else "model"
-    model = Forecaster.fit(panel, horizons=hs, primary_horizon=primary_horizon, seed=seed, params=params,
-                           scorers=scorers, max_rows=max_rows)
-    for m in model.models.values():
-        m.info_["data_end"] = panel.attrs.get("data_end")
-        m.info_["unit"] = panel.attrs.get("unit")
-        m.info_["step"] = panel.attrs.get("step")
-    model.save(out_dir)
-    card = write_model_card(model, out_dir, backtest_result)
-    return model, str(model.version), card
 
 
 def score_panel(model: Forecaster, panel_at_t: pd.DataFrame, k: int = 3) -> pd.DataFrame:

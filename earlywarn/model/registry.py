@@ -34,7 +34,7 @@ from earlywarn.features.panel import TARGET_COL
 from earlywarn.manifest import RunManifest
 from earlywarn.model.backtest import BacktestResult, Backtests, run_backtests
 from earlywarn.model.file import OutdatedModelError
-from earlywarn.model.forecaster import Forecaster, train_model
+from earlywarn.model.forecaster import Forecaster
 from earlywarn.model.selection import (
     LONG_SELECTION_MONTHS,
     MIN_FOLDS,
@@ -45,6 +45,7 @@ from earlywarn.model.selection import (
     not_worse,
 )
 from earlywarn.model.threat import ModelParams
+from earlywarn.model.training import train_model
 from earlywarn.model.window import in_window, panel_start
 
 POINTER = "current.json"

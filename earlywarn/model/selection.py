@@ -30,14 +30,26 @@ scorers on the same folds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from earlywarn.model.baselines import LABELS, STACK_MEMBERS
+from earlywarn.model.metrics import metrics
+from earlywarn.model.uncertainty import bootstrap
 
-if TYPE_CHECKING:
-    from earlywarn.model.backtest import BacktestResult
+
+class BacktestResult(Protocol):
+    """What the rule reads of a backtest result (:class:`earlywarn.model.backtest.BacktestResult`).
+
+    Named by its shape rather than imported, so the backtest can apply the
+    rule to its own folds without the two modules importing each other.
+    """
+
+    model: dict
+    stacked: dict | None
+    baselines: dict[str, dict]
+    selection: Selection | None
 
 BRIER_TOLERANCE = 0.01  # relative: within 1% of the best Brier counts as "as well calibrated"
 AUPR_TOLERANCE = 0.005  # a challenger may be this much behind on AUPR (noise) and still replace the champion
@@ -169,9 +181,6 @@ def choose_on(y: np.ndarray, scores: dict[str, np.ndarray], ref: np.ndarray, wee
     ``week`` (as-of date per row) is the bootstrap block and counts the
     weeks; ``fold`` (fold id per row) counts the folds the evidence spans.
     """
-    from earlywarn.model.backtest import metrics
-    from earlywarn.model.uncertainty import bootstrap
-
     y, ref_k = y[keep], ref[keep]
     ev = {"rows": int(keep.sum()), "positives": int(y.sum()), "folds": int(len(np.unique(fold[keep]))),
           "weeks": int(len(np.unique(week[keep])))}
