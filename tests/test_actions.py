@@ -136,13 +136,19 @@ def test_geopko_unknown_troops_stay_unknown_and_bad_rows_quarantined(tmp_path: P
     assert acts[["name", "change"]].values.tolist() == [["Bria", "closed"]]
 
 
-def test_config_actions_impact_and_geopko_bases(tmp_path: Path):
-    path = _geopko()
-    raw = {
+def _minusca_with_geopko_bases(tmp_path: Path, path: Path) -> dict:
+    """A grid mission over the Central African Republic whose bases come from the real Geo-PKO file."""
+    return {
         "mission": "MINUSCA", "data_root": [str(tmp_path), str(path.parent)],
         "sources": [{"name": "ged", "format": "ucdp-ged", "path": "ged.csv"}],
         "localities": {"unit": "priogrid", "bbox": [14, 2, 28, 11]},
         "bases": {"format": "geo-pko", "path": path.name, "mission": "MINUSCA"},
+    }  # fmt: skip
+
+
+def test_config_actions_impact_and_geopko_bases(tmp_path: Path):
+    path = _geopko()
+    raw = _minusca_with_geopko_bases(tmp_path, path) | {
         "actions": [{"name": "geopko", "format": "geo-pko", "path": path.name, "mission": "MINUSCA"}],
         "impact": {"window_weeks": 8, "radius_km": {"patrol": 12}},
     }  # fmt: skip
@@ -272,13 +278,7 @@ def test_geography_takes_the_geopko_deployment_of_the_as_of_date(tmp_path: Path)
     from earlywarn.pipeline import load_geography
 
     path = _geopko()
-    raw = {
-        "mission": "MINUSCA", "data_root": [str(tmp_path), str(path.parent)],
-        "sources": [{"name": "ged", "format": "ucdp-ged", "path": "ged.csv"}],
-        "localities": {"unit": "priogrid", "bbox": [14, 2, 28, 11]},
-        "bases": {"format": "geo-pko", "path": path.name, "mission": "MINUSCA"},
-    }  # fmt: skip
-    cfg = parse_config(raw, base_dir=tmp_path)
+    cfg = parse_config(_minusca_with_geopko_bases(tmp_path, path), base_dir=tmp_path)
     early = load_geography(cfg, as_of="2016-06-30")
     late = load_geography(cfg)
     (entry,) = [i for i in early.inputs if i["source"] == "bases"]
