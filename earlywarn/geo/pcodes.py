@@ -56,8 +56,8 @@ def largest_share(cells: gpd.GeoSeries, units: gpd.GeoSeries, keys) -> tuple[np.
     if not len(cells) or not len(units):
         return pos, share
     crs = equal_area_crs(cells)
-    c = np.asarray(cells.to_crs(crs).to_numpy(), dtype=object)
-    u = np.asarray(units.to_crs(crs).to_numpy(), dtype=object)
+    c = _projected(cells, crs)
+    u = _projected(units, crs)
     bad = ~shapely.is_valid(u) & ~shapely.is_missing(u)
     if bad.any():  # reprojection can make a valid ring self-touch
         u[bad] = shapely.make_valid(u[bad])
@@ -84,6 +84,17 @@ def largest_share(cells: gpd.GeoSeries, units: gpd.GeoSeries, keys) -> tuple[np.
     return pos, share
 
 
+# Longest edge (degrees) kept straight when projecting: a cell's edge follows its parallel, not a chord.
+_SEGMENT_DEG = 0.05
+
+
+def _projected(geoms: gpd.GeoSeries, crs) -> np.ndarray:
+    """Geometries in ``crs`` after densifying long edges in degrees, so a projected edge stays on its parallel."""
+    g = geoms.to_crs(WGS84) if geoms.crs is not None else geoms.set_crs(WGS84)
+    dense = gpd.GeoSeries(shapely.segmentize(np.asarray(g.to_numpy(), dtype=object), _SEGMENT_DEG), crs=WGS84)
+    return np.asarray(dense.to_crs(crs).to_numpy(), dtype=object)
+
+
 def pcode_localities(localities: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, dict]:
     """``localities`` with the :data:`PCODE_COLUMNS` of the unit holding most of each one's area.
 
@@ -105,6 +116,9 @@ def pcode_localities(localities: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> t
         vals = pd.Series(pd.NA, index=out.index, dtype="string")
         vals[hit] = units[col].astype("string").to_numpy()[pos[hit]]
         out[col] = vals
+    # beside the locality's id and name, where a reader of the table looks for them
+    head = [c for c in ("locality_id", "name") if c in out]
+    out = out[[*head, *PCODE_COLUMNS, *(c for c in out.columns if c not in (*head, *PCODE_COLUMNS))]]
     summary = {"level": level.removesuffix("_pcode"), "localities": int(len(out)), "with_pcode": int(hit.sum()),
                "without_pcode": int((~hit).sum()), "mostly_outside_their_unit": int((hit & (share < 0.5)).sum())}
     return out, summary
