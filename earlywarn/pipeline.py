@@ -531,14 +531,12 @@ def mission_pcodes(cfg: MissionConfig, localities: gpd.GeoDataFrame, inputs: lis
     boundaries file is traced in ``inputs`` with how many localities got a
     p-code; localities outside every unit are a warning, as their p-codes read n/a.
     """
-    from earlywarn.geo.pcodes import own_pcodes, pcode_localities
+    from earlywarn.geo.pcodes import pcode_localities
     from earlywarn.ingest import read_admin_units
     from earlywarn.manifest import sha256_file
 
     found = cfg.admin_boundaries_file()
     if found is None:
-        if cfg.localities.unit == "admin":
-            inputs.append({"source": "pcodes", **own_pcodes(localities)})
         return localities
     path, layer = found
     units, read_warnings = read_admin_units(path, layer=layer, fields=cfg.admin_boundaries.fields)

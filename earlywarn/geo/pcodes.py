@@ -123,8 +123,3 @@ def pcode_localities(localities: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> t
                "without_pcode": int((~hit).sum()), "mostly_outside_their_unit": int((hit & (share < 0.5)).sum())}
     return out, summary
 
-
-def own_pcodes(localities: gpd.GeoDataFrame) -> dict:
-    """What the manifest records for admin localities, which carry their own p-codes (no overlay needed)."""
-    have = {c: int(localities[c].notna().sum()) for c in PCODE_COLUMNS if c in localities}
-    return {"level": "own", "localities": int(len(localities)), **{f"with_{c}": n for c, n in have.items()}}
