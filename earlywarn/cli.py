@@ -262,8 +262,8 @@ def flags(
         if r.humanitarian_access:
             typer.echo(f"    humanitarian access: {r.access_reason}")
     if out:
-        cols = [c for c in ("priority_rank", "locality_id", "name", "admin1_name", "as_of", "risk", "risk_class",
-                            "population",
+        cols = [c for c in ("priority_rank", "locality_id", "name", "admin1_pcode", "admin1_name", "admin2_pcode",
+                            "admin2_name", "as_of", "risk", "risk_class", "population",
                             "expected_at_risk", "covered", "nearest_base", "km_to_nearest_base", "quickest_base",
                             "travel_minutes", "forward_deploy", "forward_reason", "humanitarian_access",
                             "access_reason") if c in flagged]

@@ -755,6 +755,41 @@ class ContextLayerConfig(_Strict):
     label_field: str | None = None
 
 
+class AdminBoundariesConfig(_Strict):
+    """The mission's admin boundaries, for the admin-1 and admin-2 p-code and name of every locality.
+
+    Usually the country's COD-AB from HDX, at admin-2 (its features carry the
+    admin-1 fields too). Either ``path`` (and ``layer`` for a multi-layer file)
+    or ``context_layer``, the name of a ``context_layers`` entry, so a layer
+    already drawn on the map is not configured twice. The four field names are
+    detected among the COD-AB and HDX spellings (``ADM2_PCODE``, ``admin2Pcode``,
+    ``ADM2_EN``, ``admin2Name_fr`` ...) unless given; give ``admin2_name:
+    ADM2_FR`` to pick the French names of a file that has both.
+    """
+
+    path: Path | None = None
+    layer: str | None = None
+    context_layer: str | None = Field(default=None, min_length=1)
+    admin1_pcode: str | None = None
+    admin1_name: str | None = None
+    admin2_pcode: str | None = None
+    admin2_name: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AdminBoundariesConfig:
+        if (self.path is None) == (self.context_layer is None):
+            raise ValueError("admin_boundaries needs exactly one of 'path' (a boundaries file) or 'context_layer' "
+                             "(the name of a context_layers entry)")
+        if self.layer is not None and self.path is None:
+            raise ValueError("admin_boundaries.layer goes with 'path'; a context layer has its own 'layer'")
+        return self
+
+    @property
+    def fields(self) -> dict[str, str | None]:
+        """The field names given, by output column (None: detect)."""
+        return {k: getattr(self, k) for k in ("admin1_pcode", "admin1_name", "admin2_pcode", "admin2_name")}
+
+
 def _one_or_more(v, empty: str) -> list:
     """A YAML value given as one item or a list, as a non-empty list (``empty``: the error otherwise)."""
     items = list(v) if isinstance(v, list | tuple) else [v]
@@ -803,6 +838,8 @@ class MissionConfig(_Strict):
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
     indicators: list[IndicatorConfig] = Field(default_factory=_default_indicators)
     context_layers: list[ContextLayerConfig] = Field(default_factory=list)  # map context (earlywarn.publish.context)
+    # admin boundaries (COD-AB) giving every locality its admin-1/admin-2 p-code and name (earlywarn.geo.pcodes)
+    admin_boundaries: AdminBoundariesConfig | None = None
     alerts: list[AlertConfig] = Field(default_factory=list)  # who is told after each run (publish.alerts)
     actions: list[ActionFeedConfig] = Field(default_factory=list)  # what the mission did (earlywarn.actions)
     impact: ImpactConfig = Field(default_factory=ImpactConfig)  # `earlywarn impact` settings
@@ -878,6 +915,27 @@ class MissionConfig(_Strict):
             # codes upper-cased; names kept as written (they are matched case-insensitively)
             return [c.upper() if ISO3.match(c) else " ".join(c.split()) for c in v]
         return v
+
+    @model_validator(mode="after")
+    def _admin_context_layer(self) -> MissionConfig:
+        ab = self.admin_boundaries
+        if ab is not None and ab.context_layer is not None:
+            names = [c.name for c in self.context_layers]
+            if ab.context_layer not in names:
+                raise ValueError(f"admin_boundaries.context_layer {ab.context_layer!r} is not the name of a "
+                                 f"context_layers entry (have: {', '.join(map(repr, names)) or 'none'})")
+        return self
+
+    def admin_boundaries_file(self) -> tuple[Path, str | None] | None:
+        """The admin boundaries' file (resolved under ``data_root``) and layer, whether given directly or as a
+        context layer; None when the mission gives none."""
+        ab = self.admin_boundaries
+        if ab is None:
+            return None
+        if ab.context_layer is not None:
+            layer = next(c for c in self.context_layers if c.name == ab.context_layer)
+            return self.data_path(layer.path), layer.layer
+        return self.data_path(ab.path), ab.layer
 
     @field_validator("alerts")
     @classmethod
@@ -968,7 +1026,7 @@ class MissionConfig(_Strict):
         # Alerts say who is told, not what is computed: a new recipient must not change the run id
         # (a rerun would then count as a new run and alert everyone again).
         data = self.model_dump(mode="json", exclude={"alerts"})
-        for key in ("actions", "impact"):  # missions without actions keep their run ids
+        for key in ("actions", "impact", "admin_boundaries"):  # missions without them keep their run ids
             if key not in self.model_fields_set:
                 data.pop(key, None)
         for src in data["sources"]:  # a source without a fetch block hashes as before fetching existed (same run ids)
@@ -1062,6 +1120,7 @@ def parse_config(raw: dict, base_dir: Path = Path("."), path: Path | None = None
                      ("area", area_file),
                      ("travel.friction", cfg.travel.friction if cfg.travel else None),
                      ("sectors.path", cfg.sectors.path if cfg.sectors else None),
+                     ("admin_boundaries.path", cfg.admin_boundaries.path if cfg.admin_boundaries else None),
                      *((f"context_layers.{c.name}", c.path) for c in cfg.context_layers),
                      *((f"actions.{a.name}.path", a.path) for a in cfg.actions)):
         try:

@@ -39,6 +39,8 @@ HASHTAG = re.compile(r"#[a-z][a-z0-9_]*(\+[a-z][a-z0-9_]*)*")
 SCORE_TAGS: dict[str, str] = {
     "admin1_pcode": "#adm1+code",
     "admin1_name": "#adm1+name",
+    "admin2_pcode": "#adm2+code",  # the p-codes of the admin units holding a grid cell (earlywarn.geo.pcodes)
+    "admin2_name": "#adm2+name",
     "aliases": "#loc+name+alias",
     "population": "#population+total",
     "as_of": "#date+as_of",

@@ -481,6 +481,7 @@ def load_geography(cfg: MissionConfig, incident_tables: list[pd.DataFrame] | Non
                       cfg.mission, len(localities), lc.unit, area.how, 0 if margin is None else len(margin),
                       cfg.area_buffer_km)
     localities = name_mission_localities(localities, lc.unit, area.shape, area.codes)
+    localities = mission_pcodes(cfg, localities, inputs, warnings)
     if cfg.population is not None:
         pop_path = cfg.data_path(cfg.population)
         localities["population"] = zonal_population(pop_path, localities).to_numpy()
@@ -519,6 +520,34 @@ def load_geography(cfg: MissionConfig, incident_tables: list[pd.DataFrame] | Non
             xpath = cfg.data_path(extra)
             inputs.append({"source": label, "file": str(xpath), "sha256": sha256_file(xpath)})
     return Geography(localities.reset_index(drop=True), bases, shape, inputs, warnings, margin)
+
+
+def mission_pcodes(cfg: MissionConfig, localities: gpd.GeoDataFrame, inputs: list[dict], warnings: list[str]
+                   ) -> gpd.GeoDataFrame:
+    """Localities with the admin-1/admin-2 p-code and name of the unit holding most of each one's area.
+
+    From the mission's ``admin_boundaries`` when it gives them; admin
+    localities without them keep their own p-codes (read with them). The
+    boundaries file is traced in ``inputs`` with how many localities got a
+    p-code; localities outside every unit are a warning, as their p-codes read n/a.
+    """
+    from earlywarn.geo.pcodes import pcode_localities
+    from earlywarn.ingest import read_admin_units
+    from earlywarn.manifest import sha256_file
+
+    found = cfg.admin_boundaries_file()
+    if found is None:
+        return localities
+    path, layer = found
+    units, read_warnings = read_admin_units(path, layer=layer, fields=cfg.admin_boundaries.fields)
+    warnings.extend(read_warnings)
+    localities, coded = pcode_localities(localities, units)
+    inputs.append({"source": "admin_boundaries", "file": str(path), "sha256": sha256_file(path),
+                   "fields": units.attrs.get("fields", {}), "units": int(len(units)), **coded})
+    if coded["without_pcode"]:
+        warnings.append(f"{coded['without_pcode']:,} localit(y/ies) lie outside every admin unit of {path.name}: "
+                        "their p-codes read n/a")
+    return localities
 
 
 # ------------------------------------------------------------------ incidents

@@ -95,6 +95,19 @@ def test_every_horizon_is_written_long_and_a_rerun_replaces_it(pg, tmp_path):
     assert postgis.load_pending(tmp_path)[0][1].horizons is None
 
 
+def test_a_database_made_before_p_codes_gains_their_columns_and_keeps_its_rows(pg):
+    postgis.write_run(pg, _rec("2026-01-05", "r1"))
+    s = pg.schema_
+    with postgis.engine_for(pg).begin() as c:  # the scores table as an earlier release created it
+        c.execute(sa.text(f'ALTER TABLE "{s}".scores DROP COLUMN admin1_name, DROP COLUMN admin2_pcode, '
+                          "DROP COLUMN admin2_name"))
+    table = _table().assign(admin2_pcode="CF7111", admin2_name="Ndélé", admin1_name="Bamingui-Bangoran")
+    postgis.write_run(pg, postgis.build_record("TEST", "r2", "2026-01-12", table, _indicators(), {}))
+    rows = _q(pg, f'SELECT as_of::text, admin2_pcode, admin2_name, admin1_name FROM "{s}".scores '
+                  "WHERE locality_id = 'L0' ORDER BY as_of")
+    assert rows == [("2026-01-05", None, None, None), ("2026-01-12", "CF7111", "Ndélé", "Bamingui-Bangoran")]
+
+
 def test_rerun_of_same_as_of_replaces_and_earlier_runs_stay_as_history(pg):
     postgis.write_run(pg, _rec("2026-01-05", "r1"))
     postgis.write_run(pg, _rec("2026-01-12", "r2"))

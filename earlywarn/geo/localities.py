@@ -16,6 +16,7 @@ Public API::
     priogrid_cells(gids) -> GeoDataFrame
     km_grid(bbox, cell_km) -> GeoDataFrame          # bbox = (min_lon, min_lat, max_lon, max_lat)
     utm_crs_for(obj) -> pyproj.CRS                  # GeoDataFrame / GeoSeries / bbox tuple
+    equal_area_crs(obj) -> pyproj.CRS               # for areas: Lambert azimuthal equal-area, centred
     assign_incidents(incidents, localities, unit, tolerance_km=2.0) -> pd.Series[locality_id]
     neighbours(localities, unit, rings=1, normalise=False) -> scipy.sparse.csr_matrix
 
@@ -131,6 +132,23 @@ def utm_crs_for(obj) -> pyproj.CRS:
         return pyproj.CRS("EPSG:6933")
     zone = int(np.clip(np.floor((lon + 180.0) / 6.0) + 1, 1, 60))
     return pyproj.CRS(f"EPSG:{(32600 if lat >= 0 else 32700) + zone}")
+
+
+def equal_area_crs(obj) -> pyproj.CRS:
+    """A Lambert azimuthal equal-area CRS centred on ``obj`` (GeoDataFrame/GeoSeries or bbox), in metres.
+
+    For comparing areas: every equal-area projection keeps true areas, and
+    centring it on the data keeps shapes near true as well. Degrees are never
+    areas: a square degree at 60 degrees north is half one at the equator.
+    """
+    if isinstance(obj, gpd.GeoDataFrame | gpd.GeoSeries):
+        b = obj.to_crs(WGS84).total_bounds if obj.crs is not None else obj.total_bounds
+    else:
+        b = np.asarray(obj, dtype="float64")
+    lon, lat = (b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0
+    if not (np.isfinite(lon) and np.isfinite(lat)):
+        return pyproj.CRS("EPSG:6933")
+    return pyproj.CRS.from_proj4(f"+proj=laea +lat_0={lat:.6f} +lon_0={lon:.6f} +datum=WGS84 +units=m +no_defs")
 
 
 # ----------------------------------------------------------------------------- km grid

@@ -14,7 +14,7 @@ from earlywarn.ingest.common import IngestError, IngestResult
 from earlywarn.ingest.dedupe import dedupe_incidents
 from earlywarn.ingest.dtm import read_dtm
 from earlywarn.ingest.ged import read_ged
-from earlywarn.ingest.geo import read_bases, read_boundaries, zonal_population
+from earlywarn.ingest.geo import read_admin_units, read_bases, read_boundaries, zonal_population
 from earlywarn.ingest.hxl import read_hxl_incidents
 
 INCIDENT_READERS = {"ucdp-ged": read_ged, "acled": read_acled, "hxl-incidents": read_hxl_incidents}
@@ -165,6 +165,7 @@ __all__ = [
     "IngestError",
     "IngestResult",
     "dedupe_incidents",
+    "read_admin_units",
     "read_bases",
     "read_boundaries",
     "read_displacement",

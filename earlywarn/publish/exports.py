@@ -200,9 +200,9 @@ FLOAT_COLUMNS = ("population", "risk", "risk_change", "idp_individuals", "idp_pr
 INT_COLUMNS = ("priority_rank", "covering_bases", "access_incidents")
 BOOL_COLUMNS = ("forward_deploy", "humanitarian_access", "covered")
 DATE_COLUMNS = ("as_of", "idp_date")
-TEXT_COLUMNS = ("locality_id", "name", "admin1_pcode", "admin1_name", "aliases", "risk_class", "driver_1",
-                "driver_2", "driver_3", "forward_reason", "access_reason", "nearest_base", "quickest_base",
-                "model_version", "run_id")
+TEXT_COLUMNS = ("locality_id", "name", "admin1_pcode", "admin1_name", "admin2_pcode", "admin2_name", "aliases",
+                "risk_class", "driver_1", "driver_2", "driver_3", "forward_reason", "access_reason", "nearest_base",
+                "quickest_base", "model_version", "run_id")
 
 
 def typed(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -156,6 +156,7 @@ def priority_html(table: pd.DataFrame, horizon: str | None = None, basis: str | 
         rows.append(
             f'<tr class="ew-prio"{attrs}><td>{int(r.rank)}</td>'
             f'<td><b>{r.name}</b> <span class="ew-pcode">{r.pcode}'
+            + (f" &middot; {r.adm2n or r.adm2}" if r.adm2 and r.adm2 != r.pcode else "")
             + (f" &middot; {r.adm1n}" if r.adm1n else "")
             + "</span>"
             + (

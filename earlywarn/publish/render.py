@@ -118,6 +118,8 @@ def locality_display(localities: gpd.GeoDataFrame, cutoffs: tuple[float, float, 
             "pcode": ids,
             "adm1": esc_series(_col(df, "admin1_pcode"), n),
             "adm1n": esc_series(_col(df, "admin1_name"), n),
+            "adm2": esc_series(_col(df, "admin2_pcode"), n),
+            "adm2n": esc_series(_col(df, "admin2_name"), n),
             "aka": _alias_lists(_col(df, "aliases"), n),
             "risk": [esc(x) for x in risk_texts(risk, cutoffs, cls)],
             "risk_value": risk,
@@ -452,7 +454,8 @@ def render_map(
         "props": {
             **{c: disp[c].tolist() for c in ("name", "pcode", "adm1", "risk", "chg", "d1", "d2", "d3", "fdr", "har")},
             # Optional columns cost nothing when the table lacks them.
-            **{c: disp[c].tolist() for c, src in (("adm1n", "admin1_name"), ("aka", "aliases")) if src in locs},
+            **{c: disp[c].tolist() for c, src in (("adm1n", "admin1_name"), ("adm2", "admin2_pcode"),
+                                                   ("adm2n", "admin2_name"), ("aka", "aliases")) if src in locs},
             **{c: disp[c].astype(int).tolist() for c in ("cls", "fd", "ha")},
             **{c: disp[c].tolist() for c in ("pop", "popest", "ear", "idp", "km")},
             "cov": _json_list(disp["cov"]),

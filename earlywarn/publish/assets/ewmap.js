@@ -137,7 +137,11 @@
     var label = k >= 0 ? EW.loc.classes[k] : "no score";
     var h = '<div class="ew-popup"><div class="ew-popup-title">' + P.name[i] + "</div>";
     var adm1 = P.adm1n && P.adm1n[i] ? P.adm1n[i] + (P.adm1[i] ? " (" + P.adm1[i] + ")" : "") : P.adm1[i];
-    h += '<div class="ew-popup-sub">P-code ' + P.pcode[i] + (adm1 ? " &middot; " + adm1 : "") + "</div><table>";
+    // a grid cell's admin-2 unit, "Name (p-code)" like the admin-1; an admin locality's is itself
+    var own = !P.adm2 || !P.adm2[i] || P.adm2[i] === P.pcode[i];
+    var adm2 = own ? "" : P.adm2n && P.adm2n[i] ? P.adm2n[i] + " (" + P.adm2[i] + ")" : P.adm2[i];
+    h += '<div class="ew-popup-sub">' + (own ? "P-code " : "") + P.pcode[i] + (adm2 ? " &middot; " + adm2 : "") +
+      (adm1 ? " &middot; " + adm1 : "") + "</div><table>";
     var Z = EW.loc.hz, at = Z ? " (" + Z.label[EW.hzShown] + ")" : "";
     h += row("Risk" + at, '<span class="ew-chip ew-c' + (k >= 0 ? k : "na") + '">' + label + "</span> " + P.risk[i]);
     if (Z && EW.hzShown !== Z.p) h += row("Flags, rank, change", "from the " + Z.adj[Z.p] + " horizon");

@@ -47,7 +47,8 @@ KEY = ("mission", "run_id", "as_of")
 PENDING_DIR = "postgis_pending"
 
 SCORE_COLUMNS = {
-    "locality_id": sa.Text, "name": sa.Text, "admin1_pcode": sa.Text, "population": sa.Float,
+    "locality_id": sa.Text, "name": sa.Text, "admin1_pcode": sa.Text, "admin1_name": sa.Text,
+    "admin2_pcode": sa.Text, "admin2_name": sa.Text, "population": sa.Float,
     "risk": sa.Float, "risk_class": sa.Text, "risk_change": sa.Float, "priority_rank": sa.Integer,
     "expected_at_risk": sa.Float, "driver_1": sa.Text, "driver_2": sa.Text, "driver_3": sa.Text,
     "forward_deploy": sa.Boolean, "forward_reason": sa.Text, "humanitarian_access": sa.Boolean,
@@ -197,7 +198,29 @@ def ensure_tables(conn: Connection, schema: str) -> dict[str, sa.Table]:
     conn.execute(CreateSchema(schema, if_not_exists=True))
     t = tables(schema)
     next(iter(t.values())).metadata.create_all(conn)
+    add_missing_columns(conn, t)
     return t
+
+
+def add_missing_columns(conn: Connection, t: dict[str, sa.Table]) -> list[str]:
+    """Add the columns a table created by an earlier release lacks (all nullable); return them as ``table.column``.
+
+    New columns (the p-codes) would otherwise make the next write into an
+    existing database fail on an unknown column; rows written before keep NULL
+    there. Names come from this module and the schema from the validated
+    config, so the DDL is built from identifiers, never from data.
+    """
+    inspector = sa.inspect(conn)
+    added = []
+    for table in t.values():
+        have = {c["name"] for c in inspector.get_columns(table.name, schema=table.schema)}
+        for col in table.columns:
+            if col.name not in have:
+                kind = col.type.compile(dialect=conn.dialect)
+                conn.execute(sa.text(f'ALTER TABLE "{table.schema}"."{table.name}" '
+                                     f'ADD COLUMN IF NOT EXISTS "{col.name}" {kind}'))
+                added.append(f"{table.name}.{col.name}")
+    return added
 
 
 def _write_table(conn: Connection, schema: str, name: str, frame: pd.DataFrame) -> None:
