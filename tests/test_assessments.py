@@ -179,9 +179,11 @@ def test_decision_table_gets_the_assessment_in_force(localities):
                       ("XA03", "2024-03-02", "2024-03-30", "high"), ("XA04", "2024-03-02", "2024-03-30", "high")])
     localities.attrs["risk_cutoffs"] = (0.15, 0.35, 0.6)
     t = join_assessments(localities, a, "2024-03-10")
-    assert t.attrs["risk_cutoffs"] == (0.15, 0.35, 0.6) and t["locality_id"].tolist() == localities["locality_id"].tolist()
+    assert t.attrs["risk_cutoffs"] == (0.15, 0.35, 0.6)
+    assert t["locality_id"].tolist() == localities["locality_id"].tolist()
     assert t["team_level"].tolist()[0] == "very high" and pd.isna(t["team_level"].iloc[1])  # XA02's has expired
-    assert t["team_date"].iloc[0] == pd.Timestamp("2024-03-01") and t["team_expires"].iloc[0] == pd.Timestamp("2024-03-29")
+    assert t["team_date"].iloc[0] == pd.Timestamp("2024-03-01")
+    assert t["team_expires"].iloc[0] == pd.Timestamp("2024-03-29")
     assert t["disagree"].tolist() == [True, False, False, False]  # low vs very high; very high vs high; no score
     assert t["team_steps"].iloc[0] == 3 and t["team_steps"].iloc[2] == -1 and pd.isna(t["team_steps"].iloc[3])
     # without any assessment the columns are still there, empty, so every export has the same columns
@@ -270,7 +272,8 @@ def test_card_scores_team_and_model_on_the_same_assessed_weeks(tmp_path):
                               "risk": [0.3, 0.6, 0.2, 0.5, 0.9]})
     rows = assessment_outcomes(a, labels, published)
     cmp = team_comparison(rows, cuts, "2024-03-10")
-    assert (cmp["n_assessments"], cmp["n_with_outcome"], cmp["n_awaiting_outcome"], cmp["n_without_model"]) == (6, 5, 1, 1)
+    counts = (cmp["n_assessments"], cmp["n_with_outcome"], cmp["n_awaiting_outcome"], cmp["n_without_model"])
+    assert counts == (6, 5, 1, 1)
     assert cmp["n"] == 4 and cmp["n_positive"] == 2 and cmp["status"] == "compared"
     # by hand: levels low, very high, high, moderate -> midpoints 0.1, 0.85, 0.55, 0.3; outcomes 0, 1, 1, 0
     team_p, model_p, yy = np.array([0.1, 0.85, 0.55, 0.3]), np.array([0.3, 0.6, 0.2, 0.5]), np.array([0, 1, 1, 0])
@@ -308,7 +311,7 @@ def test_config_takes_an_assessments_file_and_keeps_other_run_ids():
 
 
 def test_nightly_run_carries_both_voices_end_to_end(trained_mission):
-    """The session's trained mission (demo scenario with its team's file): every output has the team beside the model."""
+    """The session's trained mission (the demo scenario lists its team's file): every output carries both voices."""
     import pyarrow.parquet as pq
 
     root = trained_mission.parent
