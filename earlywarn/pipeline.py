@@ -953,7 +953,7 @@ def publish_outputs(run: MissionRun, products: RunProducts, impact: ImpactEstima
             from earlywarn.publish.exports import write_assessments
 
             paths["assessments"] = write_assessments(status_table(p.assessments, p.geo.localities, p.as_of),
-                                                     cfg.tables_dir)
+                                                     cfg.tables_dir, cfg.localities.unit)
             manifest.add_output("assessments_csv", paths["assessments"])
         write_scores_history(cfg.tables_dir / "history", table, p.as_of)
         maps = publish_map(html, cfg.maps_dir, as_of=p.as_of.date())

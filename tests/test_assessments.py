@@ -332,6 +332,11 @@ def test_nightly_run_carries_both_voices_end_to_end(trained_mission):
     assert tags[list(csv.columns).index("team_level")] == "#severity+team"
     record = pd.read_csv(root / "outputs" / "assessments.csv", skiprows=[1], encoding="utf-8-sig")
     assert len(record) == counts["read"] and {"current", "expired"} <= set(record["status"])
+    hxl = pytest.importorskip("hxl")
+    src = hxl.data(str(root / "outputs" / "assessments.csv"), hxl.InputOptions(allow_local=True))
+    tags = [c.display_tag for c in src.columns]
+    assert tags[:3] == ["#x_assessment+code", "#adm2+code", "#adm2+name"] and "#severity+team" in tags
+    assert len(list(src)) == counts["read"]
     assert (root / "outputs" / "quarantine" / "assessments.csv").exists()
     html = (root / "maps" / "latest.html").read_text()
     assert "Team assessments (" in html and "ew-prio-sort" in html

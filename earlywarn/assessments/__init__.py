@@ -45,7 +45,7 @@ __all__ = [
 QUARANTINE_NAME = "assessments"
 # The HXL hashtags of assessments.csv (every assessment read, with its status on the run's date).
 ASSESSMENT_TAGS = {
-    "assessment_id": "#x_assessment+code", "locality_id": "#loc+code", "name": "#loc+name",
+    "assessment_id": "#x_assessment+code", "locality_id": "#adm2+code", "name": "#adm2+name",  # by unit when written
     "date": "#date+assessed", "expires": "#date+expires", "valid_days": "#x_valid+days+num",
     "level": "#severity+team", "rationale": "#description+rationale", "author": "#contact+name",
     "status": "#status+assessment", "source_row": "#x_source+row+num",

@@ -173,18 +173,20 @@ def write_tagged_csv(df: pd.DataFrame, target: Path, vocabulary: dict[str, str] 
     return write_text(target, csv_text(df, tag_row(df, vocabulary)))
 
 
-def write_assessments(table: pd.DataFrame, out_dir: Path) -> Path:
+def write_assessments(table: pd.DataFrame, out_dir: Path, unit: str | None = None) -> Path:
     """``assessments.csv``: every team assessment read, with its status on the run's date, HXL-tagged.
 
     ``table`` is :func:`earlywarn.assessments.status_table`. Written like
     ``scores.csv`` (byte-order mark, hashtag row, formulas defused: the
     rationale is free text from the file), so the team's record, expired
-    and superseded assessments included, opens in the same tools.
+    and superseded assessments included, opens in the same tools. ``unit``
+    picks the locality id's and name's hashtags, as in ``scores.csv``.
     """
     from earlywarn.assessments import ASSESSMENT_TAGS
 
+    vocabulary = {**ASSESSMENT_TAGS, **locality_tags(unit)}
     return write_text(Path(out_dir) / "assessments.csv",
-                      csv_text(table, [ASSESSMENT_TAGS.get(c, f"#x_{c}") for c in table.columns]))
+                      csv_text(table, [vocabulary.get(c, f"#x_{c}") for c in table.columns]))
 
 
 def write_indicators(current: pd.DataFrame, series: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
