@@ -731,7 +731,7 @@ def compare_team_and_model(run: MissionRun, prepared: Prepared, assessments: pd.
     try:
         panel = prepared.panel
         labels = panel[["locality_id", "as_of", TARGET_COL]].rename(columns={TARGET_COL: "y"})
-        published = published_risk(cfg.tables_dir / "history", assessments["date"].min() - pd.Timedelta(days=7))
+        published = published_risk(cfg.tables_dir / "history", assessments["date"])
         as_of = pd.Timestamp(panel["as_of"].max())
         cmp = team_comparison(assessment_outcomes(assessments, labels, published),
                               cutoffs_of(scheme.thresholds) or (0.15, 0.35, 0.6), as_of)
@@ -746,14 +746,25 @@ def compare_team_and_model(run: MissionRun, prepared: Prepared, assessments: pd.
     return cmp
 
 
-def published_risk(history_dir: Path, since: pd.Timestamp) -> pd.DataFrame | None:
-    """``locality_id, as_of, risk`` of every saved run from ``since`` on (two columns read per file); None if none."""
-    if not history_dir.exists() or pd.isna(since):
+def published_risk(history_dir: Path, dates: pd.Series, max_gap_days: int = 7) -> pd.DataFrame | None:
+    """``locality_id, as_of, risk`` of the saved runs up to ``max_gap_days`` before some date in ``dates``.
+
+    Only those runs can stand beside an assessment
+    (:func:`earlywarn.assessments.assessment_outcomes`), so a year of
+    nightly runs is not read every night; two columns per file. None if none.
+    """
+    when = np.sort(pd.to_datetime(dates).dropna().to_numpy("datetime64[D]"))
+    if not history_dir.exists() or not len(when):
         return None
     frames = []
     for path in sorted(history_dir.glob("scores_*.parquet")):
         day = path.stem.removeprefix("scores_")
-        if day < str(since.date()):
+        try:
+            run = np.datetime64(day, "D")
+        except ValueError:
+            continue
+        k = np.searchsorted(when, run)  # the first assessment on or after this run
+        if k == len(when) or when[k] - run > np.timedelta64(max_gap_days, "D"):
             continue
         try:
             frames.append(pd.read_parquet(path, columns=["locality_id", "risk"]).assign(as_of=pd.Timestamp(day)))

@@ -344,3 +344,18 @@ def test_nightly_run_carries_both_voices_end_to_end(trained_mission):
     assert "Where the joint team and the model disagree" in brief
     card = json.loads(next((root / "models").glob("model-card-*.json")).read_text())
     assert card["team_comparison"]["n_assessments"] == counts["read"]
+
+
+def test_only_runs_that_can_stand_beside_an_assessment_are_read(tmp_path):
+    from earlywarn.pipeline import published_risk
+
+    days = ["2024-01-01", "2024-01-05", "2024-01-20", "2024-02-01"]
+    for k, day in enumerate(days):
+        pd.DataFrame({"locality_id": ["A"], "risk": [k / 10]}).to_parquet(tmp_path / f"scores_{day}.parquet")
+    assessed = pd.Series(pd.to_datetime(["2024-01-08", "2024-02-01"]))
+    got = published_risk(tmp_path, assessed)
+    kept = {str(d.date()) for d in got["as_of"]}
+    for day in days:  # a run counts when some assessment falls on it or up to 7 days after it
+        gap = (assessed - pd.Timestamp(day)).dt.days
+        assert (day in kept) == bool(((gap >= 0) & (gap <= 7)).any()), day
+    assert published_risk(tmp_path / "none", assessed) is None
