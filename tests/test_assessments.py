@@ -342,6 +342,11 @@ def test_nightly_run_carries_both_voices_end_to_end(trained_mission):
     assert "Team assessments (" in html and "ew-prio-sort" in html
     brief = next((root / "maps").glob("brief_*.html")).read_text()
     assert "Where the joint team and the model disagree" in brief
+    from earlywarn.publish.summary import summary_lines
+
+    said = summary_lines(scores, None, manifest)
+    assert any(line.startswith(f"team assessments: {counts['current']} in force, {counts['disagree']} disagree")
+               for line in said)
     card = json.loads(next((root / "models").glob("model-card-*.json")).read_text())
     assert card["team_comparison"]["n_assessments"] == counts["read"]
 
