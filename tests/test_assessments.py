@@ -130,6 +130,16 @@ def test_yaml_reads_the_same_as_csv_with_item_lines(tmp_path, localities):
     assert q.loc[14, "field"] == "level" and q.loc[14, "reason"].startswith("unknown level")
 
 
+def test_a_plain_csv_with_the_yaml_keys_as_column_names_reads_too(tmp_path, localities):
+    path = tmp_path / "plain.csv"
+    path.write_text("locality_id,date,level,valid_days,note\nXA03,2024-03-01,HIGH,7,x\n", encoding="utf-8")
+    t = read_assessments(path, localities=localities, today=TODAY).table
+    assert t[["locality_id", "level", "valid_days"]].values.tolist() == [["XA03", "high", 7]]
+    path.write_text("where,when\nXA03,2024-03-01\n", encoding="utf-8")
+    with pytest.raises(IngestError, match="no HXL hashtag row found"):
+        read_assessments(path, localities=localities, today=TODAY)
+
+
 def test_a_file_without_what_it_needs_is_one_error(tmp_path, localities):
     path = _csv(tmp_path / "t.csv", ["XA01,2024-03-01"], "P-code,Date", "#adm2+code,#date")
     with pytest.raises(IngestError, match=r"t\.csv: missing required HXL column\(s\): level"):

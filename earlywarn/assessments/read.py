@@ -191,6 +191,9 @@ def read_assessments(
     it holds ``#date+end`` (``valid_until``) or a number of days
     ``#x_valid+days`` (``valid_days``), else ``default_valid_days``.
 
+    A CSV without a hashtag row is read by its column names when they are
+    the YAML keys (``locality_id``, ``name``, ``date``, ``level``, ...).
+
     Parameters
     ----------
     path : str or pathlib.Path
@@ -232,8 +235,12 @@ def read_assessments(
     path = Path(path)
     yaml_file = path.suffix.lower() in (".yaml", ".yml")
     raw = _yaml_cells(path) if yaml_file else read_csv_cells(path)
-    if raw.hxl is None:
-        raise IngestError(path, "no HXL hashtag row found (expected a row of #tags under the header)")
+    if raw.hxl is None:  # a plain CSV whose header uses the YAML keys (locality_id, date, level, ...)
+        fields = [YAML_KEYS.get(h.strip().lower()) for h in raw.header]
+        if not any(fields):
+            raise IngestError(path, "no HXL hashtag row found (expected a row of #tags under the header, or the "
+                              f"column names {', '.join(dict.fromkeys(YAML_KEYS.values()))})")
+        raw.hxl = [DEFAULT_TAGS[f][0] if f else "" for f in fields]
     tags = {f: ((hxl_mapping or {})[f], *t) if f in (hxl_mapping or {}) and not yaml_file else t
             for f, t in DEFAULT_TAGS.items()}
     cols: dict[str, str | None] = {}
