@@ -374,3 +374,43 @@ def test_only_runs_that_can_stand_beside_an_assessment_are_read(tmp_path):
         gap = (assessed - pd.Timestamp(day)).dt.days
         assert (day in kept) == bool(((gap >= 0) & (gap <= 7)).any()), day
     assert published_risk(tmp_path / "none", assessed) is None
+
+
+@pytest.mark.browser
+def test_map_in_a_browser_sorts_by_either_voice_and_hostile_text_stays_inert(chromium, tmp_path):
+    """The priority list re-sorts by model risk and by team level; a hostile rationale in a popup never runs."""
+    from earlywarn.publish import sample
+    from earlywarn.publish.browser import inspect_map
+    from earlywarn.publish.render import render_map
+
+    locs = sample.grid_localities(nx=6, ny=5)
+    levels = ["very high", "low", "high", "moderate", "low", "very high"]
+    a = _assessments([(locs["locality_id"].iloc[k * 4], "2024-04-20", "2024-05-18", lvl)
+                      for k, lvl in enumerate(levels)])
+    a["rationale"] = EVIL
+    table = join_assessments(locs, a, "2024-05-01")
+    path = tmp_path / "map.html"
+    path.write_text(render_map(table, **sample.render_inputs(locs, hostile=False, with_context=False)),
+                    encoding="utf-8")
+    shown = ("() => [...document.querySelectorAll('#ew-priority tbody tr')].filter(r => !r.hidden)"
+             ".map(r => [+r.dataset.rank, +r.dataset.risk, +r.dataset.team])")
+
+    def poke(page, report):
+        report.extra["rank"] = page.evaluate(shown)
+        for by in ("team", "risk", "rank"):
+            page.select_option("#ew-prio-sort", by)
+            report.extra[by + "_again" if by == "rank" else by] = page.evaluate(shown)
+        i = int(np.flatnonzero(table["disagree"].to_numpy())[0])
+        page.evaluate("i => EW.openLocality(i, null, true)", i)
+        report.extra["popup"] = page.locator(".leaflet-popup-content").last.inner_text()
+
+    rep = inspect_map(path, actions=poke)
+    assert not rep.page_errors and not rep.console_errors and not rep.dialogs and not rep.external
+    rank, team, risk = rep.extra["rank"], rep.extra["team"], rep.extra["risk"]
+    assert [r[0] for r in rank] == sorted(r[0] for r in rank) and rep.extra["rank_again"] == rank
+    assert len(team) == len(levels) and all(t[2] >= 0 for t in team)
+    assert [(-t[2], -t[1]) for t in team] == sorted((-t[2], -t[1]) for t in team)  # level, then model risk
+    assert [r[1] for r in risk] == sorted((r[1] for r in risk), reverse=True)
+    assert risk[0][1] == round(float(table["risk"].max()) * 1000)
+    popup = rep.extra["popup"]
+    assert "DISAGREE" in popup and "<script>alert('x')</script>" in popup  # shown as text, never run
