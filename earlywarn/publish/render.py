@@ -497,7 +497,9 @@ def render_map(
             "rank": _json_list(disp["rank"]),
             # the team's assessment, only on a mission that has an assessments file
             **({c: disp[c].tolist() for c in ("tdate", "tuntil", "tauth", "trat")}
-               | {c: disp[c].astype(int).tolist() for c in ("tl", "dis")} if "team_level" in locs else {}),
+               | {c: disp[c].astype(int).tolist() for c in ("tl", "dis")}
+               # the model's class the disagreement was judged on (latest run, primary horizon), whatever is shown
+               | {"tm": disp["cls"].astype(int).tolist()} if "team_level" in locs else {}),
         },
         "flags": [[int(i), float(a), float(b)] for i, a, b in flags.tolist()],
         "classes": list(panels.RISK_CLASSES),

@@ -165,9 +165,12 @@
   EW.teamRows = function (P, i, k) {
     var t = P.tl[i];
     if (t < 0) return row("Team assessment", '<span class="ew-note">none in force</span>');
+    var m = P.tm ? P.tm[i] : k, Z = EW.loc.hz, H = EW.loc.hist;
+    var other = (Z && EW.hzShown !== Z.p) || (H && EW.run !== H.dates.length - 1);
     var h = row("Team assessment", '<span class="ew-chip ew-c' + t + '">' + EW.loc.classes[t] + "</span>" +
       (P.dis[i] ? ' <span class="ew-badge ew-badge-dis">&ne; DISAGREE</span> with the model (' +
-        (k >= 0 ? EW.loc.classes[k] : "no score") + ")" : ""));
+        (m >= 0 ? EW.loc.classes[m] : "no score") + (other ? ", latest run, " + (Z ? Z.label[Z.p] : "primary horizon") : "") +
+        ")" : ""));
     h += row("Assessed", P.tdate[i] + (P.tauth[i] ? " by " + P.tauth[i] : "") + (P.tuntil[i] ? "; holds until " + P.tuntil[i] : ""));
     return h + row("Team's rationale", P.trat[i]);
   };
