@@ -148,6 +148,15 @@ def test_a_file_without_what_it_needs_is_one_error(tmp_path, localities):
     path = _csv(tmp_path / "s.csv", ["XA01,2024-03-01,0.4"], "id,date,risk", "#adm2+code,#date,#severity+risk")
     with pytest.raises(IngestError, match="level"):
         read_assessments(path, localities=localities, today=TODAY)
+    # nor the run's date, nor a flag's reason as the rationale (scores.csv with a team column added)
+    path = _csv(tmp_path / "s2.csv", ["XA01,2024-03-01,high,threat 40%"], "id,as_of,team,forward_reason",
+                "#adm2+code,#date+as_of,#severity+team,#description+forward_deploy")
+    with pytest.raises(IngestError, match=r"date \(#date\+assessed\)"):
+        read_assessments(path, localities=localities, today=TODAY)
+    path = _csv(tmp_path / "s3.csv", ["XA01,2024-03-01,high,threat 40%"], "id,date,team,forward_reason",
+                "#adm2+code,#date,#severity+team,#description+forward_deploy")
+    t = read_assessments(path, localities=localities, today=TODAY).table
+    assert t["level"].tolist() == ["high"] and t["rationale"].isna().all()
 
 
 def _assessments(rows) -> pd.DataFrame:

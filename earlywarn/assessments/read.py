@@ -63,8 +63,8 @@ ASSESSMENTS_REQUIRED = ("assessment_id", "source", "locality_id", "date", "expir
 # Canonical field -> hashtags tried in order (exact match first, then a column that carries the hashtag
 # with more attributes). The mission's own ``hxl_mapping`` puts its hashtag first.
 DEFAULT_TAGS: dict[str, tuple[str, ...]] = {
-    "locality_id": ("#adm2+code", "#loc+code", "#loc+id", "#x_priogrid+code", "#x_grid_cell+code", "#adm1+code"),
-    "name": ("#adm2+name", "#loc+name", "#adm1+name"),
+    "locality_id": ("#adm2+code", "#loc+code", "#loc+id", "#x_priogrid+code", "#x_grid_cell+code"),
+    "name": ("#adm2+name", "#loc+name"),
     "valid_until": ("#date+end", "#date+valid_until", "#date+expires"),
     "date": ("#date+assessed", "#date"),
     "level": ("#severity+team", "#severity+assessed", "#severity+level", "#severity"),
@@ -73,8 +73,10 @@ DEFAULT_TAGS: dict[str, tuple[str, ...]] = {
     "section": ("#org+section", "#org"),
     "valid_days": ("#x_valid+days", "#x_valid+days+num", "#x_valid_days"),
 }
-# A column tagged with one of these attributes is the model's figure (our own scores.csv), never the team's.
-_NOT_TEAM = frozenset({"risk", "class", "change"})
+# A column tagged with one of these attributes is another figure of our own scores.csv (the model's risk, the run's
+# date, a flag's reason, the nearest base), never the team's: a loose match never picks it.
+_NOT_TEAM = frozenset({"risk", "class", "change", "as_of", "reported", "forward_deploy", "flag", "alias", "base",
+                       "nearest", "quickest"})
 # YAML keys (and the spellings accepted for them) -> canonical field.
 YAML_KEYS: dict[str, str] = {
     "locality_id": "locality_id", "locality": "locality_id", "pcode": "locality_id", "p_code": "locality_id",
