@@ -128,8 +128,11 @@ def _pick(raw: RawTable, tags: tuple[str, ...], taken: set[str]) -> str | None:
     return None
 
 
-def _yaml_cells(path: Path) -> RawTable:
-    """A YAML list of assessments (or ``{assessments: [...]}``) as string cells with each item's line."""
+def _yaml_cells(path: Path) -> tuple[RawTable, list[list[str]]]:
+    """A YAML list of assessments (or ``{assessments: [...]}``) as string cells with each item's line.
+
+    Also returns, per item, the keys it has that are no field (quarantined by the caller).
+    """
     data = read_bytes(path)
     sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     try:
@@ -163,8 +166,7 @@ def _yaml_cells(path: Path) -> RawTable:
     cells = pd.DataFrame({f: [r.get(f, "") for r in loader_rows] for f in fields}, dtype="string")
     raw = RawTable(str(path), sha, fields, [DEFAULT_TAGS[f][0] for f in fields], cells,
                    np.asarray(lines, dtype=np.int64), [], "other")
-    raw.unknown_keys = unknown  # type: ignore[attr-defined]
-    return raw
+    return raw, unknown
 
 
 def read_assessments(
@@ -236,7 +238,7 @@ def read_assessments(
     """
     path = Path(path)
     yaml_file = path.suffix.lower() in (".yaml", ".yml")
-    raw = _yaml_cells(path) if yaml_file else read_csv_cells(path)
+    raw, unknown_keys = _yaml_cells(path) if yaml_file else (read_csv_cells(path), [])
     if raw.hxl is None:  # a plain CSV whose header uses the YAML keys (locality_id, date, level, ...)
         fields = [YAML_KEYS.get(h.strip().lower()) for h in raw.header]
         if not any(fields):
@@ -258,7 +260,7 @@ def read_assessments(
         raise IngestError(path, f"missing required HXL column(s): {', '.join(missing)}")
     c = raw.cells
     chk = Checker(raw, source_name)
-    for k, odd in enumerate(getattr(raw, "unknown_keys", [])):
+    for k, odd in enumerate(unknown_keys):
         for key in odd:
             mask = np.zeros(len(c), dtype=bool)
             mask[k] = True
