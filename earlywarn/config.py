@@ -194,6 +194,31 @@ class GeoPkoBasesConfig(_Strict):
     mission: str = Field(min_length=1)
 
 
+ASSESSMENT_FORMATS = (".csv", ".gz", ".zip", ".yaml", ".yml")
+
+
+class AssessmentsConfig(_Strict):
+    """The joint team's own assessments of threat, read by every nightly run (:mod:`earlywarn.assessments`).
+
+    ``path`` is an HXL-tagged CSV or a YAML list (by its suffix); ``hxl_mapping``
+    overrides the hashtag of any field (canonical field -> hashtag); an
+    assessment without its own end date or number of days holds for
+    ``default_valid_days`` from its date.
+    """
+
+    path: Path
+    hxl_mapping: dict[str, str] = Field(default_factory=dict)
+    default_valid_days: int = Field(default=28, ge=1, le=366)
+
+    @field_validator("path")
+    @classmethod
+    def _known_suffix(cls, v: Path) -> Path:
+        if v.suffix.lower() not in ASSESSMENT_FORMATS:
+            raise ValueError(f"an assessments file is an HXL CSV (.csv, .csv.gz, .zip) or YAML (.yaml, .yml); "
+                             f"got {v.name!r}")
+        return v
+
+
 class ImpactConfig(_Strict):
     """How ``earlywarn impact`` estimates the change in attacks on civilians after each action.
 
@@ -843,6 +868,7 @@ class MissionConfig(_Strict):
     alerts: list[AlertConfig] = Field(default_factory=list)  # who is told after each run (publish.alerts)
     actions: list[ActionFeedConfig] = Field(default_factory=list)  # what the mission did (earlywarn.actions)
     impact: ImpactConfig = Field(default_factory=ImpactConfig)  # `earlywarn impact` settings
+    assessments: AssessmentsConfig | None = None  # the joint team's assessments, beside the model's risk
     timezone: str = "UTC"
 
     # set by load_config: the folder that relative paths resolve against
@@ -1026,7 +1052,7 @@ class MissionConfig(_Strict):
         # Alerts say who is told, not what is computed: a new recipient must not change the run id
         # (a rerun would then count as a new run and alert everyone again).
         data = self.model_dump(mode="json", exclude={"alerts"})
-        for key in ("actions", "impact", "admin_boundaries"):  # missions without them keep their run ids
+        for key in ("actions", "impact", "admin_boundaries", "assessments"):  # missions without them keep their run ids
             if key not in self.model_fields_set:
                 data.pop(key, None)
         for src in data["sources"]:  # a source without a fetch block hashes as before fetching existed (same run ids)
@@ -1122,7 +1148,8 @@ def parse_config(raw: dict, base_dir: Path = Path("."), path: Path | None = None
                      ("sectors.path", cfg.sectors.path if cfg.sectors else None),
                      ("admin_boundaries.path", cfg.admin_boundaries.path if cfg.admin_boundaries else None),
                      *((f"context_layers.{c.name}", c.path) for c in cfg.context_layers),
-                     *((f"actions.{a.name}.path", a.path) for a in cfg.actions)):
+                     *((f"actions.{a.name}.path", a.path) for a in cfg.actions),
+                     ("assessments.path", cfg.assessments.path if cfg.assessments else None)):
         try:
             cfg.data_path(p)
         except ConfigError as e:

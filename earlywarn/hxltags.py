@@ -75,6 +75,14 @@ SCORE_TAGS: dict[str, str] = {
     "lat": "#geo+lat",
     "grid_row": "#x_grid+row+num",  # PRIO-GRID: from 1 as PRIO-GRID counts; km grid: as in its cell ids
     "grid_col": "#x_grid+col+num",
+    # the joint team's assessment in force beside the model's (earlywarn.assessments)
+    "team_level": "#severity+team",
+    "team_date": "#date+assessed+team",
+    "team_expires": "#date+expires+team",
+    "team_author": "#contact+name+team",
+    "team_rationale": "#description+rationale+team",
+    "team_steps": "#x_team_vs_model+steps+num",
+    "disagree": "#status+disagree+team",
 }
 # Locality id and name per unit: only admin localities carry p-codes.
 LOCALITY_TAGS: dict[str, tuple[str, str]] = {

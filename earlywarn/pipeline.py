@@ -40,6 +40,7 @@ import pandas as pd
 from shapely.geometry.base import BaseGeometry
 
 from earlywarn import progress
+from earlywarn.assessments.judge import join_assessments
 from earlywarn.atomic import write_with
 from earlywarn.config import DISPLACEMENT_FORMATS, GeoPkoBasesConfig, MissionConfig, SourceConfig
 from earlywarn.decide import indicators as ind
@@ -216,6 +217,8 @@ class RunProducts:
     scheme: RiskScheme | None = None
     schemes: dict[int, RiskScheme] = field(default_factory=dict)  # every horizon's (the primary's is ``scheme``)
     actions: pd.DataFrame | None = None  # the ``actions:`` feeds as read tonight (None: none configured, or unreadable)
+    assessments: pd.DataFrame | None = None  # the team's assessments as read tonight (None: none, or unreadable)
+    team_comparison: dict | None = None  # the team's assessments and the model scored side by side (model card)
 
 
 @dataclass
@@ -687,6 +690,12 @@ def make_decisions(run: MissionRun, geo: Geography, prepared: Prepared, scores: 
             scores[f"risk_class_{h}w"] = risk_class(scores[f"risk_{h}w"], sch.thresholds)
         table = decision_table(cfg, geo.localities, geo.bases, scores, incidents, displacement, locality_of,
                                previous_scores(cfg.tables_dir / "history", as_of_ts), scheme.thresholds)
+        assessments = read_team_assessments(run, geo)
+        if cfg.assessments is not None:
+            table = join_assessments(table, assessments, as_of_ts)
+            manifest.counts["assessments"] = {
+                "read": 0 if assessments is None else int(len(assessments)),
+                "current": int(table["team_level"].notna().sum()), "disagree": int(table["disagree"].sum())}
         # Rates per person use a measured population only: the gazetteer estimate is a lower bound (towns only).
         raster = table["population_source"].astype("string").eq("raster").fillna(False).astype(bool)
         measured = table.assign(population=table["population"].where(raster))
@@ -702,8 +711,95 @@ def make_decisions(run: MissionRun, geo: Geography, prepared: Prepared, scores: 
         )
         manifest.counts |= {"forward_deploy_flags": int(table["forward_deploy"].sum()),
                             "humanitarian_access_flags": int(table["humanitarian_access"].sum())}
+        comparison = compare_team_and_model(run, prepared, assessments, scheme) if assessments is not None else None
     return RunProducts(as_of_ts, table, incidents, locality_of, displacement, geo, indic, prepared.freshness,
-                       chosen.card, scheme, schemes, actions)
+                       chosen.card, scheme, schemes, actions, assessments, comparison)
+
+
+def read_team_assessments(run: MissionRun, geo: Geography) -> pd.DataFrame | None:
+    """The ``assessments:`` file read against the localities, summarised in the manifest's inputs; None without one.
+
+    As for action feeds: read in the decide stage, after the run id is
+    derived, and a file that cannot be read is a warning, never a failed
+    run (the map then shows the model's risk alone and says why in its
+    warnings).
+    """
+    from earlywarn.assessments import load_assessments
+
+    cfg, manifest = run.cfg, run.manifest
+    if cfg.assessments is None:
+        return None
+    try:
+        assessments, summary = load_assessments(cfg, geo.localities)
+    except Exception as exc:  # noqa: BLE001 - a broken assessments file must not hold back the warning
+        log.warning("assessments not read", exc_info=exc)
+        manifest.warn(f"team assessments not read ({type(exc).__name__}: {exc}); the map shows the model's risk "
+                      "alone tonight".splitlines()[0])
+        return None
+    manifest.inputs.append(summary | {"kind": "assessments"})
+    if summary.get("rows_quarantined"):
+        manifest.warn(f"team assessments: {summary['rows_quarantined']} row(s) quarantined "
+                      "(see quarantine/assessments.csv)")
+    return assessments
+
+
+def compare_team_and_model(run: MissionRun, prepared: Prepared, assessments: pd.DataFrame,
+                           scheme: RiskScheme) -> dict | None:
+    """Score the team's assessments and the model's published figures on the assessed locality-weeks.
+
+    Outcomes are the primary horizon's labels in tonight's panel; the
+    model's figures are those saved in ``history/`` by earlier runs. The
+    result goes into the champion's model card (a section brought up to
+    date every night) and the manifest; a failure is a warning.
+    """
+    from earlywarn.assessments import assessment_outcomes
+    from earlywarn.features.columns import TARGET_COL
+    from earlywarn.model.card import team_comparison, write_team_comparison
+
+    cfg, manifest = run.cfg, run.manifest
+    try:
+        panel = prepared.panel
+        labels = panel[["locality_id", "as_of", TARGET_COL]].rename(columns={TARGET_COL: "y"})
+        published = published_risk(cfg.tables_dir / "history", assessments["date"])
+        as_of = pd.Timestamp(panel["as_of"].max())
+        cmp = team_comparison(assessment_outcomes(assessments, labels, published),
+                              cutoffs_of(scheme.thresholds) or (0.15, 0.35, 0.6), as_of)
+        if manifest.model_version:
+            write_team_comparison(cfg.models_dir, manifest.model_version, cmp)
+    except Exception as exc:  # noqa: BLE001 - the comparison is a report, not tonight's warning
+        log.warning("team assessments not compared with the model", exc_info=exc)
+        manifest.warn(f"team assessments not compared with the model: {type(exc).__name__}: {exc}"
+                      .splitlines()[0])
+        return None
+    manifest.counts["team_comparison"] = {k: cmp[k] for k in ("status", "n", "n_positive", "n_awaiting_outcome")}
+    return cmp
+
+
+def published_risk(history_dir: Path, dates: pd.Series, max_gap_days: int = 7) -> pd.DataFrame | None:
+    """``locality_id, as_of, risk`` of the saved runs up to ``max_gap_days`` before some date in ``dates``.
+
+    Only those runs can stand beside an assessment
+    (:func:`earlywarn.assessments.assessment_outcomes`), so a year of
+    nightly runs is not read every night; two columns per file. None if none.
+    """
+    when = np.sort(pd.to_datetime(dates).dropna().to_numpy("datetime64[D]"))
+    if not history_dir.exists() or not len(when):
+        return None
+    frames = []
+    for path in sorted(history_dir.glob("scores_*.parquet")):
+        day = path.stem.removeprefix("scores_")
+        try:
+            run = np.datetime64(day, "D")
+        except ValueError:
+            continue
+        k = np.searchsorted(when, run)  # the first assessment on or after this run
+        if k == len(when) or when[k] - run > np.timedelta64(max_gap_days, "D"):
+            continue
+        try:
+            frames.append(pd.read_parquet(path, columns=["locality_id", "risk"]).assign(as_of=pd.Timestamp(day)))
+        except (OSError, ValueError, KeyError) as exc:  # an unreadable old run is left out, not fatal
+            log.warning("published risk: %s left out (%s)", path.name, exc)
+    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def read_action_feeds(run: MissionRun, geo: Geography) -> pd.DataFrame | None:
@@ -892,6 +988,13 @@ def publish_outputs(run: MissionRun, products: RunProducts, impact: ImpactEstima
         for name, path in exports.items():
             manifest.add_output(f"scores_{name}", path)
         paths["indicators"] = write_indicators(indic, indic_series, cfg.tables_dir)["indicators"]
+        if p.assessments is not None:
+            from earlywarn.assessments import status_table
+            from earlywarn.publish.exports import write_assessments
+
+            paths["assessments"] = write_assessments(status_table(p.assessments, p.geo.localities, p.as_of),
+                                                     cfg.tables_dir, cfg.localities.unit)
+            manifest.add_output("assessments_csv", paths["assessments"])
         write_scores_history(cfg.tables_dir / "history", table, p.as_of)
         maps = publish_map(html, cfg.maps_dir, as_of=p.as_of.date())
         paths["map"] = maps["latest"]

@@ -33,6 +33,7 @@ CHECKED = [
     "earlywarn.synth",
     "earlywarn.commands",
     "earlywarn.actions",
+    "earlywarn.assessments",
     "earlywarn.model",
     "earlywarn.decide",
     "earlywarn.pipeline",

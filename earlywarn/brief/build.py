@@ -26,7 +26,17 @@ from earlywarn import hxltags
 from earlywarn.atomic import write_text, write_with
 from earlywarn.brief import charts
 from earlywarn.brief import data as bd
-from earlywarn.brief.html import Page, change_pts, chip, document, fmt_num, matrix_rows, rag, rows_that_fit
+from earlywarn.brief.html import (
+    MATRIX_ROWS_MM,
+    Page,
+    change_pts,
+    chip,
+    document,
+    fmt_num,
+    matrix_rows,
+    rag,
+    rows_that_fit,
+)
 from earlywarn.config import MissionConfig
 from earlywarn.errors import UserError
 from earlywarn.publish.columns import population_basis
@@ -210,7 +220,10 @@ def _caveat(cfg: MissionConfig, inp: bd.BriefInputs) -> str:
 def matrix_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     """Page 2: the POC threat matrix, as many rows as fit on the page."""
     m = bd.threat_matrix(inp, cfg.redaction, cfg.output.brief_top, cfg.output.brief_actor_weeks)
-    fit = rows_that_fit(m)
+    dis, n_dis = bd.disagreements(inp.table, DISAGREEMENT_ROWS)
+    dis_html = disagreement_list(dis, n_dis, table_cutoffs(inp.table, inp.manifest)) if "disagree" in inp.table \
+        else ""
+    fit = rows_that_fit(m, MATRIX_ROWS_MM - (DISAGREEMENT_ROW_MM * (len(dis) + 1) if dis_html else 0))
     left_out = ""
     if fit < len(m):
         left_out = (f" Ranks {fit + 1}&ndash;{len(m)} did not fit on this page: see the map's priority list or "
@@ -225,7 +238,36 @@ def matrix_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
             f"{esc(withheld)}{left_out}</p>")
     table = matrix_rows(m, cfg.output.brief_actor_weeks, cutoffs=table_cutoffs(inp.table, inp.manifest))
     title = "POC threat matrix" + (" (priority by risk alone: no population layer)" if basis == "risk" else "")
-    return Page(title, f'<div class="col grow">{table}{note}</div>')
+    return Page(title, f'<div class="col grow">{table}{note}{dis_html}</div>')
+
+
+DISAGREEMENT_ROWS = 5  # listed with their rationale under the threat matrix
+DISAGREEMENT_ROW_MM = 6.5  # printed height of one, for the matrix's page budget
+
+
+def disagreement_list(dis: pd.DataFrame, n_all: int, cutoffs: tuple[float, float, float] | None = None) -> str:
+    """Under the threat matrix: where the joint team and the model disagree, each with the team's rationale.
+
+    The brief goes to people who weigh both voices; a disagreement is where
+    they should look first, and the rationale is what they weigh. Every
+    string from the assessments file is escaped (and cut) here.
+    """
+    head = (f'<h3>Where the joint team and the model disagree ({n_all}; two classes apart or more, '
+            "assessments in force)</h3>")
+    if not n_all:
+        return head + '<p class="note">None: where the team has assessed, it is within one class of the model.</p>'
+    items = []
+    for r in dis.itertuples(index=False):
+        when = pd.Timestamp(r.team_date).date() if pd.notna(r.team_date) else "?"
+        by = f" by {esc(r.team_author, 60)}" if isinstance(r.team_author, str) and r.team_author else ""
+        why = esc(r.team_rationale, 160) if isinstance(r.team_rationale, str) and r.team_rationale else \
+            "no rationale given"
+        items.append(f"<li><b>{esc(r.name, 40)}</b>: team <b>{esc(r.team_level)}</b> ({when}{by}), model "
+                     f"{chip(str(r.risk_class), r.risk, cutoffs)}. <i>{why}</i></li>")
+    more = f"<li>&hellip; {n_all - len(dis)} more in outputs/scores.csv (column disagree)</li>" if n_all > len(dis) \
+        else ""
+    return head + f'<ul class="tight small">{"".join(items)}{more}</ul>'
+
 
 
 def indicators_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
@@ -305,6 +347,7 @@ def status_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     if (card.get("selection") or {}).get("why"):
         model_html += f'<p class="small">Published score: {esc(card["selection"]["why"], 400)}.</p>'
 
+    model_html += team_comparison_html(card.get("team_comparison"))
     limits = card.get("limitations") or []
     if limits:
         model_html += ('<h3>Limitations (model card)</h3><ul class="tight small">'
@@ -327,6 +370,22 @@ def status_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     return Page("Data status and model",
                 f'<div class="col" style="flex:0 0 53%">{feeds_html}{warn_html}{model_html}</div>'
                 f'<div class="col grow chart">{figs}{rel}</div>')
+
+
+def team_comparison_html(cmp: dict | None) -> str:
+    """One paragraph from the model card: how the joint team's assessments and the model fared, or why not yet."""
+    if not cmp:
+        return ""
+    if cmp.get("status") != "compared":
+        why = ("none of the assessed weeks has an outcome yet" if cmp.get("status") == "no outcomes yet" else
+               "no run published a model figure beside the assessments that have an outcome")
+        return (f'<p class="small"><b>Team against model:</b> not scored yet: {esc(why)} '
+                f"({fmt_num(cmp.get('n_assessments'))} assessment(s) read).</p>")
+    t, m = cmp.get("team") or {}, cmp.get("model") or {}
+    return (f'<p class="small"><b>Team against model</b> on {fmt_num(cmp.get("n"))} assessed locality-weeks '
+            f"({fmt_num(cmp.get('n_positive'))} with an attack on civilians): Brier team {fmt_num(t.get('brier'), 3)}, "
+            f"model {fmt_num(m.get('brier'), 3)} (lower is better); AUPR team {fmt_num(t.get('aupr'), 3)}, model "
+            f"{fmt_num(m.get('aupr'), 3)}. Team levels scored as the middle of their class (model card).</p>")
 
 
 def actions_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:

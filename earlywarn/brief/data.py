@@ -161,8 +161,30 @@ def threat_matrix(inp: BriefInputs, redaction: RedactionConfig, top: int, actor_
         "humanitarian_access": get("humanitarian_access", pd.Series(False, index=t.index)).astype("boolean")
         .fillna(False).to_numpy(dtype=bool),
         "access_reason": get("access_reason", pd.Series("", index=t.index)).astype("string").fillna("").to_numpy(),
+        # the joint team's assessment in force ("" without one; missions without assessments: all "")
+        "team_level": get("team_level", pd.Series("", index=t.index)).astype("string").fillna("").to_numpy(),
+        "disagree": get("disagree", pd.Series(False, index=t.index)).astype("boolean").fillna(False)
+        .to_numpy(dtype=bool),
     })
     return out
+
+
+def disagreements(table: pd.DataFrame, n: int = 5) -> tuple[pd.DataFrame, int]:
+    """Where the joint team and the model disagree (two classes apart or more), by priority; and how many in all.
+
+    Columns ``name, risk, risk_class, team_level, team_date, team_author,
+    team_rationale``, at most ``n`` rows, so the brief can give each its
+    rationale in a sentence; the count says how many more there are.
+    """
+    if "disagree" not in table:
+        return pd.DataFrame(), 0
+    t = pd.DataFrame(table.drop(columns="geometry", errors="ignore"))
+    t = t[t["disagree"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
+    key = pd.to_numeric(t["priority_rank"], errors="coerce").fillna(np.inf) if "priority_rank" in t else None
+    if key is not None:
+        t = t.assign(_k=key).sort_values("_k", kind="stable")
+    cols = ["name", "risk", "risk_class", "team_level", "team_date", "team_author", "team_rationale"]
+    return t.reindex(columns=cols).head(n).reset_index(drop=True), int(len(t))
 
 
 def indicator_series(indicators: pd.DataFrame, as_of: pd.Timestamp, last: int = 12) -> pd.DataFrame:

@@ -71,6 +71,7 @@ ul.tight { margin: 0; padding-left: 4mm; }
 .side li, .side p { font-size: 7.8pt; }
 .up { color: #b30000; } .down { color: #1a7f37; }
 .small { font-size: 7pt; color: #333; }
+.dis { color: #b2182b; white-space: nowrap; }
 @media print { body { background: #fff; } .page { margin: 0; box-shadow: none; } }
 @media screen { .page { box-shadow: 0 1mm 4mm rgba(0,0,0,.4); } }
 """
@@ -192,10 +193,28 @@ def _lines(text: str, width_mm: float) -> int:
     return max(1, len(textwrap.wrap(text, per_line)))
 
 
+def team_line(level: str, disagree: bool) -> str:
+    """Under the model's chip: the joint team's level in force, and "DISAGREE" in words where they are far apart.
+
+    >>> team_line("very high", True).endswith('>very high</span> <b class="dis">&ne; DISAGREE</b>')
+    True
+    >>> team_line("", False)
+    ''
+    """
+    if not level:
+        return ""
+    k = RISK_CLASSES.index(level) if level in RISK_CLASSES else -1
+    color = CLASS_COLORS[k] if k >= 0 else "#d9d9d9"
+    mark = ' <b class="dis">&ne; DISAGREE</b>' if disagree else ""
+    chip_html = f'<span class="chip" style="background:{color}">{esc(level)}</span>'
+    return f'<br><span class="small">team:</span> {chip_html}{mark}'
+
+
 def matrix_row_mm(r) -> float:
     """Estimated printed height of one threat-matrix row, from the same truncated texts the table prints."""
     w = MATRIX_WIDTHS_MM
     cells = [
+        1 + (2 if getattr(r, "team_level", "") else 0),
         _lines(str(r.name)[:40], w[1]) + _lines(f"{str(r.admin1)[:30]} · {r.locality_id}", w[1]),
         sum(_lines(str(d)[:95], w[4] - 3) for d in r.drivers[:2]),
         _lines("; ".join(f"{str(a)[:40]} ({n})" for a, n in r.actors), w[5]),
@@ -243,7 +262,8 @@ def matrix_rows(matrix: pd.DataFrame, actor_weeks: int, driver_chars: int = 95,
             f'<tr><td class="num"><b>{int(r.rank)}</b></td>'
             f"<td><b>{esc(r.name, 40)}</b><br><span class=\"small\">{esc(r.admin1, 30)} &middot; "
             f"{esc(r.locality_id, 20)}</span></td>"
-            f"<td>{chip(r.risk_class, r.risk, cutoffs)}</td><td class=\"num\">{change_pts(r.risk_change)}</td>"
+            f"<td>{chip(r.risk_class, r.risk, cutoffs)}{team_line(r.team_level, r.disagree)}</td>"
+            f"<td class=\"num\">{change_pts(r.risk_change)}</td>"
             f'<td><ul class="tight">{drivers}</ul></td><td>{actors}</td>'
             f'<td class="r">{idp}</td><td>{base}</td><td>{"<br>".join(flags)}</td></tr>'
         )

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score
 
 from earlywarn.atomic import write_text
 from earlywarn.features.panel import feature_group
@@ -303,3 +305,124 @@ def _span(c) -> str:
 
 def _f(v, digits: int = 3) -> str:
     return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{digits}f}"
+
+
+# ------------------------------------------------------------ the team beside the model
+TEAM_RULE = ("each team level is scored as the middle of its class under the cut-offs in force (low: half the "
+             "moderate cut-off; moderate, high: halfway between their cut-offs; very high: halfway from its cut-off "
+             "to 1); the model's figure is the risk it published on or before the assessment's date (at most 7 days "
+             "earlier); both are scored on the primary horizon's outcome of the week the assessment was made")
+
+
+def team_comparison(outcomes: pd.DataFrame, cutoffs: tuple[float, float, float], as_of=None) -> dict:
+    """How the joint team's assessments and the model fared on the locality-weeks the team assessed.
+
+    ``outcomes`` is :func:`earlywarn.assessments.assessment_outcomes`: one
+    row per assessment with its outcome ``y`` (NaN while the horizon is
+    open) and the model's published ``model_risk`` (NaN when no run was
+    published then). Both are scored on the same rows only, those with an
+    outcome and a model figure: Brier (lower is better) and AUPR (average
+    precision; higher is better, None without a positive), with the counts
+    they rest on. ``status`` is ``no outcomes yet`` when no assessed week
+    has an outcome, ``no model figures`` when none has a published figure
+    beside it, else ``compared``.
+
+    Examples
+    --------
+    Four assessed locality-weeks, two attacked; team levels low, high, very high, moderate:
+
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"level": ["low", "high", "very high", "moderate"], "y": [0.0, 1.0, 1.0, 0.0],
+    ...                      "model_risk": [0.1, 0.2, 0.7, 0.4]})
+    >>> c = team_comparison(rows, (0.15, 0.35, 0.6))
+    >>> c["n"], c["n_positive"], round(c["team"]["brier"], 4), round(c["model"]["brier"], 4)
+    (4, 2, 0.0959, 0.225)
+    >>> c["team"]["aupr"], round(c["model"]["aupr"], 4)
+    (1.0, 0.8333)
+    """
+    from earlywarn.assessments import level_probability
+
+    has_y = outcomes["y"].notna()
+    has_m = outcomes["model_risk"].notna()
+    both = outcomes[has_y & has_m]
+    out: dict = {
+        "as_of": None if as_of is None else str(pd.Timestamp(as_of).date()),
+        "n_assessments": int(len(outcomes)), "n_with_outcome": int(has_y.sum()),
+        "n_awaiting_outcome": int((~has_y).sum()), "n_without_model": int((has_y & ~has_m).sum()),
+        "n": int(len(both)), "n_positive": int(both["y"].sum()) if len(both) else 0,
+        "cutoffs": [float(c) for c in cutoffs], "rule": TEAM_RULE, "team": None, "model": None,
+    }
+    if not has_y.any():
+        out["status"] = "no outcomes yet"
+        return out
+    if both.empty:
+        out["status"] = "no model figures"
+        return out
+    y = both["y"].to_numpy(float)
+    scored = {"team": level_probability(both["level"], cutoffs), "model": both["model_risk"].to_numpy(float)}
+    for who, p in scored.items():
+        out[who] = {"brier": float(np.mean((p - y) ** 2)),
+                    "aupr": float(average_precision_score(y, p)) if y.sum() > 0 else None}
+    out["status"] = "compared"
+    return out
+
+
+def team_comparison_lines(cmp: dict | None) -> list[str]:
+    """The model card's section "The joint team's assessments beside the model" (Markdown lines)."""
+    head = ["## The joint team's assessments beside the model", ""]
+    if not cmp:
+        return [*head, "The mission lists no assessments file.", ""]
+    when = f" (as of {cmp['as_of']})" if cmp.get("as_of") else ""
+    n_a = cmp["n_assessments"]
+    if cmp["status"] == "no outcomes yet":
+        return [*head, f"No outcomes yet{when}: none of the {n_a} assessment(s) has reached the end of its "
+                f"horizon window, so neither the team nor the model can be scored on them.", ""]
+    if cmp["status"] == "no model figures":
+        return [*head, f"{cmp['n_with_outcome']} of {n_a} assessment(s) have an outcome{when}, but no run "
+                "published a model figure for those localities within 7 days before the assessment, so the two "
+                "cannot be compared on the same rows yet.", ""]
+
+    def f(v, d=3):
+        return "n/a" if v is None else f"{v:.{d}f}"
+
+    t, m = cmp["team"], cmp["model"]
+    return [
+        *head,
+        f"On the {cmp['n']} assessed locality-weeks with an outcome and a published model figure{when} "
+        f"({cmp['n_positive']} with an attack on civilians):",
+        "",
+        "| | Brier (lower is better) | AUPR (higher is better) | n | positives |",
+        "|---|---|---|---|---|",
+        f"| joint team | {f(t['brier'], 4)} | {f(t['aupr'])} | {cmp['n']} | {cmp['n_positive']} |",
+        f"| model | {f(m['brier'], 4)} | {f(m['aupr'])} | {cmp['n']} | {cmp['n_positive']} |",
+        "",
+        f"How: {cmp['rule']}. Left out: {cmp['n_awaiting_outcome']} assessment(s) whose window is still open, "
+        f"{cmp['n_without_model']} without a published model figure. With few rows or few positives the "
+        "difference says little.",
+        "",
+    ]
+
+
+def write_team_comparison(models_dir: str | Path, version: str, cmp: dict | None) -> Path | None:
+    """Put the comparison into the card of model ``version`` (JSON key ``team_comparison`` and its Markdown section).
+
+    The card is written at training; this section is brought up to date by
+    every nightly run, because outcomes of the team's assessments keep
+    arriving after the model was trained. None when the card is not there.
+    """
+    models_dir = Path(models_dir)
+    js, md = models_dir / f"model-card-{version}.json", models_dir / f"model-card-{version}.md"
+    if not js.exists():
+        return None
+    card = json.loads(js.read_text(encoding="utf-8"))
+    card["team_comparison"] = cmp
+    write_text(js, json.dumps(card, indent=2, default=str))
+    if md.exists():
+        text = md.read_text(encoding="utf-8")
+        head = "## The joint team's assessments beside the model"
+        if head in text:
+            start = text.index(head)
+            nxt = text.find("\n## ", start + len(head))
+            text = text[:start] + (text[nxt + 1:] if nxt >= 0 else "")
+        write_text(md, text.rstrip("\n") + "\n\n" + "\n".join(team_comparison_lines(cmp)))
+    return js

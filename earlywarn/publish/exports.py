@@ -173,6 +173,22 @@ def write_tagged_csv(df: pd.DataFrame, target: Path, vocabulary: dict[str, str] 
     return write_text(target, csv_text(df, tag_row(df, vocabulary)))
 
 
+def write_assessments(table: pd.DataFrame, out_dir: Path, unit: str | None = None) -> Path:
+    """``assessments.csv``: every team assessment read, with its status on the run's date, HXL-tagged.
+
+    ``table`` is :func:`earlywarn.assessments.status_table`. Written like
+    ``scores.csv`` (byte-order mark, hashtag row, formulas defused: the
+    rationale is free text from the file), so the team's record, expired
+    and superseded assessments included, opens in the same tools. ``unit``
+    picks the locality id's and name's hashtags, as in ``scores.csv``.
+    """
+    from earlywarn.assessments import ASSESSMENT_TAGS
+
+    vocabulary = {**ASSESSMENT_TAGS, **locality_tags(unit)}
+    return write_text(Path(out_dir) / "assessments.csv",
+                      csv_text(table, [vocabulary.get(c, f"#x_{c}") for c in table.columns]))
+
+
 def write_indicators(current: pd.DataFrame, series: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
     """``indicators.csv`` (this run, with change) and ``indicators_history.csv`` (the series), both HXL-tagged."""
     out_dir = Path(out_dir)
@@ -197,12 +213,12 @@ def _indicator_frame(df: pd.DataFrame) -> pd.DataFrame:
 # column would otherwise be typed null in GeoParquet and text in a GeoPackage).
 FLOAT_COLUMNS = ("population", "risk", "risk_change", "idp_individuals", "idp_prev", "idp_change_pct",
                  "km_to_nearest_base", "travel_minutes", "expected_at_risk")
-INT_COLUMNS = ("priority_rank", "covering_bases", "access_incidents")
-BOOL_COLUMNS = ("forward_deploy", "humanitarian_access", "covered")
-DATE_COLUMNS = ("as_of", "idp_date")
+INT_COLUMNS = ("priority_rank", "covering_bases", "access_incidents", "team_steps")
+BOOL_COLUMNS = ("forward_deploy", "humanitarian_access", "covered", "disagree")
+DATE_COLUMNS = ("as_of", "idp_date", "team_date", "team_expires")
 TEXT_COLUMNS = ("locality_id", "name", "admin1_pcode", "admin1_name", "admin2_pcode", "admin2_name", "aliases",
                 "risk_class", "driver_1", "driver_2", "driver_3", "forward_reason", "access_reason", "nearest_base",
-                "quickest_base", "model_version", "run_id")
+                "quickest_base", "model_version", "run_id", "team_level", "team_author", "team_rationale")
 
 
 def typed(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -259,7 +275,8 @@ def flag_table(table: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 # The class cut-offs each saved run was classed with (kept in the history files, not in the GeoPackage layer).
 HISTORY_CUTOFF_COLUMNS = ("class_cutoff_moderate", "class_cutoff_high", "class_cutoff_very_high")
 HISTORY_COLUMNS = ("locality_id", "name", "as_of", "risk", "risk_class", "forward_deploy", "humanitarian_access",
-                   "expected_at_risk", "model_version", "run_id")
+                   "expected_at_risk", "model_version", "run_id", "team_level", "team_date", "team_expires",
+                   "team_author", "disagree")
 
 
 def write_scores_history(history_dir: Path, table: gpd.GeoDataFrame, as_of: pd.Timestamp) -> Path:

@@ -122,7 +122,7 @@ PRIORITY_BASIS = {
 
 
 def priority_html(table: pd.DataFrame, horizon: str | None = None, basis: str | None = None) -> str:
-    """Top localities by ``priority_rank`` (1 = highest).
+    """Top localities by ``priority_rank`` (1 = highest); with team assessments, sortable by either voice.
 
     ``basis`` (``population``, ``estimate`` or ``risk``; :data:`PRIORITY_BASIS`)
     says what the rank stands on, so a map without population says that its
@@ -133,31 +133,64 @@ def priority_html(table: pd.DataFrame, horizon: str | None = None, basis: str | 
     when it has no geometry to zoom to). ``horizon`` (e.g. "4-week") marks a
     multi-horizon map: the rank is that primary horizon's, and each row's risk
     cell and drivers (``data-ew-row`` = row in the map data) follow the horizon switch.
+
+    When the table has team assessments (display column ``tl`` >= 0 somewhere)
+    the list gets a "Team" column (the level in force, and a "DISAGREE" badge
+    where the two are two classes apart or more) and a "Sort by" choice:
+    priority rank, model risk (primary horizon) or team level (then model
+    risk). The rows are the top :data:`PRIORITY_ROWS` of each order; the page
+    shows the first ones of the order chosen.
     """
+    team = "tl" in table and bool((table["tl"] >= 0).any())
     ranked = table[table["rank"].notna()].sort_values(["rank", "idx"], kind="stable").head(PRIORITY_ROWS)
+    rows_idx = list(ranked.index)
+    if team:
+        risk_key = table["risk_value"].fillna(-1.0)
+        by_risk = table.assign(_r=risk_key).sort_values(["_r", "idx"], ascending=[False, True], kind="stable")
+        by_team = table[table["tl"] >= 0].assign(_r=risk_key).sort_values(["tl", "_r", "idx"],
+                                                                          ascending=[False, False, True],
+                                                                          kind="stable")
+        extra = [i for i in [*by_risk.index[:PRIORITY_ROWS], *by_team.index[:PRIORITY_ROWS]] if i not in rows_idx]
+        rows_idx += list(dict.fromkeys(extra))
     ranked_on = f" (ranked on the {horizon} horizon; risk and drivers follow the horizon shown)" if horizon else ""
     by = f' <span id="ew-prio-basis">Ranked by {PRIORITY_BASIS[basis]}.</span>' if basis in PRIORITY_BASIS else ""
+    sort = (
+        '<p class="ew-note"><label for="ew-prio-sort">Sort by</label> <select id="ew-prio-sort">'
+        '<option value="rank" selected>priority rank</option><option value="risk">model risk</option>'
+        '<option value="team">team level</option></select> '
+        '<span class="ew-badge ew-badge-dis">&ne; DISAGREE</span>: the joint team\'s level and the model\'s class '
+        "are two classes apart or more.</p>"
+        if team else ""
+    )
     head = (
         "<h2>Priority localities" + (" (by risk alone)" if basis == "risk" else "") + "</h2>"
         f'<p class="ew-note">Top {PRIORITY_ROWS} by priority rank{ranked_on}.{by} Click a row to zoom to it.</p>'
+        + sort
     )
-    if ranked.empty:
+    if not rows_idx:
         return head + '<p class="ew-note">No locality has a priority rank in this run.</p>'
     rows = []
-    for row, r in zip(ranked.index, ranked.itertuples(index=False), strict=True):  # at most PRIORITY_ROWS rows
-        k = int(r.cls)
+    for n, row in enumerate(rows_idx):
+        r = table.loc[row]
+        k = int(r["cls"])
         label = RISK_CLASSES[k] if k >= 0 else "no score"
-        flags = ('<span class="ew-badge ew-badge-fd">FD</span> ' if r.fd else "") + (
-            '<span class="ew-badge ew-badge-ha">HA</span>' if r.ha else ""
+        flags = ('<span class="ew-badge ew-badge-fd">FD</span> ' if r["fd"] else "") + (
+            '<span class="ew-badge ew-badge-ha">HA</span>' if r["ha"] else ""
         )
-        why = "; ".join(d for d in r.drv if d)
-        attrs = f' data-ew-idx="{int(r.idx)}" tabindex="0"' if int(r.idx) >= 0 else ""
+        why = "; ".join(d for d in r["drv"] if d)
+        idx = int(r["idx"])
+        attrs = f' data-ew-idx="{idx}" tabindex="0"' if idx >= 0 else ""
+        rank = None if pd.isna(r["rank"]) else int(r["rank"])
+        if team:
+            risk_t = -1 if not np.isfinite(r["risk_value"]) else int(round(float(r["risk_value"]) * 1000))
+            attrs += (f' data-rank="{rank if rank is not None else 999999}" data-risk="{risk_t}" '
+                      f'data-team="{int(r["tl"])}"' + (" hidden" if n >= PRIORITY_ROWS else ""))
         risk_td = f'<td class="ew-prio-risk" data-ew-row="{int(row)}">' if horizon else "<td>"
         rows.append(
-            f'<tr class="ew-prio"{attrs}><td>{int(r.rank)}</td>'
-            f'<td><b>{r.name}</b> <span class="ew-pcode">{r.pcode}'
-            + (f" &middot; {r.adm2n or r.adm2}" if r.adm2 and r.adm2 != r.pcode else "")
-            + (f" &middot; {r.adm1n}" if r.adm1n else "")
+            f'<tr class="ew-prio"{attrs}><td>{rank if rank is not None else "&ndash;"}</td>'
+            f'<td><b>{r["name"]}</b> <span class="ew-pcode">{r["pcode"]}'
+            + (f" &middot; {r['adm2n'] or r['adm2']}" if r["adm2"] and r["adm2"] != r["pcode"] else "")
+            + (f" &middot; {r['adm1n']}" if r["adm1n"] else "")
             + "</span>"
             + (
                 f'<div class="ew-why" data-ew-row="{int(row)}">{why}</div>'
@@ -166,16 +199,34 @@ def priority_html(table: pd.DataFrame, horizon: str | None = None, basis: str | 
                 if why
                 else ""
             )
-            + f'</td>{risk_td}<span class="ew-chip ew-c{k if k >= 0 else "na"}">{label}</span> {r.risk}</td>'
-            f"<td>{r.chg_short}</td><td>{flags}</td></tr>"
+            + f'</td>{risk_td}<span class="ew-chip ew-c{k if k >= 0 else "na"}">{label}</span> {r["risk"]}</td>'
+            + (f"<td>{team_cell(int(r['tl']), bool(r['dis']))}</td>" if team else "")
+            + f"<td>{r['chg_short']}</td><td>{flags}</td></tr>"
         )
     return (
         head
         + '<table class="ew-table" id="ew-priority"><thead><tr><th>#</th><th>Locality / why</th>'
-        + "<th>Risk</th><th>&Delta;</th><th>Flags</th></tr></thead><tbody>"
+        + "<th>Risk</th>" + ("<th>Team</th>" if team else "") + "<th>&Delta;</th><th>Flags</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
     )
+
+
+def team_cell(level: int, disagree: bool) -> str:
+    """The team's level as a chip in the class colours with its word, and a "DISAGREE" badge (never colour alone).
+
+    >>> team_cell(2, True).startswith('<span class="ew-chip ew-c2">high</span> <span class="ew-badge ew-badge-dis"')
+    True
+    >>> team_cell(2, True).endswith("&ne; DISAGREE</span>")
+    True
+    >>> team_cell(-1, False)
+    '<span class="ew-note">none</span>'
+    """
+    if level < 0:
+        return '<span class="ew-note">none</span>'
+    badge = (' <span class="ew-badge ew-badge-dis" title="the team and the model are two classes apart or more">'
+             "&ne; DISAGREE</span>" if disagree else "")
+    return f'<span class="ew-chip ew-c{level}">{RISK_CLASSES[level]}</span>{badge}'
 
 
 def indicators_html(indicators: pd.DataFrame | None) -> str:
@@ -285,6 +336,13 @@ def legend_html(
         rows.append(
             '<div><span class="ew-sym"><span class="ew-dot" style="background:#1a1a1a"></span></span>'
             "incident targeting civilians; grey = other</div>"
+        )
+    if layers.get("team"):
+        rows.append(
+            '<div><span class="ew-sym"><span class="ew-team ew-c2">T</span></span>joint team\'s assessment in '
+            "force (colour = its level)</div>"
+            '<div><span class="ew-sym"><span class="ew-team ew-team-dis ew-c0">&ne;</span></span>'
+            "<b>DISAGREE</b>: team and model two classes apart or more</div>"
         )
     if extra:
         rows.append(extra)

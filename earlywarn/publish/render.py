@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 # as SVG paths (faster first paint; see benchmarks/bench_map.py).
 SVG_MAX_LOCALITIES = 12_000
 NOTE_CHARS = 300
+RATIONALE_CHARS = 300  # of the team's rationale in a popup
 ALIAS_CHARS = 60  # per name of a town inside a locality (column "aliases", "; "-joined)
 MAX_ALIASES = 40  # towns listed per locality
 # Kinds drawn black: direct harm to civilians. Everything else grey.
@@ -143,7 +144,44 @@ def locality_display(localities: gpd.GeoDataFrame, cutoffs: tuple[float, float, 
         }
     )
     out["drv"] = list(zip(out["d1"], out["d2"], out["d3"], strict=True))
+    # The joint team's assessment in force (earlywarn.assessments): level, when, by whom, why, until when.
+    out["tl"] = class_index(df, "team_level")
+    out["dis"] = _flag(df, "disagree")
+    out["tdate"] = _dates(_col(df, "team_date"), n)
+    expires = _col(df, "team_expires")
+    out["tuntil"] = _dates(pd.to_datetime(expires) - pd.Timedelta(days=1) if expires is not None else None, n)
+    out["tauth"] = esc_series(_col(df, "team_author"), n, 80)
+    out["trat"] = esc_series(_col(df, "team_rationale"), n, RATIONALE_CHARS)
     return out
+
+
+def _dates(s: pd.Series | None, n: int) -> list[str]:
+    """Dates as YYYY-MM-DD text, empty where missing (digits and dashes only: nothing to escape)."""
+    if s is None:
+        return [""] * n
+    return pd.to_datetime(s, errors="coerce").dt.strftime("%Y-%m-%d").fillna("").astype(object).tolist()
+
+
+def _team_payload(locs: gpd.GeoDataFrame, disp: pd.DataFrame) -> dict[str, Any] | None:
+    """The "Team assessments" layer: a marker per locality with an assessment in force, at its representative point.
+
+    ``i`` is the locality's row in the map data (its popup opens on click),
+    ``k`` the team's class, ``dis`` 1 where the team and the model disagree.
+    None when no assessment is in force.
+    """
+    geom_ok = disp["idx"].to_numpy() >= 0
+    has = (disp["tl"].to_numpy() >= 0) & geom_ok
+    if not has.any():
+        return None
+    rows = np.flatnonzero(has)
+    rep = locs.geometry.iloc[rows].representative_point()
+    return {
+        "i": rows.tolist(),
+        "lat": np.round(rep.y.to_numpy(), 5).tolist(),
+        "lon": np.round(rep.x.to_numpy(), 5).tolist(),
+        "k": disp["tl"].to_numpy()[rows].astype(int).tolist(),
+        "dis": disp["dis"].to_numpy()[rows].astype(int).tolist(),
+    }
 
 
 def _alias_lists(s: pd.Series | None, n: int) -> list[list[str]]:
@@ -460,6 +498,11 @@ def render_map(
             **{c: disp[c].tolist() for c in ("pop", "popest", "ear", "idp", "km")},
             "cov": _json_list(disp["cov"]),
             "rank": _json_list(disp["rank"]),
+            # the team's assessment, only on a mission that has an assessments file
+            **({c: disp[c].tolist() for c in ("tdate", "tuntil", "tauth", "trat")}
+               | {c: disp[c].astype(int).tolist() for c in ("tl", "dis")}
+               # the model's class the disagreement was judged on (latest run, primary horizon), whatever is shown
+               | {"tm": disp["cls"].astype(int).tolist()} if "team_level" in locs else {}),
         },
         "flags": [[int(i), float(a), float(b)] for i, a, b in flags.tolist()],
         "classes": list(panels.RISK_CLASSES),
@@ -515,6 +558,12 @@ def render_map(
     if incidents is not None:
         p = _incident_payload(incidents)
         _EwLayer(f"Incidents, clustered ({len(p['lat']):,})", "incidentLayer", script_json(p)).add_to(m)
+    team = _team_payload(locs, disp) if "team_level" in locs else None
+    if team is not None:
+        n_dis = sum(team["dis"])
+        _EwLayer(f"Team assessments ({len(team['i']):,}; {n_dis:,} disagree)", "teamLayer",
+                 script_json(team)).add_to(m)
+    has["team"] = "team_level" in locs
     impact_data = impact_payload(impact) if impact is not None else None
     if impact_data is not None:
         n_act = sum(len(a) for a in impact_data["acts"])

@@ -48,10 +48,17 @@ def summary_lines(table: pd.DataFrame, map_path: str | Path | None, manifest: di
                                                                              r.humanitarian_access)) if on]
         name = r.name if str(r.name) == str(r.locality_id) else f"{r.name} [{r.locality_id}]"
         ear = getattr(r, "expected_at_risk", np.nan)
+        team = getattr(r, "team_level", None)
+        team = f"; team: {team}" + (" (DISAGREES)" if getattr(r, "disagree", False) else "") \
+            if isinstance(team, str) and team else ""
         lines.append(f"  {int(r.priority_rank):>2}. {name}: risk {risk_text(r.risk, cuts, r.risk_class)} "
                      f"({r.risk_class}); expected civilians at risk {count_text(ear)}"
-                     + (f"; flags: {', '.join(flags)}" if flags else ""))
+                     + (f"; flags: {', '.join(flags)}" if flags else "") + team)
     lines.append(f"flags: {fd} forward deployment, {ha} humanitarian access")
+    if "team_level" in table:  # the mission has an assessments file
+        lines.append(f"team assessments: {int(table['team_level'].notna().sum())} in force, "
+                     f"{int(table['disagree'].astype('boolean').fillna(False).sum())} disagree with the model "
+                     "(two classes apart or more)")
     warnings = m.get("warnings") or []
     if warnings:
         lines.append(f"{len(warnings)} warning(s) in the run manifest; first: {warnings[0]}")

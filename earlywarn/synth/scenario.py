@@ -22,6 +22,7 @@ import yaml
 
 from earlywarn.atomic import write_bytes, write_text, write_with
 from earlywarn.synth import actions as A
+from earlywarn.synth import assessments as T
 from earlywarn.synth import conflict as C
 from earlywarn.synth import formats as F
 from earlywarn.synth.geography import COUNTRY, NODATA, Geography, build_geography, to_km
@@ -29,7 +30,8 @@ from earlywarn.synth.geography import COUNTRY, NODATA, Geography, build_geograph
 MISSION = "DEMO-XANDIA"
 RADIUS = {"hq": 30.0, "cob": 20.0, "tob": 10.0}  # km; the config's defaults too
 # a new stream goes at the end: spawned children keep their index, so the others' draws stay the same
-_STREAMS = ("geography", "conflict", "placement", "bases", "observe", "acled", "mission", "dtm", "actions")
+_STREAMS = ("geography", "conflict", "placement", "bases", "observe", "acled", "mission", "dtm", "actions",
+            "assessments")
 
 # Probability that each source records a true event (ACLED misses some; the mission sees only what
 # happens near its bases, and reports humanitarian and protection incidents more keenly).
@@ -248,6 +250,8 @@ def _config(
         "bases": "bases.csv",
         # what the mission did: temporary operating bases, whose effect the scenario plants (synth/actions.py)
         "actions": [{"name": "ops-log", "format": "hxl-actions", "path": "actions_hxl.csv"}],
+        # the joint team's own assessments, beside the model's risk (synth/assessments.py)
+        "assessments": {"path": "assessments_hxl.csv", "default_valid_days": 28},
         "patrol_radius_km": dict(RADIUS),
         **({"sectors": {"path": "sectors.geojson", "name_field": "sector", "troops": sector_troops}}
            if sector_troops is not None else {}),
@@ -308,6 +312,7 @@ def _readme(
         "dtm_sites.csv": "IOM DTM site list, HXL row (not in mission.yaml)",
         "sectors.geojson": "mission sectors (troop strengths in mission.yaml)",
         "actions_hxl.csv": "the mission's action log (temporary bases), HXL row",
+        "assessments_hxl.csv": "the joint team's assessments of threat, HXL row",
     }
     lines += [f"| `{name}` | {desc} | {counts.get(name, '')} |" for name, desc in fmt.items()]
     return "\n".join(lines) + "\n"
@@ -401,6 +406,7 @@ def generate_scenario(
         "dtm_sites": out_dir / "dtm_sites.csv",
         "sectors": out_dir / "sectors.geojson",
         "actions": out_dir / "actions_hxl.csv",
+        "assessments": out_dir / "assessments_hxl.csv",
         "readme": out_dir / "README.md",
         "config": config_path,
     }
@@ -412,12 +418,14 @@ def generate_scenario(
     write_text(paths["dtm"], F.to_csv_text(dtm, F.DTM_HXL))
     write_text(paths["dtm_sites"], F.to_csv_text(sites, F.SITE_HXL))
     write_text(paths["actions"], F.to_csv_text(op.log, A.ACTIONS_HXL))
+    team = T.team_assessments(rngs["assessments"], geo, truth.lam_vac, week_start, end_date)
+    write_text(paths["assessments"], F.to_csv_text(team, T.ASSESSMENTS_HXL))
     sector_zones, sector_troops = demo_sectors(geo, bases)
     write_text(paths["sectors"], sector_zones.to_json(drop_id=True))
     counts = {
         "boundaries.gpkg": len(geo.admin2), "bases.csv": len(bases), "incidents_acled.csv": len(acled),
         "mission_log_hxl.csv": len(mission), "dtm.csv": len(dtm), "dtm_sites.csv": len(sites),
-        "sectors.geojson": len(sector_zones), "actions_hxl.csv": len(op.log),
+        "sectors.geojson": len(sector_zones), "actions_hxl.csv": len(op.log), "assessments_hxl.csv": len(team),
     }  # fmt: skip
     write_text(paths["readme"], _readme(seed, end_date, years, n_admin2, scale, counts))
     cfg = _config(out_dir, config_path, maps_dir, tables_dir, models_dir, sector_troops)

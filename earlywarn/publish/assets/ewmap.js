@@ -153,6 +153,7 @@
     if (drv.length) h += row("Top drivers" + at, "<ol><li>" + drv.join("</li><li>") + "</li></ol>");
     if (P.fd[i]) h += row("Forward deployment", '<span class="ew-badge ew-badge-fd">FD</span> ' + P.fdr[i]);
     if (P.ha[i]) h += row("Humanitarian access", '<span class="ew-badge ew-badge-ha">HA</span> ' + P.har[i]);
+    if (P.tl) h += EW.teamRows(P, i, k);
     var est = P.popest && P.popest[i] && P.pop[i] !== "n/a";
     h += row("Population", P.pop[i] + (est ? ' <span class="ew-note">estimated from the gazetteer</span>' : ""));
     if (P.ear) h += row("Expected civilians at risk", P.ear[i]);
@@ -162,6 +163,66 @@
     h += row("Nearest base", P.km[i] ? P.km[i] + " km" + cov : "");
     return h + "</table></div>";
   };
+
+  /* The joint team's assessment in force beside the model's class (earlywarn/assessments): level, a DISAGREE
+   * mark in words (not colour alone) where they are two classes apart or more, date, author, rationale, end. */
+  EW.teamRows = function (P, i, k) {
+    var t = P.tl[i];
+    if (t < 0) return row("Team assessment", '<span class="ew-note">none in force</span>');
+    var m = P.tm ? P.tm[i] : k, Z = EW.loc.hz, H = EW.loc.hist;
+    var other = (Z && EW.hzShown !== Z.p) || (H && EW.run !== H.dates.length - 1);
+    var h = row("Team assessment", '<span class="ew-chip ew-c' + t + '">' + EW.loc.classes[t] + "</span>" +
+      (P.dis[i] ? ' <span class="ew-badge ew-badge-dis">&ne; DISAGREE</span> with the model (' +
+        (m >= 0 ? EW.loc.classes[m] : "no score") + (other ? ", latest run, " + (Z ? Z.label[Z.p] : "primary horizon") : "") +
+        ")" : ""));
+    h += row("Assessed", P.tdate[i] + (P.tauth[i] ? " by " + P.tauth[i] : "") + (P.tuntil[i] ? "; holds until " + P.tuntil[i] : ""));
+    return h + row("Team's rationale", P.trat[i]);
+  };
+
+  EW.teamLayer = function (map, D) {
+    var group = L.featureGroup();
+    for (var j = 0; j < D.i.length; j++) {
+      var dis = D.dis[j] === 1, k = D.k[j];
+      var icon = L.divIcon({
+        className: "ew-team-icon",
+        html: '<span class="ew-team ew-c' + k + (dis ? " ew-team-dis" : "") + '">' + (dis ? "&ne;" : "T") + "</span>",
+        iconSize: [18, 18],
+      });
+      var m = L.marker([D.lat[j], D.lon[j]], {
+        icon: icon, keyboard: false,
+        title: "Team: " + EW.loc.classes[k] + (dis ? " (DISAGREES with the model)" : ""),
+      });
+      m.ewIndex = D.i[j];
+      group.addLayer(m);
+    }
+    group.on("click", function (e) {
+      EW.openLocality(e.layer.ewIndex, null, false);
+    });
+    return group;
+  };
+
+  /* Priority list order: rank, model risk (primary horizon) or team level then model risk; the first rows show. */
+  EW.sortPriority = function (by) {
+    var body = document.querySelector("#ew-priority tbody");
+    if (!body) return;
+    var rows = Array.prototype.slice.call(body.querySelectorAll("tr[data-rank]"));
+    function num(r, a) { return parseInt(r.getAttribute(a), 10); }
+    rows.sort(function (a, b) {
+      if (by === "risk") return num(b, "data-risk") - num(a, "data-risk") || num(a, "data-rank") - num(b, "data-rank");
+      if (by === "team") {
+        return num(b, "data-team") - num(a, "data-team") || num(b, "data-risk") - num(a, "data-risk") ||
+          num(a, "data-rank") - num(b, "data-rank");
+      }
+      return num(a, "data-rank") - num(b, "data-rank");
+    });
+    for (var j = 0; j < rows.length; j++) {
+      body.appendChild(rows[j]);
+      var keep = j < EW.PRIORITY_ROWS && (by !== "team" || num(rows[j], "data-team") >= 0) &&
+        (by !== "rank" || num(rows[j], "data-rank") < 999999);
+      if (keep) rows[j].removeAttribute("hidden"); else rows[j].setAttribute("hidden", "");
+    }
+  };
+  EW.PRIORITY_ROWS = 15;
 
   EW.localityLayer = function (map, data) {
     var group = L.featureGroup(), geoms = EW.decode(data.geom), P = data.props;
@@ -843,6 +904,8 @@
       });
       document.getElementById("ew-search").addEventListener("focus", addAliasOptions);
     }
+    var sortSel = document.getElementById("ew-prio-sort");
+    if (sortSel) sortSel.addEventListener("change", function () { EW.sortPriority(sortSel.value); });
     var rows = document.querySelectorAll("[data-ew-idx]");
     for (var r = 0; r < rows.length; r++) {
       rows[r].addEventListener("click", function (ev) {
