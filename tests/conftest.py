@@ -117,6 +117,31 @@ def trained_mission(tmp_path_factory) -> Path:
     return config
 
 
+def copy_mission(config: Path, dest: Path, **overrides) -> Path:
+    """A copy of a mission folder (its data, model, last good copies, outputs) to change or run; its mission.yaml.
+
+    ``overrides`` are merged into the copy's config, one level deep for mapping keys
+    (``output={"brief": False}`` keeps the other output settings). Tests that do not
+    look at the brief switch it off: printing it through Chromium is the costliest
+    part of a scoring run, and the brief's own tests cover it.
+    """
+    import yaml
+
+    shutil.copytree(config.parent, dest)
+    copied = dest / config.name
+    if overrides:
+        raw = yaml.safe_load(copied.read_text())
+        for key, value in overrides.items():
+            raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+        copied.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return copied
+
+
+# Settings for copies of the trained mission in tests about something other than the brief or retries:
+# no brief to print, and a feed that fails falls back at once instead of after 2 + 10 s of retry pauses.
+QUICK = {"output": {"brief": False}, "ingest_retries": 0}
+
+
 @pytest.fixture(scope="session")
 def pg_bindir(require) -> Path:
     """PostgreSQL's server binaries (initdb, pg_ctl), for the throwaway clusters of tests/pg.py."""

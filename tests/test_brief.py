@@ -1,7 +1,7 @@
 """The weekly brief and the map's recent history, checked as a JMAC analyst would check them.
 
-One small generated mission is run for three successive weeks (the first
-trains the model), with hostile strings in locality and actor names. Then:
+One small generated mission (trained once per session) is run for three
+successive weeks, with hostile strings in locality and actor names. Then:
 the PDF has six pages (the mission lists actions: page 5 is their impact),
 none blank, each titled with the mission, date and classification; the HTML
 opens offline in Chromium with no console error and no dialog; the map's time
@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from earlywarn.publish.browser import inspect_map
+from tests.conftest import copy_mission
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 HOSTILE_ACTOR = f"Militia {HOSTILE}"
@@ -47,20 +48,20 @@ def _poison(data: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def mission(chromium_and_poppler, tmp_path_factory) -> Path:
+def mission(chromium_and_poppler, trained_mission, tmp_path_factory) -> Path:
+    """The session's trained mission with hostile names, run afresh for three weeks (its model kept, its
+    published history dropped, so the brief's history holds just these runs)."""
     from earlywarn.pipeline import run_mission
-    from earlywarn.synth import generate_scenario
 
-    root = tmp_path_factory.mktemp("brief")
-    config = root / "mission.yaml"
-    generate_scenario(root / "data", seed=7, n_admin2=40, years=2.0, config_path=config)
-    _poison(root / "data")
-    cfg = yaml.safe_load(config.read_text())
-    cfg["output"]["classification"] = MARKING
-    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    config = copy_mission(trained_mission, tmp_path_factory.mktemp("brief") / "m",
+                          output={"classification": MARKING})
+    for published in ("outputs", "maps"):
+        shutil.rmtree(config.parent / published)
+    _poison(config.parent / "data")
     for day in DATES:  # the nightly run writes the brief after publishing the map
         result = run_mission(config, as_of=day)
     assert "brief_pdf" in result.paths, result.manifest.warnings
+    assert not any("trained a new model" in w for w in result.manifest.warnings)
     return config
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+
+from tests.conftest import QUICK, copy_mission
 
 pytestmark = pytest.mark.slow
 
@@ -21,8 +22,13 @@ def scenario(trained_mission) -> Path:
 
 @pytest.fixture()
 def mission(scenario, tmp_path) -> Path:
-    shutil.copytree(scenario.parent, tmp_path / "m")
-    return tmp_path / "m" / "mission.yaml"
+    return copy_mission(scenario, tmp_path / "m", **QUICK)
+
+
+@pytest.fixture()
+def mission_as_trained(scenario, tmp_path) -> Path:
+    """A copy with the config of its published run, so that a run on the same data has the same run id."""
+    return copy_mission(scenario, tmp_path / "m")
 
 
 def _acled(config: Path) -> Path:
@@ -45,9 +51,10 @@ def _outputs(config: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in [out / "scores.parquet", out / "scores.csv"]}
 
 
-def test_feed_cut_to_a_quarter_falls_back_and_map_keeps_the_latest_data(mission):
+def test_feed_cut_to_a_quarter_falls_back_and_map_keeps_the_latest_data(mission_as_trained):
     from earlywarn.pipeline import run_mission
 
+    mission = mission_as_trained
     before = _latest(mission)
     scores_before = pd.read_parquet(mission.parent / "outputs" / "scores.parquet")
     good = json.loads((mission.parent / "outputs" / "state" / "acled.json").read_text())

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from tests.conftest import QUICK, copy_mission
 
 pytestmark = pytest.mark.slow
 
@@ -26,9 +27,9 @@ def scenario(trained_mission) -> Path:
     return trained_mission
 
 
-def _fresh_copy(scenario: Path, tmp_path: Path) -> Path:
-    shutil.copytree(scenario.parent, tmp_path / "m")
-    return tmp_path / "m" / "mission.yaml"
+def _fresh_copy(scenario: Path, tmp_path: Path, quick: bool = True) -> Path:
+    """A copy of the trained mission; ``quick``: without the brief and ingest retries (conftest.QUICK)."""
+    return copy_mission(scenario, tmp_path / "m", **(QUICK if quick else {}))
 
 
 def _run(config: Path):
@@ -85,7 +86,7 @@ def test_nightly_run_estimates_impact_of_actions_and_shows_it_on_map_brief_and_i
     from earlywarn.config import load_config
     from earlywarn.publish.safety import esc
 
-    config = _fresh_copy(scenario, tmp_path)
+    config = _fresh_copy(scenario, tmp_path, quick=False)
     cfg = load_config(config)
     (cfg.tables_dir / "impact.csv").unlink()  # whatever is there now was written by this run
     paths = _run(config)
@@ -119,7 +120,7 @@ def test_impact_failure_is_a_warning_and_the_last_estimate_is_shown(harness, sce
     import earlywarn.actions
     from earlywarn.config import load_config
 
-    config = _fresh_copy(scenario, tmp_path)
+    config = _fresh_copy(scenario, tmp_path, quick=False)
     cfg = load_config(config)
     before = (cfg.tables_dir / "impact.csv").read_bytes()  # from the first run of the mission
 
@@ -183,7 +184,7 @@ def test_nightly_flow_runs_one_task_per_stage_in_order(harness, scenario, tmp_pa
     from earlywarn.config import load_config
     from flows.nightly import nightly
 
-    config = _fresh_copy(scenario, tmp_path)
+    config = _fresh_copy(scenario, tmp_path, quick=False)
     cfg = load_config(config)
     state = nightly(config_path=str(config), return_state=True)
     assert state.is_completed(), state
@@ -210,9 +211,8 @@ def test_nightly_flow_runs_one_task_per_stage_in_order(harness, scenario, tmp_pa
 def test_failed_source_uses_last_good_copy_and_says_so(harness, scenario, tmp_path):
     from earlywarn.config import load_config
 
-    config = _fresh_copy(scenario, tmp_path)
+    config = _fresh_copy(scenario, tmp_path)  # published once, with a last good copy of every feed
     cfg = load_config(config)
-    _run(config)
     acled = next(s for s in cfg.sources if s.format == "acled")
     cfg.data_path(acled.path).write_bytes(b"\x00\x01 not a csv")
     paths = _run(config)
@@ -234,8 +234,7 @@ def test_hung_feed_times_out_and_falls_back(harness, scenario, tmp_path, monkeyp
 
     from earlywarn import pipeline as pl
 
-    config = _fresh_copy(scenario, tmp_path)
-    _run(config)  # leaves a last good copy of every feed
+    config = _fresh_copy(scenario, tmp_path)  # published once, with a last good copy of every feed
     raw = yaml.safe_load(config.read_text())
     raw |= {"ingest_timeout_s": 2, "ingest_retries": 0}
     config.write_text(yaml.safe_dump(raw))
@@ -282,9 +281,8 @@ def test_crash_during_publish_keeps_previous_map(harness, scenario, tmp_path, mo
     from earlywarn import publish as pub
     from earlywarn.config import load_config
 
-    config = _fresh_copy(scenario, tmp_path)
+    config = _fresh_copy(scenario, tmp_path)  # holds the map its first run published
     cfg = load_config(config)
-    _run(config)
     before = (cfg.maps_dir / "latest.html").read_bytes()
     before_scores = (cfg.tables_dir / "scores.parquet").read_bytes()
 
@@ -327,8 +325,7 @@ def test_several_missions_over_dask(harness, scenario, tmp_path):
 
     configs = []
     for name in ("alpha", "bravo"):
-        shutil.copytree(scenario.parent, tmp_path / name)
-        configs.append(str(tmp_path / name / "mission.yaml"))
+        configs.append(str(copy_mission(scenario, tmp_path / name, **QUICK)))
     out = run_missions(configs, n_workers=2)
     assert set(out) == {"alpha/mission", "bravo/mission"}
     assert all(isinstance(v, dict) and v["run_id"] for v in out.values()), out
@@ -471,7 +468,7 @@ def test_missions_on_an_existing_dask_cluster_report_each_failure(harness, scena
 
     from flows.multi import run_missions
 
-    shutil.copytree(scenario.parent, tmp_path / "good")
+    copy_mission(scenario, tmp_path / "good", **QUICK)
     broken = tmp_path / "broken" / "mission.yaml"
     broken.parent.mkdir()
     broken.write_text("mission: BROKEN\nsources: []\n")

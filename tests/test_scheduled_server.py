@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.conftest import copy_mission
 from tests.scheduled import kill_hard, prefect_server, start_serve, stop
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -35,19 +35,11 @@ def server(pg_cluster, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def mission(tmp_path_factory, postgis_url) -> Path:
-    from earlywarn.pipeline import run_mission
-    from earlywarn.synth import generate_scenario
-
-    root = tmp_path_factory.mktemp("mission")
-    config = root / "mission.yaml"
-    generate_scenario(root / "data", seed=7, n_admin2=40, years=2.0, config_path=config)
-    raw = yaml.safe_load(config.read_text())
-    raw["ingest_retries"] = 1  # one retry (2 s): enough to see that a shrunk feed is not retried
-    raw["output"]["postgis"] = {"url": postgis_url, "schema": "scheduled"}
-    config.write_text(yaml.safe_dump(raw, sort_keys=False))
-    run_mission(config)  # train once; the scheduled runs only score
-    return config
+def mission(trained_mission, tmp_path_factory, postgis_url) -> Path:
+    """The session's trained mission (conftest.py), writing to PostGIS too; the scheduled runs only score."""
+    # one retry (2 s): enough to see that a shrunk feed is not retried
+    return copy_mission(trained_mission, tmp_path_factory.mktemp("mission") / "m", ingest_retries=1,
+                        output={"postgis": {"url": postgis_url, "schema": "scheduled"}})
 
 
 @pytest.fixture(scope="module")
