@@ -220,8 +220,13 @@ def risk_over_time(history: pd.DataFrame, table: pd.DataFrame, top: int) -> tupl
         return pd.DataFrame(), pd.Series(dtype=float)
     h = history.copy()
     pop = table.set_index("locality_id")["population"] if "population" in table else pd.Series(dtype=float)
-    est = h["risk"] * h["locality_id"].map(pop)
-    h["expected_at_risk"] = h["expected_at_risk"].fillna(est) if "expected_at_risk" in h else est
+    # plain floats on both sides: history files may hold Arrow-backed columns, which pandas will not mix on fillna
+    est = pd.to_numeric(h["risk"], errors="coerce").astype(float) * pd.to_numeric(
+        h["locality_id"].map(pop), errors="coerce").astype(float)
+    if "expected_at_risk" in h:
+        h["expected_at_risk"] = pd.to_numeric(h["expected_at_risk"], errors="coerce").astype(float).fillna(est)
+    else:
+        h["expected_at_risk"] = est
     mission = h.groupby("as_of")["expected_at_risk"].sum(min_count=1).sort_index()
     ranked = table[table["priority_rank"].notna()].sort_values("priority_rank").head(top).set_index("locality_id")
     wide = h[h["locality_id"].isin(ranked.index)].pivot_table(index="as_of", columns="locality_id", values="risk")
