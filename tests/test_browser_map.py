@@ -23,7 +23,7 @@ pytestmark = pytest.mark.browser
 def poke_context(page, report, texts) -> None:
     """Context layers: names in the control, labels by zoom, towns togglable,
     hostile tooltips shown, and the risk polygons still take the clicks."""
-    page.evaluate("() => EW.map.closePopup()")
+    page.evaluate("() => { EW.map.closePopup(); }")  # braces: a Leaflet object returned would be serialised
     report.extra["overlay_names"] = page.evaluate(
         "() => [...document.querySelectorAll('.leaflet-control-layers-overlays label')].map(l => l.textContent.trim())"
     )
@@ -39,7 +39,7 @@ def poke_context(page, report, texts) -> None:
     # Labels: more as one zooms in; none once the Towns layer is switched off.
     z0 = page.evaluate("() => EW.map.getZoom()")
     labels = [page.evaluate("() => document.querySelectorAll('.ew-town-label').length")]
-    page.evaluate("z => EW.map.setZoom(z + 2, {animate: false})", z0)
+    page.evaluate("z => { EW.map.setZoom(z + 2, {animate: false}); }", z0)
     labels.append(page.evaluate("() => document.querySelectorAll('.ew-town-label').length"))
     texts.append(
         page.evaluate("() => [...document.querySelectorAll('.ew-town-label')].map(e => e.innerText).join(' | ')")
@@ -50,7 +50,7 @@ def poke_context(page, report, texts) -> None:
     towns_box.click()
     labels.append(page.evaluate("() => document.querySelectorAll('.ew-town-label').length"))
     report.extra["town_labels"] = labels
-    page.evaluate("z => EW.map.setZoom(z, {animate: false})", z0)
+    page.evaluate("z => { EW.map.setZoom(z, {animate: false}); }", z0)
     # What is under each locality's centre on screen: a locality, not a context pane.
     report.extra["under_centres"] = page.evaluate(
         """() => { const box = EW.map.getContainer().getBoundingClientRect(), out = [];
@@ -80,7 +80,7 @@ def poke_context(page, report, texts) -> None:
     if target:
         page.mouse.click(target[0], target[1])
         report.extra["clicked"] = (target[2], page.locator(".leaflet-popup-content .ew-popup-title").last.inner_text())
-    page.evaluate("() => EW.map.closePopup()")
+    page.evaluate("() => { EW.map.closePopup(); }")  # braces: a Leaflet object returned would be serialised
     # A real click on a river's stroke opens the locality under it (the line does not eat the click).
     spot = page.evaluate(
         """() => { const box = EW.map.getContainer().getBoundingClientRect(); let found = null;
@@ -105,7 +105,7 @@ def poke_context(page, report, texts) -> None:
         title,
         page.evaluate("ll => EW.localityAt(L.latLng(ll))", spot[2:]),
     )
-    page.evaluate("() => EW.map.closePopup()")
+    page.evaluate("() => { EW.map.closePopup(); }")  # braces: a Leaflet object returned would be serialised
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +129,8 @@ def hostile_page(chromium, tmp_path_factory):
             texts.append(page.locator(".leaflet-popup-content").last.inner_text())
         for i in range(len(sample.HOSTILE)):
             page.evaluate(
-                "i => L.popup().setLatLng([33.5, 36.5]).setContent(EW.incidentPopup(EW.incidents.data, i))"
-                ".openOn(EW.map)",
+                "i => { L.popup().setLatLng([33.5, 36.5]).setContent(EW.incidentPopup(EW.incidents.data, i))"
+                ".openOn(EW.map); }",
                 i,
             )
             texts.append(page.locator(".leaflet-popup-content").last.inner_text())
