@@ -767,6 +767,9 @@ class MissionConfig(_Strict):
     """Everything one mission's pipeline needs, from one YAML file."""
 
     mission: str = Field(min_length=1)
+    # The language of the map, the brief, the alerts and the end-of-run summary (earlywarn.i18n): "en" or "fr".
+    # Data is never translated: names of places and actors, notes and the exports' columns and values stay as they are.
+    language: Literal["en", "fr"] = "en"
     # Where input files are; several roots are tried in order (the mission's own folder, the shared data).
     data_root: list[Path] = Field(default_factory=lambda: [Path(".")])
     # The mission area: ISO 3166 alpha-3 codes ([MLI], [SSD, SDN]), names of special areas ([Abyei]),
