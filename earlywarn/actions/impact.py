@@ -39,8 +39,9 @@ from earlywarn import progress
 from earlywarn.config import ImpactConfig, TargetConfig
 from earlywarn.features.panel import target_mask
 from earlywarn.geo.localities import assign_incidents, utm_crs_for
+from earlywarn.i18n import N_, _, percent, signed_percent
 
-CAVEAT = (
+CAVEAT = N_(  # printed translated: caveat()
     "What this estimate cannot show. It compares reported attacks on civilians where an action reached "
     "with comparable places it did not reach, before and after. Two things move that number besides the "
     "action's real effect. Selection: deployments go where violence is, and where it was about to rise or "
@@ -583,19 +584,22 @@ def summary_lines(table: pd.DataFrame, level: float = 0.9) -> list[str]:
 (90% interval -41% to -6%) in the 12 weeks after, against comparable places.'
     """
     out = []
-    for _, r in table[table["scope"] == "pooled"].iterrows():
-        head = (f"{r['kind']} {r['change']} ({int(r['n_actions'])} action{'s' if r['n_actions'] != 1 else ''}, "
-                f"{int(r['n_localities'])} localities, {int(r['n_comparison'])} comparison localities)")
+    for _row, r in table[table["scope"] == "pooled"].iterrows():
+        acts = (_("{n} action") if r["n_actions"] == 1 else _("{n} actions")).format(n=int(r["n_actions"]))
+        head = f"{r['kind']} {r['change']} (" + _("{actions}, {n} localities, {m} comparison localities").format(
+            actions=acts, n=int(r["n_localities"]), m=int(r["n_comparison"])) + ")"
         if not np.isfinite(r["effect"]):
-            out.append(f"{head}: no estimate ({r['note']}).")
+            out.append(head + _(": no estimate ({why}).").format(why=r["note"]))
             continue
-        ci = (f" ({level:.0%} interval {r['ci_low']:+.0%} to {r['ci_high']:+.0%})"
-              if np.isfinite(r["ci_low"]) else " (no interval: too few attacks)")
-        out.append(f"{head}: reported attacks on civilians {r['effect']:+.0%}{ci} in the "
-                   f"{int(r['window_weeks'])} weeks after, against comparable places.")
+        ci = (" (" + _("{level} interval {low} to {high}").format(
+            level=percent(level * 100), low=signed_percent(r["ci_low"]), high=signed_percent(r["ci_high"])) + ")"
+              if np.isfinite(r["ci_low"]) else " " + _("(no interval: too few attacks)"))
+        out.append(head + _(": reported attacks on civilians {effect}{ci} in the {weeks} weeks after, "
+                            "against comparable places.").format(effect=signed_percent(r["effect"]), ci=ci,
+                                                                 weeks=int(r["window_weeks"])))
     return out
 
 
 def caveat() -> str:
     """The text that must stand next to any impact figure: what the estimate cannot show (:data:`CAVEAT`)."""
-    return CAVEAT
+    return _(CAVEAT)
