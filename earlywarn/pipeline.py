@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from shapely.geometry.base import BaseGeometry
 
-from earlywarn import progress
+from earlywarn import i18n, progress
 from earlywarn.atomic import write_with
 from earlywarn.config import DISPLACEMENT_FORMATS, GeoPkoBasesConfig, MissionConfig, SourceConfig
 from earlywarn.decide import indicators as ind
@@ -110,7 +110,7 @@ def guarded(run: MissionRun) -> Iterator[MissionRun]:
     killed run never leaves it behind), and a failed run leaves a manifest
     saying why, with the traceback when it was a bug rather than a user's mistake.
     """
-    with run_lock(run.cfg.tables_dir):
+    with run_lock(run.cfg.tables_dir), i18n.language(run.cfg.language):
         try:
             with run.manifest.failure_recorded(run.runs_dir, run.kind):
                 yield run
@@ -772,7 +772,9 @@ def estimate_action_impact(run: MissionRun, products: RunProducts) -> ImpactEsti
         manifest.add_output("impact_md", md_path)
         acts = table[table["scope"] == "action"]
         manifest.counts["impact"] = {"actions": int(len(acts)), "estimated": int(acts["effect"].notna().sum())}
-    return ImpactEstimate(table, cfg.impact.level, f"estimated in this run (as of {products.as_of.date()})")
+    return ImpactEstimate(table, cfg.impact.level,
+                          i18n._("estimated in this run (as of {date})").format(
+                              date=i18n.date_text(products.as_of.date())))
 
 
 def impact_not_estimated(run: MissionRun, error: BaseException) -> None:
@@ -799,7 +801,8 @@ def impact_to_show(run: MissionRun, impact: ImpactEstimate | None) -> ImpactEsti
     if table is None:
         return None
     return ImpactEstimate(table, run.cfg.impact.level,
-                          f"the last estimate written, impact.csv of {table.attrs.get('written', '?')} (not this run)")
+                          i18n._("the last estimate written, impact.csv of {date} (not this run)").format(
+                              date=i18n.date_text(table.attrs.get("written", "?"))))
 
 
 # -------------------------------------------------------------------- publish
@@ -825,7 +828,7 @@ def publish_outputs(run: MissionRun, products: RunProducts, impact: ImpactEstima
 
     cfg, manifest, p = run.cfg, run.manifest, products
     paths: dict[str, Path] = {}
-    with manifest.stage("publish"):
+    with manifest.stage("publish"), i18n.language(cfg.language):  # the header's texts too (Prefect: own thread)
         table = p.table
         indic, indic_series = ind.with_history(p.indicators, cfg.tables_dir / "indicators_history.csv")
         pub_inc, redactions = incidents_for_publication(
@@ -850,7 +853,7 @@ def publish_outputs(run: MissionRun, products: RunProducts, impact: ImpactEstima
             return render_map(table, incidents=pub_inc, bases=p.geo.bases, idp_sites=sites, header=hdr,
                               indicators=indic, tile_url=cfg.output.tile_url, context=context, history=history,
                               cutoffs={h: cutoffs_of(s.thresholds) for h, s in p.schemes.items()},
-                              impact=shown)
+                              impact=shown, language=cfg.language)
 
         html = render(header)
         # Everything is prepared; from here on only atomic writes.
