@@ -429,10 +429,10 @@ def estimate_impact(
         comps.append(None)
         rows.append(row)
         if not len(treated):
-            row["note"] = "place not found among the localities (coordinates outside, or unknown p-code)"
+            row["note"] = _("place not found among the localities (coordinates outside, or unknown p-code)")
             continue
         if k0[i] - W < 0 or k1[i] + W > n_wk:
-            row["note"] = f"the {W}-week windows before and after fall outside the incident data"
+            row["note"] = _("the {n}-week windows before and after fall outside the incident data").format(n=W)
             continue
         lo, hi = k0[i] - W, k1[i] + W
         changed = ((k0 >= lo) & (k0 < hi)) | ((k1 >= lo) & (k1 < hi)) | ((end_w >= lo) & (end_w < hi))
@@ -440,7 +440,7 @@ def estimate_impact(
         dirty[treated] = True
         pool = np.flatnonzero(~dirty)
         if len(pool) < cfg.neighbours:
-            row["note"] = "too few localities untouched by any action to compare with"
+            row["note"] = _("too few localities untouched by any action to compare with")
             continue
         rng = np.random.default_rng([cfg.seed, i])
         # matched on: attacks in the before window, any incident in it, attacks in the year before it
@@ -491,8 +491,9 @@ def _too_few(row: dict, attacks: float, min_attacks: int) -> None:
     +200% and means nothing); the counts and rates stay, and the note says why."""
     if attacks < min_attacks or not np.isfinite(row["effect"]):
         row["effect"] = row["ci_low"] = row["ci_high"] = np.nan
-        row["note"] = (f"too few reported attacks to estimate ({attacks:.0f} in the reached localities before "
-                       f"and after; at least {min_attacks} needed, and some before and in the comparison after)")
+        row["note"] = _("too few reported attacks to estimate ({n} in the reached localities before and after; at "
+                        "least {needed} needed, and some before and in the comparison after)").format(
+            n=f"{attacks:.0f}", needed=min_attacks)
 
 
 def _counts(idx: np.ndarray, n: int) -> np.ndarray:

@@ -34,6 +34,8 @@ from typing import Protocol
 
 import numpy as np
 
+from earlywarn import i18n
+from earlywarn.i18n import _
 from earlywarn.model.baselines import LABELS, STACK_MEMBERS
 from earlywarn.model.metrics import metrics
 from earlywarn.model.uncertainty import bootstrap
@@ -115,9 +117,10 @@ def evidence_text(ev: dict | None) -> str:
     """``"chosen on 4 folds, 26 weeks, 1,234 rows with 87 positives"`` ("" when unknown)."""
     if not ev:
         return ""
-    return (f"chosen on {ev['folds']} fold{'s' if ev['folds'] != 1 else ''}, {ev['weeks']} weeks, "
-            f"{ev['rows']:,} rows with {ev['positives']:,} positives"
-            + ("" if ev.get("enough", True) else " (too little evidence to prefer a more complex scorer)"))
+    folds = (_("chosen on {n} fold") if ev["folds"] == 1 else _("chosen on {n} folds")).format(n=ev["folds"])
+    return (folds + ", " + _("{weeks} weeks, {rows} rows with {positives} positives").format(
+                weeks=ev["weeks"], rows=i18n.decimal(ev["rows"]), positives=i18n.decimal(ev["positives"]))
+            + ("" if ev.get("enough", True) else " " + _("(too little evidence to prefer a more complex scorer)")))
 
 
 @dataclass
