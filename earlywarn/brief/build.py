@@ -32,7 +32,7 @@ from earlywarn.errors import UserError
 from earlywarn.i18n import _, date_text, decimal, signed
 from earlywarn.publish.columns import population_basis
 from earlywarn.publish.history import load_history
-from earlywarn.publish.panels import class_label, priority_basis, status_label
+from earlywarn.publish.panels import class_label, indicator_label, priority_basis, status_label
 from earlywarn.publish.safety import assert_offline, esc
 from earlywarn.publish.summary import table_cutoffs
 
@@ -249,8 +249,8 @@ def indicators_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
         if pd.notna(r.amber) and pd.notna(r.red):
             thresholds = _("amber {amber} &middot; red {red}").format(amber=fmt_num(r.amber, 1), red=fmt_num(r.red, 1))
         chg = "" if not np.isfinite(r.change) else signed(r.change, 2).replace("-", "&minus;")
-        rows.append(f"<tr><td>{esc(r.name, 80)}</td><td class=\"num\">{fmt_num(r.value, 2)}</td>"
-                    f"<td>{esc(r.unit, 30)}</td><td>{rag(r.status)}</td><td class=\"num\">{chg}</td>"
+        rows.append(f"<tr><td>{esc(indicator_label(r.name), 80)}</td><td class=\"num\">{fmt_num(r.value, 2)}</td>"
+                    f"<td>{esc(indicator_label(r.unit), 30)}</td><td>{rag(r.status)}</td><td class=\"num\">{chg}</td>"
                     f'<td class="small">{thresholds}</td><td style="width:45mm">{spark}</td>'
                     f'<td class="small">{esc(date_text(r.dates[0]))} &ndash; {esc(date_text(r.dates[-1]))}</td></tr>')
     titles = (_("Indicator"), _("Value"), _("Unit"), _("Rating"), _("Change"), _("Agreed thresholds"),
@@ -327,7 +327,7 @@ def status_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     limits = card.get("limitations") or []
     if limits:
         model_html += (f'<h3>{_("Limitations (model card)")}</h3><ul class="tight small">'
-                       + "".join(f"<li>{esc(x, 260)}</li>" for x in limits[:4]) + "</ul>")
+                       + "".join(f"<li>{esc(_(x), 260)}</li>" for x in limits[:4]) + "</ul>")
     skill = bd.skill_table(card)
     figs = ""
     if len(skill):
@@ -387,7 +387,8 @@ def make_brief(cfg: MissionConfig, as_of: str | None = None, *, pdf: bool = True
     from earlywarn.brief.pdf import PdfUnavailable, print_pdf
 
     t0 = time.perf_counter()
-    inp = load_inputs(cfg, as_of, **memory)
+    with i18n.language(cfg.language):  # the labels load_inputs writes (where an impact estimate comes from)
+        inp = load_inputs(cfg, as_of, **memory)
     html = render_brief(cfg, inp)
     stem = f"brief_{inp.as_of.date()}"
     html_path = write_text(cfg.maps_dir / f"{stem}.html", html)

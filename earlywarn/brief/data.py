@@ -21,6 +21,7 @@ import pandas as pd
 import shapely
 
 from earlywarn.config import RedactionConfig
+from earlywarn.i18n import N_
 
 # Actor strings that name the victims, not a perpetrator.
 _VICTIM = re.compile(r"^\s*(civilians?|protesters?|rioters?|refugees|idps?)\b", re.IGNORECASE)
@@ -31,7 +32,7 @@ _ORGANISATION = re.compile(
     r"liberation|resistance|party|union|council|self-defen[cs]e|vigilante|bandits?)\b|^[A-Z0-9-]{2,}:",
     re.IGNORECASE,
 )
-WITHHELD = "other actors (names withheld)"
+WITHHELD = N_("other actors (names withheld)")  # a value here; printed translated (earlywarn.brief.html)
 
 
 @dataclass

@@ -16,9 +16,18 @@ import numpy as np
 import pandas as pd
 
 from earlywarn import i18n
+from earlywarn.brief.data import WITHHELD
 from earlywarn.i18n import _, decimal, signed
 from earlywarn.numbers import not_available, risk_text
-from earlywarn.publish.panels import CLASS_COLORS, FD_COLOR, HA_COLOR, RISK_CLASSES, class_label, rag_label
+from earlywarn.publish.panels import (
+    CLASS_COLORS,
+    FD_COLOR,
+    HA_COLOR,
+    RISK_CLASSES,
+    class_label,
+    rag_label,
+    status_label,
+)
 from earlywarn.publish.safety import esc
 
 CSS = """
@@ -137,7 +146,7 @@ def rag(status: str) -> str:
     '<span class="rag rag-amber">AMBER</span>'
     """
     s = str(status or "").strip().lower()
-    word = rag_label(s).upper() or not_available()
+    word = (rag_label(s) if s in ("green", "amber", "red") else status_label(s) if s else not_available()).upper()
     return f'<span class="rag rag-{s if s in ("green", "amber", "red") else "none"}">{esc(word)}</span>'
 
 
@@ -233,7 +242,7 @@ def matrix_rows(matrix: pd.DataFrame, actor_weeks: int, driver_chars: int = 95,
     rows = []
     for r in matrix.itertuples(index=False):
         drivers = "".join(f"<li>{esc(d, driver_chars)}</li>" for d in r.drivers[:2])
-        actors = ("; ".join(f"{esc(a, 40)} ({n})" for a, n in r.actors)
+        actors = ("; ".join(f"{esc(_(WITHHELD) if a == WITHHELD else a, 40)} ({n})" for a, n in r.actors)
                   or f'<span class="small">{_("none reported")}</span>')
         idp = fmt_num(r.idps)
         if np.isfinite(r.idp_change_pct):

@@ -145,7 +145,8 @@ def header_html(header: dict[str, Any], horizon: str | None = None, scorer: str 
 # Feed statuses the run writes (earlywarn.pipeline.freshness, earlywarn.brief.data.feed_status), as people read
 # them; "stale since <date>" too. Any other status is shown as it is.
 STATUS_LABELS = {"ok": N_("ok"), "stale": N_("stale"), "failed": N_("failed"), "failed: no data": N_("failed: no data"),
-                 "missing": N_("missing"), "empty": N_("empty"), "status unknown": N_("status unknown")}
+                 "missing": N_("missing"), "empty": N_("empty"), "status unknown": N_("status unknown"),
+                 "unknown": N_("unknown")}
 _STALE_SINCE = re.compile(r"stale since (\S+)", re.IGNORECASE)
 
 
@@ -245,10 +246,11 @@ def indicators_html(indicators: pd.DataFrame | None) -> str:
         status_html = (
             f'<span class="ew-status ew-status-{status}">{rag_label(status).upper()}</span>'
             if status in ("green", "amber", "red")
-            else esc(d.get("status"))
+            else esc(status_label(d.get("status")))
         )
         rows.append(
-            f"<tr><td>{esc(d.get('name'))}</td><td>{_fmt_num(d.get('value'))} {esc(d.get('unit'))}</td>"
+            f"<tr><td>{esc(indicator_label(d.get('name')))}</td>"
+            f"<td>{_fmt_num(d.get('value'))} {esc(indicator_label(d.get('unit')))}</td>"
             f"<td>{status_html}</td><td>{_fmt_change(d.get('change'))}</td></tr>"
         )
     return (
@@ -259,6 +261,22 @@ def indicators_html(indicators: pd.DataFrame | None) -> str:
 
 
 RAG_LABELS = {"green": N_("green"), "amber": N_("amber"), "red": N_("red")}
+
+
+def indicator_label(text: object) -> str:
+    """An indicator's name or unit as shown: the built-in ones (``earlywarn.config`` defaults, the units of
+    ``earlywarn.decide.indicators``) in the language in force, a mission's own as the mission wrote it.
+
+    A per-sector name (``<name> - <sector>``) keeps its sector as written.
+
+    >>> from earlywarn import i18n
+    >>> with i18n.language("fr"):
+    ...     indicator_label("IDP growth since last round (%) - Sector East"), indicator_label("My own")
+    ('Croissance des déplacés depuis le dernier cycle (%) - Sector East', 'My own')
+    """
+    name = "" if text is None or (isinstance(text, float) and text != text) else str(text)
+    base, sep, rest = name.partition(" - ")
+    return _(base) + sep + rest if base else name
 
 
 def rag_label(status: str) -> str:

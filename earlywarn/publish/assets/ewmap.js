@@ -251,7 +251,7 @@
       var i = pts[j][0];
       if (!P[kind][i]) continue;
       var m = L.marker([pts[j][1], pts[j][2]], {
-        icon: L.divIcon({ className: "ew-flag ew-flag-" + kind, html: kind.toUpperCase(), iconSize: [24, 16] }),
+        icon: L.divIcon({ className: "ew-flag ew-flag-" + kind, html: tr(kind.toUpperCase()), iconSize: [24, 16] }),
         keyboard: false,
       });
       m.ewIndex = i;
@@ -839,6 +839,11 @@
   };
 
   EW.finish = function (map) {
+    if (map.attributionControl) {
+      map.attributionControl.setPrefix('<span title="' + tr("A JavaScript library for interactive maps") + '">Leaflet</span>');
+    }
+    var lt = document.querySelector(".leaflet-control-layers-toggle");
+    if (lt) { lt.title = tr("Layers"); lt.setAttribute("aria-label", tr("Layers")); }
     var zc = map.zoomControl; // Leaflet's own button titles, in the map's language
     if (zc && zc._zoomInButton) {
       zc._zoomInButton.title = tr("Zoom in");
