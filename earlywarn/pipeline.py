@@ -619,7 +619,7 @@ def score_localities(run: MissionRun, prepared: Prepared, chosen: ModelChoice) -
     from earlywarn.model.forecaster import score_panel
 
     cfg, manifest = run.cfg, run.manifest
-    with manifest.stage("score"):
+    with manifest.stage("score"), i18n.language(cfg.language):  # drivers are sentences in the mission's language
         scores = score_panel(chosen.model, prepared.panel)
         scores["model_version"] = chosen.model.version
         manifest.counts["horizon_consistency_adjustments"] = int(scores.attrs.get("monotone_adjusted", 0))
@@ -644,7 +644,7 @@ def make_decisions(run: MissionRun, geo: Geography, prepared: Prepared, scores: 
 
     cfg, manifest = run.cfg, run.manifest
     incidents, displacement, locality_of = prepared.incidents, prepared.displacement, prepared.locality_of
-    with manifest.stage("decide"):
+    with manifest.stage("decide"), i18n.language(cfg.language):  # the scheme and the flags' reasons are read
         as_of_ts = pd.Timestamp(scores["as_of"].iloc[0])
         model = chosen.model
         schemes = {h: class_thresholds(cfg.thresholds, base_rate(prepared.panel, horizon=h)) for h in model.horizons}
@@ -763,7 +763,7 @@ def estimate_action_impact(run: MissionRun, products: RunProducts) -> ImpactEsti
     cfg, manifest = run.cfg, run.manifest
     if not cfg.actions or products.actions is None:
         return None
-    with manifest.stage("impact"):
+    with manifest.stage("impact"), i18n.language(cfg.language):  # the notes people read
         inputs = weekly_counts(products.incidents, products.geo.localities, cfg.localities.unit, cfg.target,
                                end=products.as_of, locality_of=products.locality_of)
         table = estimate_impact(products.actions, inputs, cfg.impact)
