@@ -278,8 +278,10 @@ def _day_month(d: object) -> str:
 
 
 def _numbers(axis: matplotlib.axis.Axis) -> None:
-    """Tick labels with the language's decimal sign (matplotlib's own are always ``0.5``)."""
+    """Tick labels with the language's decimal sign (matplotlib's are always ``0.5``); English keeps its own."""
     sign = i18n.decimal_sign()
+    if sign == ".":
+        return
     axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v:g}".replace(".", sign)))
 
 

@@ -209,6 +209,22 @@ class _EwLayer(Layer):
         self.get_root().script.add_child(_Raw(script), name=name)
 
 
+class _Language(MacroElement):
+    """The page's texts and number format in the language in force (``EW.T``, ``EW.dec``, ``EW.pct``).
+
+    Added to the map before any layer, so its statement comes first in the
+    map's script, before a layer draws a label; inside that script rather than
+    in a block of its own, so the page keeps exactly its three script blocks.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "EwLanguage"
+
+    def render(self, **kwargs: Any) -> None:
+        self.get_root().script.add_child(_Raw(_page_language()), name=self.get_name())
+
+
 class _Finish(MacroElement):
     def __init__(self) -> None:
         super().__init__()
@@ -513,6 +529,7 @@ def render_map(
     def named(label: str, n: int) -> str:
         return f"{label} ({decimal(n)})"
 
+    _Language().add_to(m)
     n_loc = int(geom_ok.sum())
     _EwLayer(named(_("Risk by locality"), n_loc), "localityLayer", script_json(loc_payload)).add_to(m)
     _EwLayer(named(_("Forward-deployment flags"), int(disp["fd"].sum())), "flagLayer", script_json("fd")).add_to(m)
@@ -543,7 +560,6 @@ def render_map(
     fig = m.get_root()
     fig.title = esc(f"{_('POC risk map')} {header.get('mission') or ''} {header.get('as_of') or ''}".strip())
     fig.header.add_child(_Raw(inline_head()), name="ew_assets")
-    fig.header.add_child(_Raw(_page_language()), name="ew_i18n")
     if hz_payload is None:
         ranges, counts = _class_ranges(disp, primary_cuts)
         shown, shown_adj, scorer, scheme = None, None, "", esc(header.get("risk_scheme"), 300)
@@ -579,7 +595,7 @@ def render_map(
 def _page_language() -> str:
     """The script giving ``ewmap.js`` its texts and number format in the language in force (``EW.tr``, fmtRisk)."""
     lang = {"T": js_messages(), "lang": i18n.current(), "dec": i18n.decimal_sign(), "pct": i18n.percent_suffix()}
-    return f"<script>window.EW = Object.assign(window.EW || {{}}, {script_json(lang)});</script>\n"
+    return f"Object.assign(EW, {script_json(lang)});\n"
 
 
 def _primary_weeks(header: dict[str, Any]) -> int | None:
