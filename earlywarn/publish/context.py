@@ -39,7 +39,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from earlywarn.i18n import _
-from earlywarn.publish.columns import esc_series, fmt, num
+from earlywarn.publish.columns import esc_series, fmt_decimal, num
 from earlywarn.publish.geometry import encode_lines, encode_polygons
 from earlywarn.publish.labels import MAX_ZOOM, label_min_zoom
 from earlywarn.publish.safety import script_json
@@ -335,7 +335,7 @@ def _towns_payload(towns: gpd.GeoDataFrame, decimals: int) -> dict[str, Any]:
     payload: dict[str, Any] = _point_arrays(towns, decimals)
     lon, lat = np.array(payload["lon"]), np.array(payload["lat"])
     payload["name"] = esc_series(towns["name"] if "name" in towns else None, len(towns), 60)
-    payload["pop"] = fmt(pop, "{:,.0f}")
+    payload["pop"] = fmt_decimal(pop)
     payload["adm1"] = esc_series(towns["admin1"] if "admin1" in towns else None, len(towns))
     payload["z"] = label_min_zoom(lon, lat, pop, [n[:60] for n in raw_names]).tolist()
     payload["maxZoom"] = MAX_ZOOM

@@ -35,7 +35,7 @@ from earlywarn.numbers import count_text, cut_tenths, range_text, risk_text_tent
 from earlywarn.publish import panels
 from earlywarn.publish.assets import inline_head, js_messages
 from earlywarn.publish.columns import col as _col
-from earlywarn.publish.columns import esc_series, population_basis, population_estimated
+from earlywarn.publish.columns import esc_series, fmt_decimal, population_basis, population_estimated
 from earlywarn.publish.columns import num as _num
 from earlywarn.publish.context import DEFAULT_BUDGET_BYTES, LAYER_COLORS, ContextFit, MapContext, prepare_context
 from earlywarn.publish.geometry import encode_polygons
@@ -136,18 +136,13 @@ def locality_display(localities: gpd.GeoDataFrame, cutoffs: tuple[float, float, 
             "popest": population_estimated(df),
             "ear": [count_text(v) for v in _num(df, "expected_at_risk").tolist()],
             "idp": [count_text(v) for v in _num(df, "idp_individuals").tolist()],
-            "km": _fmt_decimal(_num(df, "km_to_nearest_base"), 1),
+            "km": fmt_decimal(_num(df, "km_to_nearest_base"), 1),
             "cov": cov_vals,
             "rank": rank_vals,
         }
     )
     out["drv"] = list(zip(out["d1"], out["d2"], out["d3"], strict=True))
     return out
-
-
-def _fmt_decimal(values: np.ndarray, digits: int = 0) -> list[str]:
-    """Numbers in the language's format (:func:`earlywarn.i18n.decimal`); "" where missing."""
-    return [decimal(v, digits) if np.isfinite(v) else "" for v in np.asarray(values, dtype=float).tolist()]
 
 
 def _alias_lists(s: pd.Series | None, n: int) -> list[list[str]]:
@@ -263,12 +258,12 @@ def _incident_payload(incidents: pd.DataFrame) -> dict[str, Any]:
         if dates is not None
         else [""] * n
     )
-    payload["fat"] = _fmt_decimal(fat)
+    payload["fat"] = fmt_decimal(fat)
     payload["loc"] = esc_series(_col(df, "location"), n)
     size = fat
     if "count" in df.columns:
         count = _num(df, "count")
-        payload["count"] = _fmt_decimal(count)
+        payload["count"] = fmt_decimal(count)
         size = np.fmax(count, np.nan_to_num(fat))
     if "notes" in df.columns:
         payload["notes"] = esc_series(df["notes"], n, NOTE_CHARS)
@@ -295,7 +290,7 @@ def _idp_payload(sites: pd.DataFrame) -> dict[str, Any]:
     top = float(idp.max()) if n and idp.max() > 0 else 1.0
     payload: dict[str, Any] = _latlon(df)
     payload["name"] = esc_series(_col(df, "site_name"), n)
-    payload["n"] = _fmt_decimal(np.where(idp > 0, idp, np.nan))
+    payload["n"] = fmt_decimal(np.where(idp > 0, idp, np.nan))
     payload["r"] = np.round(3 + 11 * np.sqrt(idp / top), 1).tolist()
     return payload
 

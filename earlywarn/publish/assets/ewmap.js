@@ -587,7 +587,7 @@
         pane: "ewContextPoints", radius: 2.6, color: "#1a1a1a", weight: 1, fillColor: "#ffffff", fillOpacity: 1,
         className: "ew-town", renderer: renderer, interactive: !many,
       });
-      if (!many) m.bindTooltip(D.name[i] + (D.pop[i] ? " &middot; pop. " + D.pop[i] : "") + (D.adm1[i] ? " &middot; " + D.adm1[i] : ""));
+      if (!many) m.bindTooltip(D.name[i] + (D.pop[i] ? " &middot; " + tr("pop.") + " " + D.pop[i] : "") + (D.adm1[i] ? " &middot; " + D.adm1[i] : ""));
       return m;
     }
     function label(i) {
