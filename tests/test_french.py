@@ -117,6 +117,28 @@ def test_french_numbers_and_dates():
     assert i18n.date_text("2026-12-02") == "2026-12-02"
 
 
+def test_the_map_script_formats_french_exactly_as_python():
+    """The page's EW.fmtRisk, given the French decimal sign and percent suffix the renderer hands it, prints
+    what Python prints (the English case is tests/test_numbers.py)."""
+    from earlywarn.numbers import risk_text_tenths
+    from earlywarn.publish.render import _page_language
+
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.skip("no node.js to run the map's formatting function")
+    js = (REPO / "earlywarn/publish/assets/ewmap.js").read_text(encoding="utf-8")
+    start, end = js.index("  function pctOfTenths"), js.index("  function rangeText")
+    cases = [(t, k, c) for c in (None, [150, 350, 600]) for k in (-1, 1, 2)
+             for t in (-1, 4, 10, 149, 150, 349, 350, 596, 599, 600, 991)]
+    with i18n.language("fr"):
+        setup = _page_language()
+        want = [risk_text_tenths(t, k, c).replace("<", "&lt;").replace(">", "&gt;") for t, k, c in cases]
+    script = ("var EW = {};\n" + setup + js[start:end] + "\nvar cases = " + json.dumps(cases) + ";\n"
+              "console.log(JSON.stringify(cases.map(function (x) { return EW.fmtRisk(x[0], x[1], x[2]); })));")
+    out = subprocess.run([node, "-e", script], capture_output=True, text=True, check=True, timeout=60).stdout
+    assert json.loads(out) == want and "59,6\u00a0%" in want and "n.d." in want
+
+
 def test_words_and_labels_in_french_but_the_data_values_stay():
     from earlywarn.publish.panels import class_label, status_label
 

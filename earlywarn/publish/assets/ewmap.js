@@ -95,7 +95,7 @@
   }
 
   EW.fmtRisk = function (t, k, cuts) {
-    if (t === null || t === undefined || t < 0) return tr("n/a");
+    if (t === null || t === undefined || t < 0) return (EW.T && EW.T["n/a"]) || "n/a"; // self-contained: see test_numbers
     if (t < 10) return "&lt;" + pctOfTenths(10);
     if (t > 990) return "&gt;" + pctOfTenths(990);
     var lo = -1, hi = 1001;
