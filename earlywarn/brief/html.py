@@ -142,11 +142,11 @@ def rag(status: str) -> str:
 
     Indicator statuses come from the mission's config, so unexpected values must still render safely.
 
-    >>> rag("Amber")
-    '<span class="rag rag-amber">AMBER</span>'
+    >>> rag("Amber"), rag(None)
+    ('<span class="rag rag-amber">AMBER</span>', '<span class="rag rag-none">n&#x2F;a</span>')
     """
     s = str(status or "").strip().lower()
-    word = (rag_label(s) if s in ("green", "amber", "red") else status_label(s) if s else not_available()).upper()
+    word = (rag_label(s) if s in ("green", "amber", "red") else status_label(s)).upper() if s else not_available()
     return f'<span class="rag rag-{s if s in ("green", "amber", "red") else "none"}">{esc(word)}</span>'
 
 

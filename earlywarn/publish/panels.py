@@ -246,7 +246,7 @@ def indicators_html(indicators: pd.DataFrame | None) -> str:
         status_html = (
             f'<span class="ew-status ew-status-{status}">{rag_label(status).upper()}</span>'
             if status in ("green", "amber", "red")
-            else esc(status_label(d.get("status")))
+            else esc(status_label(d.get("status")) if status else "")
         )
         rows.append(
             f"<tr><td>{esc(indicator_label(d.get('name')))}</td>"
