@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from earlywarn.i18n import _
+from earlywarn.i18n import _, ngettext
 from earlywarn.numbers import cut_tenths, range_text, risk_text_tenths
 from earlywarn.publish import panels
 from earlywarn.publish.columns import col, esc_series, num
@@ -74,7 +74,7 @@ def adjective(weeks: int) -> str:
 
     Horizon as an adjective, for the notes that say which horizon flags and rank come from ("flags: 4-week horizon").
     """
-    return _("{n}-week").format(n=weeks)
+    return ngettext("{n}-week", "{n}-week", weeks).format(n=weeks)  # French: "1 semaine", "4 semaines"
 
 
 def _int(value: Any, what: str) -> int:
