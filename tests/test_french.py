@@ -538,6 +538,11 @@ def test_french_map_and_brief_in_chromium_show_no_english(french_mission, tmp_pa
     assert '<html lang="fr">' in brief_html
 
     def brief_text(page, rep):
+        rep.extra["cut"] = page.evaluate(  # French runs longer than English: still nothing past a page's bottom
+            """() => Array.from(document.querySelectorAll('.page .body')).map((b, k) => {
+                 const bottom = b.getBoundingClientRect().bottom + 1;
+                 return Array.from(b.querySelectorAll('*')).filter(e => e.getBoundingClientRect().bottom > bottom)
+                   .map(e => `page ${k + 1}: ${e.tagName} ${(e.textContent || '').slice(0, 60)}`); }).flat()""")
         rep.extra["text"] = page.evaluate(
             """() => [document.body.innerText, document.title,
                       ...[...document.querySelectorAll('svg text, [aria-label], [title], meta[content]')].map(
@@ -548,6 +553,7 @@ def test_french_map_and_brief_in_chromium_show_no_english(french_mission, tmp_pa
 
     report = inspect_map(res.html, ready=None, actions=brief_text)
     assert report.console_errors == [] and report.page_errors == [] and report.external == []
+    assert report.extra["cut"] == []
     pdf_text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(res.pdf), "-"], capture_output=True, text=True,
                               check=True).stdout
     info = subprocess.run(["pdfinfo", str(res.pdf)], capture_output=True, text=True, check=True).stdout

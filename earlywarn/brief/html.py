@@ -213,7 +213,8 @@ def matrix_row_mm(r) -> float:
         _lines(str(r.name)[:40], w[1]) + _lines(f"{str(r.admin1)[:30]} · {r.locality_id}", w[1]),
         sum(_lines(str(d)[:95], w[4] - 3) for d in r.drivers[:2]),
         _lines("; ".join(f"{str(a)[:40]} ({n})" for a, n in r.actors), w[5]),
-        1 + (_lines("+00% vs last DTM round", w[6]) if np.isfinite(r.idp_change_pct) else 0),
+        1 + (_lines(_("{change} vs last DTM round").format(change="+00%"), w[6]) if np.isfinite(r.idp_change_pct)
+             else 0),
         _lines(str(r.nearest_base)[:40], w[7]) + _lines("000.0 km · within patrol radius", w[7]),
         sum(_lines(str(t)[:130] + "FD ", w[8]) for t, on in ((r.forward_reason, r.forward_deploy),
                                                              (r.access_reason, r.humanitarian_access)) if on),
