@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from earlywarn.errors import UserError
-from earlywarn.i18n import N_  # default indicator names: shown translated, stored as written
+from earlywarn.i18n import N_, Language  # N_: default indicator names, shown translated, stored as written
 from earlywarn.schema import CIVILIAN_TARGET_KINDS
 
 INCIDENT_FORMATS = ("ucdp-ged", "acled", "hxl-incidents")
@@ -770,7 +770,7 @@ class MissionConfig(_Strict):
     mission: str = Field(min_length=1)
     # The language of the map, the brief, the alerts and the end-of-run summary (earlywarn.i18n): "en" or "fr".
     # Data is never translated: names of places and actors, notes and the exports' columns and values stay as they are.
-    language: Literal["en", "fr"] = "en"
+    language: Language = "en"
     # Where input files are; several roots are tried in order (the mission's own folder, the shared data).
     data_root: list[Path] = Field(default_factory=lambda: [Path(".")])
     # The mission area: ISO 3166 alpha-3 codes ([MLI], [SSD, SDN]), names of special areas ([Abyei]),
