@@ -140,7 +140,7 @@ def test_the_map_script_formats_french_exactly_as_python():
     assert json.loads(out) == want and "59,6\u00a0%" in want and "n.d." in want
 
 
-def test_words_and_labels_in_french_but_the_data_values_stay():
+def test_class_and_status_labels_in_french():
     from earlywarn.publish.panels import class_label, status_label
 
     with i18n.language("fr"):
@@ -152,7 +152,7 @@ def test_words_and_labels_in_french_but_the_data_values_stay():
         pass
 
 
-def test_config_language_defaults_to_english_and_refuses_others(tmp_path):
+def test_config_language_defaults_to_english_and_refuses_others():
     from earlywarn.config import MissionConfig
 
     base = {"mission": "M", "sources": [{"name": "a", "path": "a.csv", "format": "acled"}],
