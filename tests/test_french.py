@@ -385,8 +385,6 @@ def _data(cfg, inp) -> list[str]:
         out += notes.tolist() + [n.split(" (")[0] for n in notes]
     from earlywarn.brief import data as bd
 
-    skill = bd.skill_table(inp.card or {})
-    out += skill["scorer"].astype(str).tolist() if len(skill) else []
     m = inp.manifest
     out += [str(m.get("run_id")), str(m.get("model_version"))]
     feeds = bd.feed_status(m, cfg.tables_dir / "state", inp.as_of)

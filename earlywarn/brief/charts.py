@@ -26,6 +26,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from earlywarn import i18n  # noqa: E402
+from earlywarn.brief.data import scorer_name  # noqa: E402
 from earlywarn.i18n import _  # noqa: E402
 from earlywarn.publish.panels import (  # noqa: E402
     CLASS_COLORS,
@@ -307,7 +308,8 @@ def skill_bars(skill: pd.DataFrame, size: tuple[float, float] = (4.8, 2.6)) -> s
         for k, row in enumerate(skill.itertuples(index=False)):
             vals = [float(getattr(row, m, np.nan) or np.nan) for m, _ in metrics]
             color = "#d94801" if k == 0 else ["#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#084594"][(k - 1) % 5]
-            ax.bar(np.arange(len(metrics)) + (k - (n - 1) / 2) * width, vals, width, color=color, label=row.scorer)
+            ax.bar(np.arange(len(metrics)) + (k - (n - 1) / 2) * width, vals, width, color=color,
+                   label=scorer_name(row.scorer))
         ax.set_xticks(np.arange(len(metrics)))
         ax.set_xticklabels([label for _, label in metrics])
         ax.axhline(0, color="#333333", lw=0.6)
