@@ -603,7 +603,7 @@ def load_or_train_model(run: MissionRun, prepared: Prepared) -> ModelChoice:
     """
     from earlywarn.model import registry
 
-    with run.manifest.stage("model"):
+    with run.manifest.stage("model"), i18n.language(run.cfg.language):  # the card's reasons are read
         model, card = registry.ensure_model(run.cfg, prepared.panel, run.manifest)
         run.manifest.model_version = model.version
     return ModelChoice(model, card)
