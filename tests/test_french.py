@@ -199,6 +199,11 @@ def test_drivers_are_written_in_the_run_language():
         "attaques contre des civils ici au cours des 12 dernières semaines\u00a0: néant",
         "déplacés en baisse de 20\u00a0% depuis le dernier cycle DTM (2\u202f909 personnes déplacées sur place)"]
     _assert_no_english(french, data=["DTM"])
+    from earlywarn.model.selection import scorer_label
+
+    with i18n.language("fr"):
+        assert scorer_label("stacked") == "le modèle combiné aux références"
+        assert scorer_label("baseline:conflictology").startswith("référence seule\u00a0: conflictologie")
 
 
 # ------------------------------------------------------------------ alerts and the summary
@@ -307,9 +312,10 @@ def french_mission(trained_mission, chromium_and_poppler, tmp_path_factory) -> P
     The trained run was English, and a run stores some sentences for people
     in its language: the drivers and flag reasons (scores), the scorer's
     reason (model card) and its warnings (manifest). A French run writes the
-    drivers, the reasons and the impact notes in French (unit-tested here);
-    in this English run's copy they are replaced by a dash, so that every
-    remaining word is the interface's, rendered now.
+    drivers, the reasons, the scorer's reason and the impact notes in French
+    (unit-tested here); in this English run's copy they are replaced by a
+    dash, so that every remaining word is the interface's, rendered now. Run
+    warnings stay English (README, "Language").
     """
     root = tmp_path_factory.mktemp("french") / "mission"
     shutil.copytree(trained_mission.parent, root)
