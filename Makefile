@@ -7,7 +7,7 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: demo test lint bench serve clean install
+.PHONY: demo test lint bench serve clean install i18n
 
 install: $(STAMP)
 
@@ -31,6 +31,11 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check earlywarn flows tests benchmarks scripts
+
+# Translations: extract the marked texts, update each language's .po (new texts arrive empty), compile the .mo.
+# Fill in the empty msgstr entries of earlywarn/locale/<lang>/LC_MESSAGES/earlywarn.po, then run it again.
+i18n: $(STAMP)
+	$(BIN)/python scripts/i18n.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -152,7 +152,7 @@ def _print_summary(cfg, paths: dict) -> None:
     table = gpd.read_parquet(cfg.tables_dir / "scores.parquet")
     manifest = json.loads(Path(paths["manifest"]).read_text()) if "manifest" in paths else {}
     typer.echo("")
-    for line in summary_lines(table, paths.get("map"), manifest):
+    for line in summary_lines(table, paths.get("map"), manifest, language=cfg.language):
         typer.echo(line)
 
 
@@ -214,7 +214,7 @@ def _print_missions(configs: list[Path], results: dict[str, dict | str]) -> int:
         latest = cfg.tables_dir / "runs" / "latest.json"
         manifest = json.loads(latest.read_text()) if latest.exists() else {}
         table = gpd.read_parquet(cfg.tables_dir / "scores.parquet")
-        outcomes.append((label, table, manifest, result.get("map"), None))
+        outcomes.append((label, table, manifest, result.get("map"), None, cfg.language))
     lines, failed = missions_summary_lines(outcomes)
     for line in lines:
         typer.echo(line)
@@ -388,11 +388,13 @@ def score(
     """Score every locality with the current model (no Prefect) and publish; prints the top localities."""
     from dataclasses import asdict
 
+    from earlywarn.config import load_config
     from earlywarn.pipeline import run_mission
     from earlywarn.publish.summary import summary_lines
 
     result = run_mission(config, as_of, offline=offline)
-    for line in summary_lines(result.products.table, result.paths["map"], asdict(result.manifest), top=top):
+    for line in summary_lines(result.products.table, result.paths["map"], asdict(result.manifest), top=top,
+                              language=load_config(config).language):
         typer.echo(line)
 
 

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from earlywarn.errors import UserError
+from earlywarn.i18n import N_, Language  # N_: default indicator names, shown translated, stored as written
 from earlywarn.schema import CIVILIAN_TARGET_KINDS
 
 INCIDENT_FORMATS = ("ucdp-ged", "acled", "hxl-incidents")
@@ -359,22 +360,22 @@ class IndicatorConfig(_Strict):
 
 def _default_indicators() -> list[IndicatorConfig]:
     return [
-        IndicatorConfig(name="Civilian fatalities per 100k (30 days)", metric="civilian_fatalities_per_100k",
+        IndicatorConfig(name=N_("Civilian fatalities per 100k (30 days)"), metric="civilian_fatalities_per_100k",
                         amber=0.5, red=2.0),
-        IndicatorConfig(name="IDP growth since last round (%)", metric="idp_growth_pct", amber=5, red=20),
-        IndicatorConfig(name="Incidents within 10 km of IDP sites (30 days)", metric="incidents_near_idp_sites",
+        IndicatorConfig(name=N_("IDP growth since last round (%)"), metric="idp_growth_pct", amber=5, red=20),
+        IndicatorConfig(name=N_("Incidents within 10 km of IDP sites (30 days)"), metric="incidents_near_idp_sites",
                         radius_km=10, amber=3, red=10),
-        IndicatorConfig(name="High-threat localities covered by a base (%)", metric="high_threat_covered_pct",
+        IndicatorConfig(name=N_("High-threat localities covered by a base (%)"), metric="high_threat_covered_pct",
                         amber=60, red=30, higher_is_worse=False),
-        IndicatorConfig(name="Area per deployed soldier (km2)", metric="area_per_troop_km2", amber=20, red=50),
+        IndicatorConfig(name=N_("Area per deployed soldier (km2)"), metric="area_per_troop_km2", amber=20, red=50),
     ]
 
 
 def _default_sector_indicators() -> list[IndicatorConfig]:
     """Added to the defaults when the mission defines ``sectors`` and no ``indicators`` list of its own."""
     return [
-        IndicatorConfig(name="Area per soldier (km2)", metric="sector_area_per_troop_km2", amber=20, red=50),
-        IndicatorConfig(name="Soldiers per 1,000 people", metric="sector_troops_per_1000", amber=2, red=1,
+        IndicatorConfig(name=N_("Area per soldier (km2)"), metric="sector_area_per_troop_km2", amber=20, red=50),
+        IndicatorConfig(name=N_("Soldiers per 1,000 people"), metric="sector_troops_per_1000", amber=2, red=1,
                         higher_is_worse=False),
     ]
 
@@ -382,9 +383,9 @@ def _default_sector_indicators() -> list[IndicatorConfig]:
 def _default_action_indicators() -> list[IndicatorConfig]:
     """Added to the defaults when the mission lists ``actions`` and no ``indicators`` list of its own."""
     return [
-        IndicatorConfig(name="High-threat localities reached by an action, last 4 weeks (%)",
+        IndicatorConfig(name=N_("High-threat localities reached by an action, last 4 weeks (%)"),
                         metric="high_threat_reached_pct", window_days=28, amber=50, red=25, higher_is_worse=False),
-        IndicatorConfig(name="Days from a flag to the first action there (median, 90 days)",
+        IndicatorConfig(name=N_("Days from a flag to the first action there (median, 90 days)"),
                         metric="days_flag_to_action", window_days=90, amber=14, red=28),
     ]
 
@@ -827,6 +828,9 @@ class MissionConfig(_Strict):
     """Everything one mission's pipeline needs, from one YAML file."""
 
     mission: str = Field(min_length=1)
+    # The language of the map, the brief, the alerts and the end-of-run summary (earlywarn.i18n): "en" or "fr".
+    # Data is never translated: names of places and actors, notes and the exports' columns and values stay as they are.
+    language: Language = "en"
     # Where input files are; several roots are tried in order (the mission's own folder, the shared data).
     data_root: list[Path] = Field(default_factory=lambda: [Path(".")])
     # The mission area: ISO 3166 alpha-3 codes ([MLI], [SSD, SDN]), names of special areas ([Abyei]),

@@ -24,6 +24,10 @@ Cut-offs are printed with :func:`cut_text`, to 0.1% ("60%", "15.2%"), so the
 legend's "high from 15.2%" and every figure agree at the same precision.
 Everything works on integer tenths of a percent (:func:`tenths`), which the
 map's JavaScript receives as is, so Python and the page cannot round apart.
+
+The figures follow the language in force (:mod:`earlywarn.i18n`): in French
+``59,6 %``, ``<1 %``, ``12 345`` and ``n.d.`` for no score; the page's
+``EW.fmtRisk`` receives the same decimal sign and percent suffix.
 """
 
 from __future__ import annotations
@@ -33,9 +37,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-NOT_AVAILABLE = "n/a"
-LOW_END = "<1%"
-HIGH_END = ">99%"
+from earlywarn import i18n
+from earlywarn.i18n import N_
+
+NOT_AVAILABLE = N_("n/a")  # no score, no count: printed translated (French "n.d.")
+
+
+def not_available() -> str:
+    """``n/a`` in the language in force (French ``n.d.``, *non disponible*)."""
+    return i18n._(NOT_AVAILABLE)
 
 
 def tenths(p: float | None) -> int:
@@ -63,7 +73,8 @@ def _float(p: object) -> float:
 
 
 def _pct_of_tenths(t: int) -> str:
-    return f"{t // 10}%" if t % 10 == 0 else f"{t // 10}.{t % 10}%"
+    whole = f"{t // 10}" if t % 10 == 0 else f"{t // 10}{i18n.decimal_sign()}{t % 10}"
+    return whole + i18n.percent_suffix()
 
 
 def cut_text(cut: float) -> str:
@@ -107,13 +118,16 @@ def risk_text_tenths(t: int, cls: int = -1, cuts_t: Sequence[int] | None = None)
     ('<60%', '34.9%', '35%')
     >>> risk_text_tenths(4), risk_text_tenths(999, 3, cuts), risk_text_tenths(-1)
     ('<1%', '>99%', 'n/a')
+    >>> with i18n.language("fr"):
+    ...     [risk_text_tenths(t, 2, cuts).replace("\xa0", " ") for t in (596, 4, -1)]
+    ['59,6 %', '<1 %', 'n.d.']
     """
     if t < 0:
-        return NOT_AVAILABLE
+        return not_available()
     if t < 10:
-        return LOW_END
+        return "<" + _pct_of_tenths(10)
     if t > 990:
-        return HIGH_END
+        return ">" + _pct_of_tenths(990)
     lo, hi = -1, 1001
     if cuts_t is not None and 0 <= cls <= len(cuts_t):
         lo = cuts_t[cls - 1] if cls >= 1 else -1
@@ -179,20 +193,25 @@ def range_text(lo: str, hi: str) -> str:
     if lo == hi:
         return lo
     plain = lo[:1].isdigit() and hi[:1].isdigit()
-    return f"{lo.removesuffix('%') if plain else lo}&ndash;{hi}"
+    return f"{lo.removesuffix(i18n.percent_suffix()) if plain else lo}&ndash;{hi}"
 
 
-def count_text(value: float | None, missing: str = NOT_AVAILABLE) -> str:
-    """A count of people with thousands separators; ``n/a`` where the input is missing, never 0.
+def count_text(value: float | None, missing: str | None = None) -> str:
+    """A count of people with thousands separators; ``n/a`` (or ``missing``) where the input is missing, never 0.
 
     >>> count_text(12345.4), count_text(float("nan")), count_text(None), count_text(0)
     ('12,345', 'n/a', 'n/a', '0')
+    >>> with i18n.language("fr"):
+    ...     count_text(12345.4) == "12\u202f345", count_text(None)
+    (True, 'n.d.')
     """
     try:
         v = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return missing
-    return missing if not np.isfinite(v) else f"{v:,.0f}"
+        return not_available() if missing is None else missing
+    if not np.isfinite(v):
+        return not_available() if missing is None else missing
+    return i18n.decimal(v, 0)
 
 
 def cutoffs_of(thresholds: object | None) -> tuple[float, float, float] | None:

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from shapely.geometry.base import BaseGeometry
 
-from earlywarn import progress
+from earlywarn import i18n, progress
 from earlywarn.assessments.judge import join_assessments
 from earlywarn.atomic import write_with
 from earlywarn.config import DISPLACEMENT_FORMATS, GeoPkoBasesConfig, MissionConfig, SourceConfig
@@ -111,7 +111,7 @@ def guarded(run: MissionRun) -> Iterator[MissionRun]:
     killed run never leaves it behind), and a failed run leaves a manifest
     saying why, with the traceback when it was a bug rather than a user's mistake.
     """
-    with run_lock(run.cfg.tables_dir):
+    with run_lock(run.cfg.tables_dir), i18n.language(run.cfg.language):
         try:
             with run.manifest.failure_recorded(run.runs_dir, run.kind):
                 yield run
@@ -635,7 +635,7 @@ def load_or_train_model(run: MissionRun, prepared: Prepared) -> ModelChoice:
     """
     from earlywarn.model import registry
 
-    with run.manifest.stage("model"):
+    with run.manifest.stage("model"), i18n.language(run.cfg.language):  # the card's reasons are read
         model, card = registry.ensure_model(run.cfg, prepared.panel, run.manifest)
         run.manifest.model_version = model.version
     return ModelChoice(model, card)
@@ -651,7 +651,7 @@ def score_localities(run: MissionRun, prepared: Prepared, chosen: ModelChoice) -
     from earlywarn.model.forecaster import score_panel
 
     cfg, manifest = run.cfg, run.manifest
-    with manifest.stage("score"):
+    with manifest.stage("score"), i18n.language(cfg.language):  # drivers are sentences in the mission's language
         scores = score_panel(chosen.model, prepared.panel)
         scores["model_version"] = chosen.model.version
         manifest.counts["horizon_consistency_adjustments"] = int(scores.attrs.get("monotone_adjusted", 0))
@@ -676,7 +676,7 @@ def make_decisions(run: MissionRun, geo: Geography, prepared: Prepared, scores: 
 
     cfg, manifest = run.cfg, run.manifest
     incidents, displacement, locality_of = prepared.incidents, prepared.displacement, prepared.locality_of
-    with manifest.stage("decide"):
+    with manifest.stage("decide"), i18n.language(cfg.language):  # the scheme and the flags' reasons are read
         as_of_ts = pd.Timestamp(scores["as_of"].iloc[0])
         model = chosen.model
         schemes = {h: class_thresholds(cfg.thresholds, base_rate(prepared.panel, horizon=h)) for h in model.horizons}
@@ -888,7 +888,7 @@ def estimate_action_impact(run: MissionRun, products: RunProducts) -> ImpactEsti
     cfg, manifest = run.cfg, run.manifest
     if not cfg.actions or products.actions is None:
         return None
-    with manifest.stage("impact"):
+    with manifest.stage("impact"), i18n.language(cfg.language):  # the notes people read
         inputs = weekly_counts(products.incidents, products.geo.localities, cfg.localities.unit, cfg.target,
                                end=products.as_of, locality_of=products.locality_of)
         table = estimate_impact(products.actions, inputs, cfg.impact)
@@ -897,7 +897,9 @@ def estimate_action_impact(run: MissionRun, products: RunProducts) -> ImpactEsti
         manifest.add_output("impact_md", md_path)
         acts = table[table["scope"] == "action"]
         manifest.counts["impact"] = {"actions": int(len(acts)), "estimated": int(acts["effect"].notna().sum())}
-    return ImpactEstimate(table, cfg.impact.level, f"estimated in this run (as of {products.as_of.date()})")
+    return ImpactEstimate(table, cfg.impact.level,
+                          i18n._("estimated in this run (as of {date})").format(
+                              date=i18n.date_text(products.as_of.date())))
 
 
 def impact_not_estimated(run: MissionRun, error: BaseException) -> None:
@@ -924,7 +926,8 @@ def impact_to_show(run: MissionRun, impact: ImpactEstimate | None) -> ImpactEsti
     if table is None:
         return None
     return ImpactEstimate(table, run.cfg.impact.level,
-                          f"the last estimate written, impact.csv of {table.attrs.get('written', '?')} (not this run)")
+                          i18n._("the last estimate written, impact.csv of {date} (not this run)").format(
+                              date=i18n.date_text(table.attrs.get("written", "?"))))
 
 
 # -------------------------------------------------------------------- publish
@@ -950,7 +953,7 @@ def publish_outputs(run: MissionRun, products: RunProducts, impact: ImpactEstima
 
     cfg, manifest, p = run.cfg, run.manifest, products
     paths: dict[str, Path] = {}
-    with manifest.stage("publish"):
+    with manifest.stage("publish"), i18n.language(cfg.language):  # the header's texts too (Prefect: own thread)
         table = p.table
         indic, indic_series = ind.with_history(p.indicators, cfg.tables_dir / "indicators_history.csv")
         pub_inc, redactions = incidents_for_publication(
@@ -975,7 +978,7 @@ def publish_outputs(run: MissionRun, products: RunProducts, impact: ImpactEstima
             return render_map(table, incidents=pub_inc, bases=p.geo.bases, idp_sites=sites, header=hdr,
                               indicators=indic, tile_url=cfg.output.tile_url, context=context, history=history,
                               cutoffs={h: cutoffs_of(s.thresholds) for h, s in p.schemes.items()},
-                              impact=shown)
+                              impact=shown, language=cfg.language)
 
         html = render(header)
         # Everything is prepared; from here on only atomic writes.

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from earlywarn import i18n
 from earlywarn.actions.feeds import ACTIONS, empty_actions, read_action_log
 from earlywarn.actions.geopko import GeoPkoDeployments, fix_mojibake, read_geopko
 from earlywarn.actions.impact import (
@@ -89,11 +90,15 @@ def write_impact(cfg: MissionConfig, table: pd.DataFrame, level: float | None = 
     """Write ``<tables_dir>/impact.csv`` and ``impact.md`` (pooled sentences, the caveat, column meanings).
 
     Both are written atomically. The Markdown file carries the caveat so the
-    figures never travel without it.
+    figures never travel without it. It is a record beside the table, in
+    English like its column notes, whatever the mission's language (the map
+    and the brief show the same sentences translated).
     """
     level = cfg.impact.level if level is None else level
     csv_path = write_with(cfg.tables_dir / "impact.csv", lambda p: table.to_csv(p, index=False, date_format="%Y-%m-%d"))
-    lines = [f"# Impact of actions: {cfg.mission}", "", *[f"- {s}" for s in summary_lines(table, level)], "",
+    with i18n.language("en"):
+        pooled = summary_lines(table, level)
+    lines = [f"# Impact of actions: {cfg.mission}", "", *[f"- {s}" for s in pooled], "",
              "## Caveat", "", CAVEAT, "", "## Columns of impact.csv", "",
              *[f"- `{k}`: {v}" for k, v in COLUMNS.items()], ""]
     md_path = write_text(cfg.tables_dir / "impact.md", "\n".join(lines))

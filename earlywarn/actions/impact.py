@@ -39,8 +39,9 @@ from earlywarn import progress
 from earlywarn.config import ImpactConfig, TargetConfig
 from earlywarn.features.panel import target_mask
 from earlywarn.geo.localities import assign_incidents, utm_crs_for
+from earlywarn.i18n import N_, _, percent, signed_percent
 
-CAVEAT = (
+CAVEAT = N_(  # printed translated: caveat()
     "What this estimate cannot show. It compares reported attacks on civilians where an action reached "
     "with comparable places it did not reach, before and after. Two things move that number besides the "
     "action's real effect. Selection: deployments go where violence is, and where it was about to rise or "
@@ -428,10 +429,10 @@ def estimate_impact(
         comps.append(None)
         rows.append(row)
         if not len(treated):
-            row["note"] = "place not found among the localities (coordinates outside, or unknown p-code)"
+            row["note"] = _("place not found among the localities (coordinates outside, or unknown p-code)")
             continue
         if k0[i] - W < 0 or k1[i] + W > n_wk:
-            row["note"] = f"the {W}-week windows before and after fall outside the incident data"
+            row["note"] = _("the {n}-week windows before and after fall outside the incident data").format(n=W)
             continue
         lo, hi = k0[i] - W, k1[i] + W
         changed = ((k0 >= lo) & (k0 < hi)) | ((k1 >= lo) & (k1 < hi)) | ((end_w >= lo) & (end_w < hi))
@@ -439,7 +440,7 @@ def estimate_impact(
         dirty[treated] = True
         pool = np.flatnonzero(~dirty)
         if len(pool) < cfg.neighbours:
-            row["note"] = "too few localities untouched by any action to compare with"
+            row["note"] = _("too few localities untouched by any action to compare with")
             continue
         rng = np.random.default_rng([cfg.seed, i])
         # matched on: attacks in the before window, any incident in it, attacks in the year before it
@@ -490,8 +491,9 @@ def _too_few(row: dict, attacks: float, min_attacks: int) -> None:
     +200% and means nothing); the counts and rates stay, and the note says why."""
     if attacks < min_attacks or not np.isfinite(row["effect"]):
         row["effect"] = row["ci_low"] = row["ci_high"] = np.nan
-        row["note"] = (f"too few reported attacks to estimate ({attacks:.0f} in the reached localities before "
-                       f"and after; at least {min_attacks} needed, and some before and in the comparison after)")
+        row["note"] = _("too few reported attacks to estimate ({n} in the reached localities before and after; at "
+                        "least {needed} needed, and some before and in the comparison after)").format(
+            n=f"{attacks:.0f}", needed=min_attacks)
 
 
 def _counts(idx: np.ndarray, n: int) -> np.ndarray:
@@ -583,19 +585,22 @@ def summary_lines(table: pd.DataFrame, level: float = 0.9) -> list[str]:
 (90% interval -41% to -6%) in the 12 weeks after, against comparable places.'
     """
     out = []
-    for _, r in table[table["scope"] == "pooled"].iterrows():
-        head = (f"{r['kind']} {r['change']} ({int(r['n_actions'])} action{'s' if r['n_actions'] != 1 else ''}, "
-                f"{int(r['n_localities'])} localities, {int(r['n_comparison'])} comparison localities)")
+    for _row, r in table[table["scope"] == "pooled"].iterrows():
+        acts = (_("{n} action") if r["n_actions"] == 1 else _("{n} actions")).format(n=int(r["n_actions"]))
+        head = f"{r['kind']} {r['change']} (" + _("{actions}, {n} localities, {m} comparison localities").format(
+            actions=acts, n=int(r["n_localities"]), m=int(r["n_comparison"])) + ")"
         if not np.isfinite(r["effect"]):
-            out.append(f"{head}: no estimate ({r['note']}).")
+            out.append(head + _(": no estimate ({why}).").format(why=r["note"]))
             continue
-        ci = (f" ({level:.0%} interval {r['ci_low']:+.0%} to {r['ci_high']:+.0%})"
-              if np.isfinite(r["ci_low"]) else " (no interval: too few attacks)")
-        out.append(f"{head}: reported attacks on civilians {r['effect']:+.0%}{ci} in the "
-                   f"{int(r['window_weeks'])} weeks after, against comparable places.")
+        ci = (" (" + _("{level} interval {low} to {high}").format(
+            level=percent(level * 100), low=signed_percent(r["ci_low"]), high=signed_percent(r["ci_high"])) + ")"
+              if np.isfinite(r["ci_low"]) else " " + _("(no interval: too few attacks)"))
+        out.append(head + _(": reported attacks on civilians {effect}{ci} in the {weeks} weeks after, "
+                            "against comparable places.").format(effect=signed_percent(r["effect"]), ci=ci,
+                                                                 weeks=int(r["window_weeks"])))
     return out
 
 
 def caveat() -> str:
     """The text that must stand next to any impact figure: what the estimate cannot show (:data:`CAVEAT`)."""
-    return CAVEAT
+    return _(CAVEAT)

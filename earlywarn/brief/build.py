@@ -22,7 +22,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from earlywarn import hxltags
+from earlywarn import hxltags, i18n
 from earlywarn.atomic import write_text, write_with
 from earlywarn.brief import charts
 from earlywarn.brief import data as bd
@@ -39,9 +39,10 @@ from earlywarn.brief.html import (
 )
 from earlywarn.config import MissionConfig
 from earlywarn.errors import UserError
+from earlywarn.i18n import _, date_text, decimal, signed
 from earlywarn.publish.columns import population_basis
 from earlywarn.publish.history import load_history
-from earlywarn.publish.panels import PRIORITY_BASIS
+from earlywarn.publish.panels import class_label, indicator_label, priority_basis, status_label
 from earlywarn.publish.safety import assert_offline, esc
 from earlywarn.publish.summary import table_cutoffs
 
@@ -125,8 +126,8 @@ def _impact_from_file(cfg: MissionConfig) -> ImpactEstimate | None:
         return None
     if table is None:
         return None
-    return ImpactEstimate(table, cfg.impact.level, f"the last estimate written, impact.csv of "
-                                                   f"{table.attrs.get('written', '?')}")
+    return ImpactEstimate(table, cfg.impact.level, _("the last estimate written, impact.csv of {date}").format(
+        date=date_text(table.attrs.get("written", "?"))))
 
 
 def _incidents_from_state(cfg: MissionConfig, table: gpd.GeoDataFrame) -> tuple[pd.DataFrame | None, pd.Series | None]:
@@ -173,48 +174,52 @@ def map_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     cuts = table_cutoffs(t, inp.manifest)
     basis = population_basis(t)
     ear = pd.to_numeric(t.get("expected_at_risk"), errors="coerce").sum(min_count=1)
-    ear_note = {"risk": "no population layer", "estimate": "risk &times; population estimated from the gazetteer"
-                }.get(basis, "risk &times; population")
+    ear_note = {"risk": _("no population layer"), "estimate": _("risk &times; population estimated from the gazetteer")
+                }.get(basis, _("risk &times; population"))
     fd, ha = int(t["forward_deploy"].sum()), int(t["humanitarian_access"].sum())
     kpis = (
         '<div class="kpis">'
-        f'<div class="kpi">very high / high<b>{int(counts.get("very high", 0))} / {int(counts.get("high", 0))}</b>'
-        f"localities of {len(t):,}</div>"
-        f'<div class="kpi">expected civilians at risk<b>{fmt_num(ear)}</b>{ear_note}</div>'
-        f'<div class="kpi">forward-deployment flags<b>{fd}</b>high threat, no base reaches</div>'
-        f'<div class="kpi">humanitarian-access flags<b>{ha}</b>high threat where IDPs or access</div></div>'
+        f'<div class="kpi">{class_label("very high")} / {class_label("high")}'
+        f'<b>{int(counts.get("very high", 0))} / {int(counts.get("high", 0))}</b>'
+        f'{_("localities of {n}").format(n=decimal(len(t)))}</div>'
+        f'<div class="kpi">{_("expected civilians at risk")}<b>{fmt_num(ear)}</b>{ear_note}</div>'
+        f'<div class="kpi">{_("forward-deployment flags")}<b>{fd}</b>{_("high threat, no base reaches")}</div>'
+        f'<div class="kpi">{_("humanitarian-access flags")}<b>{ha}</b>{_("high threat where IDPs or access")}</div>'
+        "</div>"
     )
     ch = bd.change_summary(t, inp.history, n=3)
     if ch["previous"]:
         def items(rows, fmt):
-            return "".join(f"<li>{fmt(r)}</li>" for r in rows) or "<li>none</li>"
+            return "".join(f"<li>{fmt(r)}</li>" for r in rows) or f"<li>{_('none')}</li>"
 
-        changes = (f"<h3>Since the previous run ({esc(ch['previous'])})</h3>"
-                   f'<b>New flags</b><ul class="tight">'
+        more = len(ch["new_flags"]) - 6
+        changes = (f"<h3>{_('Since the previous run ({date})').format(date=esc(date_text(ch['previous'])))}</h3>"
+                   f'<b>{_("New flags")}</b><ul class="tight">'
                    + items(ch["new_flags"][:6],
-                           lambda r: f'<span class="badge {r[1].lower()}">{r[1]}</span>{esc(r[0], 30)}')
-                   + (f"<li>and {len(ch['new_flags']) - 6} more (see the map)</li>" if len(ch["new_flags"]) > 6 else "")
-                   + '</ul><b>Largest rises</b><ul class="tight">'
+                           lambda r: f'<span class="badge {r[1].lower()}">{_(r[1])}</span>{esc(r[0], 30)}')
+                   + (f"<li>{_('and {n} more (see the map)').format(n=more)}</li>" if more > 0 else "")
+                   + f'</ul><b>{_("Largest rises")}</b><ul class="tight">'
                    + items(ch["rises"], lambda r: f"{esc(r[0], 30)} {change_pts(r[1])}")
-                   + '</ul><b>Largest falls</b><ul class="tight">'
+                   + f'</ul><b>{_("Largest falls")}</b><ul class="tight">'
                    + items(ch["falls"], lambda r: f"{esc(r[0], 30)} {change_pts(r[1])}") + "</ul>")
     else:
-        changes = '<p class="note">No previous run in the history: changes start next week.</p>'
+        changes = f'<p class="note">{_("No previous run in the history: changes start next week.")}</p>'
     top = t[t["priority_rank"].notna()].sort_values("priority_rank").head(5)
     toplist = "".join(f"<li>{esc(r.name, 30)} {chip(str(r.risk_class), r.risk, cuts)}</li>" for r in top.itertuples())
-    by_risk = {"risk": " (by risk alone: no population layer)",
-               "estimate": " (population estimated from the gazetteer)"}.get(basis, "")
+    by_risk = {"risk": " " + _("(by risk alone: no population layer)"),
+               "estimate": " " + _("(population estimated from the gazetteer)")}.get(basis, "")
     side = (f'<div class="col side" style="flex:0 0 82mm">{kpis}'
-            f'<h3>Highest priority{by_risk}</h3><ol class="tight">{toplist}</ol>{changes}'
+            f'<h3>{_("Highest priority")}{by_risk}</h3><ol class="tight">{toplist}</ol>{changes}'
             f'<p class="note">{esc(_caveat(cfg, inp), 400)}</p></div>')
-    return Page("Situation map: risk of attacks on civilians",
+    return Page(_("Situation map: risk of attacks on civilians"),
                 f'<div class="col grow mapfig">{svg}</div>{side}')
 
 
 def _caveat(cfg: MissionConfig, inp: bd.BriefInputs) -> str:
-    return (f"Risk = modelled probability of at least one attack on civilians in the {cfg.primary_horizon} weeks after "
-            f"{inp.as_of.date()}, from reported incidents only (under-reporting is uneven). Numbers on the map are "
-            "priority ranks (threat matrix, next page).")
+    return (_("Risk = modelled probability of at least one attack on civilians in the {n} weeks after {date}").format(
+                n=cfg.primary_horizon, date=date_text(inp.as_of.date()))
+            + _(", from reported incidents only (under-reporting is uneven). ")
+            + _("Numbers on the map are priority ranks (threat matrix, next page)."))
 
 
 def matrix_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
@@ -226,18 +231,21 @@ def matrix_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     fit = rows_that_fit(m, MATRIX_ROWS_MM - (DISAGREEMENT_ROW_MM * (len(dis) + 1) if dis_html else 0))
     left_out = ""
     if fit < len(m):
-        left_out = (f" Ranks {fit + 1}&ndash;{len(m)} did not fit on this page: see the map's priority list or "
-                    "outputs/scores.csv.")
+        left_out = " " + _("Ranks {first}&ndash;{last} did not fit on this page: see the map's priority list or "
+                           "outputs/scores.csv.").format(first=fit + 1, last=len(m))
         m = m.head(fit)
-    withheld = ("Actors: names that could identify individuals are withheld (redaction.drop_personal_names)."
-                if cfg.redaction.drop_personal_names else "Actors as reported (personal names not redacted).")
+    withheld = (_("Actors: names that could identify individuals are withheld (redaction.drop_personal_names).")
+                if cfg.redaction.drop_personal_names else _("Actors as reported (personal names not redacted)."))
     basis = population_basis(inp.table)
-    note = (f'<p class="note">Top {len(m)} localities by priority ({PRIORITY_BASIS[basis]}). '
-            f"&Delta; pts: change in risk since the previous run, percentage points. Armed actors: events naming "
-            f"them in the locality or its neighbours in the last {cfg.output.brief_actor_weeks} weeks. "
-            f"{esc(withheld)}{left_out}</p>")
+    note = ('<p class="note">' + _("Top {n} localities by priority ({basis}).").format(
+                n=len(m), basis=priority_basis(basis)) + " "
+            + _("&Delta; pts: change in risk since the previous run, percentage points. Armed actors: events naming "
+                "them in the locality or its neighbours in the last {n} weeks.").format(
+                n=cfg.output.brief_actor_weeks)
+            + f" {esc(withheld)}{left_out}</p>")
     table = matrix_rows(m, cfg.output.brief_actor_weeks, cutoffs=table_cutoffs(inp.table, inp.manifest))
-    title = "POC threat matrix" + (" (priority by risk alone: no population layer)" if basis == "risk" else "")
+    title = _("POC threat matrix") + (" " + _("(priority by risk alone: no population layer)")
+                                      if basis == "risk" else "")
     return Page(title, f'<div class="col grow">{table}{note}{dis_html}</div>')
 
 
@@ -252,20 +260,25 @@ def disagreement_list(dis: pd.DataFrame, n_all: int, cutoffs: tuple[float, float
     they should look first, and the rationale is what they weigh. Every
     string from the assessments file is escaped (and cut) here.
     """
-    head = (f'<h3>Where the joint team and the model disagree ({n_all}; two classes apart or more, '
-            "assessments in force)</h3>")
+    head = ("<h3>" + _("Where the joint team and the model disagree ({n}; two classes apart or more, "
+                       "assessments in force)").format(n=decimal(n_all)) + "</h3>")
     if not n_all:
-        return head + '<p class="note">None: where the team has assessed, it is within one class of the model.</p>'
+        return head + ('<p class="note">'
+                       + _("None: where the team has assessed, it is within one class of the model.") + "</p>")
     items = []
     for r in dis.itertuples(index=False):
-        when = pd.Timestamp(r.team_date).date() if pd.notna(r.team_date) else "?"
-        by = f" by {esc(r.team_author, 60)}" if isinstance(r.team_author, str) and r.team_author else ""
+        when = date_text(str(pd.Timestamp(r.team_date).date())) if pd.notna(r.team_date) else "?"
+        by = (" " + _("by {author}").format(author=esc(r.team_author, 60))
+              if isinstance(r.team_author, str) and r.team_author else "")
         why = esc(r.team_rationale, 160) if isinstance(r.team_rationale, str) and r.team_rationale else \
-            "no rationale given"
-        items.append(f"<li><b>{esc(r.name, 40)}</b>: team <b>{esc(r.team_level)}</b> ({when}{by}), model "
-                     f"{chip(str(r.risk_class), r.risk, cutoffs)}. <i>{why}</i></li>")
-    more = f"<li>&hellip; {n_all - len(dis)} more in outputs/scores.csv (column disagree)</li>" if n_all > len(dis) \
-        else ""
+            _("no rationale given")
+        items.append(f"<li><b>{esc(r.name, 40)}</b>{_(': ')}"
+                     + _("team <b>{level}</b> ({when}{by}), model {chip}.").format(
+                         level=esc(class_label(r.team_level)), when=when, by=by,
+                         chip=chip(str(r.risk_class), r.risk, cutoffs))
+                     + f" <i>{why}</i></li>")
+    more = ("<li>&hellip; " + _("{n} more in outputs/scores.csv (column disagree)").format(n=n_all - len(dis))
+            + "</li>") if n_all > len(dis) else ""
     return head + f'<ul class="tight small">{"".join(items)}{more}</ul>'
 
 
@@ -274,44 +287,47 @@ def indicators_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     """Page 3: the agreed indicators, rated, with their trend."""
     s = bd.indicator_series(inp.indicators, inp.as_of, last=12)
     if not len(s):
-        body = '<p class="note">No agreed indicators are configured (indicators: in the mission YAML).</p>'
-        return Page("Agreed indicators", f'<div class="col grow">{body}</div>')
+        body = f'<p class="note">{_("No agreed indicators are configured (indicators: in the mission YAML).")}</p>'
+        return Page(_("Agreed indicators"), f'<div class="col grow">{body}</div>')
     rows = []
     for r in s.itertuples(index=False):
         spark = charts.sparkline(r.series, r.status)
         thresholds = ""
         if pd.notna(r.amber) and pd.notna(r.red):
-            thresholds = f"amber {fmt_num(r.amber, 1)} &middot; red {fmt_num(r.red, 1)}"
-        chg = "" if not np.isfinite(r.change) else f"{r.change:+,.2f}".replace("-", "&minus;")
-        rows.append(f"<tr><td>{esc(r.name, 80)}</td><td class=\"num\">{fmt_num(r.value, 2)}</td>"
-                    f"<td>{esc(r.unit, 30)}</td><td>{rag(r.status)}</td><td class=\"num\">{chg}</td>"
+            thresholds = _("amber {amber} &middot; red {red}").format(amber=fmt_num(r.amber, 1), red=fmt_num(r.red, 1))
+        chg = "" if not np.isfinite(r.change) else signed(r.change, 2).replace("-", "&minus;")
+        rows.append(f"<tr><td>{esc(indicator_label(r.name), 80)}</td><td class=\"num\">{fmt_num(r.value, 2)}</td>"
+                    f"<td>{esc(indicator_label(r.unit), 30)}</td><td>{rag(r.status)}</td><td class=\"num\">{chg}</td>"
                     f'<td class="small">{thresholds}</td><td style="width:45mm">{spark}</td>'
-                    f'<td class="small">{esc(r.dates[0])} &ndash; {esc(r.dates[-1])}</td></tr>')
-    table = ("<table><thead><tr><th>Indicator</th><th>Value</th><th>Unit</th><th>Rating</th><th>Change</th>"
-             "<th>Agreed thresholds</th><th>Last 12 runs</th><th>Period</th></tr></thead><tbody>"
+                    f'<td class="small">{esc(date_text(r.dates[0]))} &ndash; {esc(date_text(r.dates[-1]))}</td></tr>')
+    titles = (_("Indicator"), _("Value"), _("Unit"), _("Rating"), _("Change"), _("Agreed thresholds"),
+              _("Last 12 runs"), _("Period"))
+    table = ("<table><thead><tr>" + "".join(f"<th>{t}</th>" for t in titles) + "</tr></thead><tbody>"
              + "".join(rows) + "</tbody></table>")
-    note = ('<p class="note">Ratings against the thresholds agreed in the mission configuration; the dot at the end '
-            "of each trend is this week's value in its rating colour. Per-sector rows are rated separately.</p>")
-    return Page("Agreed indicators", f'<div class="col grow">{table}{note}</div>')
+    note = ('<p class="note">' + _("Ratings against the thresholds agreed in the mission configuration; the dot at "
+                                   "the end of each trend is this week's value in its rating colour. Per-sector rows "
+                                   "are rated separately.") + "</p>")
+    return Page(_("Agreed indicators"), f'<div class="col grow">{table}{note}</div>')
 
 
 def trend_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     """Page 4: risk over the last runs, for the top localities and the whole mission."""
     wide, mission = bd.risk_over_time(inp.history, inp.table, min(cfg.output.brief_top, 8))
     if not len(mission):
-        body = '<p class="note">No run history yet (outputs/history).</p>'
-        return Page("Risk over time", f'<div class="col grow">{body}</div>')
+        body = f'<p class="note">{_("No run history yet (outputs/history).")}</p>'
+        return Page(_("Risk over time"), f'<div class="col grow">{body}</div>')
     runs = len(mission)
     whole = (charts.mission_line(mission) if mission.notna().any() else
-             '<p class="note"><b>Expected civilians at risk across the mission: n/a</b> (no population layer; '
-             "priority is risk alone).</p>")
+             '<p class="note">' + _("<b>Expected civilians at risk across the mission: n/a</b> (no population layer; "
+                                    "priority is risk alone).") + "</p>")
     counts = bd.class_counts(inp.history)
     bars = charts.class_bars(counts) if len(counts) else ""
-    note = (f'<p class="note">{runs} run(s) from {esc(str(mission.index.min().date()))} to '
-            f"{esc(str(mission.index.max().date()))} (outputs/history). Expected civilians at risk = sum over "
-            "localities of risk &times; population. A change of model version between runs can move every "
-            "locality at once: see page 5.</p>")
-    return Page("Risk over time",
+    note = ('<p class="note">' + _("{n} run(s) from {first} to {last} (outputs/history).").format(
+                n=runs, first=esc(date_text(mission.index.min().date())),
+                last=esc(date_text(mission.index.max().date())))
+            + " " + _("Expected civilians at risk = sum over localities of risk &times; population. A change of model "
+                      "version between runs can move every locality at once: see page 5.") + "</p>")
+    return Page(_("Risk over time"),
                 f'<div class="col chart" style="flex:0 0 57%">{charts.risk_lines(wide)}</div>'
                 f'<div class="col grow chart">{whole}{bars}{note}</div>')
 
@@ -320,54 +336,65 @@ def status_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     """Page 5: can the numbers be trusted this week: feeds, quarantine, warnings, model skill and calibration."""
     feeds = bd.feed_status(inp.manifest, cfg.tables_dir / "state", inp.as_of)
     rows = "".join(
-        f"<tr><td>{esc(r.source, 40)}</td><td>{esc(r.format, 20)}</td><td class=\"nowrap\">{esc(r.latest)}</td>"
+        f"<tr><td>{esc(r.source, 40)}</td><td>{esc(r.format, 20)}</td>"
+        f'<td class="nowrap">{esc(date_text(r.latest))}</td>'
         f'<td class="num">{fmt_num(r.rows_read)}</td><td class="num">{fmt_num(r.rows_valid)}</td>'
-        f'<td class="num">{fmt_num(r.quarantined)}</td><td>{esc(r.status, 60)}</td>'
+        f'<td class="num">{fmt_num(r.quarantined)}</td><td>{esc(status_label(r.status), 60)}</td>'
         f'<td class="small">{esc(r.reasons, 120)}</td></tr>'
         for r in feeds.itertuples(index=False)
-    ) or '<tr><td colspan="8">No run manifest (outputs/runs/latest.json).</td></tr>'
-    feeds_html = ("<h2>Data feeds</h2><table><thead><tr><th>Feed</th><th>Format</th>"
-                  '<th class="nowrap">Latest data used</th><th>Rows</th>'
-                  "<th>Valid</th><th>Quarantined</th><th>Status</th><th>Quarantine reasons</th></tr></thead><tbody>"
-                  + rows + "</tbody></table>")
+    ) or f'<tr><td colspan="8">{_("No run manifest (outputs/runs/latest.json).")}</td></tr>'
+    titles = (_("Feed"), _("Format"), _("Latest data used"), _("Rows"), _("Valid"), _("Quarantined"), _("Status"),
+              _("Quarantine reasons"))
+    feeds_html = (f"<h2>{_('Data feeds')}</h2><table><thead><tr>"
+                  + "".join(f'<th class="nowrap">{t}</th>' if k == 2 else f"<th>{t}</th>" for k, t in enumerate(titles))
+                  + "</tr></thead><tbody>" + rows + "</tbody></table>")
     warns = inp.manifest.get("warnings") or []
-    warn_html = ("<h3>Run warnings</h3><ul class=\"tight small\">"
+    warn_html = (f"<h3>{_('Run warnings')}</h3><ul class=\"tight small\">"
                  + "".join(f"<li>{esc(w, 220)}</li>" for w in warns[:8])
-                 + (f"<li>&hellip; {len(warns) - 8} more in the run manifest</li>" if len(warns) > 8 else "")
+                 + (f"<li>&hellip; {_('{n} more in the run manifest').format(n=len(warns) - 8)}</li>"
+                    if len(warns) > 8 else "")
                  + "</ul>") if warns else ""
     card = inp.card or {}
-    version = inp.manifest.get("model_version") or card.get("model_version") or "unknown"
-    champ = "the registered champion" if version == inp.champion else f"champion is {inp.champion or 'not registered'}"
+    version = inp.manifest.get("model_version") or card.get("model_version") or _("unknown")
+    champ = (_("the registered champion") if version == inp.champion else
+             _("champion is {version}").format(version=inp.champion or _("not registered")))
     bt = card.get("backtest") or {}
     training = card.get("training") or {}
-    model_html = (f"<h2>Model</h2><p>Version <b>{esc(version)}</b> ({esc(champ)}); run "
-                  f"{esc(inp.manifest.get('run_id', ''))}. Trained on {fmt_num(training.get('train_rows'))} "
-                  f"locality-weeks to {esc(training.get('train_as_of_last', '?'))}; backtest on "
-                  f"{fmt_num(bt.get('n_test_rows'))} rows in {fmt_num(bt.get('n_folds'))} fold(s).</p>")
+    model_html = (f"<h2>{_('Model')}</h2><p>"
+                  + _("Version <b>{version}</b> ({champion}); run {run}. Trained on {rows} locality-weeks to {date}; "
+                      "backtest on {test_rows} rows in {folds} fold(s).").format(
+                      version=esc(version), champion=esc(champ), run=esc(inp.manifest.get("run_id", "")),
+                      rows=fmt_num(training.get("train_rows")),
+                      date=esc(date_text(training.get("train_as_of_last")) or "?"),
+                      test_rows=fmt_num(bt.get("n_test_rows")), folds=fmt_num(bt.get("n_folds")))
+                  + "</p>")
     if (card.get("selection") or {}).get("why"):
-        model_html += f'<p class="small">Published score: {esc(card["selection"]["why"], 400)}.</p>'
+        model_html += f'<p class="small">{_("Published score")}{_(": ")}{esc(card["selection"]["why"], 400)}.</p>'
 
     model_html += team_comparison_html(card.get("team_comparison"))
     limits = card.get("limitations") or []
     if limits:
-        model_html += ('<h3>Limitations (model card)</h3><ul class="tight small">'
-                       + "".join(f"<li>{esc(x, 260)}</li>" for x in limits[:4]) + "</ul>")
+        model_html += (f'<h3>{_("Limitations (model card)")}</h3><ul class="tight small">'
+                       + "".join(f"<li>{esc(_(x), 260)}</li>" for x in limits[:4]) + "</ul>")
     skill = bd.skill_table(card)
     figs = ""
     if len(skill):
         figs += charts.skill_bars(skill)
         m = skill.iloc[0]
         best = skill.iloc[1:]["auroc"].max() if len(skill) > 1 else np.nan
-        figs += (f'<p class="note">AUROC {fmt_num(m.get("auroc"), 3)} (best baseline {fmt_num(best, 3)}); Brier skill '
-                 f'{fmt_num(m.get("brier_skill"), 3)} against the base rate. Higher is better for all three.</p>')
+        figs += ('<p class="note">' + _("AUROC {auroc} (best baseline {best}); Brier skill {brier} against the base "
+                                        "rate. Higher is better for all three.").format(
+                     auroc=fmt_num(m.get("auroc"), 3), best=fmt_num(best, 3), brier=fmt_num(m.get("brier_skill"), 3))
+                 + "</p>")
     else:
-        figs += '<p class="note">The model card has no backtest: its skill is unmeasured.</p>'
+        figs += f'<p class="note">{_("The model card has no backtest: its skill is unmeasured.")}</p>'
     cal = bt.get("calibration")
-    rel = (f'<div style="width:62%">{charts.reliability(cal)}</div><p class="note">Each point is a tenth of the '
-           "backtest's locality-weeks: below the diagonal the model over-states risk, above it under-states.</p>"
+    rel = (f'<div style="width:62%">{charts.reliability(cal)}</div><p class="note">'
+           + _("Each point is a tenth of the backtest's locality-weeks: below the diagonal the model over-states "
+               "risk, above it under-states.") + "</p>"
            if cal else
-           '<p class="note">No calibration table in the model card (trained before it was recorded).</p>')
-    return Page("Data status and model",
+           f'<p class="note">{_("No calibration table in the model card (trained before it was recorded).")}</p>')
+    return Page(_("Data status and model"),
                 f'<div class="col" style="flex:0 0 53%">{feeds_html}{warn_html}{model_html}</div>'
                 f'<div class="col grow chart">{figs}{rel}</div>')
 
@@ -377,15 +404,19 @@ def team_comparison_html(cmp: dict | None) -> str:
     if not cmp:
         return ""
     if cmp.get("status") != "compared":
-        why = ("none of the assessed weeks has an outcome yet" if cmp.get("status") == "no outcomes yet" else
-               "no run published a model figure beside the assessments that have an outcome")
-        return (f'<p class="small"><b>Team against model:</b> not scored yet: {esc(why)} '
-                f"({fmt_num(cmp.get('n_assessments'))} assessment(s) read).</p>")
+        why = (_("none of the assessed weeks has an outcome yet") if cmp.get("status") == "no outcomes yet" else
+               _("no run published a model figure beside the assessments that have an outcome"))
+        return (f'<p class="small"><b>{_("Team against model:")}</b> '
+                + _("not scored yet: {why} ({n} assessment(s) read).").format(
+                    why=esc(why), n=fmt_num(cmp.get("n_assessments"))) + "</p>")
     t, m = cmp.get("team") or {}, cmp.get("model") or {}
-    return (f'<p class="small"><b>Team against model</b> on {fmt_num(cmp.get("n"))} assessed locality-weeks '
-            f"({fmt_num(cmp.get('n_positive'))} with an attack on civilians): Brier team {fmt_num(t.get('brier'), 3)}, "
-            f"model {fmt_num(m.get('brier'), 3)} (lower is better); AUPR team {fmt_num(t.get('aupr'), 3)}, model "
-            f"{fmt_num(m.get('aupr'), 3)}. Team levels scored as the middle of their class (model card).</p>")
+    return (f'<p class="small"><b>{_("Team against model")}</b> '
+            + _("on {n} assessed locality-weeks ({k} with an attack on civilians): Brier team {bt}, model {bm} "
+                "(lower is better); AUPR team {at}, model {am}. Team levels scored as the middle of their class "
+                "(model card).").format(
+                n=fmt_num(cmp.get("n")), k=fmt_num(cmp.get("n_positive")), bt=fmt_num(t.get("brier"), 3),
+                bm=fmt_num(m.get("brier"), 3), at=fmt_num(t.get("aupr"), 3), am=fmt_num(m.get("aupr"), 3))
+            + "</p>")
 
 
 def actions_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
@@ -408,10 +439,13 @@ def pages_for(cfg: MissionConfig) -> tuple:
 
 
 def render_brief(cfg: MissionConfig, inp: bd.BriefInputs) -> str:
-    """The brief's complete HTML (checked to reference nothing outside the file)."""
-    pages = [build(cfg, inp) for build in pages_for(cfg)]
-    html = document(pages, mission=cfg.mission, as_of=str(inp.as_of.date()), classification=cfg.output.classification,
-                    generated=pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC"))
+    """The brief's complete HTML (checked to reference nothing outside the file), in the mission's ``language``."""
+    with i18n.language(cfg.language):
+        pages = [build(cfg, inp) for build in pages_for(cfg)]
+        now = pd.Timestamp.now(tz="UTC")
+        html = document(pages, mission=cfg.mission, as_of=str(inp.as_of.date()),
+                        classification=cfg.output.classification,
+                        generated=f"{date_text(now.to_pydatetime(), time=True)} UTC")
     assert_offline(html)
     return html
 
@@ -421,7 +455,8 @@ def make_brief(cfg: MissionConfig, as_of: str | None = None, *, pdf: bool = True
     from earlywarn.brief.pdf import PdfUnavailable, print_pdf
 
     t0 = time.perf_counter()
-    inp = load_inputs(cfg, as_of, **memory)
+    with i18n.language(cfg.language):  # the labels load_inputs writes (where an impact estimate comes from)
+        inp = load_inputs(cfg, as_of, **memory)
     html = render_brief(cfg, inp)
     stem = f"brief_{inp.as_of.date()}"
     html_path = write_text(cfg.maps_dir / f"{stem}.html", html)

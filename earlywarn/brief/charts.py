@@ -25,7 +25,17 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from earlywarn.publish.panels import CLASS_COLORS, FD_COLOR, HA_COLOR, NO_DATA_COLOR, RISK_CLASSES  # noqa: E402
+from earlywarn import i18n  # noqa: E402
+from earlywarn.brief.data import scorer_name  # noqa: E402
+from earlywarn.i18n import _  # noqa: E402
+from earlywarn.publish.panels import (  # noqa: E402
+    CLASS_COLORS,
+    FD_COLOR,
+    HA_COLOR,
+    NO_DATA_COLOR,
+    RISK_CLASSES,
+    class_label,
+)
 
 STYLE = {
     "svg.fonttype": "none",
@@ -144,27 +154,29 @@ def risk_map(
         ax.set_axis_off()
         _north_arrow(ax)
         _scale_bar(ax, lat_c)
-        handles = [Patch(facecolor=CLASS_COLORS[k], edgecolor="#707070", label=c) for k, c in enumerate(RISK_CLASSES)]
+        handles = [Patch(facecolor=CLASS_COLORS[k], edgecolor="#707070", label=class_label(c))
+                   for k, c in enumerate(RISK_CLASSES)]
         if cls.isna().any():
-            handles.append(Patch(facecolor=NO_DATA_COLOR, edgecolor="#707070", label="no score"))
-        handles += [Line2D([], [], color=FD_COLOR, lw=1.8, label="forward-deployment flag"),
-                    Line2D([], [], color=HA_COLOR, lw=1.6, ls=(0, (4, 2)), label="humanitarian-access flag")]
+            handles.append(Patch(facecolor=NO_DATA_COLOR, edgecolor="#707070", label=_("no score")))
+        handles += [Line2D([], [], color=FD_COLOR, lw=1.8, label=_("forward-deployment flag")),
+                    Line2D([], [], color=HA_COLOR, lw=1.6, ls=(0, (4, 2)), label=_("humanitarian-access flag"))]
         if bases is not None and len(bases):
-            handles += [Line2D([], [], marker="s", color="#111111", ls="", label="base"),
-                        Line2D([], [], color="#111111", lw=0.7, ls=(0, (3, 2)), label="patrol radius")]
+            handles += [Line2D([], [], marker="s", color="#111111", ls="", label=_("base")),
+                        Line2D([], [], color="#111111", lw=0.7, ls=(0, (3, 2)), label=_("patrol radius"))]
         if borders is not None and len(borders):
-            handles.append(Line2D([], [], color="#444444", lw=0.9, ls=(0, (6, 2, 2, 2)), label="country border"))
+            handles.append(Line2D([], [], color="#444444", lw=0.9, ls=(0, (6, 2, 2, 2)), label=_("country border")))
         if towns is not None and len(towns):
-            handles.append(Line2D([], [], marker="o", mfc="white", mec="#1a1a1a", ls="", ms=3, label="town"))
-        handles.append(Line2D([], [], marker="o", mfc="white", mec="#111111", ls="", ms=7, label="priority rank"))
+            handles.append(Line2D([], [], marker="o", mfc="white", mec="#1a1a1a", ls="", ms=3, label=_("town")))
+        handles.append(Line2D([], [], marker="o", mfc="white", mec="#111111", ls="", ms=7, label=_("priority rank")))
         leg = ax.legend(handles=handles, loc="lower left", fontsize=6.5, frameon=True, framealpha=0.92,
-                        title=f"Risk class (data to {data_date})" if data_date else "Risk class", title_fontsize=7)
+                        title=_("Risk class (data to {date})").format(date=i18n.date_text(data_date)) if data_date
+                        else _("Risk class"), title_fontsize=7)
         leg.get_frame().set_edgecolor("#999999")
-    return to_svg(fig, label="Risk map of the mission area")
+    return to_svg(fig, label=_("Risk map of the mission area"))
 
 
 def _north_arrow(ax: plt.Axes) -> None:
-    ax.annotate("N", xy=(0.96, 0.97), xytext=(0.96, 0.87), xycoords="axes fraction", ha="center", va="center",
+    ax.annotate(_("N"), xy=(0.96, 0.97), xytext=(0.96, 0.87), xycoords="axes fraction", ha="center", va="center",
                 fontsize=9, fontweight="bold",
                 arrowprops={"arrowstyle": "-|>", "color": "#111111", "lw": 1.4})
 
@@ -180,7 +192,8 @@ def _scale_bar(ax: plt.Axes, lat_c: float) -> None:
     h = (yb - ya) * 0.008
     ax.add_patch(plt.Rectangle((x, y), length_deg / 2, h, fc="#111111", ec="#111111", lw=0.6, zorder=8))
     ax.add_patch(plt.Rectangle((x + length_deg / 2, y), length_deg / 2, h, fc="white", ec="#111111", lw=0.6, zorder=8))
-    ax.text(x + length_deg / 2, y + 2.2 * h, f"{length_km:g} km", ha="center", va="bottom", fontsize=7, zorder=8)
+    km = i18n.decimal(length_km, 0 if float(length_km).is_integer() else 1)
+    ax.text(x + length_deg / 2, y + 2.2 * h, f"{km} km", ha="center", va="bottom", fontsize=7, zorder=8)
 
 
 # ------------------------------------------------------------------ small charts
@@ -196,7 +209,7 @@ def sparkline(values: list[float], status: str = "", size: tuple[float, float] =
             ax.plot(x[-1:], v[-1:], "o", ms=3.5, color=RAG.get(status.lower(), "#333333"))
         ax.set_xlim(-0.5, max(len(v) - 0.5, 0.5))
         ax.set_axis_off()
-    return to_svg(fig, label="Trend of the last values")
+    return to_svg(fig, label=_("Trend of the last values"))
 
 
 def risk_lines(wide: pd.DataFrame, size: tuple[float, float] = (6.4, 4.2)) -> str:
@@ -207,13 +220,14 @@ def risk_lines(wide: pd.DataFrame, size: tuple[float, float] = (6.4, 4.2)) -> st
         for k, col in enumerate(wide.columns):
             ax.plot(wide.index, wide[col] * 100, marker="o", ms=3, lw=1.4, color=LINE_COLORS[k % len(LINE_COLORS)],
                     label=col)
-        ax.set_ylabel("risk of an attack on civilians (%)")
+        ax.set_ylabel(_("risk of an attack on civilians (%)"))
+        _numbers(ax.yaxis)
         ax.set_ylim(bottom=0)
         ax.grid(axis="y", color="#dddddd", lw=0.6)
         _date_axis(ax, wide.index)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, frameon=False)
-        ax.set_title("Top localities: risk by run")
-    return to_svg(fig, label="Risk over time for the top localities")
+        ax.set_title(_("Top localities: risk by run"))
+    return to_svg(fig, label=_("Risk over time for the top localities"))
 
 
 def mission_line(series: pd.Series, size: tuple[float, float] = (4.2, 2.6)) -> str:
@@ -224,12 +238,12 @@ def mission_line(series: pd.Series, size: tuple[float, float] = (4.2, 2.6)) -> s
         ax.fill_between(series.index, series.to_numpy(dtype=float), color="#fdae6b", alpha=0.5, lw=0)
         ax.plot(series.index, series.to_numpy(dtype=float), marker="o", ms=3, color="#d94801", lw=1.6)
         ax.set_ylim(bottom=0)
-        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.set_ylabel("expected civilians at risk")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _pos: i18n.decimal(v)))
+        ax.set_ylabel(_("expected civilians at risk"))
         ax.grid(axis="y", color="#dddddd", lw=0.6)
         _date_axis(ax, series.index)
-        ax.set_title("Whole mission")
-    return to_svg(fig, label="Expected civilians at risk across the mission over time")
+        ax.set_title(_("Whole mission"))
+    return to_svg(fig, label=_("Expected civilians at risk across the mission over time"))
 
 
 def class_bars(counts: pd.DataFrame, size: tuple[float, float] = (4.2, 2.2)) -> str:
@@ -241,16 +255,35 @@ def class_bars(counts: pd.DataFrame, size: tuple[float, float] = (4.2, 2.2)) -> 
         bottom = np.zeros(len(counts))
         for k, c in enumerate(RISK_CLASSES):
             vals = counts[c].to_numpy(dtype=float) if c in counts else np.zeros(len(counts))
-            ax.bar(x, vals, 0.7, bottom=bottom, color=CLASS_COLORS[k], edgecolor="#707070", lw=0.4, label=c)
+            ax.bar(x, vals, 0.7, bottom=bottom, color=CLASS_COLORS[k], edgecolor="#707070", lw=0.4,
+                   label=class_label(c))
             bottom += vals
         ax.set_xticks(x)
         step = max(1, math.ceil(len(x) / 8))
-        ax.set_xticklabels([pd.Timestamp(d).strftime("%d %b") if i % step == 0 else ""
-                            for i, d in enumerate(counts.index)])
-        ax.set_ylabel("localities")
+        ax.set_xticklabels([_day_month(d) if i % step == 0 else "" for i, d in enumerate(counts.index)])
+        ax.set_ylabel(_("localities"))
+        _numbers(ax.yaxis)
         ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-        ax.set_title("Localities by risk class")
-    return to_svg(fig, label="Localities per risk class in each run")
+        ax.set_title(_("Localities by risk class"))
+    return to_svg(fig, label=_("Localities per risk class in each run"))
+
+
+def _day_month(d: object) -> str:
+    """``02 Dec`` in English as before; in French ``2 déc.`` (Babel's abbreviated month)."""
+    ts = pd.Timestamp(d)
+    if i18n.current() == i18n.DEFAULT:
+        return ts.strftime("%d %b")
+    from babel.dates import format_date
+
+    return format_date(ts.date(), "d MMM", locale=i18n.current())
+
+
+def _numbers(axis: matplotlib.axis.Axis) -> None:
+    """Tick labels with the language's decimal sign (matplotlib's are always ``0.5``); English keeps its own."""
+    sign = i18n.decimal_sign()
+    if sign == ".":
+        return
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v:g}".replace(".", sign)))
 
 
 def _date_axis(ax: plt.Axes, index: pd.Index) -> None:
@@ -258,7 +291,7 @@ def _date_axis(ax: plt.Axes, index: pd.Index) -> None:
     if len(ticks) > 8:
         ticks = ticks[:: math.ceil(len(ticks) / 8)]
     ax.set_xticks(ticks)
-    ax.set_xticklabels([pd.Timestamp(d).strftime("%d %b") for d in ticks], rotation=0)
+    ax.set_xticklabels([_day_month(d) for d in ticks], rotation=0)
     if len(index) == 1:
         d = pd.Timestamp(index[0])
         ax.set_xlim(d - pd.Timedelta(days=4), d + pd.Timedelta(days=4))
@@ -266,7 +299,7 @@ def _date_axis(ax: plt.Axes, index: pd.Index) -> None:
 
 def skill_bars(skill: pd.DataFrame, size: tuple[float, float] = (4.8, 2.6)) -> str:
     """AUROC, Brier skill and top-k recall of the model beside each baseline (higher is better)."""
-    metrics = [("auroc", "AUROC"), ("brier_skill", "Brier skill"), ("topk_recall", "top-k recall")]
+    metrics = [("auroc", _("AUROC")), ("brier_skill", _("Brier skill")), ("topk_recall", _("top-k recall"))]
     fig = _figure(*size)
     with plt.rc_context(STYLE):
         ax = fig.add_subplot(1, 1, 1)
@@ -275,14 +308,16 @@ def skill_bars(skill: pd.DataFrame, size: tuple[float, float] = (4.8, 2.6)) -> s
         for k, row in enumerate(skill.itertuples(index=False)):
             vals = [float(getattr(row, m, np.nan) or np.nan) for m, _ in metrics]
             color = "#d94801" if k == 0 else ["#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#084594"][(k - 1) % 5]
-            ax.bar(np.arange(len(metrics)) + (k - (n - 1) / 2) * width, vals, width, color=color, label=row.scorer)
+            ax.bar(np.arange(len(metrics)) + (k - (n - 1) / 2) * width, vals, width, color=color,
+                   label=scorer_name(row.scorer))
         ax.set_xticks(np.arange(len(metrics)))
         ax.set_xticklabels([label for _, label in metrics])
         ax.axhline(0, color="#333333", lw=0.6)
+        _numbers(ax.yaxis)
         ax.grid(axis="y", color="#dddddd", lw=0.6)
         ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-        ax.set_title("Backtest skill: model vs baselines")
-    return to_svg(fig, label="Backtest skill of the model against the baselines")
+        ax.set_title(_("Backtest skill: model vs baselines"))
+    return to_svg(fig, label=_("Backtest skill of the model against the baselines"))
 
 
 def reliability(calibration: list[dict], size: tuple[float, float] = (3.0, 2.8)) -> str:
@@ -292,13 +327,15 @@ def reliability(calibration: list[dict], size: tuple[float, float] = (3.0, 2.8))
     with plt.rc_context(STYLE):
         ax = fig.add_subplot(1, 1, 1)
         top = float(max(cal["mean_predicted"].max(), cal["observed_rate"].max(), 0.05)) * 1.08
-        ax.plot([0, top], [0, top], color="#999999", lw=0.8, ls="--", label="perfectly calibrated")
+        ax.plot([0, top], [0, top], color="#999999", lw=0.8, ls="--", label=_("perfectly calibrated"))
         ax.plot(cal["mean_predicted"], cal["observed_rate"], marker="o", ms=3.5, color="#d94801", lw=1.3,
-                label="model (deciles)")
+                label=_("model (deciles)"))
         ax.set_xlim(0, top)
         ax.set_ylim(0, top)
-        ax.set_xlabel("predicted risk")
-        ax.set_ylabel("observed rate")
+        ax.set_xlabel(_("predicted risk"))
+        ax.set_ylabel(_("observed rate"))
+        _numbers(ax.xaxis)
+        _numbers(ax.yaxis)
         ax.legend(fontsize=6, loc="upper left", frameon=False)
-        ax.set_title("Reliability (backtest)")
-    return to_svg(fig, label="Reliability diagram of the model")
+        ax.set_title(_("Reliability (backtest)"))
+    return to_svg(fig, label=_("Reliability diagram of the model"))

@@ -21,6 +21,7 @@ import pandas as pd
 import shapely
 
 from earlywarn.config import RedactionConfig
+from earlywarn.i18n import N_, _
 
 # Actor strings that name the victims, not a perpetrator.
 _VICTIM = re.compile(r"^\s*(civilians?|protesters?|rioters?|refugees|idps?)\b", re.IGNORECASE)
@@ -31,7 +32,7 @@ _ORGANISATION = re.compile(
     r"liberation|resistance|party|union|council|self-defen[cs]e|vigilante|bandits?)\b|^[A-Z0-9-]{2,}:",
     re.IGNORECASE,
 )
-WITHHELD = "other actors (names withheld)"
+WITHHELD = N_("other actors (names withheld)")  # a value here; printed translated (earlywarn.brief.html)
 
 
 @dataclass
@@ -280,6 +281,17 @@ def skill_table(card: dict | None) -> pd.DataFrame:
     rows = [{"scorer": "this model", **bt["model"]}]
     rows += [{"scorer": k.replace("_", " "), **v} for k, v in (bt.get("baselines") or {}).items()]
     return pd.DataFrame(rows)
+
+
+# The scorers of skill_table as the chart's legend names them, translated where shown (others as they are).
+SCORER_NAMES = {"this model": N_("this model"), "persistence": N_("persistence"),
+                "historical rate": N_("historical rate"), "conflictology": N_("conflictology"),
+                "decay history": N_("decay history"), "spatial lag logistic": N_("spatial lag logistic")}
+
+
+def scorer_name(scorer: str) -> str:
+    """A scorer of :func:`skill_table` in the language in force (a baseline unknown here keeps its name)."""
+    return _(SCORER_NAMES[scorer]) if scorer in SCORER_NAMES else scorer
 
 
 def change_summary(table: pd.DataFrame, history: pd.DataFrame, n: int = 5) -> dict:

@@ -15,8 +15,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from earlywarn.numbers import risk_text
-from earlywarn.publish.panels import CLASS_COLORS, FD_COLOR, HA_COLOR, RISK_CLASSES
+from earlywarn import i18n
+from earlywarn.brief.data import WITHHELD
+from earlywarn.i18n import _, decimal, signed
+from earlywarn.numbers import not_available, risk_text
+from earlywarn.publish.panels import (
+    CLASS_COLORS,
+    FD_COLOR,
+    HA_COLOR,
+    RISK_CLASSES,
+    class_label,
+    rag_label,
+    status_label,
+)
 from earlywarn.publish.safety import esc
 
 CSS = """
@@ -99,18 +110,19 @@ def chip(risk_class: str, risk: float | None, cutoffs: tuple[float, float, float
     k = RISK_CLASSES.index(risk_class) if risk_class in RISK_CLASSES else -1
     color = CLASS_COLORS[k] if k >= 0 else "#d9d9d9"
     pct = "" if risk is None or not np.isfinite(risk) else " " + esc(risk_text(risk, cutoffs, k if k >= 0 else None))
-    return f'<span class="chip" style="background:{color}">{esc(risk_class)}{pct}</span>'
+    label = class_label(risk_class) if k >= 0 else risk_class
+    return f'<span class="chip" style="background:{color}">{esc(label)}{pct}</span>'
 
 
 def change_pts(value: float) -> str:
     """Change in percentage points with an arrow; rises red, falls green."""
     if value is None or not np.isfinite(value):
-        return '<span class="small">new</span>'
+        return f'<span class="small">{_("new")}</span>'
     pts = value * 100
     if abs(pts) < 0.05:
-        return "&#9679; 0.0"
+        return "&#9679; " + decimal(0, 1)
     cls, arrow = ("up", "&#9650; +") if pts > 0 else ("down", "&#9660; &minus;")
-    return f'<span class="{cls}">{arrow}{abs(pts):.1f}</span>'
+    return f'<span class="{cls}">{arrow}{decimal(abs(pts), 1)}</span>'
 
 
 def fmt_num(value, digits: int = 0) -> str:
@@ -123,7 +135,7 @@ def fmt_num(value, digits: int = 0) -> str:
         v = float(value)
     except (TypeError, ValueError):
         return esc(value)
-    return "n/a" if not np.isfinite(v) else f"{v:,.{digits}f}"
+    return not_available() if not np.isfinite(v) else decimal(v, digits)
 
 
 def rag(status: str) -> str:
@@ -131,11 +143,12 @@ def rag(status: str) -> str:
 
     Indicator statuses come from the mission's config, so unexpected values must still render safely.
 
-    >>> rag("Amber")
-    '<span class="rag rag-amber">AMBER</span>'
+    >>> rag("Amber"), rag(None)
+    ('<span class="rag rag-amber">AMBER</span>', '<span class="rag rag-none">n&#x2F;a</span>')
     """
     s = str(status or "").strip().lower()
-    return f'<span class="rag rag-{s if s in ("green", "amber", "red") else "none"}">{esc(s.upper() or "n/a")}</span>'
+    word = (rag_label(s) if s in ("green", "amber", "red") else status_label(s)).upper() if s else not_available()
+    return f'<span class="rag rag-{s if s in ("green", "amber", "red") else "none"}">{esc(word)}</span>'
 
 
 def document(pages: list[Page], *, mission: str, as_of: str, classification: str, generated: str) -> str:
@@ -143,20 +156,21 @@ def document(pages: list[Page], *, mission: str, as_of: str, classification: str
     n = len(pages)
     cls = f'<div class="cls">{esc(classification)}</div>'
     parts = []
+    brief = _("POC weekly brief &middot; as of {date}").format(date=esc(i18n.date_text(as_of)))
     for k, p in enumerate(pages, 1):
         parts.append(
             f'<section class="page" id="page-{k}">{cls}'
             f'<header class="ph"><h1>{esc(p.title)}</h1><div class="meta"><b>{esc(mission)}</b><br>'
-            f"POC weekly brief &middot; as of {esc(as_of)}</div></header>"
+            f"{brief}</div></header>"
             f'<div class="body">{p.body}</div>'
-            f'<footer class="pf"><span>earlywarn &middot; generated {esc(generated)}</span>'
-            f"<span>Decision support, not a substitute for analyst judgement.</span>"
-            f"<span>Page {k} of {n}</span></footer>{cls}</section>"
+            f'<footer class="pf"><span>earlywarn &middot; {_("generated {date}").format(date=esc(generated))}</span>'
+            f"<span>{_('Decision support, not a substitute for analyst judgement.')}</span>"
+            f"<span>{_('Page {k} of {n}').format(k=k, n=n)}</span></footer>{cls}</section>"
         )
     meta = doc_metadata(mission=mission, as_of=as_of, classification=classification)
     tags = "".join(f'<meta name="{k}" content="{esc(v)}">' for k, v in meta.items() if k != "title")
     return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<!DOCTYPE html><html lang="{i18n.current()}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(meta['title'])}</title>{tags}<style>{CSS}</style></head><body>" + "".join(parts)
         + "</body></html>"
@@ -170,11 +184,11 @@ def doc_metadata(*, mission: str, as_of: str, classification: str) -> dict[str, 
     a PDF reader's search), and the mission is the author that answers for it.
     """
     return {
-        "title": f"POC weekly brief {mission} {as_of}",
+        "title": _("POC weekly brief {mission} {date}").format(mission=mission, date=as_of),
         "author": mission,
-        "description": f"Protection of civilians: threat to civilians, flags and indicators as of {as_of} "
-                       f"({classification})",
-        "keywords": ", ".join(["protection of civilians", "early warning", "weekly brief", mission, as_of,
+        "description": _("Protection of civilians: threat to civilians, flags and indicators as of {date} "
+                         "({classification})").format(date=as_of, classification=classification),
+        "keywords": ", ".join([_("protection of civilians"), _("early warning"), _("weekly brief"), mission, as_of,
                                classification]),
     }
 
@@ -205,9 +219,9 @@ def team_line(level: str, disagree: bool) -> str:
         return ""
     k = RISK_CLASSES.index(level) if level in RISK_CLASSES else -1
     color = CLASS_COLORS[k] if k >= 0 else "#d9d9d9"
-    mark = ' <b class="dis">&ne; DISAGREE</b>' if disagree else ""
-    chip_html = f'<span class="chip" style="background:{color}">{esc(level)}</span>'
-    return f'<br><span class="small">team:</span> {chip_html}{mark}'
+    mark = f' <b class="dis">&ne; {_("DISAGREE")}</b>' if disagree else ""
+    chip_html = f'<span class="chip" style="background:{color}">{esc(class_label(level))}</span>'
+    return f'<br><span class="small">{_("team:")}</span> {chip_html}{mark}'
 
 
 def matrix_row_mm(r) -> float:
@@ -218,7 +232,8 @@ def matrix_row_mm(r) -> float:
         _lines(str(r.name)[:40], w[1]) + _lines(f"{str(r.admin1)[:30]} · {r.locality_id}", w[1]),
         sum(_lines(str(d)[:95], w[4] - 3) for d in r.drivers[:2]),
         _lines("; ".join(f"{str(a)[:40]} ({n})" for a, n in r.actors), w[5]),
-        1 + (_lines("+00% vs last DTM round", w[6]) if np.isfinite(r.idp_change_pct) else 0),
+        1 + (_lines(_("{change} vs last DTM round").format(change="+00%"), w[6]) if np.isfinite(r.idp_change_pct)
+             else 0),
         _lines(str(r.nearest_base)[:40], w[7]) + _lines("000.0 km · within patrol radius", w[7]),
         sum(_lines(str(t)[:130] + "FD ", w[8]) for t, on in ((r.forward_reason, r.forward_deploy),
                                                              (r.access_reason, r.humanitarian_access)) if on),
@@ -240,24 +255,29 @@ def matrix_rows(matrix: pd.DataFrame, actor_weeks: int, driver_chars: int = 95,
                 cutoffs: tuple[float, float, float] | None = None) -> str:
     """The POC threat matrix table (where, who, how likely, what the mission has there); figures under ``cutoffs``."""
     cols = "".join(f'<col style="width:{w}mm">' for w in MATRIX_WIDTHS_MM)
-    head = (f"<colgroup>{cols}</colgroup><thead><tr><th>#</th><th>Locality</th><th>Risk</th><th>&Delta; pts</th>"
-            f"<th>Top drivers</th><th>Armed actors nearby ({actor_weeks} wks, events)</th><th>IDPs</th>"
-            "<th>Nearest base / coverage</th><th>Flags and reasons</th></tr></thead>")
+    titles = ("#", _("Locality"), _("Risk"), _("&Delta; pts"), _("Top drivers"),
+              _("Armed actors nearby ({n} wks, events)").format(n=actor_weeks), _("IDPs"),
+              _("Nearest base / coverage"), _("Flags and reasons"))
+    head = f"<colgroup>{cols}</colgroup><thead><tr>" + "".join(f"<th>{t}</th>" for t in titles) + "</tr></thead>"
     rows = []
     for r in matrix.itertuples(index=False):
         drivers = "".join(f"<li>{esc(d, driver_chars)}</li>" for d in r.drivers[:2])
-        actors = "; ".join(f"{esc(a, 40)} ({n})" for a, n in r.actors) or '<span class="small">none reported</span>'
+        actors = ("; ".join(f"{esc(_(WITHHELD) if a == WITHHELD else a, 40)} ({n})" for a, n in r.actors)
+                  or f'<span class="small">{_("none reported")}</span>')
         idp = fmt_num(r.idps)
         if np.isfinite(r.idp_change_pct):
-            idp += f'<br><span class="small">{r.idp_change_pct:+.0f}% vs last DTM round</span>'
-        cov = "" if pd.isna(r.covered) else ("within patrol radius" if r.covered else "<b>not covered</b>")
+            idp += ('<br><span class="small">'
+                    + _("{change} vs last DTM round").format(change=signed(r.idp_change_pct) + i18n.percent_suffix())
+                    + "</span>")
+        cov = "" if pd.isna(r.covered) else (_("within patrol radius") if r.covered
+                                             else f"<b>{_('not covered')}</b>")
         base = (f"{esc(r.nearest_base, 40)}<br>{fmt_num(r.km_to_base, 1)} km" if np.isfinite(r.km_to_base)
-                else "no base listed") + (f" &middot; {cov}" if cov else "")
+                else _("no base listed")) + (f" &middot; {cov}" if cov else "")
         flags = []
         if r.forward_deploy:
-            flags.append(f'<span class="badge fd">FD</span>{esc(r.forward_reason, 130)}')
+            flags.append(f'<span class="badge fd">{_("FD")}</span>{esc(r.forward_reason, 130)}')
         if r.humanitarian_access:
-            flags.append(f'<span class="badge ha">HA</span>{esc(r.access_reason, 130)}')
+            flags.append(f'<span class="badge ha">{_("HA")}</span>{esc(r.access_reason, 130)}')
         rows.append(
             f'<tr><td class="num"><b>{int(r.rank)}</b></td>'
             f"<td><b>{esc(r.name, 40)}</b><br><span class=\"small\">{esc(r.admin1, 30)} &middot; "

@@ -14,15 +14,16 @@ import pandas as pd
 
 from earlywarn.actions import CAVEAT
 from earlywarn.brief.html import Page
+from earlywarn.i18n import _, decimal, percent, signed_percent
 from earlywarn.publish.safety import esc
 
 
 def _pct(v) -> str:
-    return "–" if v is None or not np.isfinite(v) else f"{v:+.0%}"
+    return "–" if v is None or not np.isfinite(v) else signed_percent(v)
 
 
 def _rate(v) -> str:
-    return "–" if v is None or not np.isfinite(v) else f"{v:.2f}"
+    return "–" if v is None or not np.isfinite(v) else decimal(v, 2)
 
 
 COMPACT = ("<style>table.impact th, table.impact td { font-size: 7pt; padding: .4mm 1mm; line-height: 1.15; }"
@@ -63,14 +64,17 @@ def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 8, source: s
     """
     pooled = table[table["scope"] == "pooled"]
     acts = table[(table["scope"] == "action") & table["effect"].notna()].sort_values("start", ascending=False)
-    head = ("<tr><th>action</th><th>actions</th><th>localities</th><th>comparison</th><th>rate before</th>"
-            "<th>rate after</th><th>comparison before / after</th><th>change in reported attacks</th>"
-            f"<th>{level:.0%} interval</th></tr>")
+    head = ("<tr>" + "".join(f"<th>{t}</th>" for t in (
+        _("action"), _("actions"), _("localities"), _("comparison"), _("rate before"), _("rate after"),
+        _("comparison before / after"), _("change in reported attacks"),
+        _("{level} interval").format(level=percent(level * 100)))) + "</tr>")
 
     def row(r, label: str) -> str:
-        ci = "–" if not np.isfinite(r["ci_low"]) else f"{_pct(r['ci_low'])} to {_pct(r['ci_high'])}"
+        ci = ("–" if not np.isfinite(r["ci_low"]) else
+              _("{low} to {high}").format(low=_pct(r["ci_low"]), high=_pct(r["ci_high"])))
         why = str(r.get("note") or "") if pd.notna(r.get("note")) else ""
-        eff = _pct(r["effect"]) if np.isfinite(r["effect"]) else f"no estimate: {esc(why.split(' (')[0], 60)}"
+        eff = (_pct(r["effect"]) if np.isfinite(r["effect"]) else
+               _("no estimate: {why}").format(why=esc(why.split(" (")[0], 60)))
         return (f"<tr><td>{label}</td><td class='num'>{int(r.get('n_actions', 1))}</td>"
                 f"<td class='num'>{int(r['n_localities'])}</td><td class='num'>{int(r['n_comparison'])}</td>"
                 f"<td class='num'>{_rate(r['before_rate_reached'])}</td>"
@@ -79,34 +83,38 @@ def impact_page(table: pd.DataFrame, level: float = 0.9, top: int = 8, source: s
                 f"<td>{eff}</td><td class='num'>{ci}</td></tr>")
 
     acts_all = table[table["scope"] == "action"]
-    src = f" Source: {esc(source, 200)}." if source else ""
+    src = " " + _("Source: {source}.").format(source=esc(source, 200)) if source else ""
     body = [COMPACT, "<div class='col grow'>",
-            f"<p class='note'>{len(acts_all)} action(s) from the mission's action feeds, {len(acts)} with an "
-            f"estimate; the others had too few reported attacks nearby or fell outside the data.{src}</p>",
-            "<h2>Pooled by kind of action</h2>",
-            f"<table class='impact'>{head}", *[row(r, esc(f"{r['kind']} {r['change']}")) for _, r in pooled.iterrows()],
+            "<p class='note'>" + _("{n} action(s) from the mission's action feeds, {m} with an estimate; the others "
+                                   "had too few reported attacks nearby or fell outside the data.").format(
+                n=len(acts_all), m=len(acts)) + f"{src}</p>",
+            f"<h2>{_('Pooled by kind of action')}</h2>",
+            f"<table class='impact'>{head}",
+            *[row(r, esc(f"{r['kind']} {r['change']}")) for _i, r in pooled.iterrows()],
             "</table>",
-            "<p class='note'>Rates are reported attacks on civilians per locality per week, in the "
-            f"{int(table['window_weeks'].max()) if len(table) else 12} weeks before and after each action; the "
-            "comparison localities are those most like the reached ones before it that no action reached.</p>"]
+            "<p class='note'>" + _("Rates are reported attacks on civilians per locality per week, in the {n} weeks "
+                                   "before and after each action; the comparison localities are those most like "
+                                   "the reached ones before it that no action reached.").format(
+                n=int(table["window_weeks"].max()) if len(table) else 12) + "</p>"]
     # the latest actions with an estimate, then, while there is room, the latest without one (and why)
     rest = acts_all[acts_all["effect"].isna()].sort_values("start", ascending=False)
     shown = pd.concat([acts.head(top), rest.head(max(0, top - len(acts)))])
     if len(shown):
-        body += [f"<h2>Latest actions ({len(shown)} of {len(acts_all)}; those with an estimate first)</h2>",
+        body += ["<h2>" + _("Latest actions ({n} of {m}; those with an estimate first)").format(
+                     n=len(shown), m=len(acts_all)) + "</h2>",
                  f"<table class='impact'>{head}"]
         body += [row(r, esc(f"{str(r['start'])[:10]} {r['kind']} {r['change']}: {r.get('names') or ''}", 56))
-                 for _, r in shown.iterrows()]
+                 for _i, r in shown.iterrows()]
         body.append("</table>")
-    body += ["</div><div class='col' style='flex:0 0 85mm'>", "<h2>What this cannot show</h2>",
-             f"<p class='caveat'>{esc(CAVEAT)}</p>", "</div>"]
-    return Page("Actions and their impact", "\n".join(body))
+    body += ["</div><div class='col' style='flex:0 0 85mm'>", f"<h2>{_('What this cannot show')}</h2>",
+             f"<p class='caveat'>{esc(_(CAVEAT))}</p>", "</div>"]
+    return Page(_("Actions and their impact"), "\n".join(body))
 
 
 def no_impact_page(source: str = "") -> Page:
     """The page when the mission lists actions but no estimate exists yet: what to run, and still the caveat."""
-    why = esc(source, 300) or ("no impact estimate has been written yet: the nightly run makes one when the "
-                               "mission lists its actions, and <code>earlywarn impact</code> on demand")
+    why = esc(source, 300) or _("no impact estimate has been written yet: the nightly run makes one when the "
+                                "mission lists its actions, and <code>earlywarn impact</code> on demand")
     body = (f"<div class='col grow'><p>{why}.</p></div><div class='col' style='flex:0 0 85mm'>"
-            f"<h2>What this cannot show</h2><p class='caveat'>{esc(CAVEAT)}</p></div>")
-    return Page("Actions and their impact", body)
+            f"<h2>{_('What this cannot show')}</h2><p class='caveat'>{esc(_(CAVEAT))}</p></div>")
+    return Page(_("Actions and their impact"), body)

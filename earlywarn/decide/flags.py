@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from earlywarn.config import ThresholdConfig
+from earlywarn.i18n import _, percent
 from earlywarn.numbers import count_text, cutoffs_of, risk_texts
 
 ACCESS_KINDS = ("access_denial", "aid_worker_attack")
@@ -91,39 +92,41 @@ def forward_deployment_flags(table: pd.DataFrame, thresholds: ThresholdConfig) -
     flag = high & ~table["covered"].astype(bool)
     ecr = expected_at_risk(risk, table["population"])
     km = pd.to_numeric(table["km_to_nearest_base"], errors="coerce")
-    where = (
-        "nearest base "
-        + table["nearest_base"].astype("string").fillna("(none)")
-        + " is "
-        + km.round(0).astype("Int64").astype("string").fillna("?")
-        + " km away"
-    ).where(km.notna(), "no base listed")
+    # Sentences in the run's language (earlywarn.i18n): the reasons are read on the map, in the brief and alerts.
+    nearest = _("nearest base {base} is {km} km away")
+    where = pd.Series(
+        [nearest.format(base=b, km=k) for b, k in zip(
+            table["nearest_base"].astype("string").fillna(_("(none)")),
+            km.round(0).astype("Int64").astype("string").fillna("?"), strict=True)],
+        index=table.index, dtype=object,
+    ).where(km.notna(), _("no base listed"))
     if "travel_minutes" in table:
         # With a friction raster, say how long the quickest base takes to get there.
         mins = table["travel_minutes"].astype(float)
+        quickest = _("; quickest to reach is {base} at {minutes} min travel, beyond every base's reach")
         travel = pd.Series(
             np.where(
                 np.isfinite(mins),
-                "; quickest to reach is "
-                + table["quickest_base"].astype("string").fillna("?").astype(str)
-                + " at "
-                + mins.round(0).astype("Int64").astype("string").fillna("?").astype(str)
-                + " min travel, beyond every base's reach",
-                "; no base can reach it over the terrain",
+                [quickest.format(base=b, minutes=m) for b, m in zip(
+                    table["quickest_base"].astype("string").fillna("?").astype(str),
+                    mins.round(0).astype("Int64").astype("string").fillna("?").astype(str), strict=True)],
+                _("; no base can reach it over the terrain"),
             ),
             index=table.index,
         )
         where = where + travel
     else:
-        where = where.where(km.isna(), where + ", beyond its patrol radius")
+        where = where.where(km.isna(), where + _(", beyond its patrol radius"))
+    about = _("; about {n} civilians expected at risk")
     people = pd.Series(
         np.where(np.isfinite(ecr.to_numpy(dtype=float)),
-                 "; about " + pd.Series([count_text(v) for v in ecr.tolist()], index=ecr.index, dtype=object)
-                 + " civilians expected at risk",
-                 "; expected civilians at risk n/a"),
+                 [about.format(n=count_text(v)) for v in ecr.tolist()],
+                 _("; expected civilians at risk n/a").replace("n/a", count_text(None))),
         index=table.index,
     )
-    reasons = "threat " + _threat(risk, thresholds) + " in the coming weeks; " + where + people
+    threat = _("threat {risk} in the coming weeks; ")
+    reasons = pd.Series([threat.format(risk=t) for t in _threat(risk, thresholds)], index=table.index,
+                        dtype=object) + where + people
     return pd.DataFrame(
         {
             "locality_id": table["locality_id"].to_numpy(),
@@ -206,26 +209,27 @@ def humanitarian_access_flags(table: pd.DataFrame, thresholds: ThresholdConfig) 
     blocked = acc > 0
     flag = high & (many | rising | blocked)
     pct = _threat(risk, thresholds)
+    present, up = _("{n} IDPs present"), _("IDPs up {change} since the last DTM round")
+    blocked_text = _("{n} access-denial or aid-worker incident(s) in the last {days} days")
     parts = pd.DataFrame(
         {
-            "many": np.where(many, idp.round(0).astype(int).map("{:,} IDPs present".format), ""),
+            "many": np.where(many, [present.format(n=count_text(v)) for v in idp.round(0).tolist()], ""),
             "rising": np.where(
                 rising,
-                "IDPs up " + chg.round(0).astype("Int64").astype("string").fillna("") + "% since the last DTM round",
+                [up.format(change=percent(c)) if np.isfinite(c) else "" for c in chg.round(0).tolist()],
                 "",
             ),
             "blocked": np.where(
                 blocked,
-                acc.astype(str)
-                + " access-denial or aid-worker incident(s) in the last "
-                + str(thresholds.access_window_days)
-                + " days",
+                [blocked_text.format(n=n, days=thresholds.access_window_days) for n in acc.tolist()],
                 "",
             ),
         }
     )
     detail = parts.apply(lambda r: "; ".join(x for x in r if x), axis=1) if len(parts) else pd.Series([], dtype=str)
-    reason = ("threat " + pct + ": " + detail).where(flag.to_numpy(), "")
+    threat = _("threat {risk}: ")
+    reason = (pd.Series([threat.format(risk=t) for t in pct], index=pct.index, dtype=object)
+              + detail).where(flag.to_numpy(), "")
     return pd.DataFrame(
         {
             "locality_id": table["locality_id"].to_numpy(),

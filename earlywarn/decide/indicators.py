@@ -30,19 +30,21 @@ import pandas as pd
 from earlywarn import hxltags
 from earlywarn.atomic import write_text
 from earlywarn.config import ImpactConfig, IndicatorConfig, MissionConfig
+from earlywarn.i18n import N_
 from earlywarn.ingest.dtm import mission_totals
 
+# Stored in English as written here; shown translated (earlywarn.publish.panels.indicator_label).
 UNITS = {
-    "civilian_fatalities_per_100k": "per 100,000",
-    "idp_growth_pct": "%",
-    "incidents_near_idp_sites": "incidents",
-    "high_threat_covered_pct": "%",
-    "area_per_troop_km2": "km2 per soldier",
-    "target_events": "events",
-    "sector_area_per_troop_km2": "km2 per soldier",
-    "sector_troops_per_1000": "soldiers per 1,000 people",
-    "high_threat_reached_pct": "%",
-    "days_flag_to_action": "days",
+    "civilian_fatalities_per_100k": N_("per 100,000"),
+    "idp_growth_pct": N_("%"),
+    "incidents_near_idp_sites": N_("incidents"),
+    "high_threat_covered_pct": N_("%"),
+    "area_per_troop_km2": N_("km2 per soldier"),
+    "target_events": N_("events"),
+    "sector_area_per_troop_km2": N_("km2 per soldier"),
+    "sector_troops_per_1000": N_("soldiers per 1,000 people"),
+    "high_threat_reached_pct": N_("%"),
+    "days_flag_to_action": N_("days"),
 }
 
 

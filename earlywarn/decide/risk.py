@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from earlywarn import i18n
 from earlywarn.config import ThresholdConfig
+from earlywarn.i18n import _
 from earlywarn.numbers import cut_text
 from earlywarn.schema import RISK_CLASSES
 
@@ -86,21 +88,26 @@ def class_thresholds(th: ThresholdConfig, rate: float | None) -> RiskScheme:
     absolute = (th.moderate, th.high, th.very_high)
     pct = cut_text  # to 0.1%, as every figure is checked against it (earlywarn.numbers)
     if th.scheme == "absolute" or rate is None or not rate > 0:
-        why = "" if th.scheme == "absolute" else " (no base rate yet)"
-        text = (f"Fixed thresholds{why}: moderate from {pct(absolute[0])}, high from {pct(absolute[1])}, "
-                f"very high from {pct(absolute[2])}.")
+        text = (_("Fixed thresholds: moderate from {moderate}, high from {high}, very high from {very_high}.")
+                if th.scheme == "absolute" else
+                _("Fixed thresholds (no base rate yet): moderate from {moderate}, high from {high}, "
+                  "very high from {very_high}.")).format(
+            moderate=pct(absolute[0]), high=pct(absolute[1]), very_high=pct(absolute[2]))
         return RiskScheme(th, rate, text)
     relative = tuple(min(1.0, m * rate) for m in th.relative)
     cut = relative if th.scheme == "relative" else tuple(min(a, r) for a, r in zip(absolute, relative, strict=True))
-    m = th.relative
-    mult = f"{m[0]:g}x, {m[1]:g}x and {m[2]:g}x"
+    m = [f"{x:g}".replace(".", i18n.decimal_sign()) + "x" for x in th.relative]
+    base = i18n.percent(rate * 100, 1)
     if th.scheme == "relative":
-        text = (f"Relative to this mission's base rate of {rate:.1%} per locality: moderate from {m[0]:g}x "
-                f"({pct(cut[0])}), high from {m[1]:g}x ({pct(cut[1])}), very high from {m[2]:g}x ({pct(cut[2])}).")
+        text = _("Relative to this mission's base rate of {rate} per locality: moderate from {m1} ({moderate}), "
+                 "high from {m2} ({high}), very high from {m3} ({very_high}).").format(
+            rate=base, m1=m[0], m2=m[1], m3=m[2], moderate=pct(cut[0]), high=pct(cut[1]), very_high=pct(cut[2]))
     else:
-        text = (f"Moderate from {pct(cut[0])}, high from {pct(cut[1])}, very high from {pct(cut[2])}: the lower of "
-                f"fixed thresholds ({', '.join(pct(a) for a in absolute)}) and {mult} this mission's base rate "
-                f"of {rate:.1%} per locality.")
+        text = _("Moderate from {moderate}, high from {high}, very high from {very_high}: the lower of fixed "
+                 "thresholds ({fixed}) and {m1}, {m2} and {m3} this mission's base rate of {rate} per locality."
+                 ).format(
+            moderate=pct(cut[0]), high=pct(cut[1]), very_high=pct(cut[2]), fixed=", ".join(pct(a) for a in absolute),
+            m1=m[0], m2=m[1], m3=m[2], rate=base)
     eff = th.model_copy(update={"moderate": cut[0], "high": cut[1], "very_high": cut[2]})
     return RiskScheme(eff, rate, text)
 

@@ -84,11 +84,13 @@ from scipy import sparse
 from scipy.signal import lfilter
 from scipy.spatial import cKDTree
 
+from earlywarn import i18n
 from earlywarn.config import TargetConfig
 from earlywarn.features import columns
 from earlywarn.features.columns import TARGET_COL, TARGET_COUNT_COL
 from earlywarn.geo.localities import assign_incidents, utm_crs_for
 from earlywarn.geo.localities import neighbours as spatial_neighbours
+from earlywarn.i18n import N_, _
 
 ID_COLS = ("locality_id", "as_of")
 WINDOWS = (1, 4, 12, 26, 52)
@@ -98,34 +100,34 @@ WEEKS_SINCE_CAP = 104
 
 # channel -> plain-words noun used in explanations (plural; CHANNEL_SINGULAR for a count of 1)
 CHANNELS: dict[str, str] = {
-    "any": "incidents of any kind",
-    "clash": "armed clashes",
-    "vac": "attacks on civilians",
-    "remote": "shelling, air-strike or IED incidents",
-    "abduct_sv": "abductions or sexual-violence incidents",
-    "aid_access": "attacks on aid workers or access denials",
-    "unrest": "riots or protests",
-    "state": "state-based violence events",
-    "nonstate": "non-state armed clashes",
-    "onesided": "one-sided attacks on civilians",
-    "target": "incidents harming civilians",
-    "civdeath": "incidents with civilian deaths",
-    "actor_risk": "incidents by armed actors with a record of harming civilians",
+    "any": N_("incidents of any kind"),
+    "clash": N_("armed clashes"),
+    "vac": N_("attacks on civilians"),
+    "remote": N_("shelling, air-strike or IED incidents"),
+    "abduct_sv": N_("abductions or sexual-violence incidents"),
+    "aid_access": N_("attacks on aid workers or access denials"),
+    "unrest": N_("riots or protests"),
+    "state": N_("state-based violence events"),
+    "nonstate": N_("non-state armed clashes"),
+    "onesided": N_("one-sided attacks on civilians"),
+    "target": N_("incidents harming civilians"),
+    "civdeath": N_("incidents with civilian deaths"),
+    "actor_risk": N_("incidents by armed actors with a record of harming civilians"),
 }
 CHANNEL_SINGULAR: dict[str, str] = {
-    "any": "incident of any kind",
-    "clash": "armed clash",
-    "vac": "attack on civilians",
-    "remote": "shelling, air-strike or IED incident",
-    "abduct_sv": "abduction or sexual-violence incident",
-    "aid_access": "attack on aid workers or access denial",
-    "unrest": "riot or protest",
-    "state": "state-based violence event",
-    "nonstate": "non-state armed clash",
-    "onesided": "one-sided attack on civilians",
-    "target": "incident harming civilians",
-    "civdeath": "incident with civilian deaths",
-    "actor_risk": "incident by armed actors with a record of harming civilians",
+    "any": N_("incident of any kind"),
+    "clash": N_("armed clash"),
+    "vac": N_("attack on civilians"),
+    "remote": N_("shelling, air-strike or IED incident"),
+    "abduct_sv": N_("abduction or sexual-violence incident"),
+    "aid_access": N_("attack on aid workers or access denial"),
+    "unrest": N_("riot or protest"),
+    "state": N_("state-based violence event"),
+    "nonstate": N_("non-state armed clash"),
+    "onesided": N_("one-sided attack on civilians"),
+    "target": N_("incident harming civilians"),
+    "civdeath": N_("incident with civilian deaths"),
+    "actor_risk": N_("incident by armed actors with a record of harming civilians"),
 }
 # channels that also get fatality features, and those that get neighbour lags
 FATALITY_CHANNELS = ("any", "clash", "vac", "remote", "state", "nonstate", "target")
@@ -145,12 +147,12 @@ SPATIAL_LAG_FEATURES = (
     "nbr_target_count_12w",
     "nbr_any_count_4w",
 )
-SCOPES = {
-    "": "here",
-    "nbr_": "in neighbouring areas",
-    "nbr2_": "two areas away",
-    "region_": f"in the surrounding area (within {REGION_KM:.0f} km)",
-    "area_": "across the whole mission area",
+SCOPES = {  # translated where a driver is written (describe): drivers are sentences in the run's language
+    "": N_("here"),
+    "nbr_": N_("in neighbouring areas"),
+    "nbr2_": N_("two areas away"),
+    "region_": N_("in the surrounding area (within {km} km)"),
+    "area_": N_("across the whole mission area"),
 }
 
 
@@ -995,7 +997,7 @@ def feature_group(name: str) -> str:
 
 
 def _n(v: float) -> str:
-    return f"{v:,.0f}" if abs(v - round(v)) < 0.05 else f"{v:,.1f}"
+    return i18n.decimal(v, 0) if abs(v - round(v)) < 0.05 else i18n.decimal(v, 1)
 
 
 def _counted(v: float, singular: str, plural: str) -> str:
@@ -1004,14 +1006,16 @@ def _counted(v: float, singular: str, plural: str) -> str:
     return f"{n} {singular if n == '1' else plural}"
 
 
-def _plural_s(n: float, word: str) -> str:
-    return f"{_n(n)} {word}{'' if _n(n) == '1' else 's'}"
-
-
+def _weeks_ago(n: float) -> str:
+    return (_("(the latest {n} week ago)") if _n(n) == "1" else _("(the latest {n} weeks ago)")).format(n=_n(n))
 
 
 def _in_last(weeks: int) -> str:
-    return "in the last week" if weeks == 1 else f"in the last {weeks} weeks"
+    return _("in the last week") if weeks == 1 else _("in the last {n} weeks").format(n=weeks)
+
+
+def _scope(scope: str) -> str:
+    return _(SCOPES[scope]).format(km=f"{REGION_KM:.0f}")
 
 
 def describe(group: str, values: dict[str, float], horizon_weeks: int = 4) -> str:
@@ -1031,66 +1035,76 @@ def describe(group: str, values: dict[str, float], horizon_weeks: int = 4) -> st
     if group == "idp":
         lvl, chg = g("idp_level"), g("idp_change_pct")
         if np.isnan(lvl):
-            return "no displacement figures for this area"
-        people = _counted(lvl, "displaced person", "displaced people")
+            return _("no displacement figures for this area")
+        people = _counted(lvl, _("displaced person"), _("displaced people"))
         if np.isnan(chg):
-            return f"{people} present at the last DTM round"
-        word = "up" if chg >= 0 else "down"
-        return f"IDPs {word} {abs(chg):.0f}% since the last DTM round ({people} present)"
+            return _("{people} present at the last DTM round").format(people=people)
+        text = (_("IDPs up {change} since the last DTM round ({people} present)") if chg >= 0 else
+                _("IDPs down {change} since the last DTM round ({people} present)"))
+        return text.format(change=i18n.percent(abs(chg)), people=people)
     if group == "base":
         km = g("km_to_nearest_base")
         if np.isnan(km):
-            return "no UN base position known"
+            return _("no UN base position known")
         if g("inside_patrol_radius") == 1:
-            return f"inside a UN base patrol radius (nearest base {km:.0f} km away)"
-        return f"no UN base within {km:.0f} km"
+            return _("inside a UN base patrol radius (nearest base {km} km away)").format(
+                km=i18n.decimal(km, grouping=False))
+        return _("no UN base within {km} km").format(km=i18n.decimal(km, grouping=False))
     if group == "season":
         ang = np.arctan2(g("woy_sin"), g("woy_cos"))
         week = int(round((ang % (2 * np.pi)) / (2 * np.pi) * 52)) + 1
-        return f"time of year (week {week})"
+        return _("time of year (week {week})").format(week=week)
     if group == "population":
         p = g("population")
-        return "population unknown" if np.isnan(p) else f"population about {_n(p)}"
+        return _("population unknown") if np.isnan(p) else _("population about {n}").format(n=_n(p))
     if group == "target_history":
         share = g("target_weeks_share_history")
-        return f"{share:.0%} of past weeks here had incidents harming civilians"
+        return _("{share} of past weeks here had incidents harming civilians").format(share=_share(share))
     if group == "target_window_history":
         share = g("target_window_rate_shrunk")
-        return f"incidents harming civilians here in about {share:.0%} of past {horizon_weeks}-week periods"
+        return _("incidents harming civilians here in about {share} of past {n}-week periods").format(
+            share=_share(share), n=horizon_weeks)
     shared = columns.share_parts(group)
     if shared:
         (ch, w), share = shared, g(group)
-        noun = CHANNELS.get(ch, "incidents")
+        noun = _(CHANNELS.get(ch, N_("incidents")))
         if np.isnan(share) or share <= 0:
-            return f"none of the neighbouring areas had {noun} {_in_last(w)}"
-        return f"{share:.0%} of neighbouring areas had {noun} {_in_last(w)}"
+            return _("none of the neighbouring areas had {incidents} {when}").format(incidents=noun, when=_in_last(w))
+        return _("{share} of neighbouring areas had {incidents} {when}").format(
+            share=_share(share), incidents=noun, when=_in_last(w))
     m = columns.described_parts(group)
     if not m:
         return group.replace("_", " ")
     scope, rest, stat = m["scope"], m["rest"], m["stat"]
-    where = SCOPES[scope]
+    where = _scope(scope)
     base = f"{scope}{rest}_{stat}"
     wins = [w for w in (horizon_weeks, 4, 12, 26, 52) if columns.windowed(base, w) in values]
     wins = list(dict.fromkeys(sorted(wins)))
     if not wins:
         return group.replace("_", " ")
     chosen = next((w for w in wins if g(columns.windowed(base, w)) > 0), None)
-    plural = CHANNELS.get(rest, "incidents")
-    singular = CHANNEL_SINGULAR.get(rest, "incident")
+    plural = _(CHANNELS.get(rest, N_("incidents")))
+    singular = _(CHANNEL_SINGULAR.get(rest, N_("incident")))
     if rest == "actor_risk" and stat == "count":
-        singular, plural = "risk-weighted " + singular, "risk-weighted " + plural
+        singular, plural = _("risk-weighted {incident}").format(incident=singular), _(
+            "risk-weighted {incidents}").format(incidents=plural)
     if stat == "deaths" or rest == "civilian":
-        singular, plural = "civilian killed", "civilians killed"
+        singular, plural = _("civilian killed"), _("civilians killed")
     elif stat == "fatalities":
-        singular, plural = f"person killed in {plural}", f"people killed in {plural}"
+        singular = _("person killed in {incidents}").format(incidents=plural)
+        plural = _("people killed in {incidents}").format(incidents=plural)
     if chosen is None:
-        return f"no {plural} {where} {_in_last(wins[-1])}"
+        return _("no {incidents} {where} {when}").format(incidents=plural, where=where, when=_in_last(wins[-1]))
     text = f"{_counted(g(columns.windowed(base, chosen)), singular, plural)} {where} {_in_last(chosen)}"
     if not scope and stat == "count":
         since = g(columns.weeks_since(rest))
         if not np.isnan(since) and since < WEEKS_SINCE_CAP:
-            text += " (the latest this week)" if since == 0 else f" (the latest {_plural_s(since, 'week')} ago)"
+            text += " " + (_("(the latest this week)") if since == 0 else _weeks_ago(since))
     return text
+
+
+def _share(share: float) -> str:
+    return i18n.percent(share * 100)
 
 
 def target_view(panel: pd.DataFrame, h: int) -> pd.DataFrame:

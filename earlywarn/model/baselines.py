@@ -30,17 +30,19 @@ from sklearn.linear_model import LogisticRegression
 
 from earlywarn.features.columns import count, windowed
 from earlywarn.features.panel import HALF_LIVES, SPATIAL_LAG_FEATURES, TARGET_COL
+from earlywarn.i18n import N_
 
 NAMES = ("persistence", "historical_rate", "conflictology", "decay_history", "spatial_lag_logistic")
 # historical_rate is a fixed rate per locality id learnt in training: it cannot score a place without
 # training rows and no feature of the as-of date explains it, so it is reported, never published.
 STACK_MEMBERS = ("persistence", "conflictology", "decay_history", "spatial_lag_logistic")
+# Shown translated where a scorer's reason is written (earlywarn.model.selection.scorer_label).
 LABELS = {
-    "persistence": "persistence (any attack on civilians in the last h weeks: the training rate given that)",
-    "historical_rate": "historical rate (each locality's share of positive training rows)",
-    "conflictology": "conflictology (each locality's weekly rate over the last 12 months, for h weeks)",
-    "decay_history": "decayed history (logistic on a decayed count of past attacks on civilians)",
-    "spatial_lag_logistic": "spatial-lag logistic (logistic on own and neighbouring recent attacks)",
+    "persistence": N_("persistence (any attack on civilians in the last h weeks: the training rate given that)"),
+    "historical_rate": N_("historical rate (each locality's share of positive training rows)"),
+    "conflictology": N_("conflictology (each locality's weekly rate over the last 12 months, for h weeks)"),
+    "decay_history": N_("decayed history (logistic on a decayed count of past attacks on civilians)"),
+    "spatial_lag_logistic": N_("spatial-lag logistic (logistic on own and neighbouring recent attacks)"),
 }
 CONFLICTOLOGY_COL = windowed("target_weeks", 52)  # weeks with a target event among the last 52
 

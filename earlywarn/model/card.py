@@ -19,36 +19,37 @@ from sklearn.metrics import average_precision_score
 
 from earlywarn.atomic import write_text
 from earlywarn.features.panel import feature_group
+from earlywarn.i18n import N_
 from earlywarn.model.selection import RULE, evidence_text
 
 if TYPE_CHECKING:
     from earlywarn.model.backtest import BacktestResult, Backtests
     from earlywarn.model.forecaster import Forecaster
 
-LIMITATIONS = (
-    "Trained on reported incidents only: places where reporting is thin look safe; the model forecasts "
-    "*reported* harm to civilians, not harm.",
-    "Incidents are dated by their end date (the day they are known); events with coarse date or "
-    "location precision are placed at their reported date and coordinates.",
-    "A locality with no recorded history gets the model's view of quiet places; new front lines can "
-    "be missed until the first incidents are reported.",
-    "Probabilities are calibrated on a later slice of the training window; a sharp change in the "
-    "conflict's tempo after training makes them drift until retraining.",
-    "Drivers are occlusion effects (feature group set to its training median): they explain the "
-    "model's output, not the causes of violence.",
-    "On the reference benchmark (UCDP GED Syria, 86 PRIO-GRID cells, 4-week horizon) the model is "
-    "only slightly ahead of a logistic regression on own and neighbour lags: every variant tried (see "
-    "below) stayed within 1 AUPR point of it on the validation folds. Most of what GED tells about the "
-    "next 4 weeks is in recent harm to civilians here and next door.",
-    "Onsets (no attack on civilians in the place in the past year) are the hard case: on the Syria test folds "
-    "the model's onset AUPR (0.156) is below the spatial-lag logistic's (0.176) and the model stacked with the "
-    "baselines does best there (0.185); a new front line far from recent violence is rarely foreseen.",
-    "Evaluated as deployed (walk-forward: each Syria test fold scored by the scorer chosen before it), the "
-    "product's AUPR is 0.710 [95% interval 0.668, 0.757] against the spatial-lag logistic's 0.708 on the same "
-    "rows: a difference of +0.002 [-0.007, +0.009], not distinguishable from zero. A backtest's own selection "
-    "is hindsight and flatters; read the walk-forward row.",
-    "Scores of different horizons come from separately fitted models; a longer horizon is raised to a "
-    "shorter one's probability where they disagree, so the three figures read consistently.",
+LIMITATIONS = (  # shown translated where printed (the card keeps them in English)
+    N_("Trained on reported incidents only: places where reporting is thin look safe; the model forecasts "
+       "*reported* harm to civilians, not harm."),
+    N_("Incidents are dated by their end date (the day they are known); events with coarse date or "
+       "location precision are placed at their reported date and coordinates."),
+    N_("A locality with no recorded history gets the model's view of quiet places; new front lines can "
+       "be missed until the first incidents are reported."),
+    N_("Probabilities are calibrated on a later slice of the training window; a sharp change in the "
+       "conflict's tempo after training makes them drift until retraining."),
+    N_("Drivers are occlusion effects (feature group set to its training median): they explain the "
+       "model's output, not the causes of violence."),
+    N_("On the reference benchmark (UCDP GED Syria, 86 PRIO-GRID cells, 4-week horizon) the model is "
+       "only slightly ahead of a logistic regression on own and neighbour lags: every variant tried (see "
+       "below) stayed within 1 AUPR point of it on the validation folds. Most of what GED tells about the "
+       "next 4 weeks is in recent harm to civilians here and next door."),
+    N_("Onsets (no attack on civilians in the place in the past year) are the hard case: on the Syria test folds "
+       "the model's onset AUPR (0.156) is below the spatial-lag logistic's (0.176) and the model stacked with the "
+       "baselines does best there (0.185); a new front line far from recent violence is rarely foreseen."),
+    N_("Evaluated as deployed (walk-forward: each Syria test fold scored by the scorer chosen before it), the "
+       "product's AUPR is 0.710 [0.668, 0.757 at 95%] against the spatial-lag logistic's 0.708 on the same "
+       "rows: a difference of +0.002 [-0.007, +0.009], not distinguishable from zero. A backtest's own selection "
+       "is hindsight and flatters; read the walk-forward row."),
+    N_("Scores of different horizons come from separately fitted models; a longer horizon is raised to a "
+       "shorter one's probability where they disagree, so the three figures read consistently."),
 )
 
 # Model selection, on the validation folds only (monthly folds 2018-01..2018-11, cells with events

@@ -34,6 +34,8 @@ from typing import Protocol
 
 import numpy as np
 
+from earlywarn import i18n
+from earlywarn.i18n import N_, _
 from earlywarn.model.baselines import LABELS, STACK_MEMBERS
 from earlywarn.model.metrics import metrics
 from earlywarn.model.uncertainty import bootstrap
@@ -115,9 +117,10 @@ def evidence_text(ev: dict | None) -> str:
     """``"chosen on 4 folds, 26 weeks, 1,234 rows with 87 positives"`` ("" when unknown)."""
     if not ev:
         return ""
-    return (f"chosen on {ev['folds']} fold{'s' if ev['folds'] != 1 else ''}, {ev['weeks']} weeks, "
-            f"{ev['rows']:,} rows with {ev['positives']:,} positives"
-            + ("" if ev.get("enough", True) else " (too little evidence to prefer a more complex scorer)"))
+    folds = (_("chosen on {n} fold") if ev["folds"] == 1 else _("chosen on {n} folds")).format(n=ev["folds"])
+    return (folds + ", " + _("{weeks} weeks, {rows} rows with {positives} positives").format(
+                weeks=ev["weeks"], rows=i18n.decimal(ev["rows"]), positives=i18n.decimal(ev["positives"]))
+            + ("" if ev.get("enough", True) else " " + _("(too little evidence to prefer a more complex scorer)")))
 
 
 @dataclass
@@ -189,8 +192,8 @@ def choose_on(y: np.ndarray, scores: dict[str, np.ndarray], ref: np.ndarray, wee
     cands = {k: metrics(y, scores[_raw(k)][keep], ref_k) for k in names}
     cands = {k: m for k, m in cands.items() if m.get("aupr") is not None and m.get("brier") is not None}
     if not cands:
-        return Selection("model", SCORER_LABELS["model"], "no positive rows: nothing to compare; the model is "
-                         "published", evidence=ev)
+        return Selection("model", SCORER_LABELS["model"], _("no positive rows: nothing to compare; the model is "
+                                                            "published"), evidence=ev)
     best_brier = min(m["brier"] for m in cands.values())
     eligible = [k for k, m in cands.items() if m["brier"] <= best_brier * (1 + BRIER_TOLERANCE)]
     by_tier: dict[int, str] = {}
@@ -205,20 +208,24 @@ def choose_on(y: np.ndarray, scores: dict[str, np.ndarray], ref: np.ndarray, wee
             cand = by_tier[t]
             d = rep.difference(cand, chosen, "aupr", cands[cand]["aupr"] - cands[chosen]["aupr"])
             ci = d["ci"]
-            lead = f"{_short(cand)} leads {_short(chosen)} by {d['estimate']:+.3f} AUPR" + (
-                f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else " (no interval)")
+            lead = _("{challenger} leads {chosen} by {lead} AUPR").format(
+                challenger=_short(cand), chosen=_short(chosen), lead=i18n.signed(d["estimate"], 3)) + (
+                f" [{i18n.signed(ci[0], 3)}, {i18n.signed(ci[1], 3)}]" if ci else " " + _("(no interval)"))
             if d["distinguishable"] and d["estimate"] > 0:
-                steps.append(lead + ": more than its interval, taken")
+                steps.append(lead + _(": more than its interval, taken"))
                 chosen = cand
             else:
-                steps.append(lead + ": within its interval, the simpler kept")
+                steps.append(lead + _(": within its interval, the simpler kept"))
     m = cands[chosen]
-    why = (f"{SCORER_LABELS[chosen]}: the simplest scorer with Brier within {BRIER_TOLERANCE:.0%} of the best "
-           f"({best_brier:.4f}) that no more complex one beat by more than its interval; AUPR {m['aupr']:.3f}, "
-           f"Brier {m['brier']:.4f}"
+    why = (scorer_label(chosen) + _(": the simplest scorer with Brier within {tolerance} of the best ({best}) that "
+                                    "no more complex one beat by more than its interval; AUPR {aupr}, Brier {brier}"
+                                    ).format(tolerance=i18n.percent(BRIER_TOLERANCE * 100),
+                                             best=i18n.decimal(best_brier, 4), aupr=i18n.decimal(m["aupr"], 3),
+                                             brier=i18n.decimal(m["brier"], 4))
            + (f" ({'; '.join(steps)})" if steps else "")
-           + ("" if ev["enough"] else f"; too little evidence (need {MIN_POSITIVES} positives and {MIN_FOLDS} "
-              "folds) to prefer a more complex scorer"))
+           + ("" if ev["enough"] else _("; too little evidence (need {positives} positives and {folds} folds) to "
+                                        "prefer a more complex scorer").format(positives=MIN_POSITIVES,
+                                                                                folds=MIN_FOLDS)))
     return Selection(
         scorer=chosen, label=SCORER_LABELS[chosen], why=why, aupr=m["aupr"], brier=m["brier"], auroc=m.get("auroc"),
         rule=RULE, evidence=ev,
@@ -235,8 +242,8 @@ def choose_points(result: BacktestResult) -> Selection:
     """
     cands = candidates(result)
     if not cands:
-        return Selection("model", SCORER_LABELS["model"], "no positive test rows: nothing to compare; "
-                         "the model is published")
+        return Selection("model", SCORER_LABELS["model"], _("no positive test rows: nothing to compare; "
+                                                            "the model is published"))
     best_brier = min(m["brier"] for m in cands.values())
     gate = best_brier * (1 + BRIER_TOLERANCE)
     eligible = [k for k, m in cands.items() if m["brier"] <= gate]
@@ -245,14 +252,16 @@ def choose_points(result: BacktestResult) -> Selection:
     m = cands[chosen]
     base = [k for k in cands if k.startswith("baseline:")]
     best_base = max(base, key=lambda k: cands[k]["aupr"]) if base else None
-    others = "; ".join(f"{_short(k)} {cands[k]['aupr']:.3f} / {cands[k]['brier']:.4f}"
+    others = "; ".join(f"{_short(k)} {i18n.decimal(cands[k]['aupr'], 3)} / {i18n.decimal(cands[k]['brier'], 4)}"
                        for k in ("model", "stacked", best_base) if k and k != chosen and k in cands)
     both = m["aupr"] >= max(c["aupr"] for c in cands.values()) and m["brier"] <= best_brier
-    why = (f"{SCORER_LABELS[chosen]}: "
-           + ("best AUPR and best Brier" if both else
-              f"best AUPR among the scorers with Brier within {BRIER_TOLERANCE:.0%} of the best ({best_brier:.4f})")
-           + f" on this backtest: AUPR {m['aupr']:.3f}, Brier {m['brier']:.4f}"
-           + (f" (AUPR / Brier of the others: {others})" if others else ""))
+    why = (scorer_label(chosen) + _(": ")
+           + (_("best AUPR and best Brier") if both else
+              _("best AUPR among the scorers with Brier within {tolerance} of the best ({best})").format(
+                  tolerance=i18n.percent(BRIER_TOLERANCE * 100), best=i18n.decimal(best_brier, 4)))
+           + _(" on this backtest: AUPR {aupr}, Brier {brier}").format(aupr=i18n.decimal(m["aupr"], 3),
+                                                                         brier=i18n.decimal(m["brier"], 4))
+           + (" " + _("(AUPR / Brier of the others: {others})").format(others=others) if others else ""))
     return Selection(
         scorer=chosen,
         label=SCORER_LABELS[chosen],
@@ -292,3 +301,22 @@ def not_worse(challenger: BacktestResult | None, champion: BacktestResult | None
 
 def _short(scorer: str) -> str:
     return scorer.removeprefix("baseline:").replace("_", " ")
+
+
+# SCORER_LABELS's texts for the reasons people read (the labels themselves stay as the card's identifiers).
+_LABEL_TEXTS = {"model": N_("the model (trees, logistic and spatial-lag logistic, stacked)"),
+                "stacked": N_("the model stacked with the baselines")}
+
+
+def scorer_label(scorer: str) -> str:
+    """:data:`SCORER_LABELS` of ``scorer`` in the language in force: the words a scorer's reason starts with.
+
+    >>> scorer_label("stacked")
+    'the model stacked with the baselines'
+    """
+    if scorer in _LABEL_TEXTS:
+        return _(_LABEL_TEXTS[scorer])
+    name = scorer.removeprefix("baseline:")
+    if name in LABELS:
+        return _("baseline alone: {label}").format(label=_(LABELS[name]))
+    return SCORER_LABELS.get(scorer, scorer)

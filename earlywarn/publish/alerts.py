@@ -72,6 +72,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
+from earlywarn import i18n
 from earlywarn.atomic import write_text
 from earlywarn.config import (
     ALERT_EVENTS,
@@ -80,6 +81,7 @@ from earlywarn.config import (
     RedactionConfig,
     WebhookAlertConfig,
 )
+from earlywarn.i18n import _, date_text
 from earlywarn.manifest import RunLocked, RunManifest
 from earlywarn.numbers import cutoffs_of, risk_text
 from earlywarn.publish.redact import snap_to_grid
@@ -431,12 +433,12 @@ def _pct(p: float, cutoffs: tuple[float, float, float] | None = None, cls: str |
 
 def _points_change(c: float | None) -> str:
     if c is None:
-        return "new in this run"
+        return _("new in this run")
     pts = c * 100
-    n = f"{abs(pts):.1f}" if abs(pts) < 1 else f"{abs(pts):.0f}"
+    n = i18n.decimal(abs(pts), 1 if abs(pts) < 1 else 0)
     if round(pts, 1) == 0:
-        return "unchanged since the last run"
-    return f"{'up' if pts > 0 else 'down'} {n} points since the last run"
+        return _("unchanged since the last run")
+    return (_("up {n} points since the last run") if pts > 0 else _("down {n} points since the last run")).format(n=n)
 
 
 def _chat_safe(t: str) -> str:
@@ -445,10 +447,17 @@ def _chat_safe(t: str) -> str:
 
 
 def _title(ch: RunChanges) -> str:
-    when = f"as of {ch.as_of}" if ch.as_of else "today"
-    return f"{ch.mission}: early warning {when}"
+    when = _("as of {date}").format(date=date_text(ch.as_of)) if ch.as_of else _("today")
+    return _("{mission}: early warning {when}").format(mission=ch.mission, when=when)
 
 
+def _class(name: str | None) -> str:
+    from earlywarn.publish.panels import class_label
+
+    return class_label(name) if name else ""
+
+
+@i18n.speaks
 def render_text(
     ch: RunChanges,
     *,
@@ -464,93 +473,109 @@ def render_text(
     ``chat``: place names and reasons are made inert for chat tools (no
     mention or link markup). ``attachments``: file names said to be attached.
     ``quiet_about``: the events an "all quiet" message vouches for (the
-    channel's own; default all).
+    channel's own; default all). ``language`` (keyword): the mission's
+    (:func:`send_alerts` passes it); names and reasons are never translated.
     """
     ev = list(ch.events if events is None else events)
     safe = _chat_safe if chat else (lambda t: t)
     lines: list[str] = []
     where = map_link or ch.map_path
     if "run_failed" in ev and ch.failed is not None:
-        lines.append(f"{ch.mission}: the earlywarn run{' of ' + ch.as_of if ch.as_of else ''} FAILED.")
-        lines.append(f"Error: {safe(ch.failed)}")
-        kept = f"the run of {ch.previous_as_of}" if ch.previous_as_of else "the last published run"
-        lines.append(f"Nothing new was published; the map still shows {kept}.")
+        lines.append((_("{mission}: the earlywarn run of {date} FAILED.") if ch.as_of else
+                      _("{mission}: the earlywarn run FAILED.")).format(mission=ch.mission, date=date_text(ch.as_of)))
+        lines.append(_("Error: {error}").format(error=safe(ch.failed)))
+        kept = (_("the run of {date}").format(date=date_text(ch.previous_as_of)) if ch.previous_as_of
+                else _("the last published run"))
+        lines.append(_("Nothing new was published; the map still shows {run}.").format(run=kept))
         if ch.manifest_path:
-            lines.append(f"Details: {ch.manifest_path}")
+            lines.append(_("Details: {path}").format(path=ch.manifest_path))
     else:
-        since = (f"changes since the run of {ch.previous_as_of}" if ch.previous_as_of
-                 else "first published run: no earlier run to compare with" if ch.first_run
-                 else "changes since the last run")
+        since = (_("changes since the run of {date}").format(date=date_text(ch.previous_as_of)) if ch.previous_as_of
+                 else _("first published run: no earlier run to compare with") if ch.first_run
+                 else _("changes since the last run"))
         lines.append(f"{_title(ch)} ({since}).")
     if ev == ["all_quiet"]:
-        said = {"new_high": "no locality entered high or very high threat",
-                "new_flag": "no new forward-deployment or humanitarian-access flag",
-                "feed_stale": "no feed went stale", "run_failed": "the run completed"}
+        said = {"new_high": _("no locality entered high or very high threat"),
+                "new_flag": _("no new forward-deployment or humanitarian-access flag"),
+                "feed_stale": _("no feed went stale"), "run_failed": _("the run completed")}
         quiet = [t for e, t in said.items() if quiet_about is None or e in quiet_about]
-        lines.append("All quiet" + (": " + "; ".join(quiet) if quiet else "") + ".")
+        lines.append(_("All quiet") + (_(": ") + "; ".join(quiet) if quiet else "") + ".")
 
     def section(title: str, items: Sequence, fmt) -> None:
         lines.append("")
-        lines.append(f"{title} ({len(items)}):")
+        lines.append(f"{title} ({len(items)}){_(': ').rstrip()}")
         lines.extend(f"- {fmt(x)}" for x in items[:max_items])
         if len(items) > max_items:
-            lines.append(f"- and {len(items) - max_items} more: see the map")
+            lines.append("- " + _("and {n} more: see the map").format(n=len(items) - max_items))
 
     if "new_high" in ev and ch.new_high:
         def loc(x: LocalityAlert) -> str:
-            was = f", was {x.previous_class}" if x.previous_class else ""
+            was = ", " + _("was {risk_class}").format(risk_class=_class(x.previous_class)) if x.previous_class else ""
             chg = "" if ch.first_run else f" ({_points_change(x.change)}{was})"
-            drv = f". Top driver: {safe(x.top_driver)}" if x.top_driver else ""
-            return f"{safe(x.name)}: {x.risk_class}, {_pct(x.risk, ch.cutoffs, x.risk_class)}{chg}{drv}"
+            drv = ". " + _("Top driver: {driver}").format(driver=safe(x.top_driver)) if x.top_driver else ""
+            return f"{safe(x.name)}{_(': ')}{_class(x.risk_class)}, {_pct(x.risk, ch.cutoffs, x.risk_class)}{chg}{drv}"
 
-        title = "Localities at high or very high threat" if ch.first_run else "Entered high or very high threat"
+        title = _("Localities at high or very high threat") if ch.first_run else _("Entered high or very high threat")
         section(title, ch.new_high, loc)
     if "new_flag" in ev and ch.new_flags:
-        for label in ("forward deployment", "humanitarian access"):
+        titles = {"forward deployment": _("New forward-deployment flags"),
+                  "humanitarian access": _("New humanitarian-access flags")}
+        for label, title in titles.items():
             items = [f for f in ch.new_flags if f.flag == label]
             if items:
-                section(f"New {label.replace(' ', '-')} flags", items,
-                        lambda f: f"{safe(f.name)}: {safe(f.reason) or 'threat ' + _pct(f.risk, ch.cutoffs)}")
+                section(title, items, lambda f: f"{safe(f.name)}{_(': ')}"
+                        + (safe(f.reason) or _("threat {risk}").format(risk=_pct(f.risk, ch.cutoffs))))
     if "feed_stale" in ev and ch.stale_feeds:
         def feed(f: StaleFeed) -> str:
             why = f" ({safe(f.reason)})" if f.reason else ""
             if f.since:
-                return f"{safe(f.name)} failed today{why}; the run used its last good data, stale since {f.since}"
-            return f"{safe(f.name)} failed today{why} and has no earlier copy: not used"
+                return _("{feed} failed today{why}; the run used its last good data, stale since {date}").format(
+                    feed=safe(f.name), why=why, date=date_text(f.since))
+            return _("{feed} failed today{why} and has no earlier copy: not used").format(feed=safe(f.name), why=why)
 
-        section("Feeds gone stale", ch.stale_feeds, feed)
+        section(_("Feeds gone stale"), ch.stale_feeds, feed)
     lines.append("")
     if where:
-        lines.append(f"Map: {where}")
+        lines.append(_("Map: {where}").format(where=where))
     for a in attachments:
-        lines.append(f"Attached: {a}")
+        lines.append(_("Attached: {file}").format(file=a))
     if ch.failed is None:
-        h = f"the next {ch.horizon_weeks} weeks" if ch.horizon_weeks else "the forecast horizon"
-        lines.append(f"Risk: modelled probability of at least one attack on civilians in {h}, from reported "
-                     "incidents. Decision support, not a substitute for analyst judgement.")
+        h = (_("the next {n} weeks").format(n=ch.horizon_weeks) if ch.horizon_weeks
+             else _("the forecast horizon"))
+        lines.append(_("Risk: modelled probability of at least one attack on civilians in {horizon}, from reported "
+                       "incidents. Decision support, not a substitute for analyst judgement.").format(horizon=h))
     if ch.run_id:
-        lines.append(f"Run {ch.run_id}")
+        lines.append(_("Run {run}").format(run=ch.run_id))
     return "\n".join(lines) + "\n"
 
 
+@i18n.speaks
 def render_subject(ch: RunChanges, events: Iterable[str], prefix: str = "[earlywarn]") -> str:
-    """One line saying the most urgent thing first: a failure, then how many localities and flags."""
+    """One line saying the most urgent thing first: a failure, then how many localities and flags (``language``)."""
     ev = list(events)
+    when = " (" + _("as of {date}").format(date=date_text(ch.as_of)) + ")" if ch.as_of else ""
     if "run_failed" in ev and ch.failed is not None:
-        body = f"run FAILED{' (' + ch.as_of + ')' if ch.as_of else ''}"
+        body = _("run FAILED") + (f" ({date_text(ch.as_of)})" if ch.as_of else "")
     elif ev == ["all_quiet"]:
-        body = f"all quiet (as of {ch.as_of})"
+        body = _("all quiet") + when
     else:
         parts = []
         if "new_high" in ev and ch.new_high:
             n = len(ch.new_high)
-            parts.append(f"{n} localit{'y' if n == 1 else 'ies'} {'at' if ch.first_run else 'now'} high threat")
+            if ch.first_run:
+                parts.append((_("{n} locality at high threat") if n == 1 else _("{n} localities at high threat"))
+                             .format(n=n))
+            else:
+                parts.append((_("{n} locality now high threat") if n == 1 else _("{n} localities now high threat"))
+                             .format(n=n))
         if "new_flag" in ev and ch.new_flags:
-            parts.append(f"{len(ch.new_flags)} new flag{'' if len(ch.new_flags) == 1 else 's'}")
+            n = len(ch.new_flags)
+            parts.append((_("{n} new flag") if n == 1 else _("{n} new flags")).format(n=n))
         if "feed_stale" in ev and ch.stale_feeds:
-            parts.append(f"{len(ch.stale_feeds)} feed{'' if len(ch.stale_feeds) == 1 else 's'} stale")
-        body = ", ".join(parts) + (f" (as of {ch.as_of})" if ch.as_of else "")
-    return " ".join(f"{prefix} {ch.mission}: {body}".split())
+            n = len(ch.stale_feeds)
+            parts.append((_("{n} feed stale") if n == 1 else _("{n} feeds stale")).format(n=n))
+        body = ", ".join(parts) + when
+    return " ".join(f"{prefix} {ch.mission}{_(': ')}{body}".split())
 
 
 def payload(ch: RunChanges, events: Iterable[str], text: str, *, map_link: str | None = None,
@@ -784,7 +809,8 @@ def deliver(ch: WebhookAlertConfig | EmailAlertConfig, changes_: RunChanges, eve
             return _with_retries(lambda: post_webhook(ch, body), ch.retries)
         files, notes = _attachable(ch, attachments)
         if test:
-            subject, text = f"{ch.subject_prefix} {changes_.mission}: test message", _test_text(changes_, link)
+            subject = f"{ch.subject_prefix} {changes_.mission}: {_('test message')}"
+            text = _test_text(changes_, link)
         else:
             subject = render_subject(changes_, events, ch.subject_prefix)
             text = render_text(changes_, events=events, map_link=link, max_items=ch.max_items,
@@ -800,10 +826,11 @@ def deliver(ch: WebhookAlertConfig | EmailAlertConfig, changes_: RunChanges, eve
 
 
 def _test_text(ch: RunChanges, link: str | None) -> str:
-    return (f"{ch.mission}: earlywarn test message. If you can read this, alerts to this channel work.\n"
-            f"Sent by 'earlywarn alert-test'. Real alerts follow a run only when something changed "
-            f"(localities entering high threat, new flags, stale feeds, a failed run).\n"
-            + (f"Map: {link}\n" if link else ""))
+    return (_("{mission}: earlywarn test message. If you can read this, alerts to this channel work.").format(
+                mission=ch.mission) + "\n"
+            + _("Sent by 'earlywarn alert-test'. Real alerts follow a run only when something changed "
+                "(localities entering high threat, new flags, stale feeds, a failed run).") + "\n"
+            + (_("Map: {where}").format(where=link) + "\n" if link else ""))
 
 
 # ------------------------------------------------------------------- sent-log
@@ -871,7 +898,8 @@ def send_alerts(
             reports.append(AlertReport(label, ch.kind, "skipped", "already sent for this run", events))
             continue
         try:
-            said = deliver(ch, safe, events, attachments=attachments)
+            with i18n.language(cfg.language):  # the mission's words; names and reasons stay as they are
+                said = deliver(ch, safe, events, attachments=attachments)
         except AlertError as exc:
             reports.append(AlertReport(label, ch.kind, "failed", str(exc), events))
             log.warning("alert to %s failed: %s", label, exc)
@@ -919,7 +947,8 @@ def send_test(cfg: MissionConfig, only: str | None = None) -> list[AlertReport]:
             continue
         label = channel_label(ch, i)
         try:
-            said = deliver(ch, probe, ["test"], test=True)
+            with i18n.language(cfg.language):
+                said = deliver(ch, probe, ["test"], test=True)
         except AlertError as exc:
             reports.append(AlertReport(label, ch.kind, "failed", str(exc), ["test"]))
             continue

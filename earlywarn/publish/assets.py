@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import re
 from functools import lru_cache
 from importlib import resources
@@ -103,6 +104,27 @@ def inline_js() -> str:
     Cached: the same for every map.
     """
     return "\n;\n".join(_prepare_js(n) for n in _JS_ORDER)
+
+
+@lru_cache(maxsize=1)
+def js_msgids() -> tuple[str, ...]:
+    """The texts ``ewmap.js`` shows, each marked ``tr("...")`` there, read with the extractor ``make i18n`` uses.
+
+    Read from the script itself, so a text added to the page can never be
+    missing from what the page is given: the catalogue has it (``babel.cfg``)
+    and :func:`js_messages` hands its translation over.
+    """
+    from babel.messages.extract import extract_javascript
+
+    found = extract_javascript(io.BytesIO(read_asset("ewmap.js")), ["tr"], [], {})
+    return tuple(dict.fromkeys(m for _, _, m, _ in found if isinstance(m, str)))
+
+
+def js_messages() -> dict[str, str]:
+    """``{English: translation}`` of every :func:`js_msgids` text, in the language in force (``EW.T`` in the page)."""
+    from earlywarn.i18n import _
+
+    return {m: _(m) for m in js_msgids()}
 
 
 def inline_head() -> str:

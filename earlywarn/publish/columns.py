@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from earlywarn.geo.population import GAZETTEER_LABEL
+from earlywarn.i18n import decimal
 from earlywarn.publish.safety import ESCAPES
 
 TEXT_CHARS = 120
@@ -50,12 +51,13 @@ def num(df: pd.DataFrame, name: str) -> np.ndarray:
     return pd.to_numeric(s, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
 
 
-def fmt(values: np.ndarray, fmt: str, missing: str = "") -> list[str]:
-    """Format a float array with ``str.format`` spec; NaN -> ``missing``."""
-    ok = np.isfinite(values)
-    out = np.full(len(values), missing, dtype=object)
-    out[ok] = pd.Series(values[ok]).map(fmt.format).to_numpy(dtype=object)
-    return out.tolist()
+def fmt_decimal(values: np.ndarray, digits: int = 0) -> list[str]:
+    """Numbers as the language in force writes them (:func:`earlywarn.i18n.decimal`); "" where missing.
+
+    >>> fmt_decimal(np.array([1234.5, np.nan]), 1)
+    ['1,234.5', '']
+    """
+    return [decimal(v, digits) if np.isfinite(v) else "" for v in np.asarray(values, dtype=float).tolist()]
 
 
 def population_estimated(df: pd.DataFrame) -> list[int]:

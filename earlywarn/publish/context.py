@@ -38,7 +38,8 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from earlywarn.publish.columns import esc_series, fmt, num
+from earlywarn.i18n import _
+from earlywarn.publish.columns import esc_series, fmt_decimal, num
 from earlywarn.publish.geometry import encode_lines, encode_polygons
 from earlywarn.publish.labels import MAX_ZOOM, label_min_zoom
 from earlywarn.publish.safety import script_json
@@ -222,7 +223,7 @@ def mission_context(cfg: Any, localities: gpd.GeoDataFrame, area: BaseGeometry |
     x0, y0, x1, y1 = localities.total_bounds
     pad = 0.15 * max(x1 - x0, y1 - y0) + 0.25
     bbox = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
-    credit = "Borders, rivers: Made with Natural Earth. Towns: GeoNames (CC BY 4.0)."
+    credit = _("Borders, rivers: Made with Natural Earth. Towns: GeoNames (CC BY 4.0).")
     return MapContext(area=area, borders=geodata.borders(bbox), rivers=geodata.rivers(bbox),
                       towns=geodata.places(bbox), layers=layers, attribution=credit), warns
 
@@ -334,7 +335,7 @@ def _towns_payload(towns: gpd.GeoDataFrame, decimals: int) -> dict[str, Any]:
     payload: dict[str, Any] = _point_arrays(towns, decimals)
     lon, lat = np.array(payload["lon"]), np.array(payload["lat"])
     payload["name"] = esc_series(towns["name"] if "name" in towns else None, len(towns), 60)
-    payload["pop"] = fmt(pop, "{:,.0f}")
+    payload["pop"] = fmt_decimal(pop)
     payload["adm1"] = esc_series(towns["admin1"] if "admin1" in towns else None, len(towns))
     payload["z"] = label_min_zoom(lon, lat, pop, [n[:60] for n in raw_names]).tolist()
     payload["maxZoom"] = MAX_ZOOM

@@ -15,7 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-NO_BACKTEST = "the model (no backtest yet: its skill is unmeasured)"
+from earlywarn.i18n import N_, _, date_text
+
+NO_BACKTEST = N_("the model (no backtest yet: its skill is unmeasured)")
 
 
 @dataclass(frozen=True)
@@ -61,12 +63,12 @@ def caveat(primary: int, horizons: list[int], as_of: pd.Timestamp) -> str:
     'Risk = modelled probability of at least one attack on civilians in the 4 weeks a'
     """
     others = [str(h) for h in horizons if h != primary]
-    return (f"Risk = modelled probability of at least one attack on civilians in the {primary} weeks "
-            f"after {as_of.date()}"
-            + (f" (switch to {', '.join(others)} weeks above; flags stay on this horizon)" if len(horizons) > 1
-               else "")
-            + ", from reported incidents only (under-reporting is uneven). "
-            "Decision support, not a substitute for analyst judgement.")
+    return (_("Risk = modelled probability of at least one attack on civilians in the {n} weeks after {date}").format(
+                n=primary, date=date_text(as_of.date()))
+            + (" " + _("(switch to {others} weeks above; flags stay on this horizon)").format(others=", ".join(others))
+               if len(horizons) > 1 else "")
+            + _(", from reported incidents only (under-reporting is uneven). ")
+            + _("Decision support, not a substitute for analyst judgement."))
 
 
 def scorer_texts(model_card: dict, horizons: list[int]) -> dict[int, str]:
@@ -78,7 +80,7 @@ def scorer_texts(model_card: dict, horizons: list[int]) -> dict[int, str]:
     for h in horizons:
         sel = (by_h.get(str(h)) or {}).get("selection")
         ev = evidence_text(sel.get("evidence")) if sel else ""
-        out[h] = (sel["why"] + (f" ({ev})" if ev else "")) if sel else NO_BACKTEST
+        out[h] = (sel["why"] + (f" ({ev})" if ev else "")) if sel else _(NO_BACKTEST)
     return out
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from earlywarn.i18n import _, date_text, decimal
 from earlywarn.numbers import cut_tenths, cutoffs_of
 from earlywarn.publish.panels import RISK_CLASSES
 from earlywarn.publish.safety import esc
@@ -139,23 +140,25 @@ def changes_html(ch: dict | None) -> str:
 
     def rows(items, cell) -> str:
         if not items:
-            return '<tr><td colspan="2" class="ew-note">none</td></tr>'
+            return f'<tr><td colspan="2" class="ew-note">{_("none")}</td></tr>'
         return "".join(f'<tr class="ew-prio" data-ew-idx="{i}" tabindex="0"><td>{name}</td><td>{cell(v)}</td></tr>'
                        for i, name, v in items)
 
     def pts(v: float) -> str:
-        return (f"&#9650; +{v * 100:.1f} pts" if v > 0 else f"&#9660; &minus;{abs(v) * 100:.1f} pts")
+        mag = f"{decimal(abs(v) * 100, 1)} {_('pts')}"
+        return f"&#9650; +{mag}" if v > 0 else f"&#9660; &minus;{mag}"
 
     def badge(kind: str) -> str:
-        return f'<span class="ew-badge ew-badge-{kind}">{kind.upper()}</span>'
+        return f'<span class="ew-badge ew-badge-{kind}">{_(kind.upper())}</span>'
 
+    previous = esc(date_text(str(ch["previous"])))
     return (
-        f'<div id="ew-changes"><h2>Changes since {esc(ch["previous"])}</h2>'
-        '<table class="ew-table"><thead><tr><th colspan="2">New flags</th></tr></thead><tbody>'
+        f'<div id="ew-changes"><h2>{_("Changes since {date}").format(date=previous)}</h2>'
+        f'<table class="ew-table"><thead><tr><th colspan="2">{_("New flags")}</th></tr></thead><tbody>'
         + rows(ch["new_flags"], badge)
-        + '</tbody><thead><tr><th colspan="2">Largest rises in risk</th></tr></thead><tbody>'
+        + f'</tbody><thead><tr><th colspan="2">{_("Largest rises in risk")}</th></tr></thead><tbody>'
         + rows(ch["rises"], pts)
-        + '</tbody><thead><tr><th colspan="2">Largest falls in risk</th></tr></thead><tbody>'
+        + f'</tbody><thead><tr><th colspan="2">{_("Largest falls in risk")}</th></tr></thead><tbody>'
         + rows(ch["falls"], pts)
         + "</tbody></table></div>"
     )
@@ -163,12 +166,13 @@ def changes_html(ch: dict | None) -> str:
 
 def time_control_html(dates: list[str]) -> str:
     """The week selector: every run in the history, the latest selected; arrows step one run."""
-    opts = "".join(f'<option value="{k}"{" selected" if k == len(dates) - 1 else ""}>{esc(d)}</option>'
+    opts = "".join(f'<option value="{k}"{" selected" if k == len(dates) - 1 else ""}>{esc(date_text(d))}</option>'
                    for k, d in enumerate(dates))
     return (
-        '<div id="ew-time" class="ew-time" title="Risk and flags as published in each of the last runs">'
-        '<label for="ew-run">Run</label> <button type="button" id="ew-run-prev" aria-label="Earlier run">&#9664;'
-        f'</button><select id="ew-run">{opts}</select><button type="button" id="ew-run-next" aria-label="Later run">'
+        f'<div id="ew-time" class="ew-time" title="{_("Risk and flags as published in each of the last runs")}">'
+        f'<label for="ew-run">{_("Run")}</label> <button type="button" id="ew-run-prev" '
+        f'aria-label="{_("Earlier run")}">&#9664;</button><select id="ew-run">{opts}</select>'
+        f'<button type="button" id="ew-run-next" aria-label="{_("Later run")}">'
         '&#9654;</button> <span id="ew-run-note"></span></div>'
     )
 

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from earlywarn.i18n import _, ngettext
 from earlywarn.numbers import cut_tenths, range_text, risk_text_tenths
 from earlywarn.publish import panels
 from earlywarn.publish.columns import col, esc_series, num
@@ -65,7 +66,7 @@ def label(weeks: int) -> str:
 
     The one wording of a horizon on the map's switch, so it reads the same everywhere.
     """
-    return f"{weeks} week" if weeks == 1 else f"{weeks} weeks"
+    return _("{n} week").format(n=weeks) if weeks == 1 else _("{n} weeks").format(n=weeks)
 
 
 def adjective(weeks: int) -> str:
@@ -73,7 +74,7 @@ def adjective(weeks: int) -> str:
 
     Horizon as an adjective, for the notes that say which horizon flags and rank come from ("flags: 4-week horizon").
     """
-    return f"{weeks}-week"
+    return ngettext("{n}-week", "{n}-week", weeks).format(n=weeks)  # French: "1 semaine", "4 semaines"
 
 
 def _int(value: Any, what: str) -> int:
@@ -151,7 +152,7 @@ def class_legend(cls: np.ndarray, t: np.ndarray, cuts_t: list[int] | None = None
         counts.append(int(sel.sum()))
         vals = t[sel & (t >= 0)]
         if not len(vals):
-            ranges.append("none")
+            ranges.append(_("none"))
             continue
         lo, hi = esc(risk_text(int(vals.min()), k, cuts_t)), esc(risk_text(int(vals.max()), k, cuts_t))
         ranges.append(range_text(lo, hi))
@@ -226,13 +227,12 @@ def control_html(hz: Horizons) -> str:
         f'aria-pressed="{"true" if h == hz.primary else "false"}">{label(h)}</button>'
         for k, h in enumerate(hz.weeks)
     )
-    title = (
-        f"Risk colours, popups, the priority table's risk and the legend for the chosen forecast horizon; "
-        f"flags, priority rank and change since the last run stay those of the {flags} horizon"
-    )
+    title = _("Risk colours, popups, the priority table's risk and the legend for the chosen forecast horizon; "
+              "flags, priority rank and change since the last run stay those of the {horizon} horizon").format(
+        horizon=flags)
     return (
-        f'<div id="ew-hz" class="ew-time ew-hz" role="group" aria-label="Forecast horizon shown" title="{title}">'
-        f'<span class="ew-hz-title">Horizon</span> {buttons} '
-        f'<span id="ew-hz-note" class="ew-hz-note">flags: {flags} horizon</span></div>'
+        f'<div id="ew-hz" class="ew-time ew-hz" role="group" aria-label="{_("Forecast horizon shown")}" '
+        f'title="{title}"><span class="ew-hz-title">{_("Horizon")}</span> {buttons} '
+        f'<span id="ew-hz-note" class="ew-hz-note">{_("flags: {horizon} horizon").format(horizon=flags)}</span></div>'
     )
 

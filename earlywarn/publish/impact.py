@@ -18,16 +18,17 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from earlywarn.i18n import N_, _, date_text, decimal, percent, signed_percent
 from earlywarn.publish.columns import esc_series
 from earlywarn.publish.safety import esc
 
 # Marker classes, in legend order: (colour, legend text). The measured change is in REPORTED attacks.
 EFFECT_CLASSES: tuple[tuple[str, str], ...] = (
-    ("#1a9850", "fewer reported attacks than comparable places (interval below 0)"),
-    ("#a6d96a", "fewer, but the interval includes 0 (could be chance)"),
-    ("#fdae61", "more, but the interval includes 0 (could be chance)"),
-    ("#d73027", "more reported attacks than comparable places (interval above 0)"),
-    ("#9e9e9e", "no estimate (too few attacks, or outside the data)"),
+    ("#1a9850", N_("fewer reported attacks than comparable places (interval below 0)")),
+    ("#a6d96a", N_("fewer, but the interval includes 0 (could be chance)")),
+    ("#fdae61", N_("more, but the interval includes 0 (could be chance)")),
+    ("#d73027", N_("more reported attacks than comparable places (interval above 0)")),
+    ("#9e9e9e", N_("no estimate (too few attacks, or outside the data)")),
 )
 MAX_ACTIONS_PER_PLACE = 20  # listed in one popup; the rest are counted
 
@@ -48,12 +49,12 @@ def _pct(v: np.ndarray) -> list[str]:
     """Signed whole percent with a real minus sign; empty when not a number."""
     out = []
     for x in np.asarray(v, dtype=float):
-        out.append("" if not np.isfinite(x) else f"{x:+.0%}".replace("-", "\u2212"))
+        out.append("" if not np.isfinite(x) else signed_percent(x).replace("-", "\u2212"))
     return out
 
 
 def _day(s: pd.Series) -> list[str]:
-    return pd.to_datetime(s, errors="coerce").dt.strftime("%Y-%m-%d").fillna("").astype(object).tolist()
+    return [date_text(d.date()) if pd.notna(d) else "" for d in pd.to_datetime(s, errors="coerce")]
 
 
 def impact_payload(estimate) -> dict[str, Any] | None:
@@ -107,15 +108,18 @@ def impact_payload(estimate) -> dict[str, Any] | None:
     earliest = _day(acts.get("start_earliest", pd.Series(pd.NaT, index=acts.index)))
     dates = []
     for s0, e0, x0 in zip(start, end, earliest, strict=True):
-        d = f"{s0} to {e0}" if e0 else s0
-        dates.append(f"{d} (began between {x0} and {s0})" if x0 and x0 != s0 else d)
-    level = f"{estimate.level:.0%}"
+        d = _("{start} to {end}").format(start=s0, end=e0) if e0 else s0
+        dates.append(d + " " + _("(began between {earliest} and {start})").format(earliest=x0, start=s0)
+                     if x0 and x0 != s0 else d)
+    level = percent(estimate.level * 100)
     ci_lo, ci_hi = _pct(lo), _pct(hi)
-    ci = [f"{level} interval {a} to {b}" if a and b else "" for a, b in zip(ci_lo, ci_hi, strict=True)]
+    ci = [_("{level} interval {low} to {high}").format(level=level, low=a, high=b) if a and b else ""
+          for a, b in zip(ci_lo, ci_hi, strict=True)]
     what = esc_series(acts["kind"].astype("string") + " " + acts["change"].astype("string"), n, 60)
     before = pd.to_numeric(acts.get("attacks_before"), errors="coerce").to_numpy(float)
     after = pd.to_numeric(acts.get("attacks_after"), errors="coerce").to_numpy(float)
-    att = [f"{b:,.0f} before, {a:,.0f} after" if np.isfinite(a) and np.isfinite(b) else ""
+    att = [_("{before} before, {after} after").format(before=decimal(b), after=decimal(a))
+           if np.isfinite(a) and np.isfinite(b) else ""
            for b, a in zip(before, after, strict=True)]
     names = acts["name"].astype("string").fillna("") if "name" in acts else pd.Series("", index=acts.index)
     reached = acts["names"].astype("string").fillna("").str.replace(";", "; ", regex=False) if "names" in acts \
@@ -139,8 +143,8 @@ def impact_payload(estimate) -> dict[str, Any] | None:
         "nloc": pd.to_numeric(acts["n_localities"], errors="coerce").fillna(0).astype(int).tolist(),
         "att": att, "note": esc_series(acts.get("note"), n, 240), "acls": cls.tolist(),
         "reached": esc_series(reached, n, 200),
-        "colors": [c for c, _ in EFFECT_CLASSES], "level": level, "source": esc(estimate.source, 200),
-        "caveat": esc(CAVEAT),
+        "colors": [c for c, _text in EFFECT_CLASSES], "level": level, "source": esc(estimate.source, 200),
+        "caveat": esc(_(CAVEAT)),
     }
 
 
@@ -148,12 +152,13 @@ def impact_legend_html(payload: dict[str, Any] | None) -> str:
     """The legend's lines for the actions layer (empty without one): one swatch per marker colour."""
     if payload is None:
         return ""
-    rows = ['<div class="ew-legend-title ew-legend-sub">Actions and their impact</div>',
-            '<div class="ew-note">change in <b>reported</b> attacks on civilians after each action, against '
-            "comparable places; not the same as the true effect (see the side panel)</div>"]
+    rows = [f'<div class="ew-legend-title ew-legend-sub">{_("Actions and their impact")}</div>',
+            '<div class="ew-note">' + _("change in <b>reported</b> attacks on civilians after each action, against "
+                                        "comparable places; not the same as the true effect (see the side panel)")
+            + "</div>"]
     for color, text in EFFECT_CLASSES:
         rows.append(f'<div><span class="ew-sym"><span class="ew-act-key" style="background:{color}"></span></span>'
-                    f"{text}</div>")
+                    f"{_(text)}</div>")
     return "".join(rows)
 
 
@@ -178,16 +183,19 @@ def impact_panel_html(estimate) -> str:
     """
     from earlywarn.actions import CAVEAT, summary_lines
 
-    head = '<section id="ew-impact"><h2>Actions and their impact</h2>'
+    head = f'<section id="ew-impact"><h2>{_("Actions and their impact")}</h2>'
     if estimate is None:
-        body = ('<p class="ew-note">No impact estimate yet: the nightly run estimates one when the mission lists '
-                "its <code>actions</code>; <code>earlywarn impact</code> writes one on demand.</p>")
+        body = ('<p class="ew-note">' + _("No impact estimate yet: the nightly run estimates one when the mission "
+                                          "lists its <code>actions</code>; <code>earlywarn impact</code> writes one "
+                                          "on demand.") + "</p>")
     else:
         lines = summary_lines(estimate.table, estimate.level) if "scope" in estimate.table else []
-        items = "".join(f"<li>{esc(x, 400)}</li>" for x in lines) or "<li>no action of any kind was estimated</li>"
-        body = (f'<p class="ew-note">Source: {esc(estimate.source, 200)}. Pooled by kind of action:</p>'
+        items = ("".join(f"<li>{esc(x, 400)}</li>" for x in lines)
+                 or f"<li>{_('no action of any kind was estimated')}</li>")
+        source = _("Source: {source}. Pooled by kind of action:").format(source=esc(estimate.source, 200))
+        body = (f'<p class="ew-note">{source}</p>'
                 f'<ul class="ew-impact-pooled">{items}</ul>')
-    return f'{head}{body}<p class="ew-note ew-impact-caveat">{esc(CAVEAT)}</p></section>'
+    return f'{head}{body}<p class="ew-note ew-impact-caveat">{esc(_(CAVEAT))}</p></section>'
 
 
 def impact_layer(table: pd.DataFrame, localities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

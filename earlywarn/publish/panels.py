@@ -8,14 +8,37 @@ before trusting a colour.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from earlywarn.i18n import N_, _, date_text, decimal, signed
+from earlywarn.numbers import not_available
 from earlywarn.publish.safety import esc
 from earlywarn.schema import RISK_CLASSES
+
+# The risk classes as people read them (the data keeps the English names of earlywarn.schema.RISK_CLASSES).
+CLASS_LABELS = {"low": N_("low"), "moderate": N_("moderate"), "high": N_("high"), "very high": N_("very high")}
+
+
+def class_label(risk_class: object) -> str:
+    """A risk class (name or index) in the language in force; ``no score`` for anything else.
+
+    >>> class_label("very high"), class_label(1), class_label(None)
+    ('very high', 'moderate', 'no score')
+    """
+    if isinstance(risk_class, int | np.integer) and 0 <= int(risk_class) < len(RISK_CLASSES):
+        risk_class = RISK_CLASSES[int(risk_class)]
+    name = str(risk_class).strip().lower() if isinstance(risk_class, str) else ""
+    return _(CLASS_LABELS[name]) if name in CLASS_LABELS else _("no score")
+
+
+def class_labels() -> list[str]:
+    """The four class names in the language in force, in :data:`RISK_CLASSES` order."""
+    return [class_label(c) for c in RISK_CLASSES]
 
 # ColorBrewer YlOrRd, 4 classes: sequential and marked colour-blind safe.
 CLASS_COLORS: tuple[str, ...] = ("#ffffb2", "#fecc5c", "#fd8d3c", "#e31a1c")
@@ -34,8 +57,8 @@ def _fmt_date(value: Any) -> str:
         return esc(value)
     if pd.isna(ts):
         return ""
-    text = ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.strftime("%Y-%m-%d %H:%M")
-    return text + (f" {esc(ts.tzname())}" if ts.tzinfo is not None and ts != ts.normalize() else "")
+    text = date_text(ts.to_pydatetime(), time=ts != ts.normalize())
+    return esc(text) + (f" {esc(ts.tzname())}" if ts.tzinfo is not None and ts != ts.normalize() else "")
 
 
 def _is_ok(status: Any) -> bool:
@@ -53,56 +76,62 @@ def header_html(header: dict[str, Any], horizon: str | None = None, scorer: str 
     parts = ['<header id="ew-header">']
     mission = esc(header.get("mission"))
     parts.append(
-        "<h1>Protection of civilians &middot; risk of violence against civilians"
+        "<h1>" + _("Protection of civilians &middot; risk of violence against civilians")
         + (f" &middot; {mission}" if mission else "")
         + "</h1>"
     )
     meta = [
-        ("Run date", _fmt_date(header.get("run_date"))),
-        ("Data as of", _fmt_date(header.get("as_of"))),
+        (_("Run date"), _fmt_date(header.get("run_date"))),
+        (_("Data as of"), _fmt_date(header.get("as_of"))),
         (
-            "Horizon",
+            _("Horizon"),
             f'<span class="ew-hz-name">{horizon}</span>'
             if horizon
-            else f"{esc(header.get('horizon_weeks'))} weeks"
+            else _("{n} weeks").format(n=esc(header.get("horizon_weeks")))
             if esc(header.get("horizon_weeks"))
             else "",
         ),
-        ("Model", esc(header.get("model_version"))),
-        ("Run", esc(header.get("run_id"))),
+        (_("Model"), esc(header.get("model_version"))),
+        (_("Run"), esc(header.get("run_id"))),
     ]
-    parts.append('<div class="ew-meta">' + " &middot; ".join(f"{k}: <b>{v}</b>" for k, v in meta if v) + "</div>")
+    sep = _(": ")
+    parts.append('<div class="ew-meta">' + " &middot; ".join(f"{k}{sep}<b>{v}</b>" for k, v in meta if v) + "</div>")
     if horizon:
         parts.append(
-            f'<div class="ew-scorer"{"" if scorer else " hidden"}>Published score, '
-            f'<span class="ew-hz-name">{horizon}</span>: <span id="ew-scorer">{scorer}</span></div>'
+            f'<div class="ew-scorer"{"" if scorer else " hidden"}>{_("Published score")}, '
+            f'<span class="ew-hz-name">{horizon}</span>{sep}<span id="ew-scorer">{scorer}</span></div>'
         )
     elif esc(header.get("scorer")):
-        parts.append(f'<div class="ew-scorer">Published score: {esc(header.get("scorer"), 300)}</div>')
+        parts.append(f'<div class="ew-scorer">{_("Published score")}{sep}{esc(header.get("scorer"), 300)}</div>')
     if stale:
         items = "; ".join(
-            f"{esc(f.get('source'))} ({esc(f.get('status') or 'status unknown')}"
-            + (f", latest {_fmt_date(f.get('latest_date'))}" if _fmt_date(f.get("latest_date")) else "")
+            f"{esc(f.get('source'))} ({esc(status_label(f.get('status')))}"
+            + (", " + _("latest {date}").format(date=_fmt_date(f.get("latest_date")))
+               if _fmt_date(f.get("latest_date")) else "")
             + ")"
             for f in stale
         )
         parts.append(
-            f'<div class="ew-stale-banner" role="alert">&#9888; STALE DATA &mdash; {len(stale)} source(s) '
-            f"not current, read the affected layers with caution: {items}</div>"
+            '<div class="ew-stale-banner" role="alert">&#9888; '
+            + _("STALE DATA &mdash; {n} source(s) not current, read the affected layers with caution: {items}").format(
+                n=len(stale), items=items)
+            + "</div>"
         )
     if freshness:
         chips = []
         for f in freshness:
             ok = _is_ok(f.get("status"))
             rows = f.get("rows")
-            rows_txt = f", {int(rows):,} rows" if isinstance(rows, int | float | np.integer) and rows == rows else ""
-            label = "ok" if ok else esc(f.get("status") or "status unknown")
+            rows_txt = (", " + _("{n} rows").format(n=decimal(rows))
+                        if isinstance(rows, int | float | np.integer) and rows == rows else "")
+            label = esc(status_label(f.get("status")))
+            latest = _("latest {date}").format(date=_fmt_date(f.get("latest_date")) or not_available())
             chips.append(
                 f'<li class="{"ew-ok" if ok else "ew-stale"}">{"&#10003;" if ok else "&#9888;"} '
-                f"{esc(f.get('source'))}: latest {_fmt_date(f.get('latest_date')) or 'n/a'}{rows_txt} "
+                f"{esc(f.get('source'))}{sep}{latest}{rows_txt} "
                 f"&middot; {label}</li>"
             )
-        parts.append('<ul class="ew-fresh" aria-label="Data freshness">' + "".join(chips) + "</ul>")
+        parts.append(f'<ul class="ew-fresh" aria-label="{_("Data freshness")}">' + "".join(chips) + "</ul>")
     caveat = esc(header.get("caveat"))
     if caveat:
         parts.append(f'<p class="ew-caveat">{caveat}</p>')
@@ -113,12 +142,37 @@ def header_html(header: dict[str, Any], horizon: str | None = None, scorer: str 
     return "\n".join(parts)
 
 
-# What the priority rank stands on, for the table's note (``basis`` of :func:`priority_html`).
+# Feed statuses the run writes (earlywarn.pipeline.freshness, earlywarn.brief.data.feed_status), as people read
+# them; "stale since <date>" too. Any other status is shown as it is.
+STATUS_LABELS = {"ok": N_("ok"), "stale": N_("stale"), "failed": N_("failed"), "failed: no data": N_("failed: no data"),
+                 "missing": N_("missing"), "empty": N_("empty"), "status unknown": N_("status unknown"),
+                 "unknown": N_("unknown")}
+_STALE_SINCE = re.compile(r"stale since (\S+)", re.IGNORECASE)
+
+
+def status_label(status: object) -> str:
+    """A feed's status in the language in force (``status unknown`` when it has none).
+
+    >>> status_label("stale since 2026-03-01"), status_label(None), status_label("odd")
+    ('stale since 2026-03-01', 'status unknown', 'odd')
+    """
+    s = str(status or "").strip() or "status unknown"
+    if (m := _STALE_SINCE.fullmatch(s)) is not None:
+        return _("stale since {date}").format(date=date_text(m.group(1)))
+    return _(STATUS_LABELS[s.lower()]) if s.lower() in STATUS_LABELS else s
+
+
+# What the priority rank stands on, for the table's note (``basis`` of :func:`priority_html`); translated where shown.
 PRIORITY_BASIS = {
-    "population": "expected civilians at risk (risk &times; population), then risk",
-    "estimate": "expected civilians at risk (risk &times; population estimated from the gazetteer), then risk",
-    "risk": "risk alone: no population layer, so expected civilians at risk is n/a",
+    "population": N_("expected civilians at risk (risk &times; population), then risk"),
+    "estimate": N_("expected civilians at risk (risk &times; population estimated from the gazetteer), then risk"),
+    "risk": N_("risk alone: no population layer, so expected civilians at risk is n/a"),
 }
+
+
+def priority_basis(basis: str) -> str:
+    """:data:`PRIORITY_BASIS` of ``basis``, in the language in force."""
+    return _(PRIORITY_BASIS[basis])
 
 
 def priority_html(table: pd.DataFrame, horizon: str | None = None, basis: str | None = None) -> str:
@@ -152,30 +206,33 @@ def priority_html(table: pd.DataFrame, horizon: str | None = None, basis: str | 
                                                                           kind="stable")
         extra = [i for i in [*by_risk.index[:PRIORITY_ROWS], *by_team.index[:PRIORITY_ROWS]] if i not in rows_idx]
         rows_idx += list(dict.fromkeys(extra))
-    ranked_on = f" (ranked on the {horizon} horizon; risk and drivers follow the horizon shown)" if horizon else ""
-    by = f' <span id="ew-prio-basis">Ranked by {PRIORITY_BASIS[basis]}.</span>' if basis in PRIORITY_BASIS else ""
+    ranked_on = (" " + _("(ranked on the {horizon} horizon; risk and drivers follow the horizon shown)").format(
+        horizon=horizon) if horizon else "")
+    by = (f' <span id="ew-prio-basis">{_("Ranked by {basis}.").format(basis=priority_basis(basis))}</span>'
+          if basis in PRIORITY_BASIS else "")
     sort = (
-        '<p class="ew-note"><label for="ew-prio-sort">Sort by</label> <select id="ew-prio-sort">'
-        '<option value="rank" selected>priority rank</option><option value="risk">model risk</option>'
-        '<option value="team">team level</option></select> '
-        '<span class="ew-badge ew-badge-dis">&ne; DISAGREE</span>: the joint team\'s level and the model\'s class '
-        "are two classes apart or more.</p>"
+        f'<p class="ew-note"><label for="ew-prio-sort">{_("Sort by")}</label> <select id="ew-prio-sort">'
+        f'<option value="rank" selected>{_("priority rank")}</option><option value="risk">{_("model risk")}</option>'
+        f'<option value="team">{_("team level")}</option></select> '
+        f'<span class="ew-badge ew-badge-dis">&ne; {_("DISAGREE")}</span>{_(": ")}'
+        + _("the joint team's level and the model's class are two classes apart or more.") + "</p>"
         if team else ""
     )
     head = (
-        "<h2>Priority localities" + (" (by risk alone)" if basis == "risk" else "") + "</h2>"
-        f'<p class="ew-note">Top {PRIORITY_ROWS} by priority rank{ranked_on}.{by} Click a row to zoom to it.</p>'
+        "<h2>" + _("Priority localities") + (" " + _("(by risk alone)") if basis == "risk" else "") + "</h2>"
+        f'<p class="ew-note">{_("Top {n} by priority rank").format(n=PRIORITY_ROWS)}{ranked_on}.{by} '
+        f'{_("Click a row to zoom to it.")}</p>'
         + sort
     )
     if not rows_idx:
-        return head + '<p class="ew-note">No locality has a priority rank in this run.</p>'
+        return head + f'<p class="ew-note">{_("No locality has a priority rank in this run.")}</p>'
     rows = []
     for n, row in enumerate(rows_idx):
         r = table.loc[row]
         k = int(r["cls"])
-        label = RISK_CLASSES[k] if k >= 0 else "no score"
-        flags = ('<span class="ew-badge ew-badge-fd">FD</span> ' if r["fd"] else "") + (
-            '<span class="ew-badge ew-badge-ha">HA</span>' if r["ha"] else ""
+        label = class_label(k if k >= 0 else None)
+        flags = (f'<span class="ew-badge ew-badge-fd">{_("FD")}</span> ' if r["fd"] else "") + (
+            f'<span class="ew-badge ew-badge-ha">{_("HA")}</span>' if r["ha"] else ""
         )
         why = "; ".join(d for d in r["drv"] if d)
         idx = int(r["idx"])
@@ -205,8 +262,9 @@ def priority_html(table: pd.DataFrame, horizon: str | None = None, basis: str | 
         )
     return (
         head
-        + '<table class="ew-table" id="ew-priority"><thead><tr><th>#</th><th>Locality / why</th>'
-        + "<th>Risk</th>" + ("<th>Team</th>" if team else "") + "<th>&Delta;</th><th>Flags</th></tr></thead><tbody>"
+        + f'<table class="ew-table" id="ew-priority"><thead><tr><th>#</th><th>{_("Locality / why")}</th>'
+        + f"<th>{_('Risk')}</th>" + (f"<th>{_('Team')}</th>" if team else "")
+        + f"<th>&Delta;</th><th>{_('Flags')}</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
     )
@@ -223,10 +281,10 @@ def team_cell(level: int, disagree: bool) -> str:
     '<span class="ew-note">none</span>'
     """
     if level < 0:
-        return '<span class="ew-note">none</span>'
-    badge = (' <span class="ew-badge ew-badge-dis" title="the team and the model are two classes apart or more">'
-             "&ne; DISAGREE</span>" if disagree else "")
-    return f'<span class="ew-chip ew-c{level}">{RISK_CLASSES[level]}</span>{badge}'
+        return f'<span class="ew-note">{_("none")}</span>'
+    title = _("the team and the model are two classes apart or more")
+    badge = f' <span class="ew-badge ew-badge-dis" title="{title}">&ne; {_("DISAGREE")}</span>' if disagree else ""
+    return f'<span class="ew-chip ew-c{level}">{class_label(level)}</span>{badge}'
 
 
 def indicators_html(indicators: pd.DataFrame | None) -> str:
@@ -239,27 +297,53 @@ def indicators_html(indicators: pd.DataFrame | None) -> str:
         d = r._asdict()
         status = str(d.get("status") or "").strip().lower()
         status_html = (
-            f'<span class="ew-status ew-status-{status}">{status.upper()}</span>'
+            f'<span class="ew-status ew-status-{status}">{rag_label(status).upper()}</span>'
             if status in ("green", "amber", "red")
-            else esc(d.get("status"))
+            else esc(status_label(d.get("status")) if status else "")
         )
         rows.append(
-            f"<tr><td>{esc(d.get('name'))}</td><td>{_fmt_num(d.get('value'))} {esc(d.get('unit'))}</td>"
+            f"<tr><td>{esc(indicator_label(d.get('name')))}</td>"
+            f"<td>{_fmt_num(d.get('value'))} {esc(indicator_label(d.get('unit')))}</td>"
             f"<td>{status_html}</td><td>{_fmt_change(d.get('change'))}</td></tr>"
         )
     return (
-        '<h2>Indicators</h2><table class="ew-table" id="ew-indicators"><thead><tr><th>Indicator</th>'
-        "<th>Value</th><th>Status</th><th>Change</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        f'<h2>{_("Indicators")}</h2><table class="ew-table" id="ew-indicators"><thead><tr><th>{_("Indicator")}</th>'
+        f"<th>{_('Value')}</th><th>{_('Status')}</th><th>{_('Change')}</th></tr></thead><tbody>"
+        + "".join(rows) + "</tbody></table>"
     )
+
+
+RAG_LABELS = {"green": N_("green"), "amber": N_("amber"), "red": N_("red")}
+
+
+def indicator_label(text: object) -> str:
+    """An indicator's name or unit as shown: the built-in ones (``earlywarn.config`` defaults, the units of
+    ``earlywarn.decide.indicators``) in the language in force, a mission's own as the mission wrote it.
+
+    A per-sector name (``<name> - <sector>``) keeps its sector as written.
+
+    >>> from earlywarn import i18n
+    >>> with i18n.language("fr"):
+    ...     indicator_label("IDP growth since last round (%) - Sector East"), indicator_label("My own")
+    ('Croissance des déplacés depuis le dernier cycle (%) - Sector East', 'My own')
+    """
+    name = "" if text is None or (isinstance(text, float) and text != text) else str(text)
+    base, sep, rest = name.partition(" - ")
+    return _(base) + sep + rest if base else name
+
+
+def rag_label(status: str) -> str:
+    """An indicator's traffic-light status word (green, amber, red) in the language in force."""
+    return _(RAG_LABELS[status]) if status in RAG_LABELS else status
 
 
 def _fmt_num(value: Any) -> str:
     if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, int | float | np.integer | np.floating):
         if value != value:
-            return "n/a"
-        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+            return not_available()
+        return decimal(value, 0) if float(value).is_integer() else decimal(value, 2)
     return esc(value)
 
 
@@ -268,7 +352,7 @@ def _fmt_change(value: Any) -> str:
         if value != value:
             return ""
         arrow = "&#9650;" if value > 0 else "&#9660;" if value < 0 else "&#9679;"
-        return f"{arrow} {value:+,.2f}".replace("-", "&minus;")
+        return f"{arrow} {signed(value, 2)}".replace("-", "&minus;")
     return esc(value)
 
 
@@ -294,60 +378,64 @@ def legend_html(
     horizon shown, and the scheme, every class range and the no-score line are
     there (empty or hidden when they have nothing) for the horizon switch to rewrite.
     """
-    title = "Risk of violence against civilians"
+    title = _("Risk of violence against civilians")
     if horizon:
         title += f' &middot; <span class="ew-hz-name">{horizon}</span>'
     rows = [f'<div class="ew-legend-title">{title}</div>']
     if scheme or horizon:
         rows.append(f'<div class="ew-note ew-scheme"{"" if scheme else " hidden"}>{scheme}</div>')
-    for k, name in enumerate(RISK_CLASSES):
+    for k, name in enumerate(class_labels()):
         # Range and count are spans the map's time control rewrites for an earlier run.
         rng = f' (<span class="ew-cls-r" data-k="{k}">{class_ranges[k]}</span>)' if class_ranges[k] or horizon else ""
         rows.append(
             f'<div><span class="ew-sw" style="background:{CLASS_COLORS[k]}"></span>{name}{rng} '
-            f'&middot; <span class="ew-cls-n" data-k="{k}">{counts[k]:,}</span></div>'
+            f'&middot; <span class="ew-cls-n" data-k="{k}">{decimal(counts[k])}</span></div>'
         )
+    no_score = _("no score")
     if horizon:
         none = counts[len(RISK_CLASSES)]
         rows.append(
             f'<div id="ew-cls-na-row"{"" if none else " hidden"}><span class="ew-sw" '
-            f'style="background:{NO_DATA_COLOR}"></span>no score &middot; <span id="ew-cls-na">{none:,}</span></div>'
+            f'style="background:{NO_DATA_COLOR}"></span>{no_score} &middot; '
+            f'<span id="ew-cls-na">{decimal(none)}</span></div>'
         )
     elif counts[len(RISK_CLASSES)]:
         rows.append(
-            f'<div><span class="ew-sw" style="background:{NO_DATA_COLOR}"></span>no score '
-            f"&middot; {counts[len(RISK_CLASSES)]:,}</div>"
+            f'<div><span class="ew-sw" style="background:{NO_DATA_COLOR}"></span>{no_score} '
+            f"&middot; {decimal(counts[len(RISK_CLASSES)])}</div>"
         )
-    rows.append('<div><span class="ew-outline-fd"></span>forward deployment flag (FD)</div>')
-    rows.append('<div><span class="ew-outline-ha"></span>humanitarian access flag (HA)</div>')
+    rows.append(f'<div><span class="ew-outline-fd"></span>{_("forward deployment flag (FD)")}</div>')
+    rows.append(f'<div><span class="ew-outline-ha"></span>{_("humanitarian access flag (HA)")}</div>')
     if flag_zoom > 0:
-        rows.append(f'<div class="ew-note">FD/HA badges show from zoom {flag_zoom:.0f}; outlines always.</div>')
+        rows.append('<div class="ew-note">'
+                    + _("FD/HA badges show from zoom {zoom}; outlines always.").format(zoom=f"{flag_zoom:.0f}")
+                    + "</div>")
     if layers.get("bases"):
         rows.append(
             '<div><span class="ew-sym"><span class="ew-dot" style="background:#111;border-radius:0">'
-            "</span></span>base, dashed ring = patrol radius</div>"
+            f"</span></span>{_('base, dashed ring = patrol radius')}</div>"
         )
     if layers.get("idp"):
         rows.append(
             '<div><span class="ew-sym"><span class="ew-dot" style="background:#35978f"></span></span>'
-            "IDP site (size = people)</div>"
+            f"{_('IDP site (size = people)')}</div>"
         )
     if layers.get("incidents"):
         rows.append(
             '<div><span class="ew-sym"><span class="ew-dot" style="background:#1a1a1a"></span></span>'
-            "incident targeting civilians; grey = other</div>"
+            f"{_('incident targeting civilians; grey = other')}</div>"
         )
     if layers.get("team"):
         rows.append(
-            '<div><span class="ew-sym"><span class="ew-team ew-c2">T</span></span>joint team\'s assessment in '
-            "force (colour = its level)</div>"
+            f'<div><span class="ew-sym"><span class="ew-team ew-c2">{_("T")}</span></span>'
+            + _("joint team's assessment in force (colour = its level)") + "</div>"
             '<div><span class="ew-sym"><span class="ew-team ew-team-dis ew-c0">&ne;</span></span>'
-            "<b>DISAGREE</b>: team and model two classes apart or more</div>"
+            f"<b>{_('DISAGREE')}</b>{_(': ')}" + _("team and model two classes apart or more") + "</div>"
         )
     if extra:
         rows.append(extra)
     if context:
-        rows.append('<div class="ew-legend-title ew-legend-sub">Context</div>')
+        rows.append(f'<div class="ew-legend-title ew-legend-sub">{_("Context")}</div>')
         rows += [_context_row(kind, label, color) for kind, label, color in context]
     return '<div id="ew-legend-holder" hidden><div id="ew-legend">' + "".join(rows) + "</div></div>"
 
@@ -358,7 +446,7 @@ def _context_row(kind: str, label: str, color: str) -> str:
         return f'<div class="ew-note">{label}</div>'
     if kind == "town":
         sym = '<span class="ew-sym"><span class="ew-dot ew-town-dot"></span></span>'
-        return f"<div>{sym}{label} (more towns and names as you zoom in)</div>"
+        return f"<div>{sym}{label} {_('(more towns and names as you zoom in)')}</div>"
     if kind == "point":
         sym = f'<span class="ew-sym"><span class="ew-dot" style="background:{color}"></span></span>'
     elif kind == "polygon":
@@ -380,10 +468,10 @@ def search_html(names: pd.Series) -> str:
     unique = pd.unique(names[names.astype(bool)])
     options = "".join(f'<option value="{n}"></option>' for n in unique)
     return (
-        "<h2>Find a locality</h2>"
+        f"<h2>{_('Find a locality')}</h2>"
         '<form id="ew-search-form" role="search" autocomplete="off">'
-        '<input id="ew-search" type="search" list="ew-names" placeholder="Name, town or p-code" '
-        'aria-label="Search locality by name, town inside it, or p-code">'
-        '<button type="submit">Go</button></form><div id="ew-search-status" role="status"></div>'
+        f'<input id="ew-search" type="search" list="ew-names" placeholder="{_("Name, town or p-code")}" '
+        f'aria-label="{_("Search locality by name, town inside it, or p-code")}">'
+        f'<button type="submit">{_("Go")}</button></form><div id="ew-search-status" role="status"></div>'
         f'<datalist id="ew-names">{options}</datalist>'
     )

@@ -29,12 +29,13 @@ import shapely
 from branca.element import Element, Figure, MacroElement
 from folium.map import Layer
 
+from earlywarn import i18n
+from earlywarn.i18n import N_, _, decimal
 from earlywarn.numbers import count_text, cut_tenths, range_text, risk_text_tenths, risk_texts, tenths
 from earlywarn.publish import panels
-from earlywarn.publish.assets import inline_head
+from earlywarn.publish.assets import inline_head, js_messages
 from earlywarn.publish.columns import col as _col
-from earlywarn.publish.columns import esc_series, population_basis, population_estimated
-from earlywarn.publish.columns import fmt as _fmt
+from earlywarn.publish.columns import esc_series, fmt_decimal, population_basis, population_estimated
 from earlywarn.publish.columns import num as _num
 from earlywarn.publish.context import DEFAULT_BUDGET_BYTES, LAYER_COLORS, ContextFit, MapContext, prepare_context
 from earlywarn.publish.geometry import encode_polygons
@@ -71,17 +72,17 @@ def _change_texts(change: np.ndarray) -> tuple[list[str], list[str]]:
     """Risk change in percentage points, long (popup) and short (table) forms."""
     pts = change * 100
     up, down = pts >= 0.05, pts <= -0.05
-    mag = _fmt(np.abs(pts), "{:.1f}")
+    mag = [decimal(v, 1) if np.isfinite(v) else "" for v in np.abs(pts).tolist()]
     long = np.where(
         np.isnan(pts),
-        "n/a (no previous run)",
+        _("n/a (no previous run)"),
         np.where(up, "&#9650; +", np.where(down, "&#9660; &minus;", "&#9679; ")).astype(object)
         + np.array(mag, dtype=object)
-        + " pts",
+        + " " + _("pts"),
     )
     short = np.where(
         np.isnan(pts),
-        "new",
+        _("new"),
         np.where(up, "&#9650;+", np.where(down, "&#9660;&minus;", "&#9679;")).astype(object)
         + np.array(mag, dtype=object),
     )
@@ -138,7 +139,7 @@ def locality_display(localities: gpd.GeoDataFrame, cutoffs: tuple[float, float, 
             "popest": population_estimated(df),
             "ear": [count_text(v) for v in _num(df, "expected_at_risk").tolist()],
             "idp": [count_text(v) for v in _num(df, "idp_individuals").tolist()],
-            "km": _fmt(_num(df, "km_to_nearest_base"), "{:,.1f}"),
+            "km": fmt_decimal(_num(df, "km_to_nearest_base"), 1),
             "cov": cov_vals,
             "rank": rank_vals,
         }
@@ -243,6 +244,22 @@ class _EwLayer(Layer):
         self.get_root().script.add_child(_Raw(script), name=name)
 
 
+class _Language(MacroElement):
+    """The page's texts and number format in the language in force (``EW.T``, ``EW.dec``, ``EW.pct``).
+
+    Added to the map before any layer, so its statement comes first in the
+    map's script, before a layer draws a label; inside that script rather than
+    in a block of its own, so the page keeps exactly its three script blocks.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "EwLanguage"
+
+    def render(self, **kwargs: Any) -> None:
+        self.get_root().script.add_child(_Raw(_page_language()), name=self.get_name())
+
+
 class _Finish(MacroElement):
     def __init__(self) -> None:
         super().__init__()
@@ -268,7 +285,8 @@ def _incident_payload(incidents: pd.DataFrame) -> dict[str, Any]:
     fat = _num(df, "fatalities")
     payload: dict[str, Any] = _latlon(df)
     kind = _col(df, "kind")
-    payload["kind"] = esc_series(kind.astype("string").str.replace("_", " ") if kind is not None else None, n)
+    payload["kind"] = esc_series(kind.astype("string").map(kind_label, na_action="ignore")
+                                 if kind is not None else None, n)
     payload["civ"] = (
         kind.astype("string").isin(CIVILIAN_KINDS).fillna(False).to_numpy(dtype=bool).astype(int).tolist()
         if kind is not None
@@ -276,16 +294,16 @@ def _incident_payload(incidents: pd.DataFrame) -> dict[str, Any]:
     )
     dates = _col(df, "date_start")
     payload["date"] = (
-        pd.to_datetime(dates, errors="coerce").dt.strftime("%Y-%m-%d").fillna("").astype(object).tolist()
+        [i18n.date_text(d.date()) if pd.notna(d) else "" for d in pd.to_datetime(dates, errors="coerce")]
         if dates is not None
         else [""] * n
     )
-    payload["fat"] = _fmt(fat, "{:,.0f}")
+    payload["fat"] = fmt_decimal(fat)
     payload["loc"] = esc_series(_col(df, "location"), n)
     size = fat
     if "count" in df.columns:
         count = _num(df, "count")
-        payload["count"] = _fmt(count, "{:,.0f}")
+        payload["count"] = fmt_decimal(count)
         size = np.fmax(count, np.nan_to_num(fat))
     if "notes" in df.columns:
         payload["notes"] = esc_series(df["notes"], n, NOTE_CHARS)
@@ -312,7 +330,7 @@ def _idp_payload(sites: pd.DataFrame) -> dict[str, Any]:
     top = float(idp.max()) if n and idp.max() > 0 else 1.0
     payload: dict[str, Any] = _latlon(df)
     payload["name"] = esc_series(_col(df, "site_name"), n)
-    payload["n"] = _fmt(np.where(idp > 0, idp, np.nan), "{:,.0f}")
+    payload["n"] = fmt_decimal(np.where(idp > 0, idp, np.nan))
     payload["r"] = np.round(3 + 11 * np.sqrt(idp / top), 1).tolist()
     return payload
 
@@ -368,6 +386,7 @@ def _tile_prefix(tile_url: str) -> str:
     return tile_url.split("{", 1)[0]
 
 
+@i18n.speaks
 def render_map(
     localities: gpd.GeoDataFrame,
     *,
@@ -438,6 +457,10 @@ def render_map(
         actions stood, coloured by the measured change in reported attacks,
         with the caveat in every popup and a side-panel section
         (:mod:`earlywarn.publish.impact`).
+    language : {"en", "fr"}, optional
+        The language of every word and number on the page (:mod:`earlywarn.i18n`;
+        default: the language in force). Data (names, notes) is never translated;
+        the ``header`` texts are taken as given, so build them in the same language.
 
     Returns
     -------
@@ -505,7 +528,7 @@ def render_map(
                | {"tm": disp["cls"].astype(int).tolist()} if "team_level" in locs else {}),
         },
         "flags": [[int(i), float(a), float(b)] for i, a, b in flags.tolist()],
-        "classes": list(panels.RISK_CLASSES),
+        "classes": panels.class_labels(),
         "colors": list(panels.CLASS_COLORS),
         "noData": panels.NO_DATA_COLOR,
         "fdColor": panels.FD_COLOR,
@@ -518,7 +541,7 @@ def render_map(
     hz_payload = horizon_payload(locs, hz, header, cuts_by_h) if hz is not None else None
     if hz_payload is not None:
         loc_payload["hz"] = hz_payload
-    as_of = str(header.get("as_of") or "this run")
+    as_of = str(header.get("as_of") or _("this run"))
     hist = history_payload(locs, history, as_of) if history is not None else None
     if hist is not None:
         loc_payload["hist"] = hist
@@ -542,32 +565,36 @@ def render_map(
     allow: list[str] = []
     if tile_url:
         allow.append(_tile_prefix(tile_url))
-        folium.TileLayer(tiles=tile_url, attr="Basemap tiles", name="Basemap", control=False).add_to(m)
+        folium.TileLayer(tiles=tile_url, attr=_("Basemap tiles"), name=_("Basemap"), control=False).add_to(m)
 
+    def named(label: str, n: int) -> str:
+        return f"{label} ({decimal(n)})"
+
+    _Language().add_to(m)
     n_loc = int(geom_ok.sum())
-    _EwLayer(f"Risk by locality ({n_loc:,})", "localityLayer", script_json(loc_payload)).add_to(m)
-    _EwLayer(f"Forward-deployment flags ({int(disp['fd'].sum()):,})", "flagLayer", script_json("fd")).add_to(m)
-    _EwLayer(f"Humanitarian-access flags ({int(disp['ha'].sum()):,})", "flagLayer", script_json("ha")).add_to(m)
+    _EwLayer(named(_("Risk by locality"), n_loc), "localityLayer", script_json(loc_payload)).add_to(m)
+    _EwLayer(named(_("Forward-deployment flags"), int(disp["fd"].sum())), "flagLayer", script_json("fd")).add_to(m)
+    _EwLayer(named(_("Humanitarian-access flags"), int(disp["ha"].sum())), "flagLayer", script_json("ha")).add_to(m)
     has = {"incidents": incidents is not None, "bases": bases is not None, "idp": idp_sites is not None}
     if idp_sites is not None:
         p = _idp_payload(idp_sites)
-        _EwLayer(f"IDP sites ({len(p['lat']):,})", "idpLayer", script_json(p)).add_to(m)
+        _EwLayer(named(_("IDP sites"), len(p["lat"])), "idpLayer", script_json(p)).add_to(m)
     if bases is not None:
         p = _base_payload(bases)
-        _EwLayer(f"Bases and patrol radii ({len(p['lat']):,})", "baseLayer", script_json(p)).add_to(m)
+        _EwLayer(named(_("Bases and patrol radii"), len(p["lat"])), "baseLayer", script_json(p)).add_to(m)
     if incidents is not None:
         p = _incident_payload(incidents)
-        _EwLayer(f"Incidents, clustered ({len(p['lat']):,})", "incidentLayer", script_json(p)).add_to(m)
+        _EwLayer(named(_("Incidents, clustered"), len(p["lat"])), "incidentLayer", script_json(p)).add_to(m)
     team = _team_payload(locs, disp) if "team_level" in locs else None
     if team is not None:
         n_dis = sum(team["dis"])
-        _EwLayer(f"Team assessments ({len(team['i']):,}; {n_dis:,} disagree)", "teamLayer",
-                 script_json(team)).add_to(m)
+        _EwLayer(_("Team assessments ({n}; {k} disagree)").format(n=decimal(len(team["i"])), k=decimal(n_dis)),
+                 "teamLayer", script_json(team)).add_to(m)
     has["team"] = "team_level" in locs
     impact_data = impact_payload(impact) if impact is not None else None
     if impact_data is not None:
         n_act = sum(len(a) for a in impact_data["acts"])
-        _EwLayer(f"Actions and their impact ({n_act:,})", "impactLayer", script_json(impact_data)).add_to(m)
+        _EwLayer(named(_("Actions and their impact"), n_act), "impactLayer", script_json(impact_data)).add_to(m)
     fit = None
     if context is not None:
         box = (bounds[0][1], bounds[0][0], bounds[1][1], bounds[1][0])
@@ -578,7 +605,7 @@ def render_map(
     _Finish().add_to(m)
 
     fig = m.get_root()
-    fig.title = esc(f"POC risk map {header.get('mission') or ''} {header.get('as_of') or ''}".strip())
+    fig.title = esc(f"{_('POC risk map')} {header.get('mission') or ''} {header.get('as_of') or ''}".strip())
     fig.header.add_child(_Raw(inline_head()), name="ew_assets")
     if hz_payload is None:
         ranges, counts = _class_ranges(disp, primary_cuts)
@@ -607,9 +634,15 @@ def render_map(
                                 extra=impact_legend_html(impact_data))
     fig.html.add_child(_Raw(legend), name="ew_legend")
     _renumber(fig)
-    document = fig.render()
+    document = fig.render().replace("<html>", f'<html lang="{i18n.current()}">', 1)
     assert_offline(document, allow=allow)
     return document
+
+
+def _page_language() -> str:
+    """The script giving ``ewmap.js`` its texts and number format in the language in force (``EW.tr``, fmtRisk)."""
+    lang = {"T": js_messages(), "lang": i18n.current(), "dec": i18n.decimal_sign(), "pct": i18n.percent_suffix()}
+    return f"Object.assign(EW, {script_json(lang)});\n"
 
 
 def _primary_weeks(header: dict[str, Any]) -> int | None:
@@ -631,10 +664,23 @@ def _cutoffs_by_horizon(cutoffs: Any, header: dict[str, Any]) -> dict[int, tuple
 
 # Context parts in drawing order: key in ContextFit.payloads, control label, style (ewmap.js), legend text.
 _CONTEXT_PARTS = (
-    ("borders", "Country borders", "border", "country border"),
-    ("area", "Mission area", "area", "mission area outline"),
-    ("rivers", "Rivers", "river", "river (name on hover)"),
+    ("borders", N_("Country borders"), "border", N_("country border")),
+    ("area", N_("Mission area"), "area", N_("mission area outline")),
+    ("rivers", N_("Rivers"), "river", N_("river (name on hover)")),
 )
+
+# Incident kinds (earlywarn.schema) as the map's popups name them; a kind not listed shows as it is, "_" as " ".
+KIND_LABELS = {
+    "clash": N_("clash"), "violence_against_civilians": N_("violence against civilians"),
+    "remote_violence": N_("remote violence"), "abduction": N_("abduction"), "sexual_violence": N_("sexual violence"),
+    "aid_worker_attack": N_("aid worker attack"), "access_denial": N_("access denial"), "riot": N_("riot"),
+    "protest": N_("protest"), "strategic": N_("strategic"), "other": N_("other"),
+}
+
+
+def kind_label(kind: str) -> str:
+    """An incident kind as people read it, in the language in force."""
+    return _(KIND_LABELS[kind]) if kind in KIND_LABELS else str(kind).replace("_", " ")
 
 
 def _count(payload: dict[str, Any]) -> int:
@@ -644,17 +690,17 @@ def _count(payload: dict[str, Any]) -> int:
 def _context_layers(context: MapContext, fit: ContextFit) -> list[tuple[str, str, dict[str, Any]]]:
     """(layer-control name, EW function, payload) for each context part that has data."""
     out: list[tuple[str, str, dict[str, Any]]] = []
-    for key, label, style, _ in _CONTEXT_PARTS:
+    for key, label, style, _text in _CONTEXT_PARTS:
         if key in fit.payloads:
-            name = f"{label} ({_count(fit.payloads[key]):,})" if key == "rivers" else label
+            name = f"{_(label)} ({decimal(_count(fit.payloads[key]))})" if key == "rivers" else _(label)
             out.append((name, "contextLines", {**fit.payloads[key], "style": style}))
     for k, ly in enumerate(context.layers):
         if (payload := fit.payloads.get(f"layer{k}")) is not None:
             fn = "contextPoints" if payload["style"] == "point" else "contextLines"
             color = LAYER_COLORS[k % len(LAYER_COLORS)]
-            out.append((f"{esc(ly.name, 60)} ({_count(payload):,})", fn, {**payload, "color": color}))
+            out.append((f"{esc(ly.name, 60)} ({decimal(_count(payload))})", fn, {**payload, "color": color}))
     if "towns" in fit.payloads:
-        out.append((f"Towns ({_count(fit.payloads['towns']):,})", "townLayer", fit.payloads["towns"]))
+        out.append((f"{_('Towns')} ({decimal(_count(fit.payloads['towns']))})", "townLayer", fit.payloads["towns"]))
     return out
 
 
@@ -662,14 +708,15 @@ def _context_legend(context: MapContext | None, fit: ContextFit | None) -> list[
     """Legend rows (kind, escaped label, colour) for the context layers drawn."""
     if context is None or fit is None:
         return []
-    rows = [(style, text, "") for key, _, style, text in _CONTEXT_PARTS if key in fit.payloads]
+    rows = [(style, _(text), "") for key, _label, style, text in _CONTEXT_PARTS if key in fit.payloads]
     for k, ly in enumerate(context.layers):
         if (payload := fit.payloads.get(f"layer{k}")) is not None:
             rows.append((payload["style"], esc(ly.name, 60), LAYER_COLORS[k % len(LAYER_COLORS)]))
     if "towns" in fit.payloads:
-        rows.append(("town", "town", ""))
+        rows.append(("town", _("town"), ""))
     if fit.dropped_points.get("towns"):
-        rows.append(("note", f"{fit.dropped_points['towns']:,} smaller towns not shown (file size budget)", ""))
+        rows.append(("note", _("{n} smaller towns not shown (file size budget)").format(
+            n=decimal(fit.dropped_points["towns"])), ""))
     if context.attribution:
         rows.append(("note", esc(context.attribution, 200), ""))
     return rows

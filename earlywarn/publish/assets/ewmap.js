@@ -18,7 +18,7 @@
       .replace(/&/g, "&amp;")
       .replace(/</g, "&lt;")
       .replace(/>/g, "&gt;")
-      .replace(/"/g, "&quot;")
+      .replace(/\x22/g, "&quot;") // \x22 is the double quote: a bare one here throws Babel's extractor off
       .replace(/'/g, "&#x27;")
       .replace(/\//g, "&#x2F;")
       .replace(/\{/g, "&#123;")
@@ -65,6 +65,20 @@
     return out;
   };
 
+  /* The page's own texts in the map's language: EW.T is {English: translation}, given by the Python side
+   * (earlywarn/publish/assets.py js_messages) for every tr("...") text here; "{name}" is filled from v.
+   * Translations come from the project's catalogue, never from data, so they are HTML as written. */
+  function tr(s, v) {
+    var t = (EW.T && EW.T[s]) || s;
+    return v ? t.replace(/\{(\w+)\}/g, function (m, k) { return k in v ? v[k] : m; }) : t;
+  }
+  EW.tr = tr;
+
+  /* A count with the language's thousands separator (French: narrow no-break space). */
+  function count(n) {
+    return Number(n).toLocaleString(EW.lang || "en");
+  }
+
   function row(label, value) {
     return value || value === 0 ? "<tr><th>" + label + "</th><td>" + value + "</td></tr>" : "";
   }
@@ -76,13 +90,14 @@
    * a whole percent unless it lands on the other side of a cut-off from the class, then one decimal,
    * and "<cut" if even that reaches the cut-off from below. */
   function pctOfTenths(t) {
-    return t % 10 === 0 ? t / 10 + "%" : Math.floor(t / 10) + "." + (t % 10) + "%";
+    var pc = EW.pct || "%";
+    return t % 10 === 0 ? t / 10 + pc : Math.floor(t / 10) + (EW.dec || ".") + (t % 10) + pc;
   }
 
   EW.fmtRisk = function (t, k, cuts) {
-    if (t === null || t === undefined || t < 0) return "n/a";
-    if (t < 10) return "&lt;1%";
-    if (t > 990) return "&gt;99%";
+    if (t === null || t === undefined || t < 0) return (EW.T && EW.T["n/a"]) || "n/a"; // self-contained: see test_numbers
+    if (t < 10) return "&lt;" + pctOfTenths(10);
+    if (t > 990) return "&gt;" + pctOfTenths(990);
     var lo = -1, hi = 1001;
     if (cuts && k >= 0 && k <= cuts.length) {
       lo = k >= 1 ? cuts[k - 1] : -1;
@@ -97,8 +112,8 @@
 
   function rangeText(lo, hi) {
     if (lo === hi) return lo;
-    var plain = /^[0-9]/.test(lo) && /^[0-9]/.test(hi);
-    return (plain ? lo.replace(/%$/, "") : lo) + "&ndash;" + hi;
+    var plain = /^[0-9]/.test(lo) && /^[0-9]/.test(hi), pc = EW.pct || "%";
+    return (plain && lo.slice(-pc.length) === pc ? lo.slice(0, -pc.length) : lo) + "&ndash;" + hi;
   }
 
   function target(e) {
@@ -134,33 +149,33 @@
 
   EW.localityPopup = function (i) {
     var P = EW.loc.props, k = P.cls[i];
-    var label = k >= 0 ? EW.loc.classes[k] : "no score";
+    var label = k >= 0 ? EW.loc.classes[k] : tr("no score");
     var h = '<div class="ew-popup"><div class="ew-popup-title">' + P.name[i] + "</div>";
     var adm1 = P.adm1n && P.adm1n[i] ? P.adm1n[i] + (P.adm1[i] ? " (" + P.adm1[i] + ")" : "") : P.adm1[i];
     // a grid cell's admin-2 unit, "Name (p-code)" like the admin-1; an admin locality's is itself
     var own = !P.adm2 || !P.adm2[i] || P.adm2[i] === P.pcode[i];
     var adm2 = own ? "" : P.adm2n && P.adm2n[i] ? P.adm2n[i] + " (" + P.adm2[i] + ")" : P.adm2[i];
-    h += '<div class="ew-popup-sub">' + (own ? "P-code " : "") + P.pcode[i] + (adm2 ? " &middot; " + adm2 : "") +
+    h += '<div class="ew-popup-sub">' + (own ? tr("P-code") + " " : "") + P.pcode[i] + (adm2 ? " &middot; " + adm2 : "") +
       (adm1 ? " &middot; " + adm1 : "") + "</div><table>";
     var Z = EW.loc.hz, at = Z ? " (" + Z.label[EW.hzShown] + ")" : "";
-    h += row("Risk" + at, '<span class="ew-chip ew-c' + (k >= 0 ? k : "na") + '">' + label + "</span> " + P.risk[i]);
-    if (Z && EW.hzShown !== Z.p) h += row("Flags, rank, change", "from the " + Z.adj[Z.p] + " horizon");
-    h += row("Change since last run", P.chg[i]);
+    h += row(tr("Risk") + at, '<span class="ew-chip ew-c' + (k >= 0 ? k : "na") + '">' + label + "</span> " + P.risk[i]);
+    if (Z && EW.hzShown !== Z.p) h += row(tr("Flags, rank, change"), tr("from the {horizon} horizon", { horizon: Z.adj[Z.p] }));
+    h += row(tr("Change since last run"), P.chg[i]);
     var H = EW.loc.hist;
-    if (H && EW.run !== H.dates.length - 1) h += row("Run shown", "as of " + H.dates[EW.run] + " (earlier run)");
-    h += row("Priority", P.rank[i] ? "#" + P.rank[i] : "");
+    if (H && EW.run !== H.dates.length - 1) h += row(tr("Run shown"), tr("as of {date} (earlier run)", { date: H.dates[EW.run] }));
+    h += row(tr("Priority"), P.rank[i] ? "#" + P.rank[i] : "");
     var drv = [P.d1[i], P.d2[i], P.d3[i]].filter(Boolean);
-    if (drv.length) h += row("Top drivers" + at, "<ol><li>" + drv.join("</li><li>") + "</li></ol>");
-    if (P.fd[i]) h += row("Forward deployment", '<span class="ew-badge ew-badge-fd">FD</span> ' + P.fdr[i]);
-    if (P.ha[i]) h += row("Humanitarian access", '<span class="ew-badge ew-badge-ha">HA</span> ' + P.har[i]);
+    if (drv.length) h += row(tr("Top drivers") + at, "<ol><li>" + drv.join("</li><li>") + "</li></ol>");
+    if (P.fd[i]) h += row(tr("Forward deployment"), '<span class="ew-badge ew-badge-fd">' + tr("FD") + "</span> " + P.fdr[i]);
+    if (P.ha[i]) h += row(tr("Humanitarian access"), '<span class="ew-badge ew-badge-ha">' + tr("HA") + "</span> " + P.har[i]);
     if (P.tl) h += EW.teamRows(P, i, k);
-    var est = P.popest && P.popest[i] && P.pop[i] !== "n/a";
-    h += row("Population", P.pop[i] + (est ? ' <span class="ew-note">estimated from the gazetteer</span>' : ""));
-    if (P.ear) h += row("Expected civilians at risk", P.ear[i]);
-    h += row("Towns inside", P.aka ? P.aka[i].join("; ") : "");
-    h += row("IDPs", P.idp[i]);
-    var cov = P.cov[i] === 1 ? " (within patrol radius)" : P.cov[i] === 0 ? " (outside patrol radii)" : "";
-    h += row("Nearest base", P.km[i] ? P.km[i] + " km" + cov : "");
+    var est = P.popest && P.popest[i] && P.pop[i] !== tr("n/a");
+    h += row(tr("Population"), P.pop[i] + (est ? ' <span class="ew-note">' + tr("estimated from the gazetteer") + "</span>" : ""));
+    if (P.ear) h += row(tr("Expected civilians at risk"), P.ear[i]);
+    h += row(tr("Towns inside"), P.aka ? P.aka[i].join("; ") : "");
+    h += row(tr("IDPs"), P.idp[i]);
+    var cov = P.cov[i] === 1 ? " " + tr("(within patrol radius)") : P.cov[i] === 0 ? " " + tr("(outside patrol radii)") : "";
+    h += row(tr("Nearest base"), P.km[i] ? P.km[i] + " km" + cov : "");
     return h + "</table></div>";
   };
 
@@ -168,15 +183,18 @@
    * mark in words (not colour alone) where they are two classes apart or more, date, author, rationale, end. */
   EW.teamRows = function (P, i, k) {
     var t = P.tl[i];
-    if (t < 0) return row("Team assessment", '<span class="ew-note">none in force</span>');
+    if (t < 0) return row(tr("Team assessment"), '<span class="ew-note">' + tr("none in force") + "</span>");
     var m = P.tm ? P.tm[i] : k, Z = EW.loc.hz, H = EW.loc.hist;
     var other = (Z && EW.hzShown !== Z.p) || (H && EW.run !== H.dates.length - 1);
-    var h = row("Team assessment", '<span class="ew-chip ew-c' + t + '">' + EW.loc.classes[t] + "</span>" +
-      (P.dis[i] ? ' <span class="ew-badge ew-badge-dis">&ne; DISAGREE</span> with the model (' +
-        (m >= 0 ? EW.loc.classes[m] : "no score") + (other ? ", latest run, " + (Z ? Z.label[Z.p] : "primary horizon") : "") +
-        ")" : ""));
-    h += row("Assessed", P.tdate[i] + (P.tauth[i] ? " by " + P.tauth[i] : "") + (P.tuntil[i] ? "; holds until " + P.tuntil[i] : ""));
-    return h + row("Team's rationale", P.trat[i]);
+    var judged = m >= 0 ? EW.loc.classes[m] : tr("no score");
+    if (other) judged = tr("{class}, latest run, {horizon}", { "class": judged, horizon: Z ? Z.label[Z.p] : tr("primary horizon") });
+    var h = row(tr("Team assessment"), '<span class="ew-chip ew-c' + t + '">' + EW.loc.classes[t] + "</span>" +
+      (P.dis[i] ? ' <span class="ew-badge ew-badge-dis">&ne; ' + tr("DISAGREE") + "</span> " +
+        tr("with the model ({class})", { "class": judged }) : ""));
+    var when = P.tdate[i] + (P.tauth[i] ? " " + tr("by {author}", { author: P.tauth[i] }) : "") +
+      (P.tuntil[i] ? "; " + tr("holds until {date}", { date: P.tuntil[i] }) : "");
+    h += row(tr("Assessed"), when);
+    return h + row(tr("Team's rationale"), P.trat[i]);
   };
 
   EW.teamLayer = function (map, D) {
@@ -185,12 +203,12 @@
       var dis = D.dis[j] === 1, k = D.k[j];
       var icon = L.divIcon({
         className: "ew-team-icon",
-        html: '<span class="ew-team ew-c' + k + (dis ? " ew-team-dis" : "") + '">' + (dis ? "&ne;" : "T") + "</span>",
+        html: '<span class="ew-team ew-c' + k + (dis ? " ew-team-dis" : "") + '">' + (dis ? "&ne;" : tr("T")) + "</span>",
         iconSize: [18, 18],
       });
       var m = L.marker([D.lat[j], D.lon[j]], {
         icon: icon, keyboard: false,
-        title: "Team: " + EW.loc.classes[k] + (dis ? " (DISAGREES with the model)" : ""),
+        title: tr("Team: {level}", { level: EW.loc.classes[k] }) + (dis ? " " + tr("(DISAGREES with the model)") : ""),
       });
       m.ewIndex = D.i[j];
       group.addLayer(m);
@@ -253,7 +271,7 @@
       var l = target(e);
       if (!l.getTooltip()) {
         var k = P.cls[l.ewIndex];
-        l.bindTooltip(P.name[l.ewIndex] + " &middot; " + (k >= 0 ? EW.loc.classes[k] : "no score") + " " + P.risk[l.ewIndex], { sticky: true });
+        l.bindTooltip(P.name[l.ewIndex] + " &middot; " + (k >= 0 ? EW.loc.classes[k] : tr("no score")) + " " + P.risk[l.ewIndex], { sticky: true });
         l.openTooltip(e.latlng);
       }
     });
@@ -301,7 +319,7 @@
       var i = pts[j][0];
       if (!P[kind][i]) continue;
       var m = L.marker([pts[j][1], pts[j][2]], {
-        icon: L.divIcon({ className: "ew-flag ew-flag-" + kind, html: kind.toUpperCase(), iconSize: [24, 16] }),
+        icon: L.divIcon({ className: "ew-flag ew-flag-" + kind, html: tr(kind.toUpperCase()), iconSize: [24, 16] }),
         keyboard: false,
       });
       m.ewIndex = i;
@@ -330,11 +348,11 @@
 
   EW.incidentPopup = function (D, i) {
     var h = '<div class="ew-popup"><div class="ew-popup-title">' + D.kind[i] + "</div><table>";
-    h += row("Date", D.date[i]);
-    h += row("Events", D.count ? D.count[i] : "");
-    h += row("Fatalities", D.fat[i]);
-    h += row("Location", D.loc[i]);
-    h += row("Notes", D.notes ? D.notes[i] : "");
+    h += row(tr("Date"), D.date[i]);
+    h += row(tr("Events"), D.count ? D.count[i] : "");
+    h += row(tr("Fatalities"), D.fat[i]);
+    h += row(tr("Location"), D.loc[i]);
+    h += row(tr("Notes"), D.notes ? D.notes[i] : "");
     return h + "</table></div>";
   };
 
@@ -375,7 +393,7 @@
       m.bindTooltip(D.name[i] + (D.type[i] ? " (" + D.type[i] + ")" : ""));
       m.bindPopup(
         '<div class="ew-popup"><div class="ew-popup-title">' + D.name[i] + "</div><table>" +
-          row("Type", D.type[i]) + row("Patrol radius", D.km[i] > 0 ? D.km[i] + " km" : "") + "</table></div>"
+          row(tr("Type"), D.type[i]) + row(tr("Patrol radius"), D.km[i] > 0 ? D.km[i] + " km" : "") + "</table></div>"
       );
       group.addLayer(m);
       EW.stats.bases++;
@@ -389,7 +407,7 @@
       var m = L.circleMarker([D.lat[i], D.lon[i]], {
         radius: D.r[i], color: "#01665e", weight: 1.5, fillColor: "#35978f", fillOpacity: 0.35, className: "ew-idp",
       });
-      m.bindTooltip(D.name[i] + (D.n[i] ? ": " + D.n[i] + " IDPs" : ""));
+      m.bindTooltip(D.name[i] + (D.n[i] ? ": " + tr("{n} IDPs", { n: D.n[i] }) : ""));
       group.addLayer(m);
       EW.stats.idpSites++;
     }
@@ -401,24 +419,24 @@
    * there, newest first, and always carries the whole caveat. Every string arrives escaped. */
   EW.impactPopup = function (D, k) {
     var acts = D.acts[k], n = acts.length;
-    var h = '<div class="ew-popup ew-impact-popup"><div class="ew-popup-title">' + (D.name[k] || "Action") + "</div>";
-    h += '<div class="ew-popup-sub">' + n + (n === 1 ? " action" : " actions") + " here, newest first &middot; " +
-      D.source + "</div>";
+    var h = '<div class="ew-popup ew-impact-popup"><div class="ew-popup-title">' + (D.name[k] || tr("Action")) + "</div>";
+    h += '<div class="ew-popup-sub">' + (n === 1 ? tr("{n} action here, newest first", { n: n }) : tr("{n} actions here, newest first", { n: n })) +
+      " &middot; " + D.source + "</div>";
     for (var j = 0; j < n && j < D.max; j++) {
       var i = acts[j];
       var eff = D.eff[i]
         ? '<span class="ew-act-chip" style="background:' + D.colors[D.acls[i]] + '">' + D.eff[i] + "</span>" +
           (D.ci[i] ? " (" + D.ci[i] + ")" : "")
-        : "no estimate" + (D.note[i] ? ": " + D.note[i] : "");
+        : tr("no estimate") + (D.note[i] ? ": " + D.note[i] : "");
       h += '<div class="ew-impact-act"><b>' + D.what[i] + "</b><table>";
-      h += row("Dates", D.dates[i]);
-      h += row("Change in reported attacks", eff);
-      h += row("Compared with", D.ncmp[i] ? D.ncmp[i] + " comparable localities" : "");
-      h += row("Reached", D.nloc[i] + (D.nloc[i] === 1 ? " locality" : " localities") + (D.reached[i] ? ": " + D.reached[i] : ""));
-      h += row("Reported attacks there", D.att[i]);
+      h += row(tr("Dates"), D.dates[i]);
+      h += row(tr("Change in reported attacks"), eff);
+      h += row(tr("Compared with"), D.ncmp[i] ? tr("{n} comparable localities", { n: D.ncmp[i] }) : "");
+      h += row(tr("Reached"), (D.nloc[i] === 1 ? tr("{n} locality", { n: 1 }) : tr("{n} localities", { n: D.nloc[i] })) + (D.reached[i] ? ": " + D.reached[i] : ""));
+      h += row(tr("Reported attacks there"), D.att[i]);
       h += "</table></div>";
     }
-    if (n > D.max) h += '<div class="ew-note">and ' + (n - D.max) + " more in impact.csv</div>";
+    if (n > D.max) h += '<div class="ew-note">' + tr("and {n} more in impact.csv", { n: n - D.max }) + "</div>";
     h += '<div class="ew-impact-caveat">' + D.caveat + "</div>";
     return h + "</div>";
   };
@@ -438,7 +456,7 @@
       });
       m.ewIndex = k;
       m.bindTooltip((D.name[k] ? D.name[k] + " &middot; " : "") + D.what[first] + (D.eff[first] ? " " + D.eff[first] : "") +
-        (D.acts[k].length > 1 ? " (+" + (D.acts[k].length - 1) + " earlier)" : ""));
+        (D.acts[k].length > 1 ? " " + tr("(+{n} earlier)", { n: D.acts[k].length - 1 }) : ""));
       group.addLayer(m);
       EW.stats.actionPlaces++;
       EW.stats.actions += D.acts[k].length;
@@ -495,9 +513,9 @@
       }
     }
     if (status) {
-      status.textContent = hit < 0 ? "No locality matches \u201c" + raw + "\u201d" : "";
+      status.textContent = hit < 0 ? tr("No locality matches \u201c{query}\u201d", { query: raw }) : "";
       // Names are pre-escaped HTML; the query is escaped here.
-      if (via !== null) status.innerHTML = '<span class="ew-found">\u201c' + EW.escape(via) + "\u201d is in " + EW.loc.props.name[hit] + "</span>";
+      if (via !== null) status.innerHTML = '<span class="ew-found">' + tr("\u201c{query}\u201d is in {name}", { query: EW.escape(via), name: EW.loc.props.name[hit] }) + "</span>";
     }
     if (hit >= 0) EW.openLocality(hit, null, true);
     return hit;
@@ -637,7 +655,7 @@
         pane: "ewContextPoints", radius: 2.6, color: "#1a1a1a", weight: 1, fillColor: "#ffffff", fillOpacity: 1,
         className: "ew-town", renderer: renderer, interactive: !many,
       });
-      if (!many) m.bindTooltip(D.name[i] + (D.pop[i] ? " &middot; pop. " + D.pop[i] : "") + (D.adm1[i] ? " &middot; " + D.adm1[i] : ""));
+      if (!many) m.bindTooltip(D.name[i] + (D.pop[i] ? " &middot; " + tr("pop.") + " " + D.pop[i] : "") + (D.adm1[i] ? " &middot; " + D.adm1[i] : ""));
       return m;
     }
     function label(i) {
@@ -686,9 +704,9 @@
   }
 
   function pts(d) {
-    if (d > 0) return "&#9650; +" + d + " pts";
-    if (d < 0) return "&#9660; &minus;" + -d + " pts";
-    return "&#9679; 0 pts";
+    if (d > 0) return "&#9650; +" + d + " " + tr("pts");
+    if (d < 0) return "&#9660; &minus;" + -d + " " + tr("pts");
+    return "&#9679; 0 " + tr("pts");
   }
 
   /* Legend counts and risk ranges per class for the run shown (the latest run's text is kept and put back). */
@@ -711,10 +729,10 @@
       n[c]++;
       if (r[i] !== 255) { lo[c] = Math.min(lo[c], r[i]); hi[c] = Math.max(hi[c], r[i]); }
     }
-    for (j = 0; j < ns.length; j++) ns[j].textContent = n[+ns[j].getAttribute("data-k")].toLocaleString("en");
+    for (j = 0; j < ns.length; j++) ns[j].textContent = count(n[+ns[j].getAttribute("data-k")]);
     for (j = 0; j < rs.length; j++) {
       var k = +rs[j].getAttribute("data-k");
-      rs[j].innerHTML = hi[k] < 0 ? "none" : rangeText(EW.fmtRisk(lo[k] * 10, k, cuts), EW.fmtRisk(hi[k] * 10, k, cuts));
+      rs[j].innerHTML = hi[k] < 0 ? tr("none") : rangeText(EW.fmtRisk(lo[k] * 10, k, cuts), EW.fmtRisk(hi[k] * 10, k, cuts));
     }
   }
 
@@ -737,8 +755,8 @@
       P.cls[i] = (s[i] & 7) - 1;
       P.fd[i] = (s[i] >> 3) & 1;
       P.ha[i] = (s[i] >> 4) & 1;
-      P.risk[i] = r[i] === 255 ? "n/a" : EW.fmtRisk(r[i] * 10, P.cls[i], cuts); // that run's cut-offs
-      P.chg[i] = rp && r[i] !== 255 && rp[i] !== 255 ? pts(r[i] - rp[i]) : "n/a (no earlier run)";
+      P.risk[i] = r[i] === 255 ? tr("n/a") : EW.fmtRisk(r[i] * 10, P.cls[i], cuts); // that run's cut-offs
+      P.chg[i] = rp && r[i] !== 255 && rp[i] !== 255 ? pts(r[i] - rp[i]) : tr("n/a (no earlier run)");
     }
     EW.run = k;
     legendFor(last, P, r, cuts);
@@ -749,7 +767,7 @@
     var sel = document.getElementById("ew-run");
     if (sel && sel.value !== String(k)) sel.value = String(k);
     var note = document.getElementById("ew-run-note");
-    if (note) note.textContent = last ? "latest" : "earlier run: risk and flags as published then";
+    if (note) note.textContent = last ? tr("latest") : tr("earlier run: risk and flags as published then");
     document.body.setAttribute("data-ew-run", H.dates[k]);
     L.DomUtil[last ? "removeClass" : "addClass"](document.body, "ew-past-run");
     horizonLock(!last);
@@ -771,10 +789,10 @@
   function horizonLegend(Z, k) {
     var G = Z.legend[k], j;
     var ns = document.querySelectorAll(".ew-cls-n"), rs = document.querySelectorAll(".ew-cls-r");
-    for (j = 0; j < ns.length; j++) ns[j].textContent = G.n[+ns[j].getAttribute("data-k")].toLocaleString("en");
+    for (j = 0; j < ns.length; j++) ns[j].textContent = count(G.n[+ns[j].getAttribute("data-k")]);
     for (j = 0; j < rs.length; j++) rs[j].innerHTML = G.r[+rs[j].getAttribute("data-k")];
     var na = document.getElementById("ew-cls-na"), naRow = document.getElementById("ew-cls-na-row");
-    if (na) na.textContent = G.n[4].toLocaleString("en");
+    if (na) na.textContent = count(G.n[4]);
     if (naRow) naRow.hidden = !G.n[4];
     var schemes = document.querySelectorAll(".ew-scheme");
     for (j = 0; j < schemes.length; j++) {
@@ -815,7 +833,7 @@
     for (i = 0; i < cells.length; i++) {
       var row = +cells[i].getAttribute("data-ew-row"), kk = P.cls[row];
       cells[i].innerHTML = '<span class="ew-chip ew-c' + (kk >= 0 ? kk : "na") + '">' +
-        (kk >= 0 ? EW.loc.classes[kk] : "no score") + "</span> " + P.risk[row];
+        (kk >= 0 ? EW.loc.classes[kk] : tr("no score")) + "</span> " + P.risk[row];
     }
     var whys = document.querySelectorAll(".ew-why[data-ew-row]");
     for (i = 0; i < whys.length; i++) {
@@ -839,7 +857,7 @@
     var Z = EW.loc && EW.loc.hz, box = document.getElementById("ew-hz");
     if (!Z || !box) return;
     var btns = box.querySelectorAll(".ew-hz-btn"), note = document.getElementById("ew-hz-note");
-    var why = "Earlier runs are stored for the " + Z.adj[Z.p] + " horizon only: choose the latest run to switch horizon";
+    var why = tr("Earlier runs are stored for the {horizon} horizon only: choose the latest run to switch horizon", { horizon: Z.adj[Z.p] });
     for (var i = 0; i < btns.length; i++) {
       btns[i].disabled = locked;
       if (locked) btns[i].title = why;
@@ -847,7 +865,7 @@
     }
     if (!box.getAttribute("data-title")) box.setAttribute("data-title", box.title);
     box.title = locked ? why : box.getAttribute("data-title");
-    if (note) note.textContent = locked ? "earlier run: " + Z.adj[Z.p] + " horizon only" : "flags: " + Z.adj[Z.p] + " horizon";
+    if (note) note.textContent = locked ? tr("earlier run: {horizon} horizon only", { horizon: Z.adj[Z.p] }) : tr("flags: {horizon} horizon", { horizon: Z.adj[Z.p] });
     L.DomUtil[locked ? "addClass" : "removeClass"](box, "ew-hz-locked");
   }
 
@@ -884,11 +902,23 @@
     document.getElementById("ew-run-next").addEventListener("click", function () {
       EW.showRun(Math.min(H.dates.length - 1, EW.run + 1));
     });
-    document.getElementById("ew-run-note").textContent = "latest";
+    document.getElementById("ew-run-note").textContent = tr("latest");
     document.body.setAttribute("data-ew-run", H.dates[H.dates.length - 1]);
   };
 
   EW.finish = function (map) {
+    if (map.attributionControl) {
+      map.attributionControl.setPrefix('<span title="' + tr("A JavaScript library for interactive maps") + '">Leaflet</span>');
+    }
+    var lt = document.querySelector(".leaflet-control-layers-toggle");
+    if (lt) { lt.title = tr("Layers"); lt.setAttribute("aria-label", tr("Layers")); }
+    var zc = map.zoomControl; // Leaflet's own button titles, in the map's language
+    if (zc && zc._zoomInButton) {
+      zc._zoomInButton.title = tr("Zoom in");
+      zc._zoomInButton.setAttribute("aria-label", tr("Zoom in"));
+      zc._zoomOutButton.title = tr("Zoom out");
+      zc._zoomOutButton.setAttribute("aria-label", tr("Zoom out"));
+    }
     var legend = document.getElementById("ew-legend");
     if (legend) EW.boxControl(map, legend, "bottomleft");
     EW.timeControl(map);
