@@ -296,7 +296,9 @@ def _assert_no_english(texts: list[str], data: list[str]) -> None:
             if d in clean:
                 clean = re.sub(rf"(?<![^\W\d_]){re.escape(d)}(?![^\W\d_])", " ", clean)  # not inside a word
         for w in _words(clean) & vocab:
-            hits.setdefault(w, line.strip()[:160])
+            at = re.search(rf"(?<![^\W\d_]){re.escape(w)}(?![^\W\d_])", clean, re.IGNORECASE)
+            start = max(0, at.start() - 80) if at else 0
+            hits.setdefault(w, " ".join(clean[start:start + 160].split()))  # the words around it, data taken out
     assert not hits, "English interface text in the French output:\n" + "\n".join(
         f"  {w!r} in: {line}" for w, line in sorted(hits.items()))
 
@@ -377,6 +379,9 @@ def _data(cfg, inp) -> list[str]:
                                            "admin2_pcode", "nearest_base", "quickest_base")]
     out = [str(v) for c in cols for v in t[c].dropna().astype(str)]
     out += [a.strip() for v in t.get("aliases", pd.Series(dtype=str)).dropna() for a in str(v).split(";")]
+    for c in ("team_author", "team_rationale"):  # the joint team's own words, as it wrote them
+        values = t[c].dropna().astype(str).drop_duplicates() if c in t else pd.Series(dtype=str)
+        out += values.tolist() + [v[:k].rstrip() for v in values for k in (59, 79, 159, 299)]  # as esc() cuts them
     if inp.incidents is not None:
         for c in ("source", "location", "actor1", "actor2", "notes"):
             if c in inp.incidents:

@@ -30,7 +30,7 @@ from branca.element import Element, Figure, MacroElement
 from folium.map import Layer
 
 from earlywarn import i18n
-from earlywarn.i18n import N_, _, decimal
+from earlywarn.i18n import N_, _, date_text, decimal
 from earlywarn.numbers import count_text, cut_tenths, range_text, risk_text_tenths, risk_texts, tenths
 from earlywarn.publish import panels
 from earlywarn.publish.assets import inline_head, js_messages
@@ -157,10 +157,11 @@ def locality_display(localities: gpd.GeoDataFrame, cutoffs: tuple[float, float, 
 
 
 def _dates(s: pd.Series | None, n: int) -> list[str]:
-    """Dates as YYYY-MM-DD text, empty where missing (digits and dashes only: nothing to escape)."""
+    """Dates as the map's language writes them (``date_text``), empty where missing; escaped like any text."""
     if s is None:
         return [""] * n
-    return pd.to_datetime(s, errors="coerce").dt.strftime("%Y-%m-%d").fillna("").astype(object).tolist()
+    iso = pd.to_datetime(s, errors="coerce").dt.strftime("%Y-%m-%d").fillna("").astype(object).tolist()
+    return [esc(date_text(d)) if d else "" for d in iso]
 
 
 def _team_payload(locs: gpd.GeoDataFrame, disp: pd.DataFrame) -> dict[str, Any] | None:

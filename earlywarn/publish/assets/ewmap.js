@@ -187,10 +187,11 @@
     var m = P.tm ? P.tm[i] : k, Z = EW.loc.hz, H = EW.loc.hist;
     var other = (Z && EW.hzShown !== Z.p) || (H && EW.run !== H.dates.length - 1);
     var judged = m >= 0 ? EW.loc.classes[m] : tr("no score");
-    if (other) judged = tr("{class}, latest run, {horizon}", { "class": judged, horizon: Z ? Z.label[Z.p] : tr("primary horizon") });
+    var primary = Z ? Z.label[Z.p] : tr("primary horizon");
+    if (other) judged += ", " + tr("latest run, {horizon}", { horizon: primary });
     var h = row(tr("Team assessment"), '<span class="ew-chip ew-c' + t + '">' + EW.loc.classes[t] + "</span>" +
       (P.dis[i] ? ' <span class="ew-badge ew-badge-dis">&ne; ' + tr("DISAGREE") + "</span> " +
-        tr("with the model ({class})", { "class": judged }) : ""));
+        tr("with the model ({level})", { level: judged }) : ""));
     var when = P.tdate[i] + (P.tauth[i] ? " " + tr("by {author}", { author: P.tauth[i] }) : "") +
       (P.tuntil[i] ? "; " + tr("holds until {date}", { date: P.tuntil[i] }) : "");
     h += row(tr("Assessed"), when);
