@@ -102,10 +102,26 @@ class ModelParams:
     # y = 0 are most rows of a sparse country panel, and nearly all alike. Beyond this many, a seeded
     # sample of this size is fitted instead (case-control; see thin_quiet). 0: never thin.
     quiet_rows: int = _DEFAULTS.quiet_rows
+    # The optional input families read (columns.COVARIATE_FAMILIES); a panel's columns of other families are
+    # left out of the fit. Default: those validation kept (ModelConfig.covariates).
+    covariates: tuple[str, ...] = tuple(_DEFAULTS.covariates)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.covariates) - set(columns.COVARIATE_FAMILIES)
+        if unknown:
+            raise ValueError(f"unknown covariate families {sorted(unknown)}; known: {columns.COVARIATE_FAMILIES}")
+        self.covariates = tuple(dict.fromkeys(self.covariates))
 
     def to_dict(self) -> dict:
         """Plain data for the model file, the model card and the backtest's config record."""
-        return asdict(self)
+        d = asdict(self)
+        d["covariates"] = list(self.covariates)
+        return d
+
+    def reads(self, name: str) -> bool:
+        """Whether the model reads feature ``name``: every core feature, and those of the families switched on."""
+        family = columns.covariate_family(name)
+        return family is None or family in self.covariates
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelParams:
@@ -116,7 +132,7 @@ class ModelParams:
     @classmethod
     def from_config(cls, model: ModelConfig) -> ModelParams:
         """The switches a mission's ``model:`` section sets."""
-        return cls(max_trees=model.max_trees, quiet_rows=model.quiet_rows)
+        return cls(max_trees=model.max_trees, quiet_rows=model.quiet_rows, covariates=tuple(model.covariates))
 
 
 def monotonic_constraints(names: list[str]) -> np.ndarray:
@@ -306,7 +322,8 @@ class ThreatModel:
         rows = panel[panel[TARGET_COL].notna()]
         if rows.empty or rows[TARGET_COL].nunique() < 2:
             raise ValueError("training rows need both outcomes (some y = 0 and some y = 1)")
-        self.feature_names_ = feature_columns(panel)
+        # the panel may hold more families than this model reads (a validation run builds them all once)
+        self.feature_names_ = [c for c in feature_columns(panel) if self.params.reads(c)]
         y = rows[TARGET_COL].to_numpy("float64").astype(int)
         # quiet rows are thinned before the feature matrix is built: that is the memory saved
         n_labelled = len(rows)
@@ -436,6 +453,7 @@ class ThreatModel:
             "gbm_trees": int(self.members_["gbm"].n_iter_),
             "gbm_target": "count (Poisson)" if d.on_counts else "0/1 (Poisson)",
             "features_used": int(self.used_.sum()),
+            "covariates": sorted({f for c in self.feature_names_ if (f := columns.covariate_family(c))}),
             "calibration_from": None if cut is None else str(cut),
         }
 
