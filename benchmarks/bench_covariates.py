@@ -71,6 +71,11 @@ VARIANTS = {
     "+ structural": (*REFERENCE, "structural"),
     "+ acled_types": (*REFERENCE, "acled_types"),
     "+ structural + acled_types": (*REFERENCE, "structural", "acled_types"),
+    # on the core alone (the default after this comparison): each family's gain measured against it
+    "core + structural": ("structural",),
+    "core + acled_types": ("acled_types",),
+    "core + season": ("season",),
+    "core + tempo": ("tempo",),
 }
 REPS = 500
 
@@ -89,7 +94,8 @@ def localities(name: str, inc, start: str):
     return cells[cells.intersects(shape)].reset_index(drop=True)
 
 
-def measure(name: str, period: str = "validate", variants: list[str] | None = None, seed: int = 42) -> dict:
+def measure(name: str, period: str = "validate", variants: list[str] | None = None, seed: int = 42,
+            reference: str | None = None) -> dict:
     """Every variant's backtest on one file and period, with intervals and paired differences to the reference."""
     spec = FILES[name]
     t0 = time.perf_counter()
@@ -99,9 +105,8 @@ def measure(name: str, period: str = "validate", variants: list[str] | None = No
     panel = build_panel(inc, cells, unit="priogrid", horizon_weeks=4, step="weekly", target=TargetConfig(),
                         covariates=COVARIATE_FAMILIES)
     panel_s = time.perf_counter() - t0
-    chosen = variants or list(VARIANTS)
-    if chosen[0] != next(iter(VARIANTS)):
-        chosen = [next(iter(VARIANTS)), *[v for v in chosen if v != next(iter(VARIANTS))]]
+    reference = reference or next(iter(VARIANTS))
+    chosen = [reference, *[v for v in (variants or list(VARIANTS)) if v != reference]]
     scores, out = {}, {}
     y = ref = week = None
     for v in chosen:
@@ -121,7 +126,6 @@ def measure(name: str, period: str = "validate", variants: list[str] | None = No
     out["spatial-lag logistic"] = {k: metrics(y, scores["spatial-lag logistic"], ref)[k]
                                    for k in ("auroc", "aupr", "brier_skill")}
     rep = bootstrap(y, scores, ref, week, reps=REPS, seed=seed)
-    reference = chosen[0]
     for v in out:
         out[v]["ci"] = rep.cis(v)
         if v != reference:
@@ -158,6 +162,8 @@ def main() -> int:
     ap.add_argument("--file", choices=sorted(FILES), required=True)
     ap.add_argument("--period", choices=("validate", "test"), default="validate")
     ap.add_argument("--variants", help="comma-separated variant names (default: all); the reference always runs")
+    ap.add_argument("--reference", choices=list(VARIANTS), help="the variant differences are measured against "
+                    "(default: the inputs before this comparison, season + tempo)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", type=Path, help="write the result JSON here")
     args = ap.parse_args()
@@ -166,7 +172,7 @@ def main() -> int:
         return 2
     chosen = None if not args.variants else [v.strip() for v in args.variants.split(",")]
     t0 = time.perf_counter()
-    r = measure(args.file, args.period, chosen, args.seed)
+    r = measure(args.file, args.period, chosen, args.seed, args.reference)
     print(table(r))
     print(f"total {time.perf_counter() - t0:.0f} s (panel {r['panel_s']} s)")
     if args.out:

@@ -35,6 +35,13 @@ card's "What was tried" keeps the numbers of the alternatives):
   simple baseline beat on the same folds. Every scorer is a function of the
   row's features, so every published score has drivers.
 
+* **Inputs.** Every core feature of the panel, and of the optional
+  families (:data:`earlywarn.features.columns.COVARIATE_FAMILIES`: structural
+  covariates, season, tempo, ACLED's non-lethal types) only those
+  ``params.covariates`` lists; by default none, as validation before the test
+  periods found none that earned its place (model card, "What was tried").
+  They are never monotone-constrained.
+
 Quiet rows (no incident for two years or ever, most rows of a sparse
 country) are thinned case-control style and the stacks undo the sampling
 (:func:`thin_quiet`). Explanations are per-row occlusion: each feature group
