@@ -143,6 +143,7 @@ def test_structural_covariates_are_finite_and_sensible():
     assert describe("km_to_capital", values).endswith("km from the capital")
     assert describe("places_population", values).startswith("about ")
     assert all("_" not in describe(feature_group(n), values) for n in columns.STRUCTURAL_FEATURES)
+    assert describe("km_to_river", {"km_to_river": np.nan}) == "distance from a large river not known"
 
 
 def test_new_families_are_never_monotone_and_are_named_by_columns():

@@ -1131,8 +1131,8 @@ def describe(group: str, values: dict[str, float], horizon_weeks: int = 4) -> st
         return (f"about {_n(near)} people in listed towns and villages within 50 km"
                 f" ({_n(here) if not np.isnan(here) else 'n/a'} in this area)")
     if group in _DISTANCE_TEXT:
-        km = g(group)
-        return f"{_DISTANCE_TEXT[group]} not known" if np.isnan(km) else f"{km:,.0f} km {_DISTANCE_TEXT[group]}"
+        km, to = g(group), _DISTANCE_TEXT[group]
+        return f"distance {to} not known" if np.isnan(km) else f"{km:,.0f} km {to}"
     if group == "population":
         p = g("population")
         return "population unknown" if np.isnan(p) else f"population about {_n(p)}"
