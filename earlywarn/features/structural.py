@@ -96,7 +96,8 @@ def mission_capital(localities: gpd.GeoDataFrame) -> tuple[str, str, float, floa
     if hit.empty:  # e.g. cells all offshore: the country nearest the first point
         return None
     iso3 = str(hit["iso3"].value_counts().index[0])
-    places = geodata.places()
+    shape = countries.loc[countries["iso3"] == iso3, "geometry"].iloc[0]
+    places = geodata.places(tuple(shape.bounds))  # the country's extent, not a copy of the whole world's
     mine = places[places["iso3"] == iso3]
     if mine.empty:
         return None
