@@ -472,6 +472,13 @@ def default_primary_horizon(horizons) -> int:
     return DEFAULT_PRIMARY_HORIZON if DEFAULT_PRIMARY_HORIZON in hs else hs[(len(hs) - 1) // 2]
 
 
+# The optional input families on by default: none. Each was validated on UCDP GED Syria (2018) and the real ACLED
+# Benin export (2019-2020), before their test periods; none raised AUPR by more than its interval on every file
+# where it applies, and season + tempo (read by every earlier model) cost AUPR on Benin (model card, "What was
+# tried"; README). They stay available: a mission may list them and compare on its own backtest.
+DEFAULT_COVARIATES: tuple[str, ...] = ()
+
+
 class ModelConfig(_Strict):
     """Where trained models live and the few training settings a mission may change.
 
@@ -491,6 +498,18 @@ class ModelConfig(_Strict):
     # fit (time), and how many quiet negative rows are fitted before the rest are sampled (memory, time).
     max_trees: int = Field(default=400, ge=10, le=5000)
     quiet_rows: int = Field(default=10_000, ge=0)
+    # Optional input families the model reads (earlywarn.features.columns.COVARIATE_FAMILIES): structural
+    # covariates from the shipped geography, season (week of year), tempo (mission-wide event counts) and
+    # ACLED's non-lethal types (riots, protests, strategic developments). The default lists only the families
+    # walk-forward validation before the test period kept (model card, "What was tried"); the others stay
+    # available for a mission to try on its own backtest.
+    covariates: list[Literal["structural", "season", "tempo", "acled_types"]] = Field(
+        default_factory=lambda: list(DEFAULT_COVARIATES))
+
+    @field_validator("covariates")
+    @classmethod
+    def _unique_covariates(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
 
 
 SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

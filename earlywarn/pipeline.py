@@ -597,7 +597,7 @@ def build_features(run: MissionRun, geo: Geography, outcomes: list[SourceOutcome
         panel = build_panel(
             incidents, geo.feature_localities(), unit=cfg.localities.unit, horizon_weeks=cfg.primary_horizon,
             horizons=cfg.horizons, step=cfg.step, target=cfg.target, displacement=displacement, bases=geo.bases,
-            end=end,
+            end=end, covariates=cfg.model.covariates,
             rows_from=rows_start(cfg, end),  # rows only where training/scoring use them; features see all history
         )
         if geo.margin is not None and len(geo.margin):  # margin cells gave their neighbours context; never scored

@@ -119,6 +119,7 @@ def register(app: typer.Typer) -> None:
         loc = _localities(inc, unit, ts, cell_km, boundaries, id_field)
         with progress.stage(f"features for {len(loc):,} localities"):
             panel = build_panel(inc, loc, unit=unit, horizon_weeks=primary_horizon, horizons=horizons, step=step,
+                                covariates=ModelConfig().covariates,
                                 # the walk-forward's warm-up folds start the product's window before ts
                                 rows_from=panel_start(ts - pd.DateOffset(months=SELECTION_MONTHS),
                                                       years, 2 * max(horizons)))

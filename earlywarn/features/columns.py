@@ -9,6 +9,7 @@ Public API::
     count(channel, weeks, scope="")              "nbr_vac_count_4w"; weeks_since(channel) "weeks_since_vac"
     feature_parts(name), described_parts(group), share_parts(group)   a feature / group name read back
     monotone_direction(name) -> +1 / -1 / 0      harm nearby may only raise the risk, time since only lower it
+    COVARIATE_FAMILIES, covariate_family(name)   optional input groups (structural, season, tempo, acled_types)
     risk(h=None), risk_class(h=None), driver(i, h=None), score_horizon(name, kind)   the scores table
 
 Why one module: the panel writes these names, and the model, the
@@ -41,6 +42,24 @@ _SHARE = re.compile(r"^nbr_(?P<ch>.+)_share_(?P<w>\d+)w$")
 # counts of harm to civilians (or of any incident) here and nearby, trends excepted: more may only raise the risk
 _MORE_IS_RISKIER = re.compile(r"^(nbr_|nbr2_|region_)?(target|civdeath|vac|onesided|any)_(count|weeks)_(?!.*trend)")
 _LONGER_IS_SAFER = re.compile(r"^weeks_since_(target|civdeath|vac|any)$")  # time since: longer may only lower it
+# Optional input families (``model.covariates``): each is kept only if validation before the test period says
+# so (model card, "What was tried"). Every other feature is the core the model always reads.
+COVARIATE_FAMILIES = ("structural", "season", "tempo", "acled_types")
+# structural covariates, one value per locality from the shipped geography (earlywarn.features.structural)
+STRUCTURAL_FEATURES = (
+    "places_pop_here",  # people in gazetteer places inside the locality (0: none listed)
+    "places_pop_50km",  # people in gazetteer places within 50 km of the locality's centre
+    "km_to_capital",
+    "km_to_border",  # nearest international land border
+    "km_to_town_20k",  # nearest place of 20,000 people or more
+    "km_to_river",  # nearest large river (Natural Earth 1:50m centre lines)
+)
+SEASON_FEATURES = ("woy_sin", "woy_cos")
+# ACLED's non-lethal event types as their own channels (kinds of earlywarn.schema.KINDS); ``unrest``
+# (riots and protests together) predates them and stays in the core
+ACLED_TYPE_CHANNELS = ("riot", "protest", "strategic")
+_TEMPO_SCOPE = "area_"  # mission-wide counts: the country's tempo
+
 _SCORE = {
     "risk": re.compile(r"risk_(\d+)w"),
     "risk_class": re.compile(r"risk_class_(\d+)w"),
@@ -141,6 +160,31 @@ def monotone_direction(name: str) -> int:
     if _LONGER_IS_SAFER.match(name):
         return -1
     return 0
+
+
+def covariate_family(name: str) -> str | None:
+    """The optional family (:data:`COVARIATE_FAMILIES`) a feature belongs to, or None for a core feature.
+
+    Why here: the panel writes these names and the model drops the families a
+    mission has not switched on; one rule on both sides keeps them in step.
+
+    Examples
+    --------
+    >>> [covariate_family(n) for n in ("km_to_capital", "woy_sin", "area_any_count_4w", "nbr_riot_count_4w",
+    ...                                "area_protest_count_12w", "weeks_since_strategic", "vac_count_4w")]
+    ['structural', 'season', 'tempo', 'acled_types', 'acled_types', 'acled_types', None]
+    """
+    if name in STRUCTURAL_FEATURES:
+        return "structural"
+    if name in SEASON_FEATURES:
+        return "season"
+    bare = name.removeprefix(_TEMPO_SCOPE)
+    parts = feature_parts(bare)
+    if (parts and parts["ch"] in ACLED_TYPE_CHANNELS) or bare.removeprefix("weeks_since_") in ACLED_TYPE_CHANNELS:
+        return "acled_types"
+    if name.startswith(_TEMPO_SCOPE):
+        return "tempo"
+    return None
 
 
 def score_horizon(name: str, kind: str = "risk") -> int | None:

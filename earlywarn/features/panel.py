@@ -67,6 +67,15 @@ weeks - no per-locality loops:
 * ``population``; ``km_to_nearest_base``, ``inside_patrol_radius``;
 * ``woy_sin``, ``woy_cos`` - seasonality (week of year).
 
+Optional families (``covariates=``; :func:`earlywarn.features.columns.covariate_family`
+names each column's family, and the model reads only those its
+``model.covariates`` lists): ``season`` (the two above), ``tempo`` (the
+``area_*`` columns: the country's tempo), ``acled_types`` (``riot``,
+``protest``, ``strategic`` counted here, next door and mission-wide) and
+``structural`` (population of listed places here and within 50 km, km to the
+capital, a border, a town of 20,000+ and a river;
+:mod:`earlywarn.features.structural`).
+
 ``actor_risk`` weights each event by the share of its actors' *earlier*
 events (weeks before this one, anywhere) that were target events, so it
 measures "activity by armed actors with a record of harming civilians".
@@ -91,6 +100,7 @@ from earlywarn.features.columns import TARGET_COL, TARGET_COUNT_COL
 from earlywarn.geo.localities import assign_incidents, utm_crs_for
 from earlywarn.geo.localities import neighbours as spatial_neighbours
 from earlywarn.i18n import N_, _
+from earlywarn.numbers import not_available
 
 ID_COLS = ("locality_id", "as_of")
 WINDOWS = (1, 4, 12, 26, 52)
@@ -113,6 +123,9 @@ CHANNELS: dict[str, str] = {
     "target": N_("incidents harming civilians"),
     "civdeath": N_("incidents with civilian deaths"),
     "actor_risk": N_("incidents by armed actors with a record of harming civilians"),
+    "riot": N_("riots"),
+    "protest": N_("protests"),
+    "strategic": N_("strategic developments (arrests, troop movements, territory changes)"),
 }
 CHANNEL_SINGULAR: dict[str, str] = {
     "any": N_("incident of any kind"),
@@ -128,6 +141,9 @@ CHANNEL_SINGULAR: dict[str, str] = {
     "target": N_("incident harming civilians"),
     "civdeath": N_("incident with civilian deaths"),
     "actor_risk": N_("incident by armed actors with a record of harming civilians"),
+    "riot": N_("riot"),
+    "protest": N_("protest"),
+    "strategic": N_("strategic development (arrest, troop movement, territory change)"),
 }
 # channels that also get fatality features, and those that get neighbour lags
 FATALITY_CHANNELS = ("any", "clash", "vac", "remote", "state", "nonstate", "target")
@@ -243,6 +259,7 @@ def build_panel(
     rows=None,
     rows_from=None,
     horizons: Sequence[int] | None = None,
+    covariates: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Locality x as-of panel of features known at each as-of date, plus the target ``y``.
 
@@ -299,6 +316,15 @@ def build_panel(
         float32 values each) are only built from ``rows_from`` on. Use it with
         :func:`earlywarn.model.window.panel_start` so that a long history
         costs no more memory than the rows training will use.
+    covariates : sequence of str, optional
+        Optional feature families to build on top of the core
+        (:data:`earlywarn.features.columns.COVARIATE_FAMILIES`): ``structural``
+        (from the shipped geography, :mod:`earlywarn.features.structural`) and
+        ``acled_types`` (riots, protests, strategic developments as channels)
+        are built only when listed, after every core column so the core's
+        column order does not move; ``season`` and ``tempo`` are always built
+        (they are cheap and older models read them). The model reads only the
+        families its ``model.covariates`` setting lists.
     horizons : sequence of int, optional
         Extra forecast horizons (weeks) labelled on the same rows, so that one
         panel - one feature block, the costly part - serves a model per horizon
@@ -345,6 +371,9 @@ def build_panel(
         raise ValueError(f"step must be 'weekly' or 'monthly', got {step!r}")
     h = int(horizon_weeks)
     horizons = _horizon_list(h, horizons)
+    unknown = set(covariates) - set(columns.COVARIATE_FAMILIES)
+    if unknown:
+        raise ValueError(f"unknown covariate families {sorted(unknown)}; known: {columns.COVARIATE_FAMILIES}")
     target = target or TargetConfig()
     n_loc = len(localities)
     loc_ids = localities["locality_id"].astype("string").reset_index(drop=True)
@@ -368,6 +397,13 @@ def build_panel(
         put(name, arr)
     _static_features(put, localities, bases, weeks.n)
     _season_features(put, weeks.as_of, n_loc)
+    if "acled_types" in covariates:
+        _acled_type_features(put, grid, spatial, n_loc)
+    if "structural" in covariates:
+        from earlywarn.features.structural import structural_covariates
+
+        for name, values in structural_covariates(localities).items():
+            put(str(name), np.repeat(values.to_numpy("float64")[:, None], weeks.n, axis=1))
 
     panel = _frame(block, chosen, loc_ids, weeks.as_of, targets, h)
     panel.attrs.update(
@@ -378,6 +414,7 @@ def build_panel(
             "unit": unit,
             "data_end": str(weeks.data_end),
             "n_incidents_used": grid.n_used,
+            "covariates": [c for c in columns.COVARIATE_FAMILIES if c in {"season", "tempo", *covariates}],
         }
     )
     if chosen.weights is not None:
@@ -446,6 +483,10 @@ class _IncidentGrid:
     # mission-wide context, shape (1, weeks): every known incident, also those outside the localities
     area_any: np.ndarray
     area_target: np.ndarray
+    # ACLED's non-lethal types (columns.ACLED_TYPE_CHANNELS): here, and mission-wide (1, weeks); apart from
+    # ``counts`` so that the core channels' column order does not change when the family is off
+    acled_types: dict[str, np.ndarray]
+    area_acled_types: dict[str, np.ndarray]
     first_week: int  # week of the earliest incident placed in a locality (0 when none)
     n_used: int  # incidents placed in a locality and week
 
@@ -485,12 +526,19 @@ def _incident_grid(
 
     wk_all = np.clip(weeks.index(known_on[known]), 0, n_wk - 1)
     tgt_all = target_mask(inc.loc[known], target)
+    kind_here = sub["kind"].astype("string").fillna("")
+    kind_all = inc.loc[known, "kind"].astype("string").fillna("")
     return _IncidentGrid(
         counts=counts,
         fatalities={ch: grid(np.where(masks[ch], fat, 0.0)) for ch in FATALITY_CHANNELS},
         civilian_deaths=grid(civ),
         area_any=np.bincount(wk_all, weights=None, minlength=n_wk).astype(float)[None, :],
         area_target=np.bincount(wk_all, weights=tgt_all.astype(float), minlength=n_wk).astype(float)[None, :],
+        acled_types={ch: grid((kind_here == ch).to_numpy(float)) for ch in columns.ACLED_TYPE_CHANNELS},
+        area_acled_types={
+            ch: np.bincount(wk_all, weights=(kind_all == ch).to_numpy(float), minlength=n_wk).astype(float)[None, :]
+            for ch in columns.ACLED_TYPE_CHANNELS
+        },
         first_week=int(wk.min()) if len(wk) else 0,
         n_used=int(ok.sum()),
     )
@@ -711,6 +759,24 @@ def _region_and_area_features(put: Put, grid: _IncidentGrid, spatial: _Spatial, 
         for w in (4, 12, 52):
             put(columns.windowed(name, w), np.repeat(_window(cum, w), n_loc, axis=0))
         put(f"{name.removesuffix('_count')}_trend_4w", np.repeat(_trend(cum), n_loc, axis=0))
+
+
+def _acled_type_features(put: Put, grid: _IncidentGrid, spatial: _Spatial, n_loc: int) -> None:
+    """Riots, protests and strategic developments (arrests, troop movements, territory changes) as channels.
+
+    Where a feed has them (ACLED), they are the non-lethal side of a conflict:
+    unrest before a crackdown, armed groups moving in before an attack. Counted
+    like the core channels (here, neighbours, mission-wide), known from
+    ``date_end`` on; a feed without them gives zeros, which the model drops as
+    constant.
+    """
+    for ch, x in grid.acled_types.items():
+        _windows_and_decays(put, f"{ch}_count", x, (4, 12, 52), (8,))
+        put(columns.weeks_since(ch), _weeks_since(x))
+        _windows_and_decays(put, f"nbr_{ch}_count", spatial.ring1 @ x, (4, 12), ())
+        cum = np.cumsum(grid.area_acled_types[ch], axis=1)
+        for w in (4, 12):
+            put(columns.count(ch, w, "area_"), np.repeat(_window(cum, w), n_loc, axis=0))
 
 
 def _history_features(put: Put, grid: _IncidentGrid, n_wk: int) -> None:
@@ -979,8 +1045,10 @@ def feature_group(name: str) -> str:
         return "idp"
     if name in ("km_to_nearest_base", "inside_patrol_radius"):
         return "base"
-    if name in ("woy_sin", "woy_cos"):
+    if name in columns.SEASON_FEATURES:
         return "season"
+    if name in ("places_pop_here", "places_pop_50km"):
+        return "places_population"
     if name == "target_weeks_share_history":
         return "target_history"
     if name.startswith("civilian_deaths"):
@@ -1008,6 +1076,15 @@ def _counted(v: float, singular: str, plural: str) -> str:
 
 def _weeks_ago(n: float) -> str:
     return (_("(the latest {n} week ago)") if _n(n) == "1" else _("(the latest {n} weeks ago)")).format(n=_n(n))
+
+
+# structural distances (earlywarn.features.structural) -> what the km are measured to, for the drivers' texts
+_DISTANCE_TEXT = {
+    "km_to_capital": N_("from the capital"),
+    "km_to_border": N_("from an international border"),
+    "km_to_town_20k": N_("from the nearest town of 20,000 people or more"),
+    "km_to_river": N_("from a large river"),
+}
 
 
 def _in_last(weeks: int) -> str:
@@ -1054,6 +1131,16 @@ def describe(group: str, values: dict[str, float], horizon_weeks: int = 4) -> st
         ang = np.arctan2(g("woy_sin"), g("woy_cos"))
         week = int(round((ang % (2 * np.pi)) / (2 * np.pi) * 52)) + 1
         return _("time of year (week {week})").format(week=week)
+    if group == "places_population":
+        here, near = g("places_pop_here"), g("places_pop_50km")
+        if np.isnan(near):
+            return _("no listed towns or villages known nearby")
+        return _("about {n} people in listed towns and villages within 50 km ({here} in this area)").format(
+            n=_n(near), here=_n(here) if not np.isnan(here) else not_available())
+    if group in _DISTANCE_TEXT:
+        km, to = g(group), _(_DISTANCE_TEXT[group])
+        return (_("distance {to} not known").format(to=to) if np.isnan(km)
+                else _("{km} km {to}").format(km=_n(round(km)), to=to))
     if group == "population":
         p = g("population")
         return _("population unknown") if np.isnan(p) else _("population about {n}").format(n=_n(p))

@@ -35,6 +35,13 @@ card's "What was tried" keeps the numbers of the alternatives):
   simple baseline beat on the same folds. Every scorer is a function of the
   row's features, so every published score has drivers.
 
+* **Inputs.** Every core feature of the panel, and of the optional
+  families (:data:`earlywarn.features.columns.COVARIATE_FAMILIES`: structural
+  covariates, season, tempo, ACLED's non-lethal types) only those
+  ``params.covariates`` lists; by default none, as validation before the test
+  periods found none that earned its place (model card, "What was tried").
+  They are never monotone-constrained.
+
 Quiet rows (no incident for two years or ever, most rows of a sparse
 country) are thinned case-control style and the stacks undo the sampling
 (:func:`thin_quiet`). Explanations are per-row occlusion: each feature group
@@ -102,10 +109,26 @@ class ModelParams:
     # y = 0 are most rows of a sparse country panel, and nearly all alike. Beyond this many, a seeded
     # sample of this size is fitted instead (case-control; see thin_quiet). 0: never thin.
     quiet_rows: int = _DEFAULTS.quiet_rows
+    # The optional input families read (columns.COVARIATE_FAMILIES); a panel's columns of other families are
+    # left out of the fit. Default: those validation kept (ModelConfig.covariates).
+    covariates: tuple[str, ...] = tuple(_DEFAULTS.covariates)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.covariates) - set(columns.COVARIATE_FAMILIES)
+        if unknown:
+            raise ValueError(f"unknown covariate families {sorted(unknown)}; known: {columns.COVARIATE_FAMILIES}")
+        self.covariates = tuple(dict.fromkeys(self.covariates))
 
     def to_dict(self) -> dict:
         """Plain data for the model file, the model card and the backtest's config record."""
-        return asdict(self)
+        d = asdict(self)
+        d["covariates"] = list(self.covariates)
+        return d
+
+    def reads(self, name: str) -> bool:
+        """Whether the model reads feature ``name``: every core feature, and those of the families switched on."""
+        family = columns.covariate_family(name)
+        return family is None or family in self.covariates
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelParams:
@@ -116,7 +139,7 @@ class ModelParams:
     @classmethod
     def from_config(cls, model: ModelConfig) -> ModelParams:
         """The switches a mission's ``model:`` section sets."""
-        return cls(max_trees=model.max_trees, quiet_rows=model.quiet_rows)
+        return cls(max_trees=model.max_trees, quiet_rows=model.quiet_rows, covariates=tuple(model.covariates))
 
 
 def monotonic_constraints(names: list[str]) -> np.ndarray:
@@ -306,7 +329,8 @@ class ThreatModel:
         rows = panel[panel[TARGET_COL].notna()]
         if rows.empty or rows[TARGET_COL].nunique() < 2:
             raise ValueError("training rows need both outcomes (some y = 0 and some y = 1)")
-        self.feature_names_ = feature_columns(panel)
+        # the panel may hold more families than this model reads (a validation run builds them all once)
+        self.feature_names_ = [c for c in feature_columns(panel) if self.params.reads(c)]
         y = rows[TARGET_COL].to_numpy("float64").astype(int)
         # quiet rows are thinned before the feature matrix is built: that is the memory saved
         n_labelled = len(rows)
@@ -436,6 +460,7 @@ class ThreatModel:
             "gbm_trees": int(self.members_["gbm"].n_iter_),
             "gbm_target": "count (Poisson)" if d.on_counts else "0/1 (Poisson)",
             "features_used": int(self.used_.sum()),
+            "covariates": sorted({f for c in self.feature_names_ if (f := columns.covariate_family(c))}),
             "calibration_from": None if cut is None else str(cut),
         }
 
