@@ -63,6 +63,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
+from earlywarn import i18n
 from earlywarn.config import DEFAULT_PRIMARY_HORIZON, ModelConfig
 from earlywarn.features import columns
 from earlywarn.features.panel import (
@@ -73,6 +74,7 @@ from earlywarn.features.panel import (
     feature_columns,
     feature_group,
 )
+from earlywarn.i18n import _
 from earlywarn.model import baselines
 
 FORMAT = "earlywarn-threat-model/2"
@@ -247,6 +249,21 @@ class _Training:
     def weights(self, mask: np.ndarray) -> np.ndarray | None:
         """The row weights of a subset of rows (None when every row counts once)."""
         return None if self.sw is None else self.sw[mask]
+
+
+def effect_text(drop: float) -> str:
+    """How much one driver moves the risk, as printed beside it, in the language in force.
+
+    A move under half a percentage point is "small effect": printing "+0 pts"
+    would read as "no effect" and invite a wrong conclusion.
+
+    >>> effect_text(0.123), effect_text(-0.004)
+    ('+12 pts', 'small effect')
+    >>> with i18n.language("fr"):
+    ...     effect_text(0.123), effect_text(0.001)
+    ('+12 pts', 'effet faible')
+    """
+    return _("{n} pts").format(n=i18n.signed(drop * 100, 0)) if abs(drop) >= 0.005 else _("small effect")
 
 
 @dataclass
@@ -576,8 +593,7 @@ class ThreatModel:
             values = dict(zip(self.feature_names_, X[r], strict=True))
             for i, j in enumerate(order[r]):
                 d = drops[r, j]
-                effect = f"{d * 100:+.0f} pts" if abs(d) >= 0.005 else "small effect"
-                out[columns.driver(i + 1)][r] = f"{describe(names[j], values, self.horizon_weeks)} ({effect})"
+                out[columns.driver(i + 1)][r] = f"{describe(names[j], values, self.horizon_weeks)} ({effect_text(d)})"
         return prob, pd.DataFrame({c: pd.array(v, dtype="string") for c, v in out.items()}, index=panel.index)
 
     # ------------------------------------------------------------------ persistence
