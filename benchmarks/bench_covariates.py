@@ -45,8 +45,8 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+from earlywarn.columns import COVARIATE_FAMILIES  # noqa: E402
 from earlywarn.config import TargetConfig  # noqa: E402
-from earlywarn.features.columns import COVARIATE_FAMILIES  # noqa: E402
 from earlywarn.features.panel import build_panel, feature_columns  # noqa: E402
 from earlywarn.geo.localities import priogrid_cells, priogrid_gid  # noqa: E402
 from earlywarn.ingest import read_incidents  # noqa: E402

@@ -498,7 +498,7 @@ class ModelConfig(_Strict):
     # fit (time), and how many quiet negative rows are fitted before the rest are sampled (memory, time).
     max_trees: int = Field(default=400, ge=10, le=5000)
     quiet_rows: int = Field(default=10_000, ge=0)
-    # Optional input families the model reads (earlywarn.features.columns.COVARIATE_FAMILIES): structural
+    # Optional input families the model reads (earlywarn.columns.COVARIATE_FAMILIES): structural
     # covariates from the shipped geography, season (week of year), tempo (mission-wide event counts) and
     # ACLED's non-lethal types (riots, protests, strategic developments). The default lists only the families
     # walk-forward validation before the test period kept (model card, "What was tried"); the others stay

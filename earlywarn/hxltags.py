@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from earlywarn.features import columns as column_names
+from earlywarn import columns as column_names
 
 HASHTAG = re.compile(r"#[a-z][a-z0-9_]*(\+[a-z][a-z0-9_]*)*")
 
@@ -103,7 +103,7 @@ INDICATOR_TAGS: dict[str, str] = {
     "sector": "#x_mission_sector+name",
     "change": "#indicator+num+change",
 }
-# Per-horizon score columns (``risk_12w``): kind of column (as ``features.columns`` names it) -> tag template.
+# Per-horizon score columns (``risk_12w``): kind of column (as ``earlywarn.columns`` names it) -> tag template.
 HORIZON_TAGS: tuple[tuple[str, str], ...] = (
     ("risk", "#severity+risk+h{}w"),
     ("risk_class", "#severity+risk+class+h{}w"),

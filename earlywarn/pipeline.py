@@ -753,7 +753,7 @@ def compare_team_and_model(run: MissionRun, prepared: Prepared, assessments: pd.
     date every night) and the manifest; a failure is a warning.
     """
     from earlywarn.assessments import assessment_outcomes
-    from earlywarn.features.columns import TARGET_COL
+    from earlywarn.columns import TARGET_COL
     from earlywarn.model.card import team_comparison, write_team_comparison
 
     cfg, manifest = run.cfg, run.manifest

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
+from earlywarn import columns
 from earlywarn.config import DEFAULT_COVARIATES, ModelConfig
-from earlywarn.features import columns
 from earlywarn.features.panel import build_panel, describe, feature_columns, feature_group
 from earlywarn.features.structural import mission_capital, structural_covariates
 from earlywarn.geo.localities import priogrid_cells

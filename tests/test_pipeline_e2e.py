@@ -14,11 +14,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+def harness(prefect_harness) -> str:
+    """The session's Prefect test harness (conftest.py)."""
+    return prefect_harness
 
 
 @pytest.fixture(scope="module")

@@ -67,7 +67,7 @@ weeks - no per-locality loops:
 * ``population``; ``km_to_nearest_base``, ``inside_patrol_radius``;
 * ``woy_sin``, ``woy_cos`` - seasonality (week of year).
 
-Optional families (``covariates=``; :func:`earlywarn.features.columns.covariate_family`
+Optional families (``covariates=``; :func:`earlywarn.columns.covariate_family`
 names each column's family, and the model reads only those its
 ``model.covariates`` lists): ``season`` (the two above), ``tempo`` (the
 ``area_*`` columns: the country's tempo), ``acled_types`` (``riot``,
@@ -93,10 +93,9 @@ from scipy import sparse
 from scipy.signal import lfilter
 from scipy.spatial import cKDTree
 
-from earlywarn import i18n
+from earlywarn import columns, i18n
+from earlywarn.columns import TARGET_COL, TARGET_COUNT_COL
 from earlywarn.config import TargetConfig
-from earlywarn.features import columns
-from earlywarn.features.columns import TARGET_COL, TARGET_COUNT_COL
 from earlywarn.geo.localities import assign_incidents, utm_crs_for
 from earlywarn.geo.localities import neighbours as spatial_neighbours
 from earlywarn.i18n import N_, _
@@ -318,7 +317,7 @@ def build_panel(
         costs no more memory than the rows training will use.
     covariates : sequence of str, optional
         Optional feature families to build on top of the core
-        (:data:`earlywarn.features.columns.COVARIATE_FAMILIES`): ``structural``
+        (:data:`earlywarn.columns.COVARIATE_FAMILIES`): ``structural``
         (from the shipped geography, :mod:`earlywarn.features.structural`) and
         ``acled_types`` (riots, protests, strategic developments as channels)
         are built only when listed, after every core column so the core's

@@ -45,7 +45,7 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-from earlywarn.features.columns import STRUCTURAL_FEATURES
+from earlywarn.columns import STRUCTURAL_FEATURES
 from earlywarn.geo.localities import utm_crs_for
 from earlywarn.geo.population import gazetteer_population
 

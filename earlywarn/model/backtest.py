@@ -54,9 +54,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from earlywarn import progress
+from earlywarn import columns, progress
 from earlywarn.config import DEFAULT_PRIMARY_HORIZON
-from earlywarn.features import columns
 from earlywarn.features.panel import TARGET_COL, TARGET_COUNT_COL, feature_columns, labelled_sample
 from earlywarn.model import baselines, selection
 from earlywarn.model.metrics import calibration_table, metrics

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from earlywarn.features.columns import count, windowed
+from earlywarn.columns import count, windowed
 from earlywarn.features.panel import HALF_LIVES, SPATIAL_LAG_FEATURES, TARGET_COL
 from earlywarn.i18n import N_
 

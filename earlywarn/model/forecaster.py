@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from earlywarn import columns
 from earlywarn.atomic import write_bytes
 from earlywarn.config import DEFAULT_HORIZONS, default_primary_horizon
-from earlywarn.features import columns
 from earlywarn.features.panel import target_view
 from earlywarn.model import file as modelfile
 from earlywarn.model.threat import DEFAULT_SEED, ModelParams, ThreatModel

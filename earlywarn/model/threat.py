@@ -36,7 +36,7 @@ card's "What was tried" keeps the numbers of the alternatives):
   row's features, so every published score has drivers.
 
 * **Inputs.** Every core feature of the panel, and of the optional
-  families (:data:`earlywarn.features.columns.COVARIATE_FAMILIES`: structural
+  families (:data:`earlywarn.columns.COVARIATE_FAMILIES`: structural
   covariates, season, tempo, ACLED's non-lethal types) only those
   ``params.covariates`` lists; by default none, as validation before the test
   periods found none that earned its place (model card, "What was tried").
@@ -63,9 +63,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from earlywarn import i18n
+from earlywarn import columns, i18n
 from earlywarn.config import DEFAULT_PRIMARY_HORIZON, ModelConfig
-from earlywarn.features import columns
 from earlywarn.features.panel import (
     TARGET_COL,
     TARGET_COUNT_COL,
@@ -147,7 +146,7 @@ class ModelParams:
 def monotonic_constraints(names: list[str]) -> np.ndarray:
     """+1 / -1 / 0 per feature: counts of harm to civilians (or of any incident) here and nearby may
     only raise the risk, weeks since the last one may only lower it, everything else is free
-    (:func:`earlywarn.features.columns.monotone_direction`)."""
+    (:func:`earlywarn.columns.monotone_direction`)."""
     return np.array([columns.monotone_direction(n) for n in names], dtype=np.int64)
 
 

@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from earlywarn import columns as column_names
 from earlywarn.atomic import atomic_path, write_text, write_with
-from earlywarn.features import columns as column_names
 from earlywarn.hxltags import INDICATOR_TAGS, SCORE_TAGS, locality_tags, tag_for, tag_row
 from earlywarn.numbers import cutoffs_of
 

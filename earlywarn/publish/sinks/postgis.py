@@ -38,9 +38,9 @@ from geoalchemy2 import Geometry
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.schema import CreateSchema
 
+from earlywarn import columns as column_names
 from earlywarn.atomic import write_text, write_with
 from earlywarn.config import PostgisConfig
-from earlywarn.features import columns as column_names
 
 SRID = 4326
 KEY = ("mission", "run_id", "as_of")
