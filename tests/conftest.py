@@ -143,20 +143,6 @@ QUICK = {"output": {"brief": False}, "ingest_retries": 0}
 
 
 @pytest.fixture(scope="session")
-def prefect_harness() -> str:
-    """Prefect's test harness (a temporary API server and database), one per session and worker; its API URL.
-
-    Every test that runs a flow shares it (starting a server costs seconds of
-    CPU each time); a subprocess reaches it through ``PREFECT_API_URL``.
-    """
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield PREFECT_API_URL.value()
-
-
-@pytest.fixture(scope="session")
 def pg_bindir(require) -> Path:
     """PostgreSQL's server binaries (initdb, pg_ctl), for the throwaway clusters of tests/pg.py."""
     from tests.pg import find_bindir

@@ -298,8 +298,10 @@ def test_alerts_stage_that_breaks_never_fails_a_published_run(env, monkeypatch):
     assert any("alerts not sent" in w and "history table unreadable" in w for w in m["warnings"]), m["warnings"]
 
 
-def test_the_flow_too_completes_when_its_alerts_task_breaks(env, monkeypatch, prefect_harness):
+def test_the_flow_too_completes_when_its_alerts_task_breaks(env, monkeypatch):
     """The Prefect flow (test harness, in this process) wraps its ``alerts`` task the same way."""
+    from prefect.testing.utilities import prefect_test_harness
+
     from earlywarn.publish import alerts
     from flows.nightly import nightly
 
@@ -311,7 +313,8 @@ def test_the_flow_too_completes_when_its_alerts_task_breaks(env, monkeypatch, pr
         raise RuntimeError("history table unreadable")
 
     monkeypatch.setattr(alerts, "run_changes", broken)
-    paths = nightly(config_path=str(env["config"]), as_of=AS_OF_2, offline=True)
+    with prefect_test_harness(server_startup_timeout=180):
+        paths = nightly(config_path=str(env["config"]), as_of=AS_OF_2, offline=True)
     m = _manifest(env["root"])
     assert Path(paths["map"]).exists() and m["status"] == "ok" and m["run_id"] == st["run_id_2"]
     assert any("alerts not sent" in w and "history table unreadable" in w for w in m["warnings"]), m["warnings"]

@@ -14,9 +14,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def harness(prefect_harness) -> str:
-    """The session's Prefect test harness (conftest.py)."""
-    return prefect_harness
+def harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
 
 
 @pytest.fixture(scope="module")

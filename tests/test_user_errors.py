@@ -79,15 +79,11 @@ def test_a_bug_keeps_its_traceback_in_the_manifest(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_run_under_prefect_prints_one_line_for_a_user_error(tmp_path, prefect_harness):
-    """What the analyst sees from `earlywarn run` (the Prefect flow): one line, no Prefect traceback.
-
-    The command talks to the session's test server (as it would to a mission's
-    own server) instead of starting a temporary one of its own.
-    """
+def test_run_under_prefect_prints_one_line_for_a_user_error(tmp_path):
+    """What the analyst sees from `earlywarn run` (the Prefect flow): one line, no Prefect traceback."""
     cfg = _mission(tmp_path, GED_HEADER)
     exe = Path(sys.executable).parent / "earlywarn"
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / ".prefect"), "PREFECT_API_URL": prefect_harness}
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / ".prefect")}
     r = subprocess.run([str(exe), "run", "--config", str(cfg)], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "Traceback" not in r.stderr, r.stderr
