@@ -8,12 +8,14 @@ by the serving process, never in the test process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import copy_mission
 from tests.scheduled import kill_hard, prefect_server, start_serve, stop
@@ -36,10 +38,28 @@ def server(pg_cluster, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mission(trained_mission, tmp_path_factory, postgis_url) -> Path:
-    """The session's trained mission (conftest.py), writing to PostGIS too; the scheduled runs only score."""
+    """The session's trained mission (conftest.py), writing to PostGIS too; the scheduled runs only score.
+
+    Without the brief: printing it is the costliest part of a run, and the
+    first test prints it once on the scheduled path (:func:`_with_brief`).
+    """
     # one retry (2 s): enough to see that a shrunk feed is not retried
     return copy_mission(trained_mission, tmp_path_factory.mktemp("mission") / "m", ingest_retries=1,
-                        output={"postgis": {"url": postgis_url, "schema": "scheduled"}})
+                        output={"postgis": {"url": postgis_url, "schema": "scheduled"}, "brief": False})
+
+
+@contextlib.contextmanager
+def _with_brief(mission: Path):
+    """The mission's config with the weekly brief switched on, for the runs triggered inside (the serving
+    process reads the config at every run); switched off again after."""
+    original = mission.read_text()
+    raw = yaml.safe_load(original)
+    raw["output"]["brief"] = True
+    mission.write_text(yaml.safe_dump(raw, sort_keys=False))
+    try:
+        yield
+    finally:
+        mission.write_text(original)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +161,8 @@ def test_scheduled_nightly_completes_on_the_server(serving, mission, postgis_url
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
-    fr = _wait(_trigger(mission).id)
+    with _with_brief(mission):  # the whole nightly, brief included, once on the scheduled path
+        fr = _wait(_trigger(mission).id)
     assert fr.state.type.value == "COMPLETED", fr.state
     names = _task_names(fr.id)
     for feed in ("acled", "mission-log", "dtm"):
