@@ -102,18 +102,27 @@ def trained_mission(tmp_path_factory) -> Path:
 
     The first run trains the model (the costliest set-up of the end-to-end
     tests), publishes, and leaves a last good copy of every feed. One per
-    session (per xdist worker) instead of one per module: test_pipeline_e2e
-    and test_feed_checks both start from exactly this state. Read-only:
-    tests copy its folder (``shutil.copytree(config.parent, ...)``) before
-    they change or run anything.
+    session, shared by the xdist workers: the first worker that needs it
+    builds it under a lock and the others read the same folder (the scenario
+    and the training are deterministic, so nothing depends on which worker).
+    Read-only: tests copy its folder (:func:`copy_mission`) before they change
+    or run anything.
     """
+    import fcntl
+
     from earlywarn.pipeline import run_mission
     from earlywarn.synth import generate_scenario
 
-    root = tmp_path_factory.mktemp("trained-mission")
-    config = root / "mission.yaml"
-    generate_scenario(root / "data", seed=7, n_admin2=40, years=2.0, config_path=config)
-    run_mission(config)  # plain library call, no Prefect
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the session's, not a worker's
+    root, config = shared / "trained-mission", shared / "trained-mission" / "mission.yaml"
+    with open(shared / "trained-mission.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (root / ".built").exists():
+            shutil.rmtree(root, ignore_errors=True)  # a worker that died half-way
+            generate_scenario(root / "data", seed=7, n_admin2=40, years=2.0, config_path=config)
+            run_mission(config)  # plain library call, no Prefect
+            (root / ".built").touch()
     return config
 
 

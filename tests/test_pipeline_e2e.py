@@ -539,3 +539,27 @@ def test_stage_tasks_retry_only_what_the_outside_world_can_fix(harness, policy, 
         with pytest.raises(type(error)):
             one_stage()
         assert len(calls) == 1
+
+
+def test_run_under_prefect_prints_one_line_for_a_user_error(harness, tmp_path):
+    """What the analyst sees from `earlywarn run` (the Prefect flow): one line, no Prefect traceback.
+
+    The command runs as the analyst runs it, in its own process; it talks to
+    this module's test server (as it would to the mission's own server)
+    instead of starting a temporary one.
+    """
+    import os
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    from tests.test_user_errors import GED_HEADER, _mission
+
+    cfg = _mission(tmp_path, GED_HEADER)
+    exe = Path(sys.executable).parent / "earlywarn"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / ".prefect"), "PREFECT_API_URL": PREFECT_API_URL.value()}
+    r = subprocess.run([str(exe), "run", "--config", str(cfg)], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    assert [ln for ln in r.stderr.splitlines() if ln.startswith("error:")][0].count("area:") == 1

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from earlywarn.cli import app
@@ -76,15 +72,3 @@ def test_a_bug_keeps_its_traceback_in_the_manifest(tmp_path, monkeypatch):
     assert r.exit_code != 2 and isinstance(r.exception, KeyError)
     manifest = json.loads((tmp_path / "outputs" / "runs" / "latest.json").read_text())
     assert manifest["error"]["user_error"] is False and "KeyError" in manifest["error"]["traceback"]
-
-
-@pytest.mark.slow
-def test_run_under_prefect_prints_one_line_for_a_user_error(tmp_path):
-    """What the analyst sees from `earlywarn run` (the Prefect flow): one line, no Prefect traceback."""
-    cfg = _mission(tmp_path, GED_HEADER)
-    exe = Path(sys.executable).parent / "earlywarn"
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / ".prefect")}
-    r = subprocess.run([str(exe), "run", "--config", str(cfg)], capture_output=True, text=True, env=env, timeout=300)
-    assert r.returncode == 2, r.stdout + r.stderr
-    assert "Traceback" not in r.stderr, r.stderr
-    assert [ln for ln in r.stderr.splitlines() if ln.startswith("error:")][0].count("area:") == 1
