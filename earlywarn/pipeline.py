@@ -755,6 +755,7 @@ def compare_team_and_model(run: MissionRun, prepared: Prepared, assessments: pd.
     from earlywarn.assessments import assessment_outcomes
     from earlywarn.columns import TARGET_COL
     from earlywarn.model.card import team_comparison, write_team_comparison
+    from earlywarn.publish.history import published_risk
 
     cfg, manifest = run.cfg, run.manifest
     try:
@@ -762,8 +763,9 @@ def compare_team_and_model(run: MissionRun, prepared: Prepared, assessments: pd.
         labels = panel[["locality_id", "as_of", TARGET_COL]].rename(columns={TARGET_COL: "y"})
         published = published_risk(cfg.tables_dir / "history", assessments["date"])
         as_of = pd.Timestamp(panel["as_of"].max())
-        cmp = team_comparison(assessment_outcomes(assessments, labels, published),
-                              cutoffs_of(scheme.thresholds) or (0.15, 0.35, 0.6), as_of)
+        t = cfg.thresholds  # a scheme without cut-offs (no base rate yet): the configured absolute ones
+        cuts = cutoffs_of(scheme.thresholds) or (t.moderate, t.high, t.very_high)
+        cmp = team_comparison(assessment_outcomes(assessments, labels, published), cuts, as_of)
         if manifest.model_version:
             write_team_comparison(cfg.models_dir, manifest.model_version, cmp)
     except Exception as exc:  # noqa: BLE001 - the comparison is a report, not tonight's warning
@@ -773,33 +775,6 @@ def compare_team_and_model(run: MissionRun, prepared: Prepared, assessments: pd.
         return None
     manifest.counts["team_comparison"] = {k: cmp[k] for k in ("status", "n", "n_positive", "n_awaiting_outcome")}
     return cmp
-
-
-def published_risk(history_dir: Path, dates: pd.Series, max_gap_days: int = 7) -> pd.DataFrame | None:
-    """``locality_id, as_of, risk`` of the saved runs up to ``max_gap_days`` before some date in ``dates``.
-
-    Only those runs can stand beside an assessment
-    (:func:`earlywarn.assessments.assessment_outcomes`), so a year of
-    nightly runs is not read every night; two columns per file. None if none.
-    """
-    when = np.sort(pd.to_datetime(dates).dropna().to_numpy("datetime64[D]"))
-    if not history_dir.exists() or not len(when):
-        return None
-    frames = []
-    for path in sorted(history_dir.glob("scores_*.parquet")):
-        day = path.stem.removeprefix("scores_")
-        try:
-            run = np.datetime64(day, "D")
-        except ValueError:
-            continue
-        k = np.searchsorted(when, run)  # the first assessment on or after this run
-        if k == len(when) or when[k] - run > np.timedelta64(max_gap_days, "D"):
-            continue
-        try:
-            frames.append(pd.read_parquet(path, columns=["locality_id", "risk"]).assign(as_of=pd.Timestamp(day)))
-        except (OSError, ValueError, KeyError) as exc:  # an unreadable old run is left out, not fatal
-            log.warning("published risk: %s left out (%s)", path.name, exc)
-    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def read_action_feeds(run: MissionRun, geo: Geography) -> pd.DataFrame | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 # Controlled vocabulary for incident kinds. Readers map source categories
@@ -197,3 +198,14 @@ def conform(
 
 # The risk classes, lowest first: the decide stage assigns them, every output names them the same way.
 RISK_CLASSES: tuple[str, ...] = ("low", "moderate", "high", "very high")
+
+
+def risk_class_index(values: pd.Series) -> np.ndarray:
+    """Position of each class in :data:`RISK_CLASSES` (0 = low), -1 where missing or unknown; case and blanks ignored.
+
+    >>> risk_class_index(pd.Series(["low", "very high", None, " HIGH"])).tolist()
+    [0, 3, -1, 2]
+    """
+    lookup = {c: k for k, c in enumerate(RISK_CLASSES)}
+    s = values.astype("string").str.strip().str.lower()
+    return s.map(lookup).astype("Int64").fillna(-1).to_numpy(dtype=np.int64)

@@ -371,7 +371,7 @@ def test_nightly_run_carries_both_voices_end_to_end(trained_mission):
 
 
 def test_only_runs_that_can_stand_beside_an_assessment_are_read(tmp_path):
-    from earlywarn.pipeline import published_risk
+    from earlywarn.publish.history import published_risk
 
     days = ["2024-01-01", "2024-01-05", "2024-01-20", "2024-02-01"]
     for k, day in enumerate(days):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from earlywarn.schema import RISK_CLASSES
+from earlywarn.schema import risk_class_index
 
 # Columns the decision table gets (:func:`join_assessments`), in this order.
 TEAM_COLUMNS = ("team_level", "team_date", "team_expires", "team_author", "team_rationale", "team_steps", "disagree")
@@ -33,15 +33,7 @@ RULE = ("the team's level and the model's risk class are two classes apart or mo
         "moderate against very high)")
 
 
-def class_index(values: pd.Series) -> np.ndarray:
-    """Position of each class in :data:`RISK_CLASSES` (0 = low), -1 where missing or unknown.
-
-    >>> class_index(pd.Series(["low", "very high", None, "HIGH"])).tolist()
-    [0, 3, -1, 2]
-    """
-    lookup = {c: k for k, c in enumerate(RISK_CLASSES)}
-    s = values.astype("string").str.strip().str.lower()
-    return s.map(lookup).fillna(-1).to_numpy(dtype="int64")
+class_index = risk_class_index  # the team's levels are the model's classes
 
 
 def current_assessments(assessments: pd.DataFrame, as_of) -> pd.DataFrame:

@@ -18,6 +18,7 @@ flags, and the largest rises and falls in risk since the previous run.
 from __future__ import annotations
 
 import base64
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from earlywarn.publish.panels import RISK_CLASSES
 from earlywarn.publish.safety import esc
 
 NO_SCORE = 255
+log = logging.getLogger("earlywarn")
 CHANGE_ROWS = 5
 
 
@@ -188,3 +190,30 @@ def previous_scores(history_dir: Path, as_of: pd.Timestamp) -> pd.DataFrame | No
     files = sorted(p for p in history_dir.glob("scores_*.parquet")
                    if p.stem.removeprefix("scores_") < str(as_of.date()))
     return pd.read_parquet(files[-1]) if files else None
+
+
+def published_risk(history_dir: Path, dates: pd.Series, max_gap_days: int = 7) -> pd.DataFrame | None:
+    """``locality_id, as_of, risk`` of the saved runs up to ``max_gap_days`` before some date in ``dates``.
+
+    Only those runs can stand beside an assessment
+    (:func:`earlywarn.assessments.assessment_outcomes`), so a year of
+    nightly runs is not read every night; two columns per file. None if none.
+    """
+    when = np.sort(pd.to_datetime(dates).dropna().to_numpy("datetime64[D]"))
+    if not history_dir.exists() or not len(when):
+        return None
+    frames = []
+    for path in sorted(history_dir.glob("scores_*.parquet")):
+        day = path.stem.removeprefix("scores_")
+        try:
+            run = np.datetime64(day, "D")
+        except ValueError:
+            continue
+        k = np.searchsorted(when, run)  # the first assessment on or after this run
+        if k == len(when) or when[k] - run > np.timedelta64(max_gap_days, "D"):
+            continue
+        try:
+            frames.append(pd.read_parquet(path, columns=["locality_id", "risk"]).assign(as_of=pd.Timestamp(day)))
+        except (OSError, ValueError, KeyError) as exc:  # an unreadable old run is left out, not fatal
+            log.warning("published risk: %s left out (%s)", path.name, exc)
+    return pd.concat(frames, ignore_index=True) if frames else None

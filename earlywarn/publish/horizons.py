@@ -38,6 +38,7 @@ from earlywarn.numbers import cut_tenths, range_text, risk_text_tenths
 from earlywarn.publish import panels
 from earlywarn.publish.columns import col, esc_series, num
 from earlywarn.publish.safety import esc
+from earlywarn.schema import risk_class_index
 
 SCHEME_CHARS = 300
 SCORER_CHARS = 300
@@ -132,13 +133,9 @@ def risk_text(t: int, cls: int = -1, cuts_t: list[int] | None = None) -> str:
 
 
 def class_index(df: pd.DataFrame, column: str) -> np.ndarray:
-    """Class column -> index into ``panels.RISK_CLASSES`` (-1 = none / unknown)."""
+    """Class column -> index into ``panels.RISK_CLASSES`` (-1 = none / unknown, or no such column)."""
     s = col(df, column)
-    if s is None:
-        return np.full(len(df), -1, dtype=np.int64)
-    key = s.astype("string").str.strip().str.lower()
-    lookup = {c: i for i, c in enumerate(panels.RISK_CLASSES)}
-    return key.map(lookup).astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
+    return np.full(len(df), -1, dtype=np.int64) if s is None else risk_class_index(s)
 
 
 def class_legend(cls: np.ndarray, t: np.ndarray, cuts_t: list[int] | None = None) -> tuple[list[str], list[int]]:
