@@ -379,7 +379,8 @@ def build_panel(
 
     known_on = _as_day(incidents["date_end"]) if len(incidents) else np.array([], dtype="datetime64[D]")
     weeks = _weeks(known_on, end=end, start=start, rows_from=rows_from, step=step)
-    grid = _incident_grid(incidents, known_on, localities, loc_ids, unit, target, weeks)
+    grid = _incident_grid(incidents, known_on, localities, loc_ids, unit, target, weeks,
+                          acled_types="acled_types" in covariates)
     spatial = _spatial_weights(localities, unit, neighbours)
     targets = _targets(grid.counts["target"], horizons)
     chosen = _select_rows(weeks, n_loc, targets[h][0], rows)
@@ -498,8 +499,13 @@ def _incident_grid(
     unit: str,
     target: TargetConfig,
     weeks: _Weeks,
+    acled_types: bool = False,
 ) -> _IncidentGrid:
-    """An incident counts from the week its ``date_end`` falls in: the day it becomes known (no leakage)."""
+    """An incident counts from the week its ``date_end`` falls in: the day it becomes known (no leakage).
+
+    ``acled_types``: also grid ACLED's riots, protests and strategic
+    developments (only a model that reads that family needs them).
+    """
     n_loc, n_wk = len(localities), weeks.n
     inc = incidents.reset_index(drop=True)
     known = known_on <= weeks.data_end
@@ -525,18 +531,19 @@ def _incident_grid(
 
     wk_all = np.clip(weeks.index(known_on[known]), 0, n_wk - 1)
     tgt_all = target_mask(inc.loc[known], target)
-    kind_here = sub["kind"].astype("string").fillna("")
-    kind_all = inc.loc[known, "kind"].astype("string").fillna("")
+    types = columns.ACLED_TYPE_CHANNELS if acled_types else ()
+    kind_here = sub["kind"].astype("string").fillna("") if types else None
+    kind_all = inc.loc[known, "kind"].astype("string").fillna("") if types else None
     return _IncidentGrid(
         counts=counts,
         fatalities={ch: grid(np.where(masks[ch], fat, 0.0)) for ch in FATALITY_CHANNELS},
         civilian_deaths=grid(civ),
         area_any=np.bincount(wk_all, weights=None, minlength=n_wk).astype(float)[None, :],
         area_target=np.bincount(wk_all, weights=tgt_all.astype(float), minlength=n_wk).astype(float)[None, :],
-        acled_types={ch: grid((kind_here == ch).to_numpy(float)) for ch in columns.ACLED_TYPE_CHANNELS},
+        acled_types={ch: grid((kind_here == ch).to_numpy(float)) for ch in types},
         area_acled_types={
             ch: np.bincount(wk_all, weights=(kind_all == ch).to_numpy(float), minlength=n_wk).astype(float)[None, :]
-            for ch in columns.ACLED_TYPE_CHANNELS
+            for ch in types
         },
         first_week=int(wk.min()) if len(wk) else 0,
         n_used=int(ok.sum()),
