@@ -82,6 +82,16 @@ class MissionRun:
     kind: str = "run"  # "run" (nightly) or "training": the manifest folder and the failure wording
     offline: bool = False  # True: read the local copies as they are, fetch nothing
 
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """One stage: timed in the manifest, its failure recorded there, its sentences in the mission's language.
+
+        The language is set here, per stage, because Prefect may run a
+        stage's task in a thread of its own, which does not inherit it.
+        """
+        with self.manifest.stage(name), i18n.language(self.cfg.language):
+            yield
+
     @property
     def runs_dir(self) -> Path:
         """Where this run's manifest goes: ``runs/``, or ``runs/training/`` for a training run."""
@@ -251,7 +261,7 @@ def resolve_mission_area(run: MissionRun) -> MissionArea:
 
     Ingest needs it to set aside incidents beyond the area's margin.
     """
-    with run.manifest.stage("area"):
+    with run.stage("area"):
         return resolve_area(run.cfg)
 
 
@@ -368,7 +378,7 @@ def fetch_feeds(run: MissionRun) -> list[FetchReport]:
 
     if run.offline or not fetchable(run.cfg):
         return []
-    with run.manifest.stage("fetch"):
+    with run.stage("fetch"):
         return fetch_all(run.cfg, run.manifest, raise_auth=False)
 
 
@@ -408,7 +418,7 @@ def ingest_feeds(run: MissionRun, area: MissionArea, fetched: list[FetchReport] 
     once. The flow does the same with one task per feed, in parallel.
     """
     outcomes = []
-    with run.manifest.stage("ingest"):
+    with run.stage("ingest"):
         for src in run.cfg.sources:
             for attempt in range(run.cfg.ingest_retries + 1):
                 try:
@@ -442,7 +452,7 @@ def build_geography(run: MissionRun, area: MissionArea, outcomes: list[SourceOut
     After ingest, because a grid mission without ``area`` or
     ``localities.bbox`` takes its extent from today's incidents.
     """
-    with run.manifest.stage("geography"):
+    with run.stage("geography"):
         return load_geography(run.cfg, [o.table for o in outcomes if o.kind == "incidents"], area, as_of=run.as_of)
 
 
@@ -580,7 +590,7 @@ def build_features(run: MissionRun, geo: Geography, outcomes: list[SourceOutcome
 
     cfg, manifest, as_of = run.cfg, run.manifest, run.as_of
 
-    with manifest.stage("validate"):
+    with run.stage("validate"):
         incidents, displacement = resolve_sources(outcomes, manifest)
         manifest.inputs.extend(geo.inputs)
         for w in geo.warnings:
@@ -593,7 +603,7 @@ def build_features(run: MissionRun, geo: Geography, outcomes: list[SourceOutcome
         manifest.counts |= {"incidents": int(len(incidents)), "localities": int(len(geo.localities)),
                             "margin_cells": 0 if geo.margin is None else int(len(geo.margin)),
                             "displacement_rows": 0 if displacement is None else int(len(displacement))}
-    with manifest.stage("features"):
+    with run.stage("features"):
         panel = build_panel(
             incidents, geo.feature_localities(), unit=cfg.localities.unit, horizon_weeks=cfg.primary_horizon,
             horizons=cfg.horizons, step=cfg.step, target=cfg.target, displacement=displacement, bases=geo.bases,
@@ -635,7 +645,7 @@ def load_or_train_model(run: MissionRun, prepared: Prepared) -> ModelChoice:
     """
     from earlywarn.model import registry
 
-    with run.manifest.stage("model"), i18n.language(run.cfg.language):  # the card's reasons are read
+    with run.stage("model"):
         model, card = registry.ensure_model(run.cfg, prepared.panel, run.manifest)
         run.manifest.model_version = model.version
     return ModelChoice(model, card)
@@ -651,7 +661,7 @@ def score_localities(run: MissionRun, prepared: Prepared, chosen: ModelChoice) -
     from earlywarn.model.forecaster import score_panel
 
     cfg, manifest = run.cfg, run.manifest
-    with manifest.stage("score"), i18n.language(cfg.language):  # drivers are sentences in the mission's language
+    with run.stage("score"):
         scores = score_panel(chosen.model, prepared.panel)
         scores["model_version"] = chosen.model.version
         manifest.counts["horizon_consistency_adjustments"] = int(scores.attrs.get("monotone_adjusted", 0))
@@ -676,7 +686,7 @@ def make_decisions(run: MissionRun, geo: Geography, prepared: Prepared, scores: 
 
     cfg, manifest = run.cfg, run.manifest
     incidents, displacement, locality_of = prepared.incidents, prepared.displacement, prepared.locality_of
-    with manifest.stage("decide"), i18n.language(cfg.language):  # the scheme and the flags' reasons are read
+    with run.stage("decide"):
         as_of_ts = pd.Timestamp(scores["as_of"].iloc[0])
         model = chosen.model
         schemes = {h: class_thresholds(cfg.thresholds, base_rate(prepared.panel, horizon=h)) for h in model.horizons}
@@ -863,7 +873,7 @@ def estimate_action_impact(run: MissionRun, products: RunProducts) -> ImpactEsti
     cfg, manifest = run.cfg, run.manifest
     if not cfg.actions or products.actions is None:
         return None
-    with manifest.stage("impact"), i18n.language(cfg.language):  # the notes people read
+    with run.stage("impact"):
         inputs = weekly_counts(products.incidents, products.geo.localities, cfg.localities.unit, cfg.target,
                                end=products.as_of, locality_of=products.locality_of)
         table = estimate_impact(products.actions, inputs, cfg.impact)
@@ -928,7 +938,7 @@ def publish_outputs(run: MissionRun, products: RunProducts, impact: ImpactEstima
 
     cfg, manifest, p = run.cfg, run.manifest, products
     paths: dict[str, Path] = {}
-    with manifest.stage("publish"), i18n.language(cfg.language):  # the header's texts too (Prefect: own thread)
+    with run.stage("publish"):
         table = p.table
         indic, indic_series = ind.with_history(p.indicators, cfg.tables_dir / "indicators_history.csv")
         pub_inc, redactions = incidents_for_publication(
@@ -998,7 +1008,7 @@ def write_brief(run: MissionRun, products: RunProducts, impact: ImpactEstimate |
     from earlywarn.brief import make_brief
 
     paths: dict[str, Path] = {}
-    with run.manifest.stage("brief"):
+    with run.stage("brief"):
         res = make_brief(run.cfg, incidents=products.incidents, locality_of=products.locality_of,
                          bases=products.geo.bases, impact=impact)
         paths["brief_html"] = res.html
@@ -1032,7 +1042,7 @@ def write_sinks(run: MissionRun, products: RunProducts, published: Published) ->
     paths: dict[str, Path] = {}
     if cfg.output.postgis is None:
         return paths
-    with manifest.stage("postgis"):
+    with run.stage("postgis"):
         if not to_postgis(cfg, products, published.indicators, manifest):
             paths |= _redraw_map(run, products, published)
     paths["manifest"] = manifest.write(run.runs_dir)
@@ -1072,7 +1082,7 @@ def send_alerts(run: MissionRun, products: RunProducts, paths: dict[str, Path]) 
     from earlywarn.publish import alerts
     from earlywarn.publish.history import previous_scores
 
-    with run.manifest.stage("alerts"):
+    with run.stage("alerts"):
         previous = previous_scores(run.cfg.tables_dir / "history", products.as_of)
         changes = alerts.run_changes(run.cfg, previous, products.table, run.manifest, map_path=paths.get("map"))
         return alerts.send_alerts(run.cfg, changes, run.manifest, run.manifest.run_id,
@@ -1204,7 +1214,7 @@ def train_and_promote(run: MissionRun, prepared: Prepared) -> RetrainOutcome:
     """
     from earlywarn.model.registry import weekly_retrain
 
-    with run.manifest.stage("train"):
+    with run.stage("train"):
         return weekly_retrain(run.cfg, prepared.panel)
 
 

@@ -119,7 +119,7 @@ def fetch_feeds(run: pl.MissionRun) -> list[FetchReport]:
     """Every feed with a ``fetch`` block as its own task, in parallel; nothing when the run is offline."""
     if run.offline or not fetchable(run.cfg):
         return []
-    with run.manifest.stage("fetch"):
+    with run.stage("fetch"):
         futures = [fetch_feed.with_options(name=f"fetch-{src.name}").submit(run.cfg, src)
                    for src in fetchable(run.cfg)]
         reports = [f.result() for f in futures]
@@ -133,7 +133,7 @@ def ingest_feeds(run: pl.MissionRun, mission_area: MissionArea,
     """Every feed as its own task, in parallel (``ingest_retries``, ``ingest_timeout_s``); failures fall back."""
     cfg = run.cfg
     opts = {"timeout_seconds": cfg.ingest_timeout_s, "retries": cfg.ingest_retries}
-    with run.manifest.stage("ingest"):
+    with run.stage("ingest"):
         futures = [(src, ingest_feed.with_options(name=f"ingest-{src.name}", **opts).submit(cfg, src,
                                                                                              mission_area.read))
                    for src in cfg.sources]
