@@ -231,8 +231,11 @@ def matrix_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     fit = rows_that_fit(m, MATRIX_ROWS_MM - (DISAGREEMENT_ROW_MM * (len(dis) + 1) if dis_html else 0))
     left_out = ""
     if fit < len(m):
-        left_out = " " + _("Ranks {first}&ndash;{last} did not fit on this page: see the map's priority list or "
-                           "outputs/scores.csv.").format(first=fit + 1, last=len(m))
+        left_out = " " + (
+            _("Rank {first} did not fit on this page: see the map's priority list or outputs/scores.csv.")
+            if fit + 1 == len(m) else
+            _("Ranks {first}&ndash;{last} did not fit on this page: see the map's priority list or "
+              "outputs/scores.csv.")).format(first=fit + 1, last=len(m))
         m = m.head(fit)
     withheld = (_("Actors: names that could identify individuals are withheld (redaction.drop_personal_names).")
                 if cfg.redaction.drop_personal_names else _("Actors as reported (personal names not redacted)."))
