@@ -2,7 +2,7 @@
 
 A planner's first question about a threatened place is whether a patrol can
 get there. All distances are computed in a projected CRS chosen from the
-mission area (``estimate_utm_crs``), never in degrees. A locality is
+mission area (the UTM zone of its centre, :func:`earlywarn.geo.localities.utm_crs_for`), never in degrees. A locality is
 "reached" when its representative point (a point guaranteed inside the
 polygon) lies within a base's patrol radius: patrols go to where people
 live, not to the far edge of an admin boundary, and a point test keeps the
@@ -25,13 +25,14 @@ import numpy as np
 import pandas as pd
 
 from earlywarn.config import MissionConfig, TravelConfig
+from earlywarn.geo.localities import utm_crs_for
 
 if TYPE_CHECKING:  # the raster reader is loaded only when a mission has a friction raster
     from earlywarn.geo.travel import TravelSurface
 
 
 def _projected_points(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoSeries, object]:
-    crs = gdf.estimate_utm_crs()
+    crs = utm_crs_for(gdf)
     pts = gdf.geometry.representative_point().to_crs(crs)
     return pts, crs
 

@@ -30,6 +30,7 @@ import pandas as pd
 from earlywarn import hxltags
 from earlywarn.atomic import write_text
 from earlywarn.config import ImpactConfig, IndicatorConfig, MissionConfig
+from earlywarn.geo.localities import equal_area_crs, utm_crs_for
 from earlywarn.i18n import N_
 from earlywarn.ingest.dtm import mission_totals
 
@@ -138,7 +139,7 @@ def load_sectors(cfg: MissionConfig, localities: gpd.GeoDataFrame, bases: pd.Dat
 def sector_table(localities: gpd.GeoDataFrame, sectors: Sectors, bases: pd.DataFrame | None) -> pd.DataFrame:
     """Per sector: area (km2, equal-area), population, troops, km2 per soldier, soldiers per 1,000 people."""
     loc = localities.assign(sector=localities["locality_id"].astype(str).map(sectors.of).to_numpy())
-    area = loc.geometry.to_crs(loc.estimate_utm_crs()).area / 1e6
+    area = loc.geometry.to_crs(equal_area_crs(loc)).area / 1e6
     loc = loc.assign(area_km2=area.to_numpy(), pop=loc["population"].astype(float).fillna(0.0).to_numpy())
     per = loc.dropna(subset=["sector"]).groupby("sector").agg(area_km2=("area_km2", "sum"), population=("pop", "sum"))
     strength = sectors.strength(bases)
@@ -280,7 +281,7 @@ def _near_sites(inc: pd.DataFrame, sites: pd.DataFrame | None, radius_km: float)
     if len(inc) == 0:
         return 0.0
     s = gpd.GeoSeries(gpd.points_from_xy(sites["lon"], sites["lat"]), crs="EPSG:4326")
-    crs = s.estimate_utm_crs()
+    crs = utm_crs_for(s)
     sxy = s.to_crs(crs)
     e = gpd.GeoSeries(gpd.points_from_xy(inc["lon"], inc["lat"]), crs="EPSG:4326").to_crs(crs)
     ex, ey, sx, sy = e.x.to_numpy(), e.y.to_numpy(), sxy.x.to_numpy(), sxy.y.to_numpy()
@@ -344,7 +345,7 @@ def compute_indicators(
             value = float(table.loc[high, "covered"].mean() * 100) if high.any() else 100.0
         elif spec.metric == "area_per_troop_km2":
             troops = float(bases["troops"].fillna(0).sum()) if bases is not None and len(bases) else 0.0
-            area = float(localities.to_crs(localities.estimate_utm_crs()).area.sum() / 1e6)
+            area = float(localities.to_crs(equal_area_crs(localities)).area.sum() / 1e6)
             value = area / troops if troops > 0 else float("nan")
         elif spec.metric == "high_threat_reached_pct":
             value = (float("nan") if actions is None else

@@ -10,6 +10,7 @@ so the file hash can be the model version.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -81,16 +82,33 @@ def loads(data: bytes, fmt: str | tuple[str, ...]) -> dict:
     if declared is not None and declared.startswith("earlywarn-") and declared not in formats:
         raise OutdatedModelError(f"saved by another version of earlywarn (format {declared}; this version reads "
                                  f"{' or '.join(formats)})")
-    # Check *every* type named in the file against our own list, then hand skops exactly the
-    # untrusted ones it asks about, which are all on the list.
-    untrusted = sio.get_untrusted_types(data=data)
-    bad = sorted((types_in(data) | set(untrusted)) - set(TRUSTED_TYPES))
-    if bad:
-        raise UntrustedModelError(f"model file holds types outside the allow-list: {', '.join(bad)}")
-    state = sio.loads(data, trusted=list(untrusted))
+    state = sio.loads(data, trusted=_checked_types(data))
     if not isinstance(state, dict) or state.get("format") not in formats:
         raise UntrustedModelError(f"not an {' or '.join(formats)} file")
     return state
+
+
+_CHECKED: dict[bytes, list[str]] = {}  # SHA-256 of a file already checked -> the types skops asks about
+
+
+def _checked_types(data: bytes) -> list[str]:
+    """The types skops asks to trust in ``data``, after checking *every* type the file names against
+    :data:`TRUSTED_TYPES` (raises :class:`UntrustedModelError` otherwise).
+
+    The check reads the whole schema twice and costs more than the load itself; its answer depends on the
+    bytes alone, so a process that loads the same file again (a long-lived worker, the test suite) reuses
+    it, keyed by the bytes' hash rather than the path (a changed file is checked afresh).
+    """
+    key = hashlib.sha256(data).digest()
+    if key not in _CHECKED:
+        untrusted = sio.get_untrusted_types(data=data)
+        bad = sorted((types_in(data) | set(untrusted)) - set(TRUSTED_TYPES))
+        if bad:
+            raise UntrustedModelError(f"model file holds types outside the allow-list: {', '.join(bad)}")
+        if len(_CHECKED) >= 32:
+            _CHECKED.clear()
+        _CHECKED[key] = list(untrusted)
+    return list(_CHECKED[key])
 
 
 def canonical_skops(data: bytes) -> bytes:
