@@ -41,7 +41,7 @@ def mission(trained_mission, tmp_path_factory, postgis_url) -> Path:
     """The session's trained mission (conftest.py), writing to PostGIS too; the scheduled runs only score.
 
     Without the brief: printing it is the costliest part of a run, and the
-    first test prints it once on the scheduled path (:func:`_with_brief`).
+    stale-feeds test prints it once on the scheduled path (:func:`_with_brief`).
     """
     # one retry (2 s): enough to see that a shrunk feed is not retried
     return copy_mission(trained_mission, tmp_path_factory.mktemp("mission") / "m", ingest_retries=1,
@@ -156,31 +156,40 @@ def _published(mission: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in files}
 
 
-def test_scheduled_nightly_completes_on_the_server(serving, mission, postgis_url):
+def test_scheduled_nightly_completes_on_the_server_and_two_triggers_never_overlap(serving, mission, postgis_url):
+    """Two triggers at once, as a retried schedule may send: both complete, one after the other, each with one
+    task per feed and per stage in the order data flows, and the published files are the last run's."""
     import sqlalchemy as sa
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
-    with _with_brief(mission):  # the whole nightly, brief included, once on the scheduled path
-        fr = _wait(_trigger(mission).id)
-    assert fr.state.type.value == "COMPLETED", fr.state
-    names = _task_names(fr.id)
+    from earlywarn.manifest import sha256_file
+
+    runs = [_trigger(mission), _trigger(mission)]
+    done = sorted((_wait(r.id, timeout_s=150) for r in runs), key=lambda r: r.start_time)
+    assert [r.state.type.value for r in done] == ["COMPLETED", "COMPLETED"]
+    assert done[0].end_time <= done[1].start_time, [(r.start_time, r.end_time) for r in done]
+    with get_client(sync_client=True) as c:
+        waited = [s.name for s in c.read_flow_run_states(done[1].id)]
+    assert "AwaitingConcurrencySlot" in waited, waited  # held back by the deployment limit, not by luck
+    first = done[0]
+    names = _task_names(first.id)
     for feed in ("acled", "mission-log", "dtm"):
         assert sum(n.startswith(f"ingest-{feed}-") for n in names) == 1, names  # each feed its own task
-    assert _stage_order(fr.id) == NIGHTLY_STAGES  # and every other stage one task, in the order data flows
+    assert _stage_order(first.id) == NIGHTLY_STAGES  # and every other stage one task, in the order data flows
     with get_client(sync_client=True) as c:
         arts = c.read_artifacts(artifact_filter=ArtifactFilter(
             key=ArtifactFilterKey(any_=["earlywarn-top-localities"]),
-            flow_run_id=ArtifactFilterFlowRunId(any_=[fr.id])))
+            flow_run_id=ArtifactFilterFlowRunId(any_=[first.id])))
     assert len(arts) == 1 and "| rank | locality |" in arts[0].data and "latest.html" in arts[0].data
     m = _manifest(mission)
     assert m["status"] == "ok" and m["outputs"]["postgis"]["status"] == "written"
-    for out in m["outputs"].values():
+    for out in m["outputs"].values():  # every file is the one the last manifest describes: nothing interleaved
         if "path" in out:
-            assert Path(out["path"]).exists()
+            assert sha256_file(out["path"]) == out["sha256"], out["path"]
     with sa.create_engine(postgis_url).connect() as c:
         n = c.execute(sa.text("SELECT count(*) FROM scheduled.scores WHERE run_id = :r"), {"r": m["run_id"]}).scalar()
-    assert n == 40
+    assert n == 40  # the same inputs twice: one run id, its rows written once
 
 
 def test_failed_and_shrunk_feeds_complete_with_stale_warnings(serving, mission):
@@ -193,9 +202,12 @@ def test_failed_and_shrunk_feeds_complete_with_stale_warnings(serving, mission):
         dtm.write_bytes(b"\x00\x01 not a csv")
         df = pd.read_csv(acled, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         df.iloc[: len(df) // 4].to_csv(acled, index=False, encoding="utf-8-sig")
-        fr = _wait(_trigger(mission).id)
+        with _with_brief(mission):  # the whole nightly, brief included, once on the scheduled path
+            fr = _wait(_trigger(mission).id)
         assert fr.state.type.value == "COMPLETED", fr.state
-        w = _manifest(mission)["warnings"]
+        m = _manifest(mission)
+        assert {"brief_html", "brief_pdf"} <= set(m["outputs"]), m["outputs"]  # printed on the scheduled path too
+        w = m["warnings"]
         assert any("source dtm failed today" in x and "stale since" in x for x in w), w
         assert any("source acled failed today" in x and "shrank" in x and "stale since" in x for x in w), w
         tries = {t.name.rsplit("-", 1)[0]: t.run_count for t in _task_runs(fr.id) if t.name.startswith("ingest-")}
@@ -235,24 +247,6 @@ def test_sigkill_mid_run_keeps_outputs_and_orphan_is_crashed_and_restart_complet
     nxt = _wait(_trigger(mission).id)
     assert nxt.state.type.value == "COMPLETED", nxt.state  # the slot was released
     assert _manifest(mission)["run_id"] == run_id_before  # same as-of, same inputs: same run id
-
-
-def test_two_triggers_at_once_never_overlap(serving, mission):
-    from prefect import get_client
-
-    runs = [_trigger(mission), _trigger(mission)]
-    done = sorted((_wait(r.id, timeout_s=150) for r in runs), key=lambda r: r.start_time)
-    assert [r.state.type.value for r in done] == ["COMPLETED", "COMPLETED"]
-    assert done[0].end_time <= done[1].start_time, [(r.start_time, r.end_time) for r in done]
-    with get_client(sync_client=True) as c:
-        waited = [s.name for s in c.read_flow_run_states(done[1].id)]
-    assert "AwaitingConcurrencySlot" in waited, waited  # held back by the deployment limit, not by luck
-    m = _manifest(mission)
-    from earlywarn.manifest import sha256_file
-
-    for out in m["outputs"].values():  # every file is the one the last manifest describes: nothing interleaved
-        if "path" in out:
-            assert sha256_file(out["path"]) == out["sha256"], out["path"]
 
 
 def test_scheduled_nightly_fetches_scores_the_new_week_and_alerts_once(server, tmp_path, monkeypatch):
