@@ -542,9 +542,11 @@ def reason_text(reason: str) -> str:
     >>> from earlywarn.i18n import language
     >>> with language("fr"):
     ...     print(reason_text("missing date"))
-    ...     print(reason_text("wrong number of fields (3, expected 5): truncated or malformed row"))
+    ...     print(reason_text("future date (after 2026-12-02)"))
+    ...     print(reason_text("a reason no template knows"))
     date manquante
-    nombre de champs incorrect (3 au lieu de 5) : ligne tronquée ou mal formée
+    date future (après le 2 décembre 2026)
+    a reason no template knows
     """
     return read_back(str(reason), REASON_TEMPLATES)
 
