@@ -568,7 +568,8 @@ def _render_french_map(cfg, inp, path: Path) -> str:
         header = map_header(mission=cfg.mission, as_of=inp.as_of, primary=cfg.primary_horizon, horizons=cfg.horizons,
                             model_version=inp.manifest.get("model_version"), run_id=inp.manifest.get("run_id"),
                             model_card=inp.card or {}, schemes={h: scheme for h in horizons}, primary_scheme=scheme,
-                            freshness=feeds, warnings=[])
+                            freshness=feeds,  # the warnings as the nightly run hands them over (with templates)
+                            warnings=[i18n.Message.from_dict(r) for r in inp.manifest.get("warnings_i18n") or []])
     from earlywarn.brief import data as bd
     from earlywarn.publish.redact import incidents_for_publication
 
@@ -681,6 +682,9 @@ def test_french_map_and_brief_in_chromium_show_no_english(french_mission, tmp_pa
     html = _render_french_map(cfg, inp, tmp_path / "carte.html")
     assert '<html lang="fr">' in html
     texts = _map_texts(tmp_path / "carte.html")
+    with i18n.language("fr"):
+        warned = [i18n.Message.from_dict(r).text() for r in inp.manifest.get("warnings_i18n") or []]
+    assert warned and all(any(w in t for t in texts) for w in warned), warned  # the header's warnings, in French
     sample_data = _render_french_sample_map(tmp_path / "echantillon.html")
     sample_texts = _map_texts(tmp_path / "echantillon.html")
 
