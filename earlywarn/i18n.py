@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import gettext
 import math
+import re
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -262,3 +263,128 @@ def date_text(value: date | datetime | str | None, *, time: bool = False) -> str
 
     day = value.date() if isinstance(value, datetime) else value
     return format_date(day, format="long", locale=current()) + clock
+
+
+# ------------------------------------------------------------------ messages kept for later
+def _plain(value: object) -> object:
+    """A parameter as JSON keeps it: numbers and text as they are, numpy scalars as Python's, anything else as text."""
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        try:
+            item = value.item()
+        except (TypeError, ValueError):
+            return str(value)
+        return item if isinstance(item, bool | int | float | str) else str(item)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _param_text(key: str, value: object) -> str:
+    """A parameter as the language in force writes it (see :class:`Message`)."""
+    if (key == "date" or key.endswith("_date")) and isinstance(value, str | date | datetime):
+        return date_text(value) or str(value)
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return decimal(value)
+    if isinstance(value, float):
+        return f"{value:g}".replace(".", decimal_sign()) if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def _fill(template: str, params: dict[str, object]) -> str:
+    return template.format(**{k: _param_text(k, v) for k, v in params.items()}) if params else template
+
+
+class Message(str):
+    r"""A text for people kept as its English template and parameters, so that it can be shown in any language.
+
+    The string itself is the English text: what the logs, the run manifest's
+    ``warnings``, and any code or test that matches text read. :meth:`text`
+    is the same message in the language in force: the template (marked with
+    :func:`N_` where it is written) through the catalogue, filled with the
+    same parameters. Parameters are data (names of feeds, files and places,
+    error texts) and are never translated; whole numbers get the language's
+    thousands separator, other numbers its decimal sign, and a parameter
+    named ``date`` (or ending in ``_date``) is written as a date of the
+    language (:func:`date_text`). Without parameters the template is not
+    formatted, so a plain text (``Message("50% done")``) is shown as it is
+    when the catalogue does not know it.
+
+    >>> m = Message(N_("{n} incident(s) {where} and are not scored"), n=1234, where="x")
+    >>> m, m.msgid, m.params
+    ('1,234 incident(s) x and are not scored', '{n} incident(s) {where} and are not scored', {'n': 1234, 'where': 'x'})
+    >>> with language("fr"):
+    ...     Message(N_("stale since {date}"), date="2026-03-01").text()
+    'périmé depuis le 1 mars 2026'
+    """
+
+    msgid: str
+    params: dict[str, object]
+
+    def __new__(cls, msgid: str, /, **params: object) -> Message:
+        kept = {k: _plain(v) for k, v in params.items()}
+        with language(DEFAULT):
+            english = _fill(str(msgid), kept)
+        self = super().__new__(cls, english)
+        self.msgid, self.params = str(msgid), kept
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copies and pickles keep the template (dataclasses.asdict copies)
+        return _message, (self.msgid, self.params)
+
+    def text(self) -> str:
+        """The message in the language in force (the English text when its translation cannot be filled)."""
+        if current() == DEFAULT:
+            return str(self)
+        try:
+            return _fill(_(self.msgid), self.params)
+        except (KeyError, IndexError, ValueError):
+            return str(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"msgid": ..., "params": {...}}``, as the run manifest keeps it (``warnings_i18n``)."""
+        return {"msgid": self.msgid, "params": dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Message:
+        """The message :meth:`to_dict` wrote."""
+        return cls(record["msgid"], **(record.get("params") or {}))
+
+
+def _message(msgid: str, params: dict[str, object]) -> Message:
+    return Message(msgid, **params)
+
+
+def shown(text: object) -> str:
+    """``text`` as people of the language in force read it: a :class:`Message` translated, any other text as it is."""
+    return text.text() if isinstance(text, Message) else str(text)
+
+
+@functools.cache
+def _template_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", template)
+    return re.compile("".join(re.escape(p) if k % 2 == 0 else f"(?P<{p}>.+?)" for k, p in enumerate(parts)), re.S)
+
+
+def read_back(text: str, templates: Collection[str]) -> str:
+    """``text``, English written from one of ``templates`` (or a text of the catalogue), in the language in force.
+
+    For texts stored as plain English (a column of a data file, a key of the
+    manifest) that people read in the map or the brief: the first template
+    that matches the whole text gives back its parameters, and the text is
+    shown as :class:`Message` would show it. Anything else goes through the
+    catalogue as it is (unknown texts come back unchanged).
+
+    >>> with language("fr"):
+    ...     read_back("future date (after 2026-03-02)", [N_("future date (after {date})")])
+    'date future (après le 2 mars 2026)'
+    """
+    if current() == DEFAULT:
+        return text
+    for template in templates:
+        if "{" in template and (m := _template_pattern(template).fullmatch(text)) is not None:
+            return Message(template, **m.groupdict()).text()
+    return _(text)

@@ -28,6 +28,7 @@ import pandas as pd
 from earlywarn import progress
 from earlywarn.atomic import write_text, write_with
 from earlywarn.errors import UserError, is_user_error
+from earlywarn.i18n import N_, Message, shown
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -49,6 +50,44 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def error_text(exc: BaseException) -> str:
+    """An exception as warnings quote it: its type and the first line of its message (a parameter, never translated)."""
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+# The warning of a failed run, by the kind of run (others: the generic one, with the kind as it is).
+FAILED = {"run": N_("run failed: {error}"), "training": N_("training failed: {error}")}
+
+
+def warning_texts(manifest: dict) -> list[str]:
+    """The warnings of a run manifest (as JSON has it), in the language in force (see :class:`RunManifest`).
+
+    >>> from earlywarn.i18n import language
+    >>> m = RunManifest("M", "h")
+    >>> m.warn(N_("trained a new model {version} (no usable model existed)"), version="v1")
+    >>> record = json.loads(json.dumps(asdict(m)))
+    >>> record["warnings"], warning_texts(record)
+    (['trained a new model v1 (no usable model existed)'], ['trained a new model v1 (no usable model existed)'])
+    >>> with language("fr"):
+    ...     warning_texts(record)
+    ['nouveau modèle v1 entraîné (aucun modèle utilisable n’existait)']
+    """
+    texts = list(manifest.get("warnings") or [])
+    kept = manifest.get("warnings_i18n") or []
+    out = []
+    for k, text in enumerate(texts):
+        if isinstance(text, Message):
+            out.append(text.text())
+            continue
+        record = kept[k] if k < len(kept) else None
+        try:
+            msg = Message.from_dict(record) if isinstance(record, dict) else None
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+            msg = None
+        out.append(msg.text() if msg is not None and msg == text else shown(text))
+    return out
+
+
 # Bump when a field of the manifest changes meaning or is removed (adding one is compatible).
 MANIFEST_SCHEMA_VERSION = 2
 
@@ -65,7 +104,21 @@ def earlywarn_version() -> str:
 
 @dataclass
 class RunManifest:
-    """What one run used and produced; written as JSON beside the outputs."""
+    """What one run used and produced; written as JSON beside the outputs.
+
+    Warnings are kept twice, in step: ``warnings`` is the English text of
+    each (the audit record, which people and code read as it is), and
+    ``warnings_i18n`` holds, at the same position, what the text was made of:
+    ``{"msgid": <English template, marked N_() where written>, "params":
+    {<name>: <value>}}``. A map, a brief or a summary in another language
+    shows each warning as :func:`warning_texts` gives it: the template
+    through the catalogue, filled with the same parameters (data: names, file
+    names, error texts; never translated), and the English text whenever the
+    two records do not agree (an older manifest, a hand-edited one). A
+    warning given as plain text (``warn("...")``) is recorded with itself as
+    template and no parameters, and shown as it is unless the catalogue
+    knows it.
+    """
 
     mission: str
     config_hash: str
@@ -83,6 +136,7 @@ class RunManifest:
     counts: dict = field(default_factory=dict)
     stages: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    warnings_i18n: list[dict] = field(default_factory=list)  # in step with warnings: {"msgid", "params"} (above)
     redactions: list[str] = field(default_factory=list)
     outputs: dict[str, dict] = field(default_factory=dict)
     config: dict = field(default_factory=dict)
@@ -102,10 +156,17 @@ class RunManifest:
         finally:
             self.stages[name] = round(self.stages.get(name, 0.0) + time.perf_counter() - t0, 3)
 
-    def warn(self, message: str) -> None:
-        """Record a warning once (repeats are dropped): it is shown on the map and in the end-of-run summary."""
-        if message not in self.warnings:
-            self.warnings.append(message)
+    def warn(self, message: str, /, **params: object) -> None:
+        """Record a warning once (repeats are dropped): it is shown on the map, in the brief and in the summary.
+
+        ``message`` is an English template marked with ``N_()`` and filled
+        with ``params`` (``warn(N_("model {version} ..."), version=v)``), a
+        :class:`~earlywarn.i18n.Message`, or a plain text shown as it is.
+        """
+        msg = message if isinstance(message, Message) and not params else Message(message, **params)
+        if msg not in self.warnings:
+            self.warnings.append(msg)
+            self.warnings_i18n.append(msg.to_dict())
 
     def add_output(self, name: str, path: Path) -> None:
         """Record an output file with its SHA-256, so a published file can be traced to its run."""
@@ -132,7 +193,7 @@ class RunManifest:
             yield
         except BaseException as exc:
             self.status = "failed"
-            self.warn(f"{what} failed: {type(exc).__name__}: {exc}".splitlines()[0])
+            self.warn(FAILED.get(what, N_("{what} failed: {error}")), what=what, error=error_text(exc))
             self.error = {"type": type(exc).__name__, "message": str(exc), "user_error": is_user_error(exc)}
             if not self.error["user_error"]:
                 self.error["traceback"] = traceback.format_exc()

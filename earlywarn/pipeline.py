@@ -49,8 +49,9 @@ from earlywarn.decide.table import decision_table, displacement_sites
 from earlywarn.errors import UserError
 from earlywarn.geo.area import MissionArea, NoExtentError, incidents_extent, mission_cells, no_area_hint, resolve_area
 from earlywarn.geo.naming import name_mission_localities
+from earlywarn.i18n import N_, Message
 from earlywarn.ingest.feedcheck import FeedRegressed, check_as_of, check_feed, facts, record_published
-from earlywarn.manifest import RunManifest, load_last_good, run_lock, save_last_good
+from earlywarn.manifest import RunManifest, error_text, load_last_good, run_lock, save_last_good
 from earlywarn.numbers import cutoffs_of
 from earlywarn.publish.header import MapHeader, map_header
 
@@ -327,13 +328,13 @@ def resolve_sources(outcomes: list[SourceOutcome], manifest: RunManifest) -> tup
             entry["error"] = o.failed
         if o.stale_since:
             entry["stale_since"] = o.stale_since
-            manifest.warn(f"source {o.name} failed today ({o.failed}); using its last good data, stale since "
-                          f"{o.stale_since}")
+            manifest.warn(N_("source {name} failed today ({error}); using its last good data, stale since {date}"),
+                          name=o.name, error=o.failed, date=o.stale_since)
         elif o.table is None:
-            manifest.warn(f"source {o.name} failed and has no last good copy: {o.error}")
+            manifest.warn(N_("source {name} failed and has no last good copy: {error}"), name=o.name, error=o.error)
         elif entry.get("rows_quarantined"):
-            manifest.warn(f"source {o.name}: {entry['rows_quarantined']} row(s) quarantined "
-                          f"(see quarantine/{o.name}.csv)")
+            manifest.warn(N_("source {name}: {n} row(s) quarantined (see {file})"), name=o.name,
+                          n=entry["rows_quarantined"], file=f"quarantine/{o.name}.csv")
         manifest.inputs.append(entry)
     inc_outcomes = [o for o in outcomes if o.kind == "incidents"]
     inc = [o.table for o in inc_outcomes if o.table is not None]
@@ -472,7 +473,7 @@ def load_geography(cfg: MissionConfig, incident_tables: list[pd.DataFrame] | Non
     area = area or resolve_area(cfg)
     lc = cfg.localities
     inputs: list[dict] = list(area.inputs)
-    warnings: list[str] = []
+    warnings: list[str] = []  # plain English, or i18n.Message to be shown in the mission's language
     margin = None
     if lc.unit == "admin":
         path = cfg.data_path(lc.path)
@@ -526,7 +527,7 @@ def load_geography(cfg: MissionConfig, incident_tables: list[pd.DataFrame] | Non
         bases = res.table
         inputs.append(res.summary() | {"source": "bases"})
         if res.n_quarantined:
-            warnings.append(f"bases: {res.n_quarantined} row(s) quarantined")
+            warnings.append(Message(N_("bases: {n} row(s) quarantined"), n=res.n_quarantined))
     for label, extra in (("friction", cfg.travel.friction if cfg.travel else None),
                          ("sectors", cfg.sectors.path if cfg.sectors else None)):
         if extra is not None:  # optional decision-support inputs, traced like the others
@@ -558,8 +559,8 @@ def mission_pcodes(cfg: MissionConfig, localities: gpd.GeoDataFrame, inputs: lis
     inputs.append({"source": "admin_boundaries", "file": str(path), "sha256": sha256_file(path),
                    "fields": units.attrs.get("fields", {}), "units": int(len(units)), **coded})
     if coded["without_pcode"]:
-        warnings.append(f"{coded['without_pcode']:,} localit(y/ies) lie outside every admin unit of {path.name}: "
-                        "their p-codes read n/a")
+        warnings.append(Message(N_("{n} localit(y/ies) lie outside every admin unit of {file}: their p-codes read "
+                                   "n/a"), n=coded["without_pcode"], file=path.name))
     return localities
 
 
@@ -628,12 +629,14 @@ def count_outside_area(outcomes: list[SourceOutcome], incidents: pd.DataFrame, l
     unassigned = int(locality_of.isna().sum())
     manifest.counts |= {"incidents_beyond_margin": beyond, "incidents_outside_localities": unassigned}
     if beyond:
-        manifest.warn(f"{beyond:,} incident(s) lie beyond the mission area and its {cfg.area_buffer_km:g} km margin: "
-                      f"not used (listed in quarantine with reason '{OUTSIDE_REASON}')")
-    if unassigned:
-        where = (f"in the {cfg.area_buffer_km:g} km margin around the mission area: they feed neighbourhood "
-                 "features only" if geo.margin is not None and len(geo.margin) else "in no locality")
-        manifest.warn(f"{unassigned:,} incident(s) {where} and are not scored")
+        manifest.warn(N_("{n} incident(s) lie beyond the mission area and its {km} km margin: not used (listed in "
+                         "quarantine with reason '{reason}')"), n=beyond, km=float(cfg.area_buffer_km),
+                      reason=OUTSIDE_REASON)
+    if unassigned and geo.margin is not None and len(geo.margin):
+        manifest.warn(N_("{n} incident(s) in the {km} km margin around the mission area: they feed neighbourhood "
+                         "features only and are not scored"), n=unassigned, km=float(cfg.area_buffer_km))
+    elif unassigned:
+        manifest.warn(N_("{n} incident(s) in no locality and are not scored"), n=unassigned)
 
 
 # -------------------------------------------------------------- model, score
@@ -743,13 +746,13 @@ def read_team_assessments(run: MissionRun, geo: Geography) -> pd.DataFrame | Non
         assessments, summary = load_assessments(cfg, geo.localities)
     except Exception as exc:  # noqa: BLE001 - a broken assessments file must not hold back the warning
         log.warning("assessments not read", exc_info=exc)
-        manifest.warn(f"team assessments not read ({type(exc).__name__}: {exc}); the map shows the model's risk "
-                      "alone tonight".splitlines()[0])
+        manifest.warn(N_("team assessments not read ({error}); the map shows the model's risk alone tonight"),
+                      error=error_text(exc))
         return None
     manifest.inputs.append(summary | {"kind": "assessments"})
     if summary.get("rows_quarantined"):
-        manifest.warn(f"team assessments: {summary['rows_quarantined']} row(s) quarantined "
-                      "(see quarantine/assessments.csv)")
+        manifest.warn(N_("team assessments: {n} row(s) quarantined (see {file})"), n=summary["rows_quarantined"],
+                      file="quarantine/assessments.csv")
     return assessments
 
 
@@ -780,8 +783,7 @@ def compare_team_and_model(run: MissionRun, prepared: Prepared, assessments: pd.
             write_team_comparison(cfg.models_dir, manifest.model_version, cmp)
     except Exception as exc:  # noqa: BLE001 - the comparison is a report, not tonight's warning
         log.warning("team assessments not compared with the model", exc_info=exc)
-        manifest.warn(f"team assessments not compared with the model: {type(exc).__name__}: {exc}"
-                      .splitlines()[0])
+        manifest.warn(N_("team assessments not compared with the model: {error}"), error=error_text(exc))
         return None
     manifest.counts["team_comparison"] = {k: cmp[k] for k in ("status", "n", "n_positive", "n_awaiting_outcome")}
     return cmp
@@ -804,14 +806,14 @@ def read_action_feeds(run: MissionRun, geo: Geography) -> pd.DataFrame | None:
         actions, feeds = load_actions(cfg, pcodes=set(geo.localities["locality_id"].astype(str)))
     except Exception as exc:  # noqa: BLE001 - a broken action log must not hold back the warning
         log.warning("action feeds not read", exc_info=exc)
-        manifest.warn(f"action feeds not read ({type(exc).__name__}: {exc}); indicators from actions are unknown "
-                      "and there is no impact estimate tonight".splitlines()[0])
+        manifest.warn(N_("action feeds not read ({error}); indicators from actions are unknown and there is no "
+                         "impact estimate tonight"), error=error_text(exc))
         return None
     for f in feeds:
         manifest.inputs.append(f | {"kind": "actions"})
         if f.get("rows_quarantined"):
-            manifest.warn(f"actions {f['source']}: {f['rows_quarantined']} row(s) quarantined "
-                          f"(see quarantine/actions-{f['source']}.csv)")
+            manifest.warn(N_("actions {name}: {n} row(s) quarantined (see {file})"), name=f["source"],
+                          n=f["rows_quarantined"], file=f"quarantine/actions-{f['source']}.csv")
     manifest.counts["actions"] = int(len(actions))
     return actions
 
@@ -824,7 +826,7 @@ def actions_seen(run: MissionRun, geo: Geography, actions: pd.DataFrame | None) 
         return ind.ActionsSeen.from_actions(actions, geo.localities, run.cfg.localities.unit, run.cfg.impact)
     except Exception as exc:  # noqa: BLE001 - as for an unreadable action feed: those indicators are unknown
         log.warning("actions not placed", exc_info=exc)
-        run.manifest.warn(f"indicators from actions unknown: {type(exc).__name__}: {exc}".splitlines()[0])
+        run.manifest.warn(N_("indicators from actions unknown: {error}"), error=error_text(exc))
         return None
 
 
@@ -894,7 +896,7 @@ def impact_not_estimated(run: MissionRun, error: BaseException) -> None:
     any, and say how old it is.
     """
     log.warning("impact of actions not estimated", exc_info=error)
-    run.manifest.warn(f"impact of actions not estimated: {type(error).__name__}: {error}".splitlines()[0])
+    run.manifest.warn(N_("impact of actions not estimated: {error}"), error=error_text(error))
 
 
 def impact_to_show(run: MissionRun, impact: ImpactEstimate | None) -> ImpactEstimate | None:
@@ -1017,7 +1019,7 @@ def write_brief(run: MissionRun, products: RunProducts, impact: ImpactEstimate |
             paths["brief_pdf"] = res.pdf
             run.manifest.add_output("brief_pdf", res.pdf)
         if res.warning:
-            run.manifest.warn(f"weekly brief: {res.warning}")
+            run.manifest.warn(N_("weekly brief: {error}"), error=res.warning)
     paths["manifest"] = run.manifest.write(run.runs_dir)
     return paths
 
@@ -1028,7 +1030,7 @@ def brief_not_written(run: MissionRun, error: BaseException) -> dict[str, Path]:
     The map planners open is already in place and must not be held back by the printout.
     """
     log.warning("weekly brief failed", exc_info=error)
-    run.manifest.warn(f"weekly brief not written: {type(error).__name__}: {error}".splitlines()[0])
+    run.manifest.warn(N_("weekly brief not written: {error}"), error=error_text(error))
     return {"manifest": run.manifest.write(run.runs_dir)}
 
 
@@ -1062,8 +1064,8 @@ def sinks_not_written(run: MissionRun, products: RunProducts, published: Publish
     postgis.save_pending(state_dir(cfg), _postgis_record(cfg, products, published.indicators, manifest))
     manifest.outputs["postgis"] = {"url": postgis.safe_url(cfg.output.postgis), "status": "failed",
                                    "error": f"{type(error).__name__}: {error}".splitlines()[0][:300]}
-    manifest.warn(f"database write failed ({type(error).__name__}: {error}); files are published, this run is "
-                  f"queued for PostGIS and written by the next successful run".splitlines()[0])
+    manifest.warn(N_("database write failed ({error}); files are published, this run is queued for PostGIS and "
+                     "written by the next successful run"), error=error_text(error))
     paths = _redraw_map(run, products, published)
     paths["manifest"] = manifest.write(run.runs_dir)
     return paths
@@ -1098,7 +1100,7 @@ def alerts_not_sent(run: MissionRun, error: BaseException) -> None:
     untouched, so a rerun of the same run id sends what this one could not.
     """
     log.warning("alerts stage failed", exc_info=error)
-    run.manifest.warn(f"alerts not sent: {type(error).__name__}: {error}; the run's outputs stand".splitlines()[0])
+    run.manifest.warn(N_("alerts not sent: {error}; the run's outputs stand"), error=error_text(error))
     run.manifest.write(run.runs_dir)
 
 
@@ -1133,8 +1135,9 @@ def to_postgis(cfg: MissionConfig, p: RunProducts, indic: pd.DataFrame, manifest
     manifest.outputs["postgis"] = info
     if info["status"] == "written":
         return True
-    manifest.warn(f"database write failed ({info['error']}); files are published, {len(info['pending'])} run(s) "
-                  f"queued for PostGIS ({postgis.safe_url(pg)}) and written by the next successful run")
+    manifest.warn(N_("database write failed ({error}); files are published, {n} run(s) queued for PostGIS ({url}) "
+                     "and written by the next successful run"), error=info["error"], n=len(info["pending"]),
+                  url=postgis.safe_url(pg))
     return False
 
 

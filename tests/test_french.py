@@ -19,6 +19,7 @@ the outputs of the session's trained mission (``trained_mission``), on a copy.
 from __future__ import annotations
 
 import functools
+import html
 import io
 import json
 import re
@@ -258,6 +259,162 @@ def test_run_summary_in_french():
     _assert_no_english(lines, data=["MINUSCA", "Ndélé", "Dékoa", "CF1", "CF2", "w"])
 
 
+# ------------------------------------------------------------------ run warnings and quarantine reasons
+def _warning_data(manifest: dict) -> list[str]:
+    """The parameters of a manifest's warnings: names of feeds and files, error texts (data, never translated)."""
+    return [str(v) for w in manifest.get("warnings_i18n") or [] for v in (w.get("params") or {}).values()
+            if isinstance(v, str)]
+
+
+@pytest.fixture
+def warned_manifest(monkeypatch, tmp_path):
+    """A run manifest with warnings from the code that writes them: a stale feed, quarantined rows, a failed fetch,
+    incidents beyond the margin and a model trained because none was usable (its training stubbed out)."""
+    from types import SimpleNamespace
+
+    from earlywarn.ingest.fetch import record_fetch
+    from earlywarn.ingest.fetch.base import FetchReport
+    from earlywarn.manifest import RunManifest
+    from earlywarn.model import registry
+    from earlywarn.pipeline import OUTSIDE_REASON, SourceOutcome, count_outside_area, resolve_sources
+
+    m = RunManifest("MINUSCA", "h")
+    tiny = pd.DataFrame({"date_end": pd.to_datetime(["2026-11-30"])})
+    reasons = {"missing date": 1200, "future date (after 2026-12-02)": 30, OUTSIDE_REASON: 4}
+    outcomes = [SourceOutcome("acled", "acled", tiny, {"rows_quarantined": 1234, "by_reason": reasons}),
+                SourceOutcome("ucdp-ged", "ucdp-ged", tiny, {}, stale_since="2026-11-25", error="HTTP 503")]
+    resolve_sources(outcomes, m)
+    record_fetch(m, FetchReport("dtm", "dtm", "https://example.org", str(tmp_path / "dtm.csv"),
+                                latest_event="2026-11-20", error="ConnectError: timed out"))
+    count_outside_area(outcomes, tiny, pd.Series([None]), SimpleNamespace(margin=[1]),
+                       SimpleNamespace(area_buffer_km=2.5), m)
+    monkeypatch.setattr(registry, "load_champion", lambda cfg, manifest: None)
+    monkeypatch.setattr(registry, "train_challenger", lambda cfg, panel: SimpleNamespace(version="m-7", model=None))
+    monkeypatch.setattr(registry, "promote", lambda *a, **k: None)
+    monkeypatch.setattr(registry, "_card", lambda cfg, version: {})
+    registry.ensure_model(SimpleNamespace(), pd.DataFrame(), m)
+    return m
+
+
+def test_the_manifest_keeps_warnings_in_english_with_their_templates(warned_manifest):
+    from dataclasses import asdict
+
+    record = json.loads(json.dumps(asdict(warned_manifest)))
+    assert record["warnings"] == [
+        "source acled: 1,234 row(s) quarantined (see quarantine/acled.csv)",
+        "source ucdp-ged failed today (HTTP 503); using its last good data, stale since 2026-11-25",
+        "fetch of dtm failed (ConnectError: timed out); the run uses its last local copy, newest event 2026-11-20",
+        "4 incident(s) lie beyond the mission area and its 2.5 km margin: not used (listed in quarantine with "
+        "reason 'point outside mission area')",
+        "1 incident(s) in the 2.5 km margin around the mission area: they feed neighbourhood features only and are "
+        "not scored",
+        "trained a new model m-7 (no usable model existed)"]
+    kept = record["warnings_i18n"]
+    assert len(kept) == len(record["warnings"])
+    assert kept[1] == {"msgid": "source {name} failed today ({error}); using its last good data, stale since {date}",
+                       "params": {"name": "ucdp-ged", "error": "HTTP 503", "date": "2026-11-25"}}
+    assert record["inputs"][0]["by_reason"] == {"missing date": 1200, "future date (after 2026-12-02)": 30,
+                                                "point outside mission area": 4}  # as the quarantine file has them
+
+
+def test_run_warnings_in_french_on_the_map_in_the_summary_and_in_the_brief(warned_manifest):
+    from dataclasses import asdict
+
+    from earlywarn.manifest import warning_texts
+    from earlywarn.publish.panels import header_html
+    from earlywarn.publish.summary import summary_lines
+
+    record = json.loads(json.dumps(asdict(warned_manifest)))
+    with i18n.language("fr"):
+        french = warning_texts(record)
+        live = warning_texts(asdict(warned_manifest))  # the manifest in memory (the nightly run's summary)
+        header = header_html({"mission": "MINUSCA", "warnings": warned_manifest.warnings})
+    text = [t.replace("\u00a0", " ").replace("\u202f", " ") for t in french]
+    assert live == french
+    assert text[0] == "source acled : 1 234 ligne(s) mise(s) en quarantaine (voir quarantine/acled.csv)"
+    assert text[1] == ("échec de la source ucdp-ged aujourd’hui (HTTP 503) ; utilisation de ses dernières données "
+                       "valides, périmées depuis le 25 novembre 2026")
+    assert "événement le plus récent le 20 novembre 2026" in text[2] and "ConnectError: timed out" in text[2]
+    assert "marge de 2,5 km" in text[3] and "« point outside mission area »" in text[3]
+    assert text[5] == "nouveau modèle m-7 entraîné (aucun modèle utilisable n’existait)"
+    assert all(f"<li>{esc_html(w)}</li>" in header for w in french)
+    table = pd.DataFrame({"locality_id": ["CF1"], "name": ["Ndélé"], "priority_rank": [1], "risk": [0.5],
+                          "risk_class": ["high"], "population": [100.0], "expected_at_risk": [50.0],
+                          "forward_deploy": [False], "humanitarian_access": [False],
+                          "as_of": pd.Timestamp("2026-12-02")})
+    lines = summary_lines(table, None, record, language="fr")
+    assert lines[-1].endswith(french[0]) and lines[-1].startswith("6 avertissement(s)")
+    assert summary_lines(table, None, record)[-1].endswith(record["warnings"][0])  # English stays English
+    data = _warning_data(record) + ["MINUSCA", "Ndélé", "CF1"]
+    _assert_no_english(french + [html.unescape(re.sub(r"<[^>]+>", " ", header))] + lines, data)
+
+
+def test_old_or_edited_manifests_show_their_warnings_as_they_are():
+    from earlywarn.manifest import RunManifest, warning_texts
+
+    m = RunManifest("M", "h")
+    m.warn("plain text, {braces} kept")  # no template: shown as it is
+    m.warn(i18n.N_("trained a new model {version} (no usable model existed)"), version="v1")
+    m.warn(i18n.N_("trained a new model {version} (no usable model existed)"), version="v1")  # once only
+    assert m.warnings_i18n == [{"msgid": "plain text, {braces} kept", "params": {}},
+                               {"msgid": "trained a new model {version} (no usable model existed)",
+                                "params": {"version": "v1"}}]
+    with i18n.language("fr"):
+        assert warning_texts({"warnings": ["written by an older earlywarn"]}) == ["written by an older earlywarn"]
+        edited = {"warnings": ["plain text, {braces} kept", "edited by hand"], "warnings_i18n": m.warnings_i18n}
+        assert warning_texts(edited) == ["plain text, {braces} kept", "edited by hand"]  # record and text disagree
+        bad = {"warnings": ["x"], "warnings_i18n": [{"msgid": "{missing}", "params": {}}, "junk"]}
+        assert warning_texts(bad) == ["x"]
+
+
+def test_quarantine_reasons_in_french_on_the_brief_data_page(warned_manifest, tmp_path):
+    from earlywarn.brief import data as bd
+    from earlywarn.ingest.common import REASON_TEMPLATES, reason_text
+
+    record = json.loads(json.dumps(__import__("dataclasses").asdict(warned_manifest)))
+    with i18n.language("fr"):
+        feeds = bd.feed_status(record, tmp_path, None)
+        every = [reason_text(t.format(n=3, expected=5, date="2026-12-02", known="low, high"))
+                 for t in REASON_TEMPLATES]
+    reasons = feeds.set_index("source")["reasons"]["acled"].replace("\u00a0", " ").replace("\u202f", " ")
+    assert reasons == ("date manquante : 1 200 ; date future (après le 2 décembre 2026) : 30 ; "
+                       "point hors de la zone de la mission : 4")
+    assert every[0].replace("\u00a0", " ") == ("nombre de champs incorrect (3 au lieu de 5) : ligne tronquée ou "
+                                               "mal formée")
+    assert bd.feed_status(record, tmp_path, None).set_index("source")["reasons"]["acled"].startswith(
+        "missing date: 1,200; future date (after 2026-12-02): 30")  # English stays English
+    _assert_no_english([reasons, *every], ["low, high"])
+
+
+def test_every_fixed_quarantine_reason_is_marked_for_translation():
+    """The reasons readers write (``chk.flag(..., reason)``) are N_() texts or templates of REASON_TEMPLATES."""
+    import ast
+
+    from earlywarn.ingest.common import REASON_TEMPLATES
+
+    problems = []
+    for path in sorted((REPO / "earlywarn").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "flag"
+                    and len(node.args) == 4):
+                reason = node.args[3]
+                marked = (isinstance(reason, ast.Call) and isinstance(reason.func, ast.Name)
+                          and reason.func.id == "N_")
+                templated = (isinstance(reason, ast.Call) and isinstance(reason.func, ast.Attribute)
+                             and reason.func.attr == "format" and isinstance(reason.func.value, ast.Name)
+                             and reason.func.value.id.startswith("REASON_"))
+                if not (marked or templated):
+                    problems.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not problems, "quarantine reasons not marked for translation: " + ", ".join(problems)
+    assert len(REASON_TEMPLATES) == len(set(REASON_TEMPLATES))
+
+
+def esc_html(text: str) -> str:
+    from earlywarn.publish.safety import esc
+
+    return esc(text)
+
+
 # ------------------------------------------------------------------ the English vocabulary
 def _words(text: str) -> set[str]:
     text = re.sub(r"\{\w*\}|&\w+;|<[^>]+>", " ", text)
@@ -313,11 +470,13 @@ def french_mission(trained_mission, chromium_and_poppler, tmp_path_factory) -> P
 
     The trained run was English, and a run stores some sentences for people
     in its language: the drivers and flag reasons (scores), the scorer's
-    reason (model card) and its warnings (manifest). A French run writes the
-    drivers, the reasons, the scorer's reason and the impact notes in French
-    (unit-tested here); in this English run's copy they are replaced by a
-    dash, so that every remaining word is the interface's, rendered now. Run
-    warnings stay English (README, "Language").
+    reason (model card). A French run writes the drivers, the reasons, the
+    scorer's reason and the impact notes in French (unit-tested here); in
+    this English run's copy they are replaced by a dash, so that every
+    remaining word is the interface's, rendered now. The run's warnings and
+    quarantine reasons are kept as they are: the manifest stores them in
+    English with their templates and parameters, and the brief shows them in
+    French (their parameters are data, see ``_data``).
     """
     root = tmp_path_factory.mktemp("french") / "mission"
     shutil.copytree(trained_mission.parent, root)
@@ -342,22 +501,6 @@ def french_mission(trained_mission, chromium_and_poppler, tmp_path_factory) -> P
             if "why" in sel:
                 sel["why"] = STORED
         card_path.write_text(json.dumps(card), encoding="utf-8")
-    latest = cfg.tables_dir / "runs" / "latest.json"
-    manifest = json.loads(latest.read_text(encoding="utf-8"))
-    manifest["warnings"] = [STORED] * len(manifest.get("warnings") or [])
-
-    def reasons(node):  # the readers' quarantine reasons (English sentences of the ingest stage)
-        if isinstance(node, dict):
-            if isinstance(node.get("by_reason"), dict):
-                node["by_reason"] = {f"{STORED}{k}": v for k, v in enumerate(node["by_reason"].values())}
-            for v in node.values():
-                reasons(v)
-        elif isinstance(node, list):
-            for v in node:
-                reasons(v)
-
-    reasons(manifest)
-    latest.write_text(json.dumps(manifest), encoding="utf-8")
     from earlywarn.actions import read_impact, write_impact
 
     impact = read_impact(cfg)
@@ -398,9 +541,9 @@ def _data(cfg, inp) -> list[str]:
 
     m = inp.manifest
     out += [str(m.get("run_id")), str(m.get("model_version"))]
+    out += _warning_data(m)
     feeds = bd.feed_status(m, cfg.tables_dir / "state", inp.as_of)
     out += feeds["source"].astype(str).tolist() + feeds["format"].astype(str).tolist()
-    out += [k for v in feeds["reasons"] for part in str(v).split("; ") for k in part.split(": ")]
     names = inp.indicators["name"].dropna().astype(str) if "name" in inp.indicators else pd.Series(dtype=str)
     out += [n.partition(" - ")[2] for n in names]  # per-sector rows: the sector's name
     out += [cfg.mission, cfg.output.classification, "earlywarn", "UTC"]
@@ -425,7 +568,8 @@ def _render_french_map(cfg, inp, path: Path) -> str:
         header = map_header(mission=cfg.mission, as_of=inp.as_of, primary=cfg.primary_horizon, horizons=cfg.horizons,
                             model_version=inp.manifest.get("model_version"), run_id=inp.manifest.get("run_id"),
                             model_card=inp.card or {}, schemes={h: scheme for h in horizons}, primary_scheme=scheme,
-                            freshness=feeds, warnings=[])
+                            freshness=feeds,  # the warnings as the nightly run hands them over (with templates)
+                            warnings=[i18n.Message.from_dict(r) for r in inp.manifest.get("warnings_i18n") or []])
     from earlywarn.brief import data as bd
     from earlywarn.publish.redact import incidents_for_publication
 
@@ -524,6 +668,7 @@ def _map_texts(path: Path) -> list[str]:
 @pytest.mark.browser
 @pytest.mark.slow
 def test_french_map_and_brief_in_chromium_show_no_english(french_mission, tmp_path):
+    from earlywarn.brief import data as bd
     from earlywarn.brief import load_inputs, make_brief
     from earlywarn.config import load_config
 
@@ -537,6 +682,9 @@ def test_french_map_and_brief_in_chromium_show_no_english(french_mission, tmp_pa
     html = _render_french_map(cfg, inp, tmp_path / "carte.html")
     assert '<html lang="fr">' in html
     texts = _map_texts(tmp_path / "carte.html")
+    with i18n.language("fr"):
+        warned = [i18n.Message.from_dict(r).text() for r in inp.manifest.get("warnings_i18n") or []]
+    assert warned and all(any(w in t for t in texts) for w in warned), warned  # the header's warnings, in French
     sample_data = _render_french_sample_map(tmp_path / "echantillon.html")
     sample_texts = _map_texts(tmp_path / "echantillon.html")
 
@@ -581,5 +729,14 @@ def test_french_map_and_brief_in_chromium_show_no_english(french_mission, tmp_pa
         assert DECIMAL_COMMA.search(t), "no decimal comma"
         assert not re.search(r"\d\.\d\s?%", t), "a percentage with a decimal point"
     assert "Note hebdomadaire PdC" in info and "protection des civils" in info
+    # The run's warnings and quarantine reasons, stored in English, read in French on the brief's data page.
+    from earlywarn.manifest import warning_texts
+
+    with i18n.language("fr"):
+        warned = warning_texts(inp.manifest)[:8]
+        reasons = [r for r in bd.feed_status(inp.manifest, cfg.tables_dir / "state", inp.as_of)["reasons"] if r]
+    page = " ".join(" ".join(report.extra["text"]).split())
+    assert all(" ".join(w.split())[:60] in page for w in warned), (warned, inp.manifest.get("warnings"))
+    assert all(" ".join(r.split())[:40] in page for r in reasons), reasons
     assert "Carte de situation" in pdf_text and "Matrice des menaces PdC" in pdf_text
     assert any("très élevé" in t for t in texts) and "faible" in "\n".join(sample_texts)

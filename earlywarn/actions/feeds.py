@@ -26,7 +26,9 @@ import numpy as np
 import pandas as pd
 
 from earlywarn.config import ACTION_KINDS
+from earlywarn.i18n import N_
 from earlywarn.ingest.common import (
+    REASON_UNKNOWN_ACTION_KIND,
     Checker,
     IngestError,
     IngestResult,
@@ -167,17 +169,17 @@ def read_action_log(
     c = raw.cells
     chk = Checker(raw, source_name)
     ids = c[cols["action_id"]].astype("string").str.strip()
-    chk.flag(blank(c[cols["action_id"]]), cols["action_id"], c[cols["action_id"]], "missing id")
+    chk.flag(blank(c[cols["action_id"]]), cols["action_id"], c[cols["action_id"]], N_("missing id"))
     start = check_dates(chk, c, cols["start"], today)
     end = check_dates(chk, c, cols["end"], None, required=False) if cols["end"] else pd.Series(pd.NaT, index=c.index)
     chk.flag((end < start).to_numpy(), cols["end"] or "end", c[cols["end"]] if cols["end"] else ids,
-             "end before start")
+             N_("end before start"))
     raw_kind = text(c, cols["kind"]).str.lower()
     known = {k: k for k in ACTION_KINDS} | KIND_ALIASES
     kind = raw_kind.map(known).astype("string")
-    chk.flag(blank(c[cols["kind"]]), cols["kind"], c[cols["kind"]], "missing action kind")
+    chk.flag(blank(c[cols["kind"]]), cols["kind"], c[cols["kind"]], N_("missing action kind"))
     chk.flag((~blank(c[cols["kind"]])) & kind.isna().to_numpy(), cols["kind"], c[cols["kind"]],
-             f"unknown action kind ({', '.join(ACTION_KINDS)})")
+             REASON_UNKNOWN_ACTION_KIND.format(known=", ".join(ACTION_KINDS)))
     nan = pd.Series(np.nan, index=c.index)
     if cols["lat"] is not None and cols["lon"] is not None:
         lon, lat = check_coords(chk, c, cols["lon"], cols["lat"], required=False)
@@ -186,15 +188,15 @@ def read_action_log(
         lon, lat, has_xy = nan, nan, np.zeros(len(c), dtype=bool)
     pcode = text(c, cols["pcode"])
     has_p = pcode.notna().to_numpy()
-    chk.flag(~has_xy & ~has_p, cols["lat"] or cols["pcode"], ids, "no place: coordinates or a p-code needed")
+    chk.flag(~has_xy & ~has_p, cols["lat"] or cols["pcode"], ids, N_("no place: coordinates or a p-code needed"))
     if pcodes is not None:
         unknown = ~has_xy & has_p & ~pcode.isin(pcodes).fillna(False).to_numpy()
-        chk.flag(unknown, cols["pcode"], pcode.fillna(""), "unknown p-code (not a locality of this mission)")
+        chk.flag(unknown, cols["pcode"], pcode.fillna(""), N_("unknown p-code (not a locality of this mission)"))
     radius = check_count(chk, c, cols["radius_km"]) if cols["radius_km"] else nan
-    chk.flag((radius == 0).to_numpy(), cols["radius_km"] or "radius", radius, "radius must be > 0 km")
+    chk.flag((radius == 0).to_numpy(), cols["radius_km"] or "radius", radius, N_("radius must be > 0 km"))
     troops = check_count(chk, c, cols["troops"]) if cols["troops"] else nan
     dup = ids.duplicated(keep="first").to_numpy() & ~blank(c[cols["action_id"]])
-    chk.flag(dup, cols["action_id"], ids, "duplicate id (first occurrence kept)")
+    chk.flag(dup, cols["action_id"], ids, N_("duplicate id (first occurrence kept)"))
     change = pd.Series(np.where(kind.isin(["base", "tob"]).fillna(False), "opened", "deployed"), index=c.index,
                        dtype="string")
     df = pd.DataFrame(

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from earlywarn.actions.feeds import ACTIONS, ACTIONS_REQUIRED
+from earlywarn.i18n import N_
 from earlywarn.ingest.common import (
     Checker,
     IngestError,
@@ -299,19 +300,20 @@ def read_geopko(path, mission: str, *, source_name: str = "geo-pko") -> GeoPkoDe
     chk = Checker(sub, source_name)
     year, month = numeric(c["year"]), numeric(c["month"])
     chk.flag(~((year >= 1948) & (year <= 2100) & (year % 1 == 0)).to_numpy(), "year", c["year"],
-             "snapshot year not a year")
+             N_("snapshot year not a year"))
     chk.flag(~((month >= 1) & (month <= 12) & (month % 1 == 0)).to_numpy(), "month", c["month"],
-             "snapshot month not 1-12")
+             N_("snapshot month not 1-12"))
     lon, lat = check_coords(chk, c, "longitude", "latitude")
     troops_text = c["No.troops"].str.strip().str.lower()
     unknown = troops_text.isin(UNKNOWN_TROOPS).to_numpy(bool) | blank(c["No.troops"])
     troops = numeric(c["No.troops"]).where(~unknown)
-    chk.flag(~unknown & troops.isna().to_numpy(), "No.troops", c["No.troops"], "troop count not a number or 'unknown'")
-    chk.flag((troops < 0).to_numpy(), "No.troops", c["No.troops"], "negative troop count")
+    chk.flag(~unknown & troops.isna().to_numpy(), "No.troops", c["No.troops"],
+             N_("troop count not a number or 'unknown'"))
+    chk.flag((troops < 0).to_numpy(), "No.troops", c["No.troops"], N_("negative troop count"))
     name = text(c, "location").map(fix_mojibake, na_action="ignore").astype("string")
-    chk.flag(name.isna().to_numpy(), "location", c["location"], "missing location name")
+    chk.flag(name.isna().to_numpy(), "location", c["location"], N_("missing location name"))
     exact_dup = c.duplicated(keep="first").to_numpy()
-    chk.flag(exact_dup, "(row)", c["location"], "exact repeat of an earlier row (first kept)")
+    chk.flag(exact_dup, "(row)", c["location"], N_("exact repeat of an earlier row (first kept)"))
     hq = numeric(c["HQ"])  # "?" and blanks: not coded
     ok = ~chk.bad
     when = pd.to_datetime(

@@ -28,7 +28,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from earlywarn.i18n import N_
 from earlywarn.ingest.common import (
+    REASON_UNKNOWN_KEY,
+    REASON_UNKNOWN_LEVEL,
     Checker,
     IngestError,
     IngestResult,
@@ -264,29 +267,31 @@ def read_assessments(
         for key in odd:
             mask = np.zeros(len(c), dtype=bool)
             mask[k] = True
-            chk.flag(mask, key, pd.Series([key] * len(c)), f"unknown key (known: {', '.join(YAML_KEYS)})")
+            chk.flag(mask, key, pd.Series([key] * len(c)), REASON_UNKNOWN_KEY.format(known=", ".join(YAML_KEYS)))
 
     day = check_dates(chk, c, cols["date"], today)
     level_raw = c[cols["level"]]
     level = pd.Series([parse_level(v) for v in level_raw.to_numpy(object)], index=c.index, dtype="string")
     empty_level = blank(level_raw)
-    chk.flag(empty_level, cols["level"], level_raw, "missing level")
-    chk.flag(~empty_level & level.isna().to_numpy(), cols["level"], level_raw, f"unknown level ({LEVEL_TEXT})")
+    chk.flag(empty_level, cols["level"], level_raw, N_("missing level"))
+    chk.flag(~empty_level & level.isna().to_numpy(), cols["level"], level_raw,
+             REASON_UNKNOWN_LEVEL.format(known=LEVEL_TEXT))
 
     days = pd.Series(float(default_valid_days), index=c.index)
     if cols["valid_days"] is not None:
         v = numeric(c[cols["valid_days"]])
         given = ~blank(c[cols["valid_days"]])
         bad = given & ~(v.notna() & (v >= 1) & (v == np.floor(v))).to_numpy()
-        chk.flag(bad, cols["valid_days"], c[cols["valid_days"]], "validity must be a whole number of days, 1 or more")
+        chk.flag(bad, cols["valid_days"], c[cols["valid_days"]],
+                 N_("validity must be a whole number of days, 1 or more"))
         days = days.where(~given | bad, v)
     expires = day + pd.to_timedelta(days.fillna(default_valid_days), unit="D")
     if cols["valid_until"] is not None:
         cell = c[cols["valid_until"]]
         until = parse_dates(cell)
         given = ~blank(cell)
-        chk.flag(given & until.isna().to_numpy(), cols["valid_until"], cell, "unparseable date")
-        chk.flag((until < day).to_numpy(), cols["valid_until"], cell, "validity ends before the assessment date")
+        chk.flag(given & until.isna().to_numpy(), cols["valid_until"], cell, N_("unparseable date"))
+        chk.flag((until < day).to_numpy(), cols["valid_until"], cell, N_("validity ends before the assessment date"))
         use = until.notna()
         expires = expires.where(~use, until + pd.Timedelta(days=1))
         days = days.where(~use, (expires - day).dt.days)
@@ -308,7 +313,7 @@ def read_assessments(
         "author": author,
     })
     dup = (df.duplicated(["locality_id", "date"], keep="first") & df["locality_id"].notna()).to_numpy() & ~chk.bad
-    chk.flag(dup, cols["date"], c[cols["date"]], "a second assessment of this locality on this date (first kept)")
+    chk.flag(dup, cols["date"], c[cols["date"]], N_("a second assessment of this locality on this date (first kept)"))
     return chk.result(conform(df[~chk.bad], ASSESSMENTS, ASSESSMENTS_REQUIRED, name=f"assessments from {path}"))
 
 
@@ -351,13 +356,13 @@ def _match_localities(chk: Checker, c: pd.DataFrame, cols: dict[str, str | None]
                     out.iloc[k] = next(iter(found))
                 break
     id_col = cols["locality_id"] or cols["name"] or "locality"
-    chk.flag(unknown_id, id_col, rid.fillna(""), "unknown locality id (not a locality of this mission)")
-    chk.flag(no_name, id_col, rid.fillna(""), "missing locality: an id or a name is needed")
+    chk.flag(unknown_id, id_col, rid.fillna(""), N_("unknown locality id (not a locality of this mission)"))
+    chk.flag(no_name, id_col, rid.fillna(""), N_("missing locality: an id or a name is needed"))
     name_col = cols["name"] or id_col
-    chk.flag(ambiguous, name_col, rname.fillna(""), "ambiguous locality name (more than one locality has it): "
-             "give the id")
+    chk.flag(ambiguous, name_col, rname.fillna(""), N_("ambiguous locality name (more than one locality has it): "
+             "give the id"))
     unmatched = out.isna().to_numpy() & ~unknown_id & ~no_name & ~ambiguous
-    chk.flag(unmatched, name_col, rname.fillna(""), "unknown locality name (no locality or town of this mission)")
+    chk.flag(unmatched, name_col, rname.fillna(""), N_("unknown locality name (no locality or town of this mission)"))
     return out, rid.fillna(rname)
 
 

@@ -40,6 +40,7 @@ from earlywarn.brief.html import (
 from earlywarn.config import MissionConfig
 from earlywarn.errors import UserError
 from earlywarn.i18n import _, date_text, decimal, signed
+from earlywarn.manifest import warning_texts
 from earlywarn.publish.columns import population_basis
 from earlywarn.publish.history import load_history
 from earlywarn.publish.panels import class_label, indicator_label, priority_basis, status_label
@@ -351,7 +352,7 @@ def status_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
     feeds_html = (f"<h2>{_('Data feeds')}</h2><table><thead><tr>"
                   + "".join(f'<th class="nowrap">{t}</th>' if k == 2 else f"<th>{t}</th>" for k, t in enumerate(titles))
                   + "</tr></thead><tbody>" + rows + "</tbody></table>")
-    warns = inp.manifest.get("warnings") or []
+    warns = warning_texts(inp.manifest)
     warn_html = (f"<h3>{_('Run warnings')}</h3><ul class=\"tight small\">"
                  + "".join(f"<li>{esc(w, 220)}</li>" for w in warns[:8])
                  + (f"<li>&hellip; {_('{n} more in the run manifest').format(n=len(warns) - 8)}</li>"

@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 
 from earlywarn.config import RedactionConfig
-from earlywarn.i18n import N_, _
+from earlywarn.i18n import N_, _, decimal
 
 # Actor strings that name the victims, not a perpetrator.
 _VICTIM = re.compile(r"^\s*(civilians?|protesters?|rioters?|refugees|idps?)\b", re.IGNORECASE)
@@ -239,7 +239,12 @@ def risk_over_time(history: pd.DataFrame, table: pd.DataFrame, top: int) -> tupl
 
 
 def feed_status(manifest: dict, state_dir: Path, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
-    """Each feed: latest data date used (up to ``as_of``), rows read/valid/quarantined, status (ok / stale / failed)."""
+    """Each feed: latest data date used (up to ``as_of``), rows read/valid/quarantined, status (ok / stale / failed).
+
+    ``reasons`` (quarantined rows by reason) is written in the language in force; the manifest keeps them in English.
+    """
+    from earlywarn.ingest.common import reason_text
+
     rows = []
     for entry in manifest.get("inputs", []):
         if "format" not in entry:
@@ -268,7 +273,7 @@ def feed_status(manifest: dict, state_dir: Path, as_of: pd.Timestamp | None = No
             "source": name, "format": entry.get("format", ""), "latest": latest or "",
             "rows_read": entry.get("rows_read"), "rows_valid": entry.get("rows_valid"),
             "quarantined": entry.get("rows_quarantined") or 0, "status": status,
-            "reasons": "; ".join(f"{k}: {v}" for k, v in reasons.items()),
+            "reasons": _("; ").join(f"{reason_text(k)}{_(': ')}{decimal(v)}" for k, v in reasons.items()),
         })
     return pd.DataFrame(rows)
 

@@ -26,6 +26,7 @@ from shapely.geometry.base import BaseGeometry
 from earlywarn.config import ConfigError, MissionConfig
 from earlywarn.errors import UserError
 from earlywarn.geo.localities import WGS84, km_grid, priogrid_cells, priogrid_gid
+from earlywarn.i18n import N_, Message
 
 
 class NoExtentError(UserError):
@@ -153,16 +154,18 @@ def no_area_hint(tables: list[pd.DataFrame]) -> str:
     from earlywarn.geodata import iso_countries
 
     pts = pd.concat([t[["lon", "lat"]] for t in tables if t is not None and len(t)], ignore_index=True).dropna()
-    hint = "set `area:` (ISO 3166 alpha-3 codes or a polygon file) to score only the mission's country"
+    hint = Message(N_("no mission area: the grid covers the rectangle around the incidents; set `area:` (ISO 3166 "
+                      "alpha-3 codes or a polygon file) to score only the mission's country"))
     if len(pts):
         g = gpd.GeoDataFrame(geometry=gpd.points_from_xy(pts["lon"], pts["lat"]), crs="EPSG:4326")
         hit = gpd.sjoin(g, iso_countries()[["iso3", "geometry"]], how="inner", predicate="intersects")
         share = hit["iso3"].value_counts() / len(g)
         top = [c for c, v in share.items() if v >= 0.05][:3]
         if top:
-            hint = (f"set `area: [{', '.join(top)}]` to score only the mission's country "
-                    f"({', '.join(f'{c} {share[c]:.0%}' for c in top)} of the incidents)")
-    return f"no mission area: the grid covers the rectangle around the incidents; {hint}"
+            hint = Message(N_("no mission area: the grid covers the rectangle around the incidents; set `area: "
+                              "[{codes}]` to score only the mission's country ({shares} of the incidents)"),
+                           codes=", ".join(top), shares=", ".join(f"{c} {share[c]:.0%}" for c in top))
+    return hint
 
 
 def grid_cells(unit: str, shape: BaseGeometry, cell_km: float = 10.0) -> gpd.GeoDataFrame:

@@ -15,6 +15,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from earlywarn.i18n import N_
 from earlywarn.ingest.common import (
     Checker,
     IngestResult,
@@ -135,8 +136,8 @@ def read_acled(path, *, source_name: str | None = None, area=None, today: date |
     require_columns(raw, REQUIRED)
     c = raw.cells
     chk = Checker(raw, source)
-    chk.flag(blank(c["event_id_cnty"]), "event_id_cnty", c["event_id_cnty"], "missing id")
-    chk.flag(blank(c["event_type"]), "event_type", c["event_type"], "missing event type")
+    chk.flag(blank(c["event_id_cnty"]), "event_id_cnty", c["event_id_cnty"], N_("missing id"))
+    chk.flag(blank(c["event_type"]), "event_type", c["event_type"], N_("missing event type"))
     ds = check_dates(chk, c, "event_date", today)
     lon, lat = check_coords(chk, c, "longitude", "latitude", area)
     fat = check_count(chk, c, "fatalities")

@@ -52,6 +52,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from earlywarn.errors import UserError
+from earlywarn.i18n import N_, read_back
 from earlywarn.schema import QUARANTINE
 
 csv.field_size_limit(1 << 26)
@@ -522,6 +523,34 @@ def require_columns(raw: RawTable, needed: list[str]) -> None:
 
 
 # --------------------------------------------------------------- validation
+# Quarantine reasons are English in the quarantine files (a data file, read by tools) and in the manifest's
+# ``by_reason``. The fixed ones are marked with N_() where they are written; those with a value in them are these
+# templates (filled with str.format). Where a map, brief or summary shows a reason, reason_text() gives it in the
+# language in force.
+REASON_WRONG_FIELDS = N_("wrong number of fields ({n}, expected {expected}): truncated or malformed row")
+REASON_FUTURE_DATE = N_("future date (after {date})")
+REASON_UNKNOWN_ACTION_KIND = N_("unknown action kind ({known})")
+REASON_UNKNOWN_LEVEL = N_("unknown level ({known})")
+REASON_UNKNOWN_KEY = N_("unknown key (known: {known})")
+REASON_TEMPLATES = (REASON_WRONG_FIELDS, REASON_FUTURE_DATE, REASON_UNKNOWN_ACTION_KIND, REASON_UNKNOWN_LEVEL,
+                    REASON_UNKNOWN_KEY)
+
+
+def reason_text(reason: str) -> str:
+    """A quarantine reason (English, as the files keep it) in the language in force; unknown ones as they are.
+
+    >>> from earlywarn.i18n import language
+    >>> with language("fr"):
+    ...     print(reason_text("missing date"))
+    ...     print(reason_text("future date (after 2026-12-02)"))
+    ...     print(reason_text("a reason no template knows"))
+    date manquante
+    date future (après le 2 décembre 2026)
+    a reason no template knows
+    """
+    return read_back(str(reason), REASON_TEMPLATES)
+
+
 class Checker:
     """Collects quarantine records for one file, vectorised per field."""
 
@@ -538,9 +567,7 @@ class Checker:
                         "source_row": [line],
                         "field": ["(row)"],
                         "value": [f"{nf} fields"],
-                        "reason": [
-                            f"wrong number of fields ({nf}, expected {len(raw.header)}): truncated or malformed row"
-                        ],
+                        "reason": [REASON_WRONG_FIELDS.format(n=nf, expected=len(raw.header))],
                     }
                 )
             )
@@ -647,10 +674,10 @@ def check_dates(chk: Checker, cells: pd.DataFrame, col: str, today: date | None,
     d = parse_dates(cells[col])
     empty = blank(cells[col])
     if required:
-        chk.flag(empty, col, cells[col], "missing date")
-    chk.flag(~empty & d.isna().to_numpy(), col, cells[col], "unparseable date")
+        chk.flag(empty, col, cells[col], N_("missing date"))
+    chk.flag(~empty & d.isna().to_numpy(), col, cells[col], N_("unparseable date"))
     limit = pd.Timestamp(today or date.today())
-    chk.flag((d > limit).to_numpy(), col, cells[col], f"future date (after {limit.date()})")
+    chk.flag((d > limit).to_numpy(), col, cells[col], REASON_FUTURE_DATE.format(date=limit.date()))
     return d
 
 
@@ -675,11 +702,11 @@ def check_count(chk: Checker, cells: pd.DataFrame, col: str, *, required: bool =
     """Non-negative counts (fatalities, IDPs); empty is NaN unless required."""
     v = numeric(cells[col])
     empty = blank(cells[col])
-    chk.flag(~empty & v.isna().to_numpy(), col, cells[col], "non-numeric count")
-    chk.flag((v < 0).to_numpy(), col, cells[col], "negative count")
-    chk.flag((~np.isfinite(v.fillna(0).to_numpy())), col, cells[col], "non-finite count")
+    chk.flag(~empty & v.isna().to_numpy(), col, cells[col], N_("non-numeric count"))
+    chk.flag((v < 0).to_numpy(), col, cells[col], N_("negative count"))
+    chk.flag((~np.isfinite(v.fillna(0).to_numpy())), col, cells[col], N_("non-finite count"))
     if required:
-        chk.flag(empty, col, cells[col], "missing count")
+        chk.flag(empty, col, cells[col], N_("missing count"))
     return v
 
 
@@ -713,9 +740,9 @@ def check_coords(
     lon_empty, lat_empty = blank(cells[lon_col]), blank(cells[lat_col])
     missing = lon_empty | lat_empty
     if required:
-        chk.flag(missing, f"{lat_col},{lon_col}", cells[lat_col] + "," + cells[lon_col], "missing coordinates")
-    chk.flag(~lon_empty & lon.isna().to_numpy(), lon_col, cells[lon_col], "non-numeric longitude")
-    chk.flag(~lat_empty & lat.isna().to_numpy(), lat_col, cells[lat_col], "non-numeric latitude")
+        chk.flag(missing, f"{lat_col},{lon_col}", cells[lat_col] + "," + cells[lon_col], N_("missing coordinates"))
+    chk.flag(~lon_empty & lon.isna().to_numpy(), lon_col, cells[lon_col], N_("non-numeric longitude"))
+    chk.flag(~lat_empty & lat.isna().to_numpy(), lat_col, cells[lat_col], N_("non-numeric latitude"))
     x, y = lon.to_numpy(), lat.to_numpy()
     out_range = np.isfinite(x) & np.isfinite(y) & ((np.abs(x) > 180) | (np.abs(y) > 90))
     swapped_candidate = np.isfinite(x) & np.isfinite(y)
@@ -727,10 +754,10 @@ def check_coords(
     )
     both = f"{lat_col},{lon_col}"
     pair = cells[lat_col].astype(str) + "," + cells[lon_col].astype(str)
-    chk.flag(swapped, both, pair, "lat/lon swapped? (swapping them would put the point in the mission area)")
-    chk.flag(out_range & ~swapped, both, pair, "latitude/longitude out of range")
+    chk.flag(swapped, both, pair, N_("lat/lon swapped? (swapping them would put the point in the mission area)"))
+    chk.flag(out_range & ~swapped, both, pair, N_("latitude/longitude out of range"))
     if area is not None:
-        chk.flag(swapped_candidate & ~out_range & ~inside & ~swapped, both, pair, "point outside mission area")
+        chk.flag(swapped_candidate & ~out_range & ~inside & ~swapped, both, pair, N_("point outside mission area"))
     return lon, lat
 
 
@@ -741,7 +768,7 @@ def check_unique_ids(chk: Checker, ids: pd.Series, field: str) -> None:
     later joins ambiguous.
     """
     dup = ids.duplicated(keep="first").to_numpy() & ~blank(ids)
-    chk.flag(dup, field, ids, "duplicate id (first occurrence kept)")
+    chk.flag(dup, field, ids, N_("duplicate id (first occurrence kept)"))
 
 
 def text(cells: pd.DataFrame, col: str | None) -> pd.Series:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from earlywarn.i18n import N_
 from earlywarn.ingest.common import (
     Checker,
     IngestError,
@@ -199,11 +200,11 @@ def read_dtm(path, *, source_name: str | None = None, today: date | None = None)
     total = level.isin(TOTAL_LEVELS).fillna(False).to_numpy(dtype=bool)
     if cols["admin2_pcode"] and not (cols["lat"] and cols["lon"]):
         chk.flag(blank(c[cols["admin2_pcode"]]) & ~total, cols["admin2_pcode"], c[cols["admin2_pcode"]],
-                 "missing p-code")
+                 N_("missing p-code"))
     if cols["admin1_pcode"]:  # an admin-1 total must say which admin-1 it is
         at1 = (level == 1).fillna(False).to_numpy(dtype=bool)
         chk.flag(blank(c[cols["admin1_pcode"]]) & at1, cols["admin1_pcode"], c[cols["admin1_pcode"]],
-                 "missing p-code")
+                 N_("missing p-code"))
     rid = text(c, cols["record_id"]) if cols["record_id"] else pd.Series(pd.NA, index=c.index, dtype="string")
     rid = rid.fillna("line" + pd.Series(raw.lines, index=c.index).astype(str))
     df = pd.DataFrame(

@@ -13,6 +13,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from earlywarn.i18n import N_
 from earlywarn.ingest.common import (
     Checker,
     IngestResult,
@@ -95,8 +96,8 @@ def read_ged(path, *, source_name: str | None = None, area=None, today: date | N
     c = raw.cells
     chk = Checker(raw, source)
     tov = numeric(c["type_of_violence"])
-    chk.flag(~tov.isin([1, 2, 3]).to_numpy(), "type_of_violence", c["type_of_violence"], "unknown violence type")
-    chk.flag(blank(c["id"]), "id", c["id"], "missing id")
+    chk.flag(~tov.isin([1, 2, 3]).to_numpy(), "type_of_violence", c["type_of_violence"], N_("unknown violence type"))
+    chk.flag(blank(c["id"]), "id", c["id"], N_("missing id"))
     ds = check_dates(chk, c, "date_start", today)
     de = check_dates(chk, c, "date_end", today)
     lon, lat = check_coords(chk, c, "longitude", "latitude", area)

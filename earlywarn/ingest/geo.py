@@ -15,6 +15,7 @@ import shapely
 from rasterio.features import geometry_mask
 from rasterio.windows import Window, from_bounds
 
+from earlywarn.i18n import N_, Message
 from earlywarn.ingest.common import (
     Checker,
     IngestError,
@@ -95,7 +96,8 @@ def _repaired(gdf: gpd.GeoDataFrame, labels, path: Path) -> tuple[gpd.GeoDataFra
         names = np.asarray(labels if labels is not None else np.arange(1, len(gdf) + 1).astype(str), dtype=object)
         reasons = shapely.is_valid_reason(geom[invalid].to_numpy())
         for i, why in zip(names[invalid], reasons, strict=True):
-            warnings.append(f"{path.name}: geometry of {i} repaired ({why})")
+            warnings.append(Message(N_("{file}: geometry of {name} repaired ({why})"), file=path.name, name=str(i),
+                                    why=str(why)))
         fixed = shapely.make_valid(geom.to_numpy())
         # make_valid may return collections with stray lines/points: keep the polygonal part.
         fixed = np.array([_polygonal(g) for g in fixed], dtype=object)
@@ -176,7 +178,8 @@ def read_admin_units(path, *, layer=None, fields: dict[str, str | None] | None =
                            crs="EPSG:4326")
     empty = out.geometry.isna().to_numpy() | out.geometry.is_empty.to_numpy()
     if empty.any():
-        warnings.append(f"{path.name}: {int(empty.sum())} admin unit(s) without geometry ignored")
+        warnings.append(Message(N_("{file}: {n} admin unit(s) without geometry ignored"), file=path.name,
+                                n=int(empty.sum())))
     out = out[~empty].reset_index(drop=True)
     out.attrs["fields"] = found
     return out, warnings
@@ -259,7 +262,7 @@ def read_bases(path, *, radius_by_type: dict[str, float] | None = None) -> Inges
         if col not in c:
             raise IngestError(path, f"missing required column: {col}")
     chk = Checker(raw, "bases")
-    chk.flag(blank(c["base_id"]), "base_id", c["base_id"], "missing id")
+    chk.flag(blank(c["base_id"]), "base_id", c["base_id"], N_("missing id"))
     lon, lat = check_coords(chk, c, "longitude", "latitude")
     btype = text(c, "base_type").str.lower()
     radius = check_count(chk, c, "patrol_radius_km") if "patrol_radius_km" in c else pd.Series(np.nan, index=c.index)
@@ -269,11 +272,11 @@ def read_bases(path, *, radius_by_type: dict[str, float] | None = None) -> Inges
         radius.isna().to_numpy() & ~chk.bad,
         "patrol_radius_km",
         btype.fillna(""),
-        "no patrol radius and no default for this base type",
+        N_("no patrol radius and no default for this base type"),
     )
     troops = check_count(chk, c, "troops") if "troops" in c else pd.Series(np.nan, index=c.index)
     dup = c["base_id"].duplicated().to_numpy()
-    chk.flag(dup, "base_id", c["base_id"], "duplicate id (first occurrence kept)")
+    chk.flag(dup, "base_id", c["base_id"], N_("duplicate id (first occurrence kept)"))
     df = pd.DataFrame(
         {
             "base_id": text(c, "base_id"),

@@ -14,6 +14,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from earlywarn.i18n import N_
 from earlywarn.ingest.common import (
     Checker,
     IngestError,
@@ -115,7 +116,7 @@ def read_hxl_incidents(
         raise IngestError(path, f"missing required HXL column(s): {', '.join(missing)}")
     c = raw.cells
     chk = Checker(raw, source)
-    chk.flag(blank(c[cols["event_id"]]), cols["event_id"], c[cols["event_id"]], "missing id")
+    chk.flag(blank(c[cols["event_id"]]), cols["event_id"], c[cols["event_id"]], N_("missing id"))
     ds = check_dates(chk, c, cols["date_start"], today)
     de = check_dates(chk, c, cols["date_end"], today, required=False) if cols["date_end"] else ds
     lon, lat = check_coords(chk, c, cols["lon"], cols["lat"], area)
@@ -127,9 +128,9 @@ def read_hxl_incidents(
     kinds |= {k.replace("_", " "): k for k in KINDS}
     raw_kind = text(c, cols["kind"]).str.lower()
     kind = raw_kind.map(kinds).fillna("other").astype("string")
-    chk.flag(blank(c[cols["kind"]]), cols["kind"], c[cols["kind"]], "missing event type")
+    chk.flag(blank(c[cols["kind"]]), cols["kind"], c[cols["kind"]], N_("missing event type"))
     bad_kind = ~kind.isin(KINDS).to_numpy()
-    chk.flag(bad_kind, cols["kind"], c[cols["kind"]], "hxl_kinds maps this type to an unknown kind")
+    chk.flag(bad_kind, cols["kind"], c[cols["kind"]], N_("hxl_kinds maps this type to an unknown kind"))
     civ_t = kind.isin(CIVILIAN_TARGET_KINDS).fillna(False)
     if cols["civilian_deaths"] is None:
         civ = fat.where(civ_t, np.nan)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from earlywarn.i18n import N_
 from earlywarn.ingest.common import Checker, IngestResult, check_unique_ids
 from earlywarn.schema import INCIDENTS, INCIDENTS_REQUIRED, conform
 
@@ -19,7 +20,7 @@ def finish(chk: Checker, fields: dict[str, pd.Series], source: str, id_field: st
     raw_ids = fields.pop("_raw_id")
     check_unique_ids(chk, raw_ids, id_field)
     ds, de = fields["date_start"], fields["date_end"]
-    chk.flag((de < ds).to_numpy(), "date_end", de.astype(str), "date_end before date_start")
+    chk.flag((de < ds).to_numpy(), "date_end", de.astype(str), N_("date_end before date_start"))
     keep = ~chk.bad
     n = chk.n
     df = pd.DataFrame({k: (v if isinstance(v, pd.Series) else pd.Series(v, index=range(n))) for k, v in fields.items()})

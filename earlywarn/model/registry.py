@@ -31,7 +31,8 @@ from earlywarn import progress
 from earlywarn.atomic import write_text
 from earlywarn.config import MissionConfig
 from earlywarn.features.panel import TARGET_COL
-from earlywarn.manifest import RunManifest
+from earlywarn.i18n import N_
+from earlywarn.manifest import RunManifest, error_text
 from earlywarn.model.backtest import BacktestResult, Backtests, run_backtests
 from earlywarn.model.file import OutdatedModelError
 from earlywarn.model.forecaster import Forecaster
@@ -130,15 +131,16 @@ def load_champion(cfg: MissionConfig, manifest: RunManifest | None = None) -> Fo
             model = Forecaster.load(path)
         except OutdatedModelError as exc:  # after an upgrade: not damage, just retrain
             if manifest is not None:
-                manifest.warn(f"model {v} was {exc}; not used")
+                manifest.warn(N_("model {version} was {error}; not used"), version=v, error=str(exc))
             continue
         except Exception as exc:  # noqa: BLE001 - any unloadable file (bad zip, wrong types, truncated) falls back
             if manifest is not None:
-                manifest.warn(f"model {v} unusable ({type(exc).__name__}: {str(exc)[:120]}); "
-                              "falling back to the previous promoted model")
+                manifest.warn(N_("model {version} unusable ({error}); falling back to the previous promoted model"),
+                              version=v, error=error_text(exc)[:160])
             continue
         if model.version != v and manifest is not None:
-            manifest.warn(f"model file for {v} has changed on disk (hash {model.version}); not using it")
+            manifest.warn(N_("model file for {version} has changed on disk (hash {hash}); not using it"), version=v,
+                          hash=model.version)
             continue
         return model
     return None
@@ -251,14 +253,18 @@ def ensure_model(cfg: MissionConfig, panel: pd.DataFrame, manifest: RunManifest)
         same = model.horizons == cfg.horizons and model.primary_horizon == cfg.primary_horizon
         if not missing and same:
             return model, _card(cfg, model.version)
-        why = (f"needs features this panel lacks ({', '.join(missing[:5])})" if missing else
-               f"forecasts {_weeks(model.horizons, model.primary_horizon)}, the config asks for "
-               f"{_weeks(cfg.horizons, cfg.primary_horizon)}")
-        manifest.warn(f"model {model.version} {why}; training a new model")
+        if missing:
+            manifest.warn(N_("model {version} needs features this panel lacks ({features}); training a new model"),
+                          version=model.version, features=", ".join(missing[:5]))
+        else:
+            manifest.warn(N_("model {version} forecasts {weeks} weeks ahead (primary {primary}), the config asks for "
+                             "{config_weeks} weeks ahead (primary {config_primary}); training a new model"),
+                          version=model.version, weeks=_weeks(model.horizons), primary=model.primary_horizon,
+                          config_weeks=_weeks(cfg.horizons), config_primary=cfg.primary_horizon)
     with progress.stage("training the first model" if model is None else "training a new model"):
         cand = train_challenger(cfg, panel)
     promote(cfg, cand, "first model for this mission" if model is None else "model no longer fits the config")
-    manifest.warn(f"trained a new model {cand.version} (no usable model existed)")
+    manifest.warn(N_("trained a new model {version} (no usable model existed)"), version=cand.version)
     return cand.model, _card(cfg, cand.version)
 
 
@@ -296,8 +302,8 @@ def _published(bt: Backtests | None) -> dict | None:
     return None if score is None else score.to_dict()
 
 
-def _weeks(horizons: list[int], primary_horizon: int) -> str:
-    return f"{', '.join(str(h) for h in horizons)} weeks ahead (primary {primary_horizon})"
+def _weeks(horizons: list[int]) -> str:
+    return ", ".join(str(h) for h in horizons)
 
 
 def _card(cfg: MissionConfig, version: str) -> dict:

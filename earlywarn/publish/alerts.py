@@ -81,7 +81,7 @@ from earlywarn.config import (
     RedactionConfig,
     WebhookAlertConfig,
 )
-from earlywarn.i18n import _, date_text
+from earlywarn.i18n import N_, Message, _, date_text
 from earlywarn.manifest import RunLocked, RunManifest
 from earlywarn.numbers import cutoffs_of, risk_text
 from earlywarn.publish.redact import snap_to_grid
@@ -844,7 +844,8 @@ def _load_sent(path: Path) -> tuple[list[dict], str | None]:
             raise ValueError("'sent' is not a list")
         return [e for e in entries if isinstance(e, dict)], None
     except (OSError, ValueError, AttributeError) as exc:
-        return [], f"alert sent-log {path.name} unreadable ({type(exc).__name__}); starting a new one"
+        return [], Message(N_("alert sent-log {file} unreadable ({error}); starting a new one"), file=path.name,
+                           error=type(exc).__name__)
 
 
 def _already_sent(entries: list[dict], key: str, cid: str, as_of: str | None, digest: str) -> bool:
@@ -913,11 +914,13 @@ def send_alerts(
         try:
             write_text(state, json.dumps({"version": 1, "sent": entries[-SENT_LOG_KEEP:]}, indent=1))
         except OSError as exc:
-            problem = f"alert sent-log not written ({exc}); a rerun of this run may alert again"
+            problem = Message(N_("alert sent-log not written ({error}); a rerun of this run may alert again"),
+                              error=str(exc))
     if manifest is not None:
         for r in reports:
             if r.status == "failed":
-                manifest.warn(f"alert to {r.channel} failed: {r.detail}; the run's outputs stand")
+                manifest.warn(N_("alert to {channel} failed: {error}; the run's outputs stand"), channel=r.channel,
+                              error=r.detail)
         if problem:
             manifest.warn(problem)
         manifest.outputs["alerts"] = {

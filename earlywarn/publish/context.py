@@ -38,7 +38,7 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from earlywarn.i18n import _
+from earlywarn.i18n import N_, Message, _
 from earlywarn.publish.columns import esc_series, fmt_decimal, num
 from earlywarn.publish.geometry import encode_lines, encode_polygons
 from earlywarn.publish.labels import MAX_ZOOM, label_min_zoom
@@ -140,7 +140,7 @@ def clean_layer(
     """
     warns: list[str] = []
     if gdf.crs is None:
-        warns.append(f"context layer {name!r}: no CRS; assumed EPSG:4326")
+        warns.append(Message(N_("context layer {name}: no CRS; assumed EPSG:4326"), name=repr(name)))
         gdf = gdf.set_crs("EPSG:4326")
     elif not gdf.crs.equals("EPSG:4326"):
         gdf = gdf.to_crs("EPSG:4326")
@@ -156,14 +156,21 @@ def clean_layer(
     keep = ~_absent(arr)
     if invalid.any():
         lost = int((invalid & ~keep).sum())
-        warns.append(
-            f"context layer {name!r}: {int(invalid.sum())} invalid geometries repaired"
-            + (f", {lost} could not be" if lost else "")
-        )
+        warns.append(Message(N_("context layer {name}: {n} invalid geometries repaired, {lost} could not be") if lost
+                             else N_("context layer {name}: {n} invalid geometries repaired"),
+                             name=repr(name), n=int(invalid.sum()), lost=lost))
     if (~keep).any():
-        warns.append(f"context layer {name!r}: {int((~keep).sum())} empty, missing or non-{kind} geometries dropped")
+        warns.append(Message(_DROPPED.get(str(kind), N_("context layer {name}: {n} empty, missing or non-{kind} "
+                                                        "geometries dropped")),
+                             name=repr(name), n=int((~keep).sum()), kind=str(kind)))
     out = gdf.set_geometry(gpd.GeoSeries(arr, index=gdf.index, crs="EPSG:4326"))
     return out[keep].reset_index(drop=True), kind, warns
+
+
+# The warning for the geometries a layer of each kind drops (parameters: name, n; kind for the generic one).
+_DROPPED = {"point": N_("context layer {name}: {n} empty, missing or non-point geometries dropped"),
+            "line": N_("context layer {name}: {n} empty, missing or non-line geometries dropped"),
+            "polygon": N_("context layer {name}: {n} empty, missing or non-polygon geometries dropped")}
 
 
 def load_context_layers(
@@ -187,20 +194,23 @@ def load_context_layers(
         try:
             gdf = gpd.read_file(path, layer=_spec_get(spec, "layer"))
         except Exception as exc:  # noqa: BLE001 - any OGR/driver error: skip the layer, say why
-            warns.append(f"context layer {name!r}: cannot read {path.name}: {type(exc).__name__}: {exc}")
+            warns.append(Message(N_("context layer {name}: cannot read {file}: {error}"), name=repr(name),
+                                 file=path.name, error=f"{type(exc).__name__}: {exc}"))
             continue
         if label is not None and label not in gdf.columns:
-            warns.append(f"context layer {name!r}: label field {label!r} not found; drawn without labels")
+            warns.append(Message(N_("context layer {name}: label field {field} not found; drawn without labels"),
+                                 name=repr(name), field=repr(label)))
             label = None
         gdf = gdf[[label, gdf.geometry.name]] if label else gdf[[gdf.geometry.name]]
         gdf, kind, w = clean_layer(gdf, name)
         warns += w
         if kind is None or gdf.empty:
-            warns.append(f"context layer {name!r}: no usable geometry")
+            warns.append(Message(N_("context layer {name}: no usable geometry"), name=repr(name)))
             continue
         minx, miny, maxx, maxy = gdf.total_bounds
         if minx < -180.5 or maxx > 180.5 or miny < -90.5 or maxy > 90.5:  # metres read as degrees
-            warns.append(f"context layer {name!r}: coordinates are not longitude/latitude (missing CRS?); skipped")
+            warns.append(Message(N_("context layer {name}: coordinates are not longitude/latitude (missing CRS?); "
+                                    "skipped"), name=repr(name)))
             continue
         layers.append(ContextLayer(name=name, gdf=gdf, label_field=label, kind=kind))
     return layers, warns

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from earlywarn.i18n import N_, _, date_text, decimal, signed
+from earlywarn.i18n import N_, _, date_text, decimal, shown, signed
 from earlywarn.numbers import not_available
 from earlywarn.publish.safety import esc
 from earlywarn.schema import RISK_CLASSES
@@ -135,7 +135,7 @@ def header_html(header: dict[str, Any], horizon: str | None = None, scorer: str 
     caveat = esc(header.get("caveat"))
     if caveat:
         parts.append(f'<p class="ew-caveat">{caveat}</p>')
-    warnings = [w for w in (header.get("warnings") or []) if esc(w)]
+    warnings = [shown(w) for w in (header.get("warnings") or []) if esc(w)]  # i18n.Message: in the map's language
     if warnings:
         parts.append('<ul class="ew-warnings">' + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul>")
     parts.append("</header>")

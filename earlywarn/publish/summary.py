@@ -9,6 +9,7 @@ import pandas as pd
 
 from earlywarn import i18n
 from earlywarn.i18n import _, date_text, decimal
+from earlywarn.manifest import warning_texts
 from earlywarn.numbers import count_text, cutoffs_of, risk_text
 from earlywarn.publish.panels import class_label
 
@@ -68,7 +69,7 @@ def summary_lines(table: pd.DataFrame, map_path: str | Path | None, manifest: di
         lines.append(_("team assessments: {n} in force, {k} disagree with the model (two classes apart or more)")
                      .format(n=int(table["team_level"].notna().sum()),
                              k=int(table["disagree"].astype("boolean").fillna(False).sum())))
-    warnings = m.get("warnings") or []
+    warnings = warning_texts(m)
     if warnings:
         lines.append(_("{n} warning(s) in the run manifest; first: {warning}").format(n=len(warnings),
                                                                                      warning=warnings[0]))

@@ -24,6 +24,7 @@ from pathlib import Path
 from earlywarn import progress
 from earlywarn.atomic import OutputError, write_bytes, write_text
 from earlywarn.config import MissionConfig, SourceConfig
+from earlywarn.i18n import N_
 from earlywarn.ingest.common import IngestError
 from earlywarn.ingest.fetch.apis import ACLED_URL, API_ROWS, DTM_URL, PREFERRED_HEADER, UCDP_URL
 from earlywarn.ingest.fetch.base import FetchAuthError, FetchFailed, FetchReport, Http, redact_url
@@ -172,8 +173,12 @@ def record_fetch(manifest: RunManifest, report: FetchReport) -> None:
     """Put a report in the manifest's ``fetches``; a failed one also warns that the feed runs on its last copy."""
     manifest.fetches.append(report.to_dict())
     if not report.ok:
-        since = f", newest event {report.latest_event}" if report.latest_event else ""
-        manifest.warn(f"fetch of {report.source} failed ({report.error}); the run uses its last local copy{since}")
+        if report.latest_event:
+            manifest.warn(N_("fetch of {name} failed ({error}); the run uses its last local copy, newest event "
+                             "{event_date}"), name=report.source, error=report.error, event_date=report.latest_event)
+        else:
+            manifest.warn(N_("fetch of {name} failed ({error}); the run uses its last local copy"),
+                          name=report.source, error=report.error)
 
 
 def fetch_all(cfg: MissionConfig, manifest: RunManifest | None = None, *, only: list[str] | None = None,
