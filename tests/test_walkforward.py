@@ -41,7 +41,7 @@ def _rows(seed: int = 0, n_weeks: int = 60, swap_from: int | None = None) -> tup
 
 def test_walk_forward_never_uses_a_folds_own_labels():
     rows, starts = _rows(swap_from=3)
-    record, wf, _ = walk_forward(rows, starts, 1)
+    record, wf, _ = walk_forward({1: rows}, 1, starts)
     chosen = record["scorer_per_fold"]
     assert len(chosen) == len(starts) and record["evidence_per_fold"][0]["positives"] >= MIN_POSITIVES
     # before the swap the model is the only well-calibrated scorer; fold 3 is chosen on folds before it
@@ -55,18 +55,41 @@ def test_walk_forward_never_uses_a_folds_own_labels():
     # and the choice for a fold does not move when that fold's (and later folds') labels are changed
     flipped = FoldRows(rows.y.copy(), rows.scores, rows.ref, rows.week, rows.fold)
     flipped.y[rows.fold >= 3] = 1 - flipped.y[rows.fold >= 3]
-    again, _, _ = walk_forward(flipped, starts, 1)
+    again, _, _ = walk_forward({1: flipped}, 1, starts)
     assert again["scorer_per_fold"][:4] == chosen[:4]
     # with h weeks of target window, the last h weeks before the fold are not known yet either
-    ev4 = walk_forward(rows, starts, 4)[0]["evidence_per_fold"][0]
+    ev4 = walk_forward({4: rows}, 4, starts)[0]["evidence_per_fold"][0]
     assert ev4["weeks"] < record["evidence_per_fold"][0]["weeks"]
 
 
 def test_walk_forward_follows_the_evidence_after_a_change():
     rows, starts = _rows(swap_from=2, n_weeks=90)
-    chosen = walk_forward(rows, starts, 1)[0]["scorer_per_fold"]
+    chosen = walk_forward({1: rows}, 1, starts)[0]["scorer_per_fold"]
     assert chosen[2] == "model"  # decided before the change could be seen
     assert chosen[-1] == "baseline:spatial_lag_logistic"  # months later the window holds only the new regime
+
+
+def test_walk_forward_pools_the_horizons_evidence_and_chooses_once_per_fold():
+    rows, starts = _rows(swap_from=3)
+    alone = walk_forward({1: rows}, 1, starts)[0]
+    choices: dict = {}
+    both = walk_forward({1: rows, 4: rows}, 1, starts, choices=choices)[0]
+    ev, ev1 = both["evidence_per_fold"][0], alone["evidence_per_fold"][0]
+    assert ev["horizons"] == [1, 4] and ev1["positives"] < ev["positives"] < 2 * ev1["positives"]
+    assert set(choices) == set(starts)  # one choice per fold start, which the other horizon's call reuses
+    four = walk_forward({1: rows, 4: rows}, 4, starts, choices=choices)[0]
+    assert four["scorer_per_fold"] == both["scorer_per_fold"]
+
+
+def test_unfitted_baselines_are_compared_but_never_published():
+    rng = np.random.default_rng(4)
+    week = np.repeat(np.arange(40), N_LOC)
+    y = (rng.random(len(week)) < 0.3).astype(float)
+    scores = {"persistence": _good(rng, y, 0.05), "model": _good(rng, y, 0.3),
+              "spatial_lag_logistic": _good(rng, y, 0.3)}  # persistence far ahead on this window
+    sel = choose_on(y, scores, np.full(len(y), 0.3), week, week // 8, np.ones(len(y), bool))
+    assert sel.scorer in ("baseline:spatial_lag_logistic", "model")
+    assert {c["scorer"] for c in sel.candidates} == {"baseline:spatial_lag_logistic", "model"}
 
 
 def test_weighted_ranking_metrics_agree_with_sklearn():

@@ -49,7 +49,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -177,6 +177,11 @@ class BacktestResult:
     walk_forward: dict | None = None  # the product as deployed: per fold, the scorer chosen before it
     ci: dict | None = None  # 95% week-bootstrap intervals of every scorer and of the differences
     rows: FoldRows | None = field(default=None, repr=False, compare=False)  # test-row predictions (not in JSON)
+    # what the walk-forward reads (in memory only): the test rows with the warm-up folds' before them, the
+    # panel's first labelled date, and the warm-up folds' dates and fit times
+    known: FoldRows | None = field(default=None, repr=False, compare=False)
+    first_labelled: pd.Timestamp | None = field(default=None, repr=False, compare=False)
+    warmup: list[dict] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def horizon_weeks(self) -> int | None:
@@ -280,6 +285,7 @@ def run_backtest(
     history_years: float | None = None,
     with_walk_forward: bool = True,
     ci_reps: int = DEFAULT_REPS,
+    defer_choice: bool = False,
 ) -> BacktestResult:
     """Retrain-per-fold backtest of the model and every baseline on the same rows.
 
@@ -328,6 +334,9 @@ def run_backtest(
         Production's own short backtest does not need it.
     ci_reps : int
         Bootstrap replicates of the intervals (``ci``; 0: none).
+    defer_choice : bool
+        Leave ``selection``, ``walk_forward`` and ``ci`` to :func:`finish`, called with the other
+        horizons' results (:func:`run_backtests` pools their evidence).
 
     Returns
     -------
@@ -359,7 +368,7 @@ def run_backtest(
     ...                    params=ModelParams(max_trees=20), n_jobs=1)
     >>> [(f["start"], f["n_test"], f["train_as_of_last"]) for f in res.folds]
     [('2021-03-01', 80, '2021-01-31'), ('2021-04-01', 80, '2021-02-28')]
-    >>> sorted(res.baselines), res.selection.scorer in ("model", "stacked", "baseline:persistence")
+    >>> sorted(res.baselines), res.selection.scorer in ("model", "stacked")
     (['historical_rate', 'persistence'], True)
     >>> list(res.to_dict())[:3], 0.5 < res.model["auroc"] <= 1
     (['model', 'stacked', 'baselines'], True)
@@ -435,21 +444,39 @@ def run_backtest(
     test = FoldRows(y_all, scores, ref_all, np.concatenate([e["week"] for e in extras]),
                     np.concatenate([np.full(len(y), k) for k, y in enumerate(ys)]))
     result.rows = test
-    result.selection = selection.choose(result)
     if with_walk_forward:
-        result.selection.basis = ("hindsight: chosen on these test folds' own labels, which the product never "
-                                  "has (walk_forward is the product as deployed)")
-        first = panel.loc[panel[TARGET_COL].notna(), "as_of"].min()
-        t_wf = time.perf_counter()
-        result.walk_forward = _walk_forward(test, warm_rows, folds, h, first, seed)
-        result.walk_forward["seconds"] = round(time.perf_counter() - t_wf, 2)  # the choices, not the warm-up fits
-        result.walk_forward["warmup_fit_seconds"] = round(sum(w[4]["fit_seconds"] for w in warm_rows), 2)
-    if ci_reps:
-        t_ci = time.perf_counter()
-        result.ci = _intervals(result, ci_reps, seed)
-        result.ci["bootstrap"]["seconds"] = round(time.perf_counter() - t_ci, 2)
+        result.known = _with_warmup(test, warm_rows)
+        result.first_labelled = panel.loc[panel[TARGET_COL].notna(), "as_of"].min()
+        result.warmup = [{"start": w[4]["start"], "end": w[4]["end"], "n_test": w[4]["n_test"],
+                          "fit_seconds": w[4]["fit_seconds"]} for w in warm_rows]
+    if not defer_choice:
+        finish([result], seed=seed, ci_reps=ci_reps)
     result.seconds = round(time.perf_counter() - t0, 2)
     return result
+
+
+def finish(results: list[BacktestResult], *, seed: int = DEFAULT_SEED, ci_reps: int = DEFAULT_REPS) -> None:
+    """The choice, the walk-forward and the intervals of backtests run on the same folds (one per horizon).
+
+    One choice for all of them, on their rows pooled (:func:`earlywarn.model.selection.choose`), as the
+    product chooses; each horizon's walk-forward pools the horizons' windows the same way. Sets
+    ``selection``, ``walk_forward`` (when the backtests kept their warm-up rows) and ``ci`` in place.
+    """
+    sel = selection.choose(*results)
+    known = {r.horizon_weeks: r.known for r in results if r.known is not None}
+    choices: dict = {}  # fold start -> the product's choice there, the same for every horizon
+    for r in results:
+        r.selection = replace(sel, evidence=None if sel.evidence is None else dict(sel.evidence))
+        if r.known is not None:
+            r.selection.basis = ("hindsight: chosen on these test folds' own labels, which the product never "
+                                 "has (walk_forward is the product as deployed)")
+            t_wf = time.perf_counter()
+            r.walk_forward = _walk_forward(r, known, seed, choices)
+            r.walk_forward["seconds"] = round(time.perf_counter() - t_wf, 2)  # the choices, not the warm-up fits
+        if ci_reps:
+            t_ci = time.perf_counter()
+            r.ci = _intervals(r, ci_reps, seed)
+            r.ci["bootstrap"]["seconds"] = round(time.perf_counter() - t_ci, 2)
 
 
 def _warmup_folds(splitter: RollingOrigin, panel: pd.DataFrame, test_start, h: int) -> list[Fold]:
@@ -465,29 +492,32 @@ def _warmup_folds(splitter: RollingOrigin, panel: pd.DataFrame, test_start, h: i
     return out
 
 
-def _walk_forward(test: FoldRows, warm_rows: list[tuple], folds: list[dict], h: int, first_labelled,
-                  seed: int) -> dict:
-    """The ``walk_forward`` record: choices per fold, pooled metrics of the walk-forward (and previous-rule) scores."""
-    parts = [FoldRows(y, {k: v for k, v in s.items()}, np.full(len(y), rate), wk, np.full(len(y), -1 - i))
+def _with_warmup(test: FoldRows, warm_rows: list[tuple]) -> FoldRows:
+    """The test rows with the warm-up folds' before them (fold ids -1, -2, ...): what the walk-forward reads."""
+    parts = [FoldRows(y, dict(s), np.full(len(y), rate), wk, np.full(len(y), -1 - i))
              for i, (y, s, rate, wk, _) in enumerate(warm_rows)] + [test]
-    names = list(test.scores)
-    every = FoldRows(np.concatenate([p.y for p in parts]),
-                     {k: np.concatenate([p.scores[k] for p in parts]) for k in names},
-                     np.concatenate([p.ref for p in parts]), np.concatenate([p.week for p in parts]),
-                     np.concatenate([p.fold for p in parts]))
-    record, wf, old = walk_forward(every, [pd.Timestamp(f["start"]) for f in folds], h,
-                                   first_labelled=first_labelled, seed=seed)
+    y, scores, ref, week, fold = selection.pooled(parts)
+    return FoldRows(y, scores, ref, week, fold)
+
+
+def _walk_forward(result: BacktestResult, known: dict[int, FoldRows], seed: int, choices: dict) -> dict:
+    """The ``walk_forward`` record: choices per fold, pooled metrics of the walk-forward (and previous-rule) scores."""
+    h, test, folds = result.horizon_weeks, result.rows, result.folds
+    record, wf, old = walk_forward(known, h, [pd.Timestamp(f["start"]) for f in folds],
+                                   first_labelled=result.first_labelled, seed=seed, choices=choices)
     test.scores["walk_forward"] = wf
     m = metrics(test.y, wf, test.ref)
     prev = metrics(test.y, old, test.ref)
     return {**m, "scorer_per_fold": record["scorer_per_fold"],
             "fold_starts": [f["start"] for f in folds],
             "evidence_per_fold": record["evidence_per_fold"],
-            "warmup_folds": [{"start": w[4]["start"], "end": w[4]["end"], "n_test": w[4]["n_test"]} for w in warm_rows],
+            "warmup_folds": [{k: w[k] for k in ("start", "end", "n_test")} for w in result.warmup],
+            "warmup_fit_seconds": round(sum(w["fit_seconds"] for w in result.warmup), 2),
             "rule": selection.RULE,
             "window": f"the last {SELECTION_MONTHS} months of rows whose target window had closed before the fold "
                       f"({selection.LONG_SELECTION_MONTHS} when they hold fewer than {selection.MIN_POSITIVES} "
-                      f"positives or {selection.MIN_FOLDS} folds)",
+                      f"positives or {selection.MIN_FOLDS} folds), every horizon backtested with it pooled "
+                      f"({', '.join(str(x) for x in sorted(known))} weeks)",
             "previous_rule": {**prev, "scorer_per_fold": record["previous_rule_per_fold"],
                               "rule": selection.POINT_RULE}}
 
@@ -572,7 +602,9 @@ def run_backtests(panel: pd.DataFrame, *, horizons, primary_horizon: int, **kwar
     out: dict[int, BacktestResult] = {}
     for h in sorted(set(int(x) for x in horizons) | {int(primary_horizon)}):
         with progress.stage(f"backtest, {h}-week horizon"):
-            out[h] = run_backtest(target_view(panel, h), horizon_weeks=h, **kwargs)
+            out[h] = run_backtest(target_view(panel, h), horizon_weeks=h, defer_choice=True, **kwargs)
+    with progress.stage("choice on every horizon's evidence, walk-forward and intervals"):
+        finish(list(out.values()), seed=kwargs.get("seed", DEFAULT_SEED), ci_reps=kwargs.get("ci_reps", DEFAULT_REPS))
     return Backtests(out, int(primary_horizon))
 
 

@@ -217,9 +217,10 @@ def write_model_card(model: Forecaster, out_dir: str | Path,
         "model_version": model.version,
         "task": primary["task"],
         "algorithm": "HistGradientBoosting (Poisson on target counts, monotonic, early-stopped), logistic "
-        "regression and baselines as members, stacked and calibrated on a later slice; per horizon, the published "
-        "scorer is one of the model, the model stacked with the baselines or a baseline alone, chosen on the "
-        "mission's own short backtest: the simplest unless a more complex one leads by more than its interval",
+        "regression and baselines as members, stacked and calibrated on a later slice; the published scorer is "
+        "one of the spatial-lag logistic, the model or the model stacked with the baselines, chosen on the "
+        "mission's own short backtest with every horizon's evidence pooled: the simplest unless a more complex "
+        "one leads by more than its interval",
         "seed": model.seed,
         "horizon_weeks": model.primary_horizon,
         "horizons": [int(h) for h in model.horizons],

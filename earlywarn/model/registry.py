@@ -6,9 +6,10 @@ names the champion and keeps the history of promoted versions. A corrupted or
 missing champion falls back to the previous promoted version with a warning;
 only when none loads does the run train a model from the data it has.
 
-A model is trained with its own short backtest, which also decides, per
-horizon, which scorer it publishes (the model, the model stacked with the
-baselines, or a baseline alone; :mod:`earlywarn.model.selection`).
+A model is trained with its own short backtest, which also decides which
+scorer it publishes (the spatial-lag logistic, the model, or the model
+stacked with the baselines, on every horizon's evidence pooled;
+:mod:`earlywarn.model.selection`).
 
 Promotion (champion/challenger): a challenger is promoted only when its
 published scorer, on the *same panel and folds*, is not worse than the

@@ -3,7 +3,7 @@
 Public API::
 
     FoldRows                                   row-level predictions a backtest keeps (every scorer, every fold)
-    walk_forward(rows, fold_starts, h, ...)    -> (walk-forward record, per-row predictions)
+    walk_forward(rows_by_h, h, fold_starts)    -> (walk-forward record, per-row predictions)
     intervals(rows, result, wf_p, ...)         -> the ``ci`` record of a backtest (every scorer, differences)
 
 Why: a backtest's ``selection`` picks the best scorer *on the test folds
@@ -14,7 +14,9 @@ closed by ``f`` (``as_of + h weeks <= f``) are known; the product's window
 is the last :data:`~earlywarn.model.selection.SELECTION_MONTHS` of them
 (the short backtest :func:`earlywarn.model.registry.backtest_for` runs when
 training), widened to :data:`~earlywarn.model.selection.LONG_SELECTION_MONTHS`
-when that holds too little evidence and the data allow; the choice is
+when that holds too little evidence and the data allow; the windows of
+every horizon backtested together are pooled, as the product pools its
+short backtest's horizons; the choice is
 :func:`earlywarn.model.selection.choose_on`, and the fold is scored with it.
 
 It costs little: the predictions are the backtest's own (every scorer is
@@ -35,6 +37,8 @@ import numpy as np
 import pandas as pd
 
 from earlywarn.model import selection
+from earlywarn.model.baselines import STACK_MEMBERS
+from earlywarn.model.metrics import metrics
 from earlywarn.model.uncertainty import CI_KEYS, DEFAULT_REPS, bootstrap
 
 
@@ -69,19 +73,24 @@ def _window(rows: FoldRows, f0: pd.Timestamp, h: int, months: int) -> np.ndarray
     return known & (rows.week >= np.datetime64(start.date(), "D"))
 
 
-def walk_forward(rows: FoldRows, fold_starts: list[pd.Timestamp], h: int, *, first_labelled=None,
-                 seed: int = 0) -> tuple[dict, np.ndarray, np.ndarray]:
-    """For each test fold (``fold`` >= 0), the scorer chosen on what was known before it, and its predictions.
+def walk_forward(rows_by_h: dict[int, FoldRows], h: int, fold_starts: list[pd.Timestamp], *, first_labelled=None,
+                 seed: int = 0, choices: dict | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
+    """For each test fold (``fold`` >= 0) of horizon ``h``, the scorer chosen on what was known before it.
 
-    Returns the record's choices (``scorer_per_fold``, ``evidence_per_fold``,
-    ``previous_rule_per_fold``: what the point-estimate rule would have
-    chosen on the same window), the walk-forward predictions of the test
-    rows (in row order) and the previous rule's predictions.
+    ``rows_by_h`` holds every horizon's rows (warm-up folds included), ``h``'s among them: the choice pools
+    the windows of all of them, as the product's does (:func:`earlywarn.model.selection.choose`); a
+    horizon's row is known once its own target window has closed. ``choices`` (a dict, shared by the
+    calls for the other horizons) keeps each fold start's choice, which does not depend on ``h``.
+    Returns the record's choices (``scorer_per_fold``, ``evidence_per_fold``, ``previous_rule_per_fold``:
+    what the point-estimate rule would have chosen on ``h``'s own window), the walk-forward predictions of
+    ``h``'s test rows (in row order) and the previous rule's predictions.
     ``first_labelled``: the panel's first labelled as-of date; like
     :func:`earlywarn.model.registry.backtest_for`, a window starting less
     than 12 months after it is "not enough history" and the model is
     published unmeasured.
     """
+    rows = rows_by_h[h]
+    choices = {} if choices is None else choices
     test = rows.fold >= 0
     wf = np.empty(int(test.sum()))
     old = np.empty_like(wf)
@@ -89,21 +98,11 @@ def walk_forward(rows: FoldRows, fold_starts: list[pd.Timestamp], h: int, *, fir
     chosen, evidence, previous = [], [], []
     for k, f0 in enumerate(fold_starts):
         f0 = pd.Timestamp(f0)
-        keep, months = _window(rows, f0, h, selection.SELECTION_MONTHS), selection.SELECTION_MONTHS
-        wide = _window(rows, f0, h, selection.LONG_SELECTION_MONTHS)
-        if keep.any() and (rows.y[keep].sum() < selection.MIN_POSITIVES
-                           or len(np.unique(rows.fold[keep])) < selection.MIN_FOLDS) and wide.sum() > keep.sum():
-            keep, months = wide, selection.LONG_SELECTION_MONTHS
-        enough_history = keep.any() and (first_labelled is None or pd.Timestamp(rows.week[keep].min())
-                                         > pd.Timestamp(first_labelled) + pd.DateOffset(months=12))
-        if enough_history:
-            sel = selection.choose_on(rows.y, rows.scores, rows.ref, rows.week, rows.fold, keep, seed=seed + k)
-            prev = _point_choice(sel.candidates)
-            ev = {**(sel.evidence or {}), "months": months}
-        else:
-            sel, prev, ev = None, "model", {"rows": int(keep.sum()), "positives": int(rows.y[keep].sum()),
-                                            "folds": 0, "weeks": 0, "enough": False, "months": months}
+        if f0 not in choices:
+            choices[f0] = _choice(rows_by_h, f0, first_labelled, seed + k)
+        sel, ev = choices[f0]
         name = "model" if sel is None else sel.scorer
+        prev = "model" if sel is None else _previous_choice(rows, _known_window(rows, f0, h))
         chosen.append(name)
         previous.append(prev)
         evidence.append(ev)
@@ -114,15 +113,48 @@ def walk_forward(rows: FoldRows, fold_starts: list[pd.Timestamp], h: int, *, fir
             wf, old)
 
 
-def _point_choice(candidates: list[dict]) -> str:
-    """The previous rule's choice on the same window (Brier within 1% of the best, then highest AUPR), read
-    from the candidates' metrics the new rule has just computed (so it costs nothing)."""
-    cands = [c for c in candidates if c["aupr"] is not None and c["brier"] is not None]
+def _known_window(rows: FoldRows, f0: pd.Timestamp, h: int) -> np.ndarray:
+    """One horizon's window at ``f0`` by the product's rule: the last 6 months, 12 with too little evidence."""
+    keep, wide = (_window(rows, f0, h, m) for m in (selection.SELECTION_MONTHS, selection.LONG_SELECTION_MONTHS))
+    thin = rows.y[keep].sum() < selection.MIN_POSITIVES or len(np.unique(rows.fold[keep])) < selection.MIN_FOLDS
+    return wide if keep.any() and thin and wide.sum() > keep.sum() else keep
+
+
+def _choice(rows_by_h: dict[int, FoldRows], f0: pd.Timestamp, first_labelled, seed: int):
+    """The product's choice at ``f0`` on the pooled windows of every horizon, and its evidence."""
+    def windows(months: int) -> list[FoldRows]:
+        return [r.subset(_window(r, f0, hh, months)) for hh, r in rows_by_h.items()]
+
+    parts, months = windows(selection.SELECTION_MONTHS), selection.SELECTION_MONTHS
+    y, scores, ref, week, fold = selection.pooled(parts)
+    if len(y) and (y.sum() < selection.MIN_POSITIVES or len(np.unique(fold)) < selection.MIN_FOLDS):
+        wide = windows(selection.LONG_SELECTION_MONTHS)
+        if sum(len(p.y) for p in wide) > len(y):
+            (y, scores, ref, week, fold), months = selection.pooled(wide), selection.LONG_SELECTION_MONTHS
+    enough_history = len(y) > 0 and (first_labelled is None or pd.Timestamp(week.min())
+                                     > pd.Timestamp(first_labelled) + pd.DateOffset(months=12))
+    if not enough_history:
+        return None, {"rows": int(len(y)), "positives": int(y.sum()), "folds": 0, "weeks": 0, "enough": False,
+                      "months": months}
+    sel = selection.choose_on(y, scores, ref, week, fold, np.ones(len(y), dtype=bool), seed=seed)
+    return sel, {**(sel.evidence or {}), "months": months, "horizons": sorted(int(h) for h in rows_by_h)}
+
+
+def _previous_choice(rows: FoldRows, keep: np.ndarray) -> str:
+    """What the rule before issue 24 would have published on one horizon's window: every scorer the model file
+    can publish (the unfitted baselines too), Brier within 1% of the best, then the highest AUPR."""
+    names = ["model", "stacked", *(f"baseline:{n}" for n in STACK_MEMBERS)]
+    cands = []
+    for i, k in enumerate(names):
+        raw = k.removeprefix("baseline:")
+        if raw in rows.scores and keep.any():
+            m = metrics(rows.y[keep], rows.scores[raw][keep], rows.ref[keep])
+            if m.get("aupr") is not None and m.get("brier") is not None:
+                cands.append((m["aupr"], m["brier"], -i, k))
     if not cands:
         return "model"
-    gate = min(c["brier"] for c in cands) * (1 + selection.BRIER_TOLERANCE)
-    eligible = [(c["aupr"], -i, c["scorer"]) for i, c in enumerate(cands) if c["brier"] <= gate]
-    return max(eligible)[2]
+    gate = min(c[1] for c in cands) * (1 + selection.STRICT_BRIER_TOLERANCE)
+    return max((a, order, k) for a, b, order, k in cands if b <= gate)[2]
 
 
 def intervals(test: FoldRows, point: dict[str, dict], *, reps: int = DEFAULT_REPS, seed: int = 0) -> dict:

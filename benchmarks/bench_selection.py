@@ -1,0 +1,148 @@
+"""Benchmark: the selection rule as deployed (walk-forward) against the spatial-lag logistic, rule by rule.
+
+Issue 24, item 3: the published score must not fall below the simple
+spatial-lag logistic on the same rows, on Syria and on other real country
+files. The product chooses before each fold on what it knew
+(:mod:`earlywarn.model.walkforward`); how well that works depends on the
+rule's settings. This benchmark backtests every horizon the product
+forecasts (1, 4 and 12 weeks) once per file and period, then replays the
+walk-forward under each rule variant on the same predictions (a variant
+changes only the choice, so no model is refitted):
+
+* which scorers may be published (every scorer, or the fitted ones only:
+  spatial-lag logistic, model, stacked);
+* the Brier gate (within 1% or 5% of the best);
+* the evidence (each horizon's own window, or every horizon's pooled).
+
+Reported per variant and case: walk-forward AUPR minus the spatial-lag
+logistic's on the same test rows, and the mean and worst case over the six
+cases of a period. Files and periods as ``bench_covariates.py`` (Syria:
+validation 2018, test 2019, monthly folds; Benin: validation 2019-2020, test
+2021-2022, quarterly folds). The product's settings were chosen as the
+variant with the best mean on the validation periods; the test periods are
+printed for the record, not for choosing.
+
+    python benchmarks/bench_selection.py [--files syria,benin] [--periods validate,test] [--out r.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from bench_covariates import FILES, localities  # noqa: E402
+
+from earlywarn.config import TargetConfig  # noqa: E402
+from earlywarn.features.panel import build_panel  # noqa: E402
+from earlywarn.ingest import read_incidents  # noqa: E402
+from earlywarn.model import selection  # noqa: E402
+from earlywarn.model.backtest import run_backtests  # noqa: E402
+from earlywarn.model.metrics import metrics  # noqa: E402
+from earlywarn.model.walkforward import walk_forward  # noqa: E402
+
+HORIZONS = (1, 4, 12)
+EVERY = {"baseline:persistence": 0, "baseline:conflictology": 0, "baseline:decay_history": 0,
+         "baseline:spatial_lag_logistic": 1, "model": 2, "stacked": 3}  # the rule before: every scorer
+FITTED = {"baseline:spatial_lag_logistic": 0, "model": 1, "stacked": 2}
+VARIANTS = {  # name: (publishable scorers and their simplicity order, Brier gate, pooled horizons)
+    "every scorer, 1%, own horizon (before)": (EVERY, 0.01, False),
+    "every scorer, 1%, pooled": (EVERY, 0.01, True),
+    "every scorer, 5%, pooled": (EVERY, 0.05, True),
+    "fitted only, 1%, pooled": (FITTED, 0.01, True),
+    "fitted only, 5%, own horizon": (FITTED, 0.05, False),
+    "fitted only, 5%, pooled (product)": (FITTED, 0.05, True),
+}
+
+
+@contextlib.contextmanager
+def rule(tiers: dict, tolerance: float):
+    """The selection module's settings for one variant, restored after."""
+    saved = dict(selection.TIERS), selection.BRIER_TOLERANCE
+    selection.TIERS.clear()
+    selection.TIERS.update(tiers)
+    selection.BRIER_TOLERANCE = tolerance
+    try:
+        yield
+    finally:
+        selection.TIERS.clear()
+        selection.TIERS.update(saved[0])
+        selection.BRIER_TOLERANCE = saved[1]
+
+
+def backtests(name: str, period: str, seed: int):
+    """Every horizon's backtest of one file and period (walk-forward rows kept in memory)."""
+    spec = FILES[name]
+    inc = read_incidents(spec["path"], spec["format"]).table
+    start, end = spec[period]
+    panel = build_panel(inc, localities(name, inc, start), unit="priogrid", horizon_weeks=4, step="weekly",
+                        target=TargetConfig(), horizons=list(HORIZONS))
+    return run_backtests(panel, horizons=HORIZONS, primary_horizon=4, test_start=start, test_end=end, seed=seed,
+                         fold_months=spec["fold_months"], ci_reps=0)
+
+
+def replay(bts, tiers: dict, tolerance: float, pooled: bool, seed: int) -> dict[int, dict]:
+    """Walk-forward AUPR of every horizon under one rule variant, and the spatial-lag logistic's."""
+    out = {}
+    with rule(tiers, tolerance):
+        choices: dict = {}
+        known = {h: bts.for_horizon(h).known for h in bts.horizons}
+        for h in bts.horizons:
+            r = bts.for_horizon(h)
+            starts = [pd.Timestamp(f["start"]) for f in r.folds]
+            rows_by_h = known if pooled else {h: known[h]}
+            record, wf, _ = walk_forward(rows_by_h, h, starts, first_labelled=r.first_labelled, seed=seed,
+                                         choices=choices if pooled else None)
+            t = r.rows
+            aupr = metrics(t.y, wf, t.ref)["aupr"]
+            sll = metrics(t.y, t.scores["spatial_lag_logistic"], t.ref)["aupr"]
+            out[h] = {"walk_forward": aupr, "spatial_lag_logistic": sll, "difference": aupr - sll,
+                      "model": metrics(t.y, t.scores["model"], t.ref)["aupr"],
+                      "scorer_per_fold": record["scorer_per_fold"]}
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", default="syria,benin")
+    ap.add_argument("--periods", default="validate,test")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--out", type=Path, help="write the result JSON here")
+    args = ap.parse_args()
+    files, periods = args.files.split(","), args.periods.split(",")
+    missing = [FILES[f]["path"] for f in files if not FILES[f]["path"].exists()]
+    if missing:
+        print(f"shared file not found: {missing[0]} (set EARLYWARN_SHARED_DATA)")
+        return 2
+    result: dict = {}
+    for name in files:
+        for period in periods:
+            t0 = time.perf_counter()
+            bts = backtests(name, period, args.seed)
+            print(f"{name} {period}: backtests of horizons {HORIZONS} in {time.perf_counter() - t0:.0f} s", flush=True)
+            for v, (tiers, tol, pooled) in VARIANTS.items():
+                result.setdefault(v, {})[f"{name} {period}"] = replay(bts, tiers, tol, pooled, args.seed)
+    print("\nwalk-forward AUPR minus the spatial-lag logistic's, same rows (per case: file, period, horizon)")
+    for v, cases in result.items():
+        for period in periods:
+            diffs = [(c, h, r["difference"]) for c, per_h in cases.items() if c.endswith(period)
+                     for h, r in per_h.items()]
+            d = np.array([x for *_, x in diffs])
+            each = " ".join(f"{c.split()[0]}/{h}w {x:+.4f}" for c, h, x in diffs)
+            print(f"  {v:42s} {period:8s} mean {d.mean():+.4f} worst {d.min():+.4f}  [{each}]")
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
