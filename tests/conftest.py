@@ -186,14 +186,16 @@ def postgis_url(pg_cluster, require) -> str:
 # * every test of the PostgreSQL modules to one worker, which starts the run's only cluster and server;
 # * every other module to one worker as a whole (like `--dist loadfile`), so its module-scoped fixtures
 #   (a map rendered in Chromium, a brief printed for several weeks, the real Syria mission) are built once;
-# * the end-to-end modules test by test: their tests cost far more than their set-up (the trained mission
-#   they start from is session-scoped, one per worker).
+# * the feed-check end-to-end module test by test: its tests cost far more than their set-up (the trained
+#   mission they start from is built once per session and shared). The pipeline end-to-end module stays whole:
+#   its module fixture, a Prefect test server, takes 10-15 s to start, once per worker that runs its tests.
 # The worker's collection order is the queue's order: the long indivisible units first, the end-to-end
 # tests next and the cheap modules last, so neither worker is handed a long module at the end while the
 # other has nothing left to do. (xdist's own `xdist_group` marks do not reach the scheduler under pytest 9,
 # which derives a test's id from its structured node id; hence a scheduler of our own.)
 POSTGRES_MODULES = {"test_pg_cluster.py", "test_postgis_sink.py", "test_scheduled_server.py"}
-SPREAD_MODULES = {"test_pipeline_e2e.py", "test_feed_checks.py"}
+SPREAD_MODULES = {"test_feed_checks.py"}
+LONG_MODULES = {"test_pipeline_e2e.py"}  # the longest unit after the PostgreSQL one: queued right after it
 
 
 def xdist_unit(nodeid: str) -> str:
@@ -221,10 +223,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     def rank(item: pytest.Item) -> int:
         if item.path.name in POSTGRES_MODULES:
             return 0
+        if item.path.name in LONG_MODULES:
+            return 1
         slow = item.get_closest_marker("slow") or item.get_closest_marker("browser")
         if item.path.name in SPREAD_MODULES:
-            return 2
-        return 1 if slow else 3
+            return 3
+        return 2 if slow else 4
 
     first_seen = {item.path: i for i, item in reversed(list(enumerate(items)))}
     items.sort(key=lambda item: (rank(item), first_seen[item.path]))

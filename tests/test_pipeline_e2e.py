@@ -218,6 +218,31 @@ def test_unreadable_action_log_is_a_warning_and_its_indicators_are_unknown(scena
 
 
 
+def test_the_flow_completes_when_its_alerts_task_breaks(harness, scenario, tmp_path, monkeypatch):
+    """The flow's ``alerts`` task, the last one, wraps a failure as the library does: the run stands, published,
+    with a warning (the library path: tests/test_fetch_alert_e2e.py)."""
+    from earlywarn.config import load_config
+    from earlywarn.publish import alerts
+    from tests.test_alerts import Receiver
+
+    hook = Receiver()
+    try:
+        config = copy_mission(scenario, tmp_path / "m", **QUICK, alerts=[
+            {"kind": "webhook", "name": "jmac-chat", "url": f"{hook.url}/hook", "timeout_s": 5, "retries": 0}])
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("history table unreadable")
+
+        monkeypatch.setattr(alerts, "run_changes", broken)
+        paths = _run(config)
+    finally:
+        hook.close()
+    m = json.loads((load_config(config).tables_dir / "runs" / "latest.json").read_text())
+    assert Path(paths["map"]).exists() and m["status"] == "ok"
+    assert any("alerts not sent" in w and "history table unreadable" in w for w in m["warnings"]), m["warnings"]
+    assert not hook.posts
+
+
 def test_failed_source_uses_last_good_copy_and_says_so(harness, scenario, tmp_path):
     from earlywarn.config import load_config
 
