@@ -16,8 +16,8 @@ copy, a webhook channel) goes through the nightly stages without Prefect
    the run completes on the local copy, the feed is "stale since" in the
    manifest and on the map, a ``feed_stale`` alert goes out, and no token
    appears in the manifest or the alert;
-4. offline: nothing asked; an alerts stage that breaks (plain and under the
-   Prefect flow): the published run stands, with a warning; nothing readable
+4. offline: nothing asked; an alerts stage that breaks: the published run
+   stands, with a warning (under the Prefect flow: tests/test_pipeline_e2e.py); nothing readable
    at all: the run fails, the map stands, ``run_failed`` is sent.
 
 The module trains one small model (``max_trees`` 20, one horizon, 15 months
