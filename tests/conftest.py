@@ -181,8 +181,8 @@ def postgis_url(pg_cluster, require) -> str:
     return pg_cluster.create_database("earlywarn_gis", postgis=True)
 
 
-# Scheduling under pytest-xdist (`make test` runs `-n auto`). Each worker builds its own session and
-# module fixtures, so where a test runs decides what is built twice. The scheduler below sends
+# Scheduling under pytest-xdist (`make test` runs one worker per core plus one). Each worker builds its own
+# session and module fixtures, so where a test runs decides what is built twice. The scheduler below sends
 # * every test of the PostgreSQL modules to one worker, which starts the run's only cluster and server;
 # * every other module to one worker as a whole (like `--dist loadfile`), so its module-scoped fixtures
 #   (a map rendered in Chromium, a brief printed for several weeks, the real Syria mission) are built once;
@@ -190,8 +190,8 @@ def postgis_url(pg_cluster, require) -> str:
 #   mission they start from is built once per session and shared). The pipeline end-to-end module stays whole:
 #   its module fixture, a Prefect test server, takes 10-15 s to start, once per worker that runs its tests.
 # The worker's collection order is the queue's order: the long indivisible units first, the end-to-end
-# tests next and the cheap modules last, so neither worker is handed a long module at the end while the
-# other has nothing left to do. (xdist's own `xdist_group` marks do not reach the scheduler under pytest 9,
+# tests next and the cheap modules last, so no worker is handed a long module at the end while the
+# others have nothing left to do. (xdist's own `xdist_group` marks do not reach the scheduler under pytest 9,
 # which derives a test's id from its structured node id; hence a scheduler of our own.)
 POSTGRES_MODULES = {"test_pg_cluster.py", "test_postgis_sink.py", "test_scheduled_server.py"}
 SPREAD_MODULES = {"test_feed_checks.py"}
