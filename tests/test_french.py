@@ -205,6 +205,21 @@ def test_drivers_are_written_in_the_run_language():
     with i18n.language("fr"):
         assert scorer_label("stacked") == "le modèle combiné aux références"
         assert scorer_label("baseline:conflictology").startswith("référence seule\u00a0: conflictologie")
+    # the reason a scorer was chosen names the scorers it weighed, in French too (it heads the map)
+    import numpy as np
+
+    from earlywarn.model.selection import choose_on
+
+    rng = np.random.default_rng(0)
+    week = np.repeat(np.arange(30), 40)
+    y = (rng.random(len(week)) < 0.3).astype(float)
+    noise = rng.normal(0, 0.25, (2, len(y)))
+    scores = {"spatial_lag_logistic": np.clip(0.3 + 0.45 * (y - 0.3) + noise[0], 0.01, 0.99),
+              "model": np.clip(0.3 + 0.46 * (y - 0.3) + noise[1], 0.01, 0.99)}
+    with i18n.language("fr"):
+        why = choose_on(y, scores, np.full(len(y), 0.3), week, week // 8, np.ones(len(y), bool)).why
+    assert "logistique à décalage spatial" in why and "modèle" in why, why
+    _assert_no_english([why], data=[])
 
 
 # ------------------------------------------------------------------ alerts and the summary

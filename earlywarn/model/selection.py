@@ -325,8 +325,15 @@ def not_worse(challenger: BacktestResult | None, champion: BacktestResult | None
     return c["brier"] <= gate and c["aupr"] >= h["aupr"] - AUPR_TOLERANCE
 
 
+# short names of the scorers for the reasons people read ("model leads spatial-lag logistic by ...")
+_SHORT = {"model": N_("model"), "stacked": N_("stacked"), "persistence": N_("persistence"),
+          "historical_rate": N_("historical rate"), "conflictology": N_("conflictology"),
+          "decay_history": N_("decayed history"), "spatial_lag_logistic": N_("spatial-lag logistic")}
+
+
 def _short(scorer: str) -> str:
-    return scorer.removeprefix("baseline:").replace("_", " ")
+    name = scorer.removeprefix("baseline:")
+    return _(_SHORT[name]) if name in _SHORT else name.replace("_", " ")
 
 
 # SCORER_LABELS's texts for the reasons people read (the labels themselves stay as the card's identifiers).
