@@ -211,6 +211,11 @@ def percent_suffix() -> str:
     return _percent_suffix(current())
 
 
+def semicolon() -> str:
+    """The separator between clauses of a list: ``"; "`` in English, a no-break space before it in French."""
+    return "\u00a0; " if current() == "fr" else "; "
+
+
 def decimal_sign() -> str:
     """The decimal separator of the language in force (``.`` or ``,``)."""
     return _symbols(current())[0]

@@ -248,7 +248,7 @@ def choose_on(y: np.ndarray, scores: dict[str, np.ndarray], ref: np.ndarray, wee
                                     ).format(tolerance=i18n.percent(BRIER_TOLERANCE * 100),
                                              best=i18n.decimal(best_brier, 4), aupr=i18n.decimal(m["aupr"], 3),
                                              brier=i18n.decimal(m["brier"], 4))
-           + (f" ({'; '.join(steps)})" if steps else "")
+           + (f" ({i18n.semicolon().join(steps)})" if steps else "")
            + ("" if ev["enough"] else _("; too little evidence (need {positives} positives and {folds} folds) to "
                                         "prefer a more complex scorer").format(positives=MIN_POSITIVES,
                                                                                 folds=MIN_FOLDS)))
@@ -278,8 +278,9 @@ def choose_points(result: BacktestResult) -> Selection:
     m = cands[chosen]
     base = [k for k in cands if k.startswith("baseline:")]
     best_base = max(base, key=lambda k: cands[k]["aupr"]) if base else None
-    others = "; ".join(f"{_short(k)} {i18n.decimal(cands[k]['aupr'], 3)} / {i18n.decimal(cands[k]['brier'], 4)}"
-                       for k in ("model", "stacked", best_base) if k and k != chosen and k in cands)
+    others = i18n.semicolon().join(
+        f"{_short(k)} {i18n.decimal(cands[k]['aupr'], 3)} / {i18n.decimal(cands[k]['brier'], 4)}"
+        for k in ("model", "stacked", best_base) if k and k != chosen and k in cands)
     both = m["aupr"] >= max(c["aupr"] for c in cands.values()) and m["brier"] <= best_brier
     why = (scorer_label(chosen) + _(": ")
            + (_("best AUPR and best Brier") if both else
