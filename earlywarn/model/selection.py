@@ -194,6 +194,20 @@ def pooled(parts) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, np.nda
             cat([p.ref for p in parts]), cat([p.week for p in parts]), cat([p.fold for p in parts]))
 
 
+def enough_evidence(positives: int, folds: int) -> bool:
+    """Whether a choice may prefer a more complex scorer: :data:`MIN_POSITIVES` positive rows over
+    :data:`MIN_FOLDS` folds at least (also when the 6-month window is widened to 12)."""
+    return positives >= MIN_POSITIVES and folds >= MIN_FOLDS
+
+
+def point_choice(cands: dict[str, dict]) -> str:
+    """The previous rule on scorers' pooled metrics: Brier within 1% of the best, then the highest AUPR
+    (earlier in ``cands`` on a tie)."""
+    gate = min(m["brier"] for m in cands.values()) * (1 + STRICT_BRIER_TOLERANCE)
+    order = list(cands)
+    return max((k for k, m in cands.items() if m["brier"] <= gate), key=lambda k: (cands[k]["aupr"], -order.index(k)))
+
+
 def publishable(scores: dict) -> list[str]:
     """The publishable scorer names (:data:`SCORER_LABELS`) among a backtest's score keys."""
     return [k for k in TIERS if k.removeprefix("baseline:") in scores]
@@ -213,7 +227,7 @@ def choose_on(y: np.ndarray, scores: dict[str, np.ndarray], ref: np.ndarray, wee
     y, ref_k = y[keep], ref[keep]
     ev = {"rows": int(keep.sum()), "positives": int(y.sum()), "folds": int(len(np.unique(fold[keep]))),
           "weeks": int(len(np.unique(week[keep])))}
-    ev["enough"] = ev["positives"] >= MIN_POSITIVES and ev["folds"] >= MIN_FOLDS
+    ev["enough"] = enough_evidence(ev["positives"], ev["folds"])
     names = publishable(scores)
     cands = {k: metrics(y, scores[_raw(k)][keep], ref_k) for k in names}
     cands = {k: m for k, m in cands.items() if m.get("aupr") is not None and m.get("brier") is not None}
@@ -271,10 +285,7 @@ def choose_points(result: BacktestResult) -> Selection:
         return Selection("model", SCORER_LABELS["model"], _("no positive test rows: nothing to compare; "
                                                             "the model is published"))
     best_brier = min(m["brier"] for m in cands.values())
-    gate = best_brier * (1 + STRICT_BRIER_TOLERANCE)
-    eligible = [k for k, m in cands.items() if m["brier"] <= gate]
-    order = list(cands)
-    chosen = max(eligible, key=lambda k: (cands[k]["aupr"], -order.index(k)))
+    chosen = point_choice(cands)
     m = cands[chosen]
     base = [k for k in cands if k.startswith("baseline:")]
     best_base = max(base, key=lambda k: cands[k]["aupr"]) if base else None

@@ -116,7 +116,7 @@ def walk_forward(rows_by_h: dict[int, FoldRows], h: int, fold_starts: list[pd.Ti
 def _known_window(rows: FoldRows, f0: pd.Timestamp, h: int) -> np.ndarray:
     """One horizon's window at ``f0`` by the product's rule: the last 6 months, 12 with too little evidence."""
     keep, wide = (_window(rows, f0, h, m) for m in (selection.SELECTION_MONTHS, selection.LONG_SELECTION_MONTHS))
-    thin = rows.y[keep].sum() < selection.MIN_POSITIVES or len(np.unique(rows.fold[keep])) < selection.MIN_FOLDS
+    thin = not selection.enough_evidence(int(rows.y[keep].sum()), len(np.unique(rows.fold[keep])))
     return wide if keep.any() and thin and wide.sum() > keep.sum() else keep
 
 
@@ -127,7 +127,7 @@ def _choice(rows_by_h: dict[int, FoldRows], f0: pd.Timestamp, first_labelled, se
 
     parts, months = windows(selection.SELECTION_MONTHS), selection.SELECTION_MONTHS
     y, scores, ref, week, fold = selection.pooled(parts)
-    if len(y) and (y.sum() < selection.MIN_POSITIVES or len(np.unique(fold)) < selection.MIN_FOLDS):
+    if len(y) and not selection.enough_evidence(int(y.sum()), len(np.unique(fold))):
         wide = windows(selection.LONG_SELECTION_MONTHS)
         if sum(len(p.y) for p in wide) > len(y):
             (y, scores, ref, week, fold), months = selection.pooled(wide), selection.LONG_SELECTION_MONTHS
@@ -142,19 +142,15 @@ def _choice(rows_by_h: dict[int, FoldRows], f0: pd.Timestamp, first_labelled, se
 
 def _previous_choice(rows: FoldRows, keep: np.ndarray) -> str:
     """What the rule before issue 24 would have published on one horizon's window: every scorer the model file
-    can publish (the unfitted baselines too), Brier within 1% of the best, then the highest AUPR."""
-    names = ["model", "stacked", *(f"baseline:{n}" for n in STACK_MEMBERS)]
-    cands = []
-    for i, k in enumerate(names):
+    can publish (the unfitted baselines too), by :func:`earlywarn.model.selection.point_choice`."""
+    cands = {}
+    for k in ("model", "stacked", *(f"baseline:{n}" for n in STACK_MEMBERS)):
         raw = k.removeprefix("baseline:")
         if raw in rows.scores and keep.any():
             m = metrics(rows.y[keep], rows.scores[raw][keep], rows.ref[keep])
             if m.get("aupr") is not None and m.get("brier") is not None:
-                cands.append((m["aupr"], m["brier"], -i, k))
-    if not cands:
-        return "model"
-    gate = min(c[1] for c in cands) * (1 + selection.STRICT_BRIER_TOLERANCE)
-    return max((a, order, k) for a, b, order, k in cands if b <= gate)[2]
+                cands[k] = m
+    return selection.point_choice(cands) if cands else "model"
 
 
 def intervals(test: FoldRows, point: dict[str, dict], *, reps: int = DEFAULT_REPS, seed: int = 0) -> dict:
