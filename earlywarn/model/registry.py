@@ -39,11 +39,10 @@ from earlywarn.model.file import OutdatedModelError
 from earlywarn.model.forecaster import Forecaster
 from earlywarn.model.selection import (
     LONG_SELECTION_MONTHS,
-    MIN_FOLDS,
-    MIN_POSITIVES,
     SELECTION_FOLD_MONTHS,
     SELECTION_MONTHS,
     PublishedScore,
+    enough_evidence,
     not_worse,
 )
 from earlywarn.model.threat import ModelParams
@@ -186,14 +185,15 @@ def backtest_for(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParams | 
     Kept short (two folds by default, retraining every ``fold_months``) because it runs inside the nightly
     run when a mission has no model; the full monthly-fold backtest is `earlywarn backtest`. Every horizon
     is tested from the same start; a longer horizon's labels end earlier, so it gets fewer test weeks.
-    When the primary horizon's folds hold fewer than ``MIN_POSITIVES`` positive rows (or folds) and the
-    data allow, the window is widened to ``LONG_SELECTION_MONTHS`` (four folds): a choice needs evidence.
+    When the horizons' folds together hold too little evidence for the choice, which pools them
+    (:func:`earlywarn.model.selection.enough_evidence`), and the data allow, the window is widened to
+    ``LONG_SELECTION_MONTHS`` (four folds), as the walk-forward that evaluates this choice does.
     """
     bt = _short_backtest(cfg, panel, params, months, fold_months)
     if bt is None or months >= LONG_SELECTION_MONTHS:
         return bt
-    primary = bt.primary_result
-    if primary.n_test_positives >= MIN_POSITIVES and len(primary.folds) >= MIN_FOLDS:
+    positives = sum(bt.for_horizon(h).n_test_positives for h in bt.horizons)
+    if enough_evidence(positives, len(bt.primary_result.folds)):
         return bt
     return _short_backtest(cfg, panel, params, LONG_SELECTION_MONTHS, fold_months) or bt
 
