@@ -34,7 +34,8 @@ selection rule picks on these folds, and why. On a full backtest that is
 fold scored by the scorer chosen only from what was known before it, by
 the product's own rule and window. ``ci`` holds 95% intervals of AUPR, AUROC
 and Brier skill of every scorer and of the differences that matter (a
-block bootstrap by as-of week, :mod:`earlywarn.model.uncertainty`).
+block bootstrap of runs of consecutive as-of weeks as long as the horizon,
+whose labels overlap that long: :mod:`earlywarn.model.uncertainty`).
 
 Metrics are computed pooled over all test rows and per fold. Brier skill is
 measured against predicting each fold's *training* base rate, so it is the
@@ -529,7 +530,7 @@ def _intervals(result: BacktestResult, reps: int, seed: int) -> dict:
         point["stacked"] = result.stacked
     if result.walk_forward is not None:
         point["walk_forward"] = result.walk_forward
-    ci = intervals(result.rows, point, reps=reps, seed=seed)
+    ci = intervals(result.rows, point, reps=reps, seed=seed, block_weeks=result.horizon_weeks or 1)
     if result.walk_forward is not None:
         result.walk_forward["ci"] = ci["walk_forward"]
     return ci
@@ -655,10 +656,13 @@ def format_table(result: BacktestResult) -> str:
 
 
 def interval_lines(result: BacktestResult) -> list[str]:
-    """The intervals in words: AUPR and Brier skill of every scorer, and the differences (bootstrap by week)."""
+    """The intervals in words: AUPR and Brier skill of every scorer, and the differences (bootstrap by runs of
+    weeks)."""
     ci = result.ci or {}
     info = ci.get("bootstrap", {})
-    out = [f"95% intervals, {info.get('reps')} week-block bootstrap replicates over {info.get('weeks')} as-of weeks:"]
+    run = info.get("block_weeks", 1)
+    out = [f"95% intervals, {info.get('reps')} bootstrap replicates over {info.get('weeks')} as-of weeks, resampled "
+           f"in runs of {run} week{'' if run == 1 else 's'} (the horizon):"]
     named = [("walk_forward", ci.get("walk_forward"), result.walk_forward), ("model", ci.get("model"), result.model),
              ("stacked", ci.get("stacked"), result.stacked),
              *[(n, c, result.baselines.get(n)) for n, c in ci.get("baselines", {}).items()]]

@@ -190,25 +190,35 @@ COVARIATES_TRIED: tuple[tuple[str, str, float, float, tuple[float, float], float
 )
 
 # The selection rule's settings (benchmarks/bench_selection.py): walk-forward AUPR minus the spatial-lag
-# logistic's on the same rows, per file and horizon (1, 4, 12 weeks).
-# Chosen on the validation periods (best mean); the test periods' figures, measured after, are in the README.
+# logistic's on the same rows, per file and horizon (1, 4, 12 weeks), each fold trained on the product's 4-year
+# window (model.history_years). Chosen on the validation periods: the highest worst case (issue 24's target is a
+# floor on every file), then the best mean. The test periods' figures, measured after, are in the README.
+# Until 2026-12-02 the benchmark trained on all history (not what a mission runs; on Benin it reaches back to
+# 2009) and the choice was the best mean; there the same setting, with single-week bootstrap, had both the best
+# mean (-0.0025) and the best worst case (-0.008).
 SELECTION_TRIED: tuple[tuple[str, tuple[float, ...]], ...] = (
-    ("every scorer, Brier 1%, each horizon alone (the rule before)",
-     (-0.0012, 0.0074, -0.0061, -0.0057, -0.0185, -0.0705, 0.0025, 0.0044, 0.0023)),
+    ("every scorer, Brier 1%, each horizon alone (the rule before issue 24)",
+     (-0.0012, 0.0074, -0.0061, -0.0042, -0.0051, -0.0684, 0.0025, 0.0196, -0.0301)),
     ("every scorer, Brier 1%, horizons pooled",
-     (0.0020, 0.0086, -0.0068, -0.0211, -0.0676, -0.0541, 0.0106, 0.0118, 0.0282)),
+     (0.0020, 0.0086, -0.0068, -0.0082, -0.0130, 0.0055, -0.0053, -0.0014, 0.0192)),
     ("every scorer, Brier 5%, horizons pooled",
-     (0.0013, -0.0003, -0.0018, -0.0156, -0.0415, -0.0410, 0.0003, -0.0024, 0.0248)),
+     (0.0013, -0.0003, -0.0018, -0.0102, -0.0275, -0.0037, 0.0001, 0.0205, 0.0783)),
     ("every scorer, Brier 5%, horizons pooled, 99% interval",
-     (0.0014, -0.0084, -0.0118, -0.0156, -0.0415, -0.0410, 0.0003, -0.0024, 0.0248)),
+     (0.0014, -0.0084, -0.0118, -0.0102, -0.0275, -0.0037, 0.0001, 0.0205, 0.0783)),
+    ("every scorer, Brier 5%, horizons pooled, bootstrap in runs of the longest horizon",
+     (-0.0002, -0.0152, -0.0197, -0.0092, -0.0229, 0.0033, 0.0001, 0.0205, 0.0783)),
     ("fitted scorers only, Brier 1%, horizons pooled",
-     (0.0020, 0.0086, -0.0068, -0.0241, -0.0887, -0.0868, 0.0038, -0.0086, 0.0051)),
+     (0.0020, 0.0086, -0.0068, -0.0015, -0.0047, 0.0039, -0.0040, -0.0185, -0.0641)),
     ("fitted scorers only, Brier 5%, each horizon alone",
-     (0.0000, 0.0013, -0.0096, 0.0050, -0.0439, -0.0655, 0.0000, 0.0000, -0.0062)),
-    ("fitted scorers only, Brier 5%, horizons pooled (chosen)",
-     (0.0000, 0.0000, 0.0000, -0.0014, -0.0042, -0.0082, -0.0031, -0.0084, 0.0028)),
-    ("fitted scorers only, Brier 5%, horizons pooled, 99% interval",
-     (0.0000, 0.0000, 0.0000, -0.0014, -0.0042, -0.0082, -0.0031, -0.0084, 0.0028)),
+     (0.0000, 0.0013, -0.0096, 0.0000, 0.0000, 0.0037, 0.0000, 0.0000, -0.0196)),
+    ("fitted scorers only, Brier 5%, each horizon alone, bootstrap in runs of the horizon",
+     (0.0000, 0.0000, -0.0096, 0.0000, 0.0000, 0.0037, 0.0000, 0.0000, -0.0196)),
+    ("fitted scorers only, Brier 5%, horizons pooled, single-week bootstrap",
+     (0.0000, 0.0000, 0.0000, -0.0011, -0.0027, 0.0037, -0.0028, -0.0102, -0.0196)),
+    ("fitted scorers only, Brier 5%, horizons pooled, single-week bootstrap, 99% interval",
+     (0.0000, 0.0000, 0.0000, -0.0011, -0.0027, 0.0037, -0.0028, -0.0102, -0.0196)),
+    ("fitted scorers only, Brier 5%, horizons pooled, bootstrap in runs of the longest horizon (chosen)",
+     (0.0000, 0.0000, 0.0000, 0.0000, 0.0000, 0.0000, 0.0000, 0.0000, 0.0000)),
 )
 
 
@@ -350,11 +360,17 @@ def write_model_card(model: Forecaster, out_dir: str | Path,
         "(`benchmarks/bench_selection.py`; validation periods only: UCDP GED Syria 2018, monthly folds; ACLED Benin "
         "2019-2020, quarterly folds, every cell of the country and, as `earlywarn backtest` scores it, the cells "
         "with events; horizons 1, 4, 12 weeks). Walk-forward AUPR minus the spatial-lag logistic's on the same "
-        "rows; the best mean was chosen. The test periods' figures (measured after the choice) are in the README.",
+        "rows, every fold trained on the product's 4-year window. Chosen: the highest worst case (the target is "
+        "that the published score never falls below the spatial-lag logistic, on any file), then the best mean. "
+        "The chosen setting never left the spatial-lag logistic on these validation periods: no more complex "
+        "scorer led it there by more than an interval that resamples runs of weeks as long as the longest "
+        "horizon (the labels of weeks closer than that share their target window, so single weeks overstate "
+        "the evidence). The best mean (+0.0063, every scorer published, Brier 5%) rests on one case and falls "
+        "to -0.0275 on another. The test periods' figures (measured after the choice) are in the README.",
         "",
-        "| setting | Syria 1 / 4 / 12 wk, Benin 1 / 4 / 12 wk, Benin event cells 1 / 4 / 12 wk | mean |",
-        "|---|---|---|",
-        *[f"| {v} | {' / '.join(f'{x:+.4f}' for x in val)} | {sum(val) / len(val):+.4f} |"
+        "| setting | Syria 1 / 4 / 12 wk, Benin 1 / 4 / 12 wk, Benin event cells 1 / 4 / 12 wk | worst | mean |",
+        "|---|---|---|---|",
+        *[f"| {v} | {' / '.join(f'{x:+.4f}' for x in val)} | {min(val):+.4f} | {sum(val) / len(val):+.4f} |"
           for v, val in SELECTION_TRIED],
         "",
     ]
@@ -422,7 +438,7 @@ def _interval_lines(ci: dict | None, bt: dict) -> list[str]:
         return []
     info = ci.get("bootstrap", {})
     out = ["", f"95% intervals ({info.get('method', 'bootstrap')}; {info.get('reps')} replicates, "
-           f"{info.get('weeks')} weeks):", "",
+           f"{info.get('weeks')} weeks resampled in runs of {info.get('block_weeks', 1)}):", "",
            "| scorer | AUPR | AUROC | Brier skill |", "|---|---|---|---|"]
     named = [("walk-forward", ci.get("walk_forward"), bt.get("walk_forward")), ("model", ci.get("model"), bt["model"]),
              ("stacked", ci.get("stacked"), bt.get("stacked")),

@@ -2,7 +2,7 @@
 
 Public API::
 
-    bootstrap(y, scores, ref, weeks, reps=500, seed=42) -> Replicates
+    bootstrap(y, scores, ref, weeks, reps=500, seed=42, block_weeks=1) -> Replicates
     Replicates.ci(name, metric) -> [lo, hi] | None
     Replicates.difference(a, b, metric) -> {"estimate", "ci", "distinguishable"}
 
@@ -12,6 +12,16 @@ independent and resampling rows would give intervals that are too narrow.
 Whole as-of weeks are resampled with replacement instead (a block
 bootstrap), the same resampled weeks for every scorer, so a difference
 between two scorers is measured on paired replicates.
+
+Why blocks as long as the horizon: the target of an h-week horizon counts
+the next h weeks, so the labels of two as-of weeks less than h apart share
+most of their window (at 12 weeks, 11 of 12): one attack is a positive of
+twelve consecutive as-of weeks. Resampling single weeks would count it as
+twelve independent pieces of evidence and make the intervals too narrow
+by about the square root of the overlap. ``block_weeks`` (the horizon, or
+the longest horizon of pooled evidence) resamples runs of that many
+consecutive as-of weeks instead (a circular block bootstrap: run starts
+drawn uniformly, runs wrapping round the end, cut to the sample's length).
 
 Vectorised: each replicate is a vector of week multiplicities, a row's
 weight is its week's multiplicity, and AUPR (average precision), AUROC and
@@ -46,6 +56,7 @@ class Replicates:
     reps: int
     seed: int
     level: float = LEVEL
+    block_weeks: int = 1
 
     def _interval(self, v: np.ndarray) -> list[float] | None:
         v = v[np.isfinite(v)]
@@ -71,14 +82,26 @@ class Replicates:
 
     def info(self) -> dict:
         """How the intervals were made (for the JSON and the card)."""
-        return {"method": "block bootstrap, as-of weeks resampled with replacement (paired across scorers)",
-                "reps": self.reps, "weeks": self.n_weeks, "level": self.level, "seed": self.seed}
+        return {"method": "block bootstrap, runs of consecutive as-of weeks as long as the horizon resampled with "
+                          "replacement (paired across scorers)",
+                "reps": self.reps, "weeks": self.n_weeks, "block_weeks": self.block_weeks, "level": self.level,
+                "seed": self.seed}
 
 
-def week_multiplicities(n_weeks: int, reps: int, seed: int) -> np.ndarray:
-    """``reps x n_weeks`` counts: how often each week is drawn in each replicate (seeded)."""
+def week_multiplicities(n_weeks: int, reps: int, seed: int, block_weeks: int = 1) -> np.ndarray:
+    """``reps x n_weeks`` counts: how often each week is drawn in each replicate (seeded).
+
+    Runs of ``block_weeks`` consecutive weeks (circular) are drawn until
+    ``n_weeks`` weeks are drawn; with 1 this is the plain week bootstrap.
+
+    >>> m = week_multiplicities(10, 3, seed=0, block_weeks=4)
+    >>> m.shape, bool((m.sum(axis=1) == 10).all())
+    ((3, 10), True)
+    """
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_weeks, size=(reps, n_weeks))
+    block = max(1, min(int(block_weeks), n_weeks))
+    starts = rng.integers(0, n_weeks, size=(reps, -(-n_weeks // block))) if n_weeks else np.zeros((reps, 0), int)
+    draws = ((starts[:, :, None] + np.arange(block)) % max(n_weeks, 1)).reshape(reps, -1)[:, :n_weeks]
     out = np.zeros((reps, n_weeks), dtype=np.float64)
     np.add.at(out, (np.repeat(np.arange(reps), n_weeks), draws.ravel()), 1.0)
     return out
@@ -109,8 +132,11 @@ def ranking_replicates(y: np.ndarray, p: np.ndarray, codes: np.ndarray, mult: np
 
 
 def bootstrap(y, scores: dict[str, np.ndarray], ref, weeks, *, reps: int = DEFAULT_REPS,
-              seed: int = 42) -> Replicates:
+              seed: int = 42, block_weeks: int = 1) -> Replicates:
     """Replicates of every scorer's AUPR, AUROC and Brier skill, resampling as-of ``weeks`` (one per row).
+
+    ``block_weeks``: the length of the runs of consecutive weeks resampled
+    together, the horizon the labels count (module docstring).
 
     ``ref`` is the reference rate of Brier skill (scalar or per row), as in
     :func:`earlywarn.model.backtest.metrics`.
@@ -132,7 +158,7 @@ def bootstrap(y, scores: dict[str, np.ndarray], ref, weeks, *, reps: int = DEFAU
     ref = np.broadcast_to(np.asarray(ref, float), y.shape)
     _, codes = np.unique(np.asarray(weeks), return_inverse=True)
     n_weeks = int(codes.max()) + 1 if len(codes) else 0
-    mult = week_multiplicities(n_weeks, reps, seed)
+    mult = week_multiplicities(n_weeks, reps, seed, block_weeks)
     base = np.bincount(codes, weights=(y - ref) ** 2, minlength=n_weeks)
     brier_ref = mult @ base
     values = {}
@@ -143,4 +169,4 @@ def bootstrap(y, scores: dict[str, np.ndarray], ref, weeks, *, reps: int = DEFAU
         with np.errstate(invalid="ignore", divide="ignore"):
             skill = np.where(brier_ref > 0, 1 - err / brier_ref, np.nan)
         values[name] = {"aupr": aupr, "auroc": auroc, "brier_skill": skill}
-    return Replicates(values, n_weeks, reps, seed)
+    return Replicates(values, n_weeks, reps, seed, block_weeks=max(1, min(int(block_weeks), max(n_weeks, 1))))

@@ -136,7 +136,8 @@ def _choice(rows_by_h: dict[int, FoldRows], f0: pd.Timestamp, first_labelled, se
     if not enough_history:
         return None, {"rows": int(len(y)), "positives": int(y.sum()), "folds": 0, "weeks": 0, "enough": False,
                       "months": months}
-    sel = selection.choose_on(y, scores, ref, week, fold, np.ones(len(y), dtype=bool), seed=seed)
+    sel = selection.choose_on(y, scores, ref, week, fold, np.ones(len(y), dtype=bool), seed=seed,
+                              block_weeks=max(rows_by_h))
     return sel, {**(sel.evidence or {}), "months": months, "horizons": sorted(int(h) for h in rows_by_h)}
 
 
@@ -153,15 +154,17 @@ def _previous_choice(rows: FoldRows, keep: np.ndarray) -> str:
     return selection.point_choice(cands) if cands else "model"
 
 
-def intervals(test: FoldRows, point: dict[str, dict], *, reps: int = DEFAULT_REPS, seed: int = 0) -> dict:
-    """The ``ci`` record: every scorer's interval and the differences the card reports (week-block bootstrap).
+def intervals(test: FoldRows, point: dict[str, dict], *, reps: int = DEFAULT_REPS, seed: int = 0,
+              block_weeks: int = 1) -> dict:
+    """The ``ci`` record: every scorer's interval and the differences the card reports (week-block bootstrap,
+    runs of ``block_weeks`` consecutive as-of weeks: the horizon).
 
     ``test`` holds the test rows only, ``walk_forward`` among its scores;
     ``point`` is every scorer's pooled metrics (keys as in ``test.scores``).
     Differences: the model minus the best baseline (by AUPR), and walk-forward
     minus every fixed scorer; each says whether its interval excludes 0.
     """
-    rep = bootstrap(test.y, test.scores, test.ref, test.week, reps=reps, seed=seed)
+    rep = bootstrap(test.y, test.scores, test.ref, test.week, reps=reps, seed=seed, block_weeks=block_weeks)
     from earlywarn.model.baselines import NAMES
 
     fixed = [k for k in ("model", "stacked") if k in test.scores] + [n for n in NAMES if n in test.scores]
