@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from earlywarn.columns import COVARIATE_FAMILIES  # noqa: E402
-from earlywarn.config import TargetConfig  # noqa: E402
+from earlywarn.config import ModelConfig, TargetConfig  # noqa: E402
 from earlywarn.features.panel import build_panel, feature_columns  # noqa: E402
 from earlywarn.geo.localities import priogrid_cells, priogrid_gid  # noqa: E402
 from earlywarn.ingest import read_incidents  # noqa: E402
@@ -94,9 +94,20 @@ def localities(name: str, inc, start: str):
     return cells[cells.intersects(shape)].reset_index(drop=True)
 
 
+DEFAULT_HISTORY_YEARS = ModelConfig().history_years  # the training window a mission's model uses
+
+
+def history_years(text: str) -> float | None:
+    """``--history-years``: 'default' (the product's window), 'all' (None: every year), or a number of years."""
+    return {"default": DEFAULT_HISTORY_YEARS, "all": None}[text] if text in ("default", "all") else float(text)
+
+
 def measure(name: str, period: str = "validate", variants: list[str] | None = None, seed: int = 42,
-            reference: str | None = None) -> dict:
-    """Every variant's backtest on one file and period, with intervals and paired differences to the reference."""
+            reference: str | None = None, history_years: float | None = DEFAULT_HISTORY_YEARS) -> dict:
+    """Every variant's backtest on one file and period, with intervals and paired differences to the reference.
+
+    Each fold trains on ``history_years`` (default: the product's window, ``model.history_years``; until
+    2026-12-02 this benchmark trained on all history, ``--history-years all``)."""
     spec = FILES[name]
     t0 = time.perf_counter()
     inc = read_incidents(spec["path"], spec["format"]).table
@@ -113,7 +124,7 @@ def measure(name: str, period: str = "validate", variants: list[str] | None = No
         t1 = time.perf_counter()
         bt = run_backtest(panel, horizon_weeks=4, test_start=start, test_end=end, seed=seed,
                           fold_months=spec["fold_months"], params=ModelParams(covariates=VARIANTS[v]),
-                          with_walk_forward=False, ci_reps=0, n_jobs=1)
+                          with_walk_forward=False, ci_reps=0, n_jobs=1, history_years=history_years)
         rows = bt.rows
         if y is None:
             y, ref, week = rows.y, rows.ref, rows.week
@@ -125,7 +136,7 @@ def measure(name: str, period: str = "validate", variants: list[str] | None = No
         print(f"  {v}: AUPR {out[v]['aupr']:.4f} ({out[v]['seconds']} s)", flush=True)
     out["spatial-lag logistic"] = {k: metrics(y, scores["spatial-lag logistic"], ref)[k]
                                    for k in ("auroc", "aupr", "brier_skill")}
-    rep = bootstrap(y, scores, ref, week, reps=REPS, seed=seed)
+    rep = bootstrap(y, scores, ref, week, reps=REPS, seed=seed, block_weeks=4)  # runs of the 4-week horizon
     for v in out:
         out[v]["ci"] = rep.cis(v)
         if v != reference:
@@ -165,6 +176,8 @@ def main() -> int:
     ap.add_argument("--reference", choices=list(VARIANTS), help="the variant differences are measured against "
                     "(default: the inputs before this comparison, season + tempo)")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--history-years", default="default",
+                    help="training window: 'default' (the product's, model.history_years), a number, or 'all'")
     ap.add_argument("--out", type=Path, help="write the result JSON here")
     args = ap.parse_args()
     if not FILES[args.file]["path"].exists():
@@ -172,7 +185,7 @@ def main() -> int:
         return 2
     chosen = None if not args.variants else [v.strip() for v in args.variants.split(",")]
     t0 = time.perf_counter()
-    r = measure(args.file, args.period, chosen, args.seed, args.reference)
+    r = measure(args.file, args.period, chosen, args.seed, args.reference, history_years(args.history_years))
     print(table(r))
     print(f"total {time.perf_counter() - t0:.0f} s (panel {r['panel_s']} s)")
     if args.out:

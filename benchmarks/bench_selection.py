@@ -53,7 +53,7 @@ import bench_covariates  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from earlywarn.config import ModelConfig, TargetConfig  # noqa: E402
+from earlywarn.config import TargetConfig  # noqa: E402
 from earlywarn.features.panel import build_panel  # noqa: E402
 from earlywarn.ingest import read_incidents  # noqa: E402
 from earlywarn.model import selection  # noqa: E402
@@ -62,7 +62,7 @@ from earlywarn.model.metrics import metrics  # noqa: E402
 from earlywarn.model.walkforward import walk_forward  # noqa: E402
 
 HORIZONS = (1, 4, 12)
-DEFAULT_HISTORY_YEARS = ModelConfig().history_years  # the training window a mission's model uses
+DEFAULT_HISTORY_YEARS = bench_covariates.DEFAULT_HISTORY_YEARS
 # Benin twice: every cell touching the country (as bench_covariates.py), and the cells with an event before
 # the period - what `earlywarn backtest` and a mission with no area use, the way an analyst first runs it
 FILES = {**bench_covariates.FILES, "benin_events": bench_covariates.FILES["benin"]}
@@ -161,8 +161,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, help="write the result JSON here")
     args = ap.parse_args()
     files, periods = args.files.split(","), args.periods.split(",")
-    years = {"default": DEFAULT_HISTORY_YEARS, "all": None}.get(args.history_years)
-    years = float(args.history_years) if args.history_years not in ("default", "all") else years
+    years = bench_covariates.history_years(args.history_years)
     missing = [FILES[f]["path"] for f in files if not FILES[f]["path"].exists()]
     if missing:
         print(f"shared file not found: {missing[0]} (set EARLYWARN_SHARED_DATA)")
