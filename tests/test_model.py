@@ -312,3 +312,22 @@ def test_an_unfitted_model_says_so_and_keeps_only_its_settings(fitted):
     model.fit(test.assign(as_of=test["as_of"] - pd.Timedelta(weeks=60)).pipe(lambda d: pd.concat([d, test])))
     learned = {k for k in vars(model) if k.endswith("_")}
     assert {"members_", "stacks_", "baselines_", "medians_", "used_", "feature_names_", "info_"} <= learned
+
+
+def test_stacks_read_the_members_they_were_fitted_on_so_a_late_surge_is_not_counted_twice():
+    """The stack is a logistic fitted on the later slice over members that had not seen it; applied to those
+    same members its mean on the slice is the slice's own rate (the intercept's score equation). Applied to
+    members refitted on the slice (the design before 2026-12-02) the surge was corrected for twice."""
+    panel = synthetic_panel(n_loc=40, n_wk=120, seed=9)
+    weeks = np.sort(panel["as_of"].unique())
+    surge = panel["as_of"] >= weeks[85]  # the last quarter of the window: attacks become far more frequent
+    rng = np.random.default_rng(9)
+    extra = surge & (rng.random(len(panel)) < 0.35)
+    panel.loc[extra & panel["y"].notna(), "y"] = 1.0
+    model = ThreatModel(seed=3, params=FAST).fit(panel)
+    assert model.info_["calibrated_on_later_slice"]
+    slice_rows = panel[(panel["as_of"] >= pd.Timestamp(model.info_["calibration_from"])) & panel["y"].notna()]
+    p = model.predict_proba(slice_rows)
+    observed = slice_rows["y"].mean()
+    assert observed > 0.5
+    assert abs(p.mean() - observed) < 0.01
