@@ -176,7 +176,7 @@ class BacktestResult:
     fit_seconds_mean: float = 0.0
     selection: Selection | None = None  # the scorer the rule picks on these folds (full backtest: hindsight)
     walk_forward: dict | None = None  # the product as deployed: per fold, the scorer chosen before it
-    ci: dict | None = None  # 95% week-bootstrap intervals of every scorer and of the differences
+    ci: dict | None = None  # 95% bootstrap intervals (runs of weeks, the horizon long) of scorers and differences
     rows: FoldRows | None = field(default=None, repr=False, compare=False)  # test-row predictions (not in JSON)
     # what the walk-forward reads (in memory only): the test rows with the warm-up folds' before them, the
     # panel's first labelled date, and the warm-up folds' dates and fit times

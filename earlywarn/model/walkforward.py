@@ -156,7 +156,7 @@ def _previous_choice(rows: FoldRows, keep: np.ndarray) -> str:
 
 def intervals(test: FoldRows, point: dict[str, dict], *, reps: int = DEFAULT_REPS, seed: int = 0,
               block_weeks: int = 1) -> dict:
-    """The ``ci`` record: every scorer's interval and the differences the card reports (week-block bootstrap,
+    """The ``ci`` record: every scorer's interval and the differences the card reports (block bootstrap,
     runs of ``block_weeks`` consecutive as-of weeks: the horizon).
 
     ``test`` holds the test rows only, ``walk_forward`` among its scores;
