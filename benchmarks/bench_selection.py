@@ -77,7 +77,7 @@ EVERY = {"baseline:persistence": 0, "baseline:conflictology": 0, "baseline:decay
          "baseline:spatial_lag_logistic": 1, "model": 2, "stacked": 3}  # the rule before: every scorer
 FITTED = {"baseline:spatial_lag_logistic": 0, "model": 1, "stacked": 2}
 # name: (publishable scorers and their simplicity order, Brier gate, pooled horizons, interval level, bootstrap
-# blocks: "horizon" = runs as long as the longest horizon in the evidence, 1 = single weeks)
+# blocks: "horizon" = runs as long as the longest horizon in the evidence, 1 = single weeks[, evidence months])
 VARIANTS = {
     "every scorer, 1%, own horizon (before)": (EVERY, 0.01, False, 0.95, 1),
     "every scorer, 1%, pooled": (EVERY, 0.01, True, 0.95, 1),
@@ -90,14 +90,18 @@ VARIANTS = {
     "fitted only, 5%, own horizon, horizon blocks": (FITTED, 0.05, False, 0.95, "horizon"),
     "fitted only, 5%, pooled, horizon blocks (product)": (FITTED, 0.05, True, 0.95, "horizon"),
     "every scorer, 5%, pooled, horizon blocks": (EVERY, 0.05, True, 0.95, "horizon"),
+    # a 12-month evidence window always (the product widens to 12 only when 6 months are thin); the warm-up
+    # folds still cover 6 months, so the first test folds choose on what is known by then
+    "fitted only, 5%, pooled, horizon blocks, 12 months": (FITTED, 0.05, True, 0.95, "horizon", 12),
+    "fitted only, 5%, pooled, week blocks, 12 months": (FITTED, 0.05, True, 0.95, 1, 12),
 }
 
 
 @contextlib.contextmanager
-def rule(tiers: dict, tolerance: float, level: float = 0.95, block="horizon"):
+def rule(tiers: dict, tolerance: float, level: float = 0.95, block="horizon", months: int = 6):
     """The selection module's settings for one variant (``level``: of the interval a lead must clear;
-    ``block``: 1 resamples single weeks whatever the horizon), restored after."""
-    saved = dict(selection.TIERS), selection.BRIER_TOLERANCE, selection.bootstrap
+    ``block``: 1 resamples single weeks whatever the horizon; ``months``: the evidence window), restored after."""
+    saved = dict(selection.TIERS), selection.BRIER_TOLERANCE, selection.bootstrap, selection.SELECTION_MONTHS
 
     def boot(*args, **kwargs):
         if block != "horizon":
@@ -110,12 +114,13 @@ def rule(tiers: dict, tolerance: float, level: float = 0.95, block="horizon"):
     selection.TIERS.update(tiers)
     selection.BRIER_TOLERANCE = tolerance
     selection.bootstrap = boot
+    selection.SELECTION_MONTHS = months
     try:
         yield
     finally:
         selection.TIERS.clear()
         selection.TIERS.update(saved[0])
-        selection.BRIER_TOLERANCE, selection.bootstrap = saved[1], saved[2]
+        selection.BRIER_TOLERANCE, selection.bootstrap, selection.SELECTION_MONTHS = saved[1:]
 
 
 def backtests(name: str, period: str, seed: int, history_years: float | None = DEFAULT_HISTORY_YEARS):
@@ -130,10 +135,11 @@ def backtests(name: str, period: str, seed: int, history_years: float | None = D
                          fold_months=spec["fold_months"], ci_reps=0, history_years=history_years)
 
 
-def replay(bts, tiers: dict, tolerance: float, pooled: bool, level: float, block, seed: int) -> dict[int, dict]:
+def replay(bts, tiers: dict, tolerance: float, pooled: bool, level: float, block, seed: int,
+           months: int = 6) -> dict[int, dict]:
     """Walk-forward AUPR of every horizon under one rule variant, and the spatial-lag logistic's."""
     out = {}
-    with rule(tiers, tolerance, level, block):
+    with rule(tiers, tolerance, level, block, months):
         choices: dict = {}
         known = {h: bts.for_horizon(h).known for h in bts.horizons}
         for h in bts.horizons:
@@ -172,9 +178,9 @@ def main() -> int:
             t0 = time.perf_counter()
             bts = backtests(name, period, args.seed, years)
             print(f"{name} {period}: backtests of horizons {HORIZONS} in {time.perf_counter() - t0:.0f} s", flush=True)
-            for v, (tiers, tol, pooled, level, block) in VARIANTS.items():
+            for v, (tiers, tol, pooled, level, block, *months) in VARIANTS.items():
                 result.setdefault(v, {})[f"{name} {period}"] = replay(bts, tiers, tol, pooled, level, block,
-                                                                      args.seed)
+                                                                      args.seed, *months)
     print("\nwalk-forward AUPR minus the spatial-lag logistic's, same rows (per case: file, period, horizon)")
     for v, cases in result.items():
         for period in periods:

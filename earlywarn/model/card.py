@@ -229,6 +229,11 @@ SELECTION_TRIED: tuple[tuple[str, tuple[float, ...]], ...] = (
      (0.0000, 0.0000, 0.0000, -0.0004, -0.0021, -0.0081, 0.0000, 0.0000, 0.0000)),
     ("fitted scorers only, Brier 5%, horizons pooled, single-week bootstrap, 99% interval",
      (0.0000, 0.0000, 0.0000, -0.0004, -0.0021, -0.0081, 0.0000, 0.0000, 0.0000)),
+    ("fitted scorers only, Brier 5%, horizons pooled, single-week bootstrap, 12-month window always",
+     (0.0000, 0.0000, 0.0000, -0.0015, -0.0075, -0.0244, 0.0000, 0.0000, 0.0000)),
+    ("fitted scorers only, Brier 5%, horizons pooled, bootstrap in runs of the longest horizon, 12-month window "
+     "always (level with the chosen 6 months, whose short backtest trains half the folds)",
+     (0.0000, 0.0000, 0.0000, 0.0000, 0.0000, 0.0000, 0.0000, 0.0000, 0.0000)),
     ("fitted scorers only, Brier 5%, horizons pooled, bootstrap in runs of the longest horizon (chosen)",
      (0.0000, 0.0000, 0.0000, 0.0000, 0.0000, 0.0000, 0.0000, 0.0000, 0.0000)),
 )
