@@ -189,7 +189,7 @@ def choose(*results: BacktestResult) -> Selection:
     horizons = [int(r.config.get("horizon_weeks") or 1) for r in results]
     sel = choose_on(y, scores, ref, week, fold, np.ones(len(y), dtype=bool), block_weeks=max(horizons))
     if sel.evidence is not None and len(results) > 1:
-        sel.evidence["horizons"] = sorted(int(r.config.get("horizon_weeks", 0)) for r in results)
+        sel.evidence["horizons"] = sorted(horizons)
     return sel
 
 

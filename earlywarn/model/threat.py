@@ -393,15 +393,13 @@ class ThreatModel:
         self.stack_members_ = {"model": [n for n in MODEL_MEMBERS if n in have], "stacked": list(have)}
         # the baselines' own columns only: selecting rows of ``rows`` itself would copy every feature
         bl_rows = d.rows[list(dict.fromkeys([TARGET_COL, *(c for n in have for c in baselines.columns(n, h))]))]
-        self.stacks_ = {}
+        self.stacks_, self.stack_baselines_ = {}, {}  # no later slice: no stacks, nothing for them to read
         if can_cal:
             self._fit_stacked(d, early_rows, cal_rows, bl_rows, have)
         else:
             Xu = d.X if self.used_.all() else d.X[:, self.used_]
             self.members_ = self._fit_members(d.X, _slog(Xu), d.y, d.target, sw=d.sw)
         self.baselines_ = {n: baselines.fit(n, bl_rows, h, d.sw) for n in have}  # published alone: every row
-        if not can_cal:
-            self.stack_baselines_ = self.baselines_
         self.medians_ = self._training_medians(d)
         self.info_ = self._training_info(d, cut if can_cal else None)
 

@@ -88,6 +88,11 @@ class Replicates:
                 "seed": self.seed}
 
 
+def run_length(block_weeks: int, n_weeks: int) -> int:
+    """The runs actually resampled: at least one week, at most the whole sample."""
+    return max(1, min(int(block_weeks), n_weeks))
+
+
 def week_multiplicities(n_weeks: int, reps: int, seed: int, block_weeks: int = 1) -> np.ndarray:
     """``reps x n_weeks`` counts: how often each week is drawn in each replicate (seeded).
 
@@ -99,7 +104,7 @@ def week_multiplicities(n_weeks: int, reps: int, seed: int, block_weeks: int = 1
     ((3, 10), True)
     """
     rng = np.random.default_rng(seed)
-    block = max(1, min(int(block_weeks), n_weeks))
+    block = run_length(block_weeks, n_weeks)
     starts = rng.integers(0, n_weeks, size=(reps, -(-n_weeks // block))) if n_weeks else np.zeros((reps, 0), int)
     draws = ((starts[:, :, None] + np.arange(block)) % max(n_weeks, 1)).reshape(reps, -1)[:, :n_weeks]
     out = np.zeros((reps, n_weeks), dtype=np.float64)
@@ -169,4 +174,4 @@ def bootstrap(y, scores: dict[str, np.ndarray], ref, weeks, *, reps: int = DEFAU
         with np.errstate(invalid="ignore", divide="ignore"):
             skill = np.where(brier_ref > 0, 1 - err / brier_ref, np.nan)
         values[name] = {"aupr": aupr, "auroc": auroc, "brier_skill": skill}
-    return Replicates(values, n_weeks, reps, seed, block_weeks=max(1, min(int(block_weeks), max(n_weeks, 1))))
+    return Replicates(values, n_weeks, reps, seed, block_weeks=run_length(block_weeks, n_weeks))
