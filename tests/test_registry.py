@@ -89,3 +89,21 @@ def test_labelled_sample_of_large_panels_keeps_class_weights():
     assert (sample["y"] == 0).sum() * w["0"] == pytest.approx((labelled["y"] == 0).sum())
     assert sample["as_of"].is_monotonic_increasing  # time order kept for the calibration slice
 
+
+
+def test_a_feed_shorter_than_the_horizon_is_the_analysts_to_fix_in_one_line(tmp_path):
+    """A two-week export has no closed window to learn from: a UserError naming the horizon and the remedy,
+    not a traceback from inside the model (found running the 2016 ACLED legacy file for one country)."""
+    from earlywarn.errors import UserError, is_user_error
+    from earlywarn.model.registry import train_challenger
+
+    cfg = parse_config({"mission": "T", "sources": [{"name": "a", "format": "acled", "path": "a.csv"}],
+                        "localities": {"unit": "admin", "path": "b.gpkg"}}, base_dir=tmp_path)
+    short = synthetic_panel(n_loc=10, n_wk=6, seed=4)
+    short["y"] = float("nan")  # two weeks of events: every target window is still open
+    with pytest.raises(UserError) as err:
+        train_challenger(cfg, short)
+    text = str(err.value)
+    assert is_user_error(err.value) and "not enough history to train a 1-week model" in text
+    assert "0 locality-week(s)" in text and "longer export" in text
+    assert not any(cfg.models_dir.glob("*.skops"))  # nothing half-trained is left behind

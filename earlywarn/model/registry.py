@@ -31,7 +31,8 @@ import pandas as pd
 from earlywarn import progress
 from earlywarn.atomic import write_text
 from earlywarn.config import MissionConfig
-from earlywarn.features.panel import TARGET_COL
+from earlywarn.errors import UserError
+from earlywarn.features.panel import TARGET_COL, target_view
 from earlywarn.i18n import N_
 from earlywarn.manifest import RunManifest, error_text
 from earlywarn.model.backtest import BacktestResult, Backtests, run_backtests
@@ -173,6 +174,25 @@ def training_rows(cfg: MissionConfig, panel: pd.DataFrame) -> pd.DataFrame:
     return panel[keep] if not keep.all() else panel
 
 
+def check_trainable(cfg: MissionConfig, rows: pd.DataFrame) -> None:
+    """Raise a :class:`~earlywarn.errors.UserError` naming the horizon when its rows cannot train a model.
+
+    A model learns from closed target windows with and without an attack on civilians; a feed export
+    shorter than the horizon (a two-week file and a 4-week horizon) has none closed, and a quiet one
+    none with an attack. That is the analyst's to fix (a longer export), not a traceback's.
+    """
+    for h in sorted(set(cfg.horizons) | {cfg.primary_horizon}):
+        y = target_view(rows, h)[TARGET_COL].dropna()
+        if y.nunique() < 2:
+            dates = rows["as_of"]
+            span = (f"as-of weeks {pd.Timestamp(dates.min()).date()} to {pd.Timestamp(dates.max()).date()}"
+                    if len(dates) else "no as-of week")
+            raise UserError(f"not enough history to train a {h}-week model: {len(y):,} locality-week(s) have a "
+                            f"closed {h}-week window, {int(y.sum()):,} of them with an attack on civilians "
+                            f"({span}); a model needs windows with and without one, so load a longer export of "
+                            f"the feeds (a year or more)")
+
+
 def mission_params(cfg: MissionConfig) -> ModelParams:
     """The model switches this mission sets (``model.max_trees``, ``model.quiet_rows``)."""
     return ModelParams.from_config(cfg.model)
@@ -224,9 +244,10 @@ def train_challenger(cfg: MissionConfig, panel: pd.DataFrame, params: ModelParam
 
     The candidate is not yet promoted.
     """
+    rows = training_rows(cfg, panel)
+    check_trainable(cfg, rows)
     with progress.stage(f"short backtest of the new model (last {BACKTEST_MONTHS} months, every horizon)"):
         bt = backtest_for(cfg, panel, params)
-    rows = training_rows(cfg, panel)
     window = "all history" if cfg.model.history_years is None else f"last {cfg.model.history_years:g} years"
     with progress.stage(f"fitting the model on {len(rows):,} locality-weeks ({window})"):
         model, version, card = train_model(rows, max_rows=MAX_TRAIN_ROWS, seed=cfg.model.seed,
