@@ -216,7 +216,9 @@ def test_poisson_trees_on_target_counts_round_trip(tmp_path):
     assert model.stack_members_["stacked"] == ["persistence", "spatial_lag_logistic"]
     assert model.stacks_["stacked"].coef_.shape == (1, 4)
     p = model.predict_proba(test)
-    assert ((p >= 0) & (p <= 1)).all() and roc_auc_score(test["y"], p) > 0.75
+    # the stacks start from the spatial-lag logistic (anchored): on a slice this small they stay near it
+    sll = roc_auc_score(test["y"], model.predict_proba(test, "baseline:spatial_lag_logistic"))
+    assert ((p >= 0) & (p <= 1)).all() and roc_auc_score(test["y"], p) >= max(sll, 0.7)
     loaded = Forecaster.load(Forecaster({4: model}, 4).save(tmp_path)).main  # every member is on the allow-list
     np.testing.assert_array_equal(loaded.predict_proba(test), p)
     np.testing.assert_array_equal(loaded.predict_proba(test, "stacked"), model.predict_proba(test, "stacked"))
