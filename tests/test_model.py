@@ -15,6 +15,7 @@ from sklearn.svm import SVC
 from earlywarn.features.panel import CHANNELS, SPATIAL_LAG_FEATURES, describe, feature_group
 from earlywarn.model import baselines
 from earlywarn.model import file as modelfile
+from earlywarn.model.anchored import ANCHOR_STRENGTH, fit_anchored
 from earlywarn.model.backtest import BacktestResult
 from earlywarn.model.card import write_model_card
 from earlywarn.model.file import UntrustedModelError
@@ -333,3 +334,24 @@ def test_stacks_read_the_members_they_were_fitted_on_so_a_late_surge_is_not_coun
     observed = slice_rows["y"].mean()
     assert observed > 0.5
     assert abs(p.mean() - observed) < 0.01
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_anchored_stack_leaves_its_anchor_only_on_evidence(seed):
+    """A member that truly carries the signal (the anchor is it plus noise) takes over the stack when the slice
+    holds thousands of positives, and barely moves it when it holds a few dozen."""
+    rng = np.random.default_rng(seed)
+
+    def slice_of(n):
+        m = rng.normal(-2.5, 1.5, n)  # the better member's logit: y follows it
+        s = m + rng.normal(0, 1.5, n)  # the anchor: the same signal, noisier
+        y = (rng.random(n) < 1 / (1 + np.exp(-m))).astype(int)
+        return np.column_stack([m, s]), y
+
+    S, y = slice_of(400)  # ~40 positives
+    few = fit_anchored(S, y, None, anchor=1, n_logits=2).coef_.ravel()
+    S, y = slice_of(100_000)  # ~10,000 positives
+    many = fit_anchored(S, y, None, anchor=1, n_logits=2).coef_.ravel()
+    assert few[1] > 0.8 and abs(few[0]) < 0.2, few  # still the anchor
+    assert many[0] > 0.7 and abs(many[1]) < 0.2, many  # the evidence moved it to the better member
+    assert ANCHOR_STRENGTH > 0
