@@ -152,6 +152,17 @@ def _two(lead: float, n_weeks: int = 30, seed: int = 2):
     return y, scores, np.full(len(y), 0.3), week, week // 8
 
 
+def test_a_scorer_distinguishably_behind_is_not_said_to_be_within_its_interval():
+    y, scores, ref, week, fold = _two(0.0)
+    base = scores["spatial_lag_logistic"]
+    model = base.copy()  # the same scores, but the positives among the top 1% demoted: Brier within the gate
+    top = np.argsort(-base)[: len(y) // 100]
+    model[top[y[top] == 1]] = 0.35
+    sel = choose_on(y, {"model": model, "spatial_lag_logistic": base}, ref, week, fold, np.ones(len(y), bool))
+    assert sel.scorer == "baseline:spatial_lag_logistic"
+    assert "behind it beyond its interval" in sel.why and "within its interval, the simpler" not in sel.why
+
+
 def test_robust_selection_prefers_the_simpler_scorer_within_its_interval():
     assert TIERS["baseline:spatial_lag_logistic"] < TIERS["model"] < TIERS["stacked"]
     y, scores, ref, week, fold = _two(0.01)

@@ -265,6 +265,8 @@ def choose_on(y: np.ndarray, scores: dict[str, np.ndarray], ref: np.ndarray, wee
             if d["distinguishable"] and d["estimate"] > 0:
                 steps.append(lead + _(": more than its interval, taken"))
                 chosen = cand
+            elif d["distinguishable"]:  # a negative lead beyond its interval is not "within" it
+                steps.append(lead + _(": behind it beyond its interval, the simpler kept"))
             else:
                 steps.append(lead + _(": within its interval, the simpler kept"))
     m = cands[chosen]
