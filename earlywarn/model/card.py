@@ -20,6 +20,7 @@ from sklearn.metrics import average_precision_score
 from earlywarn.atomic import write_text
 from earlywarn.features.panel import feature_group
 from earlywarn.i18n import N_
+from earlywarn.model.anchored import ANCHOR_STRENGTH
 from earlywarn.model.selection import RULE, evidence_text
 
 if TYPE_CHECKING:
@@ -353,7 +354,9 @@ def write_model_card(model: Forecaster, out_dir: str | Path,
         f"- As-of dates: {info.get('train_as_of_first')} to {info.get('train_as_of_last')}; "
         f"localities: {info.get('n_localities')}; unit: {info.get('unit')}",
         f"- Stacks fitted on as-of dates from {info.get('calibration_from')}, over members fitted on the dates before "
-        "(the stacks read those members, not ones refitted on the whole window)",
+        "(the stacks read those members, not ones refitted on the whole window); each stack starts as the "
+        f"spatial-lag logistic and departs from it only on that slice's evidence (anchor strength {ANCHOR_STRENGTH:g}; "
+        "\"The stacks' anchor\" below)",
         "",
         "## Features",
         f"{len(model.feature_names)} features in {len(groups)} groups: " + ", ".join(f"`{g}`" for g in groups),
