@@ -48,3 +48,17 @@ def test_render_map_takes_the_typed_header_as_it_took_the_dict():
     typed = render_map(locs, **(kw | {"header": hdr}))
     assert typed == render_map(locs, **(kw | {"header": hdr.as_dict()}))
     assert "TYPEDHEADER" in typed and "in the 4 weeks after 2026-01-04" in typed
+
+
+def test_the_evidence_survives_the_headers_shortening():
+    """Issue 24: the header says how much evidence the choice rests on, however long the reason after it."""
+    from earlywarn.publish.horizons import SCORER_CHARS
+
+    label = "baseline alone: spatial-lag logistic (logistic on own and neighbouring recent attacks)"
+    sel = {"label": label, "why": label + ": the simplest scorer with Brier within 5% of the best" + " x" * 400,
+           "evidence": {"folds": 2, "weeks": 26, "rows": 4455, "positives": 321, "horizons": [1, 4, 12]}}
+    h = _header(model_card={"horizon_weeks": 4, "by_horizon": {"4": {"selection": sel}}}, horizons=[4],
+                schemes={4: "s4"})
+    head = h.scorer[:SCORER_CHARS]
+    assert head.startswith(label + " (chosen on 2 folds, 26 weeks, 4,455 rows with 321 positives, pooled over")
+    assert ": the simplest scorer" in head

@@ -41,6 +41,7 @@ from earlywarn.config import MissionConfig
 from earlywarn.errors import UserError
 from earlywarn.i18n import _, date_text, decimal, signed
 from earlywarn.manifest import warning_texts
+from earlywarn.model.selection import reason_with_evidence
 from earlywarn.publish.columns import population_basis
 from earlywarn.publish.history import load_history
 from earlywarn.publish.panels import class_label, indicator_label, priority_basis, status_label
@@ -373,7 +374,8 @@ def status_page(cfg: MissionConfig, inp: bd.BriefInputs) -> Page:
                       test_rows=fmt_num(bt.get("n_test_rows")), folds=fmt_num(bt.get("n_folds")))
                   + "</p>")
     if (card.get("selection") or {}).get("why"):
-        model_html += f'<p class="small">{_("Published score")}{_(": ")}{esc(card["selection"]["why"], 400)}.</p>'
+        model_html += (f'<p class="small">{_("Published score")}{_(": ")}'
+                       f'{esc(reason_with_evidence(card["selection"]), 400)}.</p>')
 
     model_html += team_comparison_html(card.get("team_comparison"))
     limits = card.get("limitations") or []

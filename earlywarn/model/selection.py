@@ -143,6 +143,23 @@ def evidence_text(ev: dict | None) -> str:
             + ("" if ev.get("enough", True) else " " + _("(too little evidence to prefer a more complex scorer)")))
 
 
+def reason_with_evidence(sel: dict) -> str:
+    """A selection's reason with its evidence right after the scorer's name (a selection's ``to_dict()``).
+
+    Map headers and the brief shorten long reasons from the end; the evidence
+    (folds, weeks, rows, positives) comes first so shortening never drops it.
+
+    >>> reason_with_evidence({"label": "the model", "why": "the model: it led",
+    ...                       "evidence": {"folds": 2, "weeks": 26, "rows": 900, "positives": 40}})
+    'the model (chosen on 2 folds, 26 weeks, 900 rows with 40 positives): it led'
+    """
+    why, label = sel["why"], sel.get("label") or ""
+    ev = evidence_text(sel.get("evidence"))
+    if ev and label and why.startswith(label):
+        return f"{label} ({ev}){why[len(label):]}"
+    return why + (f" ({ev})" if ev else "")
+
+
 @dataclass
 class PublishedScore:
     """One backtest's published scorer and its pooled metrics: what champion and challenger are compared on."""

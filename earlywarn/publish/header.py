@@ -73,14 +73,13 @@ def caveat(primary: int, horizons: list[int], as_of: pd.Timestamp) -> str:
 
 def scorer_texts(model_card: dict, horizons: list[int]) -> dict[int, str]:
     """Per horizon, why its published scorer was chosen and on how much evidence (the card's backtest selection)."""
-    from earlywarn.model.selection import evidence_text
+    from earlywarn.model.selection import reason_with_evidence
 
     by_h = model_card.get("by_horizon") or {}
     out = {}
     for h in horizons:
         sel = (by_h.get(str(h)) or {}).get("selection")
-        ev = evidence_text(sel.get("evidence")) if sel else ""
-        out[h] = (sel["why"] + (f" ({ev})" if ev else "")) if sel else _(NO_BACKTEST)
+        out[h] = reason_with_evidence(sel) if sel else _(NO_BACKTEST)
     return out
 
 
