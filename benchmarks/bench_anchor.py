@@ -36,13 +36,12 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import bench_covariates  # noqa: E402
 import numpy as np  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 from earlywarn.config import TargetConfig  # noqa: E402
 from earlywarn.features.panel import TARGET_COL, build_panel  # noqa: E402
 from earlywarn.ingest import read_incidents  # noqa: E402
 from earlywarn.model import baselines, threat  # noqa: E402
-from earlywarn.model.anchored import fit_anchored  # noqa: E402
+from earlywarn.model.anchored import fit_stack  # noqa: E402
 from earlywarn.model.metrics import metrics  # noqa: E402
 from earlywarn.model.splits import RollingOrigin  # noqa: E402
 from earlywarn.model.uncertainty import bootstrap  # noqa: E402
@@ -55,23 +54,17 @@ class EveryStrength(threat.ThreatModel):
 
     strengths: tuple = ()
 
-    def _fit_stacked(self, d, early_rows, cal_rows, bl_rows, have):
-        super()._fit_stacked(d, early_rows, cal_rows, bl_rows, have)
-        Xu = d.X if self.used_.all() else d.X[:, self.used_]
-        probs = [threat._gbm_proba(self.members_["gbm"], Xu[cal_rows]),
-                 threat._logistic_proba(self.members_["logistic"], threat._slog(Xu[cal_rows]))]
+    def fit(self, panel):
         self.variants_ = {}
-        for name, members in self.stack_members_.items():
-            S = self._stack_inputs(d.X[cal_rows], probs, self.stack_baselines_, tuple(members))
-            for k in self.strengths:
-                if k == "free":
-                    stack = LogisticRegression(C=1.0, max_iter=1000).fit(S, d.y[cal_rows],
-                                                                         sample_weight=d.weights(cal_rows))
-                else:
-                    stack = fit_anchored(S, d.y[cal_rows], d.weights(cal_rows),
-                                         anchor=len(probs) + list(members).index(threat.ANCHOR),
-                                         n_logits=len(probs) + len(members), strength=float(k))
-                self.variants_[(name, k)] = stack
+        return super().fit(panel)
+
+    def _fit_stack(self, name, S, y, weights, n_probs):
+        members = list(self.stack_members_[name])
+        anchor, n_logits = n_probs + members.index(threat.ANCHOR), n_probs + len(members)
+        for k in self.strengths:
+            self.variants_[(name, k)] = (fit_stack(S, y, weights, None, n_logits) if k == "free"
+                                         else fit_stack(S, y, weights, anchor, n_logits, float(k)))
+        return super()._fit_stack(name, S, y, weights, n_probs)
 
     def variant(self, X: np.ndarray, name: str, k) -> np.ndarray:
         S = self._stack_inputs(X, self._member_probs(X, self.members_), self.stack_baselines_,

@@ -3,6 +3,7 @@
 Public API::
 
     fit_anchored(S, y, weights, anchor, n_logits, strength=ANCHOR_STRENGTH) -> LogisticRegression
+    fit_stack(S, y, weights, anchor, n_logits, strength=ANCHOR_STRENGTH)    # anchored, or free without an anchor
 
 Why: the threat model's stacks (:mod:`earlywarn.model.threat`) weigh and
 calibrate their members on the latest quarter of the training window. On a
@@ -87,3 +88,15 @@ def fit_anchored(S: np.ndarray, y: np.ndarray, weights: np.ndarray | None, ancho
     stack.intercept_ = np.array([a])
     stack.n_features_in_ = S.shape[1]
     return stack
+
+
+def fit_stack(S: np.ndarray, y: np.ndarray, weights: np.ndarray | None, anchor: int | None, n_logits: int,
+              strength: float = ANCHOR_STRENGTH) -> LogisticRegression:
+    """A stack on inputs ``S``: anchored on column ``anchor``, or free (a logistic, C 1) when ``anchor`` is None.
+
+    A panel made by hand may lack the spatial-lag logistic's columns: its stacks have no anchor and are free, as
+    every stack was until 2026-12-03 (``benchmarks/bench_anchor.py`` fits both on the same inputs).
+    """
+    if anchor is None:
+        return LogisticRegression(C=1.0, max_iter=1000).fit(S, y, sample_weight=weights)
+    return fit_anchored(S, y, weights, anchor, n_logits, strength)

@@ -93,7 +93,7 @@ from earlywarn.features.panel import (
 )
 from earlywarn.i18n import _
 from earlywarn.model import baselines
-from earlywarn.model.anchored import fit_anchored
+from earlywarn.model.anchored import fit_stack
 
 FORMAT = "earlywarn-threat-model/2"
 
@@ -430,15 +430,17 @@ class ThreatModel:
         early_bls = {n: baselines.fit(n, bl_rows[early_rows], h, d.weights(early_rows)) for n in have}
         for name, members in self.stack_members_.items():
             S = self._stack_inputs(Xc, cal_probs, early_bls, tuple(members))
-            if ANCHOR in members:  # the stack departs from the spatial-lag logistic only on evidence (anchored)
-                self.stacks_[name] = fit_anchored(S, d.y[cal_rows], d.weights(cal_rows),
-                                                  anchor=len(cal_probs) + list(members).index(ANCHOR),
-                                                  n_logits=len(cal_probs) + len(members))
-            else:  # a hand-made panel without its columns: a free stack
-                self.stacks_[name] = LogisticRegression(C=1.0, max_iter=1000).fit(S, d.y[cal_rows],
-                                                                                  sample_weight=d.weights(cal_rows))
+            self.stacks_[name] = self._fit_stack(name, S, d.y[cal_rows], d.weights(cal_rows), len(cal_probs))
         # the stacks read these members and baselines, never ones refitted on the slice (module docstring)
         self.members_, self.stack_baselines_ = early, early_bls
+
+    def _fit_stack(self, name: str, S: np.ndarray, y: np.ndarray, weights: np.ndarray | None,
+                   n_probs: int) -> LogisticRegression:
+        """Stack ``name`` on its inputs ``S`` (``n_probs`` member logits, then its baselines' logits): it departs
+        from the spatial-lag logistic only on evidence (:mod:`earlywarn.model.anchored`), free without it."""
+        members = list(self.stack_members_[name])
+        anchor = n_probs + members.index(ANCHOR) if ANCHOR in members else None
+        return fit_stack(S, y, weights, anchor, n_probs + len(members))
 
     def _fit_members(self, X: np.ndarray, Z: np.ndarray, y: np.ndarray, target: np.ndarray, *,
                      val: tuple[np.ndarray, np.ndarray] | None = None, sw: np.ndarray | None = None) -> dict:
